@@ -1,0 +1,41 @@
+"""wslab: learn the WebSocket protocol hands-on in JupyterLab.
+
+A Tornado WebSocket server runs inside the kernel (on its own "lab loop"
+thread); clients, taps and proxies run there too, so ordinary blocking cells
+and widget buttons just work::
+
+    import wslab
+    server = wslab.serve()                 # listening on 127.0.0.1, free port
+    client = wslab.connect(server.url)     # ws://127.0.0.1:PORT/echo
+    client.send("hello"); client.recv()    # 'hello'
+    wslab.stop_all()
+
+Layers (imports point down only): ``wslab.protocol`` (sans-I/O bytes and
+rules), ``wslab.net`` (all I/O), ``wslab.ui`` (widgets and plots).
+"""
+
+from .net import (
+    Client,
+    ClientInfo,
+    Connection,
+    ConnectionClosed,
+    ConnectionFailed,
+    Event,
+    LabServer,
+    LabTimeout,
+    ServerStartError,
+    connect,
+    serve,
+    servers,
+    stop_all,
+)
+from .protocol import HandshakeError, NeedMoreData, ProtocolError, WSLabError
+from .protocol.state import State
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
+    "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError",
+    "ServerStartError", "State", "WSLabError", "connect", "serve", "servers", "stop_all",
+]

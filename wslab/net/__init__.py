@@ -1,0 +1,17 @@
+"""Layer 2: the only I/O in wslab.
+
+The lab loop thread, the in-kernel Tornado server, the client, and (in later
+modules) the wire tap, fault proxy, reconnecting client and benchmarks.
+"""
+
+from .client import Client, LogEntry, connect
+from .errors import ConnectionClosed, ConnectionFailed, LabTimeout, ServerStartError
+from .events import Event, EventList
+from .loop import stop_all
+from .server import ClientInfo, Connection, LabServer, serve, servers
+
+__all__ = [
+    "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
+    "EventList", "LabServer", "LabTimeout", "LogEntry", "ServerStartError", "connect", "serve",
+    "servers", "stop_all",
+]

@@ -1,0 +1,372 @@
+"""The lab client: :func:`connect` and :class:`Client` (layer 2, I/O).
+
+A WebSocket client on the lab loop (Tornado's client underneath) with a
+blocking facade for ordinary cells and widget handlers.  ``state`` follows the
+browser API's ``readyState``: CONNECTING, OPEN, CLOSING, CLOSED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import statistics
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import tornado.httpclient
+import tornado.httputil
+import tornado.iostream
+import tornado.websocket
+
+from ..protocol.state import State
+from . import loop as lab
+from .errors import ConnectionClosed, ConnectionFailed, LabTimeout
+from .events import preview
+
+RECV_QUEUE_MAX = 10_000
+LOG_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One message or control frame a client sent (``out``) or received (``in``)."""
+
+    t_ns: int
+    direction: str
+    kind: str
+    size: int
+    data: Any = None
+
+    def __str__(self) -> str:
+        arrow = {"out": ">", "in": "<"}[self.direction]
+        if self.kind in ("ping", "pong"):
+            arrow = "%"
+        return f"{arrow} {self.kind} [{self.size} bytes] {preview(self.data)}"
+
+
+class _TornadoClient(tornado.websocket.WebSocketClientConnection):
+    def __init__(self, owner: Client, *args: Any, **kwargs: Any) -> None:
+        self._owner = owner
+        super().__init__(*args, **kwargs)
+
+    def on_pong(self, data: bytes) -> None:
+        self._owner._got_pong(data)
+
+    def on_ping(self, data: bytes) -> None:
+        self._owner._got_ping(data)
+
+
+def _size(message: str | bytes) -> int:
+    if isinstance(message, str):
+        return len(message) if message.isascii() else len(message.encode("utf-8"))
+    return len(message)
+
+
+class Client:
+    """A WebSocket client usable from blocking cells (layer 2).  Create it with :func:`connect`."""
+
+    _stop_order = 0
+
+    def __init__(self, url: str, *, subprotocols: Iterable[str] = (),
+                 headers: Mapping[str, str] | None = None, origin: str | None = None,
+                 compression: bool = False, max_message_size: int | None = None) -> None:
+        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+            raise ValueError(f"a WebSocket URL starts with ws:// or wss://, got {url!r}")
+        self.url = url
+        self.subprotocols = [str(s) for s in subprotocols]
+        self.headers = dict(headers or {})
+        if origin is not None:
+            self.headers["Origin"] = origin
+        self.compression = compression
+        self.max_message_size = max_message_size
+        self.state = State.CONNECTING
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.subprotocol: str | None = None
+        self.log: collections.deque[LogEntry] = collections.deque(maxlen=LOG_MAX)
+        self.dropped = 0  # received messages dropped because nobody called recv()
+        self._conn: _TornadoClient | None = None
+        self._queue: collections.deque[str | bytes] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed: asyncio.Event | None = None
+        self._pings: dict[bytes, tuple[int, asyncio.Future[float]]] = {}
+        self._ping_counter = 0
+
+    # --- opening ---------------------------------------------------------------
+    async def _aconnect(self, timeout: float) -> None:
+        self._closed = asyncio.Event()
+        request = tornado.httpclient.HTTPRequest(
+            self.url, headers=tornado.httputil.HTTPHeaders(self.headers), connect_timeout=timeout,
+            request_timeout=timeout)
+        kwargs: dict[str, Any] = {
+            "on_message_callback": self._on_message,
+            "subprotocols": self.subprotocols or None,
+            "compression_options": {} if self.compression else None,
+        }
+        if self.max_message_size is not None:
+            kwargs["max_message_size"] = self.max_message_size
+        conn = _TornadoClient(self, request, **kwargs)
+        try:
+            self._conn = await asyncio.wait_for(asyncio.ensure_future(conn.connect_future), timeout)
+        except Exception as exc:  # noqa: BLE001 - translated into one clear error
+            self.state = State.CLOSED
+            self._closed.set()
+            raise _connect_error(self.url, exc, timeout) from None
+        self.subprotocol = self._conn.selected_subprotocol
+        self.state = State.OPEN
+
+    # --- receiving (lab loop) -----------------------------------------------------
+    def _on_message(self, message: str | bytes | None) -> None:
+        if message is None:
+            self._on_closed()
+            return
+        self.log.append(LogEntry(time.perf_counter_ns(), "in",
+                                 "binary" if isinstance(message, bytes) else "text",
+                                 _size(message), message if _size(message) <= 1024 else message[:1024]))
+        if len(self._queue) >= RECV_QUEUE_MAX:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(message)
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _on_closed(self) -> None:
+        conn = self._conn
+        if conn is not None and self.close_code is None:
+            self.close_code = conn.close_code if conn.close_code is not None else 1006
+            self.close_reason = conn.close_reason or ""
+        self.state = State.CLOSED
+        lab.unregister(self)
+        for _, fut in self._pings.values():
+            if not fut.done():
+                fut.set_exception(ConnectionClosed("connection closed before the pong",
+                                                   code=self.close_code))
+        self._pings.clear()
+        if self._closed is not None:
+            self._closed.set()
+        self._wake()
+
+    def _got_pong(self, data: bytes) -> None:
+        now = time.perf_counter_ns()
+        self.log.append(LogEntry(now, "in", "pong", len(data), data))
+        entry = self._pings.pop(bytes(data), None)
+        if entry is not None and not entry[1].done():
+            entry[1].set_result((now - entry[0]) / 1e9)
+
+    def _got_ping(self, data: bytes) -> None:
+        now = time.perf_counter_ns()
+        self.log.append(LogEntry(now, "in", "ping", len(data), data))
+        self.log.append(LogEntry(now, "out", "pong", len(data), data))
+
+    async def _arecv(self, timeout: float | None) -> str | bytes:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._queue:
+            if self.state == State.CLOSED:
+                raise ConnectionClosed(
+                    f"{self.url} is closed (code {self.close_code}, reason {self.close_reason!r}); "
+                    "no message left to receive", code=self.close_code, reason=self.close_reason or "")
+            self._waiter = asyncio.get_running_loop().create_future()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"no message from {self.url} within {timeout} s "
+                                   f"(state {self.state.name})")
+            try:
+                await asyncio.wait_for(self._waiter, remaining)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"no message from {self.url} within {timeout} s "
+                                   f"(state {self.state.name})") from None
+        return self._queue.popleft()
+
+    # --- sending (lab loop) ------------------------------------------------------------
+    async def _asend(self, message: str | bytes) -> None:
+        conn = self._require_open()
+        binary = isinstance(message, bytes)
+        fut = conn.write_message(message, binary=binary)
+        self.log.append(LogEntry(time.perf_counter_ns(), "out", "binary" if binary else "text",
+                                 _size(message), message if _size(message) <= 1024 else message[:1024]))
+        try:
+            await fut
+        except tornado.websocket.WebSocketClosedError:
+            raise ConnectionClosed(f"{self.url} closed while sending") from None
+
+    def _require_open(self) -> _TornadoClient:
+        if self.state != State.OPEN or self._conn is None or self._conn.protocol is None:
+            raise ConnectionClosed(f"cannot send: the connection to {self.url} is "
+                                   f"{self.state.name}", code=self.close_code,
+                                   reason=self.close_reason or "")
+        return self._conn
+
+    async def _aping(self, payload: bytes, timeout: float) -> float:
+        conn = self._require_open()
+        if not payload:
+            self._ping_counter += 1
+            payload = f"wslab-{self._ping_counter}".encode()
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._pings[payload] = (time.perf_counter_ns(), fut)
+        conn.ping(payload)
+        self.log.append(LogEntry(time.perf_counter_ns(), "out", "ping", len(payload), payload))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            self._pings.pop(payload, None)
+            raise TimeoutError(f"no pong from {self.url} within {timeout} s") from None
+
+    async def _aclose(self, code: int, reason: str, timeout: float) -> None:
+        if self.state in (State.OPEN, State.CONNECTING) and self._conn is not None:
+            self.state = State.CLOSING
+            self.log.append(LogEntry(time.perf_counter_ns(), "out", "close", 2 + len(reason.encode()),
+                                     f"{code} {reason}".strip()))
+            self._conn.close(code, reason)
+        if self._closed is not None:
+            try:
+                await asyncio.wait_for(self._closed.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _ameasure(self, n: int, size: int, warmup: int, timeout: float) -> list[float]:
+        conn = self._require_open()
+        self._queue.clear()
+        samples: list[float] = []
+        for i in range(-warmup, n):
+            tag = f"{i:08d}:"
+            payload = (tag + "x" * max(0, size - len(tag)))[:max(size, len(tag))]
+            t0 = time.perf_counter_ns()
+            conn.write_message(payload)
+            while not self._queue:
+                if self.state == State.CLOSED:
+                    raise ConnectionClosed(f"{self.url} closed during measure_rtt",
+                                           code=self.close_code)
+                self._waiter = asyncio.get_running_loop().create_future()
+                await asyncio.wait_for(self._waiter, timeout)
+            reply = self._queue.popleft()
+            t1 = time.perf_counter_ns()
+            if reply != payload:
+                raise ValueError(f"measure_rtt needs an echo endpoint; {self.url} answered "
+                                 f"{preview(reply)} to {preview(payload)}")
+            if i >= 0:
+                samples.append((t1 - t0) / 1e9)
+        return samples
+
+    # --- the blocking facade ---------------------------------------------------------------
+    def send(self, message: str | bytes, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
+        """Send a text (str) or binary (bytes) message; waits until it is written."""
+        if isinstance(message, (bytearray, memoryview)):
+            message = bytes(message)
+        if not isinstance(message, (str, bytes)):
+            raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+        lab.run(self._asend(message), timeout=timeout, what=f"send to {self.url}")
+
+    def recv(self, timeout: float | None = 5.0) -> str | bytes:
+        """The next message received (str for text, bytes for binary).
+
+        Raises ``TimeoutError`` naming the URL and state when nothing arrives in
+        ``timeout`` seconds, ``ConnectionClosed`` when closed and nothing is left.
+        """
+        outer = None if timeout is None else timeout + 5
+        return lab.run(self._arecv(timeout), timeout=outer, what=f"recv from {self.url}")
+
+    def ping(self, payload: bytes = b"", *, timeout: float = 5.0) -> float:
+        """Send a ping frame and return the round trip to its pong, in seconds."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes (RFC 6455 section 5.5)")
+        return lab.run(self._aping(bytes(payload), timeout), timeout=timeout + 5,
+                       what=f"ping {self.url}")
+
+    def close(self, code: int = 1000, reason: str = "", *, timeout: float = 5.0) -> None:
+        """Start the closing handshake and wait (up to ``timeout``) until CLOSED."""
+        from .server import _check_close_args
+        _check_close_args(code, reason)
+        lab.run(self._aclose(code, reason, timeout), timeout=timeout + 5,
+                what=f"close {self.url}")
+        lab.unregister(self)
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """Close with 1001 (going away) if still open; used by ``wslab.stop_all()``."""
+        if self.state in (State.OPEN, State.CONNECTING):
+            self.close(1001, "client stopping", timeout=timeout)
+        lab.unregister(self)
+
+    def measure_rtt(self, n: int = 100, size: int = 32, *, warmup: int = 5,
+                    timeout: float = 5.0) -> list[float]:
+        """Echo round trips in seconds, one message at a time, timed with perf_counter_ns.
+
+        Needs an echo endpoint.  ``warmup`` extra round trips run first and are
+        not returned.  The loop runs on the lab loop, so a cell's own thread hop
+        is not part of the figure.
+        """
+        if not isinstance(n, int) or not 1 <= n <= 1_000_000:
+            raise ValueError(f"n is an integer 1-1,000,000, got {n!r}")
+        if not isinstance(size, int) or not 0 <= size <= 64 * 1024 * 1024:
+            raise ValueError(f"size is a payload size in bytes 0-64 MiB, got {size!r}")
+        return lab.run(self._ameasure(n, size, warmup, timeout),
+                       timeout=timeout * (n + warmup) + 5, what=f"measure_rtt on {self.url}")
+
+    # --- async facade for code running on another loop --------------------------------------
+    async def asend(self, message: str | bytes) -> None:
+        await lab.run_async(self._asend(message))
+
+    async def arecv(self, timeout: float | None = 5.0) -> str | bytes:
+        return await lab.run_async(self._arecv(timeout))
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        await lab.run_async(self._aclose(code, reason, 5.0))
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        extra = f" close_code={self.close_code}" if self.close_code is not None else ""
+        return f"<Client {self.url} {self.state.name}{extra}>"
+
+
+def _connect_error(url: str, exc: BaseException, timeout: float) -> ConnectionFailed:
+    if isinstance(exc, tornado.httpclient.HTTPClientError) and exc.code != 599:
+        return ConnectionFailed(url, f"the server answered HTTP {exc.code} {exc.message or ''}"
+                                     " instead of 101 Switching Protocols".replace("  ", " "),
+                                status=exc.code)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or (
+            isinstance(exc, tornado.httpclient.HTTPClientError) and exc.code == 599
+            and "Timeout" in str(exc)):
+        return ConnectionFailed(url, f"no handshake answer within {timeout} s (timeout)")
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectionFailed(url, "connection refused (is a server listening on that port?)")
+    if isinstance(exc, tornado.iostream.StreamClosedError):
+        real = exc.real_error
+        if isinstance(real, ConnectionRefusedError):
+            return ConnectionFailed(url, "connection refused (is a server listening on that port?)")
+        return ConnectionFailed(url, f"the connection closed during the handshake ({real or exc})")
+    return ConnectionFailed(url, f"{type(exc).__name__}: {exc}")
+
+
+def connect(url: str, *, subprotocols: Iterable[str] = (), headers: Mapping[str, str] | None = None,
+            origin: str | None = None, compression: bool = False,
+            max_message_size: int | None = None, timeout: float = 5.0) -> Client:
+    """Open a WebSocket connection and return an OPEN :class:`Client` (layer 2).
+
+    Raises :class:`wslab.ConnectionFailed` naming the URL and the HTTP status or
+    cause when the connection is refused, the handshake answer is not 101, or
+    nothing answers within ``timeout`` seconds.
+    """
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout is a number of seconds > 0, got {timeout!r}")
+    client = Client(url, subprotocols=subprotocols, headers=headers, origin=origin,
+                    compression=compression, max_message_size=max_message_size)
+    lab.run(client._aconnect(timeout), timeout=timeout + 5, what=f"connect to {url}")
+    lab.register(client)
+    return client
+
+
+def median_ms(samples: list[float]) -> float:
+    """Median of round-trip samples (seconds) in milliseconds."""
+    return statistics.median(samples) * 1e3

@@ -1,0 +1,587 @@
+"""The in-kernel WebSocket server: :func:`serve` and :class:`LabServer` (layer 2, I/O).
+
+A Tornado application on the lab loop with three routes:
+
+* ``/echo``  echoes every message back, text as text and binary as binary;
+* ``/chat``  sends every message to every client connected to ``/chat``;
+* ``/``      the browser client page of the classic tutorial.
+
+Every open, message, ping, pong and close becomes an :class:`~wslab.net.events.Event`
+in ``server.events``.  A learner replaces the default behaviour with
+``@server.on_message``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import inspect
+import socket
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+import tornado.websocket
+
+from . import loop as lab
+from .errors import ConnectionClosed, ServerStartError
+from .events import Event, EventList, EventLog
+from .urls import host_for_url, origin_of
+
+PREVIEW_LIMIT = 1024  # bytes / characters of a payload kept in an event
+CLOSE_GRACE = 1.0     # seconds stop() waits for clients to answer the close frame
+
+_servers: dict[str, LabServer] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """A snapshot of one connected client as the server sees it."""
+
+    id: int
+    remote: str
+    path: str
+    subprotocol: str | None
+    connected_since: float  # time.time() of the open, for humans
+    messages_in: int = 0
+    messages_out: int = 0
+    origin: str | None = None
+
+
+def _payload_size(message: str | bytes) -> int:
+    if isinstance(message, str):
+        return len(message) if message.isascii() else len(message.encode("utf-8"))
+    return len(message)
+
+
+def _clip(message: str | bytes) -> str | bytes:
+    return message if len(message) <= PREVIEW_LIMIT else message[:PREVIEW_LIMIT]
+
+
+class Connection:
+    """One client connection, as handed to ``on_message(conn, message)`` (layer 2).
+
+    ``conn.send()`` and ``conn.close()`` never block: they may be called from a
+    handler running on the lab loop and from an ordinary cell alike.
+    """
+
+    def __init__(self, server: LabServer, handler: _LabSocket, cid: int) -> None:
+        self.server = server
+        self.id = cid
+        self._handler = handler
+        self.info = ClientInfo(
+            id=cid,
+            remote=handler.request.remote_ip or "?",
+            path=handler.request.path,
+            subprotocol=handler.selected_subprotocol,
+            connected_since=time.time(),
+            origin=handler.request.headers.get("Origin"),
+        )
+        self.messages_in = 0
+        self.messages_out = 0
+        self.closed = False
+
+    @property
+    def path(self) -> str:
+        return self.info.path
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.info.subprotocol
+
+    def send(self, message: str | bytes) -> None:
+        """Send a text (str) or binary (bytes) message to this client."""
+        if not isinstance(message, (str, bytes, bytearray, memoryview)):
+            raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+        if isinstance(message, (bytearray, memoryview)):
+            message = bytes(message)
+        if self.closed:
+            raise ConnectionClosed(f"client {self.id} is closed; cannot send")
+        lab.call_soon(self._send_now, message)
+
+    def _send_now(self, message: str | bytes) -> None:
+        if self.closed or self._handler.ws_connection is None:
+            return
+        binary = isinstance(message, bytes)
+        try:
+            self._handler.write_message(message, binary=binary)
+        except tornado.websocket.WebSocketClosedError:
+            return
+        self.messages_out += 1
+        self.server._log.record("message", self.id, direction="out",
+                                opcode="binary" if binary else "text",
+                                size=_payload_size(message), data=_clip(message))
+
+    def ping(self, payload: bytes = b"") -> None:
+        """Send a ping frame; the pong arrives as a ``pong`` event with its round trip."""
+        lab.call_soon(self._handler.lab_ping, bytes(payload))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake with this client (RFC 6455 section 7.1.2)."""
+        _check_close_args(code, reason)
+        lab.call_soon(self._handler.lab_close, code, reason)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} {self.info.remote} {self.path}>"
+
+
+def _check_close_args(code: int, reason: str) -> None:
+    if not isinstance(code, int) or not (code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                                  1011, 1012, 1013, 1014) or 3000 <= code <= 4999):
+        raise ValueError(
+            "a close code sent on the wire is 1000-1003, 1007-1014 or 3000-4999 "
+            f"(RFC 6455 section 7.4); 1004, 1005, 1006 and 1015 are never sent; got {code!r}")
+    if len(reason.encode("utf-8")) > 123:
+        raise ValueError("a close reason is at most 123 bytes of UTF-8 "
+                         "(control frames carry at most 125 bytes, RFC 6455 section 5.5)")
+
+
+class _LabSocket(tornado.websocket.WebSocketHandler):
+    """Tornado hooks -> LabServer events.  Runs on the lab loop only."""
+
+    def initialize(self, server: LabServer, route: str) -> None:  # type: ignore[override]
+        self.lab = server
+        self.route = route
+        self.conn: Connection | None = None
+        self._ping_sent: dict[bytes, int] = {}
+
+    # --- handshake -----------------------------------------------------------
+    def check_origin(self, origin: str) -> bool:
+        ok, why = self.lab._origin_allowed(origin, self.request.host)
+        if not ok:
+            self.lab._log.record("reject", None, code=403, reason=why,
+                                 extra={"origin": origin, "path": self.request.path})
+        return ok
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        # RFC 6455 section 4.2.2: the server picks one of the client's, here in the
+        # server's order of preference; None means "no subprotocol" (not a failure).
+        offered = [s.strip() for s in subprotocols]
+        for mine in self.lab.subprotocols:
+            if mine in offered:
+                return mine
+        return None
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return {} if self.lab.compression else None
+
+    # --- life cycle ------------------------------------------------------------
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.set_nodelay(True)
+        self.conn = self.lab._add(self)
+        self.lab._log.record("open", self.conn.id, extra={
+            "remote": self.conn.info.remote, "path": self.request.path,
+            "subprotocol": self.selected_subprotocol,
+            "origin": self.request.headers.get("Origin")})
+        self.lab._call_hook(self.lab._on_open, self.conn)
+
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        conn = self.conn
+        if conn is None:
+            return None
+        conn.messages_in += 1
+        binary = isinstance(message, bytes)
+        self.lab._log.record("message", conn.id, direction="in",
+                             opcode="binary" if binary else "text",
+                             size=_payload_size(message), data=_clip(message))
+        fn = self.lab._on_message
+        if fn is None:
+            if self.route == "chat":
+                self.lab._broadcast_now(message, path=self.request.path)
+            else:
+                conn._send_now(message)
+            return None
+        try:
+            result = fn(conn, message)
+        except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
+            self._handler_failed(exc)
+            return None
+        if inspect.isawaitable(result):
+            return self._await_handler(result)
+        return None
+
+    async def _await_handler(self, result: Awaitable[Any]) -> None:
+        try:
+            await result
+        except Exception as exc:  # noqa: BLE001
+            self._handler_failed(exc)
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        assert self.conn is not None
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.lab._log.record("error", self.conn.id, reason=f"{type(exc).__name__}: {exc}",
+                             data=tb)
+        reason = f"handler error: {type(exc).__name__}"[:123]
+        self.lab_close(1011, reason)
+
+    def on_ping(self, data: bytes) -> None:
+        if self.conn is None:
+            return
+        self.lab._log.record("ping", self.conn.id, direction="in", opcode="ping",
+                             size=len(data), data=data)
+        # Tornado has already answered with a pong carrying the same payload (RFC 6455 5.5.3).
+        self.lab._log.record("pong", self.conn.id, direction="out", opcode="pong",
+                             size=len(data), data=data)
+
+    def on_pong(self, data: bytes) -> None:
+        if self.conn is None:
+            return
+        sent = self._ping_sent.pop(data, None)
+        extra = {"rtt_s": (time.perf_counter_ns() - sent) / 1e9} if sent is not None else {}
+        self.lab._log.record("pong", self.conn.id, direction="in", opcode="pong",
+                             size=len(data), data=data, extra=extra)
+
+    def lab_ping(self, payload: bytes) -> None:
+        if self.ws_connection is None or self.conn is None:
+            return
+        if len(self._ping_sent) > 100:
+            self._ping_sent.clear()
+        self._ping_sent[payload] = time.perf_counter_ns()
+        self.ping(payload)
+        self.lab._log.record("ping", self.conn.id, direction="out", opcode="ping",
+                             size=len(payload), data=payload)
+
+    def lab_close(self, code: int, reason: str) -> None:
+        if self.ws_connection is None or self.conn is None or self.conn.closed:
+            return
+        self.lab._log.record("close", self.conn.id, direction="out", opcode="close",
+                             code=code, reason=reason)
+        self.close(code, reason)
+
+    def on_close(self) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        conn.closed = True
+        # No close frame received means the connection closed abnormally: 1006
+        # (RFC 6455 section 7.1.5; 1006 is never sent on the wire).
+        code = self.close_code if self.close_code is not None else 1006
+        self.lab._log.record("close", conn.id, direction="in", opcode="close", code=code,
+                             reason=self.close_reason or "",
+                             extra={"clean": self.close_code is not None})
+        self.lab._remove(conn)
+        self.lab._call_hook(self.lab._on_close, conn)
+
+
+class _PageHandler(tornado.web.RequestHandler):
+    def initialize(self, server: LabServer) -> None:  # type: ignore[override]
+        self.lab = server
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.write(self.lab._page_html())
+
+
+class LabServer:
+    """A WebSocket server running on the lab loop (layer 2).  Create it with :func:`serve`."""
+
+    _stop_order = 2
+
+    def __init__(self, *, host: str, port: int, name: str, origins: Iterable[str],
+                 subprotocols: Iterable[str], compression: bool, events_max: int,
+                 ping_interval: float | None, ping_timeout: float | None,
+                 max_message_size: int | None) -> None:
+        self.host = host
+        self.name = name
+        self.origins = _normalise_origins(origins)
+        self.subprotocols = [str(s) for s in subprotocols]
+        self.compression = bool(compression)
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.max_message_size = max_message_size
+        self._log = EventLog(events_max)
+        self._conns: dict[int, Connection] = {}
+        self._next_id = 1
+        self._on_message: Callable[[Connection, str | bytes], Any] | None = None
+        self._on_open: Callable[[Connection], Any] | None = None
+        self._on_close: Callable[[Connection], Any] | None = None
+        self._closed_all: asyncio.Event | None = None
+        self._http: tornado.httpserver.HTTPServer | None = None
+        self._sockets: list[socket.socket] = []
+        self.port = port
+        self.running = False
+
+    # --- URLs ----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The echo endpoint, ``ws://host:port/echo``."""
+        return f"ws://{host_for_url(self.host)}:{self.port}/echo"
+
+    @property
+    def chat_url(self) -> str:
+        return f"ws://{host_for_url(self.host)}:{self.port}/chat"
+
+    @property
+    def page_url(self) -> str:
+        """The browser client page, ``http://host:port/``."""
+        return f"http://{host_for_url(self.host)}:{self.port}/"
+
+    @property
+    def origin(self) -> str:
+        return f"http://{host_for_url(self.host)}:{self.port}"
+
+    # --- start / stop ----------------------------------------------------------
+    async def _astart(self, port: int) -> None:
+        # Tornado's access log would print every 403/404 as red stderr in a notebook;
+        # rejected handshakes are recorded as ``reject`` events instead.
+        settings: dict[str, Any] = {"log_function": _quiet_access_log}
+        if self.ping_interval is not None:
+            settings["websocket_ping_interval"] = self.ping_interval
+        if self.ping_timeout is not None:
+            settings["websocket_ping_timeout"] = self.ping_timeout
+        if self.max_message_size is not None:
+            settings["websocket_max_message_size"] = self.max_message_size
+        app = tornado.web.Application([
+            (r"/", _PageHandler, {"server": self}),
+            (r"/echo", _LabSocket, {"server": self, "route": "echo"}),
+            (r"/chat", _LabSocket, {"server": self, "route": "chat"}),
+        ], **settings)
+        try:
+            self._sockets = tornado.netutil.bind_sockets(port, address=self.host)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServerStartError(
+                    f"port {port} on {self.host} is already in use (another program or a "
+                    f"server not started by this name); pick another port or port=0 for a free one"
+                ) from None
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
+                raise ServerStartError(f"cannot listen on {self.host!r}: {exc.strerror or exc}") from None
+            if exc.errno == errno.EACCES:
+                raise ServerStartError(f"no permission to listen on port {port} (ports below "
+                                       "1024 need root); use port=0 or a port above 1023") from None
+            raise ServerStartError(f"cannot listen on {self.host}:{port}: {exc}") from None
+        self.port = self._sockets[0].getsockname()[1]
+        self._http = tornado.httpserver.HTTPServer(app, xheaders=False)
+        self._http.add_sockets(self._sockets)
+        self.running = True
+
+    async def _astop(self, grace: float) -> None:
+        if self._http is None:
+            return
+        self._http.stop()  # closes the listening sockets: no new connections
+        conns = list(self._conns.values())
+        for conn in conns:
+            conn._handler.lab_close(1001, "server stopping")
+        if conns:
+            self._closed_all = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._closed_all.wait(), grace)
+            except asyncio.TimeoutError:
+                pass
+            for conn in list(self._conns.values()):
+                ws = conn._handler.ws_connection
+                if ws is not None and getattr(ws, "stream", None) is not None:
+                    ws.stream.close()
+            # give on_close callbacks one turn of the loop
+            await asyncio.sleep(0)
+        await self._http.close_all_connections()
+        self._http = None
+        self.running = False
+
+    def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
+        """Close every client with 1001 (going away) and stop listening.  Safe to call twice."""
+        if self._http is not None:
+            lab.run(self._astop(min(CLOSE_GRACE, timeout / 2)), timeout=timeout,
+                    what=f"stopping server {self.name!r}")
+        lab.unregister(self)
+        if _servers.get(self.name) is self:
+            del _servers[self.name]
+
+    def __enter__(self) -> LabServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # --- clients ---------------------------------------------------------------
+    def _add(self, handler: _LabSocket) -> Connection:
+        conn = Connection(self, handler, self._next_id)
+        self._next_id += 1
+        self._conns[conn.id] = conn
+        return conn
+
+    def _remove(self, conn: Connection) -> None:
+        self._conns.pop(conn.id, None)
+        if not self._conns and self._closed_all is not None:
+            self._closed_all.set()
+
+    @property
+    def clients(self) -> list[ClientInfo]:
+        """The connected clients: id, remote address, path, subprotocol, since, counts."""
+        return [replace(c.info, messages_in=c.messages_in, messages_out=c.messages_out)
+                for c in list(self._conns.values())]
+
+    def connection(self, client_id: int) -> Connection:
+        try:
+            return self._conns[client_id]
+        except KeyError:
+            ids = sorted(self._conns)
+            raise ValueError(f"no connected client with id {client_id!r}; "
+                             f"connected ids: {ids or 'none'}") from None
+
+    def send(self, client_id: int, message: str | bytes) -> None:
+        """Send one message to one client (text for str, binary for bytes)."""
+        self.connection(client_id).send(message)
+
+    def broadcast(self, message: str | bytes, *, path: str | None = None) -> int:
+        """Send a message to every connected client (or those on ``path``); returns how many."""
+        if not isinstance(message, (str, bytes)):
+            raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+        if lab.in_lab_thread():
+            return self._broadcast_now(message, path=path)
+        return lab.run(self._abroadcast(message, path), what="broadcast")
+
+    async def _abroadcast(self, message: str | bytes, path: str | None) -> int:
+        return self._broadcast_now(message, path=path)
+
+    def _broadcast_now(self, message: str | bytes, *, path: str | None = None) -> int:
+        n = 0
+        for conn in list(self._conns.values()):
+            if path is None or conn.path == path:
+                conn._send_now(message)
+                n += 1
+        return n
+
+    def close_client(self, client_id: int, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake with one client."""
+        self.connection(client_id).close(code, reason)
+
+    def ping(self, client_id: int, payload: bytes = b"") -> None:
+        """Send a ping frame to one client; its pong is logged with the round trip."""
+        self.connection(client_id).ping(payload)
+
+    # --- hooks -------------------------------------------------------------------
+    def on_message(self, fn: Callable[[Connection, str | bytes], Any] | None) -> Any:
+        """Decorator: ``fn(conn, message)`` replaces echo/chat; ``None`` restores them.
+
+        If ``fn`` raises, the error is logged as an ``error`` event and that
+        connection is closed with 1011 (internal error); other clients go on.
+        """
+        if fn is not None and not callable(fn):
+            raise ValueError("on_message takes a function fn(conn, message) or None")
+        self._on_message = fn
+        return fn
+
+    def on_open(self, fn: Callable[[Connection], Any] | None) -> Any:
+        """Decorator: ``fn(conn)`` runs after each opening handshake."""
+        self._on_open = fn
+        return fn
+
+    def on_close(self, fn: Callable[[Connection], Any] | None) -> Any:
+        """Decorator: ``fn(conn)`` runs after each connection closed."""
+        self._on_close = fn
+        return fn
+
+    def _call_hook(self, fn: Callable[..., Any] | None, conn: Connection) -> None:
+        if fn is None:
+            return
+        try:
+            fn(conn)
+        except Exception as exc:  # noqa: BLE001
+            self._log.record("error", conn.id, reason=f"{type(exc).__name__}: {exc}",
+                             data=traceback.format_exc())
+
+    # --- events --------------------------------------------------------------------
+    @property
+    def events(self) -> EventList:
+        """Every event still in the ring (newest ``events_max``), oldest first."""
+        return EventList(self._log.snapshot())
+
+    @property
+    def event_log(self) -> EventLog:
+        return self._log
+
+    def subscribe(self, fn: Callable[[Event], None]) -> Callable[[Event], None]:
+        """Call ``fn(event)`` on the lab loop for every new event (for live panels)."""
+        return self._log.subscribe(fn)
+
+    def unsubscribe(self, fn: Callable[[Event], None]) -> None:
+        self._log.unsubscribe(fn)
+
+    # --- origin policy ------------------------------------------------------------------
+    def _origin_allowed(self, origin: str, host_header: str) -> tuple[bool, str]:
+        try:
+            normal = origin_of(origin)
+        except ValueError:
+            return False, f"Origin {origin!r} is not a valid origin"
+        if urlsplit(normal).netloc == host_header.lower():
+            return True, "same origin"
+        if "*" in self.origins or normal in self.origins:
+            return True, "allowed by serve(origins=...)"
+        return False, (f"Origin {origin} is not this server's origin and not in "
+                       f"serve(origins=...) (allowed: {sorted(self.origins) or 'none'})")
+
+    def allow_origin(self, origin: str) -> None:
+        """Add an allowed origin while running (e.g. JupyterLab's own page)."""
+        self.origins |= _normalise_origins([origin])
+
+    def _page_html(self) -> str:
+        return resources.files("wslab.net").joinpath("static/client.html").read_text("utf-8")
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (f"<LabServer {self.name!r} {state} {self.url} page={self.page_url} "
+                f"clients={len(self._conns)}>")
+
+
+def _quiet_access_log(handler: tornado.web.RequestHandler) -> None:
+    return None
+
+
+def _normalise_origins(origins: Iterable[str]) -> set[str]:
+    if isinstance(origins, str):
+        origins = [origins]
+    out = set()
+    for o in origins:
+        out.add("*" if o == "*" else origin_of(o))
+    return out
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
+          origins: Iterable[str] = (), subprotocols: Iterable[str] = (),
+          compression: bool = False, events_max: int = 10_000,
+          ping_interval: float | None = None, ping_timeout: float | None = None,
+          max_message_size: int | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
+    """Start (or restart) the in-kernel server called ``name`` and return it listening.
+
+    Layer 2 (I/O).  Re-running the same cell stops the previous server of that
+    name first, so no server leaks and the port is free again.  ``port=0`` picks
+    a free port.  The default bind address is loopback; any other ``host`` must
+    be asked for explicitly.  ``origins`` lists extra page origins allowed to
+    connect (same-origin pages always are; ``"*"`` allows any, for demos only).
+    """
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {port!r}")
+    if not isinstance(host, str) or not host:
+        raise ValueError(f"host is an address string such as '127.0.0.1' or '::1', got {host!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name is a non-empty string, got {name!r}")
+    for label, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            raise ValueError(f"{label} is a number of seconds > 0 or None, got {value!r}")
+    if max_message_size is not None and (not isinstance(max_message_size, int) or max_message_size < 1):
+        raise ValueError(f"max_message_size is a positive number of bytes or None, got {max_message_size!r}")
+    server = LabServer(host=host, port=port, name=name, origins=origins,
+                       subprotocols=subprotocols, compression=compression,
+                       events_max=events_max, ping_interval=ping_interval,
+                       ping_timeout=ping_timeout, max_message_size=max_message_size)
+    old = _servers.pop(name, None)
+    if old is not None:
+        old.stop(timeout=timeout)
+    lab.run(server._astart(port), timeout=timeout, what=f"starting server {name!r}")
+    _servers[name] = server
+    lab.register(server)
+    return server
+
+
+def servers() -> dict[str, LabServer]:
+    """The running servers by name."""
+    return dict(_servers)

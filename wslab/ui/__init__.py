@@ -1,0 +1,1 @@
+"""Layer 3: ipywidgets panels and matplotlib plots (presentation only)."""
