@@ -22,7 +22,7 @@ import tornado.websocket
 
 from ..protocol.state import State
 from . import loop as lab
-from .errors import ConnectionClosed, ConnectionFailed, LabTimeout
+from .errors import ConnectionClosed, ConnectionFailed
 from .events import preview
 
 RECV_QUEUE_MAX = 10_000

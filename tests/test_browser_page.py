@@ -1,0 +1,62 @@
+"""The browser client page in real headless Chromium (the classic tutorial's client.html)."""
+
+from __future__ import annotations
+
+import pytest
+
+import wslab
+from tests.browser import chromium
+from tests.conftest import artifact_dir
+
+pytestmark = pytest.mark.browser
+
+
+def test_page_sends_and_sees_the_echo(server, chromium_path):
+    with chromium(chromium_path) as ctx:
+        page = ctx.new_page()
+        page.goto(server.page_url)
+        page.wait_for_selector("#readyState[data-state='1']", timeout=10_000)
+        page.fill("#messageInput", "hello from Chromium")
+        page.click("#sendButton")
+        received = page.wait_for_selector("#log li[data-kind=received]", timeout=10_000)
+        assert "hello from Chromium" in received.text_content()
+        assert "hello from Chromium" in page.text_content("#log li[data-kind=sent]")
+        page.fill("#messageInput", "via Enter")
+        page.press("#messageInput", "Enter")
+        page.wait_for_function(
+            "document.querySelectorAll('#log li[data-kind=received]').length == 2", timeout=10_000)
+        page.screenshot(path=str(artifact_dir() / "browser_page_echo.png"))
+        page.click("#closeButton")
+        page.wait_for_selector("#readyState[data-state='3']", timeout=10_000)
+        assert "code 1000" in page.text_content("#log li[data-kind=close]")
+    opened = server.events.of("open")
+    assert opened and opened[0].extra["origin"] == server.origin  # same origin: accepted
+    texts = [e.data for e in server.events.of("message") if e.direction == "in"]
+    assert texts == ["hello from Chromium", "via Enter"]
+    assert server.events.of("close")[-1].code == 1000
+
+
+def test_other_origin_is_refused_then_allowed(server, chromium_path):
+    other = wslab.serve(name="other-origin")  # a second origin: another port on loopback
+    try:
+        url = f"{other.page_url}?url={server.url}"
+        with chromium(chromium_path) as ctx:
+            page = ctx.new_page()
+            page.goto(url)
+            page.wait_for_selector("#log li[data-kind=close]", timeout=10_000)
+            assert "code 1006" in page.text_content("#log li[data-kind=close]")
+            rejects = server.events.of("reject")
+            assert rejects and rejects[0].code == 403
+            assert rejects[0].extra["origin"] == other.origin
+            assert not server.events.of("open")
+
+            server.allow_origin(other.origin)
+            page.goto(url)
+            page.wait_for_selector("#readyState[data-state='1']", timeout=10_000)
+            page.fill("#messageInput", "cross-origin but allowed")
+            page.click("#sendButton")
+            page.wait_for_selector("#log li[data-kind=received]", timeout=10_000)
+            page.screenshot(path=str(artifact_dir() / "browser_page_allowed_origin.png"))
+        assert server.events.of("open")[0].extra["origin"] == other.origin
+    finally:
+        other.stop()

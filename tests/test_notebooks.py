@@ -1,0 +1,68 @@
+"""Every notebook runs top to bottom in a real kernel (nbclient), headless."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture
+def jupyter_env(tmp_path, monkeypatch):
+    """Keep kernels from writing into ~ (JUPYTER_*, IPYTHONDIR, MPLCONFIGDIR)."""
+    for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                     ("MPLCONFIGDIR", "mpl")]:
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    return tmp_path
+
+
+def run_notebook(path: pathlib.Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return nb
+
+
+def outputs_text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts.append(str(out.get("data", {}).get("text/plain", "")))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_top_to_bottom(path, jupyter_env):
+    nb = run_notebook(path)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("name") == "stderr":
+                assert "Traceback" not in out["text"] and "Error" not in out["text"], out["text"]
+
+
+def test_welcome_notebook_echoes_in_a_real_kernel(jupyter_env):
+    """The lab-loop design in a kernel: a blocking cell connects and gets the echo."""
+    nb = run_notebook(ROOT / "notebooks" / "00_welcome.ipynb")
+    text = outputs_text(nb)
+    assert "'hello'" in text
+    assert "b'\\x00\\x01\\x02'" in text
+    assert "< message" in text and "> message" in text  # the server's event log
+    assert "median" in text and "µs" in text
+
+
+def test_notebooks_exist():
+    assert NOTEBOOKS, "no numbered notebooks found"
+    assert os.path.basename(NOTEBOOKS[0]).startswith("00_")

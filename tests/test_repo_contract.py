@@ -1,0 +1,118 @@
+"""The repo contract: dependencies in step, clean notebooks, layers pointing down."""
+
+from __future__ import annotations
+
+import ast
+import json
+import pathlib
+import re
+import sys
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+
+def _name_and_bound(req: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", req)
+    assert m, req
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = dict(_name_and_bound(r) for r in project["dependencies"])
+    wanted.update(_name_and_bound(r) for r in project["optional-dependencies"]["test"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["name"] == "wslab" and env["channels"] == ["conda-forge"]
+    listed = dict(_name_and_bound(d) for d in env["dependencies"]
+                  if isinstance(d, str) and not d.startswith(("python", "pip")))
+    assert listed == wanted
+
+
+def test_runtime_dependencies_have_lower_bounds():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for req in project["dependencies"] + project["optional-dependencies"]["test"]:
+        assert ">=" in req, f"{req} has no lower bound"
+    names = {_name_and_bound(r)[0] for r in project["dependencies"]}
+    assert {"jupyterlab", "ipywidgets", "tornado", "matplotlib"} <= names
+
+
+def test_notebooks_are_committed_clean_with_a_kernelspec():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        assert "kernelspec" in nb["metadata"], f"{path.name}: no kernelspec"
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [], f"{path.name}: outputs committed"
+                assert cell["execution_count"] is None, f"{path.name}: execution_count set"
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the package
+                pkg = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-node.level])
+                found.add(f"{pkg}.{node.module}" if node.module else pkg)
+            elif node.module:
+                found.add(node.module)
+    return found
+
+
+LAYER = {"wslab.protocol": 1, "wslab.net": 2, "wslab.ui": 3}
+
+
+def _layer(module: str) -> int | None:
+    for prefix, n in LAYER.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return n
+    return None
+
+
+def test_imports_point_down_only():
+    for path in (ROOT / "wslab").rglob("*.py"):
+        mod = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        mine = _layer(mod)
+        if mine is None:
+            continue
+        for imp in _imports(path):
+            theirs = _layer(imp)
+            if theirs is not None:
+                assert theirs <= mine, f"{mod} (layer {mine}) imports {imp} (layer {theirs})"
+
+
+def test_protocol_layer_uses_the_standard_library_only():
+    stdlib = set(sys.stdlib_module_names)
+    for path in (ROOT / "wslab" / "protocol").rglob("*.py"):
+        for imp in _imports(path):
+            top = imp.split(".")[0]
+            assert top in stdlib or imp.startswith("wslab.protocol"), f"{path.name} imports {imp}"
+            assert top not in {"socket", "asyncio", "time", "threading", "selectors"}, \
+                f"{path.name} imports {imp}: layer 1 has no sockets, loops or clocks"
+
+
+def test_every_public_name_is_exported_and_documented():
+    import wslab
+    for name in wslab.__all__:
+        assert hasattr(wslab, name), name
+    assert issubclass(wslab.ConnectionFailed, wslab.WSLabError)
+    assert issubclass(wslab.ProtocolError, wslab.WSLabError)
+    arch = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    for name in ("serve", "connect", "stop_all", "LabServer", "Client"):
+        assert name in arch
+
+
+def test_readme_starts_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^\s*(make \w+)\s*$", readme, flags=re.M)
+    assert commands[:2] == ["make lab", "make test"]
