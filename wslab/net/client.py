@@ -11,7 +11,7 @@ import asyncio
 import collections
 import statistics
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,9 @@ class LogEntry:
     data: Any = None
 
     def __str__(self) -> str:
-        arrow = {"out": ">", "in": "<"}[self.direction]
+        if self.kind == "state":
+            return f"* state {self.data.name}"
+        arrow = {"out": ">", "in": "<"}.get(self.direction, "*")
         if self.kind in ("ping", "pong"):
             arrow = "%"
         return f"{arrow} {self.kind} [{self.size} bytes] {preview(self.data)}"
@@ -93,6 +95,7 @@ class Client:
         self._closed: asyncio.Event | None = None
         self._pings: dict[bytes, tuple[int, asyncio.Future[float]]] = {}
         self._ping_counter = 0
+        self._listeners: list[Callable[[LogEntry], None]] = []
 
     # --- opening ---------------------------------------------------------------
     async def _aconnect(self, timeout: float) -> None:
@@ -111,18 +114,41 @@ class Client:
         try:
             self._conn = await asyncio.wait_for(asyncio.ensure_future(conn.connect_future), timeout)
         except Exception as exc:  # noqa: BLE001 - translated into one clear error
-            self.state = State.CLOSED
+            self._set_state(State.CLOSED)
             self._closed.set()
             raise _connect_error(self.url, exc, timeout) from None
         self.subprotocol = self._conn.selected_subprotocol
-        self.state = State.OPEN
+        self._set_state(State.OPEN)
+
+    # --- listeners (lab loop) ----------------------------------------------------------
+    def subscribe(self, fn: Callable[[LogEntry], None]) -> Callable[[LogEntry], None]:
+        """Call ``fn(entry)`` on the lab loop for every log entry and state change."""
+        self._listeners.append(fn)
+        return fn
+
+    def unsubscribe(self, fn: Callable[[LogEntry], None]) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def _note(self, entry: LogEntry) -> None:
+        self.log.append(entry)
+        for fn in list(self._listeners):
+            try:
+                fn(entry)
+            except Exception:  # noqa: BLE001 - a broken panel must not break the client
+                self.unsubscribe(fn)
+
+    def _set_state(self, state: State) -> None:
+        if state != self.state:
+            self.state = state
+            self._note(LogEntry(time.perf_counter_ns(), "", "state", 0, state))
 
     # --- receiving (lab loop) -----------------------------------------------------
     def _on_message(self, message: str | bytes | None) -> None:
         if message is None:
             self._on_closed()
             return
-        self.log.append(LogEntry(time.perf_counter_ns(), "in",
+        self._note(LogEntry(time.perf_counter_ns(), "in",
                                  "binary" if isinstance(message, bytes) else "text",
                                  _size(message), message if _size(message) <= 1024 else message[:1024]))
         if len(self._queue) >= RECV_QUEUE_MAX:
@@ -141,7 +167,9 @@ class Client:
         if conn is not None and self.close_code is None:
             self.close_code = conn.close_code if conn.close_code is not None else 1006
             self.close_reason = conn.close_reason or ""
-        self.state = State.CLOSED
+        self._note(LogEntry(time.perf_counter_ns(), "in", "close", 0,
+                            f"{self.close_code} {self.close_reason}".strip()))
+        self._set_state(State.CLOSED)
         lab.unregister(self)
         for _, fut in self._pings.values():
             if not fut.done():
@@ -154,15 +182,15 @@ class Client:
 
     def _got_pong(self, data: bytes) -> None:
         now = time.perf_counter_ns()
-        self.log.append(LogEntry(now, "in", "pong", len(data), data))
+        self._note(LogEntry(now, "in", "pong", len(data), data))
         entry = self._pings.pop(bytes(data), None)
         if entry is not None and not entry[1].done():
             entry[1].set_result((now - entry[0]) / 1e9)
 
     def _got_ping(self, data: bytes) -> None:
         now = time.perf_counter_ns()
-        self.log.append(LogEntry(now, "in", "ping", len(data), data))
-        self.log.append(LogEntry(now, "out", "pong", len(data), data))
+        self._note(LogEntry(now, "in", "ping", len(data), data))
+        self._note(LogEntry(now, "out", "pong", len(data), data))
 
     async def _arecv(self, timeout: float | None) -> str | bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -188,7 +216,7 @@ class Client:
         conn = self._require_open()
         binary = isinstance(message, bytes)
         fut = conn.write_message(message, binary=binary)
-        self.log.append(LogEntry(time.perf_counter_ns(), "out", "binary" if binary else "text",
+        self._note(LogEntry(time.perf_counter_ns(), "out", "binary" if binary else "text",
                                  _size(message), message if _size(message) <= 1024 else message[:1024]))
         try:
             await fut
@@ -210,7 +238,7 @@ class Client:
         fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._pings[payload] = (time.perf_counter_ns(), fut)
         conn.ping(payload)
-        self.log.append(LogEntry(time.perf_counter_ns(), "out", "ping", len(payload), payload))
+        self._note(LogEntry(time.perf_counter_ns(), "out", "ping", len(payload), payload))
         try:
             return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
@@ -219,8 +247,8 @@ class Client:
 
     async def _aclose(self, code: int, reason: str, timeout: float) -> None:
         if self.state in (State.OPEN, State.CONNECTING) and self._conn is not None:
-            self.state = State.CLOSING
-            self.log.append(LogEntry(time.perf_counter_ns(), "out", "close", 2 + len(reason.encode()),
+            self._set_state(State.CLOSING)
+            self._note(LogEntry(time.perf_counter_ns(), "out", "close", 2 + len(reason.encode()),
                                      f"{code} {reason}".strip()))
             self._conn.close(code, reason)
         if self._closed is not None:
@@ -238,6 +266,7 @@ class Client:
             payload = (tag + "x" * max(0, size - len(tag)))[:max(size, len(tag))]
             t0 = time.perf_counter_ns()
             conn.write_message(payload)
+            self._note(LogEntry(t0, "out", "text", len(payload), payload))
             while not self._queue:
                 if self.state == State.CLOSED:
                     raise ConnectionClosed(f"{self.url} closed during measure_rtt",

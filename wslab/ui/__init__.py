@@ -1,1 +1,10 @@
-"""Layer 3: ipywidgets panels and matplotlib plots (presentation only)."""
+"""Layer 3: ipywidgets panels and matplotlib plots (presentation only).
+
+They read events from layer 2 (``wslab.net``) and never open sockets themselves.
+"""
+
+from . import plots
+from .client_panel import ClientPanel, side_by_side
+from .server_panel import ServerPanel
+
+__all__ = ["ClientPanel", "ServerPanel", "plots", "side_by_side"]

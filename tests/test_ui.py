@@ -1,0 +1,140 @@
+"""Panels' handlers and plots, without a kernel (widgets work without a front end)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import wslab
+from wslab.ui import ClientPanel, ServerPanel, plots, side_by_side
+
+
+def wait_until(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    raise AssertionError("condition not met within timeout")
+
+
+def test_client_panel_buttons_and_twins(server):
+    panel = ClientPanel(server.url)
+    assert panel.state == wslab.State.CLOSED
+    panel.connect_button.click()            # the same handler a click in JupyterLab runs
+    assert panel.state == wslab.State.OPEN
+    panel.message_box.value = "typed"       # Enter in the box syncs the value: it sends
+    wait_until(lambda: panel.rtt_samples)
+    assert panel.message_box.value == ""
+    panel.send("twin")
+    wait_until(lambda: len(panel.rtt_samples) == 2)
+    kinds = [(r.direction, r.kind, r.text) for r in panel.message_log]
+    assert ("out", "text", "'typed'") in kinds and ("in", "text", "'twin'") in kinds
+    panel.kind_toggle.value = "binary"
+    panel.message_box.value = "bin"
+    wait_until(lambda: any(r.kind == "binary" and r.direction == "in" for r in panel.message_log))
+    assert panel.ping() > 0
+    panel.refresh()
+    assert "twin" in panel.log_view.value and "median" in panel.rtt_label.value
+    assert "<polyline" in panel.rtt_plot.value
+    assert "data-state='OPEN'" in panel.state_badge.value
+    panel.code_box.value, panel.reason_box.value = 4000, "bye"
+    panel.disconnect_button.click()
+    assert panel.state == wslab.State.CLOSED
+    assert server.events.of("close")[-1].code == 4000
+    wait_until(lambda: "data-state='CLOSED'" in panel.state_badge.value)
+    panel.send("late")
+    assert "not connected" in panel.last_error
+
+
+def test_client_panel_failure_is_shown_not_raised(server):
+    panel = ClientPanel(server.url.replace("/echo", "/missing"))
+    assert panel.connect() is None
+    assert "404" in panel.last_error
+    assert "404" in panel.log_view.value
+    panel.close()
+
+
+def test_client_panel_bad_close_code_is_explained(server):
+    panel = ClientPanel(server.url)
+    panel.connect()
+    panel.disconnect(1005, "")
+    assert "7.4" in panel.last_error and panel.state == wslab.State.OPEN
+    panel.disconnect(1000, "")
+    box = side_by_side(panel, ClientPanel(server.url))
+    assert len(box.children) == 2
+
+
+def test_server_panel_lists_broadcasts_and_closes(server):
+    sp = ServerPanel(server)
+    a, b = wslab.connect(server.url), wslab.connect(server.url)
+    try:
+        sp.refresh()
+        assert "2 client(s)" in sp.clients_view.value
+        assert list(sp.target.options) == [c.id for c in server.clients]
+        sp.message_box.value = "hello all"
+        sp.broadcast_button.click()
+        assert a.recv() == b.recv() == "hello all"
+        sp.send_to(sp.target.options[0], "just you")
+        assert a.recv() == "just you"
+        sp.target.value = sp.target.options[1]
+        sp.code_box.value, sp.reason_box.value = 4001, "kicked"
+        sp.close_button.click()
+        with pytest.raises(wslab.ConnectionClosed):
+            b.recv()
+        assert b.close_code == 4001
+        wait_until(lambda: "1 client(s)" in sp.clients_view.value)
+        assert "close" in sp.events_view.value
+        sp.close_client(999, 1000, "")
+        assert "no connected client" in sp.status.value
+    finally:
+        a.close()
+        sp.close()
+
+
+SAMPLES = [0.0001 + i * 1e-6 for i in range(200)]
+
+
+def _labels(fig):
+    ax = fig.axes[0]
+    return ax.get_xlabel(), ax.get_ylabel()
+
+
+def test_rtt_series_plot():
+    fig = plots.rtt_series(SAMPLES)
+    assert _labels(fig) == ("message number", "round trip (ms)")
+    assert len(fig.axes[0].lines[0].get_xdata()) == 200
+
+
+def test_rtt_histogram_plot_marks_percentiles():
+    fig = plots.rtt_histogram(SAMPLES)
+    ax = fig.axes[0]
+    assert _labels(fig) == ("round trip (ms)", "messages")
+    labels = [line.get_label() for line in ax.lines]
+    assert [lab.split()[0] for lab in labels] == ["p50", "p90", "p99"]
+    assert len(fig.axes) == 2 and len(fig.axes[1].lines[0].get_xdata()) == 200  # the CDF
+
+
+def test_rtt_vs_size_plot():
+    fig = plots.rtt_vs_size({32: SAMPLES, 1024: SAMPLES, 65536: SAMPLES})
+    assert _labels(fig)[0].startswith("payload size")
+    assert len(fig.axes[0].lines[0].get_xdata()) == 3
+    assert plots.figure_png(fig).startswith(b"\x89PNG")
+
+
+def test_plots_reject_bad_input():
+    with pytest.raises(ValueError, match="no samples"):
+        plots.rtt_series([])
+    with pytest.raises(ValueError, match="seconds >= 0"):
+        plots.rtt_histogram([-1.0])
+    with pytest.raises(ValueError, match="percentile 0-100"):
+        plots.percentile([1.0], 101)
+
+
+def test_percentiles():
+    xs = list(range(1, 101))
+    assert plots.percentile(xs, 50) == pytest.approx(50.5)
+    assert plots.percentile(xs, 99) == pytest.approx(99.01)
+    s = plots.summary_ms([0.001, 0.002, 0.003])
+    assert s["p50"] == pytest.approx(2.0) and s["n"] == 3

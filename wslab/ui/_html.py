@@ -1,0 +1,66 @@
+"""Small HTML builders shared by the panels (layer 3, presentation)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from ..protocol.state import State
+
+STATE_COLOURS = {State.CONNECTING: "#f6d32d", State.OPEN: "#57e389", State.CLOSING: "#ffa348",
+                 State.CLOSED: "#f66151"}
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def badge(state: State, note: str = "") -> str:
+    """A coloured state badge; ``data-state`` carries the name for tests."""
+    colour = STATE_COLOURS.get(state, "#deddda")
+    extra = f" <span style='color:#5e5c64'>{esc(note)}</span>" if note else ""
+    return (f"<span class='wslab-state' data-state='{state.name}' style='background:{colour};"
+            f"padding:2px 8px;border-radius:4px;font-weight:600;font-family:monospace'>"
+            f"{state.name}</span>{extra}")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, css_class: str,
+          max_height: str = "14em", empty: str = "nothing yet") -> str:
+    """A compact scrollable table; cells are escaped."""
+    head = "".join(f"<th style='text-align:left;padding:1px 6px'>{esc(h)}</th>" for h in headers)
+    if rows:
+        body = "".join(
+            "<tr>" + "".join(f"<td style='padding:1px 6px;white-space:pre'>{esc(c)}</td>" for c in r)
+            + "</tr>" for r in rows)
+    else:
+        body = f"<tr><td colspan='{len(headers)}' style='color:#77767b;padding:2px 6px'>{esc(empty)}</td></tr>"
+    return (f"<div class='{css_class}' style='max-height:{max_height};overflow:auto;"
+            f"border:1px solid #deddda;font-family:monospace;font-size:12px'>"
+            f"<table style='border-collapse:collapse;width:100%'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def sparkline(values_ms: Sequence[float], *, width: int = 260, height: int = 70) -> str:
+    """An inline SVG plot of round trips (ms) with labelled axes; cheap enough to redraw live."""
+    left, bottom, top, right = 38, 16, 6, 6
+    w, h = width - left - right, height - top - bottom
+    if not values_ms:
+        return (f"<svg width='{width}' height='{height}' role='img' aria-label='no round trips yet'>"
+                f"<text x='{left}' y='{height / 2}' font-size='11' fill='#77767b'>"
+                f"round trips appear here</text></svg>")
+    ymax = max(values_ms) * 1.1 or 1.0
+    n = len(values_ms)
+    pts = " ".join(f"{left + (i / max(n - 1, 1)) * w:.1f},{top + h - v / ymax * h:.1f}"
+                   for i, v in enumerate(values_ms))
+    return (
+        f"<svg width='{width}' height='{height}' role='img' aria-label='round-trip plot' "
+        f"style='font-family:sans-serif'>"
+        f"<line x1='{left}' y1='{top}' x2='{left}' y2='{top + h}' stroke='#9a9996'/>"
+        f"<line x1='{left}' y1='{top + h}' x2='{left + w}' y2='{top + h}' stroke='#9a9996'/>"
+        f"<text x='{left - 3}' y='{top + 8}' font-size='9' text-anchor='end'>{ymax:.2f}</text>"
+        f"<text x='{left - 3}' y='{top + h}' font-size='9' text-anchor='end'>0</text>"
+        f"<text x='2' y='{top + h / 2 + 3}' font-size='9'>ms</text>"
+        f"<text x='{left + w}' y='{height - 3}' font-size='9' text-anchor='end'>"
+        f"last {n} messages</text>"
+        f"<polyline points='{pts}' fill='none' stroke='#1a5fb4' stroke-width='1.5'/>"
+        f"</svg>")

@@ -1,0 +1,157 @@
+"""Matplotlib plots of measured latency (layer 3, presentation).
+
+Every function takes plain numbers (round-trip times in seconds, as
+``Client.measure_rtt`` returns them) and returns a ``matplotlib.figure.Figure``
+made without pyplot: no global state, testable without a display, and shown
+once (not twice) when it is the last expression of a cell.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+
+from matplotlib.figure import Figure
+
+WIDTH = 7.5    # inches: readable at notebook width
+HEIGHT = 3.4
+PERCENTILES = (50, 90, 99)
+COLOURS = {50: "#1a5fb4", 90: "#e66100", 99: "#c01c28"}
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    """The p-th percentile (0-100) by linear interpolation between closest ranks."""
+    if not samples:
+        raise ValueError("percentile of an empty list of samples")
+    if not 0 <= p <= 100:
+        raise ValueError(f"p is a percentile 0-100, got {p!r}")
+    xs = sorted(samples)
+    k = (len(xs) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def summary_ms(samples: Sequence[float]) -> dict[str, float]:
+    """p50/p90/p99/min/max of round-trip samples (seconds) in milliseconds."""
+    out = {f"p{p}": percentile(samples, p) * 1e3 for p in PERCENTILES}
+    out.update(min=min(samples) * 1e3, max=max(samples) * 1e3, n=len(samples))
+    return out
+
+
+def _check(samples: Sequence[float]) -> list[float]:
+    xs = [float(s) for s in samples]
+    if not xs:
+        raise ValueError("no samples to plot: pass a non-empty list of round-trip times (s)")
+    if any(x < 0 or math.isnan(x) for x in xs):
+        raise ValueError("round-trip times are seconds >= 0")
+    return xs
+
+
+def _figure(height: float = HEIGHT, ncols: int = 1) -> tuple[Figure, list]:
+    fig = Figure(figsize=(WIDTH, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def rtt_series(samples: Sequence[float], *, title: str = "Echo round trip, one message at a time"
+               ) -> Figure:
+    """Round trip of each message in order (ms), with the median as a line."""
+    xs = [x * 1e3 for x in _check(samples)]
+    fig, (ax,) = _figure()
+    ax.plot(range(1, len(xs) + 1), xs, ".", ms=3, color="#3d3846", alpha=0.7, label="message")
+    med = percentile(xs, 50)
+    ax.axhline(med, color=COLOURS[50], lw=1.2, label=f"median {med:.3f} ms")
+    ax.set_xlabel("message number")
+    ax.set_ylabel("round trip (ms)")
+    ax.set_title(title)
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def rtt_histogram(samples: Sequence[float], *, bins: int = 50,
+                  title: str = "Round-trip distribution") -> Figure:
+    """Histogram (left axis) and cumulative distribution (right axis), p50/p90/p99 marked."""
+    xs = sorted(x * 1e3 for x in _check(samples))
+    fig, (ax,) = _figure()
+    ax.hist(xs, bins=bins, color="#99c1f1", edgecolor="#1a5fb4", linewidth=0.4)
+    ax.set_xlabel("round trip (ms)")
+    ax.set_ylabel("messages")
+    cdf = ax.twinx()
+    n = len(xs)
+    cdf.plot(xs, [(i + 1) / n for i in range(n)], color="#3d3846", lw=1.2, label="CDF")
+    cdf.set_ylim(0, 1.02)
+    cdf.set_ylabel("fraction of messages at or below")
+    for p in PERCENTILES:
+        v = percentile(xs, p)
+        ax.axvline(v, color=COLOURS[p], ls="--", lw=1, label=f"p{p} {v:.3f} ms")
+    ax.set_title(title)
+    ax.legend(loc="center right")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def rtt_vs_size(by_size: Mapping[int, Sequence[float]], *,
+                title: str = "Round trip against payload size") -> Figure:
+    """Median round trip with p90 error bars against payload size (bytes, log scale)."""
+    if not by_size:
+        raise ValueError("rtt_vs_size takes {payload size in bytes: [round trips in s]}")
+    sizes = sorted(by_size)
+    med = [percentile(_check(by_size[s]), 50) * 1e3 for s in sizes]
+    p90 = [percentile(by_size[s], 90) * 1e3 for s in sizes]
+    fig, (ax,) = _figure()
+    ax.errorbar(sizes, med, yerr=[[0] * len(sizes), [b - a for a, b in zip(med, p90)]],
+                fmt="o-", color=COLOURS[50], ecolor="#9a9996", capsize=3,
+                label="median (bar up to p90)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("payload size (bytes, log scale)")
+    ax.set_ylabel("round trip (ms)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def compare_bars(values: Mapping[str, float], *, ylabel: str, title: str,
+                 fmt: str = "{:.3g}") -> Figure:
+    """A labelled bar per entry (e.g. bytes per message for polling vs WebSocket)."""
+    if not values:
+        raise ValueError("compare_bars takes {label: number}")
+    fig, (ax,) = _figure()
+    names = list(values)
+    bars = ax.bar(names, [values[k] for k in names], color=["#99c1f1", "#f9f06b", "#8ff0a4",
+                                                             "#ffbe6f", "#dc8add"][:len(names)],
+                  edgecolor="#3d3846", linewidth=0.6)
+    for bar, name in zip(bars, names):
+        ax.annotate(fmt.format(values[name]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """A figure as PNG bytes (for an ipywidgets Image or a file)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _register_ipython_formatter() -> None:
+    """Show a Figure returned by a cell once, as PNG, without needing pyplot."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    formatter = ip.display_formatter.formatters["image/png"]
+    formatter.for_type(Figure, lambda fig: figure_png(fig, dpi=110))
+
+
+_register_ipython_formatter()
