@@ -102,7 +102,7 @@ def rtt_vs_size(by_size: Mapping[int, Sequence[float]], *,
     med = [percentile(_check(by_size[s]), 50) * 1e3 for s in sizes]
     p90 = [percentile(by_size[s], 90) * 1e3 for s in sizes]
     fig, (ax,) = _figure()
-    ax.errorbar(sizes, med, yerr=[[0] * len(sizes), [b - a for a, b in zip(med, p90)]],
+    ax.errorbar(sizes, med, yerr=[[0] * len(sizes), [b - a for a, b in zip(med, p90, strict=True)]],
                 fmt="o-", color=COLOURS[50], ecolor="#9a9996", capsize=3,
                 label="median (bar up to p90)")
     ax.set_xscale("log", base=2)
@@ -125,7 +125,7 @@ def compare_bars(values: Mapping[str, float], *, ylabel: str, title: str,
     bars = ax.bar(names, [values[k] for k in names], color=["#99c1f1", "#f9f06b", "#8ff0a4",
                                                              "#ffbe6f", "#dc8add"][:len(names)],
                   edgecolor="#3d3846", linewidth=0.6)
-    for bar, name in zip(bars, names):
+    for bar, name in zip(bars, names, strict=True):
         ax.annotate(fmt.format(values[name]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=9)
     ax.set_ylabel(ylabel)
