@@ -56,19 +56,22 @@ class ClientPanel(W.VBox):
         self._pending: collections.deque[tuple[object, int]] = collections.deque(maxlen=1000)
         self._redraw = Throttle(self._render, 0.1)
 
-        self.url_box = W.Text(value=url, description="URL", layout=W.Layout(width="26em"))
+        self.url_box = W.Text(value=url, description="URL", layout=W.Layout(width="98%"),
+                              style={"description_width": "3em"})
         self.connect_button = W.Button(description="Connect", button_style="success", icon="plug")
         self.disconnect_button = W.Button(description="Disconnect", icon="times")
         self.state_badge = W.HTML(_html.badge(State.CLOSED, "not connected"))
         self.message_box = W.Text(placeholder="message (Enter sends)", continuous_update=False,
-                                  layout=W.Layout(width="20em"))
+                                  layout=W.Layout(flex="1 1 auto", width="auto"))
         self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane")
         self.ping_button = W.Button(description="Ping", icon="exchange")
-        self.kind_toggle = W.ToggleButtons(options=["text", "binary"], value="text",
-                                           style={"button_width": "5em"})
-        self.code_box = W.BoundedIntText(value=1000, min=1000, max=4999, description="code",
-                                         layout=W.Layout(width="10em"))
-        self.reason_box = W.Text(value="", placeholder="reason", layout=W.Layout(width="12em"))
+        self.kind_toggle = W.Dropdown(options=["text", "binary"], value="text",
+                                      layout=W.Layout(width="6.5em"))
+        self.code_box = W.BoundedIntText(value=1000, min=1000, max=4999, description="close code",
+                                         layout=W.Layout(width="13em"),
+                                         style={"description_width": "6em"})
+        self.reason_box = W.Text(value="", placeholder="close reason",
+                                 layout=W.Layout(flex="1 1 auto", width="auto"))
         self.rtt_label = W.HTML(self._rtt_text())
         self.rtt_plot = W.HTML(_html.sparkline([]))
         self.log_view = W.HTML(self._log_html())
@@ -79,10 +82,15 @@ class ClientPanel(W.VBox):
         self.ping_button.on_click(lambda _: self.ping())
         self.message_box.observe(self._on_enter, names="value")
 
+        for b in (self.connect_button, self.disconnect_button, self.send_button, self.ping_button):
+            b.layout = W.Layout(width="auto", min_width="7em", flex="0 0 auto")
+        kwargs.setdefault("layout", W.Layout(width="36em", border="1px solid #deddda",
+                                             padding="4px 8px", margin="0 8px 8px 0"))
         super().__init__([
             W.HTML(f"<b>{_html.esc(title)}</b>"),
-            W.HBox([self.url_box, self.connect_button, self.disconnect_button]),
-            W.HBox([W.HTML("state&nbsp;"), self.state_badge]),
+            self.url_box,
+            W.HBox([self.connect_button, self.disconnect_button, W.HTML("&nbsp;state&nbsp;"),
+                    self.state_badge], layout=W.Layout(align_items="center")),
             W.HBox([self.message_box, self.kind_toggle, self.send_button, self.ping_button]),
             W.HBox([self.code_box, self.reason_box]),
             W.HBox([self.rtt_plot, self.rtt_label]),
@@ -100,7 +108,7 @@ class ClientPanel(W.VBox):
         if self.client is not None and self.client.state in (State.OPEN, State.CONNECTING):
             self.disconnect()
         url = self.url_box.value.strip()
-        self.state_badge.value = _html.badge(State.CONNECTING, url)
+        self.state_badge.value = _html.badge(State.CONNECTING)
         try:
             client = connect(url, subprotocols=self.subprotocols)
         except (WSLabError, ValueError) as exc:
@@ -202,7 +210,6 @@ class ClientPanel(W.VBox):
         state = self.state
         note = ""
         if self.client is not None:
-            note = self.client.url
             if state == State.CLOSED and self.client.close_code is not None:
                 note = f"code {self.client.close_code} {self.client.close_reason or ''}".strip()
         self.state_badge.value = _html.badge(state, note)

@@ -1,0 +1,86 @@
+"""A real JupyterLab for end-to-end tests: temporary dirs, no token, loopback only."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_env(tmp: pathlib.Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                     ("MPLCONFIGDIR", "mpl"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+                     ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")]:
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+        env[var] = str(tmp / sub)
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    # Every cell rendered in the DOM (no virtual scrolling), so tests can find widgets.
+    tracker = tmp / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    return env
+
+
+@contextlib.contextmanager
+def jupyterlab(tmp: pathlib.Path, notebooks: list[str]) -> Iterator[str]:
+    """Start JupyterLab on a temporary copy of ``notebooks``; yield its base URL."""
+    root = tmp / "nb"
+    root.mkdir()
+    for name in notebooks:
+        shutil.copy(ROOT / "notebooks" / name, root / name)
+    env = lab_env(tmp)
+    bindir = pathlib.Path(sys.executable).parent
+    jupyter = str(bindir / "jupyter")
+    subprocess.run([jupyter, "labextension", "disable",
+                    "@jupyterlab/apputils-extension:announcements"],
+                   env=env, check=True, capture_output=True, timeout=60)
+    port = _free_port()
+    log = open(tmp / "jupyterlab.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [jupyter, "lab", "--no-browser", "--allow-root", f"--ServerApp.port={port}",
+         "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
+         "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
+         "--LabApp.expose_app_in_browser=True", "--LabServerApp.open_browser=False"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited: {(tmp / 'jupyterlab.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("JupyterLab did not answer within 60 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
