@@ -323,3 +323,19 @@ def test_abnormal_close_is_1006(server):
         threading.Event().wait(0.01)
     (close,) = server.events.of("close")
     assert close.code == 1006 and close.extra["clean"] is False
+
+
+def test_client_walks_the_protocol_state_table(server):
+    """RFC 6455 4.1 / 7.1: the client's states come from the one state table."""
+    from wslab.protocol import state as st
+    c = wslab.connect(server.url)
+    c.close(1000)
+    assert [t.event for t in c.transitions] == [st.HANDSHAKE_SUCCEEDED, st.CLOSE_SENT,
+                                                st.CLOSE_RECEIVED]
+    with wslab.connect(server.url) as d:
+        server.close_client(server.clients[0].id, 1001, "")
+        with pytest.raises(wslab.ConnectionClosed):
+            d.recv(timeout=5)
+        assert [t.target for t in d.transitions] == [State.OPEN, State.CLOSING, State.CLOSED]
+    states = [e.data for e in c.log if e.kind == "state"]
+    assert states == [State.OPEN, State.CLOSING, State.CLOSED]

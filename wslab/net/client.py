@@ -20,7 +20,8 @@ import tornado.httputil
 import tornado.iostream
 import tornado.websocket
 
-from ..protocol.state import State
+from ..protocol import state as st
+from ..protocol.state import ConnectionStateMachine, State
 from . import loop as lab
 from .errors import ConnectionClosed, ConnectionFailed
 from .events import preview
@@ -84,6 +85,7 @@ class Client:
         self.compression = compression
         self.max_message_size = max_message_size
         self.state = State.CONNECTING
+        self.machine = ConnectionStateMachine()  # the transitions taken, from the RFC table
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.subprotocol: str | None = None
@@ -114,11 +116,11 @@ class Client:
         try:
             self._conn = await asyncio.wait_for(asyncio.ensure_future(conn.connect_future), timeout)
         except Exception as exc:  # noqa: BLE001 - translated into one clear error
-            self._set_state(State.CLOSED)
+            self._transition(st.HANDSHAKE_FAILED)
             self._closed.set()
             raise _connect_error(self.url, exc, timeout) from None
         self.subprotocol = self._conn.selected_subprotocol
-        self._set_state(State.OPEN)
+        self._transition(st.HANDSHAKE_SUCCEEDED)
 
     # --- listeners (lab loop) ----------------------------------------------------------
     def subscribe(self, fn: Callable[[LogEntry], None]) -> Callable[[LogEntry], None]:
@@ -138,10 +140,17 @@ class Client:
             except Exception:  # noqa: BLE001 - a broken panel must not break the client
                 self.unsubscribe(fn)
 
-    def _set_state(self, state: State) -> None:
-        if state != self.state:
-            self.state = state
-            self._note(LogEntry(time.perf_counter_ns(), "", "state", 0, state))
+    def _transition(self, event: str) -> None:
+        """Move through the protocol's state table (RFC 6455 sections 4 and 7)."""
+        before = self.machine.state
+        self.state = self.machine.handle(event)
+        if self.state != before:
+            self._note(LogEntry(time.perf_counter_ns(), "", "state", 0, self.state))
+
+    @property
+    def transitions(self) -> list[st.Transition]:
+        """The rows of the state table this connection went through, in order."""
+        return list(self.machine.history)
 
     # --- receiving (lab loop) -----------------------------------------------------
     def _on_message(self, message: str | bytes | None) -> None:
@@ -169,7 +178,15 @@ class Client:
             self.close_reason = conn.close_reason or ""
         self._note(LogEntry(time.perf_counter_ns(), "in", "close", 0,
                             f"{self.close_code} {self.close_reason}".strip()))
-        self._set_state(State.CLOSED)
+        clean = conn is not None and conn.close_code is not None
+        if self.state == State.OPEN:  # the peer started the closing handshake
+            if clean:
+                self._transition(st.CLOSE_RECEIVED)
+                self._transition(st.CLOSE_SENT)  # Tornado answered its Close frame
+            else:
+                self._transition(st.TCP_LOST)
+        elif self.state == State.CLOSING:
+            self._transition(st.CLOSE_RECEIVED if clean else st.TCP_LOST)
         lab.unregister(self)
         for _, fut in self._pings.values():
             if not fut.done():
@@ -247,7 +264,7 @@ class Client:
 
     async def _aclose(self, code: int, reason: str, timeout: float) -> None:
         if self.state in (State.OPEN, State.CONNECTING) and self._conn is not None:
-            self._set_state(State.CLOSING)
+            self._transition(st.CLOSE_SENT)
             self._note(LogEntry(time.perf_counter_ns(), "out", "close", 2 + len(reason.encode()),
                                      f"{code} {reason}".strip()))
             self._conn.close(code, reason)

@@ -1,0 +1,95 @@
+"""The connection state diagram, drawn from the protocol's own state table (layer 3).
+
+Nothing here knows the states or events by heart: every box and arrow comes
+from :data:`wslab.protocol.state.TRANSITIONS`, the table the code uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from ..protocol.state import TRANSITIONS, State, Transition
+from ._html import esc
+
+POSITIONS = {State.CONNECTING: (0.0, 1.0), State.OPEN: (1.6, 1.0), State.CLOSING: (3.2, 1.0),
+             State.CLOSED: (1.6, -0.35)}
+COLOURS = {State.CONNECTING: "#f9f06b", State.OPEN: "#8ff0a4", State.CLOSING: "#ffbe6f",
+           State.CLOSED: "#f66151"}
+BEND = {(State.CONNECTING, State.CLOSED): -0.15, (State.CLOSING, State.CLOSED): 0.15,
+        (State.OPEN, State.CLOSED): 0.0}
+
+
+HALF_W, HALF_H = 0.45, 0.14
+
+
+def _anchor(src: State, dst: State) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Arrow end points on the boxes' edges (not their centres)."""
+    (x0, y0), (x1, y1) = POSITIONS[src], POSITIONS[dst]
+    if y0 == y1:
+        d = HALF_W if x1 > x0 else -HALF_W
+        return (x0 + d, y0), (x1 - d, y1)
+    start = (x0, y0 - HALF_H)
+    if x0 == x1:
+        return start, (x1, y1 + HALF_H)
+    return start, (x1 - HALF_W if x0 < x1 else x1 + HALF_W, y1)
+
+
+def _edges(rows: Iterable[Transition]) -> dict[tuple[State, State], list[Transition]]:
+    edges: dict[tuple[State, State], list[Transition]] = {}
+    for t in rows:
+        edges.setdefault((t.source, t.target), []).append(t)
+    return edges
+
+
+def state_diagram(*, taken: Iterable[Transition] = (), title: str = "WebSocket connection states"
+                  ) -> Figure:
+    """Boxes for states, arrows for the table's transitions (RFC section on each label).
+
+    ``taken``: transitions a real connection went through (e.g. a
+    ``ConnectionStateMachine.history``); their arrows are drawn thick and blue.
+    """
+    taken = list(taken)
+    fig = Figure(figsize=(9.5, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xlim(-0.8, 4.2)
+    ax.set_ylim(-0.8, 1.75)
+    ax.axis("off")
+    ax.set_title(title + "  (numbers as in the browser's readyState)")
+    for state, (x, y) in POSITIONS.items():
+        ax.add_patch(FancyBboxPatch((x - 0.45, y - 0.14), 0.9, 0.28,
+                                    boxstyle="round,pad=0.02", fc=COLOURS[state], ec="#3d3846"))
+        ax.text(x, y, f"{state.name} ({int(state)})", ha="center", va="center",
+                fontsize=10, fontweight="bold")
+    used = {(t.source, t.target, t.event) for t in taken}
+    for (src, dst), rows in _edges(TRANSITIONS).items():
+        (x0, y0), (x1, y1) = _anchor(src, dst)
+        hit = any((src, dst, t.event) in used for t in rows)
+        rad = BEND.get((src, dst), 0.0)
+        ax.add_patch(FancyArrowPatch(
+            (x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=14,
+            connectionstyle=f"arc3,rad={rad}", shrinkA=1, shrinkB=1,
+            color="#1a5fb4" if hit else "#5e5c64", lw=3 if hit else 1.2))
+        label = "\n".join(
+            f"{'▶ ' if (src, dst, t.event) in used else ''}{t.event}  [{t.rfc}]" for t in rows)
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        if y0 == y1:
+            ax.text(mx, my + 0.2, label, ha="center", va="bottom", fontsize=7.5)
+        elif x0 == x1:
+            ax.text(mx + 0.06, my, label, ha="left", va="center", fontsize=7.5)
+        else:
+            side = -1 if x1 > x0 else 1
+            ax.text(mx + side * 0.12, my, label, ha="right" if side < 0 else "left",
+                    va="center", fontsize=7.5)
+    return fig
+
+
+def state_table_html(rows: Iterable[Transition] = TRANSITIONS) -> str:
+    """The same table as HTML: from, event, to, RFC 6455 section, what happens."""
+    body = "".join(
+        f"<tr><td>{t.source.name}</td><td>{esc(t.event)}</td><td>{t.target.name}</td>"
+        f"<td>{esc(t.rfc)}</td><td style='text-align:left'>{esc(t.note)}</td></tr>" for t in rows)
+    return ("<table class='wslab-state-table'><thead><tr><th>from</th><th>event</th><th>to</th>"
+            f"<th>RFC 6455</th><th>what happens</th></tr></thead><tbody>{body}</tbody></table>")
