@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
 import pytest
 
@@ -339,3 +340,22 @@ def test_client_walks_the_protocol_state_table(server):
         assert [t.target for t in d.transitions] == [State.OPEN, State.CLOSING, State.CLOSED]
     states = [e.data for e in c.log if e.kind == "state"]
     assert states == [State.OPEN, State.CLOSING, State.CLOSED]
+
+
+def test_empty_close_frame_is_1005_not_1006(server):
+    """RFC 6455 7.1.5: a Close frame without a code is 1005 (no status received)."""
+    raw = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        raw.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert raw.recv(4096).startswith(b"HTTP/1.1 101")
+        raw.sendall(b"\x88\x80\x00\x00\x00\x00")  # masked Close frame, empty payload
+        raw.settimeout(5)
+        assert raw.recv(2) == b"\x88\x00"  # Tornado answers with an empty Close too
+    finally:
+        raw.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not server.events.of("close"):
+        threading.Event().wait(0.01)
+    (close,) = server.events.of("close")
+    assert close.code == 1005 and close.extra["clean"] is True

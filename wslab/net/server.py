@@ -143,6 +143,22 @@ def _check_close_args(code: int, reason: str) -> None:
                          "(control frames carry at most 125 bytes, RFC 6455 section 5.5)")
 
 
+class _LabProtocol(tornado.websocket.WebSocketProtocol13):
+    """Tornado's protocol, remembering whether a Close frame arrived and what it carried.
+
+    Tornado reports ``close_code=None`` both for an empty Close frame (RFC 6455
+    7.1.5: code 1005, no status received) and for no Close frame at all (1006,
+    closed abnormally); a learner must see the difference.
+    """
+
+    close_payload: bytes | None = None
+
+    def _handle_message(self, opcode: int, data: bytes):  # noqa: ANN202 - Tornado's signature
+        if opcode == 0x8 and self.close_payload is None:
+            self.close_payload = bytes(data)
+        return super()._handle_message(opcode, data)
+
+
 class _LabSocket(tornado.websocket.WebSocketHandler):
     """Tornado hooks -> LabServer events.  Runs on the lab loop only."""
 
@@ -171,6 +187,16 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
 
     def get_compression_options(self) -> dict[str, Any] | None:
         return {} if self.lab.compression else None
+
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            return None  # Tornado answers 426 Upgrade Required with Sec-WebSocket-Version: 13
+        params = tornado.websocket._WebSocketParams(
+            ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+            max_message_size=self.max_message_size,
+            compression_options=self.get_compression_options())
+        self._protocol = _LabProtocol(self, False, params)
+        return self._protocol
 
     # --- life cycle ------------------------------------------------------------
     def open(self, *args: str, **kwargs: str) -> None:
@@ -260,12 +286,18 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         if conn is None:
             return
         conn.closed = True
-        # No close frame received means the connection closed abnormally: 1006
-        # (RFC 6455 section 7.1.5; 1006 is never sent on the wire).
-        code = self.close_code if self.close_code is not None else 1006
+        # RFC 6455 7.1.5: no Close frame at all -> 1006 (closed abnormally); a Close
+        # frame without a code -> 1005 (no status received).  Neither is ever sent.
+        payload = getattr(getattr(self, "_protocol", None), "close_payload", None)
+        if payload is None:
+            code = 1006
+        elif self.close_code is None:
+            code = 1005
+        else:
+            code = self.close_code
         self.lab._log.record("close", conn.id, direction="in", opcode="close", code=code,
                              reason=self.close_reason or "",
-                             extra={"clean": self.close_code is not None})
+                             extra={"clean": payload is not None})
         self.lab._remove(conn)
         self.lab._call_hook(self.lab._on_close, conn)
 
