@@ -357,7 +357,7 @@ def _render_html(ex: Explanation) -> str:
         emit(span, colour, f"{f.name}: {f.meaning}",
              f"<b>{html.escape(f.name)}</b> ({(f.bit_end - f.bit_start) // 8} bytes, see below)")
         break
-    if ex.needed and col:
+    if ex.needed:
         emit(32 - col, _MISSING, "not received yet",
              f"&hellip; {ex.needed} more byte(s) needed", dashed=True)
     if current:

@@ -134,6 +134,35 @@ def compare_bars(values: Mapping[str, float], *, ylabel: str, title: str,
     return fig
 
 
+def push_comparison(results: Sequence) -> Figure:
+    """Two panels for ``wslab.net.push_compare.compare_push`` results: wire overhead, latency."""
+    if not results:
+        raise ValueError("push_comparison takes the list compare_push() returns")
+    fig, (left, right) = _figure(ncols=2)
+    names = [r.method for r in results]
+    colours = ["#99c1f1", "#f9f06b", "#8ff0a4"][:len(names)]
+    over = [r.overhead_per_message for r in results]
+    bars = left.bar(names, over, color=colours, edgecolor="#3d3846", linewidth=0.6)
+    for bar, v in zip(bars, over, strict=True):
+        left.annotate(f"{v:.0f}", (bar.get_x() + bar.get_width() / 2, v), ha="center",
+                      va="bottom", fontsize=9)
+    left.set_ylabel("overhead bytes per message")
+    left.set_title("Wire cost beyond the message itself")
+    p50 = [r.p50_ms for r in results]
+    p99 = [r.p99_ms for r in results]
+    right.bar(names, p50, color=colours, edgecolor="#3d3846", linewidth=0.6,
+              yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99, strict=True)]],
+              capsize=4, label="p50 (bar up to p99)")
+    right.set_yscale("log")
+    right.set_ylabel("delivery latency (ms, log scale)")
+    right.set_title("From creation to arrival")
+    right.legend(loc="upper right", fontsize=8)
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelsize=8.5)
+        ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
 def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
     """A figure as PNG bytes (for an ipywidgets Image or a file)."""
     buf = io.BytesIO()

@@ -1,0 +1,273 @@
+"""Server push three ways, measured on loopback: short polling, long polling, WebSocket.
+
+Layer 2 (I/O).  One producer creates numbered messages at a fixed pace; three
+clients receive the same messages concurrently:
+
+* **short polling**: ``GET /poll?since=N`` every ``poll_interval`` seconds;
+  the answer may be empty;
+* **long polling**: ``GET /longpoll?since=N``; the server holds the request
+  until there is something new (or ``hold`` seconds pass), the client asks again
+  at once;
+* **WebSocket**: one upgrade, then the server sends each message as a frame.
+
+Every byte each client sends and receives is counted at its socket (TCP
+payload; the 40-66 bytes of TCP/IP headers per packet come on top for all
+three) and every message's delivery latency is measured against the time the
+producer created it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import tornado.web
+import tornado.websocket
+
+from ..protocol import frames as fr
+from ..protocol import handshake as hs
+from . import loop as lab
+from .raw import RawConnection, open_websocket
+
+USER_AGENT = "wslab-push-compare"
+
+
+@dataclass
+class PushResult:
+    """What one method delivered and what it cost."""
+
+    method: str
+    delivered: int
+    expected: int
+    requests: int
+    bytes_up: int
+    bytes_down: int
+    handshake_bytes: int
+    payload_bytes: int = 0
+    latencies_s: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def bytes_per_message(self) -> float:
+        return (self.bytes_up + self.bytes_down) / max(self.delivered, 1)
+
+    @property
+    def overhead_per_message(self) -> float:
+        """Bytes on the wire per message beyond the message's own JSON text."""
+        return (self.bytes_up + self.bytes_down - self.payload_bytes) / max(self.delivered, 1)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies_s) * 1e3 if self.latencies_s else float("nan")
+
+    @property
+    def p99_ms(self) -> float:
+        xs = sorted(self.latencies_s)
+        return xs[min(len(xs) - 1, int(len(xs) * 0.99))] * 1e3 if xs else float("nan")
+
+    def row(self) -> dict[str, object]:
+        return {"method": self.method, "delivered": f"{self.delivered}/{self.expected}",
+                "requests": self.requests, "bytes up": self.bytes_up,
+                "bytes down": self.bytes_down, "bytes/message": round(self.bytes_per_message, 1),
+                "overhead bytes/message": round(self.overhead_per_message, 1),
+                "latency p50 ms": round(self.p50_ms, 2), "latency p99 ms": round(self.p99_ms, 2)}
+
+
+class PushComparison(list):
+    """The three results; prints as a table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        rows = [r.row() for r in self]
+        head = "".join(f"<th>{k}</th>" for k in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __str__(self) -> str:
+        rows = [r.row() for r in self]
+        cols = list(rows[0])
+        widths = [max(len(str(c)), *(len(str(r[c])) for r in rows)) for c in cols]
+        line = "  ".join(str(c).ljust(w) for c, w in zip(cols, widths, strict=True))
+        return "\n".join([line] + ["  ".join(str(r[c]).ljust(w) for c, w in
+                                             zip(cols, widths, strict=True)) for r in rows])
+
+
+class _Feed:
+    """The producer's messages and a condition for long-poll and WebSocket waiters."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, object]] = []
+        self.changed = asyncio.Condition()
+        self.sockets: set[tornado.websocket.WebSocketHandler] = set()
+
+    def since(self, seq: int) -> list[dict[str, object]]:
+        return self.messages[seq:]
+
+    async def add(self, message: dict[str, object]) -> None:
+        self.messages.append(message)
+        text = json.dumps(message)
+        for ws in list(self.sockets):
+            try:
+                ws.write_message(text)
+            except tornado.websocket.WebSocketClosedError:
+                self.sockets.discard(ws)
+        async with self.changed:
+            self.changed.notify_all()
+
+
+class _Poll(tornado.web.RequestHandler):
+    def initialize(self, feed: _Feed, hold: float) -> None:  # type: ignore[override]
+        self.feed, self.hold = feed, hold
+
+    async def get(self, mode: str) -> None:
+        since = int(self.get_argument("since", "0"))
+        if mode == "longpoll" and not self.feed.since(since):
+            async with self.feed.changed:
+                try:
+                    await asyncio.wait_for(
+                        self.feed.changed.wait_for(lambda: bool(self.feed.since(since))),
+                        self.hold)
+                except asyncio.TimeoutError:
+                    pass
+        self.set_header("Content-Type", "application/json")
+        self.write(json.dumps(self.feed.since(since)))
+
+
+class _Push(tornado.websocket.WebSocketHandler):
+    def initialize(self, feed: _Feed) -> None:  # type: ignore[override]
+        self.feed = feed
+
+    def open(self) -> None:
+        self.feed.sockets.add(self)
+
+    def on_close(self) -> None:
+        self.feed.sockets.discard(self)
+
+
+async def _http_get(conn: RawConnection, path: str, timeout: float) -> bytes:
+    request = (f"GET {path} HTTP/1.1\r\nHost: {conn.target.host_header}\r\n"
+               f"User-Agent: {USER_AGENT}\r\nAccept: application/json\r\n"
+               "Connection: keep-alive\r\n\r\n").encode()
+    await conn.send(request)
+    head = await conn.read_head(timeout=timeout)
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return await conn.read_exactly(length, timeout=timeout)
+
+
+def _receive(result: PushResult, seen: set[int], messages: list[dict]) -> None:
+    now = time.perf_counter_ns()
+    for m in messages:
+        if m["seq"] not in seen:
+            seen.add(m["seq"])
+            result.delivered += 1
+            result.payload_bytes += len(json.dumps(m))
+            result.latencies_s.append((now - m["t_ns"]) / 1e9)
+
+
+async def _poller(url: str, mode: str, result: PushResult, stop: asyncio.Event,
+                  poll_interval: float, total: int, timeout: float) -> None:
+    conn = await RawConnection.open(url)
+    seen: set[int] = set()
+    try:
+        while len(seen) < total and not stop.is_set():
+            body = await _http_get(conn, f"/{mode}?since={len(seen)}", timeout)
+            result.requests += 1
+            _receive(result, seen, json.loads(body or b"[]"))
+            if mode == "poll" and len(seen) < total:
+                try:
+                    await asyncio.wait_for(stop.wait(), poll_interval)
+                except asyncio.TimeoutError:
+                    pass
+    finally:
+        result.bytes_up, result.bytes_down = len(conn.sent), len(conn.received)
+        await conn.close()
+
+
+async def _websocket(url: str, result: PushResult, ready: asyncio.Event, total: int,
+                     timeout: float) -> None:
+    conn, request, head, key = await open_websocket(url)
+    hs.check_response(head, key)
+    result.requests = 1
+    result.handshake_bytes = len(request) + len(head)
+    ready.set()
+    seen: set[int] = set()
+    try:
+        while len(seen) < total:
+            got = await conn.read_frame(require_mask=False, timeout=timeout)
+            if got is None:
+                break
+            frame, _raw = got
+            if frame.opcode == fr.Opcode.TEXT:
+                _receive(result, seen, [json.loads(frame.payload)])
+        close = fr.encode_frame(fr.Frame.close(1000, "", mask_key=b"wslb"))
+        await conn.send(close)
+        await conn.read_frame(require_mask=False, timeout=timeout)
+    finally:
+        result.bytes_up, result.bytes_down = len(conn.sent), len(conn.received)
+        await conn.close()
+
+
+async def _compare(count: int, interval: float, poll_interval: float, size: int,
+                   hold: float) -> PushComparison:
+    feed = _Feed()
+    app = tornado.web.Application([
+        (r"/(poll|longpoll)", _Poll, {"feed": feed, "hold": hold}),
+        (r"/ws", _Push, {"feed": feed}),
+    ], log_function=lambda handler: None)
+    server = app.listen(0, address="127.0.0.1")
+    port = next(iter(server._sockets.values())).getsockname()[1]
+    base = f"127.0.0.1:{port}"
+    results = PushComparison(
+        PushResult(m, 0, count, 0, 0, 0, 0)
+        for m in ("short polling", "long polling", "WebSocket"))
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    timeout = hold + 5
+    try:
+        tasks = [
+            asyncio.ensure_future(_poller(f"http://{base}/", "poll", results[0], stop,
+                                          poll_interval, count, timeout)),
+            asyncio.ensure_future(_poller(f"http://{base}/", "longpoll", results[1], stop,
+                                          poll_interval, count, timeout)),
+            asyncio.ensure_future(_websocket(f"ws://{base}/ws", results[2], ready, count, timeout)),
+        ]
+        await asyncio.wait_for(ready.wait(), 5)
+        await asyncio.sleep(0.05)  # let the pollers make their first request too
+        payload = "x" * size
+        for seq in range(count):
+            await feed.add({"seq": seq, "t_ns": time.perf_counter_ns(), "data": payload})
+            await asyncio.sleep(interval)
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), poll_interval + timeout)
+        finally:
+            stop.set()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+    return results
+
+
+def compare_push(*, count: int = 40, interval: float = 0.05, poll_interval: float = 0.25,
+                 size: int = 20, hold: float = 10.0) -> PushComparison:
+    """Measure server push by short polling, long polling and WebSocket (see module doc).
+
+    ``count`` messages of ``size`` bytes of data are produced every ``interval``
+    seconds; the short poller asks every ``poll_interval`` seconds.  Bounded:
+    at most ``count * interval + poll_interval + hold + 5`` seconds.
+    """
+    for name, value, lo, hi in (("count", count, 1, 10_000), ("size", size, 0, 1 << 20)):
+        if not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"{name} is an integer {lo}-{hi}, got {value!r}")
+    for name, value in (("interval", interval), ("poll_interval", poll_interval), ("hold", hold)):
+        if not isinstance(value, (int, float)) or not 0 < value <= 60:
+            raise ValueError(f"{name} is a number of seconds in (0, 60], got {value!r}")
+    limit = count * interval + poll_interval + 2 * hold + 15
+    return lab.run(_compare(count, interval, poll_interval, size, hold), timeout=limit,
+                   what="compare_push")
