@@ -359,3 +359,14 @@ def test_empty_close_frame_is_1005_not_1006(server):
         threading.Event().wait(0.01)
     (close,) = server.events.of("close")
     assert close.code == 1005 and close.extra["clean"] is True
+
+
+def test_drop_client_gives_the_client_1006(server):
+    """RFC 6455 7.1.5: TCP gone without a Close frame -> 1006 on both ends."""
+    with wslab.connect(server.url) as c:
+        server.drop_client(server.clients[0].id)
+        with pytest.raises(wslab.ConnectionClosed):
+            c.recv(timeout=5)
+        assert c.close_code == 1006 and c.state == State.CLOSED
+        assert c.transitions[-1].event == "TCP connection lost"
+    assert server.events.of("close")[-1].code == 1006

@@ -30,6 +30,7 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
+from ..protocol.closecodes import is_valid_close_code_on_wire
 from . import loop as lab
 from .errors import ConnectionClosed, ServerStartError
 from .events import Event, EventList, EventLog
@@ -133,8 +134,8 @@ class Connection:
 
 
 def _check_close_args(code: int, reason: str) -> None:
-    if not isinstance(code, int) or not (code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
-                                                  1011, 1012, 1013, 1014) or 3000 <= code <= 4999):
+    if (isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 0xFFFF
+            or not is_valid_close_code_on_wire(code)):
         raise ValueError(
             "a close code sent on the wire is 1000-1003, 1007-1014 or 3000-4999 "
             f"(RFC 6455 section 7.4); 1004, 1005, 1006 and 1015 are never sent; got {code!r}")
@@ -273,6 +274,16 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         self.ping(payload)
         self.lab._log.record("ping", self.conn.id, direction="out", opcode="ping",
                              size=len(payload), data=payload)
+
+    def lab_drop(self) -> None:
+        ws = self.ws_connection
+        if ws is None or self.conn is None:
+            return
+        self.lab._log.record("close", self.conn.id, direction="out", opcode="",
+                             reason="TCP connection dropped, no Close frame")
+        stream = getattr(ws, "stream", None)
+        if stream is not None:
+            stream.close()
 
     def lab_close(self, code: int, reason: str) -> None:
         if self.ws_connection is None or self.conn is None or self.conn.closed:
@@ -485,6 +496,14 @@ class LabServer:
     def close_client(self, client_id: int, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake with one client."""
         self.connection(client_id).close(code, reason)
+
+    def drop_client(self, client_id: int) -> None:
+        """Cut one client's TCP connection WITHOUT a Close frame (what a crash looks like).
+
+        The client then reports 1006, abnormal closure (RFC 6455 section 7.1.5).
+        """
+        conn = self.connection(client_id)
+        lab.call_soon(conn._handler.lab_drop)
 
     def ping(self, client_id: int, payload: bytes = b"") -> None:
         """Send a ping frame to one client; its pong is logged with the round trip."""

@@ -93,3 +93,19 @@ def state_table_html(rows: Iterable[Transition] = TRANSITIONS) -> str:
         f"<td>{esc(t.rfc)}</td><td style='text-align:left'>{esc(t.note)}</td></tr>" for t in rows)
     return ("<table class='wslab-state-table'><thead><tr><th>from</th><th>event</th><th>to</th>"
             f"<th>RFC 6455</th><th>what happens</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def close_codes_html() -> str:
+    """Every registered close code, its meaning and whether it may be sent (RFC 6455 7.4)."""
+    from ..protocol.closecodes import CloseCode, describe_close_code
+
+    rows = "".join(
+        f"<tr><td>{int(c)}</td><td><code>{c.name}</code></td><td>{'yes' if c.on_wire else '<b>never</b>'}"
+        f"</td><td style='text-align:left'>{esc(c.meaning)}</td></tr>" for c in CloseCode)
+    ranges = "".join(
+        f"<tr><td>{lo}-{hi}</td><td colspan='2'></td><td style='text-align:left'>"
+        f"{esc(describe_close_code(lo).split(': ', 1)[1])}</td></tr>"
+        for lo, hi in ((0, 999), (1016, 2999), (3000, 3999), (4000, 4999)))
+    return ("<table class='wslab-close-codes'><thead><tr><th>code</th><th>name</th>"
+            "<th>sent on the wire?</th><th>meaning</th></tr></thead>"
+            f"<tbody>{rows}{ranges}</tbody></table>")
