@@ -8,7 +8,7 @@ both messages as bytes; it never opens a socket.
 
 Errors are :class:`HandshakeError` with ``status`` (the HTTP status a server
 should answer: 400 malformed, 403 forbidden origin, 426 wrong version; for
-:func:`check_response`, the status the server sent), ``rule`` (which rule broke,
+:func:`check_response`, the status the server sent, 0 if unreadable), ``rule`` (which rule broke,
 in words) and ``rfc`` (the section).  An incomplete header block raises
 :class:`NeedMoreData`.
 """
