@@ -24,7 +24,9 @@ from .net import (
     LabServer,
     LabTimeout,
     ServerStartError,
+    Tap,
     connect,
+    handshake_by_hand,
     serve,
     servers,
     stop_all,
@@ -37,5 +39,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
     "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError",
-    "ServerStartError", "State", "WSLabError", "connect", "serve", "servers", "stop_all",
+    "ServerStartError", "State", "Tap", "WSLabError", "connect", "handshake_by_hand", "serve",
+    "servers", "stop_all",
 ]

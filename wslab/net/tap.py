@@ -137,9 +137,6 @@ class _Analyzer:
                                 payload=data[:PAYLOAD_KEPT], error=why))
 
     def _record(self, f: fr.Frame, t_ns: int) -> None:
-        header = fr.encode_frame(fr.Frame(f.opcode, b"", fin=f.fin, rsv1=f.rsv1, rsv2=f.rsv2,
-                                          rsv3=f.rsv3, mask_key=f.mask_key), strict=False)
-        # encode_frame wrote a zero length: rebuild the true header for the record
         header = _true_header(f)
         rec = TapRecord(t_ns, self.conn, self.direction, "frame", len(header) + len(f.payload),
                         fin=f.fin, rsv1=f.rsv1, rsv2=f.rsv2, rsv3=f.rsv3,
@@ -201,7 +198,7 @@ class Tap:
 
     def __init__(self, target_url: str, *, host: str = "127.0.0.1", port: int = 0,
                  max_records: int = 100_000, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
-        self.target = Target.parse(target_url.replace("wss://", "ws://", 0))
+        self.target = Target.parse(target_url)
         if not isinstance(max_records, int) or max_records < 1:
             raise ValueError(f"max_records is a positive integer, got {max_records!r}")
         self.target_url = target_url
