@@ -138,3 +138,27 @@ def test_percentiles():
     assert plots.percentile(xs, 99) == pytest.approx(99.01)
     s = plots.summary_ms([0.001, 0.002, 0.003])
     assert s["p50"] == pytest.approx(2.0) and s["n"] == 3
+
+
+def test_frame_builder_live_bytes_and_decode():
+    from wslab.ui import FrameBuilder
+    fb = FrameBuilder()
+    # RFC 6455 5.7: a masked "Hello" with key 37 fa 21 3d
+    assert fb.data == bytes.fromhex("818537fa213d7f9f4d5158")
+    fb.mask.value = False  # a click on the checkbox
+    assert fb.data == b"\x81\x05Hello"
+    assert "7 bytes on the wire" in fb.bytes_view.value
+    fb.set(fin=False, payload="Hel")
+    assert fb.data == b"\x01\x03Hel"
+    fb.set(opcode=0x9, fin=True, payload="x", repeat=126)  # a control frame over 125 bytes
+    assert "1002" in fb.diagram.value
+    fb.set(opcode=0x2, payload="00ff", hex_payload=True, repeat=1)
+    assert fb.data == b"\x82\x02\x00\xff"
+    ex = fb.decode("81 05 48 65 6c 6c 6f")
+    assert "Hello" in str(ex)
+    assert fb.decode("zz") is None and "not hex" in fb.diagram.value
+    with pytest.raises(ValueError, match="opcode is an int 0-15"):
+        fb.set(opcode=16)
+    fb.mask.value = True
+    fb.mask_key.value = "abc"
+    assert "4 bytes" in fb.bytes_view.value or "hex" in fb.bytes_view.value

@@ -59,6 +59,11 @@ class Transcript:
     def response(self) -> bytes:
         return next((s.data for s in self.steps if s.title.startswith("HTTP answer")), b"")
 
+    @property
+    def status_line(self) -> str:
+        """The first line of the server's answer, e.g. 'HTTP/1.1 101 Switching Protocols'."""
+        return self.response.split(b"\r\n", 1)[0].decode("latin-1")
+
     def add(self, direction: str, title: str, data: bytes = b"", note: str = "",
             rfc: str = "") -> None:
         self.steps.append(Step(direction, title, data, note, rfc))

@@ -71,6 +71,8 @@ class TapRecord:
             text = self.inflated[:60]
         if self.opcode == "CLOSE":
             return f"code {self.close_code} {self.close_reason!r}"
+        if self.opcode in ("PING", "PONG"):
+            return repr(bytes(text))
         try:
             shown = repr(text.decode("utf-8")) if self.opcode in ("TEXT", "CONTINUATION") \
                 else text.hex(" ")

@@ -5,6 +5,7 @@ They read events from layer 2 (``wslab.net``) and never open sockets themselves.
 
 from . import plots
 from .client_panel import ClientPanel, side_by_side
+from .frame_builder import FrameBuilder
 from .server_panel import ServerPanel
 
-__all__ = ["ClientPanel", "ServerPanel", "plots", "side_by_side"]
+__all__ = ["ClientPanel", "FrameBuilder", "ServerPanel", "plots", "side_by_side"]
