@@ -370,3 +370,10 @@ def test_drop_client_gives_the_client_1006(server):
         assert c.close_code == 1006 and c.state == State.CLOSED
         assert c.transitions[-1].event == "TCP connection lost"
     assert server.events.of("close")[-1].code == 1006
+
+
+def test_measure_rtt_shows_a_progress_bar(server, capsys):
+    with wslab.connect(server.url) as c:
+        assert len(c.measure_rtt(n=450, progress=True)) == 450
+    err = capsys.readouterr().err
+    assert "round trips" in err and "450/450" in err

@@ -274,7 +274,8 @@ class Client:
             except asyncio.TimeoutError:
                 pass
 
-    async def _ameasure(self, n: int, size: int, warmup: int, timeout: float) -> list[float]:
+    async def _ameasure(self, n: int, size: int, warmup: int, timeout: float,
+                        bar: Any = None) -> list[float]:
         conn = self._require_open()
         self._queue.clear()
         samples: list[float] = []
@@ -297,6 +298,10 @@ class Client:
                                  f"{preview(reply)} to {preview(payload)}")
             if i >= 0:
                 samples.append((t1 - t0) / 1e9)
+                if bar is not None and (i + 1) % 200 == 0:
+                    bar.update(200)  # outside the timed span: t1 is already taken
+        if bar is not None:
+            bar.update(n % 200)
         return samples
 
     # --- the blocking facade ---------------------------------------------------------------
@@ -341,19 +346,30 @@ class Client:
         lab.unregister(self)
 
     def measure_rtt(self, n: int = 100, size: int = 32, *, warmup: int = 5,
-                    timeout: float = 5.0) -> list[float]:
+                    timeout: float = 5.0, progress: bool | None = None) -> list[float]:
         """Echo round trips in seconds, one message at a time, timed with perf_counter_ns.
 
         Needs an echo endpoint.  ``warmup`` extra round trips run first and are
         not returned.  The loop runs on the lab loop, so a cell's own thread hop
-        is not part of the figure.
+        is not part of the figure.  ``progress`` shows a progress bar (tqdm.auto;
+        by default for n >= 2,000), updated every 200 messages, never inside a
+        timed round trip.
         """
         if not isinstance(n, int) or not 1 <= n <= 1_000_000:
             raise ValueError(f"n is an integer 1-1,000,000, got {n!r}")
         if not isinstance(size, int) or not 0 <= size <= 64 * 1024 * 1024:
             raise ValueError(f"size is a payload size in bytes 0-64 MiB, got {size!r}")
-        return lab.run(self._ameasure(n, size, warmup, timeout),
-                       timeout=timeout * (n + warmup) + 5, what=f"measure_rtt on {self.url}")
+        bar = None
+        if progress or (progress is None and n >= 2000):
+            from tqdm.auto import tqdm
+            tqdm.monitor_interval = 0  # no monitor thread left behind in the kernel
+            bar = tqdm(total=n, desc="round trips", unit="msg")
+        try:
+            return lab.run(self._ameasure(n, size, warmup, timeout, bar),
+                           timeout=timeout * (n + warmup) + 5, what=f"measure_rtt on {self.url}")
+        finally:
+            if bar is not None:
+                bar.close()
 
     # --- async facade for code running on another loop --------------------------------------
     async def asend(self, message: str | bytes) -> None:
