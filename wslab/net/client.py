@@ -25,6 +25,7 @@ from ..protocol.state import ConnectionStateMachine, State
 from . import loop as lab
 from .errors import ConnectionClosed, ConnectionFailed
 from .events import preview
+from .keepalive import Keepalive
 
 RECV_QUEUE_MAX = 10_000
 LOG_MAX = 10_000
@@ -74,7 +75,8 @@ class Client:
 
     def __init__(self, url: str, *, subprotocols: Iterable[str] = (),
                  headers: Mapping[str, str] | None = None, origin: str | None = None,
-                 compression: bool = False, max_message_size: int | None = None) -> None:
+                 compression: bool = False, max_message_size: int | None = None,
+                 ping_interval: float | None = None, ping_timeout: float | None = None) -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"a WebSocket URL starts with ws:// or wss://, got {url!r}")
         self.url = url
@@ -84,6 +86,10 @@ class Client:
             self.headers["Origin"] = origin
         self.compression = compression
         self.max_message_size = max_message_size
+        self.keepalive: Keepalive | None = None
+        if ping_interval is not None or ping_timeout is not None:
+            self.keepalive = Keepalive(self, ping_interval if ping_interval is not None else 20.0,
+                                       ping_timeout if ping_timeout is not None else 20.0)
         self.state = State.CONNECTING
         self.machine = ConnectionStateMachine()  # the transitions taken, from the RFC table
         self.close_code: int | None = None
@@ -121,6 +127,8 @@ class Client:
             raise _connect_error(self.url, exc, timeout) from None
         self.subprotocol = self._conn.selected_subprotocol
         self._transition(st.HANDSHAKE_SUCCEEDED)
+        if self.keepalive is not None:
+            self.keepalive.start()
 
     # --- listeners (lab loop) ----------------------------------------------------------
     def subscribe(self, fn: Callable[[LogEntry], None]) -> Callable[[LogEntry], None]:
@@ -187,6 +195,8 @@ class Client:
                 self._transition(st.TCP_LOST)
         elif self.state == State.CLOSING:
             self._transition(st.CLOSE_RECEIVED if clean else st.TCP_LOST)
+        if self.keepalive is not None:
+            self.keepalive.cancel()
         lab.unregister(self)
         for _, fut in self._pings.values():
             if not fut.done():
@@ -196,6 +206,31 @@ class Client:
         if self._closed is not None:
             self._closed.set()
         self._wake()
+
+    @property
+    def latency_samples(self) -> list[float]:
+        """Round trips (s) of the keepalive pings answered so far."""
+        return [s.rtt for s in self.keepalive.samples] if self.keepalive else []
+
+    def _note_keepalive_timeout(self, reason: str) -> None:
+        self._note(LogEntry(time.perf_counter_ns(), "", "error", 0, reason))
+
+    async def _aabort_after_close(self, code: int, reason: str, wait: float, why: str) -> None:
+        """Fail the connection: Close frame, short wait, then drop TCP (RFC 6455 7.1.7)."""
+        if self.state != State.OPEN or self._conn is None:
+            return
+        self.close_code, self.close_reason = 1006, why
+        proto = self._conn.protocol  # Tornado forgets it once close() is called
+        await self._aclose(code, reason, wait)
+        if self.state != State.CLOSED:
+            stream = getattr(proto, "stream", None)
+            if stream is not None:
+                stream.close()
+            if self._closed is not None:
+                try:
+                    await asyncio.wait_for(self._closed.wait(), 2)
+                except asyncio.TimeoutError:
+                    self._on_closed()
 
     def _got_pong(self, data: bytes) -> None:
         now = time.perf_counter_ns()
@@ -413,7 +448,8 @@ def _connect_error(url: str, exc: BaseException, timeout: float) -> ConnectionFa
 
 def connect(url: str, *, subprotocols: Iterable[str] = (), headers: Mapping[str, str] | None = None,
             origin: str | None = None, compression: bool = False,
-            max_message_size: int | None = None, timeout: float = 5.0) -> Client:
+            max_message_size: int | None = None, timeout: float = 5.0,
+            ping_interval: float | None = None, ping_timeout: float | None = None) -> Client:
     """Open a WebSocket connection and return an OPEN :class:`Client` (layer 2).
 
     Raises :class:`wslab.ConnectionFailed` naming the URL and the HTTP status or
@@ -423,7 +459,8 @@ def connect(url: str, *, subprotocols: Iterable[str] = (), headers: Mapping[str,
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError(f"timeout is a number of seconds > 0, got {timeout!r}")
     client = Client(url, subprotocols=subprotocols, headers=headers, origin=origin,
-                    compression=compression, max_message_size=max_message_size)
+                    compression=compression, max_message_size=max_message_size,
+                    ping_interval=ping_interval, ping_timeout=ping_timeout)
     lab.run(client._aconnect(timeout), timeout=timeout + 5, what=f"connect to {url}")
     lab.register(client)
     return client
