@@ -25,6 +25,9 @@ def test_page_sends_and_sees_the_echo(server, chromium_path):
         page.press("#messageInput", "Enter")
         page.wait_for_function(
             "document.querySelectorAll('#log li[data-kind=received]').length == 2", timeout=10_000)
+        page.click("#appPingButton")  # the browser's heartbeat: JSON, not a ping frame
+        pong = page.wait_for_selector("#log li[data-kind=pong]", timeout=10_000)
+        assert "round trip" in pong.text_content()
         page.screenshot(path=str(artifact_dir() / "browser_page_echo.png"))
         page.click("#closeButton")
         page.wait_for_selector("#readyState[data-state='3']", timeout=10_000)
@@ -32,7 +35,8 @@ def test_page_sends_and_sees_the_echo(server, chromium_path):
     opened = server.events.of("open")
     assert opened and opened[0].extra["origin"] == server.origin  # same origin: accepted
     texts = [e.data for e in server.events.of("message") if e.direction == "in"]
-    assert texts == ["hello from Chromium", "via Enter"]
+    assert texts[:2] == ["hello from Chromium", "via Enter"]
+    assert '"ping"' in texts[2] and not server.events.of("ping")  # no ping *frame* from a page
     assert server.events.of("close")[-1].code == 1000
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -104,6 +105,7 @@ class Client:
         self._pings: dict[bytes, tuple[int, asyncio.Future[float]]] = {}
         self._ping_counter = 0
         self._listeners: list[Callable[[LogEntry], None]] = []
+        self._app_pings: dict[int, asyncio.Future[float]] = {}
 
     # --- opening ---------------------------------------------------------------
     async def _aconnect(self, timeout: float) -> None:
@@ -168,6 +170,9 @@ class Client:
         self._note(LogEntry(time.perf_counter_ns(), "in",
                                  "binary" if isinstance(message, bytes) else "text",
                                  _size(message), message if _size(message) <= 1024 else message[:1024]))
+        if self._app_pings and isinstance(message, str) and message.startswith('{"type": "pong"'):
+            if self._app_pong(message):
+                return
         if len(self._queue) >= RECV_QUEUE_MAX:
             self._queue.popleft()
             self.dropped += 1
@@ -231,6 +236,41 @@ class Client:
                     await asyncio.wait_for(self._closed.wait(), 2)
                 except asyncio.TimeoutError:
                     self._on_closed()
+
+    def _app_pong(self, message: str) -> bool:
+        try:
+            t = json.loads(message).get("t")
+        except (ValueError, AttributeError):
+            return False
+        fut = self._app_pings.pop(t, None) if isinstance(t, int) else None
+        if fut is None:
+            return False
+        if not fut.done():
+            fut.set_result((time.perf_counter_ns() - t) / 1e9)
+        return True
+
+    async def _aapp_ping(self, timeout: float) -> float:
+        conn = self._require_open()
+        t = time.perf_counter_ns()
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._app_pings[t] = fut
+        text = json.dumps({"type": "ping", "t": t})
+        conn.write_message(text)
+        self._note(LogEntry(t, "out", "text", len(text), text))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no application pong from {self.url} within {timeout} s") from None
+        finally:
+            self._app_pings.pop(t, None)
+
+    def app_ping(self, *, timeout: float = 5.0) -> float:
+        """Application-level heartbeat: send ``{"type": "ping", "t": ...}`` as a text
+        message and return the round trip (s) to the server's ``{"type": "pong"}``.
+
+        This is what browsers do, since their WebSocket API cannot send ping frames.
+        """
+        return lab.run(self._aapp_ping(timeout), timeout=timeout + 5, what=f"app_ping {self.url}")
 
     def _got_pong(self, data: bytes) -> None:
         now = time.perf_counter_ns()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import inspect
+import json
 import socket
 import time
 import traceback
@@ -133,6 +134,22 @@ class Connection:
         return f"<Connection {self.id} {self.info.remote} {self.path}>"
 
 
+def app_pong(message: str) -> str | None:
+    """The answer to an application-level ping ``{"type": "ping", "t": ...}``, or None.
+
+    Browsers cannot send ping frames (their WebSocket API has no ping()), so
+    applications exchange small JSON messages instead; the server echoes ``t``
+    so the sender can compute the round trip with its own clock.
+    """
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "ping":
+        return None
+    return json.dumps({"type": "pong", "t": data.get("t"), "server_time": time.time()})
+
+
 def _check_close_args(code: int, reason: str) -> None:
     if (isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 0xFFFF
             or not is_valid_close_code_on_wire(code)):
@@ -159,6 +176,35 @@ class _LabProtocol(tornado.websocket.WebSocketProtocol13):
             self.close_payload = bytes(data)
         return super()._handle_message(opcode, data)
 
+    async def periodic_ping(self) -> None:
+        """serve(ping_interval=..., ping_timeout=...): a ping every interval (RFC 6455 5.5.2).
+
+        Unlike Tornado's own loop, every ping and pong is an event with its round
+        trip, a pong ends the wait at once, and a missing pong fails the
+        connection with 1011 "keepalive timeout", dropping TCP after at most
+        one more second instead of Tornado's five.
+        """
+        handler = self.handler
+        interval = self.ping_interval
+        # Tornado clamps the timeout to the interval; this loop has no need to.
+        timeout = self.params.ping_timeout or interval
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(interval)
+        n = 0
+        while not self.is_closing():
+            n += 1
+            sent = loop.time()
+            got = handler.lab_ping(f"hb-{n}".encode(), expect=True)
+            if got is None:
+                return
+            try:
+                await asyncio.wait_for(got, timeout)
+            except asyncio.TimeoutError:
+                handler.lab_keepalive_timeout(timeout)
+                loop.call_later(min(timeout, 1.0), self._abort)
+                return
+            await asyncio.sleep(max(0.0, sent + interval - loop.time()))
+
 
 class _LabSocket(tornado.websocket.WebSocketHandler):
     """Tornado hooks -> LabServer events.  Runs on the lab loop only."""
@@ -168,6 +214,7 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         self.route = route
         self.conn: Connection | None = None
         self._ping_sent: dict[bytes, int] = {}
+        self._pong_waiters: dict[bytes, asyncio.Future] = {}
 
     # --- handshake -----------------------------------------------------------
     def check_origin(self, origin: str) -> bool:
@@ -218,6 +265,12 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         self.lab._log.record("message", conn.id, direction="in",
                              opcode="binary" if binary else "text",
                              size=_payload_size(message), data=_clip(message))
+        if self.lab.app_heartbeat and not binary and message[:1] == "{" \
+                and '"ping"' in message[:40]:
+            pong = app_pong(message)
+            if pong is not None:  # answered here: never echoed, broadcast or handed to fn
+                conn._send_now(pong)
+                return None
         fn = self.lab._on_message
         if fn is None:
             if self.route == "chat":
@@ -264,16 +317,34 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         extra = {"rtt_s": (time.perf_counter_ns() - sent) / 1e9} if sent is not None else {}
         self.lab._log.record("pong", self.conn.id, direction="in", opcode="pong",
                              size=len(data), data=data, extra=extra)
+        waiter = self._pong_waiters.pop(data, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(extra.get("rtt_s"))
 
-    def lab_ping(self, payload: bytes) -> None:
+    def lab_ping(self, payload: bytes, *, expect: bool = False) -> asyncio.Future | None:
         if self.ws_connection is None or self.conn is None:
-            return
+            return None
         if len(self._ping_sent) > 100:
             self._ping_sent.clear()
         self._ping_sent[payload] = time.perf_counter_ns()
-        self.ping(payload)
+        try:
+            self.ping(payload)
+        except tornado.websocket.WebSocketClosedError:
+            return None
         self.lab._log.record("ping", self.conn.id, direction="out", opcode="ping",
                              size=len(payload), data=payload)
+        if not expect:
+            return None
+        fut = asyncio.get_running_loop().create_future()
+        self._pong_waiters[payload] = fut
+        return fut
+
+    def lab_keepalive_timeout(self, timeout: float) -> None:
+        if self.conn is None:
+            return
+        self.lab._log.record("error", self.conn.id, code=1011,
+                             reason=f"keepalive timeout: no pong within {timeout:g} s")
+        self.lab_close(1011, "keepalive timeout")
 
     def lab_drop(self) -> None:
         ws = self.ws_connection
@@ -331,7 +402,7 @@ class LabServer:
     def __init__(self, *, host: str, port: int, name: str, origins: Iterable[str],
                  subprotocols: Iterable[str], compression: bool, events_max: int,
                  ping_interval: float | None, ping_timeout: float | None,
-                 max_message_size: int | None) -> None:
+                 max_message_size: int | None, app_heartbeat: bool = True) -> None:
         self.host = host
         self.name = name
         self.origins = _normalise_origins(origins)
@@ -340,6 +411,7 @@ class LabServer:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.max_message_size = max_message_size
+        self.app_heartbeat = bool(app_heartbeat)
         self._log = EventLog(events_max)
         self._conns: dict[int, Connection] = {}
         self._next_id = 1
@@ -600,7 +672,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           origins: Iterable[str] = (), subprotocols: Iterable[str] = (),
           compression: bool = False, events_max: int = 10_000,
           ping_interval: float | None = None, ping_timeout: float | None = None,
-          max_message_size: int | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
+          max_message_size: int | None = None, app_heartbeat: bool = True,
+          timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
     Layer 2 (I/O).  Re-running the same cell stops the previous server of that
@@ -608,6 +681,9 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     a free port.  The default bind address is loopback; any other ``host`` must
     be asked for explicitly.  ``origins`` lists extra page origins allowed to
     connect (same-origin pages always are; ``"*"`` allows any, for demos only).
+    ``ping_interval``/``ping_timeout`` (seconds) turn on protocol pings from the
+    server; ``app_heartbeat`` answers JSON ``{"type": "ping", "t": ...}``
+    messages with ``{"type": "pong", "t": ...}`` on every route.
     """
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {port!r}")
@@ -623,7 +699,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     server = LabServer(host=host, port=port, name=name, origins=origins,
                        subprotocols=subprotocols, compression=compression,
                        events_max=events_max, ping_interval=ping_interval,
-                       ping_timeout=ping_timeout, max_message_size=max_message_size)
+                       ping_timeout=ping_timeout, max_message_size=max_message_size,
+                       app_heartbeat=app_heartbeat)
     old = _servers.pop(name, None)
     if old is not None:
         old.stop(timeout=timeout)
