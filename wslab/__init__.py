@@ -23,6 +23,8 @@ from .net import (
     Event,
     LabServer,
     LabTimeout,
+    QueueFull,
+    ReconnectingClient,
     ServerStartError,
     Tap,
     connect,
@@ -38,7 +40,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
-    "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError",
+    "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
+    "ReconnectingClient",
     "ServerStartError", "State", "Tap", "WSLabError", "connect", "handshake_by_hand", "serve",
     "servers", "stop_all",
 ]

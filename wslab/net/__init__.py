@@ -9,11 +9,12 @@ from .client import Client, LogEntry, connect
 from .errors import ConnectionClosed, ConnectionFailed, LabTimeout, ServerStartError
 from .events import Event, EventList
 from .loop import stop_all
+from .reconnect import QueueFull, ReconnectingClient, backoff_delay
 from .server import ClientInfo, Connection, LabServer, serve, servers
 from .tap import Tap, TapRecord
 
 __all__ = [
     "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
     "EventList", "LabServer", "LabTimeout", "LogEntry", "ServerStartError", "connect", "serve",
-    "servers", "stop_all", "Tap", "TapRecord", "Transcript", "handshake_by_hand",
+    "servers", "stop_all", "QueueFull", "ReconnectingClient", "backoff_delay", "Tap", "TapRecord", "Transcript", "handshake_by_hand",
 ]

@@ -41,7 +41,7 @@ import random
 import socket
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -206,10 +206,9 @@ class _Pipe:
         self._space.notify()
 
     def discard_queue(self) -> None:
-        """The connection ends: what is still queued is dropped."""
-        for item in self.queue:
-            if item is not None:
-                self._take(len(item[1]), forwarded=False)
+        """The connection ends: every byte read and not yet forwarded is dropped."""
+        if self.queued:
+            self._take(self.queued, forwarded=False)
         self.queue.clear()
 
     # --- writing -----------------------------------------------------------------------------
@@ -217,17 +216,15 @@ class _Pipe:
         while True:
             while not self.queue:
                 await self._have.wait(None)
-            item = self.queue[0]
+            item = self.queue.popleft()  # its bytes stay counted in self.queued until taken
             if item is None:
                 await self._forward_eof()
-                self.queue.popleft()
                 return
             t_arrived, data = item
             if await self._delay(t_arrived):
                 await self._forward(data)
             else:
                 self._take(len(data), forwarded=False)
-            self.queue.popleft()
 
     async def _delay(self, t_arrived: float) -> bool:
         """Wait out the latency fault (re-read while waiting); False if the chunk is dropped."""
@@ -578,18 +575,38 @@ class FaultProxy:
         return self._server.sockets[0].getsockname()[1]
 
     async def _accept(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+        # The connection runs in a task of its own, so reset_all()/stop() can cancel it
+        # (asyncio's own callback task must not end cancelled: Python 3.11 logs an error).
+        if self._server is None:  # stopping
+            _rst(c_writer)
+            return
         cid = self._next
         self._next += 1
         link = _Link(cid, c_writer.get_extra_info("peername"))
-        link.runner = task
         link.writers.append(c_writer)
         self._links[cid] = link
         self._stats["accepted"] += 1
         self._record("accept", cid, detail=f"from {link.peer}")
         self._changed()
+        task = asyncio.get_running_loop().create_task(self._run_link(link, c_reader, c_writer),
+                                                      name=f"wslab-fault-proxy-{self.port}-{cid}")
+        link.runner = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._runner_done(t, link))
+
+    def _runner_done(self, task: asyncio.Task[Any], link: _Link) -> None:
+        self._tasks.discard(task)
+        if self._links.get(link.id) is link:  # cancelled before it ran: nothing cleaned up yet
+            for w in link.writers:
+                _rst(w) if link.abort_rst else w.transport.abort()
+            self._links.pop(link.id, None)
+            self._stats["reset" if link.abort_rst else "closed"] += 1
+            self._record("reset" if link.abort_rst else "close", link.id,
+                         detail=link.abort_reason or "proxy stopped")
+            self._changed()
+
+    async def _run_link(self, link: _Link, c_reader: asyncio.StreamReader,
+                        c_writer: asyncio.StreamWriter) -> None:
         tasks: list[asyncio.Task[Any]] = []
         reason, rst = "closed", False
         try:
@@ -604,9 +621,11 @@ class FaultProxy:
             link.writers.append(s_writer)
             link.pipes = [_Pipe(self, link, UPSTREAM, c_reader, s_writer),
                           _Pipe(self, link, DOWNSTREAM, s_reader, c_writer)]
+            loop = asyncio.get_running_loop()
             for pipe in link.pipes:
-                tasks.append(asyncio.ensure_future(pipe.read_loop()))
-                tasks.append(asyncio.ensure_future(pipe.write_loop()))
+                for part, coro in (("read", pipe.read_loop()), ("write", pipe.write_loop())):
+                    tasks.append(loop.create_task(
+                        coro, name=f"wslab-fault-proxy-{self.port}-{link.id}-{pipe.direction}-{part}"))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in tasks:
                 exc = None if not t.done() or t.cancelled() else t.exception()
@@ -626,7 +645,6 @@ class FaultProxy:
             for pipe in link.pipes:
                 pipe.discard_queue()
             await self._close_link(link, reason, rst)
-            self._tasks.discard(task)
 
     async def _close_link(self, link: _Link, reason: str, rst: bool) -> None:
         if rst:
@@ -642,26 +660,29 @@ class FaultProxy:
                     w.transport.abort()
         if self._links.pop(link.id, None) is not None:
             if rst:
-                self._stats["reset"] += 1
+                kind = "reset"
+            elif reason.startswith("connect-failed"):
+                kind, reason = "connect-failed", reason.split(": ", 1)[1]
             else:
-                self._stats["closed"] += 1
-            kind = "reset" if rst else ("connect-failed" if reason.startswith("connect-failed")
-                                         else "close")
+                kind = "close"
+            if kind != "connect-failed":
+                self._stats["closed" if kind == "close" else "reset"] += 1
             self._record(kind, link.id, detail=reason)
         self._changed()
 
     # --- reset / stop --------------------------------------------------------------------------------
     def reset_all(self) -> int:
-        """Abort every open connection now with a TCP RST on both sides; returns how many."""
-        return self._on_loop_async(self._areset_all(), what="resetting connections")
+        """Abort every open connection now with a TCP RST on both sides; returns how many.
 
-    def _on_loop_async(self, coro: Any, *, what: str) -> Any:
+        From a cell this returns once every connection is gone (``connections == 0``);
+        on the lab loop itself the sockets are reset at once and cleaned up just after.
+        """
         if lab.in_lab_thread():
-            lab.spawn(coro)
-            return None
-        return lab.run(coro, timeout=self.timeout, what=what)
+            return len(self._abort_now("reset_all", True))
+        return lab.run(self._abort_links("reset_all", True), timeout=self.timeout,
+                       what="resetting connections")
 
-    async def _abort_links(self, reason: str, rst: bool) -> int:
+    def _abort_now(self, reason: str, rst: bool) -> list[asyncio.Task[Any]]:
         links = list(self._links.values())
         for link in links:
             link.abort_reason, link.abort_rst = reason, rst
@@ -670,13 +691,13 @@ class FaultProxy:
                     _rst(w)  # at once, before any other byte can pass
             if link.runner is not None:
                 link.runner.cancel()
-        runners = [link.runner for link in links if link.runner is not None]
+        return [link.runner for link in links if link.runner is not None]
+
+    async def _abort_links(self, reason: str, rst: bool) -> int:
+        runners = self._abort_now(reason, rst)
         if runners:
             await asyncio.gather(*runners, return_exceptions=True)
-        return len(links)
-
-    async def _areset_all(self) -> int:
-        return await self._abort_links("reset_all", True)
+        return len(runners)
 
     async def _astop(self) -> None:
         server, self._server = self._server, None
@@ -688,7 +709,10 @@ class FaultProxy:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if server is not None:
-            await server.wait_closed()
+            try:
+                await asyncio.wait_for(server.wait_closed(), CLOSE_WAIT)
+            except asyncio.TimeoutError:
+                pass
         self._settings.notify()
         self._changed()
 
@@ -719,5 +743,3 @@ async def _call(fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
 
-def _describe(faults: Mapping[str, Mapping[str, Any]]) -> str:
-    return ", ".join(f"{d}: {', '.join(f)}" for d, f in faults.items() if f) or "no faults"

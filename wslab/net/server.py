@@ -33,6 +33,7 @@ import tornado.websocket
 
 from ..protocol.closecodes import is_valid_close_code_on_wire
 from . import loop as lab
+from .ack import AckState
 from .errors import ConnectionClosed, ServerStartError
 from .events import Event, EventList, EventLog
 from .urls import host_for_url, origin_of
@@ -215,6 +216,7 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         self.conn: Connection | None = None
         self._ping_sent: dict[bytes, int] = {}
         self._pong_waiters: dict[bytes, asyncio.Future] = {}
+        self._ack_state: dict[str, Any] = {}
 
     # --- handshake -----------------------------------------------------------
     def check_origin(self, origin: str) -> bool:
@@ -271,6 +273,10 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
             if pong is not None:  # answered here: never echoed, broadcast or handed to fn
                 conn._send_now(pong)
                 return None
+        if self.route == "ack":
+            for reply in self.lab.ack.handle(self._ack_state, message):
+                conn._send_now(reply)
+            return None
         fn = self.lab._on_message
         if fn is None:
             if self.route == "chat":
@@ -412,6 +418,7 @@ class LabServer:
         self.ping_timeout = ping_timeout
         self.max_message_size = max_message_size
         self.app_heartbeat = bool(app_heartbeat)
+        self.ack = AckState()
         self._log = EventLog(events_max)
         self._conns: dict[int, Connection] = {}
         self._next_id = 1
@@ -429,6 +436,11 @@ class LabServer:
     def url(self) -> str:
         """The echo endpoint, ``ws://host:port/echo``."""
         return f"ws://{host_for_url(self.host)}:{self.port}/echo"
+
+    @property
+    def ack_url(self) -> str:
+        """The exactly-once route for ReconnectingClient, ``ws://host:port/ack``."""
+        return f"ws://{host_for_url(self.host)}:{self.port}/ack"
 
     @property
     def chat_url(self) -> str:
@@ -458,6 +470,7 @@ class LabServer:
             (r"/", _PageHandler, {"server": self}),
             (r"/echo", _LabSocket, {"server": self, "route": "echo"}),
             (r"/chat", _LabSocket, {"server": self, "route": "chat"}),
+            (r"/ack", _LabSocket, {"server": self, "route": "ack"}),
         ], **settings)
         try:
             self._sockets = tornado.netutil.bind_sockets(port, address=self.host)
@@ -564,6 +577,24 @@ class LabServer:
                 conn._send_now(message)
                 n += 1
         return n
+
+    def ack_broadcast(self, data: Any) -> int:
+        """Send a numbered event to every ``/ack`` client and keep it for replay.
+
+        Clients that are disconnected now get it when they reconnect (from a
+        buffer of the last 1,000 events).  Returns the event's number.
+        """
+        if lab.in_lab_thread():
+            return self._ack_broadcast_now(data)
+        return lab.run(self._aack_broadcast(data), what="ack_broadcast")
+
+    async def _aack_broadcast(self, data: Any) -> int:
+        return self._ack_broadcast_now(data)
+
+    def _ack_broadcast_now(self, data: Any) -> int:
+        text = self.ack.event(data)
+        self._broadcast_now(text, path="/ack")
+        return self.ack.event_seq
 
     def close_client(self, client_id: int, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake with one client."""
