@@ -184,3 +184,64 @@ def _register_ipython_formatter() -> None:
 
 
 _register_ipython_formatter()
+
+
+TIMELINE_COLOURS = {"connecting": "#f6d32d", "open": "#57e389", "waiting": "#c0bfbc",
+                    "gave-up": "#f66151", "stopped": "#9a9996"}
+
+
+def connection_timeline(events: Sequence, *, title: str = "Reconnecting client: states over time"
+                        ) -> Figure:
+    """States over time as coloured spans; each attempt a tick, each backoff labelled."""
+    evs = list(events)
+    if not evs:
+        raise ValueError("connection_timeline takes ReconnectingClient.events (none yet)")
+    t0 = evs[0].t
+    fig, (ax,) = _figure(height=2.6)
+    spans = [e for e in evs if e.kind in TIMELINE_COLOURS]
+    end = evs[-1].t
+    for cur, nxt in zip(spans, spans[1:] + [None], strict=True):
+        stop = nxt.t if nxt is not None else end + 0.05 * max(end - t0, 0.1)
+        ax.barh(0, stop - cur.t, left=cur.t - t0, height=0.5,
+                color=TIMELINE_COLOURS[cur.kind], edgecolor="none")
+    for e in evs:
+        if e.kind == "connecting":
+            ax.plot([e.t - t0], [0.42], "v", color="#1a5fb4", ms=6)
+        if e.kind == "waiting" and e.delay is not None:
+            ax.annotate(f"{e.delay * 1e3:.0f} ms", (e.t - t0, -0.3), fontsize=7, rotation=45)
+        if e.kind == "closed":
+            ax.plot([e.t - t0], [0], "x", color="#c01c28", ms=8)
+    handles = [ax.barh(0, 0, color=c, label=k) for k, c in TIMELINE_COLOURS.items()]
+    ax.plot([], [], "v", color="#1a5fb4", label="attempt")
+    ax.plot([], [], "x", color="#c01c28", label="connection lost")
+    del handles
+    ax.set_yticks([])
+    ax.set_ylim(-0.6, 0.7)
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=7, fontsize=7.5,
+              frameon=False)
+    return fig
+
+
+def thundering_herd(results: Sequence, *, bin_s: float = 0.1,
+                    title: str = "Reconnection attempts after a server restart") -> Figure:
+    """Attempts per ``bin_s`` seconds for each jitter setting, one panel each, same axes."""
+    if not results:
+        raise ValueError("thundering_herd takes a list of herd_experiment() results")
+    fig = Figure(figsize=(WIDTH, 1.9 * len(results) + 0.6), layout="constrained")
+    axes = fig.subplots(len(results), 1, sharex=True, squeeze=False)[:, 0]
+    top = max(max(r.attempts, default=0) for r in results)
+    bins = [i * bin_s for i in range(int(top / bin_s) + 2)]
+    for ax, r in zip(axes, results, strict=True):
+        ax.hist(r.attempts, bins=bins, color="#99c1f1", edgecolor="#1a5fb4", linewidth=0.4)
+        ax.axvline(r.restart_after, color="#26a269", ls="--", lw=1, label="server back")
+        back = f", all back after {r.all_back_after:.2f} s" if r.all_back_after else ""
+        ax.set_title(f"jitter = {r.jitter!r}: {len(r.attempts)} attempts by {r.clients} "
+                     f"clients{back}", fontsize=9.5)
+        ax.set_ylabel(f"attempts per {bin_s * 1e3:.0f} ms")
+        ax.legend(loc="upper right", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("time since the server went down (s)")
+    fig.suptitle(title)
+    return fig
