@@ -21,6 +21,7 @@ from .net import (
     ConnectionClosed,
     ConnectionFailed,
     Event,
+    FaultProxy,
     LabServer,
     LabTimeout,
     QueueFull,
@@ -40,7 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
-    "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
+    "FaultProxy", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
     "ReconnectingClient",
     "ServerStartError", "State", "Tap", "WSLabError", "connect", "handshake_by_hand", "serve",
     "servers", "stop_all",

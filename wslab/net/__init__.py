@@ -8,6 +8,7 @@ from .by_hand import Transcript, handshake_by_hand
 from .client import Client, LogEntry, connect
 from .errors import ConnectionClosed, ConnectionFailed, LabTimeout, ServerStartError
 from .events import Event, EventList
+from .faults import FaultEvent, FaultProxy
 from .loop import stop_all
 from .reconnect import QueueFull, ReconnectingClient, backoff_delay
 from .server import ClientInfo, Connection, LabServer, serve, servers
@@ -15,6 +16,6 @@ from .tap import Tap, TapRecord
 
 __all__ = [
     "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
-    "EventList", "LabServer", "LabTimeout", "LogEntry", "ServerStartError", "connect", "serve",
+    "EventList", "FaultEvent", "FaultProxy", "LabServer", "LabTimeout", "LogEntry", "ServerStartError", "connect", "serve",
     "servers", "stop_all", "QueueFull", "ReconnectingClient", "backoff_delay", "Tap", "TapRecord", "Transcript", "handshake_by_hand",
 ]

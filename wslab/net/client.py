@@ -189,6 +189,11 @@ class Client:
         if conn is not None and self.close_code is None:
             self.close_code = conn.close_code if conn.close_code is not None else 1006
             self.close_reason = conn.close_reason or ""
+        if conn is not None:
+            # The TCP connection is gone; Tornado warns "Unclosed WebSocketClientConnection"
+            # at garbage collection unless its protocol is released.
+            self._last_protocol = conn.protocol
+            conn.protocol = None
         self._note(LogEntry(time.perf_counter_ns(), "in", "close", 0,
                             f"{self.close_code} {self.close_reason}".strip()))
         clean = conn is not None and conn.close_code is not None

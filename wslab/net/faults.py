@@ -239,9 +239,9 @@ class _Pipe:
             lat = faults.get("latency")
             if lat is None:
                 return True
-            if unit is None:
-                unit = self.proxy._rng.uniform(-1.0, 1.0) if lat["jitter"] else 0.0
-            delay_ms = max(0.0, lat["ms"] + unit * lat["jitter"])
+            if unit is None and lat["jitter"]:
+                unit = self.proxy._rng.uniform(-1.0, 1.0)
+            delay_ms = max(0.0, lat["ms"] + (unit or 0.0) * lat["jitter"])
             wait = t_arrived + delay_ms / 1000 - loop.time()
             if wait <= 0:
                 self.proxy._note_delay(self.direction, delay_ms)
@@ -598,7 +598,10 @@ class FaultProxy:
         self._tasks.discard(task)
         if self._links.get(link.id) is link:  # cancelled before it ran: nothing cleaned up yet
             for w in link.writers:
-                _rst(w) if link.abort_rst else w.transport.abort()
+                if link.abort_rst:
+                    _rst(w)
+                else:
+                    w.transport.abort()
             self._links.pop(link.id, None)
             self._stats["reset" if link.abort_rst else "closed"] += 1
             self._record("reset" if link.abort_rst else "close", link.id,
@@ -621,6 +624,7 @@ class FaultProxy:
             link.writers.append(s_writer)
             link.pipes = [_Pipe(self, link, UPSTREAM, c_reader, s_writer),
                           _Pipe(self, link, DOWNSTREAM, s_reader, c_writer)]
+            self._changed()
             loop = asyncio.get_running_loop()
             for pipe in link.pipes:
                 for part, coro in (("read", pipe.read_loop()), ("write", pipe.write_loop())):
