@@ -70,6 +70,7 @@ class RcStats:
     connects: int = 0
     drops: int = 0
     resent: int = 0
+    pruned: int = 0  # delivered before a drop whose ack was lost: not resent (welcome.next)
     acked: int = 0
     events_received: int = 0
     events_lost: int = 0
@@ -213,8 +214,9 @@ class ReconnectingClient:
         if op == "welcome":
             nxt = int(msg.get("next", 1))
             while self._unacked and self._unacked[0][0] < nxt:
-                self._unacked.popleft()
+                self._unacked.popleft()  # delivered, but its ack was lost with the connection
                 self.stats.acked += 1
+                self.stats.pruned += 1
             self.stats.events_lost += int(msg.get("lost", 0))
             self._welcomed = True
             for seq, data in self._unacked:  # everything not yet acknowledged, in order
