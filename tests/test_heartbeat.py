@@ -63,3 +63,22 @@ def test_app_heartbeat_can_be_turned_off():
 def test_bad_keepalive_settings(server, kwargs):
     with pytest.raises(ValueError, match="seconds > 0"):
         wslab.connect(server.url, **kwargs)
+
+
+def test_idle_mode_pings_only_when_quiet(server):
+    """aiohttp-style keepalive: traffic restarts the clock; websockets-style pings regardless."""
+    fixed = wslab.connect(server.url, ping_interval=0.15, ping_timeout=1, ping_mode="fixed")
+    idle = wslab.connect(server.url, ping_interval=0.15, ping_timeout=1, ping_mode="idle")
+    try:
+        for i in range(40):  # busy: a message every ~10 ms for 0.4 s
+            for c in (fixed, idle):
+                c.send(str(i))
+                c.recv()
+            threading.Event().wait(0.01)
+        assert idle.keepalive.pings_sent == 0 < fixed.keepalive.pings_sent
+        _wait(lambda: idle.keepalive.pings_sent >= 1)  # quiet now: idle pings start
+    finally:
+        fixed.close()
+        idle.close()
+    with pytest.raises(ValueError, match="ping_mode is 'fixed'"):
+        wslab.connect(server.url, ping_interval=1, ping_mode="sometimes")

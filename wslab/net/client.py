@@ -77,7 +77,8 @@ class Client:
     def __init__(self, url: str, *, subprotocols: Iterable[str] = (),
                  headers: Mapping[str, str] | None = None, origin: str | None = None,
                  compression: bool = False, max_message_size: int | None = None,
-                 ping_interval: float | None = None, ping_timeout: float | None = None) -> None:
+                 ping_interval: float | None = None, ping_timeout: float | None = None,
+                 ping_mode: str = "fixed") -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"a WebSocket URL starts with ws:// or wss://, got {url!r}")
         self.url = url
@@ -90,7 +91,8 @@ class Client:
         self.keepalive: Keepalive | None = None
         if ping_interval is not None or ping_timeout is not None:
             self.keepalive = Keepalive(self, ping_interval if ping_interval is not None else 20.0,
-                                       ping_timeout if ping_timeout is not None else 20.0)
+                                       ping_timeout if ping_timeout is not None else 20.0,
+                                       ping_mode)
         self.state = State.CONNECTING
         self.machine = ConnectionStateMachine()  # the transitions taken, from the RFC table
         self.close_code: int | None = None
@@ -167,6 +169,8 @@ class Client:
         if message is None:
             self._on_closed()
             return
+        if self.keepalive is not None:
+            self.keepalive.last_received = time.monotonic()
         self._note(LogEntry(time.perf_counter_ns(), "in",
                                  "binary" if isinstance(message, bytes) else "text",
                                  _size(message), message if _size(message) <= 1024 else message[:1024]))
@@ -494,7 +498,8 @@ def _connect_error(url: str, exc: BaseException, timeout: float) -> ConnectionFa
 def connect(url: str, *, subprotocols: Iterable[str] = (), headers: Mapping[str, str] | None = None,
             origin: str | None = None, compression: bool = False,
             max_message_size: int | None = None, timeout: float = 5.0,
-            ping_interval: float | None = None, ping_timeout: float | None = None) -> Client:
+            ping_interval: float | None = None, ping_timeout: float | None = None,
+            ping_mode: str = "fixed") -> Client:
     """Open a WebSocket connection and return an OPEN :class:`Client` (layer 2).
 
     Raises :class:`wslab.ConnectionFailed` naming the URL and the HTTP status or
@@ -505,7 +510,7 @@ def connect(url: str, *, subprotocols: Iterable[str] = (), headers: Mapping[str,
         raise ValueError(f"timeout is a number of seconds > 0, got {timeout!r}")
     client = Client(url, subprotocols=subprotocols, headers=headers, origin=origin,
                     compression=compression, max_message_size=max_message_size,
-                    ping_interval=ping_interval, ping_timeout=ping_timeout)
+                    ping_interval=ping_interval, ping_timeout=ping_timeout, ping_mode=ping_mode)
     lab.run(client._aconnect(timeout), timeout=timeout + 5, what=f"connect to {url}")
     lab.register(client)
     return client

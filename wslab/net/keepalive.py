@@ -38,7 +38,12 @@ class PongSample:
 class Keepalive:
     """The ping loop of one client; runs on the lab loop."""
 
-    def __init__(self, client: Client, interval: float, timeout: float) -> None:
+    def __init__(self, client: Client, interval: float, timeout: float, mode: str = "fixed") -> None:
+        if mode not in ("fixed", "idle"):
+            raise ValueError(f"ping_mode is 'fixed' (a ping every interval, like websockets) or "
+                             f"'idle' (a ping after an interval without data, like aiohttp), got {mode!r}")
+        self.mode = mode
+        self.last_received = time.monotonic()
         for name, value in (("ping_interval", interval), ("ping_timeout", timeout)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{name} is a number of seconds > 0, got {value!r}")
@@ -51,6 +56,7 @@ class Keepalive:
         self.last_pong_at: float | None = None
         self._task: asyncio.Task | None = None
         self._n = 0
+        self.pings_sent = 0
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -64,6 +70,10 @@ class Keepalive:
         try:
             while c.state == State.OPEN:
                 await asyncio.sleep(self.interval)
+                if self.mode == "idle":
+                    # aiohttp-style: any data received restarts the clock; ping only when quiet
+                    while time.monotonic() - self.last_received < self.interval:
+                        await asyncio.sleep(self.last_received + self.interval - time.monotonic())
                 if c.state != State.OPEN:
                     return
                 self._n += 1
@@ -75,8 +85,9 @@ class Keepalive:
                     return
                 except Exception:  # noqa: BLE001 - the connection closed under us
                     return
-                self.last_pong_at = time.monotonic()
+                self.last_pong_at = self.last_received = time.monotonic()
                 self.samples.append(PongSample(sent, rtt))
+                self.pings_sent += 1
         except asyncio.CancelledError:
             pass
 
