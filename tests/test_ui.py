@@ -162,3 +162,41 @@ def test_frame_builder_live_bytes_and_decode():
     fb.mask.value = True
     fb.mask_key.value = "abc"
     assert "4 bytes" in fb.bytes_view.value or "hex" in fb.bytes_view.value
+
+
+def test_fault_panel_sets_clears_and_resets(server):
+    from wslab.ui import FaultPanel
+    proxy = wslab.FaultProxy(server.url)
+    try:
+        panel = FaultPanel(proxy)
+        panel.rows["latency"]["ms"].value = 30
+        panel.rows["latency"]["direction"].value = "upstream"
+        panel.apply("latency")
+        assert proxy.faults["upstream"]["latency"]["ms"] == 30
+        assert proxy.faults["downstream"] == {}
+        panel.apply("bandwidth", kib_per_s=-5)
+        assert "not set" in panel.status.value and "bandwidth" not in proxy.faults["upstream"]
+        with wslab.connect(proxy.url) as c:
+            assert c.ping() >= 0.03  # the upstream latency is really there
+            panel.remove(None)
+            assert proxy.faults["upstream"] == {}
+            assert panel.reset_all() == 1
+            with pytest.raises(wslab.ConnectionClosed):
+                c.recv(timeout=5)
+            assert c.close_code == 1006
+        panel.refresh()
+        assert "reset 1" in panel.stats_view.value or "reset" in panel.status.value
+    finally:
+        proxy.stop()
+
+
+def test_pong_latency_and_detection_plots():
+    from wslab.net.heartbeat_lab import DetectionRecord
+    from wslab.net.keepalive import PongSample
+    fig = plots.pong_latency([PongSample(10 + i * 0.1, 0.001 * (1 + (i > 5) * 50))
+                              for i in range(12)], marks=[(10.55, "latency 50 ms on")])
+    assert fig.axes[0].get_ylabel() == "round trip (ms)"
+    assert len(fig.axes[0].lines[0].get_xdata()) == 12
+    recs = [DetectionRecord(0.2, 0.2, i, 0.3 + i / 100, 1006, "") for i in range(3)]
+    fig = plots.detection_times(recs)
+    assert "detection" in fig.axes[0].get_ylabel()

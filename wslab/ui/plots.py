@@ -245,3 +245,55 @@ def thundering_herd(results: Sequence, *, bin_s: float = 0.1,
     axes[-1].set_xlabel("time since the server went down (s)")
     fig.suptitle(title)
     return fig
+
+
+def pong_latency(samples: Sequence, *, marks: Sequence[tuple[float, str]] = (),
+                 title: str = "Round trip of each keepalive ping") -> Figure:
+    """Pong round trips over time (``client.keepalive.samples``), with labelled moments.
+
+    ``marks``: (monotonic time, label) pairs, e.g. when the proxy's latency was switched on.
+    """
+    pts = list(samples)
+    if not pts:
+        raise ValueError("pong_latency takes client.keepalive.samples (none yet)")
+    t0 = pts[0].t
+    fig, (ax,) = _figure()
+    ax.plot([p.t - t0 for p in pts], [p.rtt * 1e3 for p in pts], "o-", ms=3, lw=1,
+            color="#1a5fb4", label="ping → pong")
+    for t, label in marks:
+        ax.axvline(t - t0, color="#e66100", ls="--", lw=1)
+        ax.annotate(label, (t - t0, ax.get_ylim()[1] * 0.95), rotation=90, va="top",
+                    ha="right", fontsize=8, color="#e66100")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("round trip (ms)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def detection_times(records: Sequence, *, title: str = "Time to detect a dead connection"
+                    ) -> Figure:
+    """Each trial's detection time against its bound (interval + timeout, +10 %)."""
+    recs = [r for r in records if r.detection_s is not None]
+    if not recs:
+        raise ValueError("detection_times takes detection_experiment() records")
+    keys = list(dict.fromkeys((r.interval, r.timeout) for r in recs))
+    fig, (ax,) = _figure()
+    for i, key in enumerate(keys):
+        xs = [r.detection_s for r in recs if (r.interval, r.timeout) == key]
+        ax.plot([i] * len(xs), xs, "o", color="#1a5fb4", alpha=0.8,
+                label="measured" if i == 0 else None)
+        bound = (key[0] + key[1]) * 1.1
+        ax.hlines(bound, i - 0.3, i + 0.3, color="#c01c28",
+                  label="bound: interval + timeout + 10 %" if i == 0 else None)
+        ax.hlines(key[1], i - 0.3, i + 0.3, color="#26a269", ls=":",
+                  label="timeout alone" if i == 0 else None)
+    ax.set_xticks(range(len(keys)), [f"interval {a:g} s\ntimeout {b:g} s" for a, b in keys])
+    ax.set_ylabel("failure → detection (s)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    return fig

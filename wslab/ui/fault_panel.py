@@ -1,0 +1,105 @@
+"""FaultPanel: the FaultProxy's faults as widgets (layer 3).
+
+One row per fault: its parameters, a direction, Set and Clear.  Below: Reset
+all connections, Clear all, and live counters.  The Python twins are the
+proxy's own methods (``proxy.set(...)``, ``proxy.clear()``, ``proxy.reset_all()``);
+``panel.apply(fault, **params)`` does what a row's Set button does.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as W
+
+from ..net.faults import FAULTS, FaultProxy
+from . import _html
+from ._refresh import Throttle
+
+PARAMS = {
+    "latency": [("ms", 50.0), ("jitter", 0.0)],
+    "bandwidth": [("kib_per_s", 64.0)],
+    "blackhole": [],
+    "reset": [],
+    "limit_data": [("bytes", 1000)],
+    "slicer": [("size", 1), ("delay_ms", 0.0)],
+}
+
+
+class FaultPanel(W.VBox):
+    """Set and clear the proxy's faults live, reset connections, watch its counters."""
+
+    def __init__(self, proxy: FaultProxy, **kwargs: object) -> None:
+        self.proxy = proxy
+        self.rows: dict[str, dict[str, W.Widget]] = {}
+        self.status = W.HTML()
+        self.stats_view = W.HTML()
+        children: list[W.Widget] = [W.HTML(f"<b>fault proxy</b> <code>{_html.esc(proxy.url)}</code>"
+                                           f" → <code>{_html.esc(proxy.target_url)}</code>")]
+        for fault in FAULTS:
+            inputs = {}
+            for name, default in PARAMS[fault]:
+                cls = W.BoundedIntText if isinstance(default, int) else W.BoundedFloatText
+                inputs[name] = cls(value=default, min=0, max=10**9, description=name,
+                                   layout=W.Layout(width="12em"),
+                                   style={"description_width": "5.5em"})
+            direction = W.Dropdown(options=["both", "upstream", "downstream"], value="both",
+                                   layout=W.Layout(width="8.5em"))
+            set_b = W.Button(description="Set", button_style="warning",
+                             layout=W.Layout(width="5em"))
+            clear_b = W.Button(description="Clear", layout=W.Layout(width="5em"))
+            set_b.on_click(lambda _, f=fault: self.apply(f))
+            clear_b.on_click(lambda _, f=fault: self.remove(f))
+            self.rows[fault] = {"direction": direction, **inputs}
+            children.append(W.HBox([W.HTML(f"<code>{fault}</code>",
+                                           layout=W.Layout(width="6.5em")),
+                                    *inputs.values(), direction, set_b, clear_b]))
+        reset_b = W.Button(description="Reset all connections", button_style="danger")
+        clear_all = W.Button(description="Clear all faults")
+        reset_b.on_click(lambda _: self.reset_all())
+        clear_all.on_click(lambda _: self.remove(None))
+        children += [W.HBox([reset_b, clear_all]), self.status, self.stats_view]
+        super().__init__(children, **kwargs)
+        self.add_class("wslab-fault-panel")
+        self._redraw = Throttle(self._render, 0.25)
+        self._render()
+
+    def apply(self, fault: str, **params: object) -> None:
+        """Set ``fault`` with the row's values (or ``params``) in the row's direction."""
+        if fault not in self.rows:
+            raise ValueError(f"fault is one of {list(self.rows)}, got {fault!r}")
+        row = self.rows[fault]
+        direction = str(params.pop("direction", row["direction"].value))
+        values = {k: w.value for k, w in row.items() if k != "direction"}
+        values.update(params)
+        try:
+            self.proxy.set(fault, direction=direction, **values)
+        except ValueError as exc:
+            self._say(f"not set: {exc}")
+            return
+        self._say(f"{fault} on ({direction}) {values or ''}")
+
+    def remove(self, fault: str | None) -> None:
+        self.proxy.clear(fault)
+        self._say(f"cleared {fault or 'every fault'}")
+
+    def reset_all(self) -> int:
+        n = self.proxy.reset_all()
+        self._say(f"reset {n} connection(s)")
+        return n
+
+    def refresh(self) -> None:
+        self._render()
+
+    def _say(self, text: str) -> None:
+        self.status.value = f"<span class='wslab-status'>{_html.esc(text)}</span>"
+        self._render()
+
+    def _render(self) -> None:
+        st = self.proxy.stats
+        active = {d: list(f) for d, f in self.proxy.faults.items() if f}
+        up, down = st.get("upstream", {}), st.get("downstream", {})
+        self.stats_view.value = (
+            f"<div class='wslab-fault-stats' style='font-family:monospace;font-size:12px'>"
+            f"connections open {self.proxy.connections}, accepted {st.get('accepted')}, "
+            f"reset {st.get('reset')}<br>upstream {up.get('bytes')} B forwarded, "
+            f"{up.get('dropped')} B dropped · downstream {down.get('bytes')} B forwarded, "
+            f"{down.get('dropped')} B dropped<br>active: {_html.esc(active or 'none')}</div>")
