@@ -88,3 +88,16 @@ def test_checks_never_raise_on_odd_answers(bad):
                   ex02.header_size, ex01.accept_for_sample, ex01.version_status):
         assert isinstance(check(bad), Result)
     assert wslab.WSLabError  # the package imports cleanly alongside
+
+
+def test_ex05_ex06():
+    from wslab.exercises import ex05, ex06
+    from wslab.net.ack import Session
+    assert _ok(ex05.worst_case(30)) and "pong" in ex05.worst_case(10).message
+    assert _ok(ex05.browser_heartbeat("application")) and not _ok(ex05.browser_heartbeat("protocol"))
+    assert _ok(ex05.fewer_pings("idle")) and not _ok(ex05.fewer_pings("fixed"))
+    assert _ok(ex06.delay_attempt_3(4.0)) and "from 0" in ex06.delay_attempt_3(8.0).message
+    assert _ok(ex06.stop_retrying(4003)) and _ok(ex06.stop_retrying(1008))
+    assert not _ok(ex06.stop_retrying(1013))
+    s = Session("x", delivered=[0, 1, 2])
+    assert _ok(ex06.delivered_count(1, s)) and not _ok(ex06.delivered_count(2, s))

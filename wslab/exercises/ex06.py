@@ -21,7 +21,7 @@ def delay_attempt_3(answer: object) -> Result:
 
 def stop_retrying(answer: object) -> Result:
     """Exercise 2: after which close code should a client give up instead of retrying?"""
-    name = "Exercise 2 (give up)"
+    name = "Exercise 3 (give up)"
     if answer in (1008,) or (isinstance(answer, int) and 4000 <= answer <= 4999):
         return passed(name, f"{answer}: the server refused this client on purpose (policy or "
                             "the application's own reason); the same request would be refused again")
@@ -33,7 +33,7 @@ def stop_retrying(answer: object) -> Result:
 
 def delivered_count(answer: object, session) -> Result:  # noqa: ANN001
     """Exercise 3: how many times did the server deliver message 0?"""
-    name = "Exercise 3 (exactly once)"
+    name = "Exercise 2 (exactly once)"
     truth = session.delivered.count(0)
     if answer == truth == 1:
         return passed(name, "once: resent copies are recognised by their sequence number")

@@ -75,7 +75,7 @@ class RcStats:
     events_received: int = 0
     events_lost: int = 0
     duplicate_events: int = 0
-    attempts: list[float] = field(default_factory=list)  # monotonic times of every attempt
+    attempts: list[float] = field(default_factory=list, repr=False)  # monotonic time of each attempt
 
 
 def _is_fatal_close(code: int | None) -> bool:
