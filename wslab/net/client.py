@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import ssl
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +28,7 @@ from . import loop as lab
 from .errors import ConnectionClosed, ConnectionFailed
 from .events import preview
 from .keepalive import Keepalive
+from .tls import client_context
 
 RECV_QUEUE_MAX = 10_000
 LOG_MAX = 10_000
@@ -78,7 +80,7 @@ class Client:
                  headers: Mapping[str, str] | None = None, origin: str | None = None,
                  compression: bool = False, max_message_size: int | None = None,
                  ping_interval: float | None = None, ping_timeout: float | None = None,
-                 ping_mode: str = "fixed") -> None:
+                 ping_mode: str = "fixed", ca_file: str | None = None) -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"a WebSocket URL starts with ws:// or wss://, got {url!r}")
         self.url = url
@@ -88,6 +90,7 @@ class Client:
             self.headers["Origin"] = origin
         self.compression = compression
         self.max_message_size = max_message_size
+        self.ca_file = ca_file
         self.keepalive: Keepalive | None = None
         if ping_interval is not None or ping_timeout is not None:
             self.keepalive = Keepalive(self, ping_interval if ping_interval is not None else 20.0,
@@ -114,7 +117,8 @@ class Client:
         self._closed = asyncio.Event()
         request = tornado.httpclient.HTTPRequest(
             self.url, headers=tornado.httputil.HTTPHeaders(self.headers), connect_timeout=timeout,
-            request_timeout=timeout)
+            request_timeout=timeout,
+            ssl_options=client_context(self.ca_file) if self.url.startswith("wss://") else None)
         kwargs: dict[str, Any] = {
             "on_message_callback": self._on_message,
             "subprotocols": self.subprotocols or None,
@@ -487,6 +491,13 @@ def _connect_error(url: str, exc: BaseException, timeout: float) -> ConnectionFa
         return ConnectionFailed(url, f"no handshake answer within {timeout} s (timeout)")
     if isinstance(exc, ConnectionRefusedError):
         return ConnectionFailed(url, "connection refused (is a server listening on that port?)")
+    if isinstance(exc, ssl.SSLCertVerificationError) or (
+            isinstance(exc, tornado.iostream.StreamClosedError)
+            and isinstance(exc.real_error, ssl.SSLCertVerificationError)):
+        real = exc if isinstance(exc, ssl.SSLError) else exc.real_error
+        return ConnectionFailed(url, f"the server's TLS certificate is not trusted "
+                                     f"({real.verify_message}); pass ca_file= with the CA "
+                                     "that signed it (server.ca_file for serve(tls=True))")
     if isinstance(exc, tornado.iostream.StreamClosedError):
         real = exc.real_error
         if isinstance(real, ConnectionRefusedError):
@@ -499,7 +510,7 @@ def connect(url: str, *, subprotocols: Iterable[str] = (), headers: Mapping[str,
             origin: str | None = None, compression: bool = False,
             max_message_size: int | None = None, timeout: float = 5.0,
             ping_interval: float | None = None, ping_timeout: float | None = None,
-            ping_mode: str = "fixed") -> Client:
+            ping_mode: str = "fixed", ca_file: str | None = None) -> Client:
     """Open a WebSocket connection and return an OPEN :class:`Client` (layer 2).
 
     Raises :class:`wslab.ConnectionFailed` naming the URL and the HTTP status or
@@ -510,7 +521,8 @@ def connect(url: str, *, subprotocols: Iterable[str] = (), headers: Mapping[str,
         raise ValueError(f"timeout is a number of seconds > 0, got {timeout!r}")
     client = Client(url, subprotocols=subprotocols, headers=headers, origin=origin,
                     compression=compression, max_message_size=max_message_size,
-                    ping_interval=ping_interval, ping_timeout=ping_timeout, ping_mode=ping_mode)
+                    ping_interval=ping_interval, ping_timeout=ping_timeout, ping_mode=ping_mode,
+                    ca_file=ca_file)
     lab.run(client._aconnect(timeout), timeout=timeout + 5, what=f"connect to {url}")
     lab.register(client)
     return client

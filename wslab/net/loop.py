@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -22,6 +23,12 @@ from typing import Any, TypeVar
 from .errors import LabTimeout
 
 T = TypeVar("T")
+
+# Tornado logs e.g. "SSL Error on 7 ..." when a client rejects a certificate; without
+# a handler those lines reach stderr (red in a notebook) through logging.lastResort.
+# wslab reports such failures itself (ConnectionFailed, events); configure logging to
+# see Tornado's own lines: they still propagate to the root logger's handlers.
+logging.getLogger("tornado").addHandler(logging.NullHandler())
 
 DEFAULT_TIMEOUT = 10.0
 

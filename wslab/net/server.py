@@ -17,6 +17,7 @@ import asyncio
 import errno
 import inspect
 import json
+import os
 import socket
 import time
 import traceback
@@ -34,8 +35,11 @@ import tornado.websocket
 from ..protocol.closecodes import is_valid_close_code_on_wire
 from . import loop as lab
 from .ack import AckState
+from .admission import TokenAuth, make_auth
 from .errors import ConnectionClosed, ServerStartError
 from .events import Event, EventList, EventLog
+from .pubsub import PubSub
+from .tls import make_tls
 from .urls import host_for_url, origin_of
 
 PREVIEW_LIMIT = 1024  # bytes / characters of a payload kept in an event
@@ -90,6 +94,10 @@ class Connection:
         self.messages_in = 0
         self.messages_out = 0
         self.closed = False
+        self._window_start = 0.0
+        self._window_count = 0
+        # Tornado's IOStream: len(_write_buffer) is what waits to be sent to this client
+        self._stream = getattr(handler.ws_connection, "stream", None)
 
     @property
     def path(self) -> str:
@@ -121,6 +129,34 @@ class Connection:
         self.server._log.record("message", self.id, direction="out",
                                 opcode="binary" if binary else "text",
                                 size=_payload_size(message), data=_clip(message))
+        limit = self.server.send_buffer_max
+        if limit is not None and self._stream is not None \
+                and len(self._stream._write_buffer) > limit:
+            waiting = len(self._stream._write_buffer)
+            self._fail(1013, "slow consumer", f"slow consumer: {waiting} bytes wait to be sent "
+                                              f"(send_buffer_max={limit})")
+
+    def _over_rate(self, per_second: int) -> bool:
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        if self._window_count > per_second:
+            self._fail(1008, "rate limit exceeded",
+                       f"rate limit: more than {per_second} messages in one second")
+            return True
+        return False
+
+    def _fail(self, code: int, reason: str, why: str) -> None:
+        """Close this client with ``code`` because of a server policy; the event says why."""
+        if self.closed:
+            return
+        self.server._log.record("error", self.id, code=code, reason=why)
+        self._handler.lab_close(code, reason)
+        ws = self._handler.ws_connection
+        stream = getattr(ws, "stream", None)
+        if stream is not None:  # its buffer may never drain: do not wait Tornado's 5 s
+            asyncio.get_running_loop().call_later(1.0, stream.close)
 
     def ping(self, payload: bytes = b"") -> None:
         """Send a ping frame; the pong arrives as a ``pong`` event with its round trip."""
@@ -219,6 +255,20 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         self._ack_state: dict[str, Any] = {}
 
     # --- handshake -----------------------------------------------------------
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        refused = self.lab._admit(self.request)
+        if refused is not None:
+            status, reason = refused
+            self.lab._log.record("reject", None, code=status, reason=reason,
+                                 extra={"path": self.request.path,
+                                        "origin": self.request.headers.get("Origin")})
+            self.set_status(status)
+            if status == 401:
+                self.set_header("WWW-Authenticate", 'Bearer realm="wslab"')
+            self.finish(reason)
+            return
+        await super().get(*args, **kwargs)
+
     def check_origin(self, origin: str) -> bool:
         ok, why = self.lab._origin_allowed(origin, self.request.host)
         if not ok:
@@ -273,9 +323,14 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
             if pong is not None:  # answered here: never echoed, broadcast or handed to fn
                 conn._send_now(pong)
                 return None
+        if self.lab.rate_limit is not None and conn._over_rate(self.lab.rate_limit):
+            return None
         if self.route == "ack":
             for reply in self.lab.ack.handle(self._ack_state, message):
                 conn._send_now(reply)
+            return None
+        if self.route == "pubsub":
+            self.lab.pubsub.handle(conn.id, message, self.lab._send_now_to)
             return None
         fn = self.lab._on_message
         if fn is None:
@@ -387,6 +442,8 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
                              reason=self.close_reason or "",
                              extra={"clean": payload is not None})
         self.lab._remove(conn)
+        if self.route == "pubsub":
+            self.lab.pubsub.forget(conn.id)
         self.lab._call_hook(self.lab._on_close, conn)
 
 
@@ -408,7 +465,10 @@ class LabServer:
     def __init__(self, *, host: str, port: int, name: str, origins: Iterable[str],
                  subprotocols: Iterable[str], compression: bool, events_max: int,
                  ping_interval: float | None, ping_timeout: float | None,
-                 max_message_size: int | None, app_heartbeat: bool = True) -> None:
+                 max_message_size: int | None, app_heartbeat: bool = True,
+                 auth: Any = None, max_connections: int | None = None,
+                 rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
+                 tls: bool = False) -> None:
         self.host = host
         self.name = name
         self.origins = _normalise_origins(origins)
@@ -419,6 +479,13 @@ class LabServer:
         self.max_message_size = max_message_size
         self.app_heartbeat = bool(app_heartbeat)
         self.ack = AckState()
+        self.pubsub = PubSub()
+        self.auth = make_auth(auth)
+        self.max_connections = max_connections
+        self.rate_limit = rate_limit
+        self.send_buffer_max = send_buffer_max
+        self.tls = bool(tls)
+        self.ca_file: str | None = None  # with tls=True: the local CA clients must trust
         self._log = EventLog(events_max)
         self._conns: dict[int, Connection] = {}
         self._next_id = 1
@@ -433,27 +500,35 @@ class LabServer:
 
     # --- URLs ----------------------------------------------------------------
     @property
+    def _ws(self) -> str:
+        return "wss" if self.tls else "ws"
+
+    @property
+    def _http_scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
     def url(self) -> str:
         """The echo endpoint, ``ws://host:port/echo``."""
-        return f"ws://{host_for_url(self.host)}:{self.port}/echo"
+        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/echo"
 
     @property
     def ack_url(self) -> str:
         """The exactly-once route for ReconnectingClient, ``ws://host:port/ack``."""
-        return f"ws://{host_for_url(self.host)}:{self.port}/ack"
+        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/ack"
 
     @property
     def chat_url(self) -> str:
-        return f"ws://{host_for_url(self.host)}:{self.port}/chat"
+        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/chat"
 
     @property
     def page_url(self) -> str:
         """The browser client page, ``http://host:port/``."""
-        return f"http://{host_for_url(self.host)}:{self.port}/"
+        return f"{self._http_scheme}://{host_for_url(self.host)}:{self.port}/"
 
     @property
     def origin(self) -> str:
-        return f"http://{host_for_url(self.host)}:{self.port}"
+        return f"{self._http_scheme}://{host_for_url(self.host)}:{self.port}"
 
     # --- start / stop ----------------------------------------------------------
     async def _astart(self, port: int) -> None:
@@ -471,6 +546,7 @@ class LabServer:
             (r"/echo", _LabSocket, {"server": self, "route": "echo"}),
             (r"/chat", _LabSocket, {"server": self, "route": "chat"}),
             (r"/ack", _LabSocket, {"server": self, "route": "ack"}),
+            (r"/pubsub", _LabSocket, {"server": self, "route": "pubsub"}),
         ], **settings)
         try:
             self._sockets = tornado.netutil.bind_sockets(port, address=self.host)
@@ -487,7 +563,11 @@ class LabServer:
                                        "1024 need root); use port=0 or a port above 1023") from None
             raise ServerStartError(f"cannot listen on {self.host}:{port}: {exc}") from None
         self.port = self._sockets[0].getsockname()[1]
-        self._http = tornado.httpserver.HTTPServer(app, xheaders=False)
+        ssl_ctx = None
+        if self.tls:
+            files = make_tls()
+            self.ca_file, ssl_ctx = files.ca_file, files.server_context
+        self._http = tornado.httpserver.HTTPServer(app, xheaders=False, ssl_options=ssl_ctx)
         self._http.add_sockets(self._sockets)
         self.running = True
 
@@ -513,6 +593,11 @@ class LabServer:
         await self._http.close_all_connections()
         self._http = None
         self.running = False
+        if self.ca_file is not None:
+            try:
+                os.unlink(self.ca_file)
+            except OSError:
+                pass
 
     def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
         """Close every client with 1001 (going away) and stop listening.  Safe to call twice."""
@@ -577,6 +662,38 @@ class LabServer:
                 conn._send_now(message)
                 n += 1
         return n
+
+    def _admit(self, request: Any) -> tuple[int, str] | None:
+        if self.max_connections is not None and len(self._conns) >= self.max_connections:
+            return 503, (f"server full: {len(self._conns)} connections "
+                         f"(max_connections={self.max_connections})")
+        if self.auth is not None:
+            return self.auth.check(request)
+        return None
+
+    def _send_now_to(self, client_id: int, text: str) -> None:
+        conn = self._conns.get(client_id)
+        if conn is not None:
+            conn._send_now(text)
+
+    @property
+    def pubsub_url(self) -> str:
+        """The channels route, ``ws://host:port/pubsub`` (JSON sub/unsub/pub envelope)."""
+        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/pubsub"
+
+    @property
+    def channels(self) -> dict[str, list[int]]:
+        """Channel -> ids of its members, on the ``/pubsub`` route."""
+        return {c: sorted(m) for c, m in self.pubsub.channels.items()}
+
+    def publish(self, channel: str, data: Any) -> int:
+        """Send ``data`` to every member of ``channel`` on ``/pubsub``; returns how many."""
+        if lab.in_lab_thread():
+            return self.pubsub.publish(channel, data, self._send_now_to)
+        return lab.run(self._apublish(channel, data), what="publish")
+
+    async def _apublish(self, channel: str, data: Any) -> int:
+        return self.pubsub.publish(channel, data, self._send_now_to)
 
     def ack_broadcast(self, data: Any) -> int:
         """Send a numbered event to every ``/ack`` client and keep it for replay.
@@ -704,7 +821,9 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           compression: bool = False, events_max: int = 10_000,
           ping_interval: float | None = None, ping_timeout: float | None = None,
           max_message_size: int | None = None, app_heartbeat: bool = True,
-          timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
+          auth: str | TokenAuth | None = None, max_connections: int | None = None,
+          rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
+          tls: bool = False, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
     Layer 2 (I/O).  Re-running the same cell stops the previous server of that
@@ -725,13 +844,17 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     for label, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
         if value is not None and (not isinstance(value, (int, float)) or value <= 0):
             raise ValueError(f"{label} is a number of seconds > 0 or None, got {value!r}")
-    if max_message_size is not None and (not isinstance(max_message_size, int) or max_message_size < 1):
-        raise ValueError(f"max_message_size is a positive number of bytes or None, got {max_message_size!r}")
+    for label, value in (("max_message_size", max_message_size), ("rate_limit", rate_limit),
+                         ("max_connections", max_connections), ("send_buffer_max", send_buffer_max)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{label} is a positive integer or None, got {value!r}")
     server = LabServer(host=host, port=port, name=name, origins=origins,
                        subprotocols=subprotocols, compression=compression,
                        events_max=events_max, ping_interval=ping_interval,
                        ping_timeout=ping_timeout, max_message_size=max_message_size,
-                       app_heartbeat=app_heartbeat)
+                       app_heartbeat=app_heartbeat, auth=make_auth(auth),
+                       max_connections=max_connections, rate_limit=rate_limit,
+                       send_buffer_max=send_buffer_max, tls=tls)
     old = _servers.pop(name, None)
     if old is not None:
         old.stop(timeout=timeout)
