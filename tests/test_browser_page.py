@@ -64,3 +64,31 @@ def test_other_origin_is_refused_then_allowed(server, chromium_path):
         assert server.events.of("open")[0].extra["origin"] == other.origin
     finally:
         other.stop()
+
+
+def test_browser_tab_and_chat_panel_talk_in_a_room(server, chromium_path):
+    import time
+
+    from wslab.ui import ChatPanel
+    panel = ChatPanel(server.pubsub_url, user="notebook")
+    try:
+        panel.join("lab")
+        with chromium(chromium_path) as ctx:
+            page = ctx.new_page()
+            page.goto(server.page_url + "?path=/pubsub")
+            page.wait_for_selector("#readyState[data-state='1']", timeout=10_000)
+            assert page.is_visible("#rooms")
+            page.fill("#room", "lab")
+            page.click("#joinButton")
+            page.wait_for_selector("#log li[data-kind=received]", timeout=10_000)  # subscribed
+            page.fill("#messageInput", "hi from a tab")
+            page.click("#sendButton")
+            deadline = time.monotonic() + 10
+            while ("browser", "hi from a tab") not in panel.messages("lab"):
+                assert time.monotonic() < deadline, panel.messages()
+                time.sleep(0.02)
+            panel.say("hi tab", room="lab")
+            page.wait_for_selector("#log li:has-text('notebook: hi tab')", timeout=10_000)
+            page.screenshot(path=str(artifact_dir() / "browser_page_rooms.png"))
+    finally:
+        panel.close()

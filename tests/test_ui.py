@@ -200,3 +200,30 @@ def test_pong_latency_and_detection_plots():
     recs = [DetectionRecord(0.2, 0.2, i, 0.3 + i / 100, 1006, "") for i in range(3)]
     fig = plots.detection_times(recs)
     assert "detection" in fig.axes[0].get_ylabel()
+
+
+def test_chat_panels_talk_in_rooms(server):
+    from wslab.ui import ChatPanel
+    with pytest.raises(ValueError, match="/pubsub"):
+        ChatPanel(server.url)
+    ann, bob, cid = (ChatPanel(server.pubsub_url, user=u) for u in ("ann", "bob", "cid"))
+    try:
+        ann.join("lab")
+        bob.join("lab")
+        cid.join("hall")
+        ann.join_button.click()  # joining twice is harmless
+        ann.say("hello lab")
+        wait_until(lambda: ("ann", "hello lab") in bob.messages("lab"))
+        bob.message_box.value = "typed reply"  # Enter
+        wait_until(lambda: ("bob", "typed reply") in ann.messages("lab"))
+        assert cid.messages() == []
+        bob.leave("lab")
+        ann.say("bob left")
+        wait_until(lambda: ("ann", "bob left") in ann.messages("lab"))
+        assert ("ann", "bob left") not in bob.messages()
+        ann.refresh = ann._render
+        ann._render()
+        assert "hello lab" in ann.log_view.value and "lab" in ann.header.value
+    finally:
+        for p in (ann, bob, cid):
+            p.close()

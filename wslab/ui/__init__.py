@@ -4,9 +4,10 @@ They read events from layer 2 (``wslab.net``) and never open sockets themselves.
 """
 
 from . import plots
+from .chat_panel import ChatPanel
 from .client_panel import ClientPanel, side_by_side
 from .fault_panel import FaultPanel
 from .frame_builder import FrameBuilder
 from .server_panel import ServerPanel
 
-__all__ = ["ClientPanel", "FaultPanel", "FrameBuilder", "ServerPanel", "plots", "side_by_side"]
+__all__ = ["ChatPanel", "ClientPanel", "FaultPanel", "FrameBuilder", "ServerPanel", "plots", "side_by_side"]
