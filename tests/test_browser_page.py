@@ -92,3 +92,28 @@ def test_browser_tab_and_chat_panel_talk_in_a_room(server, chromium_path):
             page.screenshot(path=str(artifact_dir() / "browser_page_rooms.png"))
     finally:
         panel.close()
+
+
+def test_chromium_negotiates_permessage_deflate(chromium_path):
+    """RFC 7692: the browser offers permessage-deflate; the page sees what the server accepted."""
+    from wslab.net.tap import Tap
+    server = wslab.serve(name="deflate", compression=True)
+    tap = Tap(server.url)
+    try:
+        with chromium(chromium_path) as ctx:
+            page = ctx.new_page()
+            page.goto(f"{server.page_url}?url={tap.url}")
+            opened = page.wait_for_selector("#log li[data-kind=open]", timeout=10_000)
+            assert "extensions: permessage-deflate" in opened.text_content()
+            page.fill("#messageInput", "squeeze me " * 20)
+            page.click("#sendButton")
+            page.wait_for_selector("#log li[data-kind=received]", timeout=10_000)
+        offer = tap.handshakes()[0].raw_head.decode()
+        assert "permessage-deflate" in offer.lower()  # Chromium's offer
+        up = [r for r in tap.frames if r.opcode == "TEXT" and r.direction.startswith("client")]
+        assert up[0].rsv1 and up[0].length < len("squeeze me " * 20)
+        assert up[0].inflated == ("squeeze me " * 20).strip().encode() or \
+            up[0].inflated == ("squeeze me " * 20).encode()
+    finally:
+        tap.stop()
+        server.stop()

@@ -457,6 +457,38 @@ class _PageHandler(tornado.web.RequestHandler):
         self.write(self.lab._page_html())
 
 
+class _HijackPage(tornado.web.RequestHandler):
+    """``/demo/hijack?target=ws://...``: an attacker's page (for notebook 09 and its test)."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.write(resources.files("wslab.net").joinpath("static/hijack.html").read_text("utf-8"))
+
+
+class _LoginPage(tornado.web.RequestHandler):
+    """``/login?token=...``: sets the ``wslab_token`` cookie, as a real login would."""
+
+    def initialize(self, server: LabServer) -> None:  # type: ignore[override]
+        self.lab = server
+
+    def get(self) -> None:
+        token = self.get_argument("token", "")
+        auth = self.lab.auth
+        if auth is None or "cookie" not in auth.places:
+            self.set_status(404)
+            self.finish("this server takes no cookie login (serve(auth=...) with the cookie place)")
+            return
+        if token != auth.token:
+            self.set_status(403)
+            self.finish("wrong token")
+            return
+        self.set_cookie(auth.cookie, token, httponly=True, samesite="Lax", path="/")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish("<p>logged in: the browser now sends the session cookie with every "
+                    "request to this host, WebSocket handshakes included.</p>")
+
+
 class LabServer:
     """A WebSocket server running on the lab loop (layer 2).  Create it with :func:`serve`."""
 
@@ -543,6 +575,8 @@ class LabServer:
             settings["websocket_max_message_size"] = self.max_message_size
         app = tornado.web.Application([
             (r"/", _PageHandler, {"server": self}),
+            (r"/login", _LoginPage, {"server": self}),
+            (r"/demo/hijack", _HijackPage),
             (r"/echo", _LabSocket, {"server": self, "route": "echo"}),
             (r"/chat", _LabSocket, {"server": self, "route": "chat"}),
             (r"/ack", _LabSocket, {"server": self, "route": "ack"}),
@@ -783,8 +817,8 @@ class LabServer:
             normal = origin_of(origin)
         except ValueError:
             return False, f"Origin {origin!r} is not a valid origin"
-        if urlsplit(normal).netloc == host_header.lower():
-            return True, "same origin"
+        if urlsplit(normal).netloc == host_header.lower() or normal == origin_of(self.origin):
+            return True, "same origin"  # (the second test: a page of ours reached via a relay)
         if "*" in self.origins or normal in self.origins:
             return True, "allowed by serve(origins=...)"
         return False, (f"Origin {origin} is not this server's origin and not in "
