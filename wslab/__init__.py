@@ -14,6 +14,7 @@ Layers (imports point down only): ``wslab.protocol`` (sans-I/O bytes and
 rules), ``wslab.net`` (all I/O), ``wslab.ui`` (widgets and plots).
 """
 
+from .classroom import Classroom, classroom
 from .net import (
     Client,
     ClientInfo,
@@ -40,7 +41,7 @@ from .protocol.state import State
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
+    "Classroom", "classroom", "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
     "FaultProxy", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
     "ReconnectingClient",
     "ServerStartError", "State", "Tap", "WSLabError", "connect", "handshake_by_hand", "serve",
