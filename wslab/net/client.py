@@ -268,7 +268,7 @@ class Client:
         fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._app_pings[t] = fut
         text = json.dumps({"type": "ping", "t": t})
-        conn.write_message(text)
+        lab.fire_and_forget(conn.write_message(text))
         self._note(LogEntry(t, "out", "text", len(text), text))
         try:
             return await asyncio.wait_for(fut, timeout)
@@ -371,7 +371,7 @@ class Client:
             tag = f"{i:08d}:"
             payload = (tag + "x" * max(0, size - len(tag)))[:max(size, len(tag))]
             t0 = time.perf_counter_ns()
-            conn.write_message(payload)
+            lab.fire_and_forget(conn.write_message(payload))
             self._note(LogEntry(t0, "out", "text", len(payload), payload))
             while not self._queue:
                 if self.state == State.CLOSED:

@@ -119,6 +119,18 @@ def spawn(coro: Awaitable[Any]) -> None:
         asyncio.run_coroutine_threadsafe(_as_coro(coro), get_loop())
 
 
+def _retrieve(fut: Any) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+def fire_and_forget(fut: Any) -> None:
+    """Mark a write's future as handled: a write to a connection that closed meanwhile
+    must not print "Task exception was never retrieved" into a notebook."""
+    if fut is not None and hasattr(fut, "add_done_callback"):
+        fut.add_done_callback(_retrieve)
+
+
 def register(resource: Any) -> None:
     """Remember a started resource (it must have ``stop()``) for :func:`stop_all`."""
     _resources.add(resource)

@@ -109,7 +109,7 @@ class _Feed:
         text = json.dumps(message)
         for ws in list(self.sockets):
             try:
-                ws.write_message(text)
+                lab.fire_and_forget(ws.write_message(text))
             except tornado.websocket.WebSocketClosedError:
                 self.sockets.discard(ws)
         async with self.changed:

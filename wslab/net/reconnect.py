@@ -192,9 +192,8 @@ class ReconnectingClient:
     async def _session(self, client: Client) -> int | None:
         """One connection: hello, resend what is unacknowledged, then pump until closed."""
         self._welcomed = False
-        client.subscribe(lambda e: None)  # keep the client's log; messages come via the queue
-        client._conn.write_message(json.dumps({"op": "hello", "session": self.session,
-                                               "last_seen": self._last_event}))
+        hello = json.dumps({"op": "hello", "session": self.session, "last_seen": self._last_event})
+        lab.fire_and_forget(client._conn.write_message(hello))
         self.stats.connects += 1
         self._event("open")
         while True:
@@ -244,7 +243,7 @@ class ReconnectingClient:
         if conn is None or conn.protocol is None:
             return
         try:
-            conn.write_message(json.dumps({"op": "msg", "seq": seq, "data": data}))
+            lab.fire_and_forget(conn.write_message(json.dumps({"op": "msg", "seq": seq, "data": data})))
         except Exception:  # noqa: BLE001 - closed under us; resent after the reconnect
             pass
 

@@ -122,7 +122,7 @@ class Connection:
             return
         binary = isinstance(message, bytes)
         try:
-            self._handler.write_message(message, binary=binary)
+            lab.fire_and_forget(self._handler.write_message(message, binary=binary))
         except tornado.websocket.WebSocketClosedError:
             return
         self.messages_out += 1
