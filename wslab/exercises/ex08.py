@@ -9,7 +9,7 @@ from ._result import Result, hint, passed
 
 def chosen(answer: object) -> Result:
     """Exercise 1: server prefers json then bin; client offers bin then json."""
-    name = "Exercise 1 (who chooses)"
+    name = "Exercise 3 (who chooses)"
     if answer == "chat.json.v1":
         return passed(name, "the server picks, here in its own order of preference (RFC 6455 4.2.2)")
     if answer == "chat.bin.v1":
@@ -29,7 +29,7 @@ def no_gain(answer: object, records: Sequence) -> Result:
 
 def marker_bit(answer: object) -> Result:
     """Exercise 3: which header bit marks a compressed message?"""
-    name = "Exercise 3 (the marker)"
+    name = "Exercise 1 (the marker)"
     if str(answer).upper() == "RSV1":
         return passed(name, "RSV1 on the first frame of a message (RFC 7692 section 6)")
     return hint(name, "look at the bit diagram of a compressed frame: which reserved bit is set?")

@@ -155,7 +155,8 @@ class Explanation:
 # Building the fields
 
 
-def explain(data: bytes | Frame, *, require_mask: bool | None = None) -> Explanation:
+def explain(data: bytes | Frame, *, require_mask: bool | None = None,
+            extensions_rsv1: bool = False) -> Explanation:
     """Explain the first frame in ``data`` field by field (RFC 6455 section 5.2).
 
     ``data`` may be a prefix of a frame (the fields so far, and how many more
@@ -163,7 +164,8 @@ def explain(data: bytes | Frame, *, require_mask: bool | None = None) -> Explana
     wrong bit is marked, with the rule and its RFC section), or a :class:`Frame`
     (encoded first, without refusing invalid ones).  ``require_mask`` has the
     meaning of :func:`decode_frame`: True for bytes a server received, False for
-    bytes a client received.
+    bytes a client received.  ``extensions_rsv1=True`` says an extension using
+    RSV1 was negotiated (permessage-deflate, RFC 7692), so RSV1 is allowed.
     """
     if isinstance(data, Frame):
         data = encode_frame(data, strict=False)
@@ -172,7 +174,8 @@ def explain(data: bytes | Frame, *, require_mask: bool | None = None) -> Explana
     data = bytes(data)
     frame = used = needed = error = None
     try:
-        frame, used = decode_frame(data, require_mask=require_mask)
+        frame, used = decode_frame(data, require_mask=require_mask,
+                                   extensions_rsv1=extensions_rsv1)
     except NeedMoreData as exc:
         needed = exc.needed
     except ProtocolError as exc:

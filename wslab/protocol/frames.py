@@ -595,8 +595,8 @@ class FrameParser:
         return frames
 
 
-def explain(data: bytes, *, require_mask: bool | None = None):
+def explain(data: bytes, *, require_mask: bool | None = None, extensions_rsv1: bool = False):
     """Annotate the fields of a frame, bit by bit: see :func:`wslab.protocol.explain.explain`."""
     from .explain import explain as _explain
 
-    return _explain(data, require_mask=require_mask)
+    return _explain(data, require_mask=require_mask, extensions_rsv1=extensions_rsv1)
