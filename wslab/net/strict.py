@@ -149,7 +149,7 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
         self._assembler = MessageAssembler(max_size=self._max_size, deflate=self.deflate)
 
     # --- receiving -----------------------------------------------------------------
-    async def _receive_frame(self) -> None:  # noqa: C901 - one frame, kept flat for speed
+    async def _receive_frame(self) -> None:  # one frame; kept flat for speed
         # Reads go straight to the stream (what Tornado's _read_bytes does) and the
         # byte count is added once per frame: Tornado's loop uses it to yield.
         stream = self.stream
