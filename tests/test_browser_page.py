@@ -117,3 +117,26 @@ def test_chromium_negotiates_permessage_deflate(chromium_path):
     finally:
         tap.stop()
         server.stop()
+
+
+def test_classroom_join_url_works_and_needs_the_token(chromium_path):
+    """Loopback only in tests; a real class would pass the laptop's network address."""
+    with pytest.raises(ValueError, match="say which interface"):
+        wslab.classroom()
+    room = wslab.classroom(host="127.0.0.1", port=0, token="join-me")
+    try:
+        assert "token=join-me" in room.join_url and "join-me" in room._repr_html_()
+        with chromium(chromium_path) as ctx:
+            page = ctx.new_page()
+            page.goto(room.join_url)
+            page.wait_for_selector("#readyState[data-state='1']", timeout=10_000)
+            page.fill("#messageInput", "present!")
+            page.click("#sendButton")
+            page.wait_for_selector("#log li[data-kind=received]", timeout=10_000)
+            page.goto(room.join_url.replace("join-me", "guess"))
+            page.wait_for_selector("#log li[data-kind=close]", timeout=10_000)
+        assert [e.code for e in room.server.events.of("reject")] == [403]
+        with pytest.raises(wslab.ConnectionFailed, match="401"):
+            wslab.connect(room.server.chat_url)
+    finally:
+        room.stop()

@@ -39,6 +39,7 @@ from .admission import TokenAuth, make_auth
 from .errors import ConnectionClosed, ServerStartError
 from .events import Event, EventList, EventLog
 from .pubsub import PubSub
+from .strict import StrictProtocol
 from .tls import make_tls
 from .urls import host_for_url, origin_of
 
@@ -198,20 +199,9 @@ def _check_close_args(code: int, reason: str) -> None:
                          "(control frames carry at most 125 bytes, RFC 6455 section 5.5)")
 
 
-class _LabProtocol(tornado.websocket.WebSocketProtocol13):
-    """Tornado's protocol, remembering whether a Close frame arrived and what it carried.
-
-    Tornado reports ``close_code=None`` both for an empty Close frame (RFC 6455
-    7.1.5: code 1005, no status received) and for no Close frame at all (1006,
-    closed abnormally); a learner must see the difference.
-    """
-
-    close_payload: bytes | None = None
-
-    def _handle_message(self, opcode: int, data: bytes):  # noqa: ANN202 - Tornado's signature
-        if opcode == 0x8 and self.close_payload is None:
-            self.close_payload = bytes(data)
-        return super()._handle_message(opcode, data)
+class _LabProtocol(StrictProtocol):
+    """The lab server's protocol: RFC-strict frame receiving (see :mod:`wslab.net.strict`),
+    Tornado's sending side, and a heartbeat whose every ping and pong is an event."""
 
     async def periodic_ping(self) -> None:
         """serve(ping_interval=..., ping_timeout=...): a ping every interval (RFC 6455 5.5.2).
@@ -406,6 +396,15 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         self.lab._log.record("error", self.conn.id, code=1011,
                              reason=f"keepalive timeout: no pong within {timeout:g} s")
         self.lab_close(1011, "keepalive timeout")
+
+    def on_protocol_violation(self, code: int, reason: str) -> None:
+        """Called by StrictProtocol before it fails the connection (RFC 6455 7.1.7)."""
+        if self.conn is None:
+            return
+        detail = getattr(getattr(self, "_protocol", None), "violation_detail", "") or reason
+        self.lab._log.record("error", self.conn.id, code=code, reason=detail)
+        self.lab._log.record("close", self.conn.id, direction="out", opcode="close",
+                             code=code, reason=reason)
 
     def lab_drop(self) -> None:
         ws = self.ws_connection
