@@ -21,9 +21,9 @@ route (every message goes to every chat client), given their URLs:
 * **broadcast fan-out** (:class:`BroadcastRecord`): N wire clients on the chat
   route; one sends a trigger and the server sends it to all N.  The figure is
   the time from writing the trigger to the LAST client's receipt, repeated
-  ``broadcast_reps`` times; p50/p99.  All N clients live in this process, so a
-  part of each figure is this client's own reading of N sockets (the same for
-  every peer).
+  ``broadcast_reps`` times; p50/p99.  The N clients live in a receiver child
+  process reading raw sockets with ``epoll`` (a few microseconds per client, the
+  same for every peer), so they never share a process or GIL with a server.
 * **memory per connection** (:class:`MemoryRecord`): the server process's RSS
   (``VmRSS`` in ``/proc/PID/status``) before and after N idle connections.  The
   N clients always live in a *separate child process*, so for the in-kernel
@@ -67,7 +67,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -338,6 +338,31 @@ def _client_frame(payload: bytes, opcode: frames.Opcode = frames.Opcode.TEXT) ->
     return frames.encode_frame(frames.Frame(opcode, payload, mask_key=os.urandom(4)))
 
 
+def _split_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """Complete server frames at the start of ``data`` as (opcode, payload), and the rest."""
+    out: list[tuple[int, bytes]] = []
+    n, i = len(data), 0
+    while n - i >= 2:
+        b1 = data[i + 1]
+        ln, h = b1 & 0x7F, 2
+        if ln == 126:
+            if n - i < 4:
+                break
+            ln, h = int.from_bytes(data[i + 2:i + 4], "big"), 4
+        elif ln == 127:
+            if n - i < 10:
+                break
+            ln, h = int.from_bytes(data[i + 2:i + 10], "big"), 10
+        if b1 & 0x80:
+            raise ConnectionError("the server sent a masked frame (RFC 6455 section 5.1)")
+        end = i + h + ln
+        if end > n:
+            break
+        out.append((data[i] & 0x0F, data[i + h:end]))
+        i = end
+    return out, data[i:]
+
+
 class _Wire(asyncio.Protocol):
     """Handshake, then pre-encoded masked frames out and data frames counted in.
 
@@ -408,43 +433,25 @@ class _Wire(asyncio.Protocol):
 
     # frames -------------------------------------------------------------------------
     def _feed(self, data: bytes) -> None:
-        if self._buf:
-            data = self._buf + data
         t = time.perf_counter_ns()
-        n, i = len(data), 0
+        try:
+            got, self._buf = _split_frames(self._buf + data if self._buf else data)
+        except ConnectionError as exc:
+            self._fail(str(exc))
+            return
         on_frame = self.on_frame
-        while n - i >= 2:
-            b1 = data[i + 1]
-            ln, h = b1 & 0x7F, 2
-            if ln == 126:
-                if n - i < 4:
-                    break
-                ln, h = int.from_bytes(data[i + 2:i + 4], "big"), 4
-            elif ln == 127:
-                if n - i < 10:
-                    break
-                ln, h = int.from_bytes(data[i + 2:i + 10], "big"), 10
-            if b1 & 0x80:
-                self._fail("the server sent a masked frame (RFC 6455 5.1)")
-                return
-            end = i + h + ln
-            if end > n:
-                break
-            op = data[i] & 0x0F
+        for op, payload in got:
             if op <= 2:
                 self.frames_in += 1
                 if on_frame is not None:
-                    on_frame(self, data[i + h:end], t)
-            elif op == 9 and self.transport is not None:
-                self.transport.write(_client_frame(data[i + h:end], frames.Opcode.PONG))
+                    on_frame(self, payload, t)
+            elif op == 9:
+                self.write(_client_frame(payload, frames.Opcode.PONG))
             elif op == 8:
                 self._send_close()
                 if self.transport is not None:
                     self.transport.close()
-                self._buf = b""
                 return
-            i = end
-        self._buf = data[i:] if i < n else b""
         if self.on_chunk is not None:
             self.on_chunk(self)
 
@@ -497,29 +504,6 @@ async def _wire_connect(url: str, on_frame: Callable[[_Wire, bytes, int], None] 
             proto.transport.abort()
         raise
     return proto
-
-
-async def _wire_many(url: str, n: int, on_frame: Callable[[_Wire, bytes, int], None] | None,
-                     timeout: float) -> list[_Wire]:
-    """``n`` wire clients, at most 50 handshakes at a time (listen backlogs are ~100)."""
-    sem = asyncio.Semaphore(50)
-    deadline = time.monotonic() + timeout
-
-    async def one() -> _Wire:
-        async with sem:
-            return await _wire_connect(url, on_frame, max(0.1, deadline - time.monotonic()))
-
-    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
-    wires = [w for w in results if isinstance(w, _Wire)]
-    errors = [e for e in results if not isinstance(e, _Wire)]
-    if errors:
-        await _close_all(wires)
-        raise ConnectionError(f"{len(errors)} of {n} connections to {url} failed: {errors[0]!r}")
-    return wires
-
-
-async def _close_all(wires: Iterable[_Wire], timeout: float = 3.0) -> None:
-    await asyncio.gather(*(w.aclose(timeout) for w in wires), return_exceptions=True)
 
 
 # ---------------------------------------------------------------------------
@@ -667,54 +651,160 @@ async def _paced(url: str, n: int, window: int, size: int, rate: int,
     return run
 
 
-class _Fanout:
-    """N wire clients on a chat route; :meth:`rep` times one broadcast to all of them."""
+def _blocking_connect(url: str, timeout: float) -> tuple[Any, bytes]:
+    """A plain blocking socket after a checked opening handshake; (socket, bytes after it)."""
+    import socket
 
-    def __init__(self, url: str, n: int) -> None:
-        self.url, self.n = url, n
-        self.wires: list[_Wire] = []
-        self.expect = b""
-        self.count = 0
-        self.receipts = 0
-        self.t_last = 0
-        self.done: asyncio.Future[None] | None = None
+    host, port, path = _split(url)
+    key = handshake.make_key()
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      f"Sec-WebSocket-Version: 13\r\n\r\n").encode("ascii"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk or len(head) > 65536:
+                raise ConnectionError(f"{url}: no complete handshake answer")
+            head += chunk
+        head, rest = head.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        accept = next((v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])
+                       if k.strip().lower() == "sec-websocket-accept"), None)
+        if " 101 " not in lines[0] + " " or accept != handshake.accept_key(key):
+            raise ConnectionError(f"{url}: answered {lines[0]!r} without a valid accept key")
+    except BaseException:
+        sock.close()
+        raise
+    return sock, rest
 
-    def _on_frame(self, w: _Wire, payload: bytes, t: int) -> None:
-        if payload == self.expect and w.mark != self.expect:
-            w.mark = self.expect
-            self.count += 1
-            self.t_last = t
-            if self.count == self.n and self.done is not None and not self.done.done():
-                self.done.set_result(None)
 
-    async def open(self, timeout: float) -> None:
-        self.wires = await _wire_many(self.url, self.n, self._on_frame, timeout)
-        # Some servers register a client a loop turn after its handshake: broadcast
-        # until one reaches everybody, so no measured rep races a late registration.
-        for i in range(20):
-            got, _ = await self.rep(f"warm{i}", 2.0)
-            if got is not None:
-                return
-        raise ConnectionError(f"{self.url}: no warm-up broadcast reached all {self.n} clients "
-                              f"(last: {self.count})")
+def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
+    """Child-process entry: ``n`` clients on ``url``, driven by lines on stdin.
 
-    async def rep(self, tag: str, timeout: float) -> tuple[int | None, int]:
-        """Trigger one broadcast; (ns to the last receipt or None if incomplete, receipts)."""
-        self.expect = f"bcast:{tag}:".encode().ljust(32, b".")
-        self.count = 0
-        self.done = asyncio.get_running_loop().create_future()
-        frame = _client_frame(self.expect)
+    Prints ``READY n`` once connected (and, with ``warm``, once a warm-up
+    broadcast reached all of them: some servers register a client a loop turn
+    after its handshake).  Then each ``rep TAG`` line makes client 0 send a
+    trigger and prints ``NS COUNT``: nanoseconds from writing the trigger to the
+    LAST client's receipt (-1 if incomplete within ``timeout``) and how many
+    clients received it.  A raw ``epoll`` loop reads the sockets, so receiving
+    costs a few microseconds per client; the timestamp is taken when ``poll``
+    returns, after which that batch of receipts had already arrived.  EOF on
+    stdin closes every connection (Close frame, short wait) and exits.
+    """
+    import select as sel
+
+    deadline = time.monotonic() + 120
+    socks, bufs = [], []
+    for _ in range(n):
+        sock, rest = _blocking_connect(url, max(0.5, deadline - time.monotonic()))
+        socks.append(sock)
+        bufs.append(rest)
+    by_fd = {s.fileno(): i for i, s in enumerate(socks)}
+    ep = sel.epoll()
+    for s in socks:
+        s.setblocking(False)
+        ep.register(s.fileno(), sel.EPOLLIN)
+    seen = [b""] * n
+    live = set(by_fd)
+
+    def rep(tag: str, limit: float) -> tuple[int, int]:
+        expect = f"bcast:{tag}:".encode().ljust(32, b".")
+        count, t_last = 0, 0
+        frame = _client_frame(expect)
+        end = time.monotonic() + limit
         t0 = time.perf_counter_ns()
-        self.wires[0].write(frame)
-        try:
-            await asyncio.wait_for(self.done, timeout)
-        except asyncio.TimeoutError:
-            return None, self.count
-        return self.t_last - t0, self.count
+        socks[0].send(frame)
+        while count < n:
+            left = end - time.monotonic()
+            if left <= 0:
+                return -1, count
+            events = ep.poll(left)
+            t = time.perf_counter_ns()
+            for fd, _ in events:
+                i = by_fd[fd]
+                try:
+                    data = socks[i].recv(65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    ep.unregister(fd)
+                    live.discard(fd)
+                    continue
+                got, bufs[i] = _split_frames(bufs[i] + data)
+                for op, payload in got:
+                    if op == 9:
+                        socks[i].send(_client_frame(payload, frames.Opcode.PONG))
+                    elif op <= 2 and payload == expect and seen[i] != expect:
+                        seen[i] = expect
+                        count += 1
+                        t_last = t
+        return t_last - t0, count
 
-    async def close(self) -> None:
-        await _close_all(self.wires)
-        self.wires = []
+    if warm:
+        for k in range(20):
+            ns, count = rep(f"warm{k}", 2.0)
+            if ns >= 0:
+                break
+        else:
+            raise ConnectionError(f"{url}: no warm-up broadcast reached all {n} clients "
+                                  f"(last: {count})")
+    print(f"READY {n}", flush=True)
+    for line in sys.stdin:
+        cmd, _, tag = line.strip().partition(" ")
+        if cmd != "rep":
+            break
+        ns, count = rep(tag, timeout)
+        print(f"{ns} {count}", flush=True)
+    close = frames.encode_frame(frames.Frame.close(1000, mask_key=b"wslb"))
+    for s in socks:
+        try:
+            s.send(close)
+        except OSError:
+            pass
+    end = time.monotonic() + 2
+    while live and time.monotonic() < end:  # wait for each server's Close and FIN
+        for fd, _ in ep.poll(max(0.0, end - time.monotonic())):
+            try:
+                data = socks[by_fd[fd]].recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                ep.unregister(fd)
+                live.discard(fd)
+    for s in socks:
+        s.close()
+    ep.close()
+
+
+class _Fanout:
+    """A receiver child holding N clients on one server's chat route (parent side)."""
+
+    def __init__(self, url: str, n: int, timeout: float) -> None:
+        self.n, self.timeout = n, timeout
+        self.child = _py_child(f"{n} clients on {url}", "_fanout_child", url, n, timeout, True)
+        try:
+            line = self.child.ready_line(timeout + 120)
+            if line != f"READY {n}":
+                raise RuntimeError(f"fan-out clients: {line}")
+        except BaseException:
+            self.child.stop()
+            raise
+
+    def rep(self, tag: str) -> tuple[int | None, int]:
+        """One broadcast: (ns to the last receipt or None if incomplete, receipts)."""
+        assert self.child.proc.stdin is not None
+        self.child.proc.stdin.write(f"rep {tag}\n".encode())
+        self.child.proc.stdin.flush()
+        ns, count = map(int, self.child.ready_line(self.timeout + 10).split())
+        return (ns if ns >= 0 else None), count
+
+    def close(self) -> None:
+        self.child.stop(timeout=10)
 
 
 # ---------------------------------------------------------------------------
@@ -870,22 +960,6 @@ async def _serve_async(kind: str) -> None:
         await server.wait_closed()
     else:
         raise ValueError(f"unknown server kind {kind!r}")
-
-
-def _clients_child(url: str, n: int) -> None:
-    """Child-process entry: hold ``n`` idle connections to ``url`` until stdin closes."""
-
-    async def hold() -> None:
-        wires = await _wire_many(url, n, None, 60)
-        print(f"READY {len(wires)}", flush=True)
-        loop = asyncio.get_running_loop()
-        stop = loop.create_future()
-        loop.add_reader(0, lambda: stop.done() or os.read(0, 4096) or stop.set_result(None))
-        await stop
-        loop.remove_reader(0)
-        await _close_all(wires)
-
-    asyncio.run(hold())
 
 
 def rss_kib(pid: int) -> int:
@@ -1144,16 +1218,13 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
             try:
                 for t in chat_targets:
                     assert t.chat_url is not None
-                    g = _Fanout(t.chat_url, n)
-                    groups[t.name] = g
-                    lab.run(g.open(timeout), timeout=timeout + 60, what=f"{n} chat clients")
+                    groups[t.name] = _Fanout(t.chat_url, n, timeout)
                     prog.step(f"connect {n}")
 
                 def bcast_step(t: Target, r: int, groups: dict[str, _Fanout] = groups,
                                receipts: dict[str, int] = receipts,
                                times: dict[str, list[float]] = times) -> None:
-                    ns, got = lab.run(groups[t.name].rep(str(r), timeout), timeout=timeout + 5,
-                                      what="broadcast")
+                    ns, got = groups[t.name].rep(str(r))
                     receipts[t.name] += got
                     if ns is not None:
                         times[t.name].append(ns / 1e6)
@@ -1162,7 +1233,7 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                         chat_targets, bcast_step, res.notes)
             finally:
                 for g in groups.values():
-                    lab.run(g.close(), timeout=30, what="closing chat clients")
+                    g.close()
             for t in chat_targets:
                 ms = times[t.name]
                 reps = len(ms) if ms else 0
@@ -1189,9 +1260,9 @@ def _memory(t: Target, n: int, timeout: float) -> MemoryRecord:
     if own:
         gc.collect()
     before = rss_kib(t.pid)
-    child = _py_child("idle clients", "_clients_child", t.echo_url, n)
+    child = _py_child("idle clients", "_fanout_child", t.echo_url, n, timeout, False)
     try:
-        line = child.ready_line(timeout + 60)
+        line = child.ready_line(timeout + 120)
         if line != f"READY {n}":
             raise RuntimeError(f"idle clients: {line}")
         time.sleep(0.5)  # let the server finish each open (events, buffers)

@@ -104,6 +104,20 @@ class EventLog:
                     self.unsubscribe(fn)
         return ev
 
+    def record_message(self, client_id: int | None, direction: str, opcode: str, size: int,
+                       data: Any) -> None:
+        """:meth:`record` for the hot path of every message (positional, no kwargs dict)."""
+        ev = Event(time.monotonic_ns(), "message", client_id, direction, opcode, size, None, "",
+                   data)
+        self._ring.append(ev)
+        self.total += 1
+        if self._listeners:
+            for fn in list(self._listeners):
+                try:
+                    fn(ev)
+                except Exception:  # noqa: BLE001
+                    self.unsubscribe(fn)
+
     def subscribe(self, fn: Callable[[Event], None]) -> Callable[[Event], None]:
         with self._lock:
             self._listeners.append(fn)

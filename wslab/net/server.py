@@ -28,11 +28,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tornado.httpserver
+import tornado.iostream
 import tornado.netutil
 import tornado.web
 import tornado.websocket
 
 from ..protocol.closecodes import is_valid_close_code_on_wire
+from ..protocol.frames import Frame, Opcode, encode_frame
 from . import loop as lab
 from .ack import AckState
 from .admission import TokenAuth, make_auth
@@ -61,6 +63,11 @@ class ClientInfo:
     messages_in: int = 0
     messages_out: int = 0
     origin: str | None = None
+
+
+def _retrieve(fut: Any) -> None:
+    if not fut.cancelled():
+        fut.exception()  # a write to a closed stream: handled, never "never retrieved"
 
 
 def _payload_size(message: str | bytes) -> int:
@@ -118,18 +125,29 @@ class Connection:
             raise ConnectionClosed(f"client {self.id} is closed; cannot send")
         lab.call_soon(self._send_now, message)
 
-    def _send_now(self, message: str | bytes) -> None:
-        if self.closed or self._handler.ws_connection is None:
+    def _send_now(self, message: str | bytes, frame: bytes | None = None) -> None:
+        """Write one message now (lab loop).  ``frame``: the same message already
+        encoded as an unmasked, uncompressed frame (a broadcast encodes it once)."""
+        proto = self._handler.ws_connection
+        if self.closed or proto is None:
             return
         binary = isinstance(message, bytes)
         try:
-            lab.fire_and_forget(self._handler.write_message(message, binary=binary))
-        except tornado.websocket.WebSocketClosedError:
+            if frame is not None and proto._compressor is None:
+                fut = proto.stream.write(frame)
+            else:
+                # Tornado's write_message, minus the Task it wraps around every write.
+                data = message if binary else message.encode("utf-8")
+                flags = 0
+                if proto._compressor is not None:
+                    data, flags = proto._compressor.compress(data), proto.RSV1
+                fut = proto._write_frame(True, 0x2 if binary else 0x1, data, flags=flags)
+        except tornado.iostream.StreamClosedError:
             return
+        fut.add_done_callback(_retrieve)
         self.messages_out += 1
-        self.server._log.record("message", self.id, direction="out",
-                                opcode="binary" if binary else "text",
-                                size=_payload_size(message), data=_clip(message))
+        self.server._log.record_message(self.id, "out", "binary" if binary else "text",
+                                        _payload_size(message), _clip(message))
         limit = self.server.send_buffer_max
         if limit is not None and self._stream is not None \
                 and len(self._stream._write_buffer) > limit:
@@ -304,9 +322,8 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
             return None
         conn.messages_in += 1
         binary = isinstance(message, bytes)
-        self.lab._log.record("message", conn.id, direction="in",
-                             opcode="binary" if binary else "text",
-                             size=_payload_size(message), data=_clip(message))
+        self.lab._log.record_message(conn.id, "in", "binary" if binary else "text",
+                                     _payload_size(message), _clip(message))
         if self.lab.app_heartbeat and not binary and message[:1] == "{" \
                 and '"ping"' in message[:40]:
             pong = app_pong(message)
@@ -689,10 +706,15 @@ class LabServer:
         return self._broadcast_now(message, path=path)
 
     def _broadcast_now(self, message: str | bytes, *, path: str | None = None) -> int:
+        """Encode the frame once, write the same bytes to every client (no per-client framing;
+        clients with permessage-deflate get their own compressed copy)."""
+        binary = isinstance(message, bytes)
+        frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
+                                   message if binary else message.encode("utf-8")))
         n = 0
         for conn in list(self._conns.values()):
             if path is None or conn.path == path:
-                conn._send_now(message)
+                conn._send_now(message, frame)
                 n += 1
         return n
 
