@@ -31,6 +31,7 @@ from .net import (
     Tap,
     connect,
     handshake_by_hand,
+    responsive,
     serve,
     servers,
     stop_all,
@@ -44,6 +45,6 @@ __all__ = [
     "Classroom", "classroom", "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
     "FaultProxy", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
     "ReconnectingClient",
-    "ServerStartError", "State", "Tap", "WSLabError", "connect", "handshake_by_hand", "serve",
+    "ServerStartError", "State", "Tap", "WSLabError", "connect", "handshake_by_hand", "responsive", "serve",
     "servers", "stop_all",
 ]

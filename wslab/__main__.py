@@ -43,6 +43,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .net.bench import cli
+
+    return cli(quick=args.quick, out=args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wslab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra allowed page origin, e.g. http://localhost:8888 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="do not print every event")
     p.set_defaults(func=_cmd_serve)
+    b = sub.add_parser("bench", help="measure wslab against Tornado, websockets and Node ws")
+    b.add_argument("--quick", action="store_true", help="small counts (< 1 min) for CI/notebooks")
+    b.add_argument("--out", help="folder for peers.json and peers.png (default bench/results)")
+    b.set_defaults(func=_cmd_bench)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -94,16 +94,16 @@ Say = Callable[[str], None]
 class BenchConfig:
     """Counts and time bounds of one run.  :meth:`quick` and :meth:`full` are the presets."""
 
-    rounds: int = 5                 # interleaved rounds per metric (A B C D) x rounds
-    echo_n: int = 2000              # 32 B round trips per peer per round
-    echo_big_n: int = 200           # 64 KiB round trips per peer per round
+    rounds: int = 6                 # interleaved rounds per metric (A B C D) x rounds
+    echo_n: int = 3000              # 32 B round trips per peer per round
+    echo_big_n: int = 400           # 64 KiB round trips per peer per round
     warmup: int = 50                # unmeasured round trips before each peer's first round
-    pipeline_n: int = 20_000        # messages per saturating pipelined run
+    pipeline_n: int = 30_000        # messages per saturating pipelined run
     window: int = 100               # messages outstanding at most
-    paced_n: int = 5000             # messages per paced run
+    paced_n: int = 6000             # messages per paced run
     paced_rate: int = 5000          # messages/s of the paced schedule (same for every peer)
     broadcast_clients: tuple[int, ...] = (200, 500, 1000)
-    broadcast_reps: int = 50        # measured broadcasts per peer and client count
+    broadcast_reps: int = 200       # measured broadcasts per peer and client count
     memory_connections: int = 1000  # idle connections for the memory figure (0 = skip)
     step_timeout: float = 60.0      # s, any single step (one peer, one round)
     metric_budget: float = 90.0     # s, a metric starts no new round after this
@@ -111,9 +111,9 @@ class BenchConfig:
     @classmethod
     def quick(cls) -> BenchConfig:
         """Small counts for CI and notebooks (well under a minute with five peers)."""
-        return cls(rounds=3, echo_n=300, echo_big_n=30, warmup=20, pipeline_n=3000,
-                   paced_n=1000, broadcast_clients=(200,), broadcast_reps=15,
-                   memory_connections=200, step_timeout=30.0, metric_budget=20.0)
+        return cls(rounds=4, echo_n=500, echo_big_n=60, warmup=30, pipeline_n=5000,
+                   paced_n=2000, broadcast_clients=(200,), broadcast_reps=30,
+                   memory_connections=200, step_timeout=20.0, metric_budget=12.0)
 
     @classmethod
     def full(cls) -> BenchConfig:
@@ -194,7 +194,7 @@ class BenchResults:
     throughput: list[ThroughputRecord] = field(default_factory=list)
     broadcast: list[BroadcastRecord] = field(default_factory=list)
     memory: list[MemoryRecord] = field(default_factory=list)
-    child_pids: list[int] = field(default_factory=list)
+    child_pids: list[int] = field(default_factory=list)  # all stopped when the run ends
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -814,19 +814,23 @@ class _Fanout:
 def _read_line(proc: subprocess.Popen[bytes], timeout: float, what: str) -> str:
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
+    poller = select.poll()  # not select.select(): fds above 1023 are common here
+    poller.register(fd, select.POLLIN)
     deadline = time.monotonic() + timeout
     buf = b""
     while b"\n" not in buf:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"{what} printed nothing within {timeout} s")
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
+        if poller.poll(left * 1000):
             chunk = os.read(fd, 4096)
             if not chunk:
-                raise RuntimeError(f"{what} exited (code {proc.wait(5)}) before it was ready")
+                raise RuntimeError(f"{what} exited (code {proc.poll()}) before it was ready")
             buf += chunk
     return buf.split(b"\n", 1)[0].decode().strip()
+
+
+_spawned: list[int] = []  # every child process started, for BenchResults.child_pids
 
 
 class _Child:
@@ -841,6 +845,7 @@ class _Child:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.err, cwd=cwd, env=env)
         self.pid = self.proc.pid
+        _spawned.append(self.pid)
 
     def ready_line(self, timeout: float) -> str:
         try:
@@ -1024,7 +1029,6 @@ class _Peers:
         self.targets: list[Target] = []
         self.skipped: dict[str, str] = {}
         self.children: list[_Child] = []
-        self.pids: list[int] = []
         self._server: Any = None
         self._tmp: str | None = None
         unknown = [n for n in names if n not in PEERS]
@@ -1064,7 +1068,6 @@ class _Peers:
             kind = "wslab" if name == "wslab-process" else name
             child = _py_child(name, "_serve_child", kind)
         self.children.append(child)
-        self.pids.append(child.pid)
         try:
             port = int(child.ready_line(60))
         except (RuntimeError, ValueError) as exc:
@@ -1215,6 +1218,7 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
             groups: dict[str, _Fanout] = {}
             times: dict[str, list[float]] = {t.name: [] for t in chat_targets}
             receipts: dict[str, int] = {t.name: 0 for t in chat_targets}
+            attempts: dict[str, int] = {t.name: 0 for t in chat_targets}
             try:
                 for t in chat_targets:
                     assert t.chat_url is not None
@@ -1223,8 +1227,10 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
 
                 def bcast_step(t: Target, r: int, groups: dict[str, _Fanout] = groups,
                                receipts: dict[str, int] = receipts,
-                               times: dict[str, list[float]] = times) -> None:
+                               times: dict[str, list[float]] = times,
+                               attempts: dict[str, int] = attempts) -> None:
                     ns, got = groups[t.name].rep(str(r))
+                    attempts[t.name] += 1
                     receipts[t.name] += got
                     if ns is not None:
                         times[t.name].append(ns / 1e6)
@@ -1236,10 +1242,9 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                     g.close()
             for t in chat_targets:
                 ms = times[t.name]
-                reps = len(ms) if ms else 0
                 res.broadcast.append(BroadcastRecord(
-                    peer=t.name, clients=n, reps=cfg.broadcast_reps, complete=reps,
-                    received=receipts[t.name], expected=n * cfg.broadcast_reps,
+                    peer=t.name, clients=n, reps=attempts[t.name], complete=len(ms),
+                    received=receipts[t.name], expected=n * attempts[t.name],
                     p50_ms=percentile(ms, 50) if ms else None,
                     p99_ms=percentile(ms, 99) if ms else None,
                     max_ms=max(ms) if ms else None))
@@ -1293,6 +1298,7 @@ def run_peers(config: BenchConfig | None = None, *, peers: Sequence[str] = PEERS
     """
     say = say or (lambda s: print(s, file=sys.stderr, flush=True))
     t0 = time.monotonic()
+    first_child = len(_spawned)
     started = _Peers(peers, say)
     try:
         cmp = BASELINE if any(t.name == BASELINE for t in started.targets) else None
@@ -1302,7 +1308,7 @@ def run_peers(config: BenchConfig | None = None, *, peers: Sequence[str] = PEERS
         started.close()
     res.peers = [p for p in peers if p not in started.skipped]
     res.skipped = dict(started.skipped)
-    res.child_pids = list(started.pids)
+    res.child_pids = _spawned[first_child:]  # servers, fan-out and memory clients
     res.seconds = time.monotonic() - t0
     return res
 

@@ -878,7 +878,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           max_message_size: int | None = None, app_heartbeat: bool = True,
           auth: str | TokenAuth | None = None, max_connections: int | None = None,
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-          tls: bool = False, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
+          tls: bool = False, process: bool = False, handler: str | None = None,
+          timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
     Layer 2 (I/O).  Re-running the same cell stops the previous server of that
@@ -903,6 +904,26 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
                          ("max_connections", max_connections), ("send_buffer_max", send_buffer_max)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{label} is a positive integer or None, got {value!r}")
+    if handler is not None and not process:
+        raise ValueError("handler='module:function' is for serve(process=True); in the kernel "
+                         "use @server.on_message")
+    if process:
+        from .process_server import ProcessServer
+        if tls or auth is not None:
+            raise ValueError("serve(process=True) supports neither tls nor auth (yet)")
+        old = _servers.pop(name, None)
+        if old is not None:
+            old.stop(timeout=timeout)
+        options = {"host": host, "port": port, "name": name, "origins": list(origins),
+                   "subprotocols": list(subprotocols), "compression": compression,
+                   "events_max": events_max, "ping_interval": ping_interval,
+                   "ping_timeout": ping_timeout, "max_message_size": max_message_size,
+                   "app_heartbeat": app_heartbeat, "max_connections": max_connections,
+                   "rate_limit": rate_limit, "send_buffer_max": send_buffer_max,
+                   "handler": handler}
+        proc_server = ProcessServer(options, timeout=timeout)
+        _servers[name] = proc_server  # type: ignore[assignment]
+        return proc_server  # type: ignore[return-value]
     server = LabServer(host=host, port=port, name=name, origins=origins,
                        subprotocols=subprotocols, compression=compression,
                        events_max=events_max, ping_interval=ping_interval,

@@ -1,0 +1,128 @@
+"""The benchmark harness (wslab.net.bench) in a tiny configuration.
+
+Checks that the records are complete and sane, that every child process is
+stopped afterwards, and that ``python -m wslab bench --quick`` writes its files.
+Figures are reported, never asserted: no wall-clock limits here.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, need
+from wslab.net import bench
+
+TINY = bench.BenchConfig(rounds=2, echo_n=20, echo_big_n=3, warmup=3, pipeline_n=200, window=32,
+                         paced_n=100, paced_rate=2000, broadcast_clients=(5,), broadcast_reps=2,
+                         memory_connections=5, step_timeout=30, metric_budget=120)
+PEERS = ("wslab", "tornado", "websockets")
+
+
+def _children() -> set[int]:
+    """PIDs of this process's live children (any thread's)."""
+    out: set[int] = set()
+    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        with open(path) as f:
+            out |= {int(p) for p in f.read().split()}
+    return out
+
+
+@pytest.fixture(scope="module")
+def results() -> bench.BenchResults:
+    try:
+        import websockets  # noqa: F401
+    except ImportError:
+        need(False, "the websockets package")
+    return bench.run_peers(TINY, peers=PEERS, progress=False, say=lambda s: None)
+
+
+def _ordered(*values: float) -> bool:
+    return all(0 < a <= b for a, b in zip(values, values[1:], strict=False))
+
+
+def test_every_peer_has_every_record(results):
+    assert results.peers == list(PEERS) and results.skipped == {}
+    assert results.cpu_count == os.cpu_count() and results.notes == []
+    for peer in PEERS:
+        for size, n in ((bench.SMALL, TINY.echo_n), (bench.BIG, TINY.echo_big_n)):
+            rec = results.echo_of(peer, size)
+            assert rec is not None and rec.n == TINY.rounds * n, (peer, size)
+            assert _ordered(rec.p50_us, rec.p90_us, rec.p99_us, rec.max_us), rec
+        tp = results.throughput_of(peer)
+        assert tp.sent == tp.received == TINY.rounds * TINY.pipeline_n, tp
+        assert tp.paced_sent == tp.paced_received == TINY.rounds * TINY.paced_n, tp
+        assert tp.out_of_order == 0 and tp.msgs_per_s > 0
+        assert _ordered(tp.paced_p50_us, tp.paced_p99_us), tp
+        bc = results.broadcast_of(peer, 5)
+        assert bc.complete == bc.reps == TINY.broadcast_reps, bc
+        assert bc.received == bc.expected == 5 * TINY.broadcast_reps, bc
+        assert _ordered(bc.p50_ms, bc.p99_ms, bc.max_ms), bc
+        mem = results.memory_of(peer)
+        assert mem.connections == TINY.memory_connections and mem.rss_before_kib > 0
+        assert mem.rss_after_kib > 0 and math.isfinite(mem.kib_per_connection)
+    assert results.memory_of("wslab").pid == os.getpid()  # in-kernel: this process
+    # Tornado's own client against the bare Tornado server, for the client ratio
+    tc = results.echo_of("tornado", bench.SMALL, client="tornado")
+    assert tc is not None and tc.n == TINY.rounds * TINY.echo_n
+    assert _ordered(tc.p50_us, tc.p99_us)
+
+
+def test_child_processes_are_stopped(results):
+    # 2 servers, 3 fan-out receivers, 3 memory clients: all reaped
+    assert len(results.child_pids) == 2 + 3 + 3
+    assert not set(results.child_pids) & _children()
+    for pid in results.child_pids:
+        assert not os.path.exists(f"/proc/{pid}") or pid not in _children()
+
+
+def test_table_json_and_png(results, tmp_path):
+    table = results.table()
+    assert "x tornado" in table and f"cores: {os.cpu_count()}" in table
+    assert "wslab client / tornado client" in table
+    js, png = results.save(tmp_path)
+    data = json.loads(js.read_text())
+    assert data["cpu_count"] == os.cpu_count() and data["peers"] == list(PEERS)
+    assert data["summary"]["echo 32 B p50 (us)"]["tornado"] > 0
+    assert {t["target"] for t in data["targets"]} >= {
+        "wslab server echo p50 / bare tornado",
+        "wslab client / tornado client (echo p50, bare tornado server)"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_measure_one_url(server):
+    res = bench.measure(server.url, server.chat_url, pid=os.getpid(), progress=False,
+                        config=bench.BenchConfig(rounds=1, echo_n=10, echo_big_n=2, warmup=2,
+                                                 pipeline_n=50, paced_n=20, broadcast_clients=(3,),
+                                                 broadcast_reps=2, memory_connections=2))
+    assert [r.size for r in res.echo] == [bench.SMALL, bench.BIG]
+    assert res.throughput_of("server").received == 50
+    assert res.broadcast_of("server", 3).received == 6
+    assert server.events.of("message")  # the in-kernel server recorded its events
+
+
+def test_percentile_and_frame_splitting():
+    assert bench.percentile([3, 1, 2], 50) == 2
+    assert bench.percentile([0, 10], 99) == pytest.approx(9.9)
+    frames, rest = bench._split_frames(b"\x81\x02hi\x82\x7e\x00\x7e" + b"x" * 126 + b"\x81\x05ab")
+    assert frames == [(1, b"hi"), (2, b"x" * 126)] and rest == b"\x81\x05ab"
+
+
+def test_cli_quick_writes_json_and_png(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "wslab", "bench", "--quick", "--out",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "x tornado" in proc.stdout and "Traceback" not in proc.stderr
+    data = json.loads((tmp_path / "peers.json").read_text())
+    assert (tmp_path / "peers.png").read_bytes()[:4] == b"\x89PNG"
+    assert {"wslab", "wslab-process", "tornado"} <= set(data["peers"])
+    assert data["cpu_count"] == os.cpu_count()
+    assert not set(data["child_pids"]) & _children()
+    # Node ws may be skipped locally (no node/npm, offline npm), never under CI=true
+    need("node-ws" in data["peers"], f"the node ws peer ({data['skipped'].get('node-ws')})")

@@ -1,0 +1,142 @@
+"""Why a busy cell slows the in-kernel server down, measured (layer 2, I/O).
+
+The lab server runs in a thread of the kernel's own process.  Python lets one
+thread run Python code at a time (the GIL).  While a cell computes in pure
+Python, the server's thread gets the GIL only when the cell's thread is asked
+to let go, after at most ``sys.getswitchinterval()`` (5 ms by default); a round
+trip needs several such hand-overs, so latency jumps from a fraction of a
+millisecond to many milliseconds.  Lowering the switch interval while the lab
+runs (:func:`responsive`) makes the hand-over fast, at a small cost in
+throughput for the computing cell.
+
+The round trips are measured by a client in a *separate process* (like a
+browser), so the measuring code does not itself compete for the GIL.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+DEFAULT_INTERVAL = 0.005
+RESPONSIVE_INTERVAL = 0.0005
+
+_CLIENT = r"""
+import sys, time
+from urllib.parse import urlsplit
+import socket, os, base64, struct
+u = urlsplit(sys.argv[1]); n = int(sys.argv[2])
+s = socket.create_connection((u.hostname, u.port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(4096)
+frame = b"\x81\xa0" + b"\x00\x00\x00\x00" + b"x" * 32   # masked with a zero key: text "x"*32
+out = []
+for i in range(n + 20):
+    t = time.perf_counter_ns(); s.sendall(frame)
+    got = b""
+    while len(got) < 34:
+        got += s.recv(4096)
+    if i >= 20: out.append(time.perf_counter_ns() - t)
+print(" ".join(str(x) for x in out))
+"""
+
+
+@dataclass(frozen=True)
+class GilRecord:
+    label: str
+    switch_interval: float
+    busy: bool
+    samples_s: list[float]
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.samples_s) * 1e3
+
+
+def responsive(on: bool = True, *, interval: float = RESPONSIVE_INTERVAL) -> float:
+    """Lower (or restore) Python's thread switch interval; returns the previous one.
+
+    With ``on``, a thread waiting for the GIL (the lab server) gets it after at
+    most ``interval`` seconds instead of 5 ms.  Layer 2: it changes a setting of
+    the whole interpreter, so it is a deliberate call, never a side effect.
+    """
+    if not 1e-6 <= interval <= 0.1:
+        raise ValueError(f"interval is seconds between 1e-6 and 0.1, got {interval!r}")
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(interval if on else DEFAULT_INTERVAL)
+    return before
+
+
+def _busy(seconds: float) -> int:
+    """A cell computing in pure Python: only bytecode, no calls that could release the
+    GIL (even a clock read between chunks would hand it over and hide the effect)."""
+    chunk = 3_000_000  # about 0.1-0.2 s of bytecode on these machines
+    x = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for i in range(chunk):
+            x += i
+    return x
+
+
+def _measure(url: str, n: int, busy: bool, seconds: float) -> list[float]:
+    proc = subprocess.Popen([sys.executable, "-c", _CLIENT, url, str(n)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        if busy:
+            _busy(seconds)  # the client measures while this runs (it starts in ~50 ms)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return [int(v) / 1e9 for v in out.split()]
+
+
+def gil_experiment(*, n: int = 200, seconds: float = 2.0,
+                   responsive_interval: float = 0.00005) -> list[GilRecord]:
+    """Echo round trips measured by a client in another process, while this thread
+    is idle and while it computes in pure Python, for three set-ups:
+
+    * the in-kernel server, default switch interval (5 ms);
+    * the in-kernel server with :func:`responsive` (``responsive_interval``);
+    * ``serve(process=True)``: the server in a child process with its own GIL.
+
+    Restores the switch interval it found; stops the servers it started.
+    """
+    from .server import serve
+
+    if not isinstance(n, int) or not 10 <= n <= 5000:
+        raise ValueError(f"n is an integer 10-5000, got {n!r}")
+    if not 0.2 <= seconds <= 30:
+        raise ValueError(f"seconds is 0.2-30, got {seconds!r}")
+    before = sys.getswitchinterval()
+    kernel = serve(name="gil-lab")
+    child = serve(name="gil-lab-process", process=True)
+    records = []
+    try:
+        records.append(GilRecord("in-kernel server, idle cell", before, False,
+                                 _measure(kernel.url, n, False, 0)))
+        sys.setswitchinterval(DEFAULT_INTERVAL)
+        records.append(GilRecord("in-kernel server, cell computing", DEFAULT_INTERVAL, True,
+                                 _measure(kernel.url, n, True, seconds)))
+        sys.setswitchinterval(responsive_interval)
+        records.append(GilRecord(f"in-kernel, computing, switch interval "
+                                 f"{responsive_interval * 1e3:g} ms", responsive_interval, True,
+                                 _measure(kernel.url, n, True, seconds)))
+        sys.setswitchinterval(before)
+        records.append(GilRecord("process server, idle cell", before, False,
+                                 _measure(child.url, n, False, 0)))
+        records.append(GilRecord("process server, cell computing", before, True,
+                                 _measure(child.url, n, True, seconds)))
+    finally:
+        sys.setswitchinterval(before)
+        kernel.stop()
+        child.stop()
+    return records

@@ -1,0 +1,221 @@
+"""``serve(process=True)``: the lab server in a child process, with the same API (layer 2).
+
+An in-kernel server shares the kernel's GIL: while a cell computes in pure
+Python, every round trip waits for the GIL (about one switch interval, 5 ms).
+In a child process the server has an interpreter of its own and keeps its
+sub-millisecond round trips whatever the notebook does.
+
+The parent keeps a :class:`ProcessServer` with the LabServer facade (urls,
+``events``, ``clients``, ``send``, ``broadcast``, ``close_client``,
+``drop_client``, ``stop``) and talks to the child over its stdin/stdout in JSON
+lines.  A handler cannot be a function defined in a notebook (it would have to
+cross a process boundary): give ``handler="package.module:function"``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import dataclasses
+import json
+import queue
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from . import loop as lab
+from .errors import LabTimeout, ServerStartError
+from .events import Event, EventList
+from .server import ClientInfo
+
+
+def _encode_event(e: Event) -> dict[str, Any]:
+    data = e.data
+    if isinstance(data, bytes):
+        data = {"b64": base64.b64encode(data).decode()}
+    return {"t_ns": e.t_ns, "kind": e.kind, "client_id": e.client_id, "direction": e.direction,
+            "opcode": e.opcode, "size": e.size, "code": e.code, "reason": e.reason,
+            "data": data, "extra": dict(e.extra)}
+
+
+def _decode_event(d: dict[str, Any]) -> Event:
+    data = d["data"]
+    if isinstance(data, dict) and "b64" in data:
+        data = base64.b64decode(data["b64"])
+    return Event(d["t_ns"], d["kind"], d["client_id"], d["direction"], d["opcode"], d["size"],
+                 d["code"], d["reason"], data, d["extra"])
+
+
+class ProcessServer:
+    """The parent's handle on a LabServer running in a child process (layer 2)."""
+
+    _stop_order = 2
+
+    def __init__(self, options: dict[str, Any], *, timeout: float) -> None:
+        self.name = options.get("name", "default")
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "wslab.net.process_server", json.dumps(options)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            bufsize=1)
+        self._reader = threading.Thread(target=self._read, name="wslab-process-server",
+                                        daemon=True)
+        self._reader.start()
+        hello = self._reply(timeout)
+        if "error" in hello:
+            self._proc.wait(5)
+            raise ServerStartError(hello["error"]) if hello.get("kind") == "start" \
+                else ValueError(hello["error"])
+        self.__dict__.update(hello["urls"])
+        self.port = hello["port"]
+        self.host = options.get("host", "127.0.0.1")
+        self.pid = self._proc.pid
+        self.running = True
+        lab.register(self)
+        atexit.register(self._kill)
+
+    # --- plumbing ---------------------------------------------------------------
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            try:
+                self._replies.put(json.loads(line))
+            except ValueError:
+                continue
+        self._replies.put({"error": "the server process exited", "kind": "exit"})
+
+    def _reply(self, timeout: float) -> dict[str, Any]:
+        try:
+            return self._replies.get(timeout=timeout)
+        except queue.Empty:
+            raise LabTimeout(f"the server process did not answer within {timeout} s") from None
+
+    def _call(self, cmd: str, **args: Any) -> Any:
+        if not self.running:
+            raise ServerStartError(f"server {self.name!r} (process) is stopped")
+        with self._lock:
+            self._proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+            self._proc.stdin.flush()
+            reply = self._reply(self.timeout)
+        if "error" in reply:
+            raise ValueError(reply["error"])
+        return reply.get("result")
+
+    # --- the LabServer facade ------------------------------------------------------
+    @property
+    def events(self) -> EventList:
+        return EventList(_decode_event(d) for d in self._call("events"))
+
+    @property
+    def clients(self) -> list[ClientInfo]:
+        return [ClientInfo(**c) for c in self._call("clients")]
+
+    def send(self, client_id: int, message: str | bytes) -> None:
+        self._call("send", id=client_id, **_wire(message))
+
+    def broadcast(self, message: str | bytes) -> int:
+        return self._call("broadcast", **_wire(message))
+
+    def close_client(self, client_id: int, code: int = 1000, reason: str = "") -> None:
+        self._call("close_client", id=client_id, code=code, reason=reason)
+
+    def drop_client(self, client_id: int) -> None:
+        self._call("drop_client", id=client_id)
+
+    def on_message(self, fn: Any) -> Any:
+        raise ValueError("a process server runs its handler in the child process: pass "
+                         "serve(process=True, handler='package.module:function')")
+
+    def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
+        """Close every client with 1001 and end the child process.  Safe twice."""
+        if self.running:
+            try:
+                self._call("stop")
+            except (ValueError, LabTimeout, OSError):
+                pass
+            self.running = False
+        self._kill(timeout)
+        lab.unregister(self)
+
+    def _kill(self, timeout: float = 5.0) -> None:
+        if self._proc.poll() is None:
+            try:
+                self._proc.stdin.close()
+                self._proc.wait(timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait(5)
+        for f in (self._proc.stdout, self._proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def __repr__(self) -> str:
+        return (f"<ProcessServer {self.name!r} pid={self.pid} "
+                f"{'running' if self.running else 'stopped'} {self.url}>")
+
+
+def _wire(message: str | bytes) -> dict[str, Any]:
+    if isinstance(message, bytes):
+        return {"b64": base64.b64encode(message).decode()}
+    if isinstance(message, str):
+        return {"text": message}
+    raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+
+
+def _unwire(args: dict[str, Any]) -> str | bytes:
+    return base64.b64decode(args["b64"]) if "b64" in args else args["text"]
+
+
+def _child(options: dict[str, Any]) -> int:
+    """The child's main loop: run a LabServer, answer commands from stdin."""
+    import importlib
+
+    from .server import serve
+
+    handler = options.pop("handler", None)
+    try:
+        server = serve(**options)
+    except (ServerStartError, ValueError) as exc:
+        print(json.dumps({"error": str(exc), "kind": "start"}), flush=True)
+        return 2
+    if handler:
+        mod, _, fn = handler.partition(":")
+        server.on_message(getattr(importlib.import_module(mod), fn))
+    urls = {k: getattr(server, k) for k in ("url", "chat_url", "ack_url", "pubsub_url",
+                                            "page_url", "origin")}
+    print(json.dumps({"port": server.port, "urls": urls}), flush=True)
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            cmd = req["cmd"]
+            if cmd == "events":
+                result: Any = [_encode_event(e) for e in server.events]
+            elif cmd == "clients":
+                result = [dataclasses.asdict(c) for c in server.clients]
+            elif cmd == "send":
+                result = server.send(req["id"], _unwire(req))
+            elif cmd == "broadcast":
+                result = server.broadcast(_unwire(req))
+            elif cmd == "close_client":
+                result = server.close_client(req["id"], req["code"], req["reason"])
+            elif cmd == "drop_client":
+                result = server.drop_client(req["id"])
+            elif cmd == "stop":
+                server.stop()
+                print(json.dumps({"result": None}), flush=True)
+                return 0
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+            print(json.dumps({"result": result}), flush=True)
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent
+            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+    server.stop()  # stdin closed: the parent went away
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(json.loads(sys.argv[1])))
