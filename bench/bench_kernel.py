@@ -1,0 +1,101 @@
+"""Kernel responsiveness while the in-kernel server is busy.
+
+A real kernel (jupyter_client) runs the wslab server; a separate process keeps
+200 clients echoing continuously against it.  A trivial cell ("1+1") is
+executed again and again through the kernel client and its execute round trip
+timed, idle and under load.  Writes bench/results/kernel.json.
+
+    python bench/bench_kernel.py [--clients 200] [--cells 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+import jupyter_client
+
+OUT = pathlib.Path(__file__).parent / "results"
+
+LOAD = r"""
+import asyncio, sys, time, os, base64
+from urllib.parse import urlsplit
+url, n, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+u = urlsplit(url)
+count = 0
+async def one():
+    global count
+    r, w = await asyncio.open_connection(u.hostname, u.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    w.write(f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    await r.readuntil(b"\r\n\r\n")
+    frame = b"\x81\x88\x00\x00\x00\x00" + b"loadtest"
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        w.write(frame); await w.drain(); await r.readexactly(10); count += 1
+    w.close()
+async def main():
+    print("ready", flush=True)
+    await asyncio.gather(*(one() for _ in range(n)))
+    print(count, flush=True)
+asyncio.run(main())
+"""
+
+
+def _time_cells(kc, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        kc.execute_interactive("1 + 1", timeout=30, output_hook=lambda msg: None)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--cells", type=int, default=50)
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="call wslab.responsive(interval=...) in the kernel first")
+    args = ap.parse_args()
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    load = None
+    try:
+        url = {}
+        kc.execute_interactive("import wslab; s = wslab.serve(name='kernel-bench'); print(s.url)",
+                               timeout=60,
+                               output_hook=lambda m: url.update(u=m["content"].get("text", "").strip())
+                               if m["msg_type"] == "stream" else None)
+        if args.switch_interval:
+            kc.execute_interactive(f"wslab.responsive(interval={args.switch_interval})",
+                                   timeout=30, output_hook=lambda m: None)
+        idle = _time_cells(kc, args.cells)
+        load = subprocess.Popen([sys.executable, "-c", LOAD, url["u"], str(args.clients),
+                                 str(30)], stdout=subprocess.PIPE, text=True)
+        assert load.stdout.readline().strip() == "ready"
+        time.sleep(2)  # let all connections open and the load settle (not synchronisation)
+        busy = _time_cells(kc, args.cells)
+        load.terminate()
+        out, _ = load.communicate(timeout=40)
+        res = {"clients": args.clients, "switch_interval": args.switch_interval or 0.005, "idle_p50_ms": statistics.median(idle) * 1e3,
+               "busy_p50_ms": statistics.median(busy) * 1e3,
+               "ratio": statistics.median(busy) / statistics.median(idle)}
+        print(json.dumps(res, indent=2))
+        OUT.mkdir(exist_ok=True)
+        name = "kernel.json" if not args.switch_interval else "kernel_responsive.json"
+        (OUT / name).write_text(json.dumps(res, indent=2))
+    finally:
+        if load is not None and load.poll() is None:
+            load.kill()
+        kc.execute_interactive("wslab.stop_all()", timeout=30)
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+if __name__ == "__main__":
+    main()
