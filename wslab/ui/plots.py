@@ -297,3 +297,50 @@ def detection_times(records: Sequence, *, title: str = "Time to detect a dead co
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     return fig
+
+
+def coordinated_omission(result, *, title: str = "One stall, two ways of counting") -> Figure:  # noqa: ANN001
+    """Latency of each message from its actual send time and from its intended send time."""
+    fig, (left, right) = _figure(ncols=2)
+    idx = range(1, len(result.naive_s) + 1)
+    left.plot(idx, [x * 1e3 for x in result.intended_s], color="#c01c28", lw=1,
+              label="from intended send time")
+    left.plot(idx, [x * 1e3 for x in result.naive_s], color="#1a5fb4", lw=1,
+              label="from actual send time")
+    left.set_yscale("log")
+    left.set_xlabel("message number")
+    left.set_ylabel("latency (ms, log scale)")
+    left.set_title("Per message")
+    left.legend(loc="upper right", fontsize=8)
+    ps = [50, 90, 99, 99.9]
+    for xs, colour, label in ((result.naive_s, "#1a5fb4", "actual"),
+                              (result.intended_s, "#c01c28", "intended")):
+        right.plot([str(p) for p in ps], [percentile(xs, p) * 1e3 for p in ps], "o-",
+                   color=colour, label=label)
+    right.set_yscale("log")
+    right.set_xlabel("percentile")
+    right.set_ylabel("latency (ms, log scale)")
+    right.set_title("Percentiles")
+    right.legend(loc="upper left", fontsize=8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle(f"{title}: a {result.stall_s * 1e3:.0f} ms server stall, "
+                 f"a message due every {result.interval_s * 1e3:g} ms")
+    return fig
+
+
+def injected_latency(by_delay: Mapping[float, Sequence[float]], *,
+                     title: str = "Round trip through a proxy adding latency each way") -> Figure:
+    """Median round trip per injected one-way delay, against the expected 2 x delay."""
+    delays = sorted(by_delay)
+    fig, (ax,) = _figure()
+    ax.plot(delays, [percentile(by_delay[d], 50) * 1e3 for d in delays], "o-",
+            color=COLOURS[50], label="measured median")
+    ax.plot(delays, [2 * d for d in delays], "--", color="#9a9996",
+            label="2 x injected delay (there and back)")
+    ax.set_xlabel("injected one-way delay (ms)")
+    ax.set_ylabel("round trip (ms)")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    return fig
