@@ -331,7 +331,7 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 
 # ---------------------------------------------------------------------------
-# The wire client: a minimal WebSocket client for pipelining and fan-out
+# The wire clients: minimal WebSocket clients for pipelining (asyncio) and fan-out (epoll)
 
 
 def _client_frame(payload: bytes, opcode: frames.Opcode = frames.Opcode.TEXT) -> bytes:
@@ -377,16 +377,15 @@ class _Wire(asyncio.Protocol):
                  on_frame: Callable[[_Wire, bytes, int], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
         self.target = f"ws://{host}:{port}{path}"
-        self._request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {{key}}\r\n"
-                         f"Sec-WebSocket-Version: 13\r\n\r\n")
         self._key = handshake.make_key()
+        self._request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {self._key}\r\n"
+                         f"Sec-WebSocket-Version: 13\r\n\r\n").encode("ascii")
         self.on_frame = on_frame
         self.on_chunk: Callable[[_Wire], None] | None = None
         self.opened: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.transport: asyncio.Transport | None = None
-        self.mark: Any = None  # free slot for the fan-out bookkeeping
         self.frames_in = 0
         self._head = b""
         self._buf = b""
@@ -397,7 +396,7 @@ class _Wire(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        transport.write(self._request.replace("{key}", self._key).encode("ascii"))
+        transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
         if not self._open:
@@ -1017,8 +1016,9 @@ def _install_node(tmp: str, say: Say) -> str | None:
     except subprocess.TimeoutExpired:
         return "npm install ws@8 took over 180 s"
     if proc.returncode != 0 or not (Path(tmp) / "node_modules" / "ws").is_dir():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        return f"npm install ws@8 failed ({proc.returncode}): {tail[0]}"
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines()
+                 if ln.strip() and "complete log" not in ln]
+        return f"npm install ws@8 failed ({proc.returncode}): {' | '.join(lines[:2]) or 'no output'}"
     return None
 
 
@@ -1124,7 +1124,7 @@ def _rounds(cfg: BenchConfig, prog: _Progress, what: str, targets: Sequence[Any]
 
 
 def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
-                progress: bool | None = None, say: Say | None = None,
+                progress: bool | None = None,
                 client_compare: str | None = None) -> BenchResults:
     """Measure every target with every metric, interleaved (layer 2).
 
@@ -1134,7 +1134,6 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
     from .client import connect
 
     cfg = config or BenchConfig()
-    say = say or (lambda s: print(s, file=sys.stderr, flush=True))
     t_start = time.monotonic()
     res = BenchResults(cpu_count=os.cpu_count(), python=platform.python_version(),
                        platform=platform.platform(terse=True), config=asdict(cfg),
@@ -1144,8 +1143,8 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
     if cfg.memory_connections and not os.path.exists("/proc/self/status"):
         res.notes.append("memory: /proc is not available here; not measured")
         mem_targets = []
-    _raise_fd_limit(256 + 2 * max([cfg.memory_connections, *cfg.broadcast_clients, 0])
-                    * (len(targets) + 1))
+    # the in-kernel server holds one socket per client in this process; children inherit
+    _raise_fd_limit(256 + 2 * max([cfg.memory_connections, *cfg.broadcast_clients, 0]))
     n_echo = len(targets) + (1 if client_compare else 0)
     total = (len(mem_targets) + cfg.rounds * (2 * n_echo + len(targets))
              + len(cfg.broadcast_clients) * (len(chat_targets) + cfg.broadcast_reps * len(chat_targets)))
@@ -1302,8 +1301,7 @@ def run_peers(config: BenchConfig | None = None, *, peers: Sequence[str] = PEERS
     started = _Peers(peers, say)
     try:
         cmp = BASELINE if any(t.name == BASELINE for t in started.targets) else None
-        res = run_targets(started.targets, config, progress=progress, say=say,
-                          client_compare=cmp)
+        res = run_targets(started.targets, config, progress=progress, client_compare=cmp)
     finally:
         started.close()
     res.peers = [p for p in peers if p not in started.skipped]

@@ -49,6 +49,8 @@ class Event:
     def __str__(self) -> str:
         arrow = {"in": "<", "out": ">"}.get(self.direction, "%" if self.kind in ("ping", "pong") else "*")
         who = f"client {self.client_id}" if self.client_id is not None else "-"
+        if self.extra.get("broadcast"):
+            who = f"broadcast to {len(self.extra.get('recipients', ()))}"
         parts = [f"{arrow} {self.kind:<7} {who}"]
         if self.opcode:
             parts.append(f"{self.opcode} {self.size} B")

@@ -125,16 +125,30 @@ class Connection:
             raise ConnectionClosed(f"client {self.id} is closed; cannot send")
         lab.call_soon(self._send_now, message)
 
-    def _send_now(self, message: str | bytes, frame: bytes | None = None) -> None:
+    def _send_now(self, message: str | bytes, frame: bytes | None = None, *,
+                  log: bool = True) -> None:
         """Write one message now (lab loop).  ``frame``: the same message already
-        encoded as an unmasked, uncompressed frame (a broadcast encodes it once)."""
+        encoded as an unmasked, uncompressed frame (a broadcast encodes it once);
+        ``log=False``: the caller records one event for the whole broadcast."""
         proto = self._handler.ws_connection
         if self.closed or proto is None:
             return
         binary = isinstance(message, bytes)
         try:
             if frame is not None and proto._compressor is None:
-                fut = proto.stream.write(frame)
+                stream = proto.stream
+                if type(stream) is tornado.iostream.IOStream and not stream._write_buffer:
+                    # Nothing queued for this client: hand the frame to the kernel at once
+                    # (one send() call, no Future); queue only what it did not take.
+                    try:
+                        sent = stream.socket.send(frame)
+                    except BlockingIOError:
+                        sent = 0
+                    except OSError:
+                        return
+                    fut = stream.write(frame[sent:]) if sent < len(frame) else None
+                else:
+                    fut = stream.write(frame)
             else:
                 # Tornado's write_message, minus the Task it wraps around every write.
                 data = message if binary else message.encode("utf-8")
@@ -144,10 +158,12 @@ class Connection:
                 fut = proto._write_frame(True, 0x2 if binary else 0x1, data, flags=flags)
         except tornado.iostream.StreamClosedError:
             return
-        fut.add_done_callback(_retrieve)
+        if fut is not None:
+            fut.add_done_callback(_retrieve)
         self.messages_out += 1
-        self.server._log.record_message(self.id, "out", "binary" if binary else "text",
-                                        _payload_size(message), _clip(message))
+        if log:
+            self.server._log.record_message(self.id, "out", "binary" if binary else "text",
+                                            _payload_size(message), _clip(message))
         limit = self.server.send_buffer_max
         if limit is not None and self._stream is not None \
                 and len(self._stream._write_buffer) > limit:
@@ -711,12 +727,16 @@ class LabServer:
         binary = isinstance(message, bytes)
         frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
                                    message if binary else message.encode("utf-8")))
-        n = 0
+        ids = []
         for conn in list(self._conns.values()):
             if path is None or conn.path == path:
-                conn._send_now(message, frame)
-                n += 1
-        return n
+                conn._send_now(message, frame, log=False)
+                ids.append(conn.id)
+        # One event for the whole broadcast (client_id None), naming its recipients.
+        self._log.record("message", None, direction="out", opcode="binary" if binary else "text",
+                         size=_payload_size(message), data=_clip(message),
+                         extra={"broadcast": True, "recipients": ids})
+        return len(ids)
 
     def _admit(self, request: Any) -> tuple[int, str] | None:
         if self.max_connections is not None and len(self._conns) >= self.max_connections:
