@@ -61,3 +61,24 @@ def artifact_dir() -> pathlib.Path:
 
 def which(cmd: str) -> str | None:
     return shutil.which(cmd)
+
+
+@pytest.fixture
+def websockets_server():
+    """An independent peer: the `websockets` library's echo server in a thread."""
+    from websockets.exceptions import ConnectionClosed as WsClosed
+    from websockets.sync.server import serve as ws_serve
+
+    def echo(ws):
+        try:
+            for message in ws:
+                ws.send(message)
+        except WsClosed:
+            pass
+
+    srv = ws_serve(echo, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, name="websockets-server")
+    thread.start()
+    yield f"ws://127.0.0.1:{srv.socket.getsockname()[1]}/"
+    srv.shutdown()
+    thread.join(5)

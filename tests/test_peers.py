@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from websockets.exceptions import ConnectionClosed as WsClosed
 from websockets.sync.client import connect as ws_connect
-from websockets.sync.server import serve as ws_serve
 
 import wslab
 
@@ -42,24 +39,6 @@ def test_wslab_server_closes_websockets_client(server):
         with pytest.raises(WsClosed):
             ws.recv(timeout=5)
         assert (ws.close_code, ws.close_reason) == (4002, "bye peer")
-
-
-@pytest.fixture
-def websockets_server():
-    def echo(ws):
-        try:
-            for message in ws:
-                ws.send(message)
-        except WsClosed:
-            pass
-
-    srv = ws_serve(echo, "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, name="websockets-server")
-    thread.start()
-    port = srv.socket.getsockname()[1]
-    yield f"ws://127.0.0.1:{port}/"
-    srv.shutdown()
-    thread.join(5)
 
 
 def test_wslab_client_against_websockets_server(websockets_server):

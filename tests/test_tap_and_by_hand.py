@@ -9,9 +9,7 @@ import subprocess
 import threading
 
 import pytest
-from websockets.exceptions import ConnectionClosed as WsClosed
 from websockets.sync.client import connect as ws_connect
-from websockets.sync.server import serve as ws_serve
 
 import wslab
 from tests.conftest import need
@@ -209,24 +207,10 @@ def test_handshake_by_hand_failure_variants_show_the_real_answer(server, variant
         assert b"Sec-Websocket-Version: 13" in t.response or b"Sec-WebSocket-Version: 13" in t.response
 
 
-def test_handshake_by_hand_against_a_websockets_server():
-    def echo(ws):
-        try:
-            for message in ws:
-                ws.send(message)
-        except WsClosed:
-            pass
-
-    srv = ws_serve(echo, "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever)
-    thread.start()
-    try:
-        t = handshake_by_hand(f"ws://127.0.0.1:{srv.socket.getsockname()[1]}/")
-        assert t.status == 101 and t.accepted and t.echo == "Hello" and t.close_code == 1000
-        assert b"Sec-WebSocket-Accept" in t.response
-    finally:
-        srv.shutdown()
-        thread.join(5)
+def test_handshake_by_hand_against_a_websockets_server(websockets_server):
+    t = handshake_by_hand(websockets_server)
+    assert t.status == 101 and t.accepted and t.echo == "Hello" and t.close_code == 1000
+    assert b"Sec-WebSocket-Accept" in t.response
 
 
 def test_handshake_by_hand_rejects_unknown_variant(server):

@@ -95,30 +95,24 @@ class EventLog:
         return self._ring.maxlen or 0
 
     def record(self, kind: str, client_id: int | None = None, **fields: Any) -> Event:
-        ev = Event(time.monotonic_ns(), kind, client_id, **fields)
+        return self._append(Event(time.monotonic_ns(), kind, client_id, **fields))
+
+    def _append(self, ev: Event) -> Event:
         self._ring.append(ev)
         self.total += 1
         if self._listeners:
             for fn in list(self._listeners):
                 try:
                     fn(ev)
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - a broken listener is dropped, not the server
                     self.unsubscribe(fn)
         return ev
 
     def record_message(self, client_id: int | None, direction: str, opcode: str, size: int,
                        data: Any) -> None:
         """:meth:`record` for the hot path of every message (positional, no kwargs dict)."""
-        ev = Event(time.monotonic_ns(), "message", client_id, direction, opcode, size, None, "",
-                   data)
-        self._ring.append(ev)
-        self.total += 1
-        if self._listeners:
-            for fn in list(self._listeners):
-                try:
-                    fn(ev)
-                except Exception:  # noqa: BLE001
-                    self.unsubscribe(fn)
+        self._append(Event(time.monotonic_ns(), "message", client_id, direction, opcode, size,
+                           None, "", data))
 
     def subscribe(self, fn: Callable[[Event], None]) -> Callable[[Event], None]:
         with self._lock:

@@ -138,6 +138,9 @@ class ProcessServer:
             self.running = False
         self._kill(timeout)
         lab.unregister(self)
+        from . import server as server_module
+        if server_module._servers.get(self.name) is self:
+            del server_module._servers[self.name]
 
     def _kill(self, timeout: float = 5.0) -> None:
         if self._proc.poll() is None:

@@ -23,12 +23,12 @@ class ChatPanel(W.VBox):
 
     def __init__(self, url: str, *, user: str = "guest", room: str = "lobby",
                  **kwargs: object) -> None:
+        self.client: Client | None = None
         if not url.rstrip("/").endswith("/pubsub"):
             raise ValueError(f"ChatPanel needs the /pubsub route (server.pubsub_url), got {url!r}")
         self.user = user
         self.rooms: list[str] = []
         self.lines: collections.deque[tuple[str, str, str]] = collections.deque(maxlen=500)
-        self.client: Client | None = None
         self.room_box = W.Text(value=room, description="room", layout=W.Layout(width="14em"),
                                style={"description_width": "3em"})
         self.join_button = W.Button(description="Join", layout=W.Layout(width="6em"))
@@ -117,6 +117,6 @@ class ChatPanel(W.VBox):
                                           css_class="wslab-chat-log", empty="no messages yet")
 
     def close(self) -> None:
-        if self.client is not None:
+        if getattr(self, "client", None) is not None:
             self.client.stop()
         super().close()
