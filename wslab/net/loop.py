@@ -30,6 +30,18 @@ T = TypeVar("T")
 # see Tornado's own lines: they still propagate to the root logger's handlers.
 logging.getLogger("tornado").addHandler(logging.NullHandler())
 
+
+class _DropTlsRefusals(logging.Filter):
+    """A client refusing our certificate is a lesson (notebook 09), not a server fault:
+    wslab reports it as ConnectionFailed, so Tornado's "SSL Error on ..." line is dropped
+    even where a kernel's root logger would print it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("SSL Error on")
+
+
+logging.getLogger("tornado.general").addFilter(_DropTlsRefusals())
+
 DEFAULT_TIMEOUT = 10.0
 
 _lock = threading.Lock()
