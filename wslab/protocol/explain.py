@@ -321,8 +321,8 @@ _MISSING = "#f8f9fa"
 def _cell(colspan: int, colour: str, title: str, body: str, *, dashed: bool = False) -> str:
     border = "1px dashed #adb5bd" if dashed else "1px solid #495057"
     return (f'<td colspan="{colspan}" title="{html.escape(title)}" style="background:{colour};'
-            f'border:{border};padding:2px 3px;text-align:center;vertical-align:top;'
-            f'font-family:monospace;font-size:11px;">{body}</td>')
+            f'border:{border};padding:2px 1px;text-align:center;vertical-align:top;'
+            f'font-family:monospace;font-size:10px;overflow:hidden;">{body}</td>')
 
 
 def _render_html(ex: Explanation) -> str:
@@ -366,12 +366,15 @@ def _render_html(ex: Explanation) -> str:
     if current:
         rows.append(current)
 
-    ruler = "".join(f'<th style="font:10px monospace;color:#868e96;padding:0 2px;">{i % 10}</th>'
-                    for i in range(32))
+    ruler = "".join(f'<th style="font:10px monospace;color:#868e96;padding:0;text-align:center">'
+                    f'{i % 10}</th>' for i in range(32))
     tens = "".join(f'<th colspan="10" style="font:10px monospace;color:#868e96;text-align:left">'
                    f"{i}</th>" for i in range(3)) + '<th colspan="2" style="font:10px monospace;' \
         'color:#868e96;text-align:left">3</th>'
-    grid = (f'<table style="border-collapse:collapse;margin:4px 0;"><tr>{tens}</tr><tr>{ruler}'
+    # 32 equal columns, one per bit, as in the RFC's picture: the ruler lines up with the bits.
+    cols = '<colgroup>' + '<col style="width:25px">' * 32 + '</colgroup>'
+    grid = (f'<table style="border-collapse:collapse;margin:4px 0;table-layout:fixed;'
+            f'width:800px;">{cols}<tr>{tens}</tr><tr>{ruler}'
             "</tr>" + "".join(f"<tr>{''.join(r)}</tr>" for r in rows) + "</table>")
     colour = "#2b8a3e" if ex.complete else ("#c92a2a" if ex.error else "#e67700")
     verdict = (f'<div style="font-family:monospace;font-weight:bold;color:{colour};">'
@@ -400,6 +403,8 @@ def _payload_html(ex: Explanation, payload_fields: list[Field]) -> str:
                      f"{html.escape(raw[:_PAYLOAD_SHOWN].hex(' '))}{more}</div>")
     parts.append(f"<div>payload hex: {html.escape(payload[:_PAYLOAD_SHOWN].hex(' '))}{more}</div>")
     is_close = any(f.name == "Close code" for f in ex.fields)
+    if any(f.name == "opcode" and str(f.value).startswith("BINARY") for f in ex.fields):
+        return "".join(parts) + "</div>"  # binary data has no text to show
     text = payload[2 if is_close else 0:_PAYLOAD_SHOWN].decode("utf-8", errors="replace")
     label = "reason as text" if is_close else "as text"
     parts.append(f"<div>{label}: {html.escape(repr(text))}{more}</div></div>")

@@ -116,6 +116,12 @@ class ChatPanel(W.VBox):
         self.log_view.value = _html.table(["room", "user", "message (newest first)"], rows,
                                           css_class="wslab-chat-log", empty="no messages yet")
 
+    def stop(self) -> None:
+        """Leave: close the connection (1001), keep the panel on screen showing CLOSED."""
+        if getattr(self, "client", None) is not None:
+            self.client.stop()
+            self._render()
+
     def close(self) -> None:
         if getattr(self, "client", None) is not None:
             self.client.stop()

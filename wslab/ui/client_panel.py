@@ -230,6 +230,12 @@ class ClientPanel(W.VBox):
                 f"last {xs[-1] * 1e3:.3f} ms<br>median {percentile(xs, 50) * 1e3:.3f} ms<br>"
                 f"p99 {percentile(xs, 99) * 1e3:.3f} ms<br>n = {len(xs)}</span>")
 
+    def stop(self) -> None:
+        """Close the connection (1000) if open; the panel stays on screen, showing CLOSED."""
+        if self.client is not None and self.client.state in (State.OPEN, State.CONNECTING):
+            self.client.close(1000, "notebook finished")
+        self._render_now()
+
     def close(self) -> None:  # ipywidgets' close(): also close the connection
         if self.client is not None and self.client.state in (State.OPEN, State.CONNECTING):
             self.client.close(1000, "panel closed")

@@ -52,8 +52,9 @@ class FaultPanel(W.VBox):
             children.append(W.HBox([W.HTML(f"<code>{fault}</code>",
                                            layout=W.Layout(width="6.5em")),
                                     *inputs.values(), direction, set_b, clear_b]))
-        reset_b = W.Button(description="Reset all connections", button_style="danger")
-        clear_all = W.Button(description="Clear all faults")
+        reset_b = W.Button(description="Reset all connections", button_style="danger",
+                           layout=W.Layout(width="auto"))
+        clear_all = W.Button(description="Clear all faults", layout=W.Layout(width="auto"))
         reset_b.on_click(lambda _: self.reset_all())
         clear_all.on_click(lambda _: self.remove(None))
         children += [W.HBox([reset_b, clear_all]), self.status, self.stats_view]

@@ -32,8 +32,9 @@ class ServerPanel(W.VBox):
                                          icon="bullhorn")
         self.target = W.Dropdown(options=[], description="client", layout=W.Layout(width="12em"))
         self.send_one_button = W.Button(description="Send to one", icon="user")
-        self.code_box = W.BoundedIntText(value=1000, min=1000, max=4999, description="code",
-                                         layout=W.Layout(width="10em"))
+        self.code_box = W.BoundedIntText(value=1000, min=1000, max=4999, description="close code",
+                                         layout=W.Layout(width="13em"),
+                                         style={"description_width": "6em"})
         self.reason_box = W.Text(placeholder="reason", layout=W.Layout(width="12em"))
         self.close_button = W.Button(description="Close client", button_style="danger",
                                      icon="times")
