@@ -67,3 +67,20 @@ def test_gil_experiment_and_responsive():
         sys.setswitchinterval(before)
     with pytest.raises(ValueError, match="interval"):
         responsive(True, interval=1)
+
+
+def test_serve_can_keep_the_interpreter_responsive_and_stop_all_restores():
+    import sys
+    before = sys.getswitchinterval()
+    server = wslab.serve(name="responsive", responsive=True)
+    try:
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        server.stop()
+        wslab.stop_all()
+    assert sys.getswitchinterval() == pytest.approx(before)
+    plain = wslab.serve(name="plain")  # outside a kernel: left alone by default
+    try:
+        assert sys.getswitchinterval() == pytest.approx(before)
+    finally:
+        plain.stop()

@@ -227,3 +227,14 @@ def test_chat_panels_talk_in_rooms(server):
     finally:
         for p in (ann, bob, cid):
             p.close()
+
+
+def test_panels_stop_keeps_the_view(server):
+    from wslab.ui import ChatPanel
+    panel = ClientPanel(server.url)
+    chat = ChatPanel(server.pubsub_url, user="x")
+    panel.connect()
+    panel.stop()
+    chat.stop()
+    assert panel.state == wslab.State.CLOSED and panel.comm is not None  # still displayed
+    assert "CLOSED" in chat.header.value and chat.comm is not None

@@ -152,6 +152,19 @@ def unregister(resource: Any) -> None:
     _resources.discard(resource)
 
 
+RESPONSIVE_INTERVAL = 0.0005
+_saved_switch: float | None = None
+
+
+def keep_responsive() -> None:
+    """Lower the thread switch interval to 0.5 ms until :func:`stop_all` (see serve())."""
+    global _saved_switch
+    import sys
+    if _saved_switch is None:
+        _saved_switch = sys.getswitchinterval()
+    sys.setswitchinterval(RESPONSIVE_INTERVAL)
+
+
 def stop_all(*, timeout: float = DEFAULT_TIMEOUT) -> int:
     """Stop every server, client, tap and proxy started on the lab loop.
 
@@ -168,6 +181,11 @@ def stop_all(*, timeout: float = DEFAULT_TIMEOUT) -> int:
         except Exception:  # noqa: BLE001 - stop_all must try every resource
             pass
         _resources.discard(item)
+    global _saved_switch
+    if _saved_switch is not None:
+        import sys
+        sys.setswitchinterval(_saved_switch)
+        _saved_switch = None
     return stopped
 
 

@@ -899,7 +899,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           auth: str | TokenAuth | None = None, max_connections: int | None = None,
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: bool = False, handler: str | None = None,
-          timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
+          responsive: bool | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
     Layer 2 (I/O).  Re-running the same cell stops the previous server of that
@@ -944,6 +944,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
         proc_server = ProcessServer(options, timeout=timeout)
         _servers[name] = proc_server  # type: ignore[assignment]
         return proc_server  # type: ignore[return-value]
+    if responsive is None:
+        responsive = _in_kernel()
+    if responsive:
+        lab.keep_responsive()
     server = LabServer(host=host, port=port, name=name, origins=origins,
                        subprotocols=subprotocols, compression=compression,
                        events_max=events_max, ping_interval=ping_interval,
@@ -958,6 +962,14 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     _servers[name] = server
     lab.register(server)
     return server
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (not in a plain script or a terminal IPython)."""
+    import sys
+    ip = sys.modules.get("IPython")
+    shell = ip.get_ipython() if ip is not None and hasattr(ip, "get_ipython") else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def servers() -> dict[str, LabServer]:
