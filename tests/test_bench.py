@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, need
 from wslab.net import bench
+from wslab.ui.bench_plots import save_report
 
 TINY = bench.BenchConfig(rounds=2, echo_n=20, echo_big_n=3, warmup=3, pipeline_n=200, window=32,
                          paced_n=100, paced_rate=2000, broadcast_clients=(5,), broadcast_reps=2,
@@ -86,7 +87,7 @@ def test_table_json_and_png(results, tmp_path):
     table = results.table()
     assert "x tornado" in table and f"cores: {os.cpu_count()}" in table
     assert "wslab client / tornado client" in table
-    js, png = results.save(tmp_path)
+    js, png = save_report(results, tmp_path)
     data = json.loads(js.read_text())
     assert data["cpu_count"] == os.cpu_count() and data["peers"] == list(PEERS)
     assert data["summary"]["echo 32 B p50 (us)"]["tornado"] > 0

@@ -61,6 +61,9 @@ def test_welcome_notebook_echoes_in_a_real_kernel(jupyter_env):
     assert "b'\\x00\\x01\\x02'" in text
     assert "< message" in text and "> message" in text  # the server's event log
     assert "WebSocket" in text and "long polling" in text  # the measured push comparison
+    htmls = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
+             if "text/html" in o.get("data", {})]
+    assert any("overhead bytes/message" in h and "<table" in h for h in htmls)  # wslab.ui.views
 
 
 def test_notebooks_exist():

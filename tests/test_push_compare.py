@@ -19,6 +19,8 @@ def test_push_comparison_counts_real_bytes_and_delivers_everything():
     # Short polling waits for the next poll: its median latency exceeds a tenth of the interval.
     assert sp.p50_ms > 10
     assert "overhead bytes/message" in str(results)
+    from wslab.ui.views import push_table_html
+    assert push_table_html(results).count("<tr>") == 4  # a header and three methods
 
 
 @pytest.mark.parametrize("kwargs", [{"count": 0}, {"interval": 0}, {"poll_interval": -1},

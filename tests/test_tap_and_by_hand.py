@@ -16,6 +16,7 @@ from tests.conftest import need
 from wslab.net import loop as lab
 from wslab.net.by_hand import handshake_by_hand
 from wslab.net.tap import C2S, S2C, Tap
+from wslab.ui import views
 
 
 class FrameLog(logging.Handler):
@@ -154,7 +155,7 @@ def test_tap_table_renders_and_pcap_decodes_in_tshark(tmp_path, server):
         _wait_for(lambda: any(r.kind == "closed" for r in tap.records))
     finally:
         tap.stop()
-    html = tap.table()._repr_html_()
+    html = views.tap_table_html(tap.table())
     assert "hello tshark" in html and "TEXT" in html and "PONG" in html
     assert "hello tshark" in str(tap.table())
     path = tmp_path / "capture.pcap"
@@ -194,7 +195,7 @@ def test_handshake_by_hand_against_the_wslab_server(server):
     masked = next(s for s in t.steps if s.title == "masked text frame").data
     assert masked[0] == 0x81 and masked[1] == 0x85  # FIN+TEXT, MASK bit + length 5
     assert b"Hello" not in masked  # the payload is masked on the wire
-    assert "<table" in t._repr_html_() and "Sec-WebSocket-Accept" in str(t)
+    assert "<table" in views.transcript_html(t) and "Sec-WebSocket-Accept" in str(t)
 
 
 @pytest.mark.parametrize("variant, status", [("wrong_version", 426), ("missing_key", 400),

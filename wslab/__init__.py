@@ -41,6 +41,36 @@ from .protocol.state import State
 
 __version__ = "0.1.0"
 
+
+def _register_html_views() -> None:
+    """In IPython, show TapTable, Transcript and PushComparison as HTML tables.
+
+    The objects belong to the I/O layer and print as text; their HTML lives in
+    :mod:`wslab.ui.views`, imported only when an object is first displayed.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with jupyterlab
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["text/html"]
+    for module, name, view in (("wslab.net.tap", "TapTable", "tap_table_html"),
+                               ("wslab.net.by_hand", "Transcript", "transcript_html"),
+                               ("wslab.net.push_compare", "PushComparison", "push_table_html")):
+        formatter.for_type_by_name(module, name, _lazy_view(view))
+
+
+def _lazy_view(name: str):  # noqa: ANN202
+    def render(obj: object) -> str:
+        from .ui import views
+        return getattr(views, name)(obj)
+    return render
+
+
+_register_html_views()
+
 __all__ = [
     "Classroom", "classroom", "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
     "FaultProxy", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",

@@ -1,4 +1,4 @@
-"""``python -m wslab``: the command line (serve standalone, later bench).
+"""``python -m wslab``: the command line (``serve`` standalone, ``bench`` the peers).
 
 ``python -m wslab serve --port 8080`` is the classic ``node server.js`` of
 WebSocket tutorials: the same LabServer as in the notebooks, in a terminal.
@@ -44,9 +44,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .net.bench import cli
+    """Run the peers benchmark, print the table, save peers.json and peers.png."""
+    from .net.bench import DEFAULT_OUT, BenchConfig, run_peers
+    from .ui.bench_plots import save_report
 
-    return cli(quick=args.quick, out=args.out)
+    res = run_peers(BenchConfig.quick() if args.quick else BenchConfig.full())
+    print(res.table(), flush=True)
+    js, png = save_report(res, args.out if args.out is not None else DEFAULT_OUT)
+    print(f"wrote {js} and {png}", flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

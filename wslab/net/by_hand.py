@@ -9,7 +9,6 @@ No WebSocket library is involved on the client side: the request is built by
 
 from __future__ import annotations
 
-import html
 import os
 from dataclasses import dataclass, field
 
@@ -73,7 +72,7 @@ class Transcript:
         for s in self.steps:
             lines.append(f"{s.direction} {s.title}" + (f"  [RFC 6455 {s.rfc}]" if s.rfc else ""))
             if s.data:
-                lines.append(_show_bytes(s.data, indent="    "))
+                lines.append(show_bytes(s.data, indent="    "))
             if s.note:
                 lines.append(f"    {s.note}")
         return "\n".join(lines)
@@ -81,24 +80,8 @@ class Transcript:
     def _repr_pretty_(self, p, cycle) -> None:  # noqa: ANN001
         p.text(str(self))
 
-    def _repr_html_(self) -> str:
-        rows = []
-        for s in self.steps:
-            colour = {"→": "#1a5fb4", "←": "#26a269", "✓": "#26a269", "✗": "#c01c28"}.get(
-                s.direction, "#3d3846")
-            body = f"<pre style='margin:0;white-space:pre-wrap'>{html.escape(_show_bytes(s.data))}</pre>" if s.data else ""
-            rows.append(
-                f"<tr><td style='color:{colour};font-size:16px;text-align:center'>{s.direction}</td>"
-                f"<td style='text-align:left'><b>{html.escape(s.title)}</b>"
-                f"{'<br><small>RFC 6455 ' + html.escape(s.rfc) + '</small>' if s.rfc else ''}</td>"
-                f"<td style='text-align:left;font-family:monospace;font-size:12px'>{body}</td>"
-                f"<td style='text-align:left'>{html.escape(s.note)}</td></tr>")
-        return ("<table class='wslab-transcript'><thead><tr><th></th><th>step</th>"
-                "<th>exact bytes</th><th>what they mean</th></tr></thead><tbody>"
-                + "".join(rows) + "</tbody></table>")
 
-
-def _show_bytes(data: bytes, indent: str = "") -> str:
+def show_bytes(data: bytes, indent: str = "") -> str:
     """HTTP heads as text (CRLF shown as ␍␊), frames as hex."""
     if data[:4] in (b"GET ", b"HTTP"):
         text = data.decode("latin-1").replace("\r\n", "␍␊\n")

@@ -76,13 +76,7 @@ class PushResult:
 
 
 class PushComparison(list):
-    """The three results; prints as a table in a notebook."""
-
-    def _repr_html_(self) -> str:
-        rows = [r.row() for r in self]
-        head = "".join(f"<th>{k}</th>" for k in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>" for r in rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    """The three results; a table as text here, as HTML in a notebook (wslab.ui.views)."""
 
     def __str__(self) -> str:
         rows = [r.row() for r in self]

@@ -13,7 +13,6 @@ relayed: the tap never alters traffic.
 from __future__ import annotations
 
 import asyncio
-import html
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -397,11 +396,12 @@ def resp_status(head: bytes) -> int | None:
 
 
 class TapTable(list):
-    """Tap records as a DevTools-like table (HTML in a notebook, text elsewhere)."""
+    """Tap records as a DevTools-like table: text here; in a notebook wslab.ui.views draws
+    it as HTML."""
 
     COLUMNS = ("ms", "conn", "dir", "FIN", "RSV", "opcode", "mask key", "len", "wire", "data")
 
-    def _row(self, r: TapRecord, t0: int) -> tuple[str, ...]:
+    def row(self, r: TapRecord, t0: int) -> tuple[str, ...]:
         arrow = {C2S: "↑", S2C: "↓"}.get(r.direction, "")
         rsv = "".join("1" if b else "0" for b in (r.rsv1, r.rsv2, r.rsv3)) if r.kind == "frame" else ""
         data = r.summary()
@@ -418,8 +418,8 @@ class TapTable(list):
         if not self:
             return "(nothing recorded yet)"
         t0 = self[0].t_ns
-        rows = [self.COLUMNS] + [self._row(r, t0) for r in self]
-        widths = [max(len(row[i]) for row in rows[:-0 or None]) for i in range(len(self.COLUMNS) - 1)]
+        rows = [self.COLUMNS] + [self.row(r, t0) for r in self]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(self.COLUMNS) - 1)]
         out = []
         for row in rows:
             out.append("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True))
@@ -428,19 +428,3 @@ class TapTable(list):
 
     def _repr_pretty_(self, p, cycle) -> None:  # noqa: ANN001
         p.text(str(self))
-
-    def _repr_html_(self) -> str:
-        if not self:
-            return "<i>nothing recorded yet</i>"
-        t0 = self[0].t_ns
-        head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
-        body = []
-        for r in self:
-            colour = {"↑": "#1a5fb4", "↓": "#26a269"}.get(self._row(r, t0)[2], "#3d3846")
-            if r.kind == "invalid" or r.error:
-                colour = "#c01c28"
-            cells = "".join(f"<td style='text-align:left'>{html.escape(c)}</td>"
-                            for c in self._row(r, t0))
-            body.append(f"<tr style='color:{colour}'>{cells}</tr>")
-        return (f"<table class='wslab-tap' style='font-family:monospace;font-size:12px'>"
-                f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")

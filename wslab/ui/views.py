@@ -1,0 +1,65 @@
+"""HTML views of layer-2 results, for notebooks (layer 3, presentation).
+
+The objects live in :mod:`wslab.net` and print as text there; ``import wslab``
+registers these functions with IPython so the same objects show as tables in
+a notebook, without HTML in the I/O layer.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from ..net.by_hand import Transcript, show_bytes
+from ..net.push_compare import PushComparison
+from ..net.tap import C2S, S2C, TapTable
+
+ARROW_COLOURS = {"→": "#1a5fb4", "←": "#26a269", "✓": "#26a269", "✗": "#c01c28"}
+
+
+def tap_table_html(table: TapTable) -> str:
+    """The tap's records as a DevTools-like table: ↑ client to server, ↓ server to client."""
+    if not table:
+        return "<i>nothing recorded yet</i>"
+    t0 = table[0].t_ns
+    head = "".join(f"<th>{c}</th>" for c in TapTable.COLUMNS)
+    body = []
+    for r in table:
+        colour = {C2S: "#1a5fb4", S2C: "#26a269"}.get(r.direction, "#3d3846")
+        if r.kind == "invalid" or r.error:
+            colour = "#c01c28"
+        cells = "".join(f"<td style='text-align:left'>{html.escape(c)}</td>"
+                        for c in table.row(r, t0))
+        body.append(f"<tr style='color:{colour}'>{cells}</tr>")
+    return (f"<table class='wslab-tap' style='font-family:monospace;font-size:12px'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def transcript_html(t: Transcript) -> str:
+    """A handshake_by_hand transcript: step, exact bytes, what they mean."""
+    rows = []
+    for s in t.steps:
+        colour = ARROW_COLOURS.get(s.direction, "#3d3846")
+        body = (f"<pre style='margin:0;white-space:pre-wrap'>{html.escape(show_bytes(s.data))}</pre>"
+                if s.data else "")
+        rfc = f"<br><small>RFC 6455 {html.escape(s.rfc)}</small>" if s.rfc else ""
+        rows.append(
+            f"<tr><td style='color:{colour};font-size:16px;text-align:center'>{s.direction}</td>"
+            f"<td style='text-align:left'><b>{html.escape(s.title)}</b>{rfc}</td>"
+            f"<td style='text-align:left;font-family:monospace;font-size:12px'>{body}</td>"
+            f"<td style='text-align:left'>{html.escape(s.note)}</td></tr>")
+    return ("<table class='wslab-transcript'><thead><tr><th></th><th>step</th>"
+            "<th>exact bytes</th><th>what they mean</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def push_table_html(results: PushComparison) -> str:
+    """compare_push() results, one row per method."""
+    rows = [r.row() for r in results]
+    head = "".join(f"<th>{k}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+VIEWS: dict[type, Any] = {TapTable: tap_table_html, Transcript: transcript_html,
+                          PushComparison: push_table_html}
