@@ -16,7 +16,7 @@ from ..protocol import frames as fr
 from ..protocol import handshake as hs
 from ..protocol.errors import HandshakeError, NeedMoreData, ProtocolError
 from . import loop as lab
-from .raw import open_websocket
+from .raw import RawConnection, content_length, open_websocket, status_of
 
 VARIANTS = {
     None: "a correct handshake, one text message, a clean close",
@@ -92,8 +92,6 @@ def show_bytes(data: bytes, indent: str = "") -> str:
 async def _run(url: str, variant: str | None, message: str, origin: str | None,
                timeout: float) -> Transcript:
     t = Transcript(url, variant)
-    key = hs.make_key()
-    t.key = key
     kwargs: dict = {"origin": origin}
     if variant == "bad_origin":
         kwargs["origin"] = "http://evil.example"
@@ -103,16 +101,10 @@ async def _run(url: str, variant: str | None, message: str, origin: str | None,
           "an ordinary HTTP/1.1 GET asking to switch protocols; the key is 16 random bytes "
           "in base64" + (f"; variant: {VARIANTS[variant]}" if variant else ""), "4.1")
     try:
-        try:
-            status = int(head.split(b" ", 2)[1])
-        except (IndexError, ValueError):
-            status = None
-        t.status = status
+        status = t.status = status_of(head)
         body = b""
         if status != 101:
-            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            body = await conn.read_exactly(min(length, 4096), timeout=timeout)
+            body = await conn.read_exactly(min(content_length(head), 4096), timeout=timeout)
         t.add("←", f"HTTP answer {status}", head + body,
               "101 Switching Protocols: from here on the TCP connection carries frames"
               if status == 101 else "the server refused the upgrade; no WebSocket connection "
@@ -170,7 +162,6 @@ async def _run(url: str, variant: str | None, message: str, origin: str | None,
 
 async def _open(url, variant, kwargs, timeout):  # noqa: ANN001, ANN202
     if variant in ("wrong_version", "missing_key"):
-        from .raw import RawConnection
         conn = await RawConnection.open(url, timeout=timeout)
         key = "" if variant == "missing_key" else hs.make_key()
         request = hs.build_request(host=conn.target.host_header, path=conn.target.path,
@@ -179,7 +170,7 @@ async def _open(url, variant, kwargs, timeout):  # noqa: ANN001, ANN202
         await conn.send(request)
         head = await conn.read_head(timeout=timeout)
         return conn, request, head, key
-    return (*await open_websocket(url, origin=kwargs.get("origin"), timeout=timeout),)
+    return await open_websocket(url, origin=kwargs.get("origin"), timeout=timeout)
 
 
 def handshake_by_hand(url: str, *, variant: str | None = None, message: str = "Hello",

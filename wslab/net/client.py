@@ -26,7 +26,7 @@ from ..protocol import state as st
 from ..protocol.state import ConnectionStateMachine, State
 from . import loop as lab
 from .errors import ConnectionClosed, ConnectionFailed
-from .events import preview
+from .events import clip, payload_size, preview
 from .keepalive import Keepalive
 from .tls import client_context
 
@@ -63,12 +63,6 @@ class _TornadoClient(tornado.websocket.WebSocketClientConnection):
 
     def on_ping(self, data: bytes) -> None:
         self._owner._got_ping(data)
-
-
-def _size(message: str | bytes) -> int:
-    if isinstance(message, str):
-        return len(message) if message.isascii() else len(message.encode("utf-8"))
-    return len(message)
 
 
 class Client:
@@ -177,7 +171,7 @@ class Client:
             self.keepalive.last_received = time.monotonic()
         self._note(LogEntry(time.perf_counter_ns(), "in",
                                  "binary" if isinstance(message, bytes) else "text",
-                                 _size(message), message if _size(message) <= 1024 else message[:1024]))
+                                 payload_size(message), clip(message)))
         if self._app_pings and isinstance(message, str) and message.startswith('{"type": "pong"'):
             if self._app_pong(message):
                 return
@@ -200,7 +194,6 @@ class Client:
         if conn is not None:
             # The TCP connection is gone; Tornado warns "Unclosed WebSocketClientConnection"
             # at garbage collection unless its protocol is released.
-            self._last_protocol = conn.protocol
             conn.protocol = None
         self._note(LogEntry(time.perf_counter_ns(), "in", "close", 0,
                             f"{self.close_code} {self.close_reason}".strip()))
@@ -322,7 +315,7 @@ class Client:
         binary = isinstance(message, bytes)
         fut = conn.write_message(message, binary=binary)
         self._note(LogEntry(time.perf_counter_ns(), "out", "binary" if binary else "text",
-                                 _size(message), message if _size(message) <= 1024 else message[:1024]))
+                                 payload_size(message), clip(message)))
         try:
             await fut
         except tornado.websocket.WebSocketClosedError:

@@ -63,6 +63,21 @@ class Event:
         return "  ".join(parts)
 
 
+PREVIEW_LIMIT = 1024  # bytes / characters of a payload kept in an event or log entry
+
+
+def payload_size(message: str | bytes) -> int:
+    """Bytes a message carries on the wire (UTF-8 for text), without encoding ASCII text."""
+    if isinstance(message, str):
+        return len(message) if message.isascii() else len(message.encode("utf-8"))
+    return len(message)
+
+
+def clip(message: str | bytes) -> str | bytes:
+    """The first PREVIEW_LIMIT characters or bytes, what logs keep of a payload."""
+    return message if len(message) <= PREVIEW_LIMIT else message[:PREVIEW_LIMIT]
+
+
 def preview(data: Any, limit: int = 40) -> str:
     """A short, safe text rendering of a payload for logs and tables."""
     if data is None:

@@ -452,9 +452,7 @@ class FaultProxy:
     # --- facade helper ------------------------------------------------------------------------
     def _on_loop(self, fn: Callable[..., T], *args: Any, what: str) -> T:
         """Run ``fn`` on the lab loop (directly when already there); wait at most ``timeout``."""
-        if lab.in_lab_thread():
-            return fn(*args)
-        return lab.run(_call(fn, *args), timeout=self.timeout, what=what)
+        return lab.call(fn, *args, timeout=self.timeout, what=what)
 
     # --- faults ---------------------------------------------------------------------------------
     def set(self, fault: str, *, direction: str = "both", **params: Any) -> None:
@@ -741,9 +739,5 @@ class FaultProxy:
         active = {d: sorted(f) for d, f in self._faults.items() if f}
         return (f"<FaultProxy {state} {self.url} -> {self.target_host}:{self.target_port} "
                 f"faults={active or 'none'} connections={len(self._links)}>")
-
-
-async def _call(fn: Callable[..., T], *args: Any) -> T:
-    return fn(*args)
 
 

@@ -21,8 +21,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from .loop import RESPONSIVE_INTERVAL
+
 DEFAULT_INTERVAL = 0.005
-RESPONSIVE_INTERVAL = 0.0005
 
 _CLIENT = r"""
 import sys, time

@@ -108,6 +108,21 @@ async def _as_coro(aw: Awaitable[T]) -> T:
     return await aw
 
 
+async def _apply(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)
+
+
+def call(fn: Callable[..., T], *args: Any, timeout: float | None = DEFAULT_TIMEOUT,
+         what: str = "") -> T:
+    """Run the plain function ``fn(*args)`` on the lab loop and return its result.
+
+    Called from the lab loop itself (a handler), it runs directly instead of waiting.
+    """
+    if in_lab_thread():
+        return fn(*args)
+    return run(_apply(fn, *args), timeout=timeout, what=what or getattr(fn, "__name__", ""))
+
+
 def run_async(coro: Awaitable[T]) -> asyncio.Future[T]:
     """Schedule ``coro`` on the lab loop; return a future awaitable from *another* loop."""
     if in_lab_thread():

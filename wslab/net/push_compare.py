@@ -30,7 +30,7 @@ import tornado.websocket
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
 from . import loop as lab
-from .raw import RawConnection, open_websocket
+from .raw import RawConnection, content_length, open_websocket
 
 USER_AGENT = "wslab-push-compare"
 
@@ -145,11 +145,7 @@ async def _http_get(conn: RawConnection, path: str, timeout: float) -> bytes:
                "Connection: keep-alive\r\n\r\n").encode()
     await conn.send(request)
     head = await conn.read_head(timeout=timeout)
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return await conn.read_exactly(length, timeout=timeout)
+    return await conn.read_exactly(content_length(head), timeout=timeout)
 
 
 def _receive(result: PushResult, seen: set[int], messages: list[dict]) -> None:

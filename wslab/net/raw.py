@@ -22,6 +22,22 @@ from .errors import ConnectionFailed
 MAX_HEAD = 64 * 1024
 
 
+def status_of(head: bytes) -> int | None:
+    """The status code of an HTTP response head, or None when it is not one."""
+    try:
+        return int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def content_length(head: bytes) -> int:
+    """The Content-Length of an HTTP head (0 when absent)."""
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
+
+
 @dataclass
 class Target:
     """Where a ws:// or http:// URL points."""

@@ -39,13 +39,12 @@ from . import loop as lab
 from .ack import AckState
 from .admission import TokenAuth, make_auth
 from .errors import ConnectionClosed, ServerStartError
-from .events import Event, EventList, EventLog
+from .events import Event, EventList, EventLog, clip, payload_size
 from .pubsub import PubSub
 from .strict import StrictProtocol
 from .tls import make_tls
 from .urls import host_for_url, origin_of
 
-PREVIEW_LIMIT = 1024  # bytes / characters of a payload kept in an event
 CLOSE_GRACE = 1.0     # seconds stop() waits for clients to answer the close frame
 
 _servers: dict[str, LabServer] = {}
@@ -63,21 +62,6 @@ class ClientInfo:
     messages_in: int = 0
     messages_out: int = 0
     origin: str | None = None
-
-
-def _retrieve(fut: Any) -> None:
-    if not fut.cancelled():
-        fut.exception()  # a write to a closed stream: handled, never "never retrieved"
-
-
-def _payload_size(message: str | bytes) -> int:
-    if isinstance(message, str):
-        return len(message) if message.isascii() else len(message.encode("utf-8"))
-    return len(message)
-
-
-def _clip(message: str | bytes) -> str | bytes:
-    return message if len(message) <= PREVIEW_LIMIT else message[:PREVIEW_LIMIT]
 
 
 class Connection:
@@ -159,11 +143,11 @@ class Connection:
         except tornado.iostream.StreamClosedError:
             return
         if fut is not None:
-            fut.add_done_callback(_retrieve)
+            lab.fire_and_forget(fut)
         self.messages_out += 1
         if log:
             self.server._log.record_message(self.id, "out", "binary" if binary else "text",
-                                            _payload_size(message), _clip(message))
+                                            payload_size(message), clip(message))
         limit = self.server.send_buffer_max
         if limit is not None and self._stream is not None \
                 and len(self._stream._write_buffer) > limit:
@@ -339,7 +323,7 @@ class _LabSocket(tornado.websocket.WebSocketHandler):
         conn.messages_in += 1
         binary = isinstance(message, bytes)
         self.lab._log.record_message(conn.id, "in", "binary" if binary else "text",
-                                     _payload_size(message), _clip(message))
+                                     payload_size(message), clip(message))
         if self.lab.app_heartbeat and not binary and message[:1] == "{" \
                 and '"ping"' in message[:40]:
             pong = app_pong(message)
@@ -714,14 +698,9 @@ class LabServer:
         """Send a message to every connected client (or those on ``path``); returns how many."""
         if not isinstance(message, (str, bytes)):
             raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
-        if lab.in_lab_thread():
-            return self._broadcast_now(message, path=path)
-        return lab.run(self._abroadcast(message, path), what="broadcast")
+        return lab.call(self._broadcast_now, message, path, what="broadcast")
 
-    async def _abroadcast(self, message: str | bytes, path: str | None) -> int:
-        return self._broadcast_now(message, path=path)
-
-    def _broadcast_now(self, message: str | bytes, *, path: str | None = None) -> int:
+    def _broadcast_now(self, message: str | bytes, path: str | None = None) -> int:
         """Encode the frame once, write the same bytes to every client (no per-client framing;
         clients with permessage-deflate get their own compressed copy)."""
         binary = isinstance(message, bytes)
@@ -734,7 +713,7 @@ class LabServer:
                 ids.append(conn.id)
         # One event for the whole broadcast (client_id None), naming its recipients.
         self._log.record("message", None, direction="out", opcode="binary" if binary else "text",
-                         size=_payload_size(message), data=_clip(message),
+                         size=payload_size(message), data=clip(message),
                          extra={"broadcast": True, "recipients": ids})
         return len(ids)
 
@@ -763,12 +742,7 @@ class LabServer:
 
     def publish(self, channel: str, data: Any) -> int:
         """Send ``data`` to every member of ``channel`` on ``/pubsub``; returns how many."""
-        if lab.in_lab_thread():
-            return self.pubsub.publish(channel, data, self._send_now_to)
-        return lab.run(self._apublish(channel, data), what="publish")
-
-    async def _apublish(self, channel: str, data: Any) -> int:
-        return self.pubsub.publish(channel, data, self._send_now_to)
+        return lab.call(self.pubsub.publish, channel, data, self._send_now_to, what="publish")
 
     def ack_broadcast(self, data: Any) -> int:
         """Send a numbered event to every ``/ack`` client and keep it for replay.
@@ -776,12 +750,7 @@ class LabServer:
         Clients that are disconnected now get it when they reconnect (from a
         buffer of the last 1,000 events).  Returns the event's number.
         """
-        if lab.in_lab_thread():
-            return self._ack_broadcast_now(data)
-        return lab.run(self._aack_broadcast(data), what="ack_broadcast")
-
-    async def _aack_broadcast(self, data: Any) -> int:
-        return self._ack_broadcast_now(data)
+        return lab.call(self._ack_broadcast_now, data, what="ack_broadcast")
 
     def _ack_broadcast_now(self, data: Any) -> int:
         text = self.ack.event(data)

@@ -24,7 +24,7 @@ from ..protocol.errors import WSLabError
 from . import loop as lab
 from .errors import ServerStartError
 from .pcap import Segment, write_pcap
-from .raw import Target
+from .raw import Target, status_of
 from .urls import host_for_url
 
 PAYLOAD_KEPT = 64 * 1024      # bytes of each frame's payload kept in its record
@@ -317,7 +317,7 @@ class Tap:
             ok = True
         except WSLabError as exc:
             rec.error = str(exc)
-            ok = resp_status(head) == 101
+            ok = status_of(head) == 101
         self._add(rec)
         if ok:
             # client frames are inflated as the server would, server frames as the client would
@@ -386,13 +386,6 @@ class Tap:
 
     def __repr__(self) -> str:
         return f"<Tap {self.url} -> {self.target_url} records={len(self.records)}>"
-
-
-def resp_status(head: bytes) -> int | None:
-    try:
-        return int(head.split(b" ", 2)[1])
-    except (IndexError, ValueError):
-        return None
 
 
 class TapTable(list):

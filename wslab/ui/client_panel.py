@@ -120,7 +120,7 @@ class ClientPanel(W.VBox):
                       0, f"OPEN {url}" + (f" subprotocol {client.subprotocol}"
                                           if client.subprotocol else "")))
         client.subscribe(self._on_entry)
-        self._render_now()
+        self._render()
         return client
 
     def send(self, message: str | bytes | None = None) -> None:
@@ -164,11 +164,11 @@ class ClientPanel(W.VBox):
             self._error(str(exc))
         except (WSLabError, ConnectionClosed) as exc:
             self._error(str(exc))
-        self._render_now()
+        self._render()
 
     def refresh(self) -> None:
         """Redraw now (the panel also redraws itself as events arrive)."""
-        self._render_now()
+        self._render()
 
     # --- events --------------------------------------------------------------------
     def _on_enter(self, change: dict) -> None:
@@ -197,15 +197,12 @@ class ClientPanel(W.VBox):
     def _error(self, text: str) -> None:
         self.last_error = text
         self._add(Row(self._ms(time.perf_counter_ns()), "", "error", 0, text))
-        self._render_now()
+        self._render()
 
     def _ms(self, t_ns: int) -> float:
         return (t_ns - self._t0) / 1e6
 
     # --- drawing -----------------------------------------------------------------------
-    def _render_now(self) -> None:
-        self._render()
-
     def _render(self) -> None:
         state = self.state
         note = ""
@@ -234,7 +231,7 @@ class ClientPanel(W.VBox):
         """Close the connection (1000) if open; the panel stays on screen, showing CLOSED."""
         if self.client is not None and self.client.state in (State.OPEN, State.CONNECTING):
             self.client.close(1000, "notebook finished")
-        self._render_now()
+        self._render()
 
     def close(self) -> None:  # ipywidgets' close(): also close the connection
         if self.client is not None and self.client.state in (State.OPEN, State.CONNECTING):

@@ -12,7 +12,6 @@ import ipywidgets as W
 
 from ..net.faults import FAULTS, FaultProxy
 from . import _html
-from ._refresh import Throttle
 
 PARAMS = {
     "latency": [("ms", 50.0), ("jitter", 0.0)],
@@ -60,7 +59,6 @@ class FaultPanel(W.VBox):
         children += [W.HBox([reset_b, clear_all]), self.status, self.stats_view]
         super().__init__(children, **kwargs)
         self.add_class("wslab-fault-panel")
-        self._redraw = Throttle(self._render, 0.25)
         self._render()
 
     def apply(self, fault: str, **params: object) -> None:

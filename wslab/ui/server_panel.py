@@ -11,7 +11,6 @@ import time
 import ipywidgets as W
 
 from ..net.errors import WSLabError
-from ..net.events import Event
 from ..net.server import LabServer
 from . import _html
 from ._refresh import Throttle
@@ -125,13 +124,10 @@ class ServerPanel(W.VBox):
         t0 = events[0].t_ns if events else 0
         self.events_view.value = _html.table(
             ["ms", "event (newest first)"],
-            [(f"{(e.t_ns - t0) / 1e6:9.1f}", _event_text(e)) for e in reversed(events)],
+            [(f"{(e.t_ns - t0) / 1e6:9.1f}", str(e)) for e in reversed(events)],
             css_class="wslab-events", empty="no events yet")
 
     def close(self) -> None:
         self.server.unsubscribe(self._listener)
         super().close()
 
-
-def _event_text(e: Event) -> str:
-    return str(e)
