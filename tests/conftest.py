@@ -6,6 +6,7 @@ import os
 import pathlib
 import shutil
 import threading
+import time
 
 import pytest
 
@@ -52,6 +53,15 @@ def _no_leaks():
     for t in extra:
         t.join(5)
     assert not [t for t in extra if t.is_alive()], f"threads left running: {extra}"
+
+
+def wait_until(pred, timeout: float = 10.0, *, what: str = "condition") -> None:
+    """Poll ``pred`` until true, for state no event announces; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(0.005)
 
 
 def artifact_dir() -> pathlib.Path:

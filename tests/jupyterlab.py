@@ -84,3 +84,27 @@ def jupyterlab(tmp: pathlib.Path, notebooks: list[str]) -> Iterator[str]:
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+def run_notebook(page, base: str, name: str, *, skip_last: bool = False,
+                 timeout_ms: int = 240_000) -> None:
+    """Open ``name`` in JupyterLab and run its cells (all, or all but the last one, which
+    stops what the notebook started); return when every run cell has finished."""
+    page.goto(f"{base}/lab/tree/{name}?reset", timeout=60_000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext",
+                           timeout=60_000)
+    command = "notebook:run-all-above" if skip_last else "notebook:run-all-cells"
+    page.evaluate("""async (command) => {
+      const app = window.jupyterapp, panel = app.shell.currentWidget;
+      await panel.sessionContext.ready;
+      panel.content.activeCellIndex = panel.content.widgets.length - 1;
+      await app.commands.execute(command);
+    }""", command)
+    page.wait_for_function("""(skipLast) => {
+      const panel = window.jupyterapp.shell.currentWidget;
+      let code = panel.content.widgets.filter(c => c.model.type === 'code');
+      if (skipLast) code = code.slice(0, -1);
+      const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+      return kernel && kernel.status === 'idle' && code.every(c => c.model.executionCount !== null);
+    }""", arg=skip_last, timeout=timeout_ms, polling=500)

@@ -6,7 +6,7 @@ import pytest
 
 import wslab
 from tests.browser import chromium
-from tests.conftest import artifact_dir
+from tests.conftest import artifact_dir, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -67,8 +67,6 @@ def test_other_origin_is_refused_then_allowed(server, chromium_path):
 
 
 def test_browser_tab_and_chat_panel_talk_in_a_room(server, chromium_path):
-    import time
-
     from wslab.ui import ChatPanel
     panel = ChatPanel(server.pubsub_url, user="notebook")
     try:
@@ -83,10 +81,7 @@ def test_browser_tab_and_chat_panel_talk_in_a_room(server, chromium_path):
             page.wait_for_selector("#log li[data-kind=received]", timeout=10_000)  # subscribed
             page.fill("#messageInput", "hi from a tab")
             page.click("#sendButton")
-            deadline = time.monotonic() + 10
-            while ("browser", "hi from a tab") not in panel.messages("lab"):
-                assert time.monotonic() < deadline, panel.messages()
-                time.sleep(0.02)
+            wait_until(lambda: ("browser", "hi from a tab") in panel.messages("lab"), 10)
             panel.say("hi tab", room="lab")
             page.wait_for_selector("#log li:has-text('notebook: hi tab')", timeout=10_000)
             page.screenshot(path=str(artifact_dir() / "browser_page_rooms.png"))

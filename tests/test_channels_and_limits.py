@@ -5,23 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import threading
-import time
 
 import pytest
 from websockets.sync.client import connect as ws_connect
 
 import wslab
+from tests.conftest import wait_until
 from wslab.net.by_hand import handshake_by_hand
-
-
-def _wait(pred, timeout=10.0):
-    ev = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within timeout")
-        ev.wait(0.005)
 
 
 def _j(client, timeout=5):
@@ -49,7 +39,7 @@ def test_channels_over_one_connection(server):
     finally:
         for cl in (a, b, c):
             cl.close()
-    _wait(lambda: server.channels == {})  # members forgotten when they leave
+    wait_until(lambda: server.channels == {})  # members forgotten when they leave
 
 
 @pytest.mark.parametrize("bad, why", [("not json", "not JSON"), ('{"op": "dance", "channel": "x"}', "unknown op"),
@@ -80,10 +70,10 @@ def test_slow_consumer_is_closed_and_fast_clients_get_everything():
         for c in fast:
             got = [c.recv(timeout=20)[:3] for _ in range(120)]
             assert got == [f"{i:03d}" for i in range(120)]
-        _wait(lambda: any("slow consumer" in e.reason for e in server.events.of("error")))
+        wait_until(lambda: any("slow consumer" in e.reason for e in server.events.of("error")))
         err = [e for e in server.events.of("error") if "slow consumer" in e.reason][0]
         assert err.code == 1013 and "send_buffer_max" in err.reason
-        _wait(lambda: len(server.clients) == 20)
+        wait_until(lambda: len(server.clients) == 20)
     finally:
         raw.close()
         for c in fast:
@@ -115,7 +105,7 @@ def test_rate_limit_closes_1008_and_others_continue():
                     flood.send(str(i))
                 except wslab.ConnectionClosed:
                     break
-            _wait(lambda: flood.state == wslab.State.CLOSED)
+            wait_until(lambda: flood.state == wslab.State.CLOSED)
             assert flood.close_code == 1008
             assert any("rate limit" in e.reason for e in server.events.of("error"))
             calm.send("fine")

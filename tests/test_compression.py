@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from websockets.sync.client import connect as ws_connect
 
 import wslab
-from wslab.net import loop as lab
+from tests.conftest import wait_until
 from wslab.net.compression_lab import (
     KINDS,
     CompressionRecord,
@@ -21,16 +20,6 @@ from wslab.net.tap import C2S, S2C, Tap
 from wslab.ui.compression_plots import compression_figure, compression_table_html
 
 TIMEOUT = 5.0
-
-
-def _wait_for(pred, timeout=TIMEOUT):
-    """Poll a condition the tap offers no event for (its records), with a deadline."""
-    pause = threading.Event()
-    deadline = lab.get_loop().time() + timeout
-    while not pred():
-        if lab.get_loop().time() > deadline:
-            raise AssertionError("condition not met within timeout")
-        pause.wait(0.005)
 
 
 def _header(head: bytes, name: str) -> str | None:
@@ -64,7 +53,7 @@ def _tapped_echo(*, server_compression: bool, client_compression: bool,
             client.send(m)
             assert client.recv(TIMEOUT) == m
         client.close()
-        _wait_for(lambda: any(r.kind == "closed" for r in tap.records))
+        wait_until(lambda: any(r.kind == "closed" for r in tap.records))
     finally:
         if client is not None:
             client.stop()

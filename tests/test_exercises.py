@@ -6,8 +6,7 @@ import statistics
 
 import pytest
 
-import wslab
-from tests.test_ui import wait_until
+from tests.conftest import wait_until
 from wslab.exercises import Result, ex00, ex01, ex02, ex03, ex04
 from wslab.net.push_compare import PushResult
 from wslab.protocol import handshake
@@ -87,7 +86,6 @@ def test_checks_never_raise_on_odd_answers(bad):
     for check in (ex04.restart_code, ex04.after_drop, ex04.app_code, ex02.hi_frame,
                   ex02.header_size, ex01.accept_for_sample, ex01.version_status):
         assert isinstance(check(bad), Result)
-    assert wslab.WSLabError  # the package imports cleanly alongside
 
 
 def test_ex05_ex06():

@@ -7,22 +7,14 @@ import threading
 import pytest
 
 import wslab
-
-
-def _wait(pred, timeout=5.0):
-    ev = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if pred():
-            return
-        ev.wait(0.01)
-    raise AssertionError("condition not met within timeout")
+from tests.conftest import wait_until
 
 
 def test_server_pings_and_logs_each_round_trip():
     server = wslab.serve(name="hb", ping_interval=0.05, ping_timeout=0.5)
     try:
         with wslab.connect(server.url) as c:
-            _wait(lambda: len(server.events.of("pong")) >= 3)
+            wait_until(lambda: len(server.events.of("pong")) >= 3)
             pongs = server.events.of("pong")
             assert all(p.direction == "in" and 0 < p.extra["rtt_s"] < 0.5 for p in pongs)
             assert [e.kind for e in c.log if e.kind in ("ping", "pong")][:2] == ["ping", "pong"]
@@ -32,7 +24,7 @@ def test_server_pings_and_logs_each_round_trip():
 
 def test_client_keepalive_records_pong_round_trips(server):
     with wslab.connect(server.url, ping_interval=0.05, ping_timeout=0.5) as c:
-        _wait(lambda: len(c.latency_samples) >= 3)
+        wait_until(lambda: len(c.latency_samples) >= 3)
         assert all(0 < s < 0.5 for s in c.latency_samples)
         assert c.keepalive.timed_out_at is None
     assert len(server.events.of("ping")) >= 3  # the server saw real ping frames
@@ -76,7 +68,7 @@ def test_idle_mode_pings_only_when_quiet(server):
                 c.recv()
             threading.Event().wait(0.01)
         assert idle.keepalive.pings_sent == 0 < fixed.keepalive.pings_sent
-        _wait(lambda: idle.keepalive.pings_sent >= 1)  # quiet now: idle pings start
+        wait_until(lambda: idle.keepalive.pings_sent >= 1)  # quiet now: idle pings start
     finally:
         fixed.close()
         idle.close()

@@ -8,38 +8,17 @@ import pytest
 
 from tests.browser import chromium
 from tests.conftest import artifact_dir
-from tests.jupyterlab import jupyterlab
+from tests.jupyterlab import jupyterlab, run_notebook
 
 pytestmark = pytest.mark.browser
 NOTEBOOK = "03_echo_server_and_client.ipynb"
-
-RUN_ALL_BUT_LAST = """async () => {
-  const app = window.jupyterapp;
-  const panel = app.shell.currentWidget;
-  await panel.sessionContext.ready;
-  panel.content.activeCellIndex = panel.content.widgets.length - 1;
-  await app.commands.execute('notebook:run-all-above');
-}"""
-
-ALL_RAN = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const code = panel.content.widgets.filter(c => c.model.type === 'code').slice(0, -1);
-  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return kernel && kernel.status === 'idle' && code.every(c => c.model.executionCount !== null);
-}"""
-
 
 def test_notebook_03_widgets_in_real_jupyterlab(tmp_path, chromium_path):
     shot = tmp_path / "jupyterlab_03.png"
     with jupyterlab(tmp_path, [NOTEBOOK]) as base, chromium(chromium_path) as ctx:
         page = ctx.new_page()
         try:
-            page.goto(f"{base}/lab/tree/{NOTEBOOK}?reset", timeout=60_000)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext",
-                                   timeout=60_000)
-            page.evaluate(RUN_ALL_BUT_LAST)
-            page.wait_for_function(ALL_RAN, timeout=120_000, polling=500)
+            run_notebook(page, base, NOTEBOOK, skip_last=True, timeout_ms=120_000)
             alice = page.locator(".wslab-client-panel").first
             alice.wait_for(timeout=30_000)
             alice.locator("button[title=Connect]").click()

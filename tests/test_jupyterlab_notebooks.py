@@ -14,24 +14,11 @@ import pytest
 
 from tests.browser import chromium
 from tests.conftest import CHROMIUM, artifact_dir, need
-from tests.jupyterlab import jupyterlab
+from tests.jupyterlab import jupyterlab, run_notebook
 
 pytestmark = pytest.mark.browser
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-RUN_ALL = """async () => {
-  const app = window.jupyterapp, panel = app.shell.currentWidget;
-  await panel.sessionContext.ready;
-  await app.commands.execute('notebook:run-all-cells');
-}"""
-ALL_RAN = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const code = panel.content.widgets.filter(c => c.model.type === 'code');
-  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return kernel && kernel.status === 'idle' && code.every(c => c.model.executionCount !== null);
-}"""
-
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
@@ -55,12 +42,7 @@ def test_notebook_renders_cleanly_in_jupyterlab(lab, name, tmp_path):
     page = ctx.new_page()
     shot = tmp_path / f"lab_{name}.png"
     try:
-        page.goto(f"{base}/lab/tree/{name}?reset", timeout=60_000)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext",
-                               timeout=60_000)
-        page.evaluate(RUN_ALL)
-        page.wait_for_function(ALL_RAN, timeout=240_000, polling=1000)
+        run_notebook(page, base, name)
         errors = page.locator(".jp-OutputArea-output[data-mime-type="
                               "'application/vnd.jupyter.stderr']").all_text_contents()
         tracebacks = page.locator(".jp-OutputArea-output[data-mime-type="

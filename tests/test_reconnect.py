@@ -10,19 +10,11 @@ import threading
 import pytest
 
 import wslab
+from tests.conftest import wait_until
 from wslab.net import loop as lab
 from wslab.net.heartbeat_lab import detection_experiment
 from wslab.net.reconnect import backoff_delay, herd_experiment
 from wslab.ui import plots
-
-
-def _wait(pred, timeout=10.0):
-    ev = threading.Event()
-    for _ in range(int(timeout / 0.005)):
-        if pred():
-            return
-        ev.wait(0.005)
-    raise AssertionError("condition not met within timeout")
 
 
 def _tasks() -> int:
@@ -78,13 +70,13 @@ def test_server_keepalive_fails_a_blackholed_client_with_1011():
     proxy = wslab.FaultProxy(server.url)
     try:
         with wslab.connect(proxy.url) as c:
-            _wait(lambda: server.events.of("pong"))
+            wait_until(lambda: server.events.of("pong"))
             proxy.set("blackhole")
-            _wait(lambda: server.events.of("close"), timeout=5)
+            wait_until(lambda: server.events.of("close"), timeout=5)
             out = [e for e in server.events if e.kind == "close" and e.direction == "out"]
             assert out[0].code == 1011 and out[0].reason == "keepalive timeout"
             assert any("keepalive timeout" in e.reason for e in server.events.of("error"))
-            _wait(lambda: [e for e in server.events.of("close") if e.direction == "in"])
+            wait_until(lambda: [e for e in server.events.of("close") if e.direction == "in"])
             closed = [e for e in server.events.of("close") if e.direction == "in"][0]
             assert closed.code == 1006  # no Close frame came back through the blackhole
             proxy.clear()
@@ -99,7 +91,7 @@ def test_server_keepalive_fails_a_blackholed_client_with_1011():
 def test_exactly_once_in_order_across_drops_and_while_disconnected(server):
     rc = wslab.ReconnectingClient(server.ack_url, initial_delay=0.01, max_delay=0.05, seed=3)
     try:
-        _wait(lambda: rc.state == "open")
+        wait_until(lambda: rc.state == "open")
         for i in range(50):
             rc.send(i)
         server.drop_client(server.clients[0].id)      # the TCP connection dies (1006)
@@ -135,18 +127,18 @@ def test_server_deduplicates_a_resent_message(server):
 def test_missed_broadcasts_are_replayed_and_losses_reported(server):
     rc = wslab.ReconnectingClient(server.ack_url, initial_delay=0.2, seed=1)
     try:
-        _wait(lambda: rc.state == "open")
+        wait_until(lambda: rc.state == "open")
         server.ack_broadcast("before")
         assert rc.recv() == "before"
         server.drop_client(server.clients[0].id)
-        _wait(lambda: rc.state == "waiting")
+        wait_until(lambda: rc.state == "waiting")
         for i in range(3):
             server.ack_broadcast(f"while away {i}")    # nobody is connected to get these
         assert [rc.recv(timeout=5) for _ in range(3)] == [f"while away {i}" for i in range(3)]
         assert rc.stats.events_lost == 0
         server.ack.replay = type(server.ack.replay)(server.ack.replay, maxlen=2)
         server.drop_client(server.clients[0].id)
-        _wait(lambda: rc.state == "waiting")
+        wait_until(lambda: rc.state == "waiting")
         for i in range(5):
             server.ack_broadcast(f"burst {i}")
         assert [rc.recv(timeout=5) for _ in range(2)] == ["burst 3", "burst 4"]
@@ -158,9 +150,9 @@ def test_missed_broadcasts_are_replayed_and_losses_reported(server):
 def test_fatal_close_code_stops_retrying(server):
     rc = wslab.ReconnectingClient(server.ack_url, initial_delay=0.01, seed=1)
     try:
-        _wait(lambda: rc.state == "open")
+        wait_until(lambda: rc.state == "open")
         server.close_client(server.clients[0].id, 4001, "account disabled")
-        _wait(lambda: rc.state == "gave-up")
+        wait_until(lambda: rc.state == "gave-up")
         assert "4001" in rc.gave_up and "retrying cannot help" in rc.gave_up
         assert rc.stats.connects == 1
     finally:
@@ -170,7 +162,7 @@ def test_fatal_close_code_stops_retrying(server):
 def test_refused_handshake_stops_retrying(server):
     rc = wslab.ReconnectingClient(server.url.replace("/echo", "/nowhere"), initial_delay=0.01)
     try:
-        _wait(lambda: rc.state == "gave-up")
+        wait_until(lambda: rc.state == "gave-up")
         assert "404" in rc.gave_up and len(rc.stats.attempts) == 1
     finally:
         rc.stop()
@@ -186,7 +178,7 @@ def test_attempt_limit_and_queue_limit():
             rc.send(i)
         with pytest.raises(wslab.QueueFull, match="nothing was dropped"):
             rc.send(5)
-        _wait(lambda: rc.state == "gave-up")
+        wait_until(lambda: rc.state == "gave-up")
         assert len(rc.stats.attempts) == 3 and "max_attempts=3" in rc.gave_up
         assert rc.pending == 5
     finally:
@@ -209,7 +201,7 @@ def test_soak_10000_messages_through_random_resets():
 
     chaos_thread = threading.Thread(target=chaos, name="chaos")
     try:
-        _wait(lambda: rc.state == "open")
+        wait_until(lambda: rc.state == "open")
         chaos_thread.start()
         for i in range(10_000):
             rc.send(i)
@@ -231,7 +223,7 @@ def test_soak_10000_messages_through_random_resets():
     finally:
         proxy.stop()
         server.stop()
-    _wait(lambda: len(os.listdir("/proc/self/fd")) <= fds and _tasks() <= tasks, timeout=10)
+    wait_until(lambda: len(os.listdir("/proc/self/fd")) <= fds and _tasks() <= tasks, timeout=10)
 
 
 def test_thundering_herd_plot_from_a_real_restart():
@@ -248,9 +240,9 @@ def test_thundering_herd_plot_from_a_real_restart():
 def test_connection_timeline_plot(server):
     rc = wslab.ReconnectingClient(server.ack_url, initial_delay=0.01, seed=2)
     try:
-        _wait(lambda: rc.state == "open")
+        wait_until(lambda: rc.state == "open")
         server.drop_client(server.clients[0].id)
-        _wait(lambda: rc.stats.connects == 2 and rc.state == "open")
+        wait_until(lambda: rc.stats.connects == 2 and rc.state == "open")
     finally:
         rc.stop()
     fig = plots.connection_timeline(rc.events)

@@ -7,13 +7,13 @@ import asyncio
 import os
 import socket
 import threading
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wslab
+from tests.conftest import wait_until
 from wslab.net import loop as lab
 from wslab.protocol import frames as fr
 
@@ -29,14 +29,6 @@ def _tasks() -> int:
     async def count():
         return len(asyncio.all_tasks())
     return lab.run(count())
-
-
-def _wait(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within timeout")
-        time.sleep(0.005)
 
 
 def _raw(port: int, data: bytes, *, timeout: float = 5.0) -> bytes:
@@ -71,7 +63,7 @@ def test_churn_2000_connect_disconnect_cycles_returns_to_baseline():
         with wslab.connect(server.url) as warm:
             warm.send("w")
             warm.recv()
-        _wait(lambda: not server.clients)
+        wait_until(lambda: not server.clients)
         fds, threads, tasks = _fds(), threading.active_count(), _tasks()
         for i in range(2000):
             c = wslab.connect(server.url)
@@ -79,7 +71,7 @@ def test_churn_2000_connect_disconnect_cycles_returns_to_baseline():
                 c.send("x")
                 assert c.recv() == "x"
             c.close()
-        _wait(lambda: not server.clients and _fds() <= fds and _tasks() <= tasks)
+        wait_until(lambda: not server.clients and _fds() <= fds and _tasks() <= tasks)
         assert threading.active_count() == threads
         assert len(server.events.of("open")) == 2000 or server.event_log.total > 4000
     finally:
@@ -150,7 +142,7 @@ def test_violations_after_the_handshake_get_the_rfc_close_code(busy_server, payl
         assert _close_code(s) == code
     finally:
         s.close()
-    _wait(lambda: any(e.code == code for e in server.events.of("error")))
+    wait_until(lambda: any(e.code == code for e in server.events.of("error")))
     watcher.send("unaffected")
     assert watcher.recv(timeout=5) == "unaffected"
 
@@ -158,7 +150,7 @@ def test_violations_after_the_handshake_get_the_rfc_close_code(busy_server, payl
 @pytest.mark.parametrize("cut", ["mid-handshake", "mid-frame", "mid-close"])
 def test_abrupt_disconnects_leave_nothing_behind(busy_server, cut):
     server, watcher = busy_server
-    _wait(lambda: len(server.clients) == 1)
+    wait_until(lambda: len(server.clients) == 1)
     fds, tasks = _fds(), _tasks()
     for _ in range(20):
         s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
@@ -171,4 +163,4 @@ def test_abrupt_disconnects_leave_nothing_behind(busy_server, cut):
             s.sendall(big[:100] if cut == "mid-frame" else b"\x88\x82" + M)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         s.close()  # RST
-    _wait(lambda: len(server.clients) == 1 and _fds() <= fds and _tasks() <= tasks)
+    wait_until(lambda: len(server.clients) == 1 and _fds() <= fds and _tasks() <= tasks)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 
 import pytest
 
 import wslab
+from tests.conftest import wait_until
 from wslab import State
 
 SIZES = [0, 1, 125, 126, 65535, 65536, 1024 * 1024]
@@ -298,8 +298,8 @@ def test_send_after_close_is_a_clear_error(server):
     c.close()
     with pytest.raises(wslab.ConnectionClosed, match="CLOSED"):
         c.send("late")
-    with pytest.raises(ValueError, match="close code"):
-        wslab.connect(server.url).close(1005)
+    with wslab.connect(server.url) as d, pytest.raises(ValueError, match="close code"):
+        d.close(1005)
 
 
 def test_close_code_validation():
@@ -318,10 +318,7 @@ def test_abnormal_close_is_1006(server):
                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     assert raw.recv(4096).startswith(b"HTTP/1.1 101")
     raw.close()  # TCP gone, no close frame
-    import time
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not server.events.of("close"):
-        threading.Event().wait(0.01)
+    wait_until(lambda: server.events.of("close"), 5)
     (close,) = server.events.of("close")
     assert close.code == 1006 and close.extra["clean"] is False
 
@@ -354,9 +351,7 @@ def test_empty_close_frame_is_1005_not_1006(server):
         assert raw.recv(2) == b"\x88\x00"  # Tornado answers with an empty Close too
     finally:
         raw.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not server.events.of("close"):
-        threading.Event().wait(0.01)
+    wait_until(lambda: server.events.of("close"), 5)
     (close,) = server.events.of("close")
     assert close.code == 1005 and close.extra["clean"] is True
 

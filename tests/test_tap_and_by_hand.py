@@ -6,13 +6,12 @@ import asyncio
 import logging
 import shutil
 import subprocess
-import threading
 
 import pytest
 from websockets.sync.client import connect as ws_connect
 
 import wslab
-from tests.conftest import need
+from tests.conftest import need, wait_until
 from wslab.net import loop as lab
 from wslab.net.by_hand import handshake_by_hand
 from wslab.net.tap import C2S, S2C, Tap
@@ -40,15 +39,6 @@ def _logger() -> tuple[logging.Logger, FrameLog]:
     return logger, handler
 
 
-def _wait_for(pred, timeout=5.0):
-    done = threading.Event()
-    deadline = lab.get_loop().time() + timeout
-    while not pred():
-        if lab.get_loop().time() > deadline:
-            raise AssertionError("condition not met within timeout")
-        done.wait(0.01)
-
-
 OPS = {"CONTINUATION": 0, "TEXT": 1, "BINARY": 2, "CLOSE": 8, "PING": 9, "PONG": 10}
 
 
@@ -72,7 +62,7 @@ def test_tap_records_exactly_the_frames_both_sides_sent(compression):
             assert ws.recv(timeout=5) == "fragmented message"
             assert ws.ping(b"are you there").wait(5)
             ws.close(4000, "bye")
-        _wait_for(lambda: any(r.kind == "closed" for r in tap.records))
+        wait_until(lambda: any(r.kind == "closed" for r in tap.records))
     finally:
         tap.stop()
         server.stop()
@@ -134,7 +124,7 @@ def test_tap_relays_invalid_bytes_unchanged_and_marks_them():
 
     try:
         assert lab.run(talk()) == junk
-        _wait_for(lambda: any(r.kind == "closed" for r in tap.records))
+        wait_until(lambda: any(r.kind == "closed" for r in tap.records))
     finally:
         tap.stop()
         lab.run(stop(srv))
@@ -152,7 +142,7 @@ def test_tap_table_renders_and_pcap_decodes_in_tshark(tmp_path, server):
             c.send(b"\x07" * 70_000)  # 64-bit length form
             c.recv()
             c.ping(b"p")
-        _wait_for(lambda: any(r.kind == "closed" for r in tap.records))
+        wait_until(lambda: any(r.kind == "closed" for r in tap.records))
     finally:
         tap.stop()
     html = views.tap_table_html(tap.table())
