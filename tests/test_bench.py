@@ -1,4 +1,4 @@
-"""The benchmark harness (wslab.net.bench) in a tiny configuration.
+"""The benchmark harness (wslab.labs.bench) in a tiny configuration.
 
 Checks that the records are complete and sane, that every child process is
 stopped afterwards, and that ``python -m wslab bench --quick`` writes its files.
@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, need
-from wslab.net import bench
+from wslab.labs import bench
 from wslab.ui.bench_plots import save_report
 
 TINY = bench.BenchConfig(rounds=2, echo_n=20, echo_big_n=3, warmup=3, pipeline_n=200, window=32,

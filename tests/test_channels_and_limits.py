@@ -11,7 +11,7 @@ from websockets.sync.client import connect as ws_connect
 
 import wslab
 from tests.conftest import wait_until
-from wslab.net.by_hand import handshake_by_hand
+from wslab.labs.by_hand import handshake_by_hand
 
 
 def _j(client, timeout=5):

@@ -8,8 +8,9 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 import wslab
+import wslab.labs.compression as compression_module
 from tests.conftest import wait_until
-from wslab.net.compression_lab import (
+from wslab.labs.compression import (
     KINDS,
     CompressionRecord,
     compression_experiment,
@@ -230,12 +231,11 @@ def test_compression_table_html():
 
 def test_compression_experiment_stops_everything_when_it_fails(monkeypatch):
     """An error mid-run propagates; the autouse leak check proves nothing was left running."""
-    from wslab.net import compression_lab
 
     def broken_echo(reply, payload):
         raise RuntimeError("not an echo (simulated)")
 
-    monkeypatch.setattr(compression_lab, "_check_echo", broken_echo)
+    monkeypatch.setattr(compression_module, "_check_echo", broken_echo)
     with pytest.raises(RuntimeError, match="simulated"):
         compression_experiment(sizes=(100,), kinds=("json",), rounds=1)
     assert not [s for s in wslab.servers() if s.startswith("compression-lab")]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import wait_until
 from wslab.exercises import Result, ex00, ex01, ex02, ex03, ex04
-from wslab.net.push_compare import PushResult
+from wslab.labs.push_compare import PushResult
 from wslab.protocol import handshake
 
 
@@ -90,7 +90,7 @@ def test_checks_never_raise_on_odd_answers(bad):
 
 def test_ex05_ex06():
     from wslab.exercises import ex05, ex06
-    from wslab.net.ack import Session
+    from wslab.net.server.ack import Session
     assert _ok(ex05.worst_case(30)) and "pong" in ex05.worst_case(10).message
     assert _ok(ex05.browser_heartbeat("application")) and not _ok(ex05.browser_heartbeat("protocol"))
     assert _ok(ex05.fewer_pings("idle")) and not _ok(ex05.fewer_pings("fixed"))
@@ -103,8 +103,8 @@ def test_ex05_ex06():
 
 def test_ex07_to_ex10(server):
     from wslab.exercises import ex07, ex08, ex09, ex10
-    from wslab.net.compression_lab import CompressionRecord
-    from wslab.net.gil_lab import GilRecord
+    from wslab.labs.compression import CompressionRecord
+    from wslab.labs.gil import GilRecord
     assert _ok(ex07.channel_members(0, server, "none")) and _ok(ex07.slow_code(1013))
     assert not _ok(ex07.slow_code(1009))
     assert _ok(ex08.chosen("chat.json.v1")) and _ok(ex08.marker_bit("rsv1"))

@@ -7,7 +7,7 @@ import pytest
 import wslab
 from tests.browser import chromium
 from tests.conftest import artifact_dir
-from wslab.net.admission import TokenAuth
+from wslab.net.server.admission import TokenAuth
 
 pytestmark = pytest.mark.browser
 

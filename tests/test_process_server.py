@@ -7,7 +7,7 @@ import os
 import pytest
 
 import wslab
-from wslab.net.gil_lab import gil_experiment, responsive
+from wslab.labs.gil import gil_experiment, responsive
 
 
 def test_process_server_has_the_lab_server_api():

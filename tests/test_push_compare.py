@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wslab.net.push_compare import compare_push
+from wslab.labs.push_compare import compare_push
 
 
 def test_push_comparison_counts_real_bytes_and_delivers_everything():

@@ -11,9 +11,10 @@ import pytest
 
 import wslab
 from tests.conftest import wait_until
+from wslab.labs.heartbeat import detection_experiment
+from wslab.labs.herd import herd_experiment
 from wslab.net import loop as lab
-from wslab.net.heartbeat_lab import detection_experiment
-from wslab.net.reconnect import backoff_delay, herd_experiment
+from wslab.net.reconnect import backoff_delay
 from wslab.ui import plots
 
 

@@ -69,14 +69,23 @@ def _imports(path: pathlib.Path) -> set[str]:
     return found
 
 
-LAYER = {"wslab.protocol": 1, "wslab.net": 2, "wslab.ui": 3}
+# Layers (docs/ARCHITECTURE.md): imports point down only.  ui and exercises share
+# layer 4 but neither imports the other; classroom and the package root sit on top.
+LAYER = {"wslab.protocol": 1, "wslab.net": 2, "wslab.labs": 3, "wslab.ui": 4,
+         "wslab.exercises": 4, "wslab.classroom": 5, "wslab.__main__": 5}
+SIBLINGS = {("wslab.ui", "wslab.exercises"), ("wslab.exercises", "wslab.ui")}
+
+
+def _part(module: str) -> str | None:
+    for prefix in LAYER:
+        if module == prefix or module.startswith(prefix + "."):
+            return prefix
+    return None
 
 
 def _layer(module: str) -> int | None:
-    for prefix, n in LAYER.items():
-        if module == prefix or module.startswith(prefix + "."):
-            return n
-    return None
+    part = _part(module)
+    return LAYER[part] if part else None
 
 
 def test_imports_point_down_only():
@@ -89,6 +98,15 @@ def test_imports_point_down_only():
             theirs = _layer(imp)
             if theirs is not None:
                 assert theirs <= mine, f"{mod} (layer {mine}) imports {imp} (layer {theirs})"
+                assert (_part(mod), _part(imp)) not in SIBLINGS, f"{mod} imports {imp}"
+
+
+def test_every_module_has_a_layer():
+    for path in (ROOT / "wslab").rglob("*.py"):
+        mod = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if mod in {"wslab.__init__"}:
+            continue
+        assert _layer(mod) is not None, f"{mod} is in no layer of docs/ARCHITECTURE.md"
 
 
 def test_protocol_layer_uses_the_standard_library_only():

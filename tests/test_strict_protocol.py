@@ -20,7 +20,7 @@ import tornado.websocket
 
 import wslab
 from wslab.net import loop as lab
-from wslab.net.strict import StrictProtocol, header_is_plain
+from wslab.net.server.strict import StrictProtocol, header_is_plain
 from wslab.protocol import handshake
 from wslab.protocol.errors import NeedMoreData, ProtocolError
 from wslab.protocol.frames import Frame, FrameParser, Opcode, decode_frame, encode_frame

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from websockets.sync.client import connect as ws_connect
 
 import wslab
-from wslab.net.subprotocols import (
+from wslab.labs.subprotocols import (
     BINARY_CHAT,
     JSON_CHAT,
     SUBPROTOCOLS,

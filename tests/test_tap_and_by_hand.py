@@ -12,8 +12,8 @@ from websockets.sync.client import connect as ws_connect
 
 import wslab
 from tests.conftest import need, wait_until
+from wslab.labs.by_hand import handshake_by_hand
 from wslab.net import loop as lab
-from wslab.net.by_hand import handshake_by_hand
 from wslab.net.tap import C2S, S2C, Tap
 from wslab.ui import views
 

@@ -181,7 +181,7 @@ def test_fault_panel_sets_clears_and_resets(server):
 
 
 def test_pong_latency_and_detection_plots():
-    from wslab.net.heartbeat_lab import DetectionRecord
+    from wslab.labs.heartbeat import DetectionRecord
     from wslab.net.keepalive import PongSample
     fig = plots.pong_latency([PongSample(10 + i * 0.1, 0.001 * (1 + (i > 5) * 50))
                               for i in range(12)], marks=[(10.55, "latency 50 ms on")])

@@ -11,10 +11,13 @@ and widget buttons just work::
     wslab.stop_all()
 
 Layers (imports point down only): ``wslab.protocol`` (sans-I/O bytes and
-rules), ``wslab.net`` (all I/O), ``wslab.ui`` (widgets and plots).
+rules), ``wslab.net`` (the I/O library), ``wslab.labs`` (the experiments),
+``wslab.ui`` (widgets and plots) and ``wslab.exercises`` (checks).
 """
 
-from .classroom import Classroom, classroom
+from . import classroom
+from .classroom import Classroom
+from .labs import Transcript, handshake_by_hand
 from .net import (
     Client,
     ClientInfo,
@@ -30,7 +33,6 @@ from .net import (
     ServerStartError,
     Tap,
     connect,
-    handshake_by_hand,
     responsive,
     serve,
     servers,
@@ -57,8 +59,8 @@ def _register_html_views() -> None:
         return
     formatter = shell.display_formatter.formatters["text/html"]
     for module, name, view in (("wslab.net.tap", "TapTable", "tap_table_html"),
-                               ("wslab.net.by_hand", "Transcript", "transcript_html"),
-                               ("wslab.net.push_compare", "PushComparison", "push_table_html")):
+                               ("wslab.labs.by_hand", "Transcript", "transcript_html"),
+                               ("wslab.labs.push_compare", "PushComparison", "push_table_html")):
         formatter.for_type_by_name(module, name, _lazy_view(view))
 
 
@@ -75,6 +77,6 @@ __all__ = [
     "Classroom", "classroom", "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
     "FaultProxy", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
     "ReconnectingClient",
-    "ServerStartError", "State", "Tap", "WSLabError", "connect", "handshake_by_hand", "responsive", "serve",
+    "ServerStartError", "State", "Tap", "Transcript", "WSLabError", "connect", "handshake_by_hand", "responsive", "serve",
     "servers", "stop_all",
 ]

@@ -12,10 +12,13 @@ from __future__ import annotations
 import html
 import secrets
 import socket
+import sys
+import types
 from dataclasses import dataclass
+from typing import Any
 
-from .net.admission import TokenAuth
 from .net.server import LabServer, serve
+from .net.server.admission import TokenAuth
 
 
 def local_addresses() -> list[str]:
@@ -71,3 +74,14 @@ def classroom(*, host: str | None = None, port: int = 8000, token: str | None = 
     shown = f"[{host}]" if ":" in host else host
     join = f"http://{shown}:{server.port}/?path={path}&token={token}"
     return Classroom(server, token, join)
+
+
+class _CallableModule(types.ModuleType):
+    """``import wslab.classroom`` gives this module, and ``wslab.classroom(...)`` still
+    starts a classroom: calling the module calls :func:`classroom`."""
+
+    def __call__(self, **kwargs: Any) -> Classroom:
+        return classroom(**kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

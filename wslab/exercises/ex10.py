@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ui.plots import percentile
+from ..labs.stats import percentile
 from ._result import Result, hint, passed
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ..net.bench import BIG, SMALL, BenchResults
+from ..labs.bench import BIG, SMALL, BenchResults
 
 
 def peers_figure(res: BenchResults) -> Figure:

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import ipywidgets as W
 
+from ..labs.stats import percentile
 from ..net.client import Client, LogEntry, connect
 from ..net.errors import ConnectionClosed, WSLabError
 from ..net.events import preview
 from ..protocol.state import State
 from . import _html
 from ._refresh import Throttle
-from .plots import percentile
 
 ROWS_SHOWN = 200
 ARROWS = {"out": "→", "in": "←", "": "•"}

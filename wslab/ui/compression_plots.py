@@ -1,6 +1,6 @@
 """Plots and a table of ``compression_experiment()`` records (layer 3, presentation).
 
-Take the :class:`~wslab.net.compression_lab.CompressionRecord` list as it is
+Take the :class:`~wslab.labs.compression.CompressionRecord` list as it is
 returned (any object with the same attributes works) and draw it; nothing here
 opens a socket.  Same conventions as :mod:`wslab.ui.plots`: a ``Figure`` built
 without pyplot, axes labelled with units.

@@ -14,22 +14,12 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
+from ..labs.stats import percentile
+
 WIDTH = 7.5    # inches: readable at notebook width
 HEIGHT = 3.4
 PERCENTILES = (50, 90, 99)
 COLOURS = {50: "#1a5fb4", 90: "#e66100", 99: "#c01c28"}
-
-
-def percentile(samples: Sequence[float], p: float) -> float:
-    """The p-th percentile (0-100) by linear interpolation between closest ranks."""
-    if not samples:
-        raise ValueError("percentile of an empty list of samples")
-    if not 0 <= p <= 100:
-        raise ValueError(f"p is a percentile 0-100, got {p!r}")
-    xs = sorted(samples)
-    k = (len(xs) - 1) * p / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def summary_ms(samples: Sequence[float]) -> dict[str, float]:
@@ -135,7 +125,7 @@ def compare_bars(values: Mapping[str, float], *, ylabel: str, title: str,
 
 
 def push_comparison(results: Sequence) -> Figure:
-    """Two panels for ``wslab.net.push_compare.compare_push`` results: wire overhead, latency."""
+    """Two panels for ``wslab.labs.push_compare.compare_push`` results: wire overhead, latency."""
     if not results:
         raise ValueError("push_comparison takes the list compare_push() returns")
     fig, (left, right) = _figure(ncols=2)

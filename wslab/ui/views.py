@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..net.by_hand import Transcript, show_bytes
-from ..net.push_compare import PushComparison
+from ..labs.by_hand import Transcript, show_bytes
+from ..labs.push_compare import PushComparison
 from ..net.tap import C2S, S2C, TapTable
 
 ARROW_COLOURS = {"→": "#1a5fb4", "←": "#26a269", "✓": "#26a269", "✗": "#c01c28"}

@@ -21,9 +21,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .loop import RESPONSIVE_INTERVAL
-
-DEFAULT_INTERVAL = 0.005
+from ..net.loop import DEFAULT_SWITCH_INTERVAL as DEFAULT_INTERVAL
+from ..net.loop import responsive  # noqa: F401  (re-exported: the lesson's practical answer)
 
 _CLIENT = r"""
 import sys, time
@@ -58,20 +57,6 @@ class GilRecord:
     @property
     def p50_ms(self) -> float:
         return statistics.median(self.samples_s) * 1e3
-
-
-def responsive(on: bool = True, *, interval: float = RESPONSIVE_INTERVAL) -> float:
-    """Lower (or restore) Python's thread switch interval; returns the previous one.
-
-    With ``on``, a thread waiting for the GIL (the lab server) gets it after at
-    most ``interval`` seconds instead of 5 ms.  Layer 2: it changes a setting of
-    the whole interpreter, so it is a deliberate call, never a side effect.
-    """
-    if not 1e-6 <= interval <= 0.1:
-        raise ValueError(f"interval is seconds between 1e-6 and 0.1, got {interval!r}")
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(interval if on else DEFAULT_INTERVAL)
-    return before
 
 
 def _busy(seconds: float) -> int:
@@ -111,7 +96,7 @@ def gil_experiment(*, n: int = 200, seconds: float = 2.0,
 
     Restores the switch interval it found; stops the servers it started.
     """
-    from .server import serve
+    from ..net.server import serve
 
     if not isinstance(n, int) or not 10 <= n <= 5000:
         raise ValueError(f"n is an integer 10-5000, got {n!r}")

@@ -24,10 +24,10 @@ import sys
 import threading
 from typing import Any
 
-from . import loop as lab
-from .errors import LabTimeout, ServerStartError
-from .events import Event, EventList
-from .server import ClientInfo
+from .. import loop as lab
+from ..errors import LabTimeout, ServerStartError
+from ..events import Event, EventList
+from . import ClientInfo
 
 
 def _encode_event(e: Event) -> dict[str, Any]:
@@ -58,7 +58,7 @@ class ProcessServer:
         self._lock = threading.Lock()
         self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "wslab.net.process_server", json.dumps(options)],
+            [sys.executable, "-m", "wslab.net.server.process", json.dumps(options)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             bufsize=1)
         self._reader = threading.Thread(target=self._read, name="wslab-process-server",
@@ -138,7 +138,7 @@ class ProcessServer:
             self.running = False
         self._kill(timeout)
         lab.unregister(self)
-        from . import server as server_module
+        from .. import server as server_module
         if server_module._servers.get(self.name) is self:
             del server_module._servers[self.name]
 
@@ -177,7 +177,7 @@ def _child(options: dict[str, Any]) -> int:
     """The child's main loop: run a LabServer, answer commands from stdin."""
     import importlib
 
-    from .server import serve
+    from . import serve
 
     handler = options.pop("handler", None)
     try:

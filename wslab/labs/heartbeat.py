@@ -15,9 +15,9 @@ import random
 import time
 from dataclasses import dataclass
 
-from .client import connect
-from .faults import FaultProxy
-from .server import serve
+from ..net.client import connect
+from ..net.faults import FaultProxy
+from ..net.server import serve
 
 SLACK = 0.10  # the bound allows 10 % on top of interval + timeout
 

@@ -41,10 +41,10 @@ import tornado.websocket
 from tornado.iostream import StreamClosedError
 from tornado.util import _websocket_mask
 
-from ..protocol.assembler import MessageAssembler
-from ..protocol.deflate import PerMessageDeflate
-from ..protocol.errors import HandshakeError, NeedMoreData, ProtocolError
-from ..protocol.frames import Frame, Opcode, decode_frame, parse_close_payload
+from ...protocol.assembler import MessageAssembler
+from ...protocol.deflate import PerMessageDeflate
+from ...protocol.errors import HandshakeError, NeedMoreData, ProtocolError
+from ...protocol.frames import Frame, Opcode, decode_frame, parse_close_payload
 
 __all__ = ["FAIL_FLUSH_TIMEOUT", "StrictProtocol", "header_is_plain"]
 

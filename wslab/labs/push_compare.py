@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import tornado.web
 import tornado.websocket
 
+from ..net import loop as lab
+from ..net.raw import RawConnection, content_length, open_websocket
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
-from . import loop as lab
-from .raw import RawConnection, content_length, open_websocket
 
 USER_AGENT = "wslab-push-compare"
 

@@ -45,8 +45,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..net.errors import ConnectionClosed
 from ..protocol import frames as fr
-from .errors import ConnectionClosed
 
 __all__ = ["BINARY_CHAT", "JSON_CHAT", "SUBPROTOCOLS", "ChatMessage", "decode", "encode",
            "error_message", "install_chat", "wire_sizes"]

@@ -13,10 +13,10 @@ import time
 import timeit
 from dataclasses import dataclass
 
-from . import loop as lab
-from .client import connect
-from .faults import FaultProxy
-from .server import serve
+from ..net import loop as lab
+from ..net.client import connect
+from ..net.faults import FaultProxy
+from ..net.server import serve
 
 
 def cold_start(url: str, *, n: int = 60) -> list[float]:
@@ -62,7 +62,7 @@ def tcp_vs_websocket(*, n: int = 500) -> dict[str, float]:
 
 def measuring_costs() -> dict[str, float]:
     """What measuring itself costs, in microseconds per call."""
-    from .events import EventLog
+    from ..net.events import EventLog
     log = EventLog(1000)
     return {
         "time.perf_counter_ns()": min(timeit.repeat(time.perf_counter_ns, number=100_000,

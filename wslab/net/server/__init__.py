@@ -33,17 +33,17 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
-from ..protocol.closecodes import is_valid_close_code_on_wire
-from ..protocol.frames import Frame, Opcode, encode_frame
-from . import loop as lab
+from ...protocol.closecodes import is_valid_close_code_on_wire
+from ...protocol.frames import Frame, Opcode, encode_frame
+from .. import loop as lab
+from ..errors import ConnectionClosed, ServerStartError
+from ..events import Event, EventList, EventLog, clip, payload_size
+from ..tls import make_tls
+from ..urls import host_for_url, origin_of
 from .ack import AckState
 from .admission import TokenAuth, make_auth
-from .errors import ConnectionClosed, ServerStartError
-from .events import Event, EventList, EventLog, clip, payload_size
 from .pubsub import PubSub
 from .strict import StrictProtocol
-from .tls import make_tls
-from .urls import host_for_url, origin_of
 
 CLOSE_GRACE = 1.0     # seconds stop() waits for clients to answer the close frame
 
@@ -218,7 +218,7 @@ def _check_close_args(code: int, reason: str) -> None:
 
 
 class _LabProtocol(StrictProtocol):
-    """The lab server's protocol: RFC-strict frame receiving (see :mod:`wslab.net.strict`),
+    """The lab server's protocol: RFC-strict frame receiving (see :mod:`wslab.net.server.strict`),
     Tornado's sending side, and a heartbeat whose every ping and pong is an event."""
 
     async def periodic_ping(self) -> None:
@@ -479,7 +479,7 @@ class _HijackPage(tornado.web.RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.write(resources.files("wslab.net").joinpath("static/hijack.html").read_text("utf-8"))
+        self.write(resources.files("wslab.net.server").joinpath("static/hijack.html").read_text("utf-8"))
 
 
 class _LoginPage(tornado.web.RequestHandler):
@@ -839,7 +839,7 @@ class LabServer:
         self.origins |= _normalise_origins([origin])
 
     def _page_html(self) -> str:
-        return resources.files("wslab.net").joinpath("static/client.html").read_text("utf-8")
+        return resources.files("wslab.net.server").joinpath("static/client.html").read_text("utf-8")
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -897,7 +897,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
         raise ValueError("handler='module:function' is for serve(process=True); in the kernel "
                          "use @server.on_message")
     if process:
-        from .process_server import ProcessServer
+        from .process import ProcessServer
         if tls or auth is not None:
             raise ValueError("serve(process=True) supports neither tls nor auth (yet)")
         old = _servers.pop(name, None)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..net import loop as lab
+from ..net.raw import RawConnection, content_length, open_websocket, status_of
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
 from ..protocol.errors import HandshakeError, NeedMoreData, ProtocolError
-from . import loop as lab
-from .raw import RawConnection, content_length, open_websocket, status_of
 
 VARIANTS = {
     None: "a correct handshake, one text message, a clean close",

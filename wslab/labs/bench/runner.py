@@ -58,7 +58,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import math
 import os
 import platform
 import select
@@ -73,8 +72,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..protocol import frames, handshake
-from . import loop as lab
+from ...net import loop as lab
+from ...protocol import frames, handshake
+from ..stats import percentile
 
 PEERS = ("wslab", "wslab-process", "tornado", "websockets", "node-ws")
 BASELINE = "tornado"
@@ -317,17 +317,6 @@ def _fmt(v: float | None) -> str:
 
 def _fmt_ratio(v: float | None, ref: float) -> str:
     return "-" if v is None else f"{v / ref:.2f}"
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolating linearly between closest ranks."""
-    if not samples:
-        raise ValueError("no samples")
-    s = sorted(samples)
-    pos = (len(s) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 # ---------------------------------------------------------------------------
@@ -875,7 +864,7 @@ class _Child:
 
 
 def _py_child(what: str, fn: str, *args: Any) -> _Child:
-    call = f"from wslab.net.bench import {fn}; {fn}({', '.join(map(repr, args))})"
+    call = f"from wslab.labs.bench.runner import {fn}; {fn}({', '.join(map(repr, args))})"
     return _Child(what, [sys.executable, "-c", call])
 
 
@@ -883,7 +872,7 @@ def _serve_child(kind: str) -> None:
     """Child-process entry: serve /echo and /chat with ``kind``, print the port, run until
     stdin closes."""
     if kind == "wslab":
-        from .server import serve
+        from ...net.server import serve
         server = serve(name="bench-child")
         print(server.port, flush=True)
         sys.stdin.buffer.read()
@@ -1043,7 +1032,7 @@ class _Peers:
 
     def _start(self, name: str, say: Say) -> None:
         if name == "wslab":
-            from .server import serve
+            from ...net.server import serve
             self._server = serve(name="bench")
             self.targets.append(Target(name, self._server.url, self._server.chat_url,
                                        os.getpid()))
@@ -1131,7 +1120,7 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
     ``client_compare`` names the target (bare Tornado) that Tornado's own client
     also measures, interleaved with the wslab client.
     """
-    from .client import connect
+    from ...net.client import connect
 
     cfg = config or BenchConfig()
     t_start = time.monotonic()

@@ -40,10 +40,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import loop as lab
-from .client import Client, connect
-from .server import LabServer, serve
-from .tap import C2S, S2C, Tap, TapRecord
+from ..net import loop as lab
+from ..net.client import Client, connect
+from ..net.server import LabServer, serve
+from ..net.tap import C2S, S2C, Tap, TapRecord
 
 __all__ = ["KINDS", "CompressionRecord", "Negotiation", "compression_experiment",
            "make_payload", "negotiation_demo"]

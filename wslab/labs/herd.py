@@ -1,0 +1,67 @@
+"""Layer 3 (labs): the thundering-herd experiment of notebook 06.
+
+Many ReconnectingClients lose their server at once; the experiment restarts it
+and records every reconnection attempt, so a plot can show what jitter does
+(RFC 6455 section 7.2.3 asks clients to randomise the first reconnect delay).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..net.reconnect import JITTERS, ReconnectingClient
+from ..net.server import serve
+
+
+@dataclass
+class HerdResult:
+    """Reconnection attempts of many clients after one server restart."""
+
+    jitter: str
+    clients: int
+    restart_after: float
+    attempts: list[float]  # seconds after the server went down, every client's every attempt
+    all_back_after: float | None  # seconds until every client was connected again
+
+
+def herd_experiment(*, clients: int = 50, jitter: str = "full", restart_after: float = 1.0,
+                    initial_delay: float = 0.1, factor: float = 2.0, max_delay: float = 2.0,
+                    seed: int = 0, timeout: float = 20.0) -> HerdResult:
+    """Stop a server under ``clients`` ReconnectingClients, restart it, record every attempt.
+
+    Layer 2 (I/O).  Bounded: at most ``clients`` <= 200 clients and ``timeout`` seconds.
+    """
+    if not isinstance(clients, int) or not 1 <= clients <= 200:
+        raise ValueError(f"clients is an integer 1-200, got {clients!r}")
+    if jitter not in JITTERS:
+        raise ValueError(f"jitter is one of {JITTERS}, got {jitter!r}")
+    server = serve(name=f"herd-{jitter}")
+    port = server.port
+    rcs = [ReconnectingClient(server.ack_url, initial_delay=initial_delay, factor=factor,
+                              max_delay=max_delay, jitter=jitter, seed=seed + i)
+           for i in range(clients)]
+    try:
+        _wait(lambda: all(rc.state == "open" for rc in rcs), timeout)
+        t0 = time.monotonic()
+        server.stop()
+        time.sleep(restart_after)  # the outage itself: nothing to wait for
+        server = serve(name=f"herd-{jitter}", port=port)
+        back = _wait(lambda: all(rc.state == "open" and rc.stats.connects >= 2 for rc in rcs),
+                     timeout)
+        attempts = sorted(t - t0 for rc in rcs for t in rc.stats.attempts if t > t0)
+        return HerdResult(jitter, clients, restart_after, attempts,
+                          (back - t0) if back is not None else None)
+    finally:
+        for rc in rcs:
+            rc.stop()
+        server.stop()
+
+
+def _wait(pred, timeout: float) -> float | None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return time.monotonic()
+        time.sleep(0.005)
+    return None
