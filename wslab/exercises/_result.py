@@ -1,4 +1,8 @@
-"""The result of an exercise check (rendered in notebooks)."""
+"""Layer 4 (exercises): the result of a check, as a notebook shows it.
+
+Marks are plain text in a coloured box (no emoji: classroom machines often lack
+an emoji font and would show empty boxes).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Result:
-    """``ok`` and a message: the praise, or a hint that points at the fix."""
+    """``ok`` and a message: what passed, or what is wrong and where."""
 
     ok: bool
     message: str
@@ -17,18 +21,24 @@ class Result:
     def __bool__(self) -> bool:
         return self.ok
 
+    @property
+    def mark(self) -> str:
+        return "PASS" if self.ok else "NOT YET"
+
     def __str__(self) -> str:
-        mark = "✅ correct" if self.ok else "❌ not yet"
         head = f"{self.exercise}: " if self.exercise else ""
-        return f"{head}{mark}: {self.message}"
+        return f"{head}[{self.mark}] {self.message}"
 
     def _repr_html_(self) -> str:
-        colour, bg = ("#26a269", "#e7f7ec") if self.ok else ("#c01c28", "#fbe9ea")
-        mark = "✅ correct" if self.ok else "❌ not yet, hint"
+        colour, bg = ("#1a7f43", "#e7f7ec") if self.ok else ("#b3261e", "#fbe9ea")
         head = f"<b>{html.escape(self.exercise)}</b> " if self.exercise else ""
+        badge = (f"<span style='display:inline-block;padding:0 6px;margin-right:6px;"
+                 f"border-radius:3px;background:{colour};color:#fff;font-weight:600;"
+                 f"font-size:12px'>{self.mark}</span>")
+        body = html.escape(self.message).replace("\n", "<br>")
         return (f"<div class='wslab-result' data-ok='{str(self.ok).lower()}' "
-                f"style='border-left:4px solid {colour};background:{bg};padding:4px 10px'>"
-                f"{head}{mark}: {html.escape(self.message)}</div>")
+                f"style='border-left:4px solid {colour};background:{bg};padding:4px 10px;"
+                f"overflow-wrap:anywhere'>{badge}{head}{body}</div>")
 
     def _repr_pretty_(self, p, cycle) -> None:  # noqa: ANN001
         p.text(str(self))

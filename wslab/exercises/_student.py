@@ -1,0 +1,74 @@
+"""Layer 4 (exercises): run a student's code and describe how it failed.
+
+A check never raises into the notebook: an unfinished function
+(``raise NotImplementedError``) or one that crashes becomes a hint that names
+the exception and the line of the student's own code where it happened.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class StudentError(Exception):
+    """Raised by :func:`call` when the student's code raised; ``hint`` says what and where."""
+
+    def __init__(self, hint: str) -> None:
+        super().__init__(hint)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class NotWritten:
+    """Marker: the student's function still raises NotImplementedError."""
+
+
+def where(exc: BaseException) -> str:
+    """'line N of your cell' for the innermost frame outside the wslab package."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if "/wslab/" not in f.filename.replace("\\", "/")]
+    if not mine:
+        return ""
+    f = mine[-1]
+    code = f" ({f.line.strip()})" if f.line else ""
+    return f" at line {f.lineno} of {f.name}(){code}"
+
+
+def call(fn: Callable[..., Any], *args: Any, what: str = "your function", **kwargs: Any) -> Any:
+    """Call the student's ``fn``; turn any exception into :class:`StudentError`."""
+    if not callable(fn):
+        raise StudentError(f"{what} should be a function (def ...), got {type(fn).__name__}")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise StudentError(f"{what} is not written yet: replace `raise NotImplementedError` "
+                           "with your code") from None
+    except Exception as exc:  # noqa: BLE001 - any student error becomes a hint
+        raise StudentError(f"{what} raised {type(exc).__name__}: {exc}{where(exc)}") from None
+
+
+def takes(fn: Callable[..., Any], n: int, *, what: str) -> None:
+    """Check ``fn`` accepts ``n`` positional arguments, with a clear message if not."""
+    try:
+        inspect.signature(fn).bind(*range(n))
+    except TypeError:
+        raise StudentError(f"{what} should take {n} argument(s); its signature is "
+                           f"{fn.__name__}{inspect.signature(fn)}") from None
+    except ValueError:  # builtins without a signature: let the call decide
+        return
+
+
+def first_difference(got: bytes, want: bytes) -> str:
+    """Where two byte strings first differ, as a learner-friendly sentence."""
+    for i, (a, b) in enumerate(zip(got, want, strict=False)):
+        if a != b:
+            return (f"byte {i} differs: yours is 0x{a:02x} ({a:08b}), "
+                    f"expected 0x{b:02x} ({b:08b})")
+    if len(got) != len(want):
+        return (f"the first {min(len(got), len(want))} bytes match, but yours has "
+                f"{len(got)} bytes and the right answer {len(want)}")
+    return "identical"
