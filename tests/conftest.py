@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import shutil
+import sys
 import threading
 import time
 
@@ -53,6 +55,71 @@ def _no_leaks():
     for t in extra:
         t.join(5)
     assert not [t for t in extra if t.is_alive()], f"threads left running: {extra}"
+
+
+class _LoopErrors(logging.Handler):
+    """Collects what the lab loop would print: error log records of asyncio, Tornado and
+    wslab, uncaught thread exceptions, and any write to stderr from the lab-loop thread."""
+
+    LOGGERS = ("asyncio", "tornado", "wslab")
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f" ({type(exc).__name__}: {exc})"
+        self.seen.append(f"{record.name} [{record.threadName}]: {text}")
+
+
+class _StderrTee:
+    """sys.stderr stand-in: passes everything through, remembers what the lab loop wrote."""
+
+    def __init__(self, inner, errors: _LoopErrors) -> None:  # noqa: ANN001
+        self._inner, self._errors = inner, errors
+
+    def write(self, text: str) -> int:
+        if text.strip() and threading.current_thread().name == "wslab-lab-loop":
+            self._errors.seen.append(f"stderr from the lab loop: {text.strip()[:300]}")
+        return self._inner.write(text)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._inner, name)
+
+
+@pytest.fixture(autouse=True)
+def _lab_loop_prints_no_exception(request):
+    """A traceback on stderr is a defect even when the assertion passed: fail the test.
+
+    A test that provokes such output on purpose says so with
+    ``@pytest.mark.loop_errors_expected``.
+    """
+    errors = _LoopErrors()
+    loggers = [logging.getLogger(n) for n in _LoopErrors.LOGGERS]
+    for lg in loggers:
+        lg.addHandler(errors)
+    old_hook, old_stderr = threading.excepthook, sys.stderr
+
+    def hook(args):  # noqa: ANN001
+        errors.seen.append(f"uncaught in thread {args.thread.name if args.thread else '?'}: "
+                           f"{args.exc_type.__name__}: {args.exc_value}")
+        old_hook(args)
+
+    threading.excepthook = hook
+    sys.stderr = _StderrTee(old_stderr, errors)
+    try:
+        yield
+    finally:
+        sys.stderr = old_stderr
+        threading.excepthook = old_hook
+        for lg in loggers:
+            lg.removeHandler(errors)
+    if errors.seen and request.node.get_closest_marker("loop_errors_expected") is None:
+        pytest.fail("the lab loop printed an exception during this test:\n  "
+                    + "\n  ".join(errors.seen[:10]), pytrace=False)
 
 
 def wait_until(pred, timeout: float = 10.0, *, what: str = "condition") -> None:

@@ -134,3 +134,17 @@ def test_readme_starts_with_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"^\s*(make \w+)\s*$", readme, flags=re.M)
     assert commands[:2] == ["make lab", "make test"]
+
+
+def test_pytest_timeout_exceeds_every_inner_timeout():
+    """The inner, clearer timeout message must fire before pytest-timeout kills the test."""
+    outer = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["timeout"]
+    inner = []
+    for path in (ROOT / "tests").glob("*.py"):
+        for m in re.finditer(r"\btimeout\s*=\s*([0-9][0-9_.]*)\b", path.read_text()):
+            value = float(m.group(1).replace("_", ""))
+            # Playwright counts in milliseconds; everything else here in seconds.
+            inner.append((value / 1000 if value >= 1000 else value, path.name))
+    assert inner, "no inner timeouts found: the scan is broken"
+    worst = max(inner)
+    assert worst[0] < outer, f"{worst[1]} waits {worst[0]} s, pytest's timeout is {outer} s"
