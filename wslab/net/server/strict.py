@@ -27,7 +27,8 @@ never builds a :class:`~wslab.protocol.frames.Frame`.  Two small inline checks
 clean; only when they say no does ``decode_frame`` run, and then it alone
 decides which rule was broken and with which code.  Fragmented and compressed
 messages go through the assembler.  The payload is unmasked by Tornado's C
-``_websocket_mask``.
+XOR (``websocket_mask``).  Tornado's private hooks are reached through
+:mod:`wslab.net._tornado` only.
 """
 
 from __future__ import annotations
@@ -37,14 +38,13 @@ import struct
 import sys
 from typing import Any
 
-import tornado.websocket
 from tornado.iostream import StreamClosedError
-from tornado.util import _websocket_mask
 
 from ...protocol.assembler import MessageAssembler
 from ...protocol.deflate import PerMessageDeflate
 from ...protocol.errors import HandshakeError, NeedMoreData, ProtocolError
 from ...protocol.frames import Frame, Opcode, decode_frame, parse_close_payload
+from .._tornado import Protocol13, WebSocketParams, websocket_mask
 
 __all__ = ["FAIL_FLUSH_TIMEOUT", "StrictProtocol", "header_is_plain"]
 
@@ -98,17 +98,18 @@ def _header_reason(exc: ProtocolError, b0: int) -> str:
     return "protocol error"
 
 
-class StrictProtocol(tornado.websocket.WebSocketProtocol13):
+class StrictProtocol(Protocol13):
     """Tornado's RFC 6455 protocol, receiving like the RFC says a server must.
 
     Build it where Tornado would build ``WebSocketProtocol13``, i.e. in
     ``WebSocketHandler.get_websocket_protocol``::
 
-        return StrictProtocol(self, False, tornado.websocket._WebSocketParams(...))
+        return StrictProtocol(self, False, wslab.net._tornado.WebSocketParams(...))
 
-    Only ``_receive_frame`` (and the negotiation of the inflater) is replaced;
+    Only the frame receiver (``receive_frame``, called where Tornado calls its
+    ``_receive_frame``) and the negotiation of the inflater are replaced;
     Tornado's receive loop, its yielding to other connections, its
-    one-outstanding-pong rule, ``_run_callback`` (async ``on_message`` and its
+    one-outstanding-pong rule, ``run_callback`` (async ``on_message`` and its
     backpressure) and all sending stay Tornado's.
 
     Attributes: ``close_payload`` is the body of the first Close frame the
@@ -122,7 +123,7 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
     close_payload: bytes | None = None
 
     def __init__(self, handler: Any, mask_outgoing: bool,
-                 params: tornado.websocket._WebSocketParams) -> None:
+                 params: WebSocketParams) -> None:
         super().__init__(handler, mask_outgoing, params)
         self.close_payload = None
         self.violation: tuple[int, str] | None = None
@@ -135,9 +136,7 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
         self._msg_limit = max_size  # its wire limit (a little slack when compressed)
 
     # --- negotiation: wslab inflates, Tornado still deflates -----------------------
-    def _create_compressors(self, side: str, agreed_parameters: dict[str, Any],
-                            compression_options: dict[str, Any] | None = None) -> None:
-        super()._create_compressors(side, agreed_parameters, compression_options)
+    def negotiated(self, side: str, agreed_parameters: dict[str, Any]) -> None:
         try:
             self.deflate = PerMessageDeflate.from_params(dict(agreed_parameters),
                                                          is_server=side == "server")
@@ -145,11 +144,11 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
             raise ValueError(str(exc)) from None
         # Received messages are inflated by wslab's PerMessageDeflate (through the
         # assembler); Tornado's own decompressor would only hold a second window.
-        self._decompressor = None
+        self.drop_decompressor()
         self._assembler = MessageAssembler(max_size=self._max_size, deflate=self.deflate)
 
     # --- receiving -----------------------------------------------------------------
-    async def _receive_frame(self) -> None:  # one frame; kept flat for speed
+    async def receive_frame(self) -> None:  # one frame; kept flat for speed
         # Reads go straight to the stream (what Tornado's _read_bytes does) and the
         # byte count is added once per frame: Tornado's loop uses it to yield.
         stream = self.stream
@@ -158,7 +157,7 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
         deflate = self.deflate
         wire = 6  # 2 header bytes + 4 masking-key bytes
         if not header_is_plain(b0, b1, deflate is not None):
-            self._wire_bytes_in += 2
+            self.count_in(2)
             await self._fail_on_header(header)
             return
         op = b0 & 0x0F
@@ -168,7 +167,7 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
             wire += len(ext)
             n = int.from_bytes(ext, "big")
             if n <= 125 or (len(ext) == 8 and (n <= 0xFFFF or n >> 63)):
-                self._wire_bytes_in += wire - 4
+                self.count_in(wire - 4)
                 await self._fail_on_header(header + ext)
                 return
         fin = b0 & 0x80
@@ -177,7 +176,7 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
             if (op == 0) != asm.in_progress:
                 # a CONTINUATION with no message open, or a new message inside one:
                 # the assembler names the rule (RFC 6455 5.4)
-                self._wire_bytes_in += wire - 4
+                self.count_in(wire - 4)
                 await self._fail_on_frame(Frame(op, b"", bool(fin), bool(b0 & 0x40)))
                 return
             if op:
@@ -189,18 +188,18 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
             else:
                 self._msg_wire += n
             if self._msg_limit is not None and self._msg_wire > self._msg_limit:
-                self._wire_bytes_in += wire - 4
+                self.count_in(wire - 4)
                 await self._fail(1009, "message too big", (
                     f"the message reached {self._msg_wire} bytes on the wire, over "
                     f"max_message_size={self._max_size} (close code 1009, RFC 6455 7.4.1)"))
                 return
         if n <= _JOINED_READ:
             data = await stream.read_bytes(4 + n)
-            payload = _websocket_mask(data[:4], data[4:])
+            payload = websocket_mask(data[:4], data[4:])
         else:
             key = await stream.read_bytes(4)
-            payload = _websocket_mask(key, await stream.read_bytes(n))
-        self._wire_bytes_in += wire + n
+            payload = websocket_mask(key, await stream.read_bytes(n))
+        self.count_in(wire + n)
 
         if op < 3:
             if op and fin and not b0 & 0x40:  # a whole uncompressed message in one frame
@@ -212,8 +211,8 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
                         return
                 else:
                     message = payload
-                self._message_bytes_in += n
-                done = self._run_callback(self.handler.on_message, message)
+                self.count_in(0, n)
+                done = self.run_callback(self.handler.on_message, message)
                 if done is not None:
                     await done
                 return
@@ -224,18 +223,18 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
                 return
             if result is None:
                 return
-            self._message_bytes_in += self._msg_wire
-            done = self._run_callback(self.handler.on_message, result.data)
+            self.count_in(0, self._msg_wire)
+            done = self.run_callback(self.handler.on_message, result.data)
             if done is not None:
                 await done
         elif op == 0x8:
             await self._on_close_frame(payload)
         elif op == 0x9:
-            self._send_pong(payload)  # Tornado's: at most one pong outstanding (RFC 6455 5.5.3)
-            self._run_callback(self.handler.on_ping, payload)
+            self.send_pong(payload)  # Tornado's: at most one pong outstanding (RFC 6455 5.5.3)
+            self.run_callback(self.handler.on_ping, payload)
         else:
-            self._received_pong = True
-            done = self._run_callback(self.handler.on_pong, payload)
+            self.pong_received()
+            done = self.run_callback(self.handler.on_pong, payload)
             if done is not None:
                 await done
 
@@ -311,7 +310,7 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
         sent = None
         if not self.server_terminated and not self.stream.closed():
             try:
-                sent = self._write_frame(True, 0x8, _CLOSE.pack(code) + reason.encode("utf-8"))
+                sent = self.write_frame(True, 0x8, _CLOSE.pack(code) + reason.encode("utf-8"))
             except StreamClosedError:
                 sent = None
         self.server_terminated = True
@@ -324,4 +323,4 @@ class StrictProtocol(tornado.websocket.WebSocketProtocol13):
         if sent is not None and not sent.done():
             # a peer that reads nothing must not keep the socket open
             await asyncio.wait([sent], timeout=FAIL_FLUSH_TIMEOUT)
-        self._abort()
+        self.abort()
