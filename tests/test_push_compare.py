@@ -1,4 +1,4 @@
-"""Server push three ways (notebook 00's measurement) on real loopback sockets."""
+"""Server push four ways (notebook 00's measurement) on real loopback sockets."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ def test_push_comparison_counts_real_bytes_and_delivers_everything():
     by = {r.method: r for r in results}
     assert all(r.delivered == 20 for r in results)
     ws, lp, sp = by["WebSocket"], by["long polling"], by["short polling"]
-    assert ws.requests == 1 and lp.requests >= 20
+    sse = by["Server-Sent Events"]
+    assert ws.requests == 1 and lp.requests >= 20 and sse.requests == 1
+    # SSE: one response that never ends; each event costs "id: N\ndata: " and a chunk header.
+    assert sse.overhead_per_message < lp.overhead_per_message
+    assert sse.handshake_bytes > 100 and sse.p50_ms < sp.p50_ms
+    # Short polling batches: a poll every 100 ms collects the messages of five 20 ms intervals.
+    assert sp.messages_per_response > 1.5 and lp.messages_per_response < sp.messages_per_response
     # WebSocket: one handshake, then 2-byte frame headers; long polling: headers per message.
     assert ws.overhead_per_message < lp.overhead_per_message
     assert ws.handshake_bytes > 100
@@ -20,7 +26,7 @@ def test_push_comparison_counts_real_bytes_and_delivers_everything():
     assert sp.p50_ms > 10
     assert "overhead bytes/message" in str(results)
     from wslab.ui.views import push_table_html
-    assert push_table_html(results).count("<tr>") == 4  # a header and three methods
+    assert push_table_html(results).count("<tr>") == 5  # a header and four methods
 
 
 @pytest.mark.parametrize("kwargs", [{"count": 0}, {"interval": 0}, {"poll_interval": -1},

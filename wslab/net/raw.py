@@ -122,6 +122,21 @@ class RawConnection:
         del self.buffer[:n]
         return out
 
+    async def read_until(self, separator: bytes, *, timeout: float = 5.0) -> bytes:
+        """Read up to and including ``separator`` (all that is left if the peer closed)."""
+        deadline = time.monotonic() + timeout
+        while separator not in self.buffer:
+            if len(self.buffer) > MAX_HEAD:
+                raise ConnectionFailed(self.target.host_header,
+                                       f"no {separator!r} within 64 KiB")
+            if not await self._fill(max(0.0, deadline - time.monotonic())):
+                break
+        end = self.buffer.find(separator)
+        end = len(self.buffer) if end < 0 else end + len(separator)
+        out = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        return out
+
     async def read_frame(self, *, require_mask: bool | None = False, timeout: float = 5.0,
                          extensions_rsv1: bool = False) -> tuple[fr.Frame, bytes] | None:
         """The next whole frame and its exact bytes, or None if the peer closed TCP."""

@@ -130,7 +130,7 @@ def push_comparison(results: Sequence) -> Figure:
         raise ValueError("push_comparison takes the list compare_push() returns")
     fig, (left, right) = _figure(ncols=2)
     names = [r.method for r in results]
-    colours = ["#99c1f1", "#f9f06b", "#8ff0a4"][:len(names)]
+    colours = ["#99c1f1", "#f9f06b", "#dc8add", "#8ff0a4"][:len(names)]
     over = [r.overhead_per_message for r in results]
     bars = left.bar(names, over, color=colours, edgecolor="#3d3846", linewidth=0.6)
     for bar, v in zip(bars, over, strict=True):
