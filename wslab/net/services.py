@@ -1,0 +1,291 @@
+"""Real infrastructure as child processes: Debian's ``redis-server`` and ``nginx`` (layer 2, I/O).
+
+Scaling out (notebook 11) needs a pub/sub backplane and a reverse proxy.  wslab
+runs the real programs, never a system service: each is a child process on a
+free loopback port, with its configuration, pid file, logs and temporary files
+in a temporary directory that is removed when it stops.
+
+* :func:`redis` starts ``redis-server --port P --bind 127.0.0.1 --save '' --appendonly no
+  --dir DIR`` (no persistence: the lab's data lives as long as the process).
+* :class:`Nginx` starts ``nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'`` with a
+  configuration you give it (see :mod:`wslab.net.cluster` for the WebSocket one).
+
+A child's stdout and stderr are read by a thread that keeps the last lines
+(``service.log_tail``): a pipe nobody reads fills at about 64 KiB and then
+blocks the child forever.  Everything stops with ``wslab.stop_all()`` and when
+the interpreter exits.  A missing program raises :class:`ServiceMissing`
+naming the Debian package to install.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from typing import IO
+
+from ..protocol.errors import WSLabError
+from . import loop as lab
+from .errors import ServerStartError
+
+START_TIMEOUT = 10.0
+_children: set[ChildService] = set()
+
+
+class ServiceMissing(WSLabError, FileNotFoundError):
+    """A program wslab runs as a child (redis-server, nginx) is not installed."""
+
+
+def find_program(name: str, *, package: str, extra_dirs: tuple[str, ...] = ("/usr/sbin", "/sbin")) -> str:
+    """The path of ``name`` on PATH or in ``extra_dirs``; else :class:`ServiceMissing`.
+
+    ``nginx`` lives in /usr/sbin, which is not on every user's PATH.
+    """
+    path = shutil.which(name)
+    if path is None:
+        for d in extra_dirs:
+            candidate = os.path.join(d, name)
+            if os.access(candidate, os.X_OK):
+                path = candidate
+                break
+    if path is None:
+        raise ServiceMissing(
+            f"{name} is not installed; on Debian/Ubuntu install it with "
+            f"`sudo apt-get install {package}` (wslab runs it as a child process, "
+            f"never as a system service)")
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host`` (the child binds it next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class ChildService:
+    """A program running as our child process on a loopback port (layer 2)."""
+
+    _stop_order = 3  # after servers (2): they talk to it while they stop
+    program = "service"
+
+    def __init__(self, argv: list[str], *, port: int, workdir: str, host: str = "127.0.0.1",
+                 own_workdir: bool = True, timeout: float = START_TIMEOUT) -> None:
+        self.argv = list(argv)
+        self.host = host
+        self.port = port
+        self.workdir = workdir
+        self._own_workdir = own_workdir
+        self.log_tail: collections.deque[str] = collections.deque(maxlen=200)
+        self._drains: list[threading.Thread] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._start(timeout)
+        lab.register(self)
+        _children.add(self)
+
+    # --- life cycle ---------------------------------------------------------------
+    def _start(self, timeout: float) -> None:
+        self._proc = subprocess.Popen(
+            self.argv, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+        self._drains = [threading.Thread(target=self._drain, args=(self._proc.stdout,),
+                                         name=f"wslab-{self.program}-output", daemon=True)]
+        for t in self._drains:
+            t.start()
+        deadline = time.monotonic() + timeout
+        while not port_open(self.host, self.port):
+            if self._proc.poll() is not None:
+                self._join_drains()
+                raise ServerStartError(
+                    f"{self.program} exited with status {self._proc.returncode} before "
+                    f"listening on {self.host}:{self.port}; its last output:\n  "
+                    + "\n  ".join(list(self.log_tail)[-10:] or ["(none)"]))
+            if time.monotonic() > deadline:
+                self._terminate(2.0)
+                raise ServerStartError(f"{self.program} did not listen on {self.host}:{self.port} "
+                                       f"within {timeout} s")
+            time.sleep(0.01)
+
+    def _drain(self, stream: IO[str] | None) -> None:
+        if stream is None:
+            return
+        try:
+            for line in stream:
+                self.log_tail.append(line.rstrip("\n"))
+        except (OSError, ValueError):
+            pass
+
+    def _join_drains(self) -> None:
+        for t in self._drains:
+            t.join(5)
+        if self._proc is not None and self._proc.stdout is not None:
+            try:
+                self._proc.stdout.close()
+            except OSError:
+                pass
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _terminate(self, timeout: float, sig: int = signal.SIGTERM) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                proc.send_signal(sig)
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            except OSError:
+                pass
+        self._join_drains()
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye: what a crash looks like to its clients.  ``start()`` again."""
+        self._terminate(5.0, signal.SIGKILL)
+
+    def restart(self, *, timeout: float = START_TIMEOUT) -> None:
+        """Stop (if running) and start again on the same port with the same files."""
+        self._terminate(5.0)
+        self._start(timeout)
+        lab.register(self)
+        _children.add(self)
+
+    def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
+        """End the process and remove its temporary directory.  Safe to call twice."""
+        self._terminate(min(timeout, 5.0))
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        lab.unregister(self)
+        _children.discard(self)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__} pid={self.pid} {state} {self.host}:{self.port}>"
+
+
+class RedisServer(ChildService):
+    """Debian's ``redis-server`` on a loopback port, without persistence (layer 2)."""
+
+    program = "redis-server"
+
+    def __init__(self, *, port: int = 0, timeout: float = START_TIMEOUT) -> None:
+        exe = find_program("redis-server", package="redis-server")
+        port = port or free_port()
+        workdir = tempfile.mkdtemp(prefix="wslab-redis-")
+        argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", workdir, "--protected-mode", "yes",
+                "--loglevel", "warning"]
+        super().__init__(argv, port=port, workdir=workdir, timeout=timeout)
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0``, what ``serve(backplane=...)`` takes."""
+        return f"redis://{self.host}:{self.port}/0"
+
+
+def redis(*, port: int = 0, timeout: float = START_TIMEOUT) -> RedisServer:
+    """Start ``redis-server`` as a child process on a free loopback port."""
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {port!r}")
+    return RedisServer(port=port, timeout=timeout)
+
+
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def nginx_preamble(workdir: str) -> str:
+    """The part of nginx.conf that keeps nginx inside ``workdir``: pid, logs, temp paths."""
+    user = ""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # As root nginx would switch its workers to an unprivileged user that cannot
+        # enter our private temporary directory; a lab on loopback keeps them as root.
+        user = "user root root;\n"
+    return (f"{user}"
+            "worker_processes 1;\n"
+            f"pid {workdir}/nginx.pid;\n"
+            f"error_log {workdir}/error.log warn;\n")
+
+
+def nginx_temp_paths(workdir: str, indent: str = "    ") -> str:
+    """Every *_temp_path inside ``workdir`` (nginx's defaults point into /var/lib/nginx)."""
+    return "".join(f"{indent}{name}_temp_path {workdir}/{name}_temp;\n" for name in TEMP_PATHS)
+
+
+class Nginx(ChildService):
+    """Debian's ``nginx`` with a generated configuration, in the foreground (layer 2).
+
+    ``config`` is the text of nginx.conf; ``{workdir}`` in it is replaced by the
+    temporary directory (use :func:`nginx_preamble` and :func:`nginx_temp_paths`).
+    """
+
+    program = "nginx"
+
+    def __init__(self, config: str, *, port: int, timeout: float = START_TIMEOUT) -> None:
+        exe = find_program("nginx", package="nginx")
+        workdir = tempfile.mkdtemp(prefix="wslab-nginx-")
+        self.config_path = os.path.join(workdir, "nginx.conf")
+        self.config = config.replace("{workdir}", workdir)
+        with open(self.config_path, "w", encoding="utf-8") as f:
+            f.write(self.config)
+        # -e: the error log before the configuration is read (else /var/log/nginx/error.log)
+        argv = [exe, "-p", workdir, "-c", self.config_path, "-e", f"{workdir}/error.log",
+                "-g", "daemon off;"]
+        try:
+            super().__init__(argv, port=port, workdir=workdir, timeout=timeout)
+        except ServerStartError as exc:
+            log = self.error_log()
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise ServerStartError(f"{exc}\nnginx error.log:\n{log[-2000:]}") from None
+
+    def error_log(self) -> str:
+        try:
+            with open(os.path.join(self.workdir, "error.log"), encoding="utf-8",
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def reload(self, config: str | None = None) -> None:
+        """Write a new configuration (optional) and tell nginx to load it (SIGHUP)."""
+        if config is not None:
+            self.config = config.replace("{workdir}", self.workdir)
+            with open(self.config_path, "w", encoding="utf-8") as f:
+                f.write(self.config)
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
+
+
+def stop_children() -> None:
+    """Kill every child service still running (the interpreter is exiting)."""
+    for child in list(_children):
+        try:
+            child.stop(timeout=2)
+        except Exception:  # noqa: BLE001 - at exit, try them all
+            pass
+
+
+atexit.register(stop_children)
