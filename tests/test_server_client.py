@@ -303,12 +303,12 @@ def test_send_after_close_is_a_clear_error(server):
 
 
 def test_close_code_validation():
-    from wslab.net.server import _check_close_args
+    from wslab.net.server import check_close_args
     for bad in (999, 1004, 1005, 1006, 1015, 2000, 5000):
         with pytest.raises(ValueError, match="7.4"):
-            _check_close_args(bad, "")
+            check_close_args(bad, "")
     with pytest.raises(ValueError, match="123 bytes"):
-        _check_close_args(1000, "x" * 124)
+        check_close_args(1000, "x" * 124)
 
 
 def test_abnormal_close_is_1006(server):

@@ -28,6 +28,7 @@ from . import loop as lab
 from .errors import ConnectionClosed, ConnectionFailed
 from .events import clip, payload_size, preview
 from .keepalive import Keepalive
+from .server.connection import check_close_args
 from .tls import client_context
 
 RECV_QUEUE_MAX = 10_000
@@ -414,8 +415,7 @@ class Client:
 
     def close(self, code: int = 1000, reason: str = "", *, timeout: float = 5.0) -> None:
         """Start the closing handshake and wait (up to ``timeout``) until CLOSED."""
-        from .server import _check_close_args
-        _check_close_args(code, reason)
+        check_close_args(code, reason)
         lab.run(self._aclose(code, reason, timeout), timeout=timeout + 5,
                 what=f"close {self.url}")
         lab.unregister(self)

@@ -27,7 +27,8 @@ from typing import Any
 from .. import loop as lab
 from ..errors import LabTimeout, ServerStartError
 from ..events import Event, EventList
-from . import ClientInfo
+from . import registry
+from .connection import ClientInfo
 
 
 def _encode_event(e: Event) -> dict[str, Any]:
@@ -69,8 +70,8 @@ class ProcessServer:
             self._proc.wait(5)
             raise ServerStartError(hello["error"]) if hello.get("kind") == "start" \
                 else ValueError(hello["error"])
-        self.__dict__.update(hello["urls"])
-        self.port = hello["port"]
+        self._urls: dict[str, str] = hello["urls"]
+        self.port: int = hello["port"]
         self.host = options.get("host", "127.0.0.1")
         self.pid = self._proc.pid
         self.running = True
@@ -103,7 +104,33 @@ class ProcessServer:
             raise ValueError(reply["error"])
         return reply.get("result")
 
-    # --- the LabServer facade ------------------------------------------------------
+    # --- the LabServer facade (wslab.net.server.api.ServerLike) ----------------------
+    @property
+    def url(self) -> str:
+        """The echo route, ``ws://host:port/echo``."""
+        return self._urls["url"]
+
+    @property
+    def chat_url(self) -> str:
+        return self._urls["chat_url"]
+
+    @property
+    def ack_url(self) -> str:
+        return self._urls["ack_url"]
+
+    @property
+    def pubsub_url(self) -> str:
+        return self._urls["pubsub_url"]
+
+    @property
+    def page_url(self) -> str:
+        """The browser client page, ``http://host:port/``."""
+        return self._urls["page_url"]
+
+    @property
+    def origin(self) -> str:
+        return self._urls["origin"]
+
     @property
     def events(self) -> EventList:
         return EventList(_decode_event(d) for d in self._call("events"))
@@ -138,9 +165,7 @@ class ProcessServer:
             self.running = False
         self._kill(timeout)
         lab.unregister(self)
-        from .. import server as server_module
-        if server_module._servers.get(self.name) is self:
-            del server_module._servers[self.name]
+        registry.forget(self)
 
     def _kill(self, timeout: float = 5.0) -> None:
         if self._proc.poll() is None:
@@ -177,7 +202,7 @@ def _child(options: dict[str, Any]) -> int:
     """The child's main loop: run a LabServer, answer commands from stdin."""
     import importlib
 
-    from . import serve
+    from .serve import serve
 
     handler = options.pop("handler", None)
     try:

@@ -1,0 +1,207 @@
+"""One client connection as the server sees it, and its send path (layer 2, I/O).
+
+:class:`Connection` is what ``@server.on_message`` handlers receive.  Its send
+path writes a frame without the Task Tornado wraps around every write, hands a
+broadcast's pre-encoded frame straight to the kernel when nothing is queued,
+and applies the server's policies: ``send_buffer_max`` (a client that does not
+read is failed with 1013, "try again later": a slow consumer) and
+``rate_limit`` (more messages a second than allowed: 1008, policy violation).
+A message for a connection that is closed, or whose TCP connection was reset
+under it, is dropped without an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import tornado.iostream
+
+from ...protocol.closecodes import is_valid_close_code_on_wire
+from .. import loop as lab
+from .._tornado import write_buffer_size
+from ..errors import ConnectionClosed
+from ..events import clip, payload_size
+
+if TYPE_CHECKING:
+    from .lab_server import LabServer
+    from .routes import LabSocket
+
+__all__ = ["ClientInfo", "Connection", "app_pong", "check_close_args"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """A snapshot of one connected client as the server sees it."""
+
+    id: int
+    remote: str
+    path: str
+    subprotocol: str | None
+    connected_since: float  # time.time() of the open, for humans
+    messages_in: int = 0
+    messages_out: int = 0
+    origin: str | None = None
+
+
+class Connection:
+    """One client connection, as handed to ``on_message(conn, message)`` (layer 2).
+
+    ``conn.send()`` and ``conn.close()`` never block: they may be called from a
+    handler running on the lab loop and from an ordinary cell alike.
+    """
+
+    def __init__(self, server: LabServer, handler: LabSocket, cid: int) -> None:
+        self.server = server
+        self.id = cid
+        self._handler = handler
+        self.info = ClientInfo(
+            id=cid,
+            remote=handler.request.remote_ip or "?",
+            path=handler.request.path,
+            subprotocol=handler.selected_subprotocol,
+            connected_since=time.time(),
+            origin=handler.request.headers.get("Origin"),
+        )
+        self.messages_in = 0
+        self.messages_out = 0
+        self.closed = False
+        self._window_start = 0.0
+        self._window_count = 0
+
+    @property
+    def path(self) -> str:
+        return self.info.path
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.info.subprotocol
+
+    def send(self, message: str | bytes) -> None:
+        """Send a text (str) or binary (bytes) message to this client."""
+        if not isinstance(message, (str, bytes, bytearray, memoryview)):
+            raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+        if isinstance(message, (bytearray, memoryview)):
+            message = bytes(message)
+        if self.closed:
+            raise ConnectionClosed(f"client {self.id} is closed; cannot send")
+        lab.call_soon(self._send_now, message)
+
+    def _send_now(self, message: str | bytes, frame: bytes | None = None, *,
+                  log: bool = True) -> None:
+        """Write one message now (lab loop).  ``frame``: the same message already
+        encoded as an unmasked, uncompressed frame (a broadcast encodes it once);
+        ``log=False``: the caller records one event for the whole broadcast."""
+        proto = self._handler.ws_connection
+        if self.closed or proto is None:
+            return
+        stream = proto.stream
+        if stream is None or stream.closed():
+            return  # reset under us; on_close is on its way: dropped like any closed send
+        binary = isinstance(message, bytes)
+        try:
+            deflater = proto.compressor
+            if frame is not None and deflater is None:
+                if type(stream) is tornado.iostream.IOStream and not write_buffer_size(stream):
+                    # Nothing queued for this client: hand the frame to the kernel at once
+                    # (one send() call, no Future); queue only what it did not take.
+                    try:
+                        sent = stream.socket.send(frame)
+                    except BlockingIOError:
+                        sent = 0
+                    except OSError:
+                        return
+                    fut = stream.write(frame[sent:]) if sent < len(frame) else None
+                else:
+                    fut = stream.write(frame)
+            else:
+                # Tornado's write_message, minus the Task it wraps around every write.
+                data = message if binary else message.encode("utf-8")
+                flags = 0
+                if deflater is not None:
+                    data, flags = deflater.compress(data), proto.RSV1
+                fut = proto.write_frame(True, 0x2 if binary else 0x1, data, flags)
+        except tornado.iostream.StreamClosedError:
+            return
+        if fut is not None:
+            lab.fire_and_forget(fut)
+        if stream.closed():
+            return  # the write met a reset connection and Tornado closed the stream: dropped
+        self.messages_out += 1
+        if log:
+            self.server._log.record_message(self.id, "out", "binary" if binary else "text",
+                                            payload_size(message), clip(message))
+        limit = self.server.send_buffer_max
+        if limit is not None:
+            waiting = write_buffer_size(stream)
+            if waiting > limit:
+                self._fail(1013, "slow consumer", f"slow consumer: {waiting} bytes wait to be "
+                                                  f"sent (send_buffer_max={limit})")
+
+    def _over_rate(self, per_second: int) -> bool:
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        if self._window_count > per_second:
+            self._fail(1008, "rate limit exceeded",
+                       f"rate limit: more than {per_second} messages in one second")
+            return True
+        return False
+
+    def _fail(self, code: int, reason: str, why: str) -> None:
+        """Close this client with ``code`` because of a server policy; the event says why."""
+        if self.closed:
+            return
+        self.server._log.record("error", self.id, code=code, reason=why)
+        self._handler.lab_close(code, reason)
+        ws = self._handler.ws_connection
+        stream = getattr(ws, "stream", None)
+        if stream is not None:  # its buffer may never drain: do not wait Tornado's 5 s
+            asyncio.get_running_loop().call_later(1.0, stream.close)
+
+    def ping(self, payload: bytes = b"") -> None:
+        """Send a ping frame; the pong arrives as a ``pong`` event with its round trip."""
+        lab.call_soon(self._handler.lab_ping, bytes(payload))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake with this client (RFC 6455 section 7.1.2)."""
+        check_close_args(code, reason)
+        lab.call_soon(self._handler.lab_close, code, reason)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} {self.info.remote} {self.path}>"
+
+
+def app_pong(message: str) -> str | None:
+    """The answer to an application-level ping ``{"type": "ping", "t": ...}``, or None.
+
+    Browsers cannot send ping frames (their WebSocket API has no ping()), so
+    applications exchange small JSON messages instead; the server echoes ``t``
+    so the sender can compute the round trip with its own clock.
+    """
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "ping":
+        return None
+    return json.dumps({"type": "pong", "t": data.get("t"), "server_time": time.time()})
+
+
+def check_close_args(code: int, reason: str) -> None:
+    """Raise ``ValueError`` unless ``code`` may be sent in a Close frame with ``reason``.
+
+    Used by ``Connection.close``, ``LabServer.close_client`` and ``Client.close``.
+    """
+    if (isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 0xFFFF
+            or not is_valid_close_code_on_wire(code)):
+        raise ValueError(
+            "a close code sent on the wire is 1000-1003, 1007-1014 or 3000-4999 "
+            f"(RFC 6455 section 7.4); 1004, 1005, 1006 and 1015 are never sent; got {code!r}")
+    if len(reason.encode("utf-8")) > 123:
+        raise ValueError("a close reason is at most 123 bytes of UTF-8 "
+                         "(control frames carry at most 125 bytes, RFC 6455 section 5.5)")

@@ -1,0 +1,392 @@
+"""LabServer: one WebSocket server on the lab loop (layer 2, I/O).  Start it with ``serve()``.
+
+It owns the Tornado application (the routes of :mod:`.routes`, the pages of
+:mod:`.pages`), the connected clients (:class:`~.connection.Connection`), the
+event log, the channel and exactly-once state (:mod:`.pubsub`, :mod:`.ack`),
+the admission and origin policies, and the learner's hooks
+(``@server.on_message``, ``on_open``, ``on_close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from ...protocol.frames import Frame, Opcode, encode_frame
+from .. import loop as lab
+from ..errors import ServerStartError
+from ..events import Event, EventList, EventLog, clip, payload_size
+from ..tls import make_tls
+from ..urls import host_for_url, origin_of
+from . import registry
+from .ack import AckState
+from .admission import make_auth
+from .connection import ClientInfo, Connection
+from .pages import ClientPage, HijackPage, LoginPage
+from .pubsub import PubSub
+from .routes import ROUTES, LabSocket
+
+__all__ = ["CLOSE_GRACE", "LabServer"]
+
+CLOSE_GRACE = 1.0     # seconds stop() waits for clients to answer the close frame
+
+
+class LabServer:
+    """A WebSocket server running on the lab loop (layer 2).  Create it with :func:`serve`."""
+
+    _stop_order = 2
+
+    def __init__(self, *, host: str, port: int, name: str, origins: Iterable[str],
+                 subprotocols: Iterable[str], compression: bool, events_max: int,
+                 ping_interval: float | None, ping_timeout: float | None,
+                 max_message_size: int | None, app_heartbeat: bool = True,
+                 auth: Any = None, max_connections: int | None = None,
+                 rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
+                 tls: bool = False) -> None:
+        self.host = host
+        self.name = name
+        self.origins = _normalise_origins(origins)
+        self.subprotocols = [str(s) for s in subprotocols]
+        self.compression = bool(compression)
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.max_message_size = max_message_size
+        self.app_heartbeat = bool(app_heartbeat)
+        self.ack = AckState()
+        self.pubsub = PubSub()
+        self.auth = make_auth(auth)
+        self.max_connections = max_connections
+        self.rate_limit = rate_limit
+        self.send_buffer_max = send_buffer_max
+        self.tls = bool(tls)
+        self.ca_file: str | None = None  # with tls=True: the local CA clients must trust
+        self._log = EventLog(events_max)
+        self._conns: dict[int, Connection] = {}
+        self._next_id = 1
+        self._on_message: Callable[[Connection, str | bytes], Any] | None = None
+        self._on_open: Callable[[Connection], Any] | None = None
+        self._on_close: Callable[[Connection], Any] | None = None
+        self._closed_all: asyncio.Event | None = None
+        self._http: tornado.httpserver.HTTPServer | None = None
+        self._sockets: list[socket.socket] = []
+        self.port = port
+        self.running = False
+
+    # --- URLs ----------------------------------------------------------------
+    @property
+    def _ws(self) -> str:
+        return "wss" if self.tls else "ws"
+
+    @property
+    def _http_scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def url(self) -> str:
+        """The echo endpoint, ``ws://host:port/echo``."""
+        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/echo"
+
+    @property
+    def ack_url(self) -> str:
+        """The exactly-once route for ReconnectingClient, ``ws://host:port/ack``."""
+        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/ack"
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/chat"
+
+    @property
+    def page_url(self) -> str:
+        """The browser client page, ``http://host:port/``."""
+        return f"{self._http_scheme}://{host_for_url(self.host)}:{self.port}/"
+
+    @property
+    def origin(self) -> str:
+        return f"{self._http_scheme}://{host_for_url(self.host)}:{self.port}"
+
+    # --- start / stop ----------------------------------------------------------
+    async def _astart(self, port: int) -> None:
+        # Tornado's access log would print every 403/404 as red stderr in a notebook;
+        # rejected handshakes are recorded as ``reject`` events instead.
+        settings: dict[str, Any] = {"log_function": _quiet_access_log}
+        if self.ping_interval is not None:
+            settings["websocket_ping_interval"] = self.ping_interval
+        if self.ping_timeout is not None:
+            settings["websocket_ping_timeout"] = self.ping_timeout
+        if self.max_message_size is not None:
+            settings["websocket_max_message_size"] = self.max_message_size
+        app = tornado.web.Application([
+            (r"/", ClientPage),
+            (r"/login", LoginPage, {"server": self}),
+            (r"/demo/hijack", HijackPage),
+            *((path, handler, {"server": self}) for path, handler in ROUTES),
+        ], **settings)
+        try:
+            self._sockets = tornado.netutil.bind_sockets(port, address=self.host)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServerStartError(
+                    f"port {port} on {self.host} is already in use (another program or a "
+                    f"server not started by this name); pick another port or port=0 for a free one"
+                ) from None
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
+                raise ServerStartError(f"cannot listen on {self.host!r}: {exc.strerror or exc}") from None
+            if exc.errno == errno.EACCES:
+                raise ServerStartError(f"no permission to listen on port {port} (ports below "
+                                       "1024 need root); use port=0 or a port above 1023") from None
+            raise ServerStartError(f"cannot listen on {self.host}:{port}: {exc}") from None
+        self.port = self._sockets[0].getsockname()[1]
+        ssl_ctx = None
+        if self.tls:
+            files = make_tls()
+            self.ca_file, ssl_ctx = files.ca_file, files.server_context
+        self._http = tornado.httpserver.HTTPServer(app, xheaders=False, ssl_options=ssl_ctx)
+        self._http.add_sockets(self._sockets)
+        self.running = True
+
+    async def _astop(self, grace: float) -> None:
+        if self._http is None:
+            return
+        self._http.stop()  # closes the listening sockets: no new connections
+        conns = list(self._conns.values())
+        for conn in conns:
+            conn._handler.lab_close(1001, "server stopping")
+        if conns:
+            self._closed_all = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._closed_all.wait(), grace)
+            except asyncio.TimeoutError:
+                pass
+            for conn in list(self._conns.values()):
+                ws = conn._handler.ws_connection
+                if ws is not None and getattr(ws, "stream", None) is not None:
+                    ws.stream.close()
+            # give on_close callbacks one turn of the loop
+            await asyncio.sleep(0)
+        await self._http.close_all_connections()
+        self._http = None
+        self.running = False
+        if self.ca_file is not None:
+            try:
+                os.unlink(self.ca_file)
+            except OSError:
+                pass
+
+    def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
+        """Close every client with 1001 (going away) and stop listening.  Safe to call twice."""
+        if self._http is not None:
+            lab.run(self._astop(min(CLOSE_GRACE, timeout / 2)), timeout=timeout,
+                    what=f"stopping server {self.name!r}")
+        lab.unregister(self)
+        registry.forget(self)
+
+    def __enter__(self) -> LabServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # --- clients ---------------------------------------------------------------
+    def _add(self, handler: LabSocket) -> Connection:
+        conn = Connection(self, handler, self._next_id)
+        self._next_id += 1
+        self._conns[conn.id] = conn
+        return conn
+
+    def _remove(self, conn: Connection) -> None:
+        self._conns.pop(conn.id, None)
+        if not self._conns and self._closed_all is not None:
+            self._closed_all.set()
+
+    @property
+    def clients(self) -> list[ClientInfo]:
+        """The connected clients: id, remote address, path, subprotocol, since, counts."""
+        return [replace(c.info, messages_in=c.messages_in, messages_out=c.messages_out)
+                for c in list(self._conns.values())]
+
+    def connection(self, client_id: int) -> Connection:
+        try:
+            return self._conns[client_id]
+        except KeyError:
+            ids = sorted(self._conns)
+            raise ValueError(f"no connected client with id {client_id!r}; "
+                             f"connected ids: {ids or 'none'}") from None
+
+    def send(self, client_id: int, message: str | bytes) -> None:
+        """Send one message to one client (text for str, binary for bytes)."""
+        self.connection(client_id).send(message)
+
+    def broadcast(self, message: str | bytes, *, path: str | None = None) -> int:
+        """Send a message to every connected client (or those on ``path``); returns how many."""
+        if not isinstance(message, (str, bytes)):
+            raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+        return lab.call(self._broadcast_now, message, path, what="broadcast")
+
+    def _broadcast_now(self, message: str | bytes, path: str | None = None) -> int:
+        """Encode the frame once, write the same bytes to every client (no per-client framing;
+        clients with permessage-deflate get their own compressed copy)."""
+        binary = isinstance(message, bytes)
+        frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
+                                   message if binary else message.encode("utf-8")))
+        ids = []
+        for conn in list(self._conns.values()):
+            if path is None or conn.path == path:
+                conn._send_now(message, frame, log=False)
+                ids.append(conn.id)
+        # One event for the whole broadcast (client_id None), naming its recipients.
+        self._log.record("message", None, direction="out", opcode="binary" if binary else "text",
+                         size=payload_size(message), data=clip(message),
+                         extra={"broadcast": True, "recipients": ids})
+        return len(ids)
+
+    def _admit(self, request: Any) -> tuple[int, str] | None:
+        if self.max_connections is not None and len(self._conns) >= self.max_connections:
+            return 503, (f"server full: {len(self._conns)} connections "
+                         f"(max_connections={self.max_connections})")
+        if self.auth is not None:
+            return self.auth.check(request)
+        return None
+
+    def _send_now_to(self, client_id: int, text: str) -> None:
+        conn = self._conns.get(client_id)
+        if conn is not None:
+            conn._send_now(text)
+
+    @property
+    def pubsub_url(self) -> str:
+        """The channels route, ``ws://host:port/pubsub`` (JSON sub/unsub/pub envelope)."""
+        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/pubsub"
+
+    @property
+    def channels(self) -> dict[str, list[int]]:
+        """Channel -> ids of its members, on the ``/pubsub`` route."""
+        return {c: sorted(m) for c, m in self.pubsub.channels.items()}
+
+    def publish(self, channel: str, data: Any) -> int:
+        """Send ``data`` to every member of ``channel`` on ``/pubsub``; returns how many."""
+        return lab.call(self.pubsub.publish, channel, data, self._send_now_to, what="publish")
+
+    def ack_broadcast(self, data: Any) -> int:
+        """Send a numbered event to every ``/ack`` client and keep it for replay.
+
+        Clients that are disconnected now get it when they reconnect (from a
+        buffer of the last 1,000 events).  Returns the event's number.
+        """
+        return lab.call(self._ack_broadcast_now, data, what="ack_broadcast")
+
+    def _ack_broadcast_now(self, data: Any) -> int:
+        text = self.ack.event(data)
+        self._broadcast_now(text, path="/ack")
+        return self.ack.event_seq
+
+    def close_client(self, client_id: int, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake with one client (``ValueError`` for a code or
+        reason that may not be sent, RFC 6455 section 7.4)."""
+        self.connection(client_id).close(code, reason)
+
+    def drop_client(self, client_id: int) -> None:
+        """Cut one client's TCP connection WITHOUT a Close frame (what a crash looks like).
+
+        The client then reports 1006, abnormal closure (RFC 6455 section 7.1.5).
+        """
+        conn = self.connection(client_id)
+        lab.call_soon(conn._handler.lab_drop)
+
+    def ping(self, client_id: int, payload: bytes = b"") -> None:
+        """Send a ping frame to one client; its pong is logged with the round trip."""
+        self.connection(client_id).ping(payload)
+
+    # --- hooks -------------------------------------------------------------------
+    def on_message(self, fn: Callable[[Connection, str | bytes], Any] | None) -> Any:
+        """Decorator: ``fn(conn, message)`` replaces echo/chat; ``None`` restores them.
+
+        If ``fn`` raises, the error is logged as an ``error`` event and that
+        connection is closed with 1011 (internal error); other clients go on.
+        """
+        if fn is not None and not callable(fn):
+            raise ValueError("on_message takes a function fn(conn, message) or None")
+        self._on_message = fn
+        return fn
+
+    def on_open(self, fn: Callable[[Connection], Any] | None) -> Any:
+        """Decorator: ``fn(conn)`` runs after each opening handshake."""
+        self._on_open = fn
+        return fn
+
+    def on_close(self, fn: Callable[[Connection], Any] | None) -> Any:
+        """Decorator: ``fn(conn)`` runs after each connection closed."""
+        self._on_close = fn
+        return fn
+
+    def _call_hook(self, fn: Callable[..., Any] | None, conn: Connection) -> None:
+        if fn is None:
+            return
+        try:
+            fn(conn)
+        except Exception as exc:  # noqa: BLE001
+            self._log.record("error", conn.id, reason=f"{type(exc).__name__}: {exc}",
+                             data=traceback.format_exc())
+
+    # --- events --------------------------------------------------------------------
+    @property
+    def events(self) -> EventList:
+        """Every event still in the ring (newest ``events_max``), oldest first."""
+        return EventList(self._log.snapshot())
+
+    @property
+    def event_log(self) -> EventLog:
+        return self._log
+
+    def subscribe(self, fn: Callable[[Event], None]) -> Callable[[Event], None]:
+        """Call ``fn(event)`` on the lab loop for every new event (for live panels)."""
+        return self._log.subscribe(fn)
+
+    def unsubscribe(self, fn: Callable[[Event], None]) -> None:
+        self._log.unsubscribe(fn)
+
+    # --- origin policy ------------------------------------------------------------------
+    def _origin_allowed(self, origin: str, host_header: str) -> tuple[bool, str]:
+        try:
+            normal = origin_of(origin)
+        except ValueError:
+            return False, f"Origin {origin!r} is not a valid origin"
+        if urlsplit(normal).netloc == host_header.lower() or normal == origin_of(self.origin):
+            return True, "same origin"  # (the second test: a page of ours reached via a relay)
+        if "*" in self.origins or normal in self.origins:
+            return True, "allowed by serve(origins=...)"
+        return False, (f"Origin {origin} is not this server's origin and not in "
+                       f"serve(origins=...) (allowed: {sorted(self.origins) or 'none'})")
+
+    def allow_origin(self, origin: str) -> None:
+        """Add an allowed origin while running (e.g. JupyterLab's own page)."""
+        self.origins |= _normalise_origins([origin])
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (f"<LabServer {self.name!r} {state} {self.url} page={self.page_url} "
+                f"clients={len(self._conns)}>")
+
+
+def _quiet_access_log(handler: tornado.web.RequestHandler) -> None:
+    return None
+
+
+def _normalise_origins(origins: Iterable[str]) -> set[str]:
+    if isinstance(origins, str):
+        origins = [origins]
+    out = set()
+    for o in origins:
+        out.add("*" if o == "*" else origin_of(o))
+    return out
+

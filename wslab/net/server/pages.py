@@ -1,0 +1,67 @@
+"""The HTML pages a LabServer serves next to its WebSocket routes (layer 2, I/O).
+
+* ``/``             the browser client page of the classic tutorial (``static/client.html``);
+* ``/login``        sets the token cookie, as a real login would (notebook 09);
+* ``/demo/hijack``  an attacker's page for the cross-site WebSocket hijacking demo.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import tornado.web
+
+if TYPE_CHECKING:
+    from .lab_server import LabServer
+
+__all__ = ["ClientPage", "HijackPage", "LoginPage", "static_text"]
+
+
+def static_text(name: str) -> str:
+    """The text of ``wslab/net/server/static/<name>``."""
+    return resources.files("wslab.net.server").joinpath("static", name).read_text("utf-8")
+
+
+class _Page(tornado.web.RequestHandler):
+    def send_html(self, html: str) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.write(html)
+
+
+class ClientPage(_Page):
+    """``/``: the browser client page (connects back to this server's ``/echo``)."""
+
+    def get(self) -> None:
+        self.send_html(static_text("client.html"))
+
+
+class HijackPage(_Page):
+    """``/demo/hijack?target=ws://...``: an attacker's page (for notebook 09 and its test)."""
+
+    def get(self) -> None:
+        self.send_html(static_text("hijack.html"))
+
+
+class LoginPage(tornado.web.RequestHandler):
+    """``/login?token=...``: sets the ``wslab_token`` cookie, as a real login would."""
+
+    def initialize(self, server: LabServer) -> None:  # type: ignore[override]
+        self.lab = server
+
+    def get(self) -> None:
+        token = self.get_argument("token", "")
+        auth = self.lab.auth
+        if auth is None or "cookie" not in auth.places:
+            self.set_status(404)
+            self.finish("this server takes no cookie login (serve(auth=...) with the cookie place)")
+            return
+        if token != auth.token:
+            self.set_status(403)
+            self.finish("wrong token")
+            return
+        self.set_cookie(auth.cookie, token, httponly=True, samesite="Lax", path="/")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish("<p>logged in: the browser now sends the session cookie with every "
+                    "request to this host, WebSocket handshakes included.</p>")

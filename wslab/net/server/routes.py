@@ -1,0 +1,338 @@
+"""The WebSocket routes of a LabServer, one handler class each (layer 2, I/O).
+
+* ``/echo``   :class:`EchoSocket`   echoes every message, text as text, binary as binary;
+* ``/chat``   :class:`ChatSocket`   relays every message to every client on ``/chat``;
+* ``/pubsub`` :class:`PubSubSocket` channels in a JSON envelope (:mod:`.pubsub`);
+* ``/ack``    :class:`AckSocket`    exactly-once delivery and replay (:mod:`.ack`).
+
+:class:`LabSocket`, their base, turns Tornado's hooks into the server's events
+and policies: admission (token, connection limit) before the upgrade, the
+origin check, subprotocol choice, the application heartbeat and the rate
+limit, then ``lab_handle``, which each route defines.  ``@server.on_message``
+replaces the default behaviour of ``/echo`` and ``/chat`` only; ``/pubsub``
+and ``/ack`` speak their own protocols whatever the hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import traceback
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+import tornado.websocket
+
+from .._tornado import WebSocketParams
+from ..events import clip, payload_size
+from .connection import Connection, app_pong
+from .strict import StrictProtocol
+
+if TYPE_CHECKING:
+    from .lab_server import LabServer
+
+__all__ = ["ROUTES", "AckSocket", "ChatSocket", "EchoSocket", "LabProtocol", "LabSocket",
+           "PubSubSocket"]
+
+
+class LabProtocol(StrictProtocol):
+    """The lab server's protocol: RFC-strict frame receiving (see :mod:`wslab.net.server.strict`),
+    Tornado's sending side, and a heartbeat whose every ping and pong is an event."""
+
+    async def periodic_ping(self) -> None:
+        """serve(ping_interval=..., ping_timeout=...): a ping every interval (RFC 6455 5.5.2).
+
+        Unlike Tornado's own loop, every ping and pong is an event with its round
+        trip, a pong ends the wait at once, and a missing pong fails the
+        connection with 1011 "keepalive timeout", dropping TCP after at most
+        one more second instead of Tornado's five.
+        """
+        handler = self.handler
+        interval = self.ping_interval
+        # Tornado clamps the timeout to the interval; this loop has no need to.
+        timeout = self.params.ping_timeout or interval
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(interval)
+        n = 0
+        while not self.is_closing():
+            n += 1
+            sent = loop.time()
+            got = handler.lab_ping(f"hb-{n}".encode(), expect=True)
+            if got is None:
+                return
+            try:
+                await asyncio.wait_for(got, timeout)
+            except asyncio.TimeoutError:
+                handler.lab_keepalive_timeout(timeout)
+                loop.call_later(min(timeout, 1.0), self.abort)
+                return
+            await asyncio.sleep(max(0.0, sent + interval - loop.time()))
+
+
+class LabSocket(tornado.websocket.WebSocketHandler):
+    """Tornado hooks -> LabServer events and policies; a route defines ``lab_handle``.
+
+    Runs on the lab loop only.
+    """
+
+    def initialize(self, server: LabServer) -> None:  # type: ignore[override]
+        self.lab = server
+        self.conn: Connection | None = None
+        self.lab_protocol: LabProtocol | None = None
+        self._ping_sent: dict[bytes, int] = {}
+        self._pong_waiters: dict[bytes, asyncio.Future] = {}
+
+    # --- handshake -----------------------------------------------------------
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        refused = self.lab._admit(self.request)
+        if refused is not None:
+            status, reason = refused
+            self.lab._log.record("reject", None, code=status, reason=reason,
+                                 extra={"path": self.request.path,
+                                        "origin": self.request.headers.get("Origin")})
+            self.set_status(status)
+            if status == 401:
+                self.set_header("WWW-Authenticate", 'Bearer realm="wslab"')
+            self.finish(reason)
+            return
+        await super().get(*args, **kwargs)
+
+    def check_origin(self, origin: str) -> bool:
+        ok, why = self.lab._origin_allowed(origin, self.request.host)
+        if not ok:
+            self.lab._log.record("reject", None, code=403, reason=why,
+                                 extra={"origin": origin, "path": self.request.path})
+        return ok
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        # RFC 6455 section 4.2.2: the server picks one of the client's, here in the
+        # server's order of preference; None means "no subprotocol" (not a failure).
+        offered = [s.strip() for s in subprotocols]
+        for mine in self.lab.subprotocols:
+            if mine in offered:
+                return mine
+        return None
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return {} if self.lab.compression else None
+
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            return None  # Tornado answers 426 Upgrade Required with Sec-WebSocket-Version: 13
+        params = WebSocketParams(
+            ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+            max_message_size=self.max_message_size,
+            compression_options=self.get_compression_options())
+        self.lab_protocol = LabProtocol(self, False, params)
+        return self.lab_protocol
+
+    # --- life cycle ------------------------------------------------------------
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.set_nodelay(True)
+        self.conn = self.lab._add(self)
+        self.lab._log.record("open", self.conn.id, extra={
+            "remote": self.conn.info.remote, "path": self.request.path,
+            "subprotocol": self.selected_subprotocol,
+            "origin": self.request.headers.get("Origin")})
+        self.lab._call_hook(self.lab._on_open, self.conn)
+
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        conn = self.conn
+        if conn is None:
+            return None
+        conn.messages_in += 1
+        binary = isinstance(message, bytes)
+        self.lab._log.record_message(conn.id, "in", "binary" if binary else "text",
+                                     payload_size(message), clip(message))
+        if self.lab.app_heartbeat and not binary and message[:1] == "{" \
+                and '"ping"' in message[:40]:
+            pong = app_pong(message)
+            if pong is not None:  # answered here: never echoed, broadcast or handed to fn
+                conn._send_now(pong)
+                return None
+        if self.lab.rate_limit is not None and conn._over_rate(self.lab.rate_limit):
+            return None
+        return self.lab_handle(conn, message)
+
+    def lab_handle(self, conn: Connection, message: str | bytes) -> Awaitable[None] | None:
+        """One message, after the heartbeat and the rate limit: the learner's
+        ``@server.on_message`` function if there is one, else :meth:`lab_default`."""
+        fn = self.lab._on_message
+        if fn is None:
+            self.lab_default(conn, message)
+            return None
+        try:
+            result = fn(conn, message)
+        except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
+            self._handler_failed(exc)
+            return None
+        if inspect.isawaitable(result):
+            return self._await_handler(result)
+        return None
+
+    def lab_default(self, conn: Connection, message: str | bytes) -> None:
+        """What the route does with a message when no ``on_message`` function is set."""
+        raise NotImplementedError
+
+    async def _await_handler(self, result: Awaitable[Any]) -> None:
+        try:
+            await result
+        except Exception as exc:  # noqa: BLE001
+            self._handler_failed(exc)
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        assert self.conn is not None
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.lab._log.record("error", self.conn.id, reason=f"{type(exc).__name__}: {exc}",
+                             data=tb)
+        reason = f"handler error: {type(exc).__name__}"[:123]
+        self.lab_close(1011, reason)
+
+    def on_ping(self, data: bytes) -> None:
+        if self.conn is None:
+            return
+        self.lab._log.record("ping", self.conn.id, direction="in", opcode="ping",
+                             size=len(data), data=data)
+        # Tornado has already answered with a pong carrying the same payload (RFC 6455 5.5.3).
+        self.lab._log.record("pong", self.conn.id, direction="out", opcode="pong",
+                             size=len(data), data=data)
+
+    def on_pong(self, data: bytes) -> None:
+        if self.conn is None:
+            return
+        sent = self._ping_sent.pop(data, None)
+        extra = {"rtt_s": (time.perf_counter_ns() - sent) / 1e9} if sent is not None else {}
+        self.lab._log.record("pong", self.conn.id, direction="in", opcode="pong",
+                             size=len(data), data=data, extra=extra)
+        waiter = self._pong_waiters.pop(data, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(extra.get("rtt_s"))
+
+    def lab_ping(self, payload: bytes, *, expect: bool = False) -> asyncio.Future | None:
+        if self.ws_connection is None or self.conn is None:
+            return None
+        if len(self._ping_sent) > 100:
+            self._ping_sent.clear()
+        self._ping_sent[payload] = time.perf_counter_ns()
+        try:
+            self.ping(payload)
+        except tornado.websocket.WebSocketClosedError:
+            return None
+        self.lab._log.record("ping", self.conn.id, direction="out", opcode="ping",
+                             size=len(payload), data=payload)
+        if not expect:
+            return None
+        fut = asyncio.get_running_loop().create_future()
+        self._pong_waiters[payload] = fut
+        return fut
+
+    def lab_keepalive_timeout(self, timeout: float) -> None:
+        if self.conn is None:
+            return
+        self.lab._log.record("error", self.conn.id, code=1011,
+                             reason=f"keepalive timeout: no pong within {timeout:g} s")
+        self.lab_close(1011, "keepalive timeout")
+
+    def on_protocol_violation(self, code: int, reason: str) -> None:
+        """Called by StrictProtocol before it fails the connection (RFC 6455 7.1.7)."""
+        if self.conn is None:
+            return
+        proto = self.lab_protocol
+        detail = (proto.violation_detail if proto is not None else None) or reason
+        self.lab._log.record("error", self.conn.id, code=code, reason=detail)
+        self.lab._log.record("close", self.conn.id, direction="out", opcode="close",
+                             code=code, reason=reason)
+
+    def lab_drop(self) -> None:
+        ws = self.ws_connection
+        if ws is None or self.conn is None:
+            return
+        self.lab._log.record("close", self.conn.id, direction="out", opcode="",
+                             reason="TCP connection dropped, no Close frame")
+        stream = getattr(ws, "stream", None)
+        if stream is not None:
+            stream.close()
+
+    def lab_close(self, code: int, reason: str) -> None:
+        if self.ws_connection is None or self.conn is None or self.conn.closed:
+            return
+        self.lab._log.record("close", self.conn.id, direction="out", opcode="close",
+                             code=code, reason=reason)
+        self.close(code, reason)
+
+    def on_close(self) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        conn.closed = True
+        # RFC 6455 7.1.5: no Close frame at all -> 1006 (closed abnormally); a Close
+        # frame without a code -> 1005 (no status received).  Neither is ever sent.
+        proto = self.lab_protocol
+        payload = proto.close_payload if proto is not None else None
+        if payload is None:
+            code = 1006
+        elif self.close_code is None:
+            code = 1005
+        else:
+            code = self.close_code
+        self.lab._log.record("close", conn.id, direction="in", opcode="close", code=code,
+                             reason=self.close_reason or "",
+                             extra={"clean": payload is not None})
+        self.lab._remove(conn)
+        self.lab_forget(conn)
+        self.lab._call_hook(self.lab._on_close, conn)
+
+    def lab_forget(self, conn: Connection) -> None:
+        """The connection closed: drop what the route kept about it (before ``on_close``)."""
+
+
+class EchoSocket(LabSocket):
+    """``/echo``: every message goes back to its sender, text as text, binary as binary."""
+
+    def lab_default(self, conn: Connection, message: str | bytes) -> None:
+        conn._send_now(message)
+
+
+class ChatSocket(LabSocket):
+    """``/chat``: every message goes to every client connected to ``/chat``."""
+
+    def lab_default(self, conn: Connection, message: str | bytes) -> None:
+        self.lab._broadcast_now(message, path=self.request.path)
+
+
+class PubSubSocket(LabSocket):
+    """``/pubsub``: channels over one connection (:mod:`wslab.net.server.pubsub`).
+
+    Its JSON envelope is the server's protocol: ``@server.on_message`` does not replace it.
+    """
+
+    def lab_handle(self, conn: Connection, message: str | bytes) -> None:
+        self.lab.pubsub.handle(conn.id, message, self.lab._send_now_to)
+
+    def lab_forget(self, conn: Connection) -> None:
+        self.lab.pubsub.forget(conn.id)
+
+
+class AckSocket(LabSocket):
+    """``/ack``: exactly-once delivery with replay (:mod:`wslab.net.server.ack`).
+
+    Its JSON envelope is the server's protocol: ``@server.on_message`` does not replace it.
+    """
+
+    def initialize(self, server: LabServer) -> None:  # type: ignore[override]
+        super().initialize(server)
+        self._ack_state: dict[str, Any] = {}
+
+    def lab_handle(self, conn: Connection, message: str | bytes) -> None:
+        for reply in self.lab.ack.handle(self._ack_state, message):
+            conn._send_now(reply)
+
+
+#: (path, handler class) of every WebSocket route, in the order they are matched.
+ROUTES: tuple[tuple[str, type[LabSocket]], ...] = (
+    (r"/echo", EchoSocket),
+    (r"/chat", ChatSocket),
+    (r"/ack", AckSocket),
+    (r"/pubsub", PubSubSocket),
+)
