@@ -32,6 +32,7 @@ import tornado.web
 import tornado.websocket
 
 from ..net import loop as lab
+from ..net._tornado import listening_port
 from ..net.errors import ConnectionFailed
 from ..net.raw import RawConnection, content_length, open_websocket, status_of
 from ..protocol import frames as fr
@@ -304,7 +305,7 @@ async def _compare(count: int, interval: float, poll_interval: float, size: int,
         (r"/ws", _Push, {"feed": feed}),
     ], log_function=lambda handler: None)
     server = app.listen(0, address="127.0.0.1")
-    port = next(iter(server._sockets.values())).getsockname()[1]
+    port = listening_port(server)
     base = f"127.0.0.1:{port}"
     results = PushComparison(
         PushResult(m, 0, count, 0, 0, 0, 0)
