@@ -83,25 +83,31 @@ class MessageAssembler:
         if frame.opcode == Opcode.CONTINUATION:
             if self._opcode is None:
                 raise ProtocolError("a CONTINUATION frame arrived but no fragmented message is "
-                                    "open (RFC 6455 5.4)", close_code=1002, bit=4)
+                                    "open (RFC 6455 5.4)", rule="continuation frame without a message",
+                                    rfc="5.4", close_code=1002, bit=4)
             if frame.rsv1:
                 raise ProtocolError("RSV1 may only be set on the first frame of a message "
-                                    "(RFC 7692 6)", close_code=1002, bit=1)
+                                    "(RFC 7692 6)", rule="RSV1 on a continuation frame", rfc="RFC 7692 6",
+                                    close_code=1002, bit=1)
         elif frame.opcode in (Opcode.TEXT, Opcode.BINARY):
             if self._opcode is not None:
                 raise ProtocolError(f"a {frame.opcode.name} frame arrived while a fragmented "
                                     f"{self._opcode.name} message is still open; expected "
-                                    "CONTINUATION (RFC 6455 5.4)", close_code=1002, bit=4)
+                                    "CONTINUATION (RFC 6455 5.4)",
+                                    rule="new data frame inside a fragmented message", rfc="5.4",
+                                    close_code=1002, bit=4)
             if frame.rsv1 and self.deflate is None:
                 raise ProtocolError("RSV1 is set but permessage-deflate was not negotiated "
-                                    "(RFC 6455 5.2, RFC 7692 6)", close_code=1002, bit=1)
+                                    "(RFC 6455 5.2, RFC 7692 6)",
+                                    rule="RSV1 set without a negotiated extension",
+                                    rfc="5.2, RFC 7692 6", close_code=1002, bit=1)
             self._opcode = frame.opcode
             self._compressed = frame.rsv1
             if frame.opcode == Opcode.TEXT and not self._compressed:
                 self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         else:
             raise ProtocolError(f"opcode {int(frame.opcode):#x} is reserved (RFC 6455 5.2)",
-                                close_code=1002, bit=4)
+                                rule="reserved opcode", rfc="5.2", close_code=1002, bit=4)
         self._frames += 1
         self._add_payload(frame.payload, frame.fin)
         if not frame.fin:
@@ -114,7 +120,8 @@ class MessageAssembler:
             self._reset()
             raise ProtocolError(f"the {opcode.name} message reached {size} bytes after "
                                 f"{frames} frame(s), over max_size={self.max_size} "
-                                "(close code 1009, RFC 6455 7.4.1)", close_code=1009)
+                                "(close code 1009, RFC 6455 7.4.1)", rule="message too big",
+                                rfc="7.4.1", close_code=1009)
 
     def _add_payload(self, payload: bytes, fin: bool) -> None:
         if not self._compressed:
@@ -128,8 +135,8 @@ class MessageAssembler:
                 self._reset()
                 raise ProtocolError(f"text message is not valid UTF-8 in fragment {frames} "
                                     f"({exc.reason} at byte {exc.start} of that fragment; "
-                                    "RFC 6455 5.6, 8.1)", close_code=1007, offset=exc.start
-                                    ) from None
+                                    "RFC 6455 5.6, 8.1)", rule="invalid UTF-8 in text",
+                                    rfc="5.6, 8.1", close_code=1007, offset=exc.start) from None
         else:
             self._parts.append(payload)
 
@@ -145,6 +152,7 @@ class MessageAssembler:
                 except UnicodeDecodeError as exc:
                     raise ProtocolError(f"decompressed text is not valid UTF-8 ({exc.reason} "
                                         f"at byte {exc.start}; RFC 6455 8.1)",
+                                        rule="invalid UTF-8 in text", rfc="8.1",
                                         close_code=1007) from None
             return Message(opcode, data, frames)
         if opcode == Opcode.TEXT:

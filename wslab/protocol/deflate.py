@@ -27,10 +27,9 @@ _PARAMS = ("server_no_context_takeover", "client_no_context_takeover",
 
 
 def _bad(message: str) -> HandshakeError:
-    exc = HandshakeError(f"{message} (RFC 6455 9.1, RFC 7692 7.1)", status=400,
-                         rule="malformed Sec-WebSocket-Extensions")
-    exc.rfc = "RFC 6455 9.1 / RFC 7692 7.1"
-    return exc
+    return HandshakeError(f"{message} (RFC 6455 9.1, RFC 7692 7.1)", status=400,
+                          rule="malformed Sec-WebSocket-Extensions",
+                          rfc="RFC 6455 9.1 / RFC 7692 7.1")
 
 
 def parse_extension_offer(header_value: str) -> list[tuple[str, dict[str, str | None]]]:
@@ -183,11 +182,13 @@ class PerMessageDeflate:
         except zlib.error as exc:
             self._decompressor = None
             raise ProtocolError(f"the compressed message is not valid DEFLATE ({exc}; "
-                                "RFC 7692 7.2.2)", close_code=1007) from None
+                                "RFC 7692 7.2.2)", rule="invalid compressed data", rfc="RFC 7692 7.2.2",
+                                close_code=1007) from None
         if max_size is not None and len(out) > max_size:
             self._decompressor = None
             raise ProtocolError(f"the message decompresses to more than max_size={max_size} "
-                                "bytes (close code 1009, RFC 6455 7.4.1)", close_code=1009)
+                                "bytes (close code 1009, RFC 6455 7.4.1)", rule="message too big",
+                                rfc="7.4.1", close_code=1009)
         return out
 
     def __repr__(self) -> str:

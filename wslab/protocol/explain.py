@@ -23,6 +23,7 @@ from .frames import (
     describe_close_code,
     describe_opcode,
     encode_frame,
+    header_size,
     mask,
 )
 
@@ -191,10 +192,7 @@ def _in_payload(data: bytes, error: ProtocolError) -> bool:
 
 
 def _header_len(data: bytes) -> int:
-    if len(data) < 2:
-        return 2
-    n = 2 + {126: 2, 127: 8}.get(data[1] & 0x7F, 0)
-    return n + 4 if data[1] & 0x80 else n
+    return header_size(data[1]) if len(data) >= 2 else 2
 
 
 def _mark(f: Field, error: ProtocolError) -> Field:

@@ -38,9 +38,12 @@ __all__ = [
     "build_request",
     "build_response",
     "check_response",
+    "content_length",
     "make_key",
     "parse_request",
+    "split_head",
     "split_header_list",
+    "status_of",
 ]
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
@@ -287,12 +290,57 @@ class Response:
         return self.headers.get(name, default)
 
 
-def _fail(message: str, *, status: int, rule: str, rfc: str, **extra: object) -> HandshakeError:
-    exc = HandshakeError(f"{message} (RFC 6455 {rfc})", status=status, rule=rule)
-    exc.rfc = rfc
-    for name, value in extra.items():
-        setattr(exc, name, value)
-    return exc
+def _fail(message: str, *, status: int, rule: str, rfc: str,
+          headers: tuple[tuple[str, str], ...] = (), response: Response | None = None
+          ) -> HandshakeError:
+    return HandshakeError(f"{message} (RFC 6455 {rfc})", status=status, rule=rule, rfc=rfc,
+                          headers=headers, response=response)
+
+
+def split_head(buf: bytes | bytearray, *, limit: int = MAX_HEADER_BYTES
+               ) -> tuple[bytes, bytes] | None:
+    """Cut an HTTP head off ``buf``: ``(head, rest)``, or None while its blank line is missing.
+
+    ``head`` ends with the empty line (CRLF CRLF) that closes an HTTP/1.1
+    header block (RFC 7230 section 3); ``rest`` is what follows (frames after a
+    101, or a body).  A head longer than ``limit`` bytes, or ``limit`` bytes
+    without its end, raises :class:`HandshakeError` (status 431, rule "header
+    block too large").
+    """
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise ValueError(f"buf must be bytes, not {type(buf).__name__}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 4:
+        raise ValueError(f"limit must be an int >= 4 (bytes), not {limit!r}")
+    if isinstance(buf, memoryview):
+        buf = bytes(buf)
+    end = buf.find(b"\r\n\r\n")
+    if end + 4 > limit if end >= 0 else len(buf) >= limit:
+        raise _fail(f"the HTTP header block is larger than {limit} bytes", status=431,
+                    rule="header block too large", rfc="4.2.1 / RFC 6585 5")
+    if end < 0:
+        return None
+    return bytes(buf[:end + 4]), bytes(buf[end + 4:])
+
+
+def status_of(head: bytes) -> int | None:
+    """The status code of an HTTP response head (``HTTP/1.1 101 ...``), or None if it is not one."""
+    match = re.match(rb"HTTP/\d\.\d (\d{3})(?:[ \r]|$)", bytes(head))
+    return int(match.group(1)) if match else None
+
+
+def content_length(head: bytes) -> int:
+    """The Content-Length of an HTTP head, 0 when absent (RFC 7230 section 3.3.2).
+
+    Raises :class:`HandshakeError` (400) when the value is not a number.
+    """
+    for line in bytes(head).split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"content-length":
+            if not value.strip().isdigit():
+                raise _fail(f"Content-Length {value.strip()!r} is not a number", status=400,
+                            rule="malformed Content-Length", rfc="4.1 / RFC 7230 3.3.2")
+            return int(value)
+    return 0
 
 
 def _split_head(data: bytes, what: str) -> tuple[str, list[str], int]:
@@ -300,19 +348,20 @@ def _split_head(data: bytes, what: str) -> tuple[str, list[str], int]:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError(f"data must be bytes, not {type(data).__name__}")
     data = bytes(data)
-    end = data.find(b"\r\n\r\n")
-    if end >= 0 and end + 4 > MAX_HEADER_BYTES or end < 0 and len(data) >= MAX_HEADER_BYTES:
+    try:
+        cut = split_head(data)
+    except HandshakeError:
         raise _fail(f"the {what} header block is larger than {MAX_HEADER_BYTES} bytes",
-                    status=431, rule="header block too large", rfc="4.2.1 / RFC 6585 5")
-    if end < 0:
+                    status=431, rule="header block too large", rfc="4.2.1 / RFC 6585 5") from None
+    if cut is None:
         if b"\n\n" in data:
             raise _fail(f"the {what} lines must end with CRLF, not a bare LF", status=400,
                         rule="lines must end with CRLF", rfc="4.1 / RFC 7230 3")
         raise NeedMoreData(f"the {what} header block ends with an empty line (CRLF CRLF); "
                            f"not seen yet in {len(data)} bytes")
-    text = data[:end].decode("latin-1")
-    lines = text.split("\r\n")
-    return lines[0], lines[1:], end + 4
+    head = cut[0]
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    return lines[0], lines[1:], len(head)
 
 
 def _parse_fields(lines: list[str], what: str) -> Headers:

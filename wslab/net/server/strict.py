@@ -7,8 +7,8 @@ last fragment has arrived.  :class:`StrictProtocol` keeps Tornado's *sending*
 side (``write_message``, ``ping``, ``close``, permessage-deflate compression)
 and replaces its *receiving* side with one whose rules are wslab's own:
 
-* the frame rules of :mod:`wslab.protocol.frames` (``decode_frame``, the
-  engine of ``FrameParser``, with ``require_mask=True``: we read a client);
+* the frame rules of :mod:`wslab.protocol.frames` (``decode_header``, the
+  header rules of ``decode_frame``, with ``require_mask=True``: we read a client);
 * message assembly by :class:`~wslab.protocol.assembler.MessageAssembler`
   (fragments, UTF-8 checked fragment by fragment, size limit, RFC 7692
   decompression with :class:`~wslab.protocol.deflate.PerMessageDeflate`);
@@ -23,9 +23,11 @@ closes TCP.  ``protocol.violation`` keeps ``(code, reason)`` and
 
 Speed: the common case (one masked TEXT/BINARY frame, or a control frame)
 never builds a :class:`~wslab.protocol.frames.Frame`.  Two small inline checks
-(:func:`header_is_plain` and the length rules) decide whether the header is
-clean; only when they say no does ``decode_frame`` run, and then it alone
-decides which rule was broken and with which code.  Fragmented and compressed
+(:func:`~wslab.protocol.frames.header_is_plain` and
+:func:`~wslab.protocol.frames.extended_length_ok`) decide whether the header is
+clean; only when they say no does ``decode_header`` run, and then it alone
+decides which rule was broken, with which code; the Close reason is the error's
+``rule``, never words picked out of its message.  Fragmented and compressed
 messages go through the assembler.  The payload is unmasked by Tornado's C
 XOR (``websocket_mask``).  Tornado's private hooks are reached through
 :mod:`wslab.net._tornado` only.
@@ -43,7 +45,14 @@ from tornado.iostream import StreamClosedError
 from ...protocol.assembler import MessageAssembler
 from ...protocol.deflate import PerMessageDeflate
 from ...protocol.errors import HandshakeError, NeedMoreData, ProtocolError
-from ...protocol.frames import Frame, Opcode, decode_frame, parse_close_payload
+from ...protocol.frames import (
+    Frame,
+    Opcode,
+    decode_header,
+    extended_length_ok,
+    header_is_plain,
+    parse_close_payload,
+)
 from .._tornado import Protocol13, WebSocketParams, websocket_mask
 
 __all__ = ["FAIL_FLUSH_TIMEOUT", "StrictProtocol", "header_is_plain"]
@@ -53,49 +62,12 @@ _JOINED_READ = 1 << 16    # payloads up to this size are read in one go with the
 _CLOSE = struct.Struct("!H")
 
 
-def header_is_plain(b0: int, b1: int, rsv1_ok: bool) -> bool:
-    """True if the first two bytes of a client frame break none of the header rules.
-
-    The rules are those :func:`wslab.protocol.frames.decode_frame` checks in
-    the first two bytes with ``require_mask=True`` (RFC 6455 5.1, 5.2, 5.5;
-    RFC 7692 6): MASK set, RSV bits clear (RSV1 allowed on a TEXT/BINARY frame
-    when ``rsv1_ok``, i.e. permessage-deflate was negotiated), a defined
-    opcode, and control frames final with at most 125 bytes.  False means
-    "ask ``decode_frame`` which rule broke"; the two agree on all 65536 headers
-    (tested exhaustively).
-    """
-    if b1 < 0x80:  # MASK = 0
-        return False
-    op = b0 & 0x0F
-    rsv = b0 & 0x70
-    if rsv and (rsv != 0x40 or not rsv1_ok or not 1 <= op <= 2):
-        return False
-    if op < 3:
-        return True
-    return 8 <= op <= 10 and b0 >= 0x80 and (b1 & 0x7F) <= 125
-
-
-def _header_reason(exc: ProtocolError, b0: int) -> str:
-    """The short Close reason for a header rule, from where ``decode_frame`` saw it break."""
-    if exc.close_code == 1009:
-        return "message too big"
-    bit = exc.bit
-    if bit in (1, 2, 3):
-        if bit == 1 and "first frame" in str(exc):
-            return "RSV1 on a continuation or control frame"
-        return f"RSV{bit} set without a negotiated extension"
-    if bit == 4:
+def _reason(exc: ProtocolError, b0: int = 0) -> str:
+    """The short Close reason for a broken rule: the error's stable ``rule``, with the value
+    where the rule names one (RFC 6455 7.1.7 lets the reason say which rule broke)."""
+    if exc.rule == "reserved opcode":
         return f"reserved opcode {b0 & 0x0F:#x}"
-    if bit == 0:
-        return "fragmented control frame"
-    if bit == 8:
-        return "unmasked client frame"
-    if bit == 9:
-        return "control frame over 125 bytes"
-    if bit == 16:
-        return "64-bit length with its top bit set" if "most significant" in str(exc) \
-            else "non-minimal payload length"
-    return "protocol error"
+    return exc.rule
 
 
 class StrictProtocol(Protocol13):
@@ -166,7 +138,7 @@ class StrictProtocol(Protocol13):
             ext = await stream.read_bytes(2 if n == 126 else 8)
             wire += len(ext)
             n = int.from_bytes(ext, "big")
-            if n <= 125 or (len(ext) == 8 and (n <= 0xFFFF or n >> 63)):
+            if not extended_length_ok(ext):
                 self.count_in(wire - 4)
                 await self._fail_on_header(header + ext)
                 return
@@ -219,7 +191,7 @@ class StrictProtocol(Protocol13):
             try:
                 result = self._assembler.add(Frame(op, payload, bool(fin), bool(b0 & 0x40)))
             except ProtocolError as exc:
-                await self._fail(exc.close_code, self._message_reason(exc), str(exc))
+                await self._fail(exc.close_code, _reason(exc), str(exc))
                 return
             if result is None:
                 return
@@ -248,11 +220,8 @@ class StrictProtocol(Protocol13):
         try:
             code, _ = parse_close_payload(payload)
         except ProtocolError as exc:
-            if exc.close_code == 1007:
-                reason = "invalid UTF-8 in close reason"
-            elif len(payload) == 1:
-                reason = "1-byte close payload"
-            else:
+            reason = exc.rule
+            if reason == "close code not allowed on the wire":
                 reason = f"close code {self.close_code} not allowed on the wire"
             self.client_terminated = True
             await self._fail(exc.close_code, reason, str(exc))
@@ -265,14 +234,14 @@ class StrictProtocol(Protocol13):
     # --- failing the connection (RFC 6455 7.1.7) ----------------------------------------
     async def _fail_on_header(self, raw: bytes) -> None:
         try:
-            decode_frame(raw, require_mask=True, max_size=self._max_size,
-                         extensions_rsv1=self.deflate is not None)
+            decode_header(raw, require_mask=True, max_size=self._max_size,
+                          extensions_rsv1=self.deflate is not None)
         except ProtocolError as exc:
-            await self._fail(exc.close_code, _header_reason(exc, raw[0]), str(exc))
+            await self._fail(exc.close_code, _reason(exc, raw[0]), str(exc))
             return
         except NeedMoreData:
             pass
-        # Unreachable while header_is_plain agrees with decode_frame (tested): a header
+        # Unreachable while header_is_plain agrees with decode_header (tested): a header
         # already consumed cannot be read again, so fail rather than guess.
         await self._fail(1002, "protocol error", f"frame header {raw.hex(' ')} was refused")
 
@@ -281,24 +250,9 @@ class StrictProtocol(Protocol13):
         try:
             self._assembler.add(frame)
         except ProtocolError as exc:
-            await self._fail(exc.close_code, self._message_reason(exc), str(exc))
+            await self._fail(exc.close_code, _reason(exc), str(exc))
             return
         await self._fail(1002, "protocol error", f"{frame} was refused")
-
-    def _message_reason(self, exc: ProtocolError) -> str:
-        code = exc.close_code
-        text = str(exc)
-        if code == 1009:
-            return "message too big"
-        if code == 1007:
-            return "invalid compressed data" if "DEFLATE" in text else "invalid UTF-8 in text"
-        if text.startswith("a CONTINUATION"):
-            return "continuation frame without a message"
-        if "still open" in text:
-            return "new data frame inside a fragmented message"
-        if "RSV1" in text:
-            return "RSV1 on a continuation frame"
-        return "protocol error"
 
     async def _fail(self, code: int, reason: str, detail: str) -> None:
         """Send Close(code, reason), tell the handler, then close TCP without waiting."""
