@@ -1,0 +1,359 @@
+"""The Tornado fence: Tornado's private names live in wslab/net/_tornado.py only.
+
+(a) every private name wslab uses still exists in the installed Tornado with the
+shape wslab relies on (checked on the classes and on a live loopback
+connection), so a Tornado upgrade fails here, loudly, in one place;
+(b) no other module of wslab touches a Tornado private name (AST scan).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import pathlib
+import socket
+
+import pytest
+import tornado
+import tornado.iostream
+import tornado.tcpserver
+import tornado.util
+import tornado.web
+import tornado.websocket
+
+import wslab
+from wslab.net import _tornado
+from wslab.net import loop as lab
+
+from .conftest import ROOT, wait_until
+
+WSLAB = ROOT / "wslab"
+FENCE = WSLAB / "net" / "_tornado.py"
+
+
+def _params(fn) -> list[str]:
+    return list(inspect.signature(fn).parameters)
+
+
+# --- (a) the names exist, with the expected shape ------------------------------------------
+
+def test_module_level_private_names():
+    params = _tornado.WebSocketParams(ping_interval=None, ping_timeout=None,
+                                      max_message_size=10, compression_options=None)
+    assert params.max_message_size == 10
+    key, data = b"\x37\xfa\x21\x3d", bytes(range(256)) * 3
+    want = bytes(b ^ key[i % 4] for i, b in enumerate(data))
+    assert tornado.util._websocket_mask is _tornado.websocket_mask
+    assert _tornado.websocket_mask(key, data) == want  # RFC 6455 5.3
+
+
+@pytest.mark.parametrize(("owner", "name", "params"), [
+    (tornado.websocket.WebSocketProtocol, "_run_callback", ["self", "callback", "args", "kwargs"]),
+    (tornado.websocket.WebSocketProtocol, "_abort", ["self"]),
+    (tornado.websocket.WebSocketProtocol13, "_write_frame",
+     ["self", "fin", "opcode", "data", "flags"]),
+    (tornado.websocket.WebSocketProtocol13, "_send_pong", ["self", "data"]),
+    (tornado.websocket.WebSocketProtocol13, "_create_compressors",
+     ["self", "side", "agreed_parameters", "compression_options"]),
+    (tornado.websocket.WebSocketProtocol13, "_receive_frame", ["self"]),
+])
+def test_private_methods_keep_their_signature(owner, name, params):
+    fn = getattr(owner, name)
+    assert callable(fn)
+    assert _params(fn) == params
+    if name == "_receive_frame":
+        assert inspect.iscoroutinefunction(fn)
+
+
+def test_the_receive_loop_still_calls_receive_frame_and_counts_wire_bytes():
+    # Protocol13 binds a subclass's receive_frame under _receive_frame; Tornado's loop
+    # must call it (and yield to other connections by _wire_bytes_in).
+    src = inspect.getsource(tornado.websocket.WebSocketProtocol13._receive_frame_loop)
+    assert "self._receive_frame()" in src
+    assert "self._wire_bytes_in" in src
+
+
+def test_protocol13_aliases_are_tornados_methods():
+    P13 = tornado.websocket.WebSocketProtocol13
+    assert _tornado.Protocol13.write_frame is P13._write_frame
+    assert _tornado.Protocol13.send_pong is P13._send_pong
+    assert _tornado.Protocol13.run_callback is tornado.websocket.WebSocketProtocol._run_callback
+    assert _tornado.Protocol13.abort is tornado.websocket.WebSocketProtocol._abort
+    from wslab.net.server.strict import StrictProtocol
+    assert StrictProtocol._receive_frame is StrictProtocol.receive_frame
+
+
+def test_protocol13_public_names_do_not_shadow_tornado():
+    # If Tornado ever adds a method called write_frame, abort, count_in ..., this says so.
+    own = {n for n in vars(_tornado.Protocol13) if not n.startswith("__")}
+    assert {"write_frame", "run_callback", "abort", "count_in"} <= own
+    for name in own - {"_create_compressors", "_abc_impl"}:  # (_abc_impl: ABCMeta's)
+        assert not hasattr(tornado.websocket.WebSocketProtocol13, name), name
+
+
+def _live_protocol(server):
+    conns = list(server._conns.values())
+    assert len(conns) == 1
+    return conns[0]._handler.ws_connection
+
+
+def test_private_attributes_on_a_live_connection():
+    with wslab.serve(name="fence", compression=True) as server, \
+            wslab.connect(server.url, compression=True) as client:
+        client.send("hello fence")
+        assert client.recv(timeout=5) == "hello fence"
+        client.ping(b"p")
+
+        def look():
+            proto = _live_protocol(server)
+            stream = proto.stream
+            return {
+                "type": type(proto),
+                "compressor": proto._compressor,
+                "decompressor": proto._decompressor,
+                "received_pong": proto._received_pong,
+                "wire": proto._wire_bytes_in,
+                "message": proto._message_bytes_in,
+                "stream": type(stream),
+                "buffer_len": len(stream._write_buffer),
+                "size": _tornado.write_buffer_size(stream),
+            }
+        got = lab.call(look)
+    assert issubclass(got["type"], _tornado.Protocol13)
+    assert hasattr(got["compressor"], "compress")
+    assert got["decompressor"] is None  # dropped: wslab inflates (negotiated())
+    assert isinstance(got["received_pong"], bool)
+    assert isinstance(got["wire"], int) and got["wire"] >= 6 + len("hello fence")
+    assert isinstance(got["message"], int) and got["message"] >= len("hello fence")
+    assert got["stream"] is tornado.iostream.IOStream
+    assert got["buffer_len"] == got["size"] == 0
+
+
+def test_write_buffer_is_none_once_closed_and_write_buffer_size_says_zero():
+    a, b = socket.socketpair()
+    b.close()
+
+    def run():
+        stream = tornado.iostream.IOStream(a)
+        assert len(stream._write_buffer) == 0
+        stream.close()
+        return stream._write_buffer, _tornado.write_buffer_size(stream)
+    buffer, size = lab.call(run)
+    assert buffer is None  # why write_buffer_size exists (the notebook 06 TypeError)
+    assert size == 0
+
+
+def test_listening_port_of_app_listen():
+    async def run():
+        server = tornado.web.Application([]).listen(0, address="127.0.0.1")
+        try:
+            assert all(isinstance(s, socket.socket) for s in server._sockets.values())
+            return _tornado.listening_port(server), \
+                next(iter(server._sockets.values())).getsockname()[1]
+        finally:
+            server.stop()
+    port, bound = lab.run(run())
+    assert 0 < port < 65536 and port == bound
+
+
+def test_private_names_table_is_complete_and_true():
+    """Every name listed in _tornado.PRIVATE_NAMES exists on its owner (class or live instance),
+    and every private name _tornado.py touches is listed."""
+    with wslab.serve(name="fence2") as server, wslab.connect(server.url) as client:
+        wait_until(lambda: len(server.clients) == 1, what="one client")
+        proto = lab.call(_live_protocol, server)
+        stream = proto.stream
+        listed = set()
+        for owner, names in _tornado.PRIVATE_NAMES.items():
+            module, _, cls = owner.partition(".")[2].partition(".")
+            obj = getattr(getattr(tornado, module), cls) if cls else getattr(tornado, module)
+            live = {tornado.websocket.WebSocketProtocol13: proto,
+                    tornado.websocket.WebSocketProtocol: proto,
+                    tornado.iostream.IOStream: stream,
+                    tornado.tcpserver.TCPServer: tornado.tcpserver.TCPServer()}.get(obj)
+            for name in names:
+                listed.add(name)
+                assert hasattr(obj, name) or (live is not None and hasattr(live, name)), \
+                    f"{owner}.{name} is gone from Tornado {tornado.version}"
+        client.close()
+    used = {n for n in _private_names_in(FENCE) if n in _tornado_private_names()}
+    assert used <= listed, f"_tornado.py uses unlisted private names: {sorted(used - listed)}"
+
+
+# --- (b) nobody else touches them ---------------------------------------------------------------
+
+def _tornado_private_names() -> set[str]:
+    """Every underscore name Tornado's own source defines or uses as an attribute."""
+    names = set()
+    for path in pathlib.Path(tornado.__file__).parent.rglob("*.py"):
+        if "test" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Attribute):
+                name = node.attr
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = node.name
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                name = node.id
+            else:
+                continue
+            if name.startswith("_") and not name.startswith("__") and name != "_":
+                names.add(name)
+    return names
+
+
+def _private_names_in(path: pathlib.Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            out.add(node.attr)
+        elif isinstance(node, ast.alias) and node.name.rsplit(".", 1)[-1].startswith("_"):
+            out.add(node.name.rsplit(".", 1)[-1])
+    return out
+
+
+#: Names Tornado uses privately that are ALSO wslab's own attributes, reached on a wslab
+#: object other than ``self`` (LabServer._log and LabServer._on_message from the routes).
+#: The test below checks that wslab defines each of them itself.
+WSLAB_OWN = {"_log", "_on_message"}
+
+
+def _chain_root(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _tornado_classes(trees: dict[pathlib.Path, ast.Module]) -> set[str]:
+    """Names of wslab classes deriving (directly or through wslab classes) from Tornado's."""
+    found: set[str] = set()
+    tornado_names: set[str] = {"Protocol13"}  # the fence's own Tornado subclass
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tornado"):
+                tornado_names |= {a.asname or a.name for a in node.names}
+    changed = True
+    while changed:
+        changed = False
+        for tree in trees.values():
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.ClassDef) or node.name in found:
+                    continue
+                for base in node.bases:
+                    tail = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+                    if _chain_root(base) == "tornado" or tail in tornado_names or tail in found:
+                        found.add(node.name)
+                        changed = True
+                        break
+    return found
+
+
+def _violations(path: pathlib.Path, tree: ast.Module, private: set[str],
+                tornado_classes: set[str]) -> list[str]:
+    rel = path.relative_to(ROOT)
+    bad = []
+
+    def flag(node: ast.AST, what: str) -> None:
+        bad.append(f"{rel}:{node.lineno}: {what}")
+
+    def visit(node: ast.AST, in_tornado_class: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = in_tornado_class
+            if isinstance(child, ast.ClassDef):
+                inside = child.name in tornado_classes
+            if isinstance(child, ast.ImportFrom) and (child.module or "").startswith("tornado"):
+                for alias in child.names:
+                    if alias.name.startswith("_"):
+                        flag(child, f"imports {alias.name} from {child.module}")
+            elif isinstance(child, ast.Import):
+                for alias in child.names:
+                    if any(part.startswith("_") for part in alias.name.split(".")) \
+                            and alias.name.startswith("tornado"):
+                        flag(child, f"imports {alias.name}")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and in_tornado_class \
+                    and child.name in private:
+                flag(child, f"a Tornado subclass defines Tornado's private {child.name}")
+            elif isinstance(child, ast.Attribute) and child.attr.startswith("_") \
+                    and not child.attr.startswith("__"):
+                receiver_is_self = isinstance(child.value, ast.Name) and \
+                    child.value.id in ("self", "cls")
+                if _chain_root(child) == "tornado":
+                    flag(child, f"uses {ast.unparse(child)}")
+                elif child.attr in private:
+                    if receiver_is_self and in_tornado_class:
+                        flag(child, f"self.{child.attr} on a Tornado subclass is Tornado's")
+                    elif not receiver_is_self and child.attr not in WSLAB_OWN:
+                        flag(child, f"uses Tornado's private {ast.unparse(child)}")
+            elif isinstance(child, ast.Call) and isinstance(child.func, ast.Name) \
+                    and child.func.id in ("getattr", "hasattr", "setattr", "delattr") \
+                    and len(child.args) > 1 and isinstance(child.args[1], ast.Constant) \
+                    and child.args[1].value in private:
+                flag(child, f"{child.func.id}(..., {child.args[1].value!r})")
+            visit(child, inside)
+
+    visit(tree, False)
+    return bad
+
+
+def _wslab_trees() -> dict[pathlib.Path, ast.Module]:
+    return {p: ast.parse(p.read_text("utf-8")) for p in sorted(WSLAB.rglob("*.py"))}
+
+
+def test_only_the_fence_touches_tornado_private_names():
+    private = _tornado_private_names()
+    assert {"_write_frame", "_write_buffer", "_websocket_mask"} <= private  # the scan sees them
+    trees = _wslab_trees()
+    classes = _tornado_classes(trees)
+    assert {"StrictProtocol", "LabProtocol", "LabSocket", "EchoSocket"} <= classes
+    bad = []
+    for path, tree in trees.items():
+        if path != FENCE:
+            bad += _violations(path, tree, private, classes)
+    assert not bad, "Tornado private names outside wslab/net/_tornado.py:\n" + "\n".join(bad)
+
+
+def test_the_scan_catches_each_kind_of_use(tmp_path):
+    """The scan is not vacuous: each way of reaching a private name is reported."""
+    src = '''
+import tornado.websocket
+from tornado.util import _websocket_mask
+class P(tornado.websocket.WebSocketProtocol13):
+    async def _receive_frame(self):
+        self._wire_bytes_in += 1
+def send(proto, stream):
+    proto._write_frame(True, 1, b"")
+    n = len(stream._write_buffer)
+    getattr(proto, "_compressor")
+    return tornado.websocket._WebSocketParams
+'''
+    path = ROOT / "wslab" / "_fence_probe.py"  # a path under the tree, never written
+    tree = ast.parse(src)
+    private = _tornado_private_names()
+    classes = _tornado_classes({path: tree})
+    bad = _violations(path, tree, private, classes)
+    text = "\n".join(bad)
+    for needle in ("_websocket_mask", "defines Tornado's private _receive_frame",
+                   "self._wire_bytes_in", "proto._write_frame", "stream._write_buffer",
+                   "'_compressor'", "tornado.websocket._WebSocketParams"):
+        assert needle in text, (needle, text)
+
+
+def test_allowed_shared_names_are_wslabs_own():
+    defined = set()
+    for tree in _wslab_trees().values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
+                    and isinstance(node.value, ast.Name) and node.value.id == "self":
+                defined.add(node.attr)
+    assert WSLAB_OWN <= defined
+    from wslab.net.server import LabServer
+    server = LabServer.__init__.__code__.co_names
+    assert all(name in server for name in WSLAB_OWN)
+
+
+def test_tornado_is_pinned_below_the_next_major():
+    pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
+    env = (ROOT / "environment.yml").read_text("utf-8")
+    assert '"tornado>=6.3,<7"' in pyproject
+    assert "tornado>=6.3,<7" in env
+    assert int(tornado.version.split(".")[0]) == 6
