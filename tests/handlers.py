@@ -3,3 +3,12 @@
 
 def shout(conn, message):
     conn.send(message.upper())
+
+
+def noisy(conn, message):
+    """Writes 1 KiB to stderr per message (a handler that logs too much); "raise" raises."""
+    import sys
+    if message == "raise":
+        raise RuntimeError("the handler failed on purpose")
+    sys.stderr.write("x" * 1023 + "\n")
+    conn.send(message.upper())

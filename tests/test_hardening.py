@@ -1,0 +1,520 @@
+"""Issue 11: no input from a client may wedge, crash or bloat the server, the tap or the
+process server.  Each class of hostile input has a test here; every loop is bounded in
+count and time, and each test checks the server still serves an honest client afterwards.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import socket
+import tracemalloc
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wslab
+from tests.conftest import wait_until
+from wslab.protocol import frames as fr
+from wslab.protocol import handshake as hs
+
+M = b"\x11\x22\x33\x44"
+OK_CLOSES = {1003, 1007, 1008, 1009, 1011}
+
+
+# --- a tiny raw client built on wslab.protocol (every byte from layer 1) -------------------
+
+class Raw:
+    """A plain-socket WebSocket client: sends exactly the bytes a test builds."""
+
+    def __init__(self, port: int, path: str = "/echo", *, request: bytes | None = None,
+                 timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.key = hs.make_key()
+        self.sock.sendall(request or hs.build_request(host=f"127.0.0.1:{port}", path=path,
+                                                      key=self.key))
+        self.head = b""
+        while b"\r\n\r\n" not in self.head:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            self.head += chunk
+        self.head, _, rest = self.head.partition(b"\r\n\r\n")
+        self.parser = fr.FrameParser(require_mask=False)
+        self.pending = list(self.parser.feed(rest)) if rest else []
+
+    @property
+    def status(self) -> int:
+        return int(self.head.split(b" ", 2)[1]) if self.head else 0
+
+    def send(self, opcode: fr.Opcode, payload: bytes = b"", *, fin: bool = True) -> None:
+        self.sock.sendall(fr.encode_frame(fr.Frame(opcode, payload, fin=fin, mask_key=M),
+                                          strict=False))
+
+    def text(self, s: str) -> None:
+        self.send(fr.Opcode.TEXT, s.encode())
+
+    def recv(self) -> fr.Frame | None:
+        """The next frame, or None when the TCP connection ended without one."""
+        while not self.pending:
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                return None
+            if not chunk:
+                return None
+            self.pending.extend(self.parser.feed(chunk))
+        return self.pending.pop(0)
+
+    def recv_until_close(self, limit: int = 10_000) -> tuple[list[fr.Frame], int | None]:
+        """Read frames until a Close (returns its code) or TCP end without one (None)."""
+        seen = []
+        for _ in range(limit):
+            f = self.recv()
+            if f is None:
+                return seen, None
+            if f.opcode == fr.Opcode.CLOSE:
+                return seen, fr.parse_close_payload(f.payload)[0]
+            seen.append(f)
+        raise AssertionError(f"no close after {limit} frames")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _still_serves(server) -> None:
+    with wslab.connect(server.url) as c:
+        c.send("still there?")
+        assert c.recv(timeout=5) == "still there?"
+
+
+# --- built-in routes never die silently -----------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids,
+                                                              max_size=4),
+    max_leaves=12)
+envelopes = st.fixed_dictionaries(
+    {"op": st.sampled_from(["sub", "unsub", "pub", "hello", "msg", "ack", "ping", 7, None])},
+    optional={"channel": json_values, "data": json_values, "session": json_values,
+              "last_seen": json_values, "seq": json_values, "type": st.just("ping"),
+              "t": json_values})
+
+
+@pytest.fixture
+def route_server():
+    server = wslab.serve(name="harden-routes")
+    yield server
+    server.stop()
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(["/pubsub", "/ack", "/echo", "/chat"]),
+       message=st.one_of(envelopes, json_values).map(json.dumps) | st.text(max_size=40))
+def test_every_route_answers_every_message_with_a_reply_or_a_close(route_server, route, message):
+    raw = Raw(route_server.port, route)
+    try:
+        assert raw.status == 101
+        raw.text(message)
+        raw.send(fr.Opcode.PING, b"probe")  # an answer to this proves the connection lives
+        for _ in range(50):
+            f = raw.recv()
+            assert f is not None, f"{route} dropped TCP with no Close frame after {message!r}"
+            if f.opcode == fr.Opcode.CLOSE:
+                code = fr.parse_close_payload(f.payload)[0]
+                assert code in OK_CLOSES, (route, message, code)
+                break
+            if f.opcode == fr.Opcode.PONG:
+                break
+    finally:
+        raw.close()
+
+
+def test_a_route_that_fails_closes_with_1011_and_an_error_event(route_server):
+    # A hello whose last_seen is not a number once crashed /ack with no Close frame.
+    raw = Raw(route_server.port, "/ack")
+    try:
+        raw.text(json.dumps({"op": "hello", "session": "s", "last_seen": "yesterday"}))
+        f = raw.recv()
+        assert f is not None, "the connection was dropped silently"
+        if f.opcode == fr.Opcode.CLOSE:
+            code = fr.parse_close_payload(f.payload)[0]
+            assert code in OK_CLOSES
+            wait_until(lambda: route_server.events.of("error"), 5, what="an error event")
+        else:
+            assert b"error" in f.payload
+    finally:
+        raw.close()
+    _still_serves(route_server)
+
+
+# --- rate limits count every message, app pings included ------------------------------------
+
+def test_rate_limit_counts_application_pings():
+    server = wslab.serve(name="harden-rate", rate_limit=20)
+    raw = Raw(server.port, "/echo")
+    try:
+        for i in range(200):
+            raw.text(json.dumps({"type": "ping", "t": i}))
+        frames_, code = raw.recv_until_close()
+        assert code == 1008, f"200 app pings against rate_limit=20 gave close {code}"
+        assert len(frames_) <= 40, f"{len(frames_)} pongs answered past the limit"
+    finally:
+        raw.close()
+        server.stop()
+
+
+# --- tokens never reach a log or an event ---------------------------------------------------
+
+def test_tokens_never_reach_a_log_or_an_event():
+    secret = "tok-" + "s3cr3t" * 4
+    seen: list[str] = []
+
+    class Grab(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(self.format(record))
+
+    grab = Grab(level=logging.DEBUG)
+    grab.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(grab)
+    root.setLevel(logging.DEBUG)
+    server = wslab.serve(name="harden-token", auth=secret)
+    try:
+        @server.on_message
+        def boom(conn, message):
+            raise RuntimeError("a crashing handler")
+
+        for path in ("/echo", "/ack", "/pubsub"):
+            req = hs.build_request(host=f"127.0.0.1:{server.port}",
+                                   path=f"{path}?token={secret}", key=hs.make_key())
+            raw = Raw(server.port, request=req)
+            assert raw.status == 101
+            raw.text(json.dumps({"op": "hello", "session": "x", "last_seen": "bad"}))
+            raw.text("boom")
+            raw.recv_until_close()
+            raw.close()
+        bad = Raw(server.port, request=hs.build_request(
+            host=f"127.0.0.1:{server.port}", path="/echo?token=" + secret[::-1],
+            key=hs.make_key()))
+        assert bad.status == 403
+        bad.close()
+        wait_until(lambda: len(server.events.of("close")) >= 3, 5, what="three closes")
+    finally:
+        server.stop()
+        root.removeHandler(grab)
+        root.setLevel(old_level)
+    events = "\n".join(repr(e) for e in server.events)
+    assert secret not in events and secret[::-1] not in events
+    leaked = [line for line in seen if secret in line or secret[::-1] in line]
+    assert not leaked, leaked[:3]
+
+
+# --- frames: incremental UTF-8, fragments counted, ping floods summarised --------------------
+
+def test_invalid_utf8_fails_before_the_frame_is_complete():
+    """RFC 6455 8.1: fail fast. Autobahn 6.4.3/6.4.4 send the bad byte, then wait."""
+    server = wslab.serve(name="harden-utf8")
+    raw = Raw(server.port, "/echo")
+    try:
+        payload = "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"x" * 200  # > U+10FFFF
+        frame = fr.encode_frame(fr.Frame(fr.Opcode.TEXT, payload, mask_key=M), strict=False)
+        head = len(frame) - len(payload)
+        raw.sock.sendall(frame[:head + 14])  # the bad sequence is in, most of the frame not
+        _, code = raw.recv_until_close()
+        assert code == 1007
+    finally:
+        raw.close()
+        server.stop()
+
+
+def test_empty_fragments_count_toward_max_message_size():
+    server = wslab.serve(name="harden-frag", max_message_size=4096)
+    raw = Raw(server.port, "/echo")
+    try:
+        raw.send(fr.Opcode.TEXT, b"", fin=False)
+        empty = fr.encode_frame(fr.Frame(fr.Opcode.CONTINUATION, b"", fin=False, mask_key=M))
+        sent = 0
+        try:
+            for _ in range(20):  # up to 20 x 1,000 empty fragments
+                raw.sock.sendall(empty * 1000)
+                sent += 1000
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        _, code = raw.recv_until_close()
+        assert code == 1009, f"{sent} empty fragments were accepted (close {code})"
+    finally:
+        raw.close()
+        server.stop()
+
+
+def test_a_ping_flood_leaves_one_summary_event_not_thousands():
+    server = wslab.serve(name="harden-pings")
+    raw = Raw(server.port, "/echo")
+    try:
+        wait_until(lambda: server.events.of("open"), 5, what="open event")
+        raw.sock.sendall(fr.encode_frame(fr.Frame(fr.Opcode.PING, b"p", mask_key=M)) * 5000)
+        raw.text("after the flood")
+        for _ in range(6000):
+            f = raw.recv()
+            assert f is not None
+            if f.opcode == fr.Opcode.TEXT:
+                break
+        pings = server.events.of("ping")
+        assert len(pings) <= 100, f"{len(pings)} ping events for one flood"
+        assert server.events.of("open"), "the flood pushed the open event out of the log"
+        assert any("5000" in repr(e) or "burst" in repr(e) for e in server.events), \
+            "no summary of the flood"
+    finally:
+        raw.close()
+        server.stop()
+
+
+# --- handshakes: validated by wslab.protocol before Tornado accepts ------------------------
+
+def _request(port: int, **changes) -> bytes:
+    key = hs.make_key()
+    req = hs.build_request(host=f"127.0.0.1:{port}", path="/echo", key=key)
+    for old, new in changes.items():
+        req = req.replace(old.encode(), new.encode())
+    return req
+
+
+@pytest.mark.parametrize("mutate, status", [
+    (lambda r: r.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n\r\n"),
+     400),  # two keys (RFC 6455 4.2.1 item 5: exactly one)
+    (lambda r: r.split(b"Sec-WebSocket-Key: ")[0] + b"Sec-WebSocket-Key: c2hvcnQ=\r\n"
+     + r.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n", 1)[1], 400),  # 5 bytes, not 16
+    (lambda r: r.replace(b"HTTP/1.1", b"HTTP/1.0"), 400),  # 4.1: HTTP/1.1 or higher
+])
+def test_handshakes_the_rfc_rejects_get_400(mutate, status):
+    server = wslab.serve(name="harden-hs")
+    try:
+        req = mutate(hs.build_request(host=f"127.0.0.1:{server.port}", path="/echo",
+                                      key=hs.make_key()))
+        raw = Raw(server.port, request=req)
+        assert raw.status == status, raw.head[:200]
+        raw.close()
+        _still_serves(server)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("offer", [
+    "permessage-deflate; client_max_window_bits=8",
+    "permessage-deflate; server_max_window_bits=8",
+    "permessage-deflate; server_max_window_bits=15; server_max_window_bits=15",
+    "permessage-deflate; unknown_param",
+])
+def test_a_deflate_offer_the_server_cannot_honour_is_declined_not_500(offer):
+    server = wslab.serve(name="harden-pmd", compression=True)
+    try:
+        req = hs.build_request(host=f"127.0.0.1:{server.port}", path="/echo",
+                               key=hs.make_key(), extensions=[offer])
+        raw = Raw(server.port, request=req)
+        assert raw.status == 101, raw.head[:200]
+        headers = raw.head.decode("latin-1").lower()
+        assert "sec-websocket-extensions" not in headers or "window_bits=8" not in headers
+        raw.text("hi")
+        f = raw.recv()
+        assert f is not None and f.opcode == fr.Opcode.TEXT
+        raw.close()
+    finally:
+        server.stop()
+
+
+def test_slow_handshakes_time_out_and_count_toward_max_connections():
+    server = wslab.serve(name="harden-slow", max_connections=5, handshake_timeout=1.0)
+    socks = []
+    try:
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(b"GET /echo HTTP/1.1\r\nHo")  # and then nothing: a slowloris
+            socks.append(s)
+        wait_until(lambda: server.pending_handshakes >= 5, 5, what="five pending handshakes")
+        refused = Raw(server.port, "/echo")
+        assert refused.status == 503, "pending handshakes were not counted"
+        refused.close()
+        for s in socks:  # the server hangs up on each of them by itself (maybe with a 408)
+            s.settimeout(10)
+            answer = s.recv(1024)
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:60]
+        wait_until(lambda: server.pending_handshakes == 0, 10, what="slow handshakes dropped")
+        _still_serves(server)
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+
+
+# --- Origin and Host (DNS rebinding) ---------------------------------------------------------
+
+@pytest.mark.parametrize("host, origin", [
+    ("evil.example:{port}", "http://evil.example:{port}"),    # rebinding: Host forged to match
+    ("127.0.0.1:{port}", "https://127.0.0.1:{port}"),         # same host, other scheme
+    ("127.0.0.1:{port}", "http://127.0.0.1:1"),               # same host, other port
+])
+def test_origin_must_match_scheme_host_and_port_and_host_must_be_ours(host, origin):
+    server = wslab.serve(name="harden-origin")
+    try:
+        h, o = host.format(port=server.port), origin.format(port=server.port)
+        req = hs.build_request(host=h, path="/echo", key=hs.make_key(), origin=o)
+        raw = Raw(server.port, request=req)
+        assert raw.status == 403, (h, o, raw.head[:100])
+        raw.close()
+        ok = hs.build_request(host=f"127.0.0.1:{server.port}", path="/echo", key=hs.make_key(),
+                              origin=f"http://127.0.0.1:{server.port}")
+        raw = Raw(server.port, request=ok)
+        assert raw.status == 101
+        raw.close()
+    finally:
+        server.stop()
+
+
+# --- /ack: bounded sessions, replay, delivered data, hello replies ---------------------------
+
+def _ack_hello(raw: Raw, session: str, last_seen: int = 0) -> list[dict]:
+    raw.text(json.dumps({"op": "hello", "session": session, "last_seen": last_seen}))
+    out = []
+    f = raw.recv()
+    while f is not None and f.opcode == fr.Opcode.TEXT:
+        msg = json.loads(f.payload)
+        out.append(msg)
+        if msg.get("op") == "welcome" and msg.get("replayed", 0) == 0:
+            break
+        if msg.get("op") == "event" and len(out) > msg.get("replayed", 0):
+            pass
+        if msg.get("op") == "welcome":
+            want = msg["replayed"]
+            for _ in range(want):
+                f = raw.recv()
+                assert f is not None
+                out.append(json.loads(f.payload))
+            break
+        f = raw.recv()
+    return out
+
+
+def test_ack_sessions_are_capped():
+    server = wslab.serve(name="harden-ack-sessions")
+    try:
+        cap = server.ack.sessions_max
+        raws = []
+        for i in range(cap + 200):
+            if i % 500 == 0:
+                raws.append(Raw(server.port, "/ack"))
+            raws[-1].text(json.dumps({"op": "hello", "session": f"s{i}", "last_seen": 0}))
+        for r in raws:
+            r.send(fr.Opcode.PING, b"sync")
+            for _ in range(2000):
+                f = r.recv()
+                if f is None or f.opcode in (fr.Opcode.PONG, fr.Opcode.CLOSE):
+                    break
+            r.close()
+        assert len(server.ack.sessions) <= cap
+        _still_serves(server)
+    finally:
+        server.stop()
+
+
+def test_ack_replay_buffer_is_bounded_in_bytes_and_a_hello_in_what_it_sends_back():
+    server = wslab.serve(name="harden-ack-replay")
+    try:
+        big = "x" * (512 * 1024)
+        for _ in range(200):
+            server.ack_broadcast(big)
+        assert server.ack.replay_bytes <= server.ack.replay_bytes_max
+        raw = Raw(server.port, "/ack")
+        got = _ack_hello(raw, "late", last_seen=0)
+        sent = sum(len(json.dumps(m)) for m in got)
+        assert sent <= server.ack.replay_bytes_max + 4096
+        assert got[0]["op"] == "welcome" and got[0]["lost"] > 0, "what fell out must be reported"
+        raw.close()
+    finally:
+        server.stop()
+
+
+def test_ack_keeps_no_delivered_data_after_the_client_is_gone():
+    server = wslab.serve(name="harden-ack-mem", max_message_size=1 << 20)
+    try:
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        raw = Raw(server.port, "/ack")
+        _ack_hello(raw, "heavy")
+        blob = "y" * (512 * 1024)
+        for seq in range(1, 41):
+            raw.text(json.dumps({"op": "msg", "seq": seq, "data": blob}))
+            f = raw.recv()
+            assert f is not None and json.loads(f.payload)["op"] == "ack"
+        raw.close()
+        wait_until(lambda: not server.clients, 5, what="client gone")
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - base
+        assert kept < 4 * 1024 * 1024, f"{kept / 1e6:.1f} MB kept after 20 MB were delivered"
+    finally:
+        tracemalloc.stop()
+        server.stop()
+
+
+def test_idle_ack_sessions_expire():
+    server = wslab.serve(name="harden-ack-idle", ack_session_ttl=0.5)
+    try:
+        raw = Raw(server.port, "/ack")
+        _ack_hello(raw, "brief")
+        raw.close()
+        wait_until(lambda: not server.clients, 5, what="client gone")
+        wait_until(lambda: "brief" not in server.ack.sessions, 10, what="idle session expired")
+    finally:
+        server.stop()
+
+
+# --- the tap inflates within a bound --------------------------------------------------------
+
+def test_tap_inflates_a_compression_bomb_within_a_bound():
+    server = wslab.serve(name="harden-tap", compression=True, max_message_size=1 << 20)
+    tap = wslab.Tap(server.url)
+    try:
+        comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+        bomb = comp.compress(b"\0" * (300 << 20)) + comp.flush(zlib.Z_SYNC_FLUSH)
+        bomb = bomb[:-4]  # RFC 7692 7.2.1: drop the 00 00 ff ff tail
+        tracemalloc.start()
+        req = hs.build_request(host=tap.url.split("/")[2], path="/echo", key=hs.make_key(),
+                               extensions=["permessage-deflate"])
+        raw = Raw(int(tap.url.split(":")[2].split("/")[0]), request=req)
+        assert raw.status == 101
+        frame = fr.encode_frame(fr.Frame(fr.Opcode.BINARY, bomb, rsv1=True, mask_key=M),
+                                strict=False)
+        raw.sock.sendall(frame)
+        raw.recv_until_close()
+        raw.close()
+        wait_until(lambda: len(tap.records) >= 1, 10, what="the tap's record of the bomb")
+        peak = tracemalloc.get_traced_memory()[1]
+        assert peak < 64 << 20, f"peak {peak / 1e6:.0f} MB while inflating a {len(bomb)} B frame"
+    finally:
+        tracemalloc.stop()
+        tap.stop()
+        server.stop()
+
+
+# --- the process server's stderr never fills up ---------------------------------------------
+
+def test_process_server_survives_a_handler_that_writes_to_stderr():
+    server = wslab.serve(name="harden-proc", process=True, handler="tests.handlers:noisy")
+    try:
+        with wslab.connect(server.url) as c:
+            for i in range(300):  # 300 x 1 KiB to stderr: far past a 64 KiB pipe
+                c.send(f"m{i}")
+                assert c.recv(timeout=10) == f"M{i}"
+            c.send("raise")
+            wait_until(lambda: server.events.of("error"), 10, what="the child's error as an event")
+    finally:
+        server.stop()
+
