@@ -12,12 +12,16 @@ worst case is one interval (the failure just after a pong) plus the timeout.
 from __future__ import annotations
 
 import random
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from ..net import loop as lab
 from ..net.client import connect
 from ..net.faults import FaultProxy
 from ..net.server import serve
+from ..protocol.errors import WSLabError
 
 SLACK = 0.10  # the bound allows 10 % on top of interval + timeout
 
@@ -79,3 +83,183 @@ def detection_experiment(settings: list[tuple[float, float]] = ((0.2, 0.2), (0.5
         proxy.stop()
         server.stop()
     return records
+
+
+# --- a heartbeat loop under test (notebook 05's exercise) ----------------------------------
+
+@dataclass
+class LoopTrial:
+    """What a heartbeat loop did, healthy and then blackholed (times in seconds)."""
+
+    interval: float
+    timeout: float
+    healthy_s: float = 0.0            # how long the connection was healthy
+    pings_healthy: int = 0            # pings the loop sent while healthy
+    rtts: list[float] = field(default_factory=list)  # answered pings while healthy
+    closed_healthy: str | None = None  # a Close sent while healthy (code and reason)
+    detection_s: float | None = None   # blackhole start -> the loop's Close frame
+    close_sent: str | None = None      # "code reason" of that Close
+    loop_error: BaseException | None = None
+    loop_returned: bool = False
+    loop_running: bool = False         # still running when the trial ended
+    returned_unclosed: bool = False    # returned after the blackhole without sending a Close
+
+
+def _client_log(client, kind: str, since_ns: int) -> list:  # noqa: ANN001
+    return [e for e in list(client.log) if e.direction == "out" and e.kind == kind
+            and e.t_ns >= since_ns]
+
+
+def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: float,
+                    healthy_periods: float = 3.5, seed: int | None = None) -> LoopTrial:
+    """Run ``loop(client, interval, timeout)`` in a thread on a client behind a FaultProxy.
+
+    The connection is healthy for ``healthy_periods`` intervals plus a random
+    phase, then the proxy blackholes it.  Recorded from the client's own log:
+    the pings sent, the pongs' round trips, and when the loop's Close frame left
+    (the detection time).  Bounded: waits at most 2 x (interval + timeout) + 2 s
+    after the blackhole.  Stops what it starts (a loop that never returns is
+    reported, its thread left as a daemon).
+    """
+    for name, value in (("interval", interval), ("timeout", timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 5:
+            raise ValueError(f"{name} is a number of seconds 0.05-5, got {value!r}")
+    rng = random.Random(seed)
+    trial = LoopTrial(float(interval), float(timeout))
+    server = serve(name="heartbeat-trial")
+    proxy = FaultProxy(server.url)
+    client = connect(proxy.url)
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            loop(client, interval, timeout)
+            trial.loop_returned = True
+        except BaseException as exc:  # noqa: BLE001 - reported to the learner
+            trial.loop_error = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="heartbeat-under-test", daemon=True)
+    try:
+        start = time.perf_counter_ns()
+        thread.start()
+        healthy_until = time.monotonic() + interval * healthy_periods + rng.uniform(0, interval)
+        while time.monotonic() < healthy_until and not done.is_set():
+            time.sleep(0.01)
+        t_fail = time.perf_counter_ns()
+        trial.healthy_s = (t_fail - start) / 1e9
+        trial.pings_healthy = len(_client_log(client, "ping", start))
+        pongs = {bytes(e.data): e.t_ns for e in list(client.log)
+                 if e.direction == "in" and e.kind == "pong"}
+        trial.rtts = [(pongs[bytes(e.data)] - e.t_ns) / 1e9 for e in _client_log(client, "ping", start)
+                      if bytes(e.data) in pongs]
+        early = _client_log(client, "close", start)
+        if early:
+            trial.closed_healthy = str(early[0].data)
+            return trial
+        if done.is_set():
+            return trial
+        proxy.set("blackhole")
+        deadline = time.monotonic() + 2 * (interval + timeout) + 2
+        while time.monotonic() < deadline:
+            closes = _client_log(client, "close", t_fail)
+            if closes:
+                trial.detection_s = (closes[0].t_ns - t_fail) / 1e9
+                trial.close_sent = str(closes[0].data)
+                break
+            if done.is_set():
+                break
+            time.sleep(0.005)
+        if trial.close_sent is not None:
+            done.wait(timeout + 2)  # let the loop finish its close
+        trial.returned_unclosed = done.is_set() and trial.close_sent is None
+    finally:
+        proxy.clear()
+        proxy.reset_all()
+        client.stop(timeout=2)
+        done.wait(2)  # a loop blocked in ping() or recv() ends once the connection is gone
+        trial.loop_running = not done.is_set()
+        proxy.stop()
+        server.stop()
+    return trial
+
+
+# --- a live client for the FaultPanel ----------------------------------------------------
+
+class LiveProbe:
+    """A client that pings through a proxy twice a second and says what it sees.
+
+    ``status`` is one line for a label ("OPEN, pong in 0.31 ms", "no pong within
+    1 s: dead", "reconnecting: ..."); ``on_change(status)`` is called from the
+    probe's thread on every change.  After a missed pong it closes with 1011 (as
+    notebook 05 teaches) and connects again a second later, so clearing a fault
+    brings it back.  Registered with the lab loop: ``wslab.stop_all()`` stops it.
+    """
+
+    _stop_order = 0  # before the proxy and the server
+
+    def __init__(self, url: str, *, every: float = 0.5, timeout: float = 1.0,
+                 on_change: Callable[[str], None] | None = None) -> None:
+        self.url, self.every, self.timeout = url, every, timeout
+        self.on_change = on_change
+        self.status = "starting"
+        self.answered = 0
+        self.missed = 0
+        self.connects = 0
+        self.last_rtt: float | None = None
+        self._stop = threading.Event()
+        self._client = None
+        self._thread = threading.Thread(target=self._run, name="wslab-live-probe", daemon=True)
+        lab.register(self)
+        self._thread.start()
+
+    def _say(self, status: str) -> None:
+        self.status = status
+        if self.on_change is not None:
+            try:
+                self.on_change(status)
+            except Exception:  # noqa: BLE001 - a broken label must not stop the probe
+                self.on_change = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._client = connect(self.url, timeout=self.timeout)
+            except (WSLabError, OSError) as exc:
+                self._say(f"cannot connect ({getattr(exc, 'cause', exc)}); retrying in 1 s")
+                self._stop.wait(1.0)
+                continue
+            self.connects += 1
+            self._session(self._client)
+            self._stop.wait(1.0)
+
+    def _session(self, client) -> None:  # noqa: ANN001
+        while not self._stop.is_set():
+            try:
+                self.last_rtt = client.ping(timeout=self.timeout)
+            except TimeoutError:
+                self.missed += 1
+                self._say(f"no pong within {self.timeout:g} s: connection declared dead, "
+                          "closing with 1011, reconnecting in 1 s")
+                try:
+                    client.close(1011, "keepalive timeout", timeout=0.2)
+                except WSLabError:
+                    pass
+                return
+            except WSLabError:
+                self._say(f"{client.state.name} {client.close_code} {client.close_reason or ''}"
+                          .rstrip() + ": reconnecting in 1 s")
+                return
+            self.answered += 1
+            self._say(f"OPEN, pong in {self.last_rtt * 1e3:.2f} ms")
+            self._stop.wait(self.every)
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        self._stop.set()
+        client = self._client
+        if client is not None:
+            client.stop(timeout=min(timeout, 1.0))
+        self._thread.join(timeout)
+        lab.unregister(self)
+        self._say("stopped")

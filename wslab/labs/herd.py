@@ -7,7 +7,9 @@ and records every reconnection attempt, so a plot can show what jitter does
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..net.reconnect import JITTERS, ReconnectingClient
@@ -24,13 +26,26 @@ class HerdResult:
     attempts: list[float]  # seconds after the server went down, every client's every attempt
     all_back_after: float | None  # seconds until every client was connected again
 
+    def peak(self, window: float = 0.02) -> int:
+        """The most attempts that fell within any ``window`` seconds (a spike's height)."""
+        best, lo = 0, 0
+        for hi, t in enumerate(self.attempts):
+            while t - self.attempts[lo] > window:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
 
 def herd_experiment(*, clients: int = 50, jitter: str = "full", restart_after: float = 1.0,
                     initial_delay: float = 0.1, factor: float = 2.0, max_delay: float = 2.0,
-                    seed: int = 0, timeout: float = 20.0) -> HerdResult:
+                    seed: int = 0, timeout: float = 20.0,
+                    backoff: Callable[[int, random.Random], float] | None = None,
+                    label: str | None = None) -> HerdResult:
     """Stop a server under ``clients`` ReconnectingClients, restart it, record every attempt.
 
     Layer 2 (I/O).  Bounded: at most ``clients`` <= 200 clients and ``timeout`` seconds.
+    ``backoff(attempt, rng) -> seconds`` replaces the built-in delay (``jitter`` is
+    then only the result's label, unless ``label`` names it).
     """
     if not isinstance(clients, int) or not 1 <= clients <= 200:
         raise ValueError(f"clients is an integer 1-200, got {clients!r}")
@@ -39,7 +54,8 @@ def herd_experiment(*, clients: int = 50, jitter: str = "full", restart_after: f
     server = serve(name=f"herd-{jitter}")
     port = server.port
     rcs = [ReconnectingClient(server.ack_url, initial_delay=initial_delay, factor=factor,
-                              max_delay=max_delay, jitter=jitter, seed=seed + i)
+                              max_delay=max_delay, jitter=jitter, seed=seed + i,
+                              backoff=backoff)
            for i in range(clients)]
     try:
         _wait(lambda: all(rc.state == "open" for rc in rcs), timeout)
@@ -50,7 +66,7 @@ def herd_experiment(*, clients: int = 50, jitter: str = "full", restart_after: f
         back = _wait(lambda: all(rc.state == "open" and rc.stats.connects >= 2 for rc in rcs),
                      timeout)
         attempts = sorted(t - t0 for rc in rcs for t in rc.stats.attempts if t > t0)
-        return HerdResult(jitter, clients, restart_after, attempts,
+        return HerdResult(label or jitter, clients, restart_after, attempts,
                           (back - t0) if back is not None else None)
     finally:
         for rc in rcs:

@@ -91,7 +91,8 @@ class ReconnectingClient:
                  factor: float = 2.0, jitter: str = "full", max_attempts: int | None = None,
                  queue_max: int = 10_000, ping_interval: float | None = None,
                  ping_timeout: float | None = None, connect_timeout: float = 5.0,
-                 session: str | None = None, seed: int | None = None, start: bool = True) -> None:
+                 session: str | None = None, seed: int | None = None, start: bool = True,
+                 backoff: Any = None) -> None:
         for name, value in (("initial_delay", initial_delay), ("max_delay", max_delay)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} is a number of seconds >= 0, got {value!r}")
@@ -110,6 +111,9 @@ class ReconnectingClient:
         self.jitter, self.max_attempts, self.queue_max = jitter, max_attempts, queue_max
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.connect_timeout = connect_timeout
+        if backoff is not None and not callable(backoff):
+            raise ValueError("backoff is a function backoff(attempt, rng) -> seconds, or None")
+        self.backoff = backoff  # replaces backoff_delay(...): the learner's own (notebook 06)
         self.session = session or uuid.uuid4().hex[:12]
         self.rng = random.Random(seed)
         self.state = "idle"
@@ -173,9 +177,7 @@ class ReconnectingClient:
                 if self.max_attempts is not None and attempt + 1 >= self.max_attempts:
                     self._give_up(f"{attempt + 1} attempt(s) failed (max_attempts={self.max_attempts})")
                     return
-                delay = backoff_delay(attempt, initial_delay=self.initial_delay,
-                                      factor=self.factor, max_delay=self.max_delay,
-                                      jitter=self.jitter, rng=self.rng)
+                delay = self._delay(attempt)
                 self._event("waiting", attempt=attempt + 1, delay=delay)
                 await asyncio.sleep(delay)
                 attempt += 1
@@ -183,6 +185,17 @@ class ReconnectingClient:
             if self.client is not None:
                 await self.client._aclose(1000, "client stopping", 2)
             self._event("stopped")
+
+    def _delay(self, attempt: int) -> float:
+        if self.backoff is None:
+            return backoff_delay(attempt, initial_delay=self.initial_delay, factor=self.factor,
+                                 max_delay=self.max_delay, jitter=self.jitter, rng=self.rng)
+        try:
+            delay = float(self.backoff(attempt, self.rng))
+        except Exception as exc:  # noqa: BLE001 - a learner's function; recorded, then a safe wait
+            self._event("failed", attempt=attempt, detail=f"backoff raised {type(exc).__name__}: {exc}")
+            return self.max_delay
+        return min(max(delay, 0.0), 3600.0)
 
     def _give_up(self, why: str) -> None:
         self.gave_up = why

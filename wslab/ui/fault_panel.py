@@ -4,12 +4,18 @@ One row per fault: its parameters, a direction, Set and Clear.  Below: Reset
 all connections, Clear all, and live counters.  The Python twins are the
 proxy's own methods (``proxy.set(...)``, ``proxy.clear()``, ``proxy.reset_all()``);
 ``panel.apply(fault, **params)`` does what a row's Set button does.
+
+With ``live=True`` a client connects through the proxy and pings it twice a
+second (:class:`wslab.labs.heartbeat.LiveProbe`); its line at the top shows
+what a fault does to a real connection: the round trip, a missed pong, a
+reconnect.  ``panel.stop()`` (or ``wslab.stop_all()``) ends it.
 """
 
 from __future__ import annotations
 
 import ipywidgets as W
 
+from ..labs.heartbeat import LiveProbe
 from ..net.faults import FAULTS, FaultProxy
 from . import _html
 
@@ -26,13 +32,17 @@ PARAMS = {
 class FaultPanel(W.VBox):
     """Set and clear the proxy's faults live, reset connections, watch its counters."""
 
-    def __init__(self, proxy: FaultProxy, **kwargs: object) -> None:
+    def __init__(self, proxy: FaultProxy, *, live: bool = False, **kwargs: object) -> None:
         self.proxy = proxy
         self.rows: dict[str, dict[str, W.Widget]] = {}
         self.status = W.HTML()
         self.stats_view = W.HTML()
+        self.live_view = W.HTML()
+        self.probe: LiveProbe | None = None
         children: list[W.Widget] = [W.HTML(f"<b>fault proxy</b> <code>{_html.esc(proxy.url)}</code>"
                                            f" → <code>{_html.esc(proxy.target_url)}</code>")]
+        if live:
+            children.append(self.live_view)
         for fault in FAULTS:
             inputs = {}
             for name, default in PARAMS[fault]:
@@ -60,6 +70,23 @@ class FaultPanel(W.VBox):
         super().__init__(children, **kwargs)
         self.add_class("wslab-fault-panel")
         self._render()
+        if live:
+            self.probe = LiveProbe(proxy.url, on_change=self._show_live)
+
+    def _show_live(self, status: str) -> None:
+        p = self.probe
+        counts = f" &middot; {p.answered} pongs, {p.missed} missed, {p.connects} connect(s)" if p else ""
+        colour = "#1a7f43" if status.startswith("OPEN") else "#b3261e"
+        self.live_view.value = (
+            f"<div class='wslab-live' style='font-family:monospace;font-size:13px'>"
+            f"live client through the proxy: <b style='color:{colour}'>{_html.esc(status)}</b>"
+            f"{counts}</div>")
+        self._render()
+
+    def stop(self) -> None:
+        """Stop the live client (the panel stays on screen)."""
+        if self.probe is not None:
+            self.probe.stop()
 
     def apply(self, fault: str, **params: object) -> None:
         """Set ``fault`` with the row's values (or ``params``) in the row's direction."""
