@@ -24,11 +24,11 @@ import tornado.netutil
 import tornado.web
 
 from ...protocol.frames import Frame, Opcode, encode_frame
+from ...protocol.uri import host_for_url, origin_of
 from .. import loop as lab
 from ..errors import ServerStartError
 from ..events import Event, EventList, EventLog, clip, payload_size
 from ..tls import make_tls
-from ..urls import host_for_url, origin_of
 from . import registry
 from .ack import AckState
 from .admission import make_auth
