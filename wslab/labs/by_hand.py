@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..net import loop as lab
-from ..net.raw import RawConnection, content_length, open_websocket, status_of
+from ..net.raw import RawConnection, open_websocket
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
 from ..protocol.errors import HandshakeError, NeedMoreData, ProtocolError
@@ -101,10 +101,14 @@ async def _run(url: str, variant: str | None, message: str, origin: str | None,
           "an ordinary HTTP/1.1 GET asking to switch protocols; the key is 16 random bytes "
           "in base64" + (f"; variant: {VARIANTS[variant]}" if variant else ""), "4.1")
     try:
-        status = t.status = status_of(head)
+        status = t.status = hs.status_of(head)
         body = b""
         if status != 101:
-            body = await conn.read_exactly(min(content_length(head), 4096), timeout=timeout)
+            try:
+                length = hs.content_length(head)
+            except HandshakeError:
+                length = 0  # a malformed Content-Length: show the head alone
+            body = await conn.read_exactly(min(length, 4096), timeout=timeout)
         t.add("←", f"HTTP answer {status}", head + body,
               "101 Switching Protocols: from here on the TCP connection carries frames"
               if status == 101 else "the server refused the upgrade; no WebSocket connection "

@@ -34,7 +34,7 @@ import tornado.websocket
 from ..net import loop as lab
 from ..net._tornado import listening_port
 from ..net.errors import ConnectionFailed
-from ..net.raw import RawConnection, content_length, open_websocket, status_of
+from ..net.raw import RawConnection, open_websocket
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
 
@@ -201,7 +201,7 @@ async def _http_get(conn: RawConnection, path: str, timeout: float) -> bytes:
                "Connection: keep-alive\r\n\r\n").encode()
     await conn.send(request)
     head = await conn.read_head(timeout=timeout)
-    return await conn.read_exactly(content_length(head), timeout=timeout)
+    return await conn.read_exactly(hs.content_length(head), timeout=timeout)
 
 
 def _receive(result: PushResult, seen: set[int], messages: list[dict]) -> None:
@@ -244,7 +244,7 @@ async def _sse(url: str, result: PushResult, ready: asyncio.Event, total: int,
     try:
         await conn.send(request)
         head = await conn.read_head(timeout=timeout)
-        if status_of(head) != 200 or b"text/event-stream" not in head.lower():
+        if hs.status_of(head) != 200 or b"text/event-stream" not in head.lower():
             raise ConnectionFailed(url, f"not an event stream: {head[:80]!r}")
         result.requests = 1
         result.handshake_bytes = len(request) + len(head)

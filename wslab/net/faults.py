@@ -44,11 +44,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
+from ..protocol.uri import host_for_url, parse_ws_uri
 from . import loop as lab
 from .errors import ServerStartError
-from .urls import host_for_url
 
 T = TypeVar("T")
 
@@ -366,23 +365,16 @@ def _parse_target(target_url: str) -> tuple[str, int, str, str]:
         raise ValueError(f"target_url is a URL such as 'ws://127.0.0.1:8888/echo' or "
                          f"'127.0.0.1:8888', got {target_url!r}")
     bare = "://" not in target_url
-    parts = urlsplit("//" + target_url if bare else target_url)
-    scheme = "ws" if bare else parts.scheme.lower()
-    defaults = {"ws": 80, "http": 80, "wss": 443, "https": 443}
-    if scheme not in defaults:
-        raise ValueError(f"target_url scheme must be ws, wss, http or https (the proxy forwards "
-                         f"raw TCP), got {target_url!r}")
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if not parts.hostname or port == -1 or (bare and port is None):
+    if bare and not target_url.rpartition("]")[2].rpartition(":")[2].isdigit():
         raise ValueError(f"target_url needs a host and a port, e.g. 'ws://127.0.0.1:8888/echo' "
                          f"or '127.0.0.1:8888', got {target_url!r}")
-    path = "" if bare else (parts.path or "/")
-    if parts.query:
-        path += "?" + parts.query
-    return parts.hostname, port or defaults[scheme], scheme, path
+    try:
+        uri = parse_ws_uri("ws://" + target_url if bare else target_url,
+                           schemes=("ws", "wss", "http", "https"))
+    except ValueError as exc:
+        raise ValueError(f"target_url: {exc} (the proxy forwards raw TCP to ws, wss, http or "
+                         "https URLs, or host:port)") from None
+    return uri.host, uri.port, uri.scheme, "" if bare else uri.resource
 
 
 def _check_host(host: Any) -> str:

@@ -12,30 +12,17 @@ import asyncio
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
-from ..protocol.errors import NeedMoreData
-from .errors import ConnectionFailed
+from ..protocol.errors import HandshakeError, NeedMoreData
+from ..protocol.handshake import content_length, status_of  # re-exported for wslab.labs.wire
+from ..protocol.uri import parse_ws_uri
+from .errors import ConnectionFailed, LabTimeout
 
 MAX_HEAD = 64 * 1024
 
-
-def status_of(head: bytes) -> int | None:
-    """The status code of an HTTP response head, or None when it is not one."""
-    try:
-        return int(head.split(b" ", 2)[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def content_length(head: bytes) -> int:
-    """The Content-Length of an HTTP head (0 when absent)."""
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            return int(line.split(b":", 1)[1])
-    return 0
+__all__ = ["MAX_HEAD", "RawConnection", "Target", "content_length", "open_websocket", "status_of"]
 
 
 @dataclass
@@ -49,17 +36,9 @@ class Target:
 
     @classmethod
     def parse(cls, url: str) -> Target:
-        parts = urlsplit(url)
-        if parts.scheme not in ("ws", "http"):
-            raise ValueError(f"a raw connection needs a ws:// or http:// URL (no TLS), got {url!r}")
-        if not parts.hostname or not parts.port:
-            raise ValueError(f"the URL needs a host and a port, got {url!r}")
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        host = parts.hostname
-        header = f"[{host}]:{parts.port}" if ":" in host else f"{host}:{parts.port}"
-        return cls(host, parts.port, path, header)
+        """Read a ws:// or http:// URL (RFC 6455 section 3; no TLS here); ValueError if not one."""
+        uri = parse_ws_uri(url, schemes=("ws", "http"))
+        return cls(uri.host, uri.port, uri.resource, uri.host_header)
 
 
 @dataclass
@@ -89,7 +68,11 @@ class RawConnection:
         await self.writer.drain()
 
     async def _fill(self, timeout: float) -> bool:
-        chunk = await asyncio.wait_for(self.reader.read(65536), timeout)
+        try:
+            chunk = await asyncio.wait_for(self.reader.read(65536), timeout)
+        except asyncio.TimeoutError:
+            raise LabTimeout(f"nothing more from {self.target.host_header} in time "
+                             "(read timeout)") from None
         if not chunk:
             return False
         self.received += chunk
@@ -97,21 +80,25 @@ class RawConnection:
         return True
 
     async def read_head(self, *, timeout: float = 5.0) -> bytes:
-        """Read up to and including the blank line that ends an HTTP head."""
+        """Read up to and including the blank line that ends an HTTP head.
+
+        Returns what arrived when the peer closes before the blank line.
+        """
         deadline = time.monotonic() + timeout
-        while b"\r\n\r\n" not in self.buffer:
-            if len(self.buffer) > MAX_HEAD:
-                raise ConnectionFailed(self.target.host_header, "HTTP head longer than 64 KiB")
+        while True:
+            try:
+                cut = hs.split_head(self.buffer, limit=MAX_HEAD)
+            except HandshakeError:
+                raise ConnectionFailed(self.target.host_header, "HTTP head longer than 64 KiB"
+                                       ) from None
+            if cut is not None:
+                head, rest = cut
+                self.buffer[:] = rest
+                return head
             if not await self._fill(max(0.0, deadline - time.monotonic())):
-                break
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            head = bytes(self.buffer)
-            self.buffer.clear()
-            return head
-        head = bytes(self.buffer[:end + 4])
-        del self.buffer[:end + 4]
-        return head
+                head = bytes(self.buffer)
+                self.buffer.clear()
+                return head
 
     async def read_exactly(self, n: int, *, timeout: float = 5.0) -> bytes:
         deadline = time.monotonic() + timeout

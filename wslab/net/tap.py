@@ -15,17 +15,16 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
 from ..protocol.deflate import EXTENSION_NAME, PerMessageDeflate, parse_extension_offer
 from ..protocol.errors import WSLabError
+from ..protocol.uri import host_for_url
 from . import loop as lab
 from .errors import ServerStartError
 from .pcap import Segment, write_pcap
-from .raw import Target, status_of
-from .urls import host_for_url
+from .raw import MAX_HEAD, Target
 
 PAYLOAD_KEPT = 64 * 1024      # bytes of each frame's payload kept in its record
 RAW_KEPT = 64 * 1024 * 1024   # bytes of raw traffic kept for the pcap export
@@ -105,12 +104,14 @@ class _Analyzer:
             return
         if self.in_head:
             self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.head) > 64 * 1024:
-                    self._fail(bytes(self.head), t_ns, "HTTP head longer than 64 KiB")
+            try:
+                cut = hs.split_head(self.head, limit=MAX_HEAD)
+            except WSLabError as exc:
+                self._fail(bytes(self.head), t_ns, str(exc))
                 return
-            head, rest = bytes(self.head[:end + 4]), bytes(self.head[end + 4:])
+            if cut is None:
+                return
+            head, rest = cut
             self.head.clear()
             self.in_head = False
             self.tap._handshake(self, head, t_ns)
@@ -138,7 +139,7 @@ class _Analyzer:
                                 payload=data[:PAYLOAD_KEPT], error=why))
 
     def _record(self, f: fr.Frame, t_ns: int) -> None:
-        header = _true_header(f)
+        header = fr.frame_header(f)
         rec = TapRecord(t_ns, self.conn, self.direction, "frame", len(header) + len(f.payload),
                         fin=f.fin, rsv1=f.rsv1, rsv2=f.rsv2, rsv3=f.rsv3,
                         opcode=f.opcode.name if isinstance(f.opcode, fr.Opcode) else str(f.opcode),
@@ -164,20 +165,6 @@ class _Analyzer:
                         rec.error = str(exc)
                     self.message_parts = []
         self.tap._add(rec)
-
-
-def _true_header(f: fr.Frame) -> bytes:
-    b0 = (0x80 if f.fin else 0) | (0x40 if f.rsv1 else 0) | (0x20 if f.rsv2 else 0) \
-        | (0x10 if f.rsv3 else 0) | int(f.opcode)
-    n = len(f.payload)
-    m = 0x80 if f.mask_key is not None else 0
-    if n < 126:
-        head = bytes([b0, m | n])
-    elif n < 65536:
-        head = bytes([b0, m | 126]) + n.to_bytes(2, "big")
-    else:
-        head = bytes([b0, m | 127]) + n.to_bytes(8, "big")
-    return head + (f.mask_key or b"")
 
 
 @dataclass
@@ -222,11 +209,7 @@ class Tap:
     @property
     def url(self) -> str:
         """Connect here instead of the target: same path, the tap's host and port."""
-        parts = urlsplit(self.target_url)
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        return f"ws://{host_for_url(self.host)}:{self.port}{path}"
+        return f"ws://{host_for_url(self.host)}:{self.port}{self.target.path}"
 
     async def _astart(self, port: int) -> int:
         try:
@@ -317,7 +300,7 @@ class Tap:
             ok = True
         except WSLabError as exc:
             rec.error = str(exc)
-            ok = status_of(head) == 101
+            ok = hs.status_of(head) == 101
         self._add(rec)
         if ok:
             # client frames are inflated as the server would, server frames as the client would
