@@ -53,7 +53,7 @@ class LabServer:
                  max_message_size: int | None, app_heartbeat: bool = True,
                  auth: Any = None, max_connections: int | None = None,
                  rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-                 tls: bool = False) -> None:
+                 tls: bool = False, backplane: str | None = None) -> None:
         self.host = host
         self.name = name
         self.origins = _normalise_origins(origins)
@@ -82,6 +82,10 @@ class LabServer:
         self._sockets: list[socket.socket] = []
         self.port = port
         self.running = False
+        # serve(backplane="redis://..."): broadcasts, /chat, /pubsub and /ack shared with
+        # every server on that Redis (wslab.net.backplane, which imports redis; None: not used)
+        self.backplane_url = backplane
+        self.backplane: Any = None
 
     # --- URLs ----------------------------------------------------------------
     @property
@@ -151,17 +155,31 @@ class LabServer:
         if self.tls:
             files = make_tls()
             self.ca_file, ssl_ctx = files.ca_file, files.server_context
+        if self.backplane_url is not None:
+            await self._astart_backplane()
         self._http = tornado.httpserver.HTTPServer(app, xheaders=False, ssl_options=ssl_ctx)
         self._http.add_sockets(self._sockets)
         self.running = True
 
-    async def _astop(self, grace: float) -> None:
+    async def _astart_backplane(self) -> None:
+        from ..backplane import Backplane  # imports redis: only for a server that uses it
+        bp = Backplane(self, self.backplane_url)
+        try:
+            await bp.astart()
+        except BaseException:
+            for s in self._sockets:
+                s.close()
+            raise
+        self.backplane = bp
+        self.pubsub.relay = bp.relay_publish
+
+    async def _astop(self, grace: float, code: int = 1001, reason: str = "server stopping") -> None:
         if self._http is None:
             return
         self._http.stop()  # closes the listening sockets: no new connections
         conns = list(self._conns.values())
         for conn in conns:
-            conn._handler.lab_close(1001, "server stopping")
+            conn._handler.lab_close(code, reason)
         if conns:
             self._closed_all = asyncio.Event()
             try:
@@ -177,16 +195,26 @@ class LabServer:
         await self._http.close_all_connections()
         self._http = None
         self.running = False
+        if self.backplane is not None:
+            await self.backplane.astop()
         if self.ca_file is not None:
             try:
                 os.unlink(self.ca_file)
             except OSError:
                 pass
 
-    def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
-        """Close every client with 1001 (going away) and stop listening.  Safe to call twice."""
+    def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT, code: int = 1001,
+             reason: str = "server stopping") -> None:
+        """Close every client with 1001 (going away) and stop listening.  Safe to call twice.
+
+        ``code=1012`` (service restart) tells clients the server comes back: a graceful
+        drain before a restart (RFC 6455 section 7.4.1 lists 1001; 1012 is IANA's).
+        """
+        if code not in (1000, 1001, 1011, 1012, 1013):
+            raise ValueError(f"a server stops its clients with 1000, 1001, 1011, 1012 or 1013, "
+                             f"got {code!r}")
         if self._http is not None:
-            lab.run(self._astop(min(CLOSE_GRACE, timeout / 2)), timeout=timeout,
+            lab.run(self._astop(min(CLOSE_GRACE, timeout / 2), code, reason), timeout=timeout,
                     what=f"stopping server {self.name!r}")
         lab.unregister(self)
         registry.forget(self)
@@ -233,9 +261,11 @@ class LabServer:
             raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
         return lab.call(self._broadcast_now, message, path, what="broadcast")
 
-    def _broadcast_now(self, message: str | bytes, path: str | None = None) -> int:
+    def _broadcast_now(self, message: str | bytes, path: str | None = None, *,
+                       relay: bool = True) -> int:
         """Encode the frame once, write the same bytes to every client (no per-client framing;
-        clients with permessage-deflate get their own compressed copy)."""
+        clients with permessage-deflate get their own compressed copy).  With a backplane the
+        message also goes once to Redis for the other servers (``relay=False``: it came from there)."""
         binary = isinstance(message, bytes)
         frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
                                    message if binary else message.encode("utf-8")))
@@ -248,6 +278,8 @@ class LabServer:
         self._log.record("message", None, direction="out", opcode="binary" if binary else "text",
                          size=payload_size(message), data=clip(message),
                          extra={"broadcast": True, "recipients": ids})
+        if relay and self.backplane is not None:
+            self.backplane.relay_broadcast(message, path)
         return len(ids)
 
     def _admit(self, request: Any) -> tuple[int, str] | None:
@@ -283,6 +315,8 @@ class LabServer:
         Clients that are disconnected now get it when they reconnect (from a
         buffer of the last 1,000 events).  Returns the event's number.
         """
+        if self.backplane is not None:  # numbered by Redis, delivered by every server
+            return lab.run(self.backplane.ack_event(data), what="ack_broadcast")
         return lab.call(self._ack_broadcast_now, data, what="ack_broadcast")
 
     def _ack_broadcast_now(self, data: Any) -> int:

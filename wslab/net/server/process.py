@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import collections
 import dataclasses
 import json
 import queue
@@ -65,6 +66,11 @@ class ProcessServer:
         self._reader = threading.Thread(target=self._read, name="wslab-process-server",
                                         daemon=True)
         self._reader.start()
+        # the child's stderr is read too: a pipe nobody reads fills at ~64 KiB and blocks it
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True,
+                                               name="wslab-process-server-stderr")
+        self._stderr_reader.start()
         hello = self._reply(timeout)
         if "error" in hello:
             self._proc.wait(5)
@@ -86,6 +92,13 @@ class ProcessServer:
             except ValueError:
                 continue
         self._replies.put({"error": "the server process exited", "kind": "exit"})
+
+    def _read_stderr(self) -> None:
+        try:
+            for line in self._proc.stderr:
+                self.stderr_tail.append(line.rstrip("\n"))
+        except (OSError, ValueError):
+            pass
 
     def _reply(self, timeout: float) -> dict[str, Any]:
         try:
@@ -155,15 +168,40 @@ class ProcessServer:
         raise ValueError("a process server runs its handler in the child process: pass "
                          "serve(process=True, handler='package.module:function')")
 
-    def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
-        """Close every client with 1001 and end the child process.  Safe twice."""
+    # --- with serve(backplane=...) ------------------------------------------------
+    def publish(self, channel: str, data: Any) -> int:
+        """Send ``data`` to ``channel`` on ``/pubsub``; returns how many clients here got it."""
+        return self._call("publish", channel=channel, data=data)
+
+    def ack_broadcast(self, data: Any) -> int:
+        """A numbered event for every ``/ack`` client (kept for replay); returns its number."""
+        return self._call("ack_broadcast", data=data)
+
+    @property
+    def backplane(self) -> dict[str, Any] | None:
+        """The child's backplane state and counters (``None`` without a backplane)."""
+        return self._call("backplane")
+
+    def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT, code: int = 1001,
+             reason: str = "server stopping") -> None:
+        """Close every client with ``code`` (1001; 1012 before a restart) and end the
+        child process.  Safe twice."""
         if self.running:
             try:
-                self._call("stop")
+                self._call("stop", code=code, reason=reason)
             except (ValueError, LabTimeout, OSError):
                 pass
             self.running = False
         self._kill(timeout)
+        lab.unregister(self)
+        registry.forget(self)
+
+    def kill(self) -> None:
+        """SIGKILL the child: no close frames, no goodbye (what a crash looks like)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self.running = False
+        self._kill(5.0)
         lab.unregister(self)
         registry.forget(self)
 
@@ -175,6 +213,9 @@ class ProcessServer:
             except (OSError, subprocess.TimeoutExpired):
                 self._proc.kill()
                 self._proc.wait(5)
+        for t in (self._reader, self._stderr_reader):  # they end at EOF, the child is gone
+            if t is not threading.current_thread():
+                t.join(5)
         for f in (self._proc.stdout, self._proc.stderr):
             try:
                 f.close()
@@ -232,8 +273,15 @@ def _child(options: dict[str, Any]) -> int:
                 result = server.close_client(req["id"], req["code"], req["reason"])
             elif cmd == "drop_client":
                 result = server.drop_client(req["id"])
+            elif cmd == "publish":
+                result = server.publish(req["channel"], req.get("data"))
+            elif cmd == "ack_broadcast":
+                result = server.ack_broadcast(req.get("data"))
+            elif cmd == "backplane":
+                bp = server.backplane
+                result = None if bp is None else bp.snapshot()
             elif cmd == "stop":
-                server.stop()
+                server.stop(code=req.get("code", 1001), reason=req.get("reason", "server stopping"))
                 print(json.dumps({"result": None}), flush=True)
                 return 0
             else:

@@ -32,6 +32,8 @@ class PubSub:
     def __init__(self) -> None:
         self.channels: dict[str, set[int]] = {}
         self.published = 0
+        # set by a backplane: relay(channel, data, sender) shares a publication with other servers
+        self.relay: Callable[[str, Any, int | None], None] | None = None
 
     def members(self, channel: str) -> set[int]:
         return set(self.channels.get(channel, ()))
@@ -71,13 +73,15 @@ class PubSub:
             self.publish(channel, msg.get("data"), send, sender=client_id)
 
     def publish(self, channel: str, data: Any, send: Callable[[int, str], None], *,
-                sender: int | None = None) -> int:
-        """Send ``data`` to every member of ``channel``; returns how many."""
+                sender: int | None = None, relay: bool = True) -> int:
+        """Send ``data`` to every member of ``channel``; returns how many (here)."""
         text = json.dumps({"op": "msg", "channel": channel, "data": data, "from": sender})
         members = list(self.channels.get(channel, ()))
         for cid in members:
             send(cid, text)
         self.published += 1
+        if relay and self.relay is not None:
+            self.relay(channel, data, sender)
         return len(members)
 
     def forget(self, client_id: int) -> None:

@@ -324,9 +324,12 @@ class AckSocket(LabSocket):
         super().initialize(server)
         self._ack_state: dict[str, Any] = {}
 
-    def lab_handle(self, conn: Connection, message: str | bytes) -> None:
+    def lab_handle(self, conn: Connection, message: str | bytes) -> Awaitable[None] | None:
+        if self.lab.backplane is not None:  # state in Redis: awaited before the next message
+            return self.lab.backplane.handle_ack(conn, self._ack_state, message)
         for reply in self.lab.ack.handle(self._ack_state, message):
             conn._send_now(reply)
+        return None
 
 
 #: (path, handler class) of every WebSocket route, in the order they are matched.

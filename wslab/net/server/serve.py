@@ -28,7 +28,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: Literal[False] = False,
           handler: None = None, responsive: bool | None = None,
-          timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer: ...
+          backplane: str | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer: ...
 
 
 @overload
@@ -41,7 +41,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: Literal[True],
           handler: str | None = None, responsive: bool | None = None,
-          timeout: float = lab.DEFAULT_TIMEOUT) -> ProcessServer: ...
+          backplane: str | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> ProcessServer: ...
 
 
 @overload
@@ -54,7 +54,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: bool = False,
           handler: str | None = None, responsive: bool | None = None,
-          timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike: ...
+          backplane: str | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike: ...
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
@@ -65,7 +65,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           auth: str | TokenAuth | None = None, max_connections: int | None = None,
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: bool = False, handler: str | None = None,
-          responsive: bool | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
+          responsive: bool | None = None, backplane: str | None = None,
+          timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
     Layer 2 (I/O).  Re-running the same cell stops the previous server of that
@@ -80,6 +81,11 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     ``process=True`` runs the server in a child process (its own GIL) and
     returns a :class:`~.process.ProcessServer`; both kinds satisfy
     :class:`~.api.ServerLike`.
+
+    ``backplane="redis://host:port/0"`` joins the servers sharing that Redis
+    (:mod:`wslab.net.backplane`): ``broadcast``, ``/chat`` and ``/pubsub`` reach
+    every client of every such server exactly once, and ``/ack`` sessions resume
+    on any of them.  Without it nothing changes (and Redis is never imported).
     """
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {port!r}")
@@ -94,6 +100,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
                          ("max_connections", max_connections), ("send_buffer_max", send_buffer_max)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{label} is a positive integer or None, got {value!r}")
+    if backplane is not None and (not isinstance(backplane, str) or not backplane.startswith(
+            ("redis://", "rediss://", "unix://"))):
+        raise ValueError("backplane is a Redis URL such as 'redis://127.0.0.1:6379/0' or None, "
+                         f"got {backplane!r}")
     if handler is not None and not process:
         raise ValueError("handler='module:function' is for serve(process=True); in the kernel "
                          "use @server.on_message")
@@ -110,7 +120,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
                    "ping_timeout": ping_timeout, "max_message_size": max_message_size,
                    "app_heartbeat": app_heartbeat, "max_connections": max_connections,
                    "rate_limit": rate_limit, "send_buffer_max": send_buffer_max,
-                   "handler": handler}
+                   "handler": handler, "backplane": backplane}
         proc_server = ProcessServer(options, timeout=timeout)
         registry.remember(name, proc_server)
         return proc_server
@@ -124,7 +134,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
                        ping_timeout=ping_timeout, max_message_size=max_message_size,
                        app_heartbeat=app_heartbeat, auth=make_auth(auth),
                        max_connections=max_connections, rate_limit=rate_limit,
-                       send_buffer_max=send_buffer_max, tls=tls)
+                       send_buffer_max=send_buffer_max, tls=tls, backplane=backplane)
     old = registry.take(name)
     if old is not None:
         old.stop(timeout=timeout)
