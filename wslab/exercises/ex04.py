@@ -1,28 +1,150 @@
-"""Checks for 04_closing.ipynb."""
+"""Checks for 04_closing.ipynb (layer 4, exercises).
+
+The close-code check closes real connections with the learner's choice, from the
+side that would close in that situation, and reports the code the peer read.
+"""
 
 from __future__ import annotations
 
-from ..protocol.closecodes import CloseCode, is_valid_close_code_on_wire
+import time
+from dataclasses import dataclass
+
+from ..net.client import connect
+from ..net.errors import WSLabError
+from ..net.server import LabServer, serve
+from ..protocol.closecodes import describe_close_code, is_valid_close_code_on_wire
 from ._result import Result, hint, passed
+from ._solutions import solution_function
+from ._student import StudentError, call, takes
+
+solution = solution_function("ex04")
+TIMEOUT = 2.0
 
 
-def restart_code(answer: object) -> Result:
-    """Exercise 1: the code a server sends to every client before it restarts."""
-    name = "Exercise 1 (restart)"
-    if answer == CloseCode.SERVICE_RESTART:
-        return passed(name, "1012 SERVICE_RESTART tells clients to reconnect after a pause; "
-                            "1001 GOING_AWAY is also acceptable when the server shuts down for good")
-    if answer == CloseCode.GOING_AWAY:
-        return hint(name, "1001 says 'going away'; a more precise registered code says "
-                          "the service is *restarting* (look in the table)")
-    return hint(name, "look for a registered code (1000-1015) about restarting")
+@dataclass(frozen=True)
+class Situation:
+    """Who closes, why, which codes are right, and a nudge for a wrong one."""
+
+    side: str  # "client" or "server": who sends the Close frame
+    text: str
+    right: frozenset[int]
+    nudge: str
+    notes: tuple[tuple[int, str], ...] = ()  # (code, what to add when it is chosen)
+
+
+SITUATIONS: dict[str, Situation] = {
+    "chat over": Situation(
+        "client", "The user clicks 'Leave': the conversation is over, all is well.",
+        frozenset({1000}), "nothing went wrong: the connection simply did its job (7.4.1)"),
+    "tab closing": Situation(
+        "client", "The user closes the browser tab: the page goes away.",
+        frozenset({1001}), "an endpoint is going away, as a page a browser navigates "
+                           "away from (7.4.1)"),
+    "server restart": Situation(
+        "server", "The server restarts for an upgrade and will be back in seconds.",
+        frozenset({1012, 1001}), "look for 'restart' in the IANA registry (1012-1014), or "
+                                 "the code for a server going down (7.4.1)",
+        notes=((1012, "service restart, IANA: clients know to come back; 1001 is right too"),
+               (1001, "a correct answer: 7.4.1 names 'a server going down'; 1012, service "
+                      "restart, says more precisely that it comes back"))),
+    "not utf-8": Situation(
+        "server", "A client sent a text message whose bytes are not valid UTF-8.",
+        frozenset({1007}), "the data inside a message is not consistent with its type "
+                           "(7.4.1, 8.1)"),
+    "too big": Situation(
+        "server", "A client sent a 50 MB message; this server takes at most 1 MB.",
+        frozenset({1009}), "there is a code for a message too big to process (7.4.1)"),
+    "rate limit": Situation(
+        "server", "A client sends 500 messages a second; the server's policy allows 20.",
+        frozenset({1008}), "the client broke the server's policy, and no more specific "
+                           "code fits (7.4.1)"),
+    "handler bug": Situation(
+        "server", "The server's own code raised an exception while handling a message.",
+        frozenset({1011}), "the server met an unexpected condition: its fault, not the "
+                           "client's (7.4.1)"),
+    "logged in elsewhere": Situation(
+        "server", "The same user logged in on another device (your application's rule).",
+        frozenset(range(4000, 5000)), "no registered code means this: applications define "
+                                      "their own in a range of 7.4.2"),
+}
+
+
+def situations_table() -> str:
+    """The situations as text, for the notebook."""
+    return "\n".join(f"{k!r:<22} {s.side} closes: {s.text}" for k, s in SITUATIONS.items())
+
+
+def _peer_saw(server: LabServer, situation: Situation, code: int) -> int | None:
+    """Close a fresh connection from ``situation.side`` with ``code``; the code the peer read."""
+    client = connect(server.url)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not server.clients and time.monotonic() < deadline:
+            time.sleep(0.002)
+        cid = server.clients[-1].id
+        if situation.side == "client":
+            client.close(code, "")
+            while time.monotonic() < deadline:
+                seen = [e.code for e in server.events.of("close")
+                        if e.client_id == cid and e.direction == "in"]
+                if seen:
+                    return seen[-1]
+                time.sleep(0.002)
+            return None
+        server.close_client(cid, code, "")
+        try:
+            client.recv(timeout=TIMEOUT)
+        except (WSLabError, TimeoutError):
+            pass
+        return client.close_code
+    finally:
+        client.stop()
+
+
+def check_close_code(fn: object) -> Result:
+    """Exercise 1: ``fn(situation)`` returns the close code for each of ``SITUATIONS``."""
+    name = "Exercise 1 (close codes)"
+    try:
+        takes(fn, 1, what="close_code")
+        answers = {key: call(fn, key, what="close_code") for key in SITUATIONS}
+    except StudentError as exc:
+        return hint(name, exc.hint)
+    for key, code in answers.items():
+        if isinstance(code, bool) or not isinstance(code, int):
+            return hint(name, f"close_code({key!r}) returned {code!r}; return an int such as 1000")
+        if not is_valid_close_code_on_wire(code):
+            return hint(name, f"close_code({key!r}) is {describe_close_code(code)}. It cannot be "
+                              "sent in a Close frame: 1005, 1006 and 1015 are only reported "
+                              "locally and 1004 is reserved (RFC 6455 7.4.1, 7.4.2)")
+    server = serve(name="ex04-check")
+    lines = []
+    try:
+        for key, code in answers.items():
+            s = SITUATIONS[key]
+            saw = _peer_saw(server, s, code)
+            peer = "server" if s.side == "client" else "client"
+            if saw != code:
+                return hint(name, f"{key!r}: the {s.side} closed with {code}, but the {peer} "
+                                  f"read {saw}; is the code valid on the wire?")
+            if code not in s.right:
+                return hint(name, f"{key!r} ({s.text}) The {s.side} closed with "
+                                  f"{describe_close_code(code)}; the {peer} read {saw}. "
+                                  f"Not the best fit: {s.nudge}.")
+            note = dict(s.notes).get(code)
+            lines.append(f"{key}: {s.side} sent {code}, the {peer} read {saw}"
+                         + (f" ({note})" if note else ""))
+    finally:
+        server.stop()
+    return passed(name, "every code was sent in a real Close frame and read by the peer:\n"
+                  + "\n".join(lines))
 
 
 def after_drop(answer: object) -> Result:
     """Exercise 2: what close code does a client report when TCP dies without a Close frame?"""
     name = "Exercise 2 (dropped)"
-    if answer == 1006:
-        return passed(name, "1006 ABNORMAL_CLOSURE, reported locally, never sent (RFC 6455 7.1.5)")
+    if answer == 1006 and not isinstance(answer, bool):
+        return passed(name, "1006 ABNORMAL_CLOSURE, reported locally, never sent (RFC 6455 "
+                            "7.1.5, 7.4.1)")
     if answer == 1005:
         return hint(name, "1005 means a Close frame arrived *without* a code; here no Close "
                           "frame arrived at all")
@@ -30,19 +152,3 @@ def after_drop(answer: object) -> Result:
         return hint(name, "nobody sent a Close frame, so no code was sent: what does the "
                           "client report then?")
     return hint(name, "run the drop cell above and read client.close_code")
-
-
-def app_code(answer: object) -> Result:
-    """Exercise 3: a code for 'you logged in elsewhere' in your own application."""
-    name = "Exercise 3 (your own code)"
-    if not isinstance(answer, int) or isinstance(answer, bool):
-        return hint(name, "answer with a whole number")
-    if 4000 <= answer <= 4999:
-        return passed(name, f"{answer} is in 4000-4999, the range for private use by applications")
-    if 3000 <= answer <= 3999:
-        return hint(name, "3000-3999 is registered with IANA for libraries and frameworks; "
-                          "your own application uses another range")
-    if is_valid_close_code_on_wire(answer):
-        return hint(name, f"{answer} is registered with its own meaning; pick from the range "
-                          "RFC 6455 7.4.2 leaves to applications")
-    return hint(name, f"{answer} may not even be sent in a Close frame (RFC 6455 7.4)")

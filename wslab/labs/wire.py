@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..net import loop as lab
-from ..net.raw import RawConnection, content_length, open_websocket, status_of
+from ..net.raw import RawConnection, open_websocket
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
 from ..protocol.errors import HandshakeError, NeedMoreData, ProtocolError
@@ -37,7 +37,7 @@ class WireExchange:
 
     @property
     def status(self) -> int | None:
-        return status_of(self.head)
+        return hs.status_of(self.head)
 
     @property
     def received(self) -> list[fr.Frame]:
@@ -76,7 +76,7 @@ async def _upgrade(url: str, request: bytes, timeout: float) -> WireExchange:
         await conn.send(bytes(request))
         ex.head = await conn.read_head(timeout=timeout)
         if ex.status != 101:
-            ex.body = await conn.read_exactly(min(content_length(ex.head), 4096), timeout=timeout)
+            ex.body = await conn.read_exactly(min(hs.content_length(ex.head), 4096), timeout=timeout)
             return ex
         close = fr.encode_frame(fr.Frame.close(1000, "bye", mask_key=os.urandom(4)))
         await conn.send(close)
