@@ -24,8 +24,9 @@ import tornado.websocket
 
 from ..protocol import state as st
 from ..protocol.state import ConnectionStateMachine, State
+from ..protocol.uri import parse_ws_uri
 from . import loop as lab
-from .errors import ConnectionClosed, ConnectionFailed
+from .errors import ConnectionClosed, ConnectionFailed, LabTimeout
 from .events import clip, payload_size, preview
 from .keepalive import Keepalive
 from .server.connection import check_close_args
@@ -76,8 +77,7 @@ class Client:
                  compression: bool = False, max_message_size: int | None = None,
                  ping_interval: float | None = None, ping_timeout: float | None = None,
                  ping_mode: str = "fixed", ca_file: str | None = None) -> None:
-        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-            raise ValueError(f"a WebSocket URL starts with ws:// or wss://, got {url!r}")
+        self.uri = parse_ws_uri(url)  # ValueError naming what is wrong (RFC 6455 section 3)
         self.url = url
         self.subprotocols = [str(s) for s in subprotocols]
         self.headers = dict(headers or {})
@@ -113,7 +113,7 @@ class Client:
         request = tornado.httpclient.HTTPRequest(
             self.url, headers=tornado.httputil.HTTPHeaders(self.headers), connect_timeout=timeout,
             request_timeout=timeout,
-            ssl_options=client_context(self.ca_file) if self.url.startswith("wss://") else None)
+            ssl_options=client_context(self.ca_file) if self.uri.secure else None)
         kwargs: dict[str, Any] = {
             "on_message_callback": self._on_message,
             "subprotocols": self.subprotocols or None,
@@ -267,7 +267,7 @@ class Client:
         try:
             return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
-            raise TimeoutError(f"no application pong from {self.url} within {timeout} s") from None
+            raise LabTimeout(f"no application pong from {self.url} within {timeout} s") from None
         finally:
             self._app_pings.pop(t, None)
 
@@ -301,12 +301,12 @@ class Client:
             self._waiter = asyncio.get_running_loop().create_future()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"no message from {self.url} within {timeout} s "
-                                   f"(state {self.state.name})")
+                raise LabTimeout(f"no message from {self.url} within {timeout} s "
+                                 f"(state {self.state.name})")
             try:
                 await asyncio.wait_for(self._waiter, remaining)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"no message from {self.url} within {timeout} s "
+                raise LabTimeout(f"no message from {self.url} within {timeout} s "
                                    f"(state {self.state.name})") from None
         return self._queue.popleft()
 
@@ -342,7 +342,7 @@ class Client:
             return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
             self._pings.pop(payload, None)
-            raise TimeoutError(f"no pong from {self.url} within {timeout} s") from None
+            raise LabTimeout(f"no pong from {self.url} within {timeout} s") from None
 
     async def _aclose(self, code: int, reason: str, timeout: float) -> None:
         if self.state in (State.OPEN, State.CONNECTING) and self._conn is not None:
@@ -372,7 +372,11 @@ class Client:
                     raise ConnectionClosed(f"{self.url} closed during measure_rtt",
                                            code=self.close_code)
                 self._waiter = asyncio.get_running_loop().create_future()
-                await asyncio.wait_for(self._waiter, timeout)
+                try:
+                    await asyncio.wait_for(self._waiter, timeout)
+                except asyncio.TimeoutError:
+                    raise LabTimeout(f"no echo from {self.url} within {timeout} s "
+                                     "(measure_rtt)") from None
             reply = self._queue.popleft()
             t1 = time.perf_counter_ns()
             if reply != payload:
@@ -398,7 +402,8 @@ class Client:
     def recv(self, timeout: float | None = 5.0) -> str | bytes:
         """The next message received (str for text, bytes for binary).
 
-        Raises ``TimeoutError`` naming the URL and state when nothing arrives in
+        Raises :class:`~wslab.net.errors.LabTimeout` (a ``TimeoutError``) naming the URL
+        and state when nothing arrives in
         ``timeout`` seconds, ``ConnectionClosed`` when closed and nothing is left.
         """
         outer = None if timeout is None else timeout + 5

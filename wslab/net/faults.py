@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 
 from ..protocol.uri import host_for_url, parse_ws_uri
 from . import loop as lab
-from .errors import ServerStartError
+from .errors import LabTimeout, ServerStartError
 
 T = TypeVar("T")
 
@@ -539,8 +539,8 @@ class FaultProxy:
         while not predicate(self):
             left = deadline - loop.time()
             if left <= 0:
-                raise TimeoutError(f"the fault proxy condition was still false after {timeout} s "
-                                   f"(connections {len(self._links)})")
+                raise LabTimeout(f"the fault proxy condition was still false after {timeout} s "
+                                 f"(connections {len(self._links)})")
             await self._watch.wait(left)
 
     def _record(self, kind: str, conn: int | None, direction: str = "", detail: str = "") -> None:

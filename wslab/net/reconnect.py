@@ -30,7 +30,7 @@ from typing import Any
 from ..protocol.errors import WSLabError
 from . import loop as lab
 from .client import Client
-from .errors import ConnectionFailed
+from .errors import ConnectionFailed, LabTimeout
 
 JITTERS = ("none", "full", "equal")
 FATAL_STATUS = (401, 403, 404)
@@ -304,8 +304,8 @@ class ReconnectingClient:
         try:
             lab.run(self._aflush(timeout), timeout=timeout + 5, what="flush")
         except (asyncio.TimeoutError, TimeoutError):
-            raise TimeoutError(f"{len(self._unacked)} message(s) still unacknowledged after "
-                               f"{timeout} s (state {self.state})") from None
+            raise LabTimeout(f"{len(self._unacked)} message(s) still unacknowledged after "
+                             f"{timeout} s (state {self.state})") from None
 
     async def _arecv(self, timeout: float | None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -317,7 +317,7 @@ class ReconnectingClient:
             try:
                 await asyncio.wait_for(self._inbox_waiter, remaining)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"no event within {timeout} s (state {self.state})") from None
+                raise LabTimeout(f"no event within {timeout} s (state {self.state})") from None
         return self._inbox.popleft()
 
     def recv(self, timeout: float | None = 5.0) -> Any:
