@@ -96,6 +96,7 @@ class LoopTrial:
     healthy_s: float = 0.0            # how long the connection was healthy
     pings_healthy: int = 0            # pings the loop sent while healthy
     rtts: list[float] = field(default_factory=list)  # answered pings while healthy
+    gaps: list[float] = field(default_factory=list)  # between consecutive pings while healthy
     closed_healthy: str | None = None  # a Close sent while healthy (code and reason)
     detection_s: float | None = None   # blackhole start -> the loop's Close frame
     close_sent: str | None = None      # "code reason" of that Close
@@ -149,7 +150,9 @@ def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: fl
             time.sleep(0.01)
         t_fail = time.perf_counter_ns()
         trial.healthy_s = (t_fail - start) / 1e9
-        trial.pings_healthy = len(_client_log(client, "ping", start))
+        sent = [e.t_ns for e in _client_log(client, "ping", start)]
+        trial.pings_healthy = len(sent)
+        trial.gaps = [(b - a) / 1e9 for a, b in zip(sent, sent[1:], strict=False)]
         pongs = {bytes(e.data): e.t_ns for e in list(client.log)
                  if e.direction == "in" and e.kind == "pong"}
         trial.rtts = [(pongs[bytes(e.data)] - e.t_ns) / 1e9 for e in _client_log(client, "ping", start)
