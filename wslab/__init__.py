@@ -38,6 +38,7 @@ from .net import (
     servers,
     stop_all,
 )
+from .net.cluster import cluster
 from .protocol import HandshakeError, NeedMoreData, ProtocolError, WSLabError
 from .protocol.state import State
 
@@ -74,7 +75,7 @@ def _lazy_view(name: str):  # noqa: ANN202
 _register_html_views()
 
 __all__ = [
-    "Classroom", "classroom", "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
+    "Classroom", "classroom", "cluster", "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
     "FaultProxy", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
     "ReconnectingClient",
     "ServerStartError", "State", "Tap", "Transcript", "WSLabError", "connect", "handshake_by_hand", "responsive", "serve",
