@@ -92,7 +92,7 @@ def test_server_keepalive_fails_a_blackholed_client_with_1011():
 def test_exactly_once_in_order_across_drops_and_while_disconnected(server):
     rc = wslab.ReconnectingClient(server.ack_url, initial_delay=0.01, max_delay=0.05, seed=3)
     try:
-        wait_until(lambda: rc.state == "open")
+        wait_until(lambda: rc.state is wslab.State.OPEN)
         for i in range(50):
             rc.send(i)
         server.drop_client(server.clients[0].id)      # the TCP connection dies (1006)
@@ -128,18 +128,18 @@ def test_server_deduplicates_a_resent_message(server):
 def test_missed_broadcasts_are_replayed_and_losses_reported(server):
     rc = wslab.ReconnectingClient(server.ack_url, initial_delay=0.2, seed=1)
     try:
-        wait_until(lambda: rc.state == "open")
+        wait_until(lambda: rc.state is wslab.State.OPEN)
         server.ack_broadcast("before")
         assert rc.recv() == "before"
         server.drop_client(server.clients[0].id)
-        wait_until(lambda: rc.state == "waiting")
+        wait_until(lambda: rc.phase == "waiting" and rc.state is wslab.State.CONNECTING)
         for i in range(3):
             server.ack_broadcast(f"while away {i}")    # nobody is connected to get these
         assert [rc.recv(timeout=5) for _ in range(3)] == [f"while away {i}" for i in range(3)]
         assert rc.stats.events_lost == 0
         server.ack.replay = type(server.ack.replay)(server.ack.replay, maxlen=2)
         server.drop_client(server.clients[0].id)
-        wait_until(lambda: rc.state == "waiting")
+        wait_until(lambda: rc.phase == "waiting" and rc.state is wslab.State.CONNECTING)
         for i in range(5):
             server.ack_broadcast(f"burst {i}")
         assert [rc.recv(timeout=5) for _ in range(2)] == ["burst 3", "burst 4"]
@@ -151,9 +151,9 @@ def test_missed_broadcasts_are_replayed_and_losses_reported(server):
 def test_fatal_close_code_stops_retrying(server):
     rc = wslab.ReconnectingClient(server.ack_url, initial_delay=0.01, seed=1)
     try:
-        wait_until(lambda: rc.state == "open")
+        wait_until(lambda: rc.state is wslab.State.OPEN)
         server.close_client(server.clients[0].id, 4001, "account disabled")
-        wait_until(lambda: rc.state == "gave-up")
+        wait_until(lambda: rc.phase == "gave-up" and rc.state is wslab.State.CLOSED)
         assert "4001" in rc.gave_up and "retrying cannot help" in rc.gave_up
         assert rc.stats.connects == 1
     finally:
@@ -163,7 +163,7 @@ def test_fatal_close_code_stops_retrying(server):
 def test_refused_handshake_stops_retrying(server):
     rc = wslab.ReconnectingClient(server.url.replace("/echo", "/nowhere"), initial_delay=0.01)
     try:
-        wait_until(lambda: rc.state == "gave-up")
+        wait_until(lambda: rc.phase == "gave-up" and rc.state is wslab.State.CLOSED)
         assert "404" in rc.gave_up and len(rc.stats.attempts) == 1
     finally:
         rc.stop()
@@ -179,7 +179,7 @@ def test_attempt_limit_and_queue_limit():
             rc.send(i)
         with pytest.raises(wslab.QueueFull, match="nothing was dropped"):
             rc.send(5)
-        wait_until(lambda: rc.state == "gave-up")
+        wait_until(lambda: rc.phase == "gave-up" and rc.state is wslab.State.CLOSED)
         assert len(rc.stats.attempts) == 3 and "max_attempts=3" in rc.gave_up
         assert rc.pending == 5
     finally:
@@ -202,7 +202,7 @@ def test_soak_10000_messages_through_random_resets():
 
     chaos_thread = threading.Thread(target=chaos, name="chaos")
     try:
-        wait_until(lambda: rc.state == "open")
+        wait_until(lambda: rc.state is wslab.State.OPEN)
         chaos_thread.start()
         for i in range(10_000):
             rc.send(i)
@@ -241,12 +241,26 @@ def test_thundering_herd_plot_from_a_real_restart():
 def test_connection_timeline_plot(server):
     rc = wslab.ReconnectingClient(server.ack_url, initial_delay=0.01, seed=2)
     try:
-        wait_until(lambda: rc.state == "open")
+        wait_until(lambda: rc.state is wslab.State.OPEN)
         server.drop_client(server.clients[0].id)
-        wait_until(lambda: rc.stats.connects == 2 and rc.state == "open")
+        wait_until(lambda: rc.stats.connects == 2 and rc.state is wslab.State.OPEN)
     finally:
         rc.stop()
     fig = plots.connection_timeline(rc.events)
     assert fig.axes[0].get_xlabel() == "time (s)"
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "attempt" in labels and "open" in labels
+
+
+def test_state_is_the_same_enum_as_client_state(server):
+    rc = wslab.ReconnectingClient(server.ack_url, start=False)
+    assert rc.state is wslab.State.CLOSED and rc.phase == "idle"
+    rc.start()
+    try:
+        wait_until(lambda: rc.state is wslab.State.OPEN)
+        client = rc.client
+        assert client is not None and rc.state is client.state
+        assert "OPEN (open)" in repr(rc)
+    finally:
+        rc.stop()
+    assert rc.state is wslab.State.CLOSED and rc.phase == "stopped"

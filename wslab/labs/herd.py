@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..net.reconnect import JITTERS, ReconnectingClient
 from ..net.server import serve
+from ..protocol.state import State
 
 
 @dataclass
@@ -58,12 +59,12 @@ def herd_experiment(*, clients: int = 50, jitter: str = "full", restart_after: f
                               backoff=backoff)
            for i in range(clients)]
     try:
-        _wait(lambda: all(rc.state == "open" for rc in rcs), timeout)
+        _wait(lambda: all(rc.state is State.OPEN for rc in rcs), timeout)
         t0 = time.monotonic()
         server.stop()
         time.sleep(restart_after)  # the outage itself: nothing to wait for
         server = serve(name=f"herd-{jitter}", port=port)
-        back = _wait(lambda: all(rc.state == "open" and rc.stats.connects >= 2 for rc in rcs),
+        back = _wait(lambda: all(rc.state is State.OPEN and rc.stats.connects >= 2 for rc in rcs),
                      timeout)
         attempts = sorted(t - t0 for rc in rcs for t in rc.stats.attempts if t > t0)
         return HerdResult(label or jitter, clients, restart_after, attempts,

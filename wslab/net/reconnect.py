@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.errors import WSLabError
+from ..protocol.state import State
 from . import loop as lab
 from .client import Client
 from .errors import ConnectionFailed, LabTimeout
@@ -116,7 +117,8 @@ class ReconnectingClient:
         self.backoff = backoff  # replaces backoff_delay(...): the learner's own (notebook 06)
         self.session = session or uuid.uuid4().hex[:12]
         self.rng = random.Random(seed)
-        self.state = "idle"
+        # what the reconnect loop is doing: idle, connecting, open, waiting, gave-up, stopped
+        self.phase = "idle"
         self.events: list[RcEvent] = []
         self.stats = RcStats()
         self.gave_up: str | None = None
@@ -145,7 +147,23 @@ class ReconnectingClient:
     def _event(self, kind: str, **kw: Any) -> None:
         self.events.append(RcEvent(time.monotonic(), kind, **kw))
         if kind in ("connecting", "open", "waiting", "gave-up", "stopped"):
-            self.state = kind
+            self.phase = kind
+
+    @property
+    def state(self) -> State:
+        """The readyState, the same :class:`~wslab.protocol.state.State` as ``Client.state``.
+
+        OPEN (or CLOSING) while a connection is up; CONNECTING while an attempt runs
+        and while waiting to retry (the client will connect again); CLOSED before
+        ``start()``, after giving up and after ``stop()``.  ``phase`` says which.
+        """
+        phase = self.phase
+        if phase == "open":
+            client = self.client
+            return client.state if client is not None else State.CLOSED
+        if phase in ("connecting", "waiting"):
+            return State.CONNECTING
+        return State.CLOSED
 
     async def _run(self) -> None:
         attempt = 0
@@ -305,7 +323,7 @@ class ReconnectingClient:
             lab.run(self._aflush(timeout), timeout=timeout + 5, what="flush")
         except (asyncio.TimeoutError, TimeoutError):
             raise LabTimeout(f"{len(self._unacked)} message(s) still unacknowledged after "
-                             f"{timeout} s (state {self.state})") from None
+                             f"{timeout} s (phase {self.phase})") from None
 
     async def _arecv(self, timeout: float | None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -317,7 +335,7 @@ class ReconnectingClient:
             try:
                 await asyncio.wait_for(self._inbox_waiter, remaining)
             except asyncio.TimeoutError:
-                raise LabTimeout(f"no event within {timeout} s (state {self.state})") from None
+                raise LabTimeout(f"no event within {timeout} s (phase {self.phase})") from None
         return self._inbox.popleft()
 
     def recv(self, timeout: float | None = 5.0) -> Any:
@@ -342,5 +360,6 @@ class ReconnectingClient:
         lab.unregister(self)
 
     def __repr__(self) -> str:
-        return (f"<ReconnectingClient {self.url} {self.state} session={self.session} "
+        return (f"<ReconnectingClient {self.url} {self.state.name} ({self.phase}) "
+                f"session={self.session} "
                 f"pending={self.pending} connects={self.stats.connects}>")
