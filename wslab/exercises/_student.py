@@ -53,6 +53,8 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your function", **kwar
 
 def takes(fn: Callable[..., Any], n: int, *, what: str) -> None:
     """Check ``fn`` accepts ``n`` positional arguments, with a clear message if not."""
+    if not callable(fn):
+        raise StudentError(f"{what} should be a function (def ...), got {type(fn).__name__}")
     try:
         inspect.signature(fn).bind(*range(n))
     except TypeError:
