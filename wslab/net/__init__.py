@@ -12,12 +12,12 @@ from .events import Event, EventList
 from .faults import FaultEvent, FaultProxy
 from .loop import responsive, stop_all
 from .reconnect import QueueFull, ReconnectingClient, backoff_delay
-from .server import ClientInfo, Connection, LabServer, serve, servers
+from .server import ClientInfo, Connection, LabServer, ServerLike, serve, servers
 from .tap import Tap, TapRecord
 
 __all__ = [
     "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
     "EventList", "FaultEvent", "FaultProxy", "LabServer", "LabTimeout", "LogEntry",
-    "QueueFull", "ReconnectingClient", "ServerStartError", "Tap", "TapRecord",
+    "QueueFull", "ReconnectingClient", "ServerLike", "ServerStartError", "Tap", "TapRecord",
     "backoff_delay", "connect", "responsive", "serve", "servers", "stop_all",
 ]
