@@ -11,6 +11,7 @@ import glob
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,6 +19,9 @@ import pytest
 
 from tests.conftest import ROOT, need
 from wslab.labs import bench
+from wslab.labs.bench import targets as bench_targets
+from wslab.protocol.errors import ProtocolError
+from wslab.protocol.frames import split_frames
 from wslab.ui.bench_plots import save_report
 
 TINY = bench.BenchConfig(rounds=2, echo_n=20, echo_big_n=3, warmup=3, pipeline_n=200, window=32,
@@ -111,8 +115,41 @@ def test_measure_one_url(server):
 def test_percentile_and_frame_splitting():
     assert bench.percentile([3, 1, 2], 50) == 2
     assert bench.percentile([0, 10], 99) == pytest.approx(9.9)
-    frames, rest = bench._split_frames(b"\x81\x02hi\x82\x7e\x00\x7e" + b"x" * 126 + b"\x81\x05ab")
+    frames, rest = split_frames(b"\x81\x02hi\x82\x7e\x00\x7e" + b"x" * 126 + b"\x81\x05ab")
     assert frames == [(1, b"hi"), (2, b"x" * 126)] and rest == b"\x81\x05ab"
+    # the wire clients read server frames by the protocol's rules (RFC 6455 5.1, 5.2)
+    for bad, rule in ((b"\x81\x82abcdhi", "masked server frame"),
+                      (b"\x83\x00", "reserved opcode"),
+                      (b"\x81\x7e\x00\x05hello", "non-minimal payload length")):
+        with pytest.raises(ProtocolError) as info:
+            split_frames(bad)
+        assert info.value.rule == rule
+
+
+def test_wire_clients_build_every_byte_with_the_protocol_layer():
+    """No hand-written handshake or frame header in the benchmark's clients."""
+    for name in ("wire.py", "runner.py", "targets.py"):
+        text = (ROOT / "wslab" / "labs" / "bench" / name).read_text()
+        assert "Sec-WebSocket-Key:" not in text and "\\r\\n\\r\\n" not in text, name
+        assert "urlsplit" not in text and "& 0x7F" not in text, name
+
+
+def test_node_peer_needs_no_install_at_run_time(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench_targets, "NODE_CACHE", tmp_path)
+    why = bench.node_peer()
+    if shutil.which("node") is None:
+        assert why == "node is not on the PATH"
+    else:
+        assert isinstance(why, str) and "npm install --prefix" in why and str(tmp_path) in why
+    assert not list(tmp_path.iterdir())  # nothing was installed
+
+
+def test_node_peer_is_ready():
+    """CI must measure Node ws: .ci/run installs ws into .cache/node; a miss FAILS under CI."""
+    how = bench.node_peer()
+    need(not isinstance(how, str), f"the node ws peer ({how})")
+    argv, env = how
+    assert argv[1].endswith("node_ws_server.js") and env["NODE_PATH"].endswith("node_modules")
 
 
 def test_cli_quick_writes_json_and_png(tmp_path):

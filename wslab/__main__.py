@@ -45,7 +45,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     """Run the peers benchmark, print the table, save peers.json and peers.png."""
-    from .net.bench import DEFAULT_OUT, BenchConfig, run_peers
+    from .labs.bench import DEFAULT_OUT, BenchConfig, run_peers
     from .ui.bench_plots import save_report
 
     res = run_peers(BenchConfig.quick() if args.quick else BenchConfig.full())

@@ -25,22 +25,25 @@ from ..net.loop import DEFAULT_SWITCH_INTERVAL as DEFAULT_INTERVAL
 from ..net.loop import responsive  # noqa: F401  (re-exported: the lesson's practical answer)
 
 _CLIENT = r"""
-import sys, time
-from urllib.parse import urlsplit
-import socket, os, base64, struct
-u = urlsplit(sys.argv[1]); n = int(sys.argv[2])
-s = socket.create_connection((u.hostname, u.port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-key = base64.b64encode(os.urandom(16)).decode()
-s.sendall(f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+import socket, sys, time
+from wslab.protocol import frames, handshake
+from wslab.protocol.uri import parse_ws_uri
+uri = parse_ws_uri(sys.argv[1]); n = int(sys.argv[2])
+s = socket.create_connection((uri.host, uri.port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+key = handshake.make_key()
+s.sendall(handshake.build_request(host=uri.host_header, path=uri.resource, key=key))
 buf = b""
-while b"\r\n\r\n" not in buf:
+while (cut := handshake.split_head(buf)) is None:
     buf += s.recv(4096)
-frame = b"\x81\xa0" + b"\x00\x00\x00\x00" + b"x" * 32   # masked with a zero key: text "x"*32
+handshake.check_response(cut[0], key)
+frame = frames.encode_frame(frames.Frame.text("x" * 32, mask_key=b"\0\0\0\0"))
+reply = len(frames.encode_frame(frames.Frame.text("x" * 32)))  # the echo, unmasked
+print("ready", flush=True)
 out = []
 for i in range(n + 20):
     t = time.perf_counter_ns(); s.sendall(frame)
     got = b""
-    while len(got) < 34:
+    while len(got) < reply:
         got += s.recv(4096)
     if i >= 20: out.append(time.perf_counter_ns() - t)
 print(" ".join(str(x) for x in out))
@@ -75,8 +78,11 @@ def _measure(url: str, n: int, busy: bool, seconds: float) -> list[float]:
     proc = subprocess.Popen([sys.executable, "-c", _CLIENT, url, str(n)],
                             stdout=subprocess.PIPE, text=True)
     try:
+        ready = proc.stdout.readline().strip()  # connected, handshake checked
+        if ready != "ready":
+            raise RuntimeError(f"the measuring client did not start (exit code {proc.poll()})")
         if busy:
-            _busy(seconds)  # the client measures while this runs (it starts in ~50 ms)
+            _busy(seconds)  # the client measures while this runs
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -52,6 +52,7 @@ __all__ = [
     "is_valid_close_code_on_wire",
     "mask",
     "parse_close_payload",
+    "split_frames",
 ]
 
 MAX_CONTROL_PAYLOAD = 125  # RFC 6455 section 5.5
@@ -620,6 +621,49 @@ def decode_header(data: bytes, *, require_mask: bool | None = None, max_size: in
                                             extensions_rsv1)
     return FrameHeader(bool(b0 & 0x80), bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10),
                        opcode, key is not None, length, size, key)
+
+
+def split_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """Whole *server* frames at the start of ``data`` as ``(opcode, payload)``, and the rest.
+
+    A lean reader for clients that count messages (the benchmark's wire
+    clients): no :class:`Frame` objects, no payload copies beyond one slice.
+    The header rules are those of ``decode_frame(require_mask=False)`` (RFC
+    6455 5.1, 5.2, 5.5; no extension negotiated), checked inline and, when one
+    is broken, named by the same code as :func:`decode_header` (a
+    :class:`ProtocolError` with its ``rule``).  Close bodies are not checked
+    here: :func:`parse_close_payload` does that.
+    """
+    out: list[tuple[int, bytes]] = []
+    n, i = len(data), 0
+    while n - i >= 2:
+        b0 = data[i]
+        b1 = data[i + 1]
+        op = b0 & 0x0F
+        ln = b1
+        if b1 >= 0x80 or b0 & 0x70 or (op > 2 and not (8 <= op <= 10 and b0 >= 0x80
+                                                        and ln <= 125)):
+            _header(data, i, False, None, False)  # raises, naming the rule
+            raise ProtocolError(f"frame header {bytes(data[i:i + 2]).hex(' ')} was refused")
+        h = 2
+        if ln == 126:
+            if n - i < 4:
+                break
+            ln, h = (data[i + 2] << 8) | data[i + 3], 4
+            if ln <= 125:
+                _header(data, i, False, None, False)
+        elif ln == 127:
+            if n - i < 10:
+                break
+            ln, h = int.from_bytes(data[i + 2:i + 10], "big"), 10
+            if ln <= 0xFFFF or ln >> 63:
+                _header(data, i, False, None, False)
+        end = i + h + ln
+        if end > n:
+            break
+        out.append((op, data[i + h:end]))
+        i = end
+    return out, data[i:]
 
 
 def _decode(buf, pos: int, require_mask: bool | None, max_size: int | None,

@@ -1,21 +1,27 @@
 """Layer 3 (labs): the peers benchmark behind ``python -m wslab bench`` and notebook 10.
 
 wslab's server against bare Tornado, ``websockets`` and Node ``ws``, each measured
-the same way by wire-level clients.
+the same way by wire-level clients.  Modules: :mod:`.records` (configuration,
+records, the table), :mod:`.wire` (the wire-level clients), :mod:`.targets`
+(the servers and child processes), :mod:`.runner` (rounds and the runs).
 """
 
-from .runner import (
+from ..stats import percentile
+from .records import (
     BASELINE,
     BIG,
     PEERS,
     SMALL,
     BenchConfig,
     BenchResults,
-    measure,
-    percentile,
-    run_peers,
-    run_targets,
+    BroadcastRecord,
+    EchoRecord,
+    MemoryRecord,
+    ThroughputRecord,
 )
+from .runner import DEFAULT_OUT, measure, run_peers, run_targets
+from .targets import NODE_CACHE, Target, node_peer
 
-__all__ = ["BASELINE", "BIG", "PEERS", "SMALL", "BenchConfig", "BenchResults", "measure",
-           "percentile", "run_peers", "run_targets"]
+__all__ = ["BASELINE", "BIG", "DEFAULT_OUT", "NODE_CACHE", "PEERS", "SMALL", "BenchConfig",
+           "BenchResults", "BroadcastRecord", "EchoRecord", "MemoryRecord", "Target",
+           "ThroughputRecord", "measure", "node_peer", "percentile", "run_peers", "run_targets"]

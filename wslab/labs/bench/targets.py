@@ -1,0 +1,342 @@
+"""The servers the benchmark measures and the child processes it runs (layer 3, labs).
+
+:class:`Target` names one server under test (echo URL, chat URL, process id).
+The peers of :func:`~wslab.labs.bench.runner.run_peers` run in child
+processes (:func:`_serve_child`: wslab, bare Tornado, ``websockets``; and Node
+``ws`` through ``bench/node_ws_server.js``), each printing its port and
+stopping when its stdin closes.  :class:`_Fanout` drives a receiver child of
+:mod:`.wire`; :func:`rss_kib` reads a process's memory.  Nothing here installs
+anything: the Node peer needs ``node`` and the ``ws`` package in
+:data:`NODE_CACHE` (``.ci/run`` installs it); without them it is skipped and
+the report says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...net import loop as lab
+from .records import NODE, PEERS, Say
+
+ROOT = Path(__file__).resolve().parents[3]
+NODE_SCRIPT = ROOT / "bench" / "node_ws_server.js"
+NODE_CACHE = ROOT / ".cache" / "node"  # npm install --prefix .cache/node ws@8 (git-ignored)
+
+
+class _Fanout:
+    """A receiver child holding N clients on one server's chat route (parent side)."""
+
+    def __init__(self, url: str, n: int, timeout: float) -> None:
+        self.n, self.timeout = n, timeout
+        self.child = _py_child(f"{n} clients on {url}", "wire", "_fanout_child", url, n, timeout,
+                               True)
+        try:
+            line = self.child.ready_line(timeout + 120)
+            if line != f"READY {n}":
+                raise RuntimeError(f"fan-out clients: {line}")
+        except BaseException:
+            self.child.stop()
+            raise
+
+    def rep(self, tag: str) -> tuple[int | None, int]:
+        """One broadcast: (ns to the last receipt or None if incomplete, receipts)."""
+        assert self.child.proc.stdin is not None
+        self.child.proc.stdin.write(f"rep {tag}\n".encode())
+        self.child.proc.stdin.flush()
+        ns, count = map(int, self.child.ready_line(self.timeout + 10).split())
+        return (ns if ns >= 0 else None), count
+
+    def close(self) -> None:
+        self.child.stop(timeout=10)
+
+
+# ---------------------------------------------------------------------------
+
+
+# Child processes: servers and idle clients
+
+
+def _read_line(proc: subprocess.Popen[bytes], timeout: float, what: str) -> str:
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    poller = select.poll()  # not select.select(): fds above 1023 are common here
+    poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"{what} printed nothing within {timeout} s")
+        if poller.poll(left * 1000):
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"{what} exited (code {proc.poll()}) before it was ready")
+            buf += chunk
+    return buf.split(b"\n", 1)[0].decode().strip()
+
+
+_spawned: list[int] = []  # every child process started, for BenchResults.child_pids
+
+
+class _Child:
+    """A child process that prints one line when ready and exits when its stdin closes."""
+
+    def __init__(self, what: str, argv: list[str], cwd: str | None = None,
+                 env_extra: dict[str, str] | None = None) -> None:
+        self.what = what
+        self.err = tempfile.TemporaryFile()
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[3])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env.update(env_extra or {})
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.err, cwd=cwd, env=env)
+        self.pid = self.proc.pid
+        _spawned.append(self.pid)
+
+    def ready_line(self, timeout: float) -> str:
+        try:
+            return _read_line(self.proc, timeout, self.what)
+        except (TimeoutError, RuntimeError) as exc:
+            self.err.seek(0)
+            tail = self.err.read().decode(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(f"{exc}: {' | '.join(tail)}") from None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc = self.proc
+        if proc.poll() is None:
+            try:
+                if proc.stdin is not None:
+                    proc.stdin.close()
+                proc.wait(timeout)
+            except (subprocess.TimeoutExpired, OSError):
+                proc.terminate()
+                try:
+                    proc.wait(2)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        for f in (proc.stdin, proc.stdout):
+            if f is not None:
+                f.close()
+        self.err.close()
+
+
+def _py_child(what: str, module: str, fn: str, *args: Any) -> _Child:
+    """A Python child running ``wslab.labs.bench.<module>.<fn>(*args)``."""
+    call = f"from wslab.labs.bench.{module} import {fn}; {fn}({', '.join(map(repr, args))})"
+    return _Child(what, [sys.executable, "-c", call])
+
+
+def _serve_child(kind: str) -> None:
+    """Child-process entry: serve /echo and /chat with ``kind``, print the port, run until
+    stdin closes."""
+    if kind == "wslab":
+        from ...net.server import serve
+        server = serve(name="bench-child")
+        print(server.port, flush=True)
+        sys.stdin.buffer.read()
+        lab.stop_all(timeout=2)
+        return
+    asyncio.run(_serve_async(kind))
+
+
+async def _serve_async(kind: str) -> None:
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+
+    def on_stdin() -> None:
+        if not os.read(0, 4096):
+            loop.remove_reader(0)
+            if not stop.done():
+                stop.set_result(None)
+
+    if kind == "tornado":
+        import tornado.httpserver
+        import tornado.netutil
+        import tornado.web
+        import tornado.websocket
+
+        chat: set[tornado.websocket.WebSocketHandler] = set()
+
+        class Echo(tornado.websocket.WebSocketHandler):
+            def open(self) -> None:
+                self.set_nodelay(True)
+
+            def on_message(self, message: str | bytes) -> None:
+                self.write_message(message, binary=isinstance(message, bytes))
+
+        class Chat(tornado.websocket.WebSocketHandler):
+            def open(self) -> None:
+                self.set_nodelay(True)
+                chat.add(self)
+
+            def on_message(self, message: str | bytes) -> None:
+                for c in list(chat):
+                    c.write_message(message, binary=isinstance(message, bytes))
+
+            def on_close(self) -> None:
+                chat.discard(self)
+
+        app = tornado.web.Application([(r"/echo", Echo), (r"/chat", Chat)])
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        http = tornado.httpserver.HTTPServer(app)
+        http.add_sockets(sockets)
+        print(sockets[0].getsockname()[1], flush=True)
+        loop.add_reader(0, on_stdin)
+        await stop
+        http.stop()
+        await http.close_all_connections()
+    elif kind == "websockets":
+        from websockets.asyncio.server import broadcast, serve
+
+        members: set[Any] = set()
+
+        async def handler(ws: Any) -> None:
+            if ws.request.path == "/chat":
+                members.add(ws)
+                try:
+                    async for message in ws:
+                        broadcast(members, message)
+                finally:
+                    members.discard(ws)
+            else:
+                async for message in ws:
+                    await ws.send(message)
+
+        server = await serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
+                             max_size=16 << 20)
+        print(next(iter(server.sockets)).getsockname()[1], flush=True)
+        loop.add_reader(0, on_stdin)
+        await stop
+        server.close()
+        await server.wait_closed()
+    else:
+        raise ValueError(f"unknown server kind {kind!r}")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of process ``pid`` in KiB (``VmRSS`` in ``/proc/PID/status``)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise OSError(f"no VmRSS for pid {pid}")
+
+
+def _raise_fd_limit(needed: int) -> None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        new = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+# ---------------------------------------------------------------------------
+
+
+# Targets: the servers measured
+
+
+@dataclass
+class Target:
+    """One server under test: its echo and chat URLs and the process it lives in."""
+
+    name: str
+    echo_url: str
+    chat_url: str | None = None
+    pid: int | None = None  # for the memory figure; os.getpid() for the in-kernel server
+
+
+def node_peer() -> tuple[list[str], dict[str, str]] | str:
+    """How to start the Node ``ws`` peer: ``(argv, extra environment)``, or why it cannot run.
+
+    Nothing is installed at run time: ``.ci/run`` (or ``npm install --prefix
+    .cache/node ws@8`` by hand) puts the ``ws`` package into :data:`NODE_CACHE`.
+    """
+    node = shutil.which("node")
+    if node is None:
+        return "node is not on the PATH"
+    if not NODE_SCRIPT.exists():
+        return f"{NODE_SCRIPT} is missing (run from a clone of the repository)"
+    modules = NODE_CACHE / "node_modules"
+    if not (modules / "ws").is_dir():
+        return (f"the ws npm package is not in {NODE_CACHE} (install it once with "
+                f"'npm install --prefix {NODE_CACHE} ws@8'; .ci/run does)")
+    return [node, str(NODE_SCRIPT), "0"], {"NODE_PATH": str(modules)}
+
+
+class _Peers:
+    """Starts the requested peers; :meth:`close` stops every child and server it started."""
+
+    def __init__(self, names: Sequence[str], say: Say) -> None:
+        self.targets: list[Target] = []
+        self.skipped: dict[str, str] = {}
+        self.children: list[_Child] = []
+        self._server: Any = None
+        unknown = [n for n in names if n not in PEERS]
+        if unknown:
+            raise ValueError(f"unknown peers {unknown}; choose from {list(PEERS)}")
+        try:
+            for name in names:
+                self._start(name, say)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, name: str, say: Say) -> None:
+        if name == "wslab":
+            from ...net.server import serve
+            self._server = serve(name="bench")
+            self.targets.append(Target(name, self._server.url, self._server.chat_url,
+                                       os.getpid()))
+            return
+        if name == "websockets":
+            try:
+                import websockets.asyncio.server  # noqa: F401
+            except ImportError:
+                self.skipped[name] = "the websockets package is not installed (pip install websockets)"
+                say(f"skipping {name}: {self.skipped[name]}")
+                return
+        if name == NODE:
+            how = node_peer()
+            if isinstance(how, str):
+                self.skipped[name] = how
+                say(f"skipping {name}: {how}")
+                return
+            argv, env = how
+            child = _Child(name, argv, env_extra=env)
+        else:
+            kind = "wslab" if name == "wslab-process" else name
+            child = _py_child(name, "targets", "_serve_child", kind)
+        self.children.append(child)
+        try:
+            port = int(child.ready_line(60))
+        except (RuntimeError, ValueError) as exc:
+            self.skipped[name] = f"did not start: {exc}"
+            say(f"skipping {name}: {self.skipped[name]}")
+            return
+        base = f"ws://127.0.0.1:{port}"
+        self.targets.append(Target(name, f"{base}/echo", f"{base}/chat", child.pid))
+
+    def close(self) -> None:
+        for child in self.children:
+            child.stop()
+        self.children = []
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

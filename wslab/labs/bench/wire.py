@@ -1,0 +1,309 @@
+"""The wire-level clients of the benchmark (layer 3, labs): bytes in, bytes out.
+
+Two minimal WebSocket clients, the same for every server measured so that the
+client's cost is a constant: :class:`_Wire`, an asyncio protocol that writes
+pre-encoded masked frames and counts the data frames that come back
+(pipelined and paced runs), and :func:`_fanout_child`, a child process holding
+N blocking sockets read with ``epoll`` (broadcast fan-out and idle clients for
+the memory figure).  Every byte is built and read by :mod:`wslab.protocol`:
+the opening handshake by :mod:`~wslab.protocol.handshake` (``build_request``,
+``split_head``, ``check_response``), URLs by :func:`~wslab.protocol.uri.parse_ws_uri`,
+frames by :mod:`~wslab.protocol.frames` (``encode_frame``, ``split_frames``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ...protocol import frames, handshake
+from ...protocol.errors import HandshakeError, ProtocolError
+from ...protocol.uri import WsUri, parse_ws_uri
+
+MAX_HEAD = 64 * 1024  # bytes of a handshake answer at most
+
+
+def _client_frame(payload: bytes, opcode: frames.Opcode = frames.Opcode.TEXT) -> bytes:
+    return frames.encode_frame(frames.Frame(opcode, payload, mask_key=os.urandom(4)))
+
+
+class _Wire(asyncio.Protocol):
+    """Handshake, then pre-encoded masked frames out and data frames counted in.
+
+    It reads server frames with :func:`wslab.protocol.frames.split_frames` (no
+    Frame objects; the header rules still checked), answers
+    pings and closes, and calls ``on_frame(wire, payload, t_ns)`` per data frame
+    with ONE timestamp per chunk read from the socket (those frames arrived
+    together).  ``on_chunk(wire)`` runs after each chunk.  Cheap on purpose: the
+    same few microseconds per message for every server measured.
+    """
+
+    def __init__(self, uri: WsUri,
+                 on_frame: Callable[[_Wire, bytes, int], None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self.target = uri.url
+        self._request, self._key = _upgrade_request(uri)
+        self.on_frame = on_frame
+        self.on_chunk: Callable[[_Wire], None] | None = None
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.frames_in = 0
+        self._head = b""
+        self._buf = b""
+        self._open = False
+        self._close_sent = False
+
+    # asyncio.Protocol -----------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._open:
+            self._head += data
+            try:
+                rest = _upgrade_answer(self._head, self._key)
+            except ConnectionError as exc:
+                self._fail(str(exc))
+                return
+            if rest is None:
+                return
+            data, self._head = rest, b""
+            self._open = True
+            if not self.opened.done():
+                self.opened.set_result(None)
+            if not data:
+                return
+        self._feed(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"{self.target}: closed during handshake"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # frames -------------------------------------------------------------------------
+    def _feed(self, data: bytes) -> None:
+        t = time.perf_counter_ns()
+        try:
+            got, self._buf = frames.split_frames(self._buf + data if self._buf else data)
+        except ProtocolError as exc:
+            self._fail(f"the server broke a frame rule: {exc.rule}")
+            return
+        on_frame = self.on_frame
+        for op, payload in got:
+            if op <= 2:
+                self.frames_in += 1
+                if on_frame is not None:
+                    on_frame(self, payload, t)
+            elif op == 9:
+                self.write(_client_frame(payload, frames.Opcode.PONG))
+            elif op == 8:
+                self._send_close()
+                if self.transport is not None:
+                    self.transport.close()
+                return
+        if self.on_chunk is not None:
+            self.on_chunk(self)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _send_close(self) -> None:
+        if not self._close_sent and self.transport is not None \
+                and not self.transport.is_closing():
+            self._close_sent = True
+            self.transport.write(frames.encode_frame(frames.Frame.close(1000,
+                                                                        mask_key=os.urandom(4))))
+
+    def _fail(self, why: str) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"{self.target}: {why}"))
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def aclose(self, timeout: float = 2.0) -> None:
+        """Closing handshake, then drop TCP if the server has not within ``timeout``."""
+        if self._open:
+            self._send_close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+        except asyncio.TimeoutError:
+            pass
+        if self.transport is not None and not self.closed.done():
+            self.transport.abort()
+
+
+def _ws_uri(url: str) -> WsUri:
+    uri = parse_ws_uri(url)
+    if uri.secure:
+        raise ValueError(f"the benchmark needs a ws:// URL (no TLS), got {url!r}")
+    return uri
+
+
+def _upgrade_request(uri: WsUri) -> tuple[bytes, str]:
+    """The opening handshake for ``uri`` and its key (RFC 6455 section 4.1)."""
+    key = handshake.make_key()
+    return handshake.build_request(host=uri.host_header, path=uri.resource, key=key), key
+
+
+def _upgrade_answer(buf: bytes, key: str) -> bytes | None:
+    """The bytes after a checked 101 answer in ``buf``, None while its head is incomplete;
+    ConnectionError naming the broken rule otherwise (RFC 6455 section 4.1)."""
+    try:
+        cut = handshake.split_head(buf, limit=MAX_HEAD)
+        if cut is None:
+            return None
+        handshake.check_response(cut[0], key)
+    except HandshakeError as exc:
+        raise ConnectionError(f"bad handshake answer: {exc.rule} ({exc})") from None
+    return cut[1]
+
+
+async def _wire_connect(url: str, on_frame: Callable[[_Wire, bytes, int], None] | None = None,
+                        timeout: float = 10.0) -> _Wire:
+    uri = _ws_uri(url)
+    loop = asyncio.get_running_loop()
+    proto = _Wire(uri, on_frame)
+    try:
+        await asyncio.wait_for(loop.create_connection(lambda: proto, uri.host, uri.port), timeout)
+        await asyncio.wait_for(asyncio.shield(proto.opened), timeout)
+    except BaseException:
+        if proto.transport is not None:
+            proto.transport.abort()
+        raise
+    return proto
+
+
+# ---------------------------------------------------------------------------
+
+
+def _blocking_connect(url: str, timeout: float) -> tuple[Any, bytes]:
+    """A plain blocking socket after a checked opening handshake; (socket, bytes after it)."""
+    import socket
+
+    uri = _ws_uri(url)
+    request, key = _upgrade_request(uri)
+    sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(request)
+        head = b""
+        rest = None
+        while rest is None:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError(f"{url}: no complete handshake answer")
+            head += chunk
+            rest = _upgrade_answer(head, key)
+    except BaseException:
+        sock.close()
+        raise
+    return sock, rest
+
+
+def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
+    """Child-process entry: ``n`` clients on ``url``, driven by lines on stdin.
+
+    Prints ``READY n`` once connected (and, with ``warm``, once a warm-up
+    broadcast reached all of them: some servers register a client a loop turn
+    after its handshake).  Then each ``rep TAG`` line makes client 0 send a
+    trigger and prints ``NS COUNT``: nanoseconds from writing the trigger to the
+    LAST client's receipt (-1 if incomplete within ``timeout``) and how many
+    clients received it.  A raw ``epoll`` loop reads the sockets, so receiving
+    costs a few microseconds per client; the timestamp is taken when ``poll``
+    returns, after which that batch of receipts had already arrived.  EOF on
+    stdin closes every connection (Close frame, short wait) and exits.
+    """
+    import select as sel
+
+    deadline = time.monotonic() + 120
+    socks, bufs = [], []
+    for _ in range(n):
+        sock, rest = _blocking_connect(url, max(0.5, deadline - time.monotonic()))
+        socks.append(sock)
+        bufs.append(rest)
+    by_fd = {s.fileno(): i for i, s in enumerate(socks)}
+    ep = sel.epoll()
+    for s in socks:
+        s.setblocking(False)
+        ep.register(s.fileno(), sel.EPOLLIN)
+    seen = [b""] * n
+    live = set(by_fd)
+
+    def rep(tag: str, limit: float) -> tuple[int, int]:
+        expect = f"bcast:{tag}:".encode().ljust(32, b".")
+        count, t_last = 0, 0
+        frame = _client_frame(expect)
+        end = time.monotonic() + limit
+        t0 = time.perf_counter_ns()
+        socks[0].send(frame)
+        while count < n:
+            left = end - time.monotonic()
+            if left <= 0:
+                return -1, count
+            events = ep.poll(left)
+            t = time.perf_counter_ns()
+            for fd, _ in events:
+                i = by_fd[fd]
+                try:
+                    data = socks[i].recv(65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    ep.unregister(fd)
+                    live.discard(fd)
+                    continue
+                got, bufs[i] = frames.split_frames(bufs[i] + data)
+                for op, payload in got:
+                    if op == 9:
+                        socks[i].send(_client_frame(payload, frames.Opcode.PONG))
+                    elif op <= 2 and payload == expect and seen[i] != expect:
+                        seen[i] = expect
+                        count += 1
+                        t_last = t
+        return t_last - t0, count
+
+    if warm:
+        for k in range(20):
+            ns, count = rep(f"warm{k}", 2.0)
+            if ns >= 0:
+                break
+        else:
+            raise ConnectionError(f"{url}: no warm-up broadcast reached all {n} clients "
+                                  f"(last: {count})")
+    print(f"READY {n}", flush=True)
+    for line in sys.stdin:
+        cmd, _, tag = line.strip().partition(" ")
+        if cmd != "rep":
+            break
+        ns, count = rep(tag, timeout)
+        print(f"{ns} {count}", flush=True)
+    close = frames.encode_frame(frames.Frame.close(1000, mask_key=b"wslb"))
+    for s in socks:
+        try:
+            s.send(close)
+        except OSError:
+            pass
+    end = time.monotonic() + 2
+    while live and time.monotonic() < end:  # wait for each server's Close and FIN
+        for fd, _ in ep.poll(max(0.0, end - time.monotonic())):
+            try:
+                data = socks[by_fd[fd]].recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                ep.unregister(fd)
+                live.discard(fd)
+    for s in socks:
+        s.close()
+    ep.close()
