@@ -11,6 +11,9 @@ pub/sub *backplane*, and this module is that answer built on Redis:
   sending server's node id; every other server delivers it to its own local
   clients; the sender ignores its own copy.  So each client gets it exactly once,
   and the local clients keep getting messages while Redis is away;
+* while Redis is away, broadcasts reach the local clients only (the others are
+  counted as ``dropped``, and ``/ack`` clients are sent to another server with
+  1013); the server reconnects on its own;
 * the ``/ack`` route's state lives in Redis, so a ``ReconnectingClient`` may
   reconnect to ANY process: a session's next expected sequence number is a hash,
   and the numbered events are a stream capped at ``replay_max`` entries whose ids
@@ -22,8 +25,8 @@ pub/sub *backplane*, and this module is that answer built on Redis:
 Everything runs on the lab loop with ``redis.asyncio`` (never a blocking call);
 the ``redis`` package is imported only when a server is given a backplane.
 State changes (``connected``, ``lost``, ``recovered``) are ``backplane`` events
-in ``server.events``.  Memory is bounded by design: the outbox waiting for a
-lost Redis, the replay stream and the per-session delivered list all have caps,
+in ``server.events``.  Memory is bounded by design: the outbox of messages on
+their way to Redis, the replay stream and the per-session delivered list all have caps,
 and session keys expire (``session_ttl``).
 """
 
@@ -99,7 +102,7 @@ class BackplaneStats:
     own_skipped: int = 0    # our own messages coming back from the bus (ignored)
     events: int = 0         # numbered /ack events delivered to local clients' queue
     gap_filled: int = 0     # /ack events fetched from the stream after a gap
-    dropped: int = 0        # outbox overflow while Redis was away
+    dropped: int = 0        # not relayed: Redis was away (or the outbox overflowed)
     lost: int = 0           # times the connection to Redis was lost
     recovered: int = 0      # times it came back
 
@@ -210,6 +213,8 @@ class Backplane:
         self.state = "lost"
         self._lost_at = time.monotonic()
         self.stats.lost += 1
+        self.stats.dropped += len(self._outbox)
+        self._outbox.clear()
         self._record("lost", error=f"{type(exc).__name__}: {exc}",
                      effect="local clients are still served; other servers are out of reach")
 
@@ -294,6 +299,11 @@ class Backplane:
 
     # --- the bus: sending ------------------------------------------------------------------------
     def _enqueue(self, envelope: dict[str, Any]) -> None:
+        if self.state == "lost":
+            # Pub/sub keeps nothing for a subscriber that is not there: a message held
+            # back now could reach some servers and not others.  Counted, never silent.
+            self.stats.dropped += 1
+            return
         text = json.dumps(envelope, separators=(",", ":"))
         if len(self._outbox) >= self.outbox_max:
             self._outbox.popleft()
@@ -329,11 +339,11 @@ class Backplane:
                         pipe.publish(self.channel, text)
                     await pipe.execute()
                 except _ERRORS as exc:
-                    self._set_lost(exc)
-                    await asyncio.sleep(0.2)  # the subscriber notices the recovery
-                    continue
+                    self._set_lost(exc)  # drops the outbox: see _enqueue
+                    break
                 for _ in batch:
-                    self._outbox.popleft()
+                    if self._outbox:
+                        self._outbox.popleft()
                 self.stats.published += len(batch)
 
     # --- /ack: numbered events ---------------------------------------------------------------------
