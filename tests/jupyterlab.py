@@ -40,12 +40,17 @@ def lab_env(tmp: pathlib.Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def jupyterlab(tmp: pathlib.Path, notebooks: list[str]) -> Iterator[str]:
-    """Start JupyterLab on a temporary copy of ``notebooks``; yield its base URL."""
+def jupyterlab(tmp: pathlib.Path, notebooks: list[str], *,
+               base_url: str = "/", extra_files: list[pathlib.Path] = ()) -> Iterator[str]:
+    """Start JupyterLab on a temporary copy of ``notebooks``; yield its base URL
+    (``http://127.0.0.1:PORT`` plus ``base_url`` without its last slash, e.g.
+    ``/user/alice`` as on a JupyterHub)."""
     root = tmp / "nb"
     root.mkdir()
     for name in notebooks:
         shutil.copy(ROOT / "notebooks" / name, root / name)
+    for path in extra_files:  # e.g. a notebook a test wrote
+        shutil.copy(path, root / path.name)
     env = lab_env(tmp)
     bindir = pathlib.Path(sys.executable).parent
     jupyter = str(bindir / "jupyter")
@@ -58,9 +63,10 @@ def jupyterlab(tmp: pathlib.Path, notebooks: list[str]) -> Iterator[str]:
         [jupyter, "lab", "--no-browser", "--allow-root", f"--ServerApp.port={port}",
          "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
          "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--LabServerApp.open_browser=False"],
+         "--LabApp.expose_app_in_browser=True", "--LabServerApp.open_browser=False",
+         f"--ServerApp.base_url={base_url}"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}" + base_url.rstrip("/")
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -108,3 +114,23 @@ def run_notebook(page, base: str, name: str, *, skip_last: bool = False,
       const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
       return kernel && kernel.status === 'idle' && code.every(c => c.model.executionCount !== null);
     }""", arg=skip_last, timeout=timeout_ms, polling=500)
+
+
+def kernel_exec(page, code: str) -> str:
+    """Run ``code`` in the kernel of the notebook open in ``page`` (as a cell would, without
+    adding one); return its stdout.  An exception in the kernel fails the test with its text."""
+    out = page.evaluate("""async (code) => {
+      const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+      const future = kernel.requestExecute({code, store_history: false});
+      let text = "";
+      future.onIOPub = (msg) => {
+        const t = msg.header.msg_type;
+        if (t === "stream") text += msg.content.text;
+        if (t === "error") text += "\\nKERNEL ERROR " + msg.content.ename + ": " + msg.content.evalue;
+      };
+      await future.done;
+      return text;
+    }""", code)
+    if "KERNEL ERROR" in out:
+        raise AssertionError(f"the kernel raised while running {code!r}: {out}")
+    return out

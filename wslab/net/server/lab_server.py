@@ -26,6 +26,7 @@ import tornado.web
 from ...protocol.frames import Frame, Opcode, encode_frame
 from ...protocol.uri import host_for_url, origin_of
 from .. import loop as lab
+from .. import public_url
 from ..errors import ServerStartError
 from ..events import Event, EventList, EventLog, clip, payload_size
 from ..tls import make_tls
@@ -112,8 +113,16 @@ class LabServer:
 
     @property
     def page_url(self) -> str:
-        """The browser client page, ``http://host:port/``."""
-        return f"{self._http_scheme}://{host_for_url(self.host)}:{self.port}/"
+        """The browser client page: ``http://host:port/``, or in a notebook under a Jupyter
+        server ``<base_url>proxy/<port>/`` through it (see :mod:`wslab.net.public_url`);
+        add ``?path=/chat`` for the chat.  ``url`` and the other ws URLs stay direct."""
+        return public_url.http_url(self.origin, self.port, "/", host=self.host, tls=self.tls)
+
+    def browser_url(self, path: str = "/echo") -> str:
+        """The WebSocket URL a *browser* dials for ``path``: ``url``'s direct form, or the
+        route through the Jupyter server's proxy in a notebook under one."""
+        direct = f"{self._ws}://{host_for_url(self.host)}:{self.port}{path}"
+        return public_url.ws_url(direct, self.port, path, host=self.host, tls=self.tls)
 
     @property
     def origin(self) -> str:
@@ -395,8 +404,19 @@ class LabServer:
             normal = origin_of(origin)
         except ValueError:
             return False, f"Origin {origin!r} is not a valid origin"
-        if urlsplit(normal).netloc == host_header.lower() or normal == origin_of(self.origin):
-            return True, "same origin"  # (the second test: a page of ours reached via a relay)
+        if normal == origin_of(self.origin):
+            return True, "same origin"  # (also a page of ours reached via a relay)
+        if urlsplit(normal).netloc == host_header.lower():
+            try:
+                own_port = urlsplit(f"//{host_header}").port == self.port
+            except ValueError:
+                own_port = False
+            if own_port:
+                return True, "same origin"
+            # The page's origin is the host the browser asked for, but that is not this
+            # server's address: a page of a proxy in front of us, e.g. the Jupyter server's
+            # <base_url>proxy/<port>/ route.  The same Origin sent straight here is refused.
+            return True, f"same origin as the Host {host_header} (through a proxy)"
         if "*" in self.origins or normal in self.origins:
             return True, "allowed by serve(origins=...)"
         return False, (f"Origin {origin} is not this server's origin and not in "
