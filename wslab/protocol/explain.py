@@ -317,10 +317,21 @@ _MISSING = "#f8f9fa"
 
 
 def _cell(colspan: int, colour: str, title: str, body: str, *, dashed: bool = False) -> str:
+    # No overflow:hidden: a label that does not fit wraps (bits are space-separated) instead
+    # of being cut off, so nothing is clipped on a narrow screen (a projector at 1024 x 768).
     border = "1px dashed #adb5bd" if dashed else "1px solid #495057"
     return (f'<td colspan="{colspan}" title="{html.escape(title)}" style="background:{colour};'
             f'border:{border};padding:2px 1px;text-align:center;vertical-align:top;'
-            f'font-family:monospace;font-size:10px;overflow:hidden;">{body}</td>')
+            f'font-family:monospace;font-size:11px;line-height:1.25;overflow-wrap:anywhere;">'
+            f"{body}</td>")
+
+
+def _label(name: str, span: int) -> str:
+    """A field's name; in a one-bit cell (FIN, RSV1-3, MASK) written upwards so it fits."""
+    if span == 1:
+        return ('<b style="writing-mode:vertical-rl;transform:rotate(180deg);'
+                f'display:inline-block;white-space:nowrap">{name}</b>')
+    return f"<b>{name}</b>"
 
 
 def _render_html(ex: Explanation) -> str:
@@ -347,7 +358,7 @@ def _render_html(ex: Explanation) -> str:
             span = min(f.bit_end - start, 32 - col)
             chunk, remaining = remaining[:span], remaining[span:]
             label = html.escape(f.name) if start == f.bit_start else "&hellip;"
-            body = f"<b>{label}</b><br>{' '.join(chunk) or '&nbsp;'}"
+            body = f"{_label(label, span)}<br>{' '.join(chunk) or '&nbsp;'}"
             if len(chunk) < span:
                 body += " " + " ".join("?" * (span - len(chunk)))
             emit(span, colour if chunk else _MISSING, title, body, dashed=len(chunk) < span)
@@ -364,20 +375,23 @@ def _render_html(ex: Explanation) -> str:
     if current:
         rows.append(current)
 
-    ruler = "".join(f'<th style="font:10px monospace;color:#868e96;padding:0;text-align:center">'
+    ruler = "".join(f'<th style="font:11px monospace;color:#6c757d;padding:0;text-align:center">'
                     f'{i % 10}</th>' for i in range(32))
-    tens = "".join(f'<th colspan="10" style="font:10px monospace;color:#868e96;text-align:left">'
-                   f"{i}</th>" for i in range(3)) + '<th colspan="2" style="font:10px monospace;' \
-        'color:#868e96;text-align:left">3</th>'
+    tens = "".join(f'<th colspan="10" style="font:11px monospace;color:#6c757d;text-align:left">'
+                   f"{i}</th>" for i in range(3)) + '<th colspan="2" style="font:11px monospace;' \
+        'color:#6c757d;text-align:left">3</th>'
     # 32 equal columns, one per bit, as in the RFC's picture: the ruler lines up with the bits.
-    cols = '<colgroup>' + '<col style="width:25px">' * 32 + '</colgroup>'
-    grid = (f'<table style="border-collapse:collapse;margin:4px 0;table-layout:fixed;'
-            f'width:800px;">{cols}<tr>{tens}</tr><tr>{ruler}'
+    # The grid takes the width it is given (at most 800 px) and never more: on a projector
+    # at 1024 x 768 a JupyterLab output is about 590 px (side bar open) to 840 px wide.
+    cols = '<colgroup>' + '<col style="width:3.125%">' * 32 + '</colgroup>'
+    grid = (f'<table class="wslab-bits" style="border-collapse:collapse;margin:4px 0;'
+            f'table-layout:fixed;width:100%;max-width:800px;">{cols}<tr>{tens}</tr><tr>{ruler}'
             "</tr>" + "".join(f"<tr>{''.join(r)}</tr>" for r in rows) + "</table>")
     colour = "#2b8a3e" if ex.complete else ("#c92a2a" if ex.error else "#e67700")
-    verdict = (f'<div style="font-family:monospace;font-weight:bold;color:{colour};">'
-               f"{html.escape(ex.verdict)}</div>")
-    return "<div>" + verdict + grid + _payload_html(ex, payload_fields) + "</div>"
+    verdict = (f'<div style="font-family:monospace;font-weight:bold;color:{colour};'
+               f'overflow-wrap:anywhere">{html.escape(ex.verdict)}</div>')
+    return ('<div class="wslab-explain" style="max-width:100%;overflow-wrap:anywhere">'
+            + verdict + grid + _payload_html(ex, payload_fields) + "</div>")
 
 
 def _payload_html(ex: Explanation, payload_fields: list[Field]) -> str:

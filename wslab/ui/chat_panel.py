@@ -34,7 +34,8 @@ class ChatPanel(W.VBox):
         self.join_button = W.Button(description="Join", layout=W.Layout(width="6em"))
         self.leave_button = W.Button(description="Leave", layout=W.Layout(width="6em"))
         self.message_box = W.Text(placeholder="say something (Enter sends)",
-                                  continuous_update=False, layout=W.Layout(width="22em"))
+                                  continuous_update=False,
+                                  layout=W.Layout(flex="1 1 auto", width="auto"))
         self.send_button = W.Button(description="Send", button_style="primary",
                                     layout=W.Layout(width="6em"))
         self.header = W.HTML()
@@ -46,8 +47,11 @@ class ChatPanel(W.VBox):
         self._redraw = Throttle(self._render, 0.1)
         kwargs.setdefault("layout", W.Layout(width="30em", border="1px solid #deddda",
                                              padding="4px 8px", margin="0 8px 8px 0"))
-        super().__init__([self.header, W.HBox([self.room_box, self.join_button, self.leave_button]),
-                          W.HBox([self.message_box, self.send_button]), self.log_view], **kwargs)
+        wrap = W.Layout(flex_flow="row wrap")
+        super().__init__([self.header,
+                          W.HBox([self.room_box, self.join_button, self.leave_button], layout=wrap),
+                          W.HBox([self.message_box, self.send_button],
+                                 layout=W.Layout(flex_flow="row wrap")), self.log_view], **kwargs)
         self.add_class("wslab-chat-panel")
         self.client = connect(url)
         self.client.subscribe(self._on_entry)

@@ -90,10 +90,11 @@ class ClientPanel(W.VBox):
             W.HTML(f"<b>{_html.esc(title)}</b>"),
             self.url_box,
             W.HBox([self.connect_button, self.disconnect_button, W.HTML("&nbsp;state&nbsp;"),
-                    self.state_badge], layout=W.Layout(align_items="center")),
-            W.HBox([self.message_box, self.kind_toggle, self.send_button, self.ping_button]),
-            W.HBox([self.code_box, self.reason_box]),
-            W.HBox([self.rtt_plot, self.rtt_label]),
+                    self.state_badge], layout=W.Layout(align_items="center", flex_flow="row wrap")),
+            W.HBox([self.message_box, self.kind_toggle, self.send_button, self.ping_button],
+                   layout=W.Layout(flex_flow="row wrap")),
+            W.HBox([self.code_box, self.reason_box], layout=W.Layout(flex_flow="row wrap")),
+            W.HBox([self.rtt_plot, self.rtt_label], layout=W.Layout(flex_flow="row wrap")),
             self.log_view,
         ], **kwargs)
         self.add_class("wslab-client-panel")
@@ -239,6 +240,18 @@ class ClientPanel(W.VBox):
         super().close()
 
 
-def side_by_side(*panels: W.Widget) -> W.HBox:
-    """Several panels in a row (several clients at once)."""
-    return W.HBox(list(panels), layout=W.Layout(grid_gap="12px", flex_flow="row wrap"))
+def side_by_side(*panels: W.Widget, min_width: str = "28em") -> W.HBox:
+    """Several panels in a row (several clients at once), or stacked on purpose when narrow.
+
+    Each panel gets an equal share of the row but never less than ``min_width``;
+    when the row is narrower than that (a projector at 1024 x 768 with JupyterLab's
+    side bar open leaves about 590 px), the panels stack one per line at full width
+    instead of overflowing or squeezing their buttons.
+    """
+    for p in panels:
+        p.layout.width = "auto"
+        p.layout.flex = f"1 1 {min_width}"
+        p.layout.min_width = f"min({min_width}, 100%)"
+        p.layout.max_width = "100%"
+    return W.HBox(list(panels), layout=W.Layout(grid_gap="12px", flex_flow="row wrap",
+                                                width="100%"))

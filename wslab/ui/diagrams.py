@@ -22,7 +22,14 @@ BEND = {(State.CONNECTING, State.CLOSED): -0.15, (State.CLOSING, State.CLOSED): 
         (State.OPEN, State.CLOSED): 0.0}
 
 
-HALF_W, HALF_H = 0.45, 0.14
+HALF_W, HALF_H = 0.5, 0.14
+
+# Sized for a projector: the figure is drawn at DPI and LABEL_PT so that shown at its natural
+# width (at most about 840 px, a JupyterLab output at 1024 x 768 with the side bar closed)
+# the smallest label is 8.5 pt x 100/72 = 11.8 px tall.  tests/test_screen.py measures it.
+DPI = 100
+LABEL_PT, STATE_PT, TITLE_PT = 8.5, 11, 11
+TAKEN = "#1a5fb4"
 
 
 def _anchor(src: State, dst: State) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -52,17 +59,17 @@ def state_diagram(*, taken: Iterable[Transition] = (), title: str = "WebSocket c
     ``ConnectionStateMachine.history``); their arrows are drawn thick and blue.
     """
     taken = list(taken)
-    fig = Figure(figsize=(9.5, 5.2), layout="constrained")
+    fig = Figure(figsize=(8.1, 4.5), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
-    ax.set_xlim(-0.8, 4.2)
-    ax.set_ylim(-0.8, 1.75)
+    ax.set_xlim(-0.6, 4.1)
+    ax.set_ylim(-0.55, 1.75)
     ax.axis("off")
-    ax.set_title(title + "  (numbers as in the browser's readyState)")
+    ax.set_title(title + "  (numbers as in the browser's readyState)", fontsize=TITLE_PT)
     for state, (x, y) in POSITIONS.items():
-        ax.add_patch(FancyBboxPatch((x - 0.45, y - 0.14), 0.9, 0.28,
+        ax.add_patch(FancyBboxPatch((x - HALF_W, y - HALF_H), 2 * HALF_W, 2 * HALF_H,
                                     boxstyle="round,pad=0.02", fc=COLOURS[state], ec="#3d3846"))
         ax.text(x, y, f"{state.name} ({int(state)})", ha="center", va="center",
-                fontsize=10, fontweight="bold")
+                fontsize=STATE_PT, fontweight="bold")
     used = {(t.source, t.target, t.event) for t in taken}
     for (src, dst), rows in _edges(TRANSITIONS).items():
         (x0, y0), (x1, y1) = _anchor(src, dst)
@@ -71,18 +78,21 @@ def state_diagram(*, taken: Iterable[Transition] = (), title: str = "WebSocket c
         ax.add_patch(FancyArrowPatch(
             (x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=14,
             connectionstyle=f"arc3,rad={rad}", shrinkA=1, shrinkB=1,
-            color="#1a5fb4" if hit else "#5e5c64", lw=3 if hit else 1.2))
+            color=TAKEN if hit else "#5e5c64", lw=3 if hit else 1.2))
+        # A taken transition: an arrow (U+2192, in every text font, no emoji font needed)
+        # in front of its event, and the label in the arrow's blue.
         label = "\n".join(
-            f"{'▶ ' if (src, dst, t.event) in used else ''}{t.event}  [{t.rfc}]" for t in rows)
+            f"{'→ ' if (src, dst, t.event) in used else ''}{t.event}  [{t.rfc}]" for t in rows)
+        style = {"fontsize": LABEL_PT, "color": TAKEN if hit else "#241f31"}
         mx, my = (x0 + x1) / 2, (y0 + y1) / 2
         if y0 == y1:
-            ax.text(mx, my + 0.2, label, ha="center", va="bottom", fontsize=7.5)
-        elif x0 == x1:
-            ax.text(mx + 0.06, my, label, ha="left", va="center", fontsize=7.5)
+            ax.text(mx, my + 0.17, label, ha="center", va="bottom", **style)
+        elif x0 == x1:  # above the slanted arrows' labels, so the two never touch
+            ax.text(mx + 0.06, my + 0.3, label, ha="left", va="center", **style)
         else:
             side = -1 if x1 > x0 else 1
-            ax.text(mx + side * 0.12, my, label, ha="right" if side < 0 else "left",
-                    va="center", fontsize=7.5)
+            ax.text(mx + side * 0.12, my - 0.05, label, ha="right" if side < 0 else "left",
+                    va="center", **style)
     return fig
 
 

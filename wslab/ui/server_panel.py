@@ -43,13 +43,15 @@ class ServerPanel(W.VBox):
         self._redraw = Throttle(self._render, 0.15)
         self._listener = server.subscribe(lambda ev: self._redraw.poke())
         super().__init__([
-            W.HTML(f"<b>server {_html.esc(server.name)}</b> &nbsp; "
+            W.HTML(f"<div style='overflow-wrap:anywhere'><b>server {_html.esc(server.name)}</b> &nbsp; "
                    f"<code>{_html.esc(server.url)}</code> &nbsp; page "
                    f"<a href='{_html.esc(server.page_url)}' target='_blank'>"
-                   f"{_html.esc(server.page_url)}</a>"),
+                   f"{_html.esc(server.page_url)}</a></div>"),
             self.clients_view,
-            W.HBox([self.message_box, self.broadcast_button, self.target, self.send_one_button]),
-            W.HBox([self.code_box, self.reason_box, self.close_button]),
+            W.HBox([self.message_box, self.broadcast_button, self.target, self.send_one_button],
+                   layout=W.Layout(flex_flow="row wrap")),
+            W.HBox([self.code_box, self.reason_box, self.close_button],
+                   layout=W.Layout(flex_flow="row wrap")),
             self.status,
             self.events_view,
         ], **kwargs)
@@ -112,7 +114,8 @@ class ServerPanel(W.VBox):
                  c.messages_in, c.messages_out) for c in infos]
         state = "listening" if self.server.running else "stopped"
         self.clients_view.value = (
-            f"<div>{len(infos)} client(s), server {state}</div>" + _html.table(
+            f"<div class='wslab-client-count' data-count='{len(rows)}'>{len(rows)} client(s), "
+            f"server {state}</div>" + _html.table(
                 ["id", "remote", "path", "subprotocol", "connected", "in", "out"], rows,
                 css_class="wslab-clients", max_height="8em", empty="no clients connected"))
         ids = [c.id for c in infos]

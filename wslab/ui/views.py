@@ -15,6 +15,15 @@ from ..labs.push_compare import PushComparison
 from ..net.tap import C2S, S2C, TapTable
 
 ARROW_COLOURS = {"→": "#1a5fb4", "←": "#26a269", "✓": "#26a269", "✗": "#c01c28"}
+# A check's result as a text badge: it reads the same with or without a symbol font.
+CHECK_MARKS = {"✓": "OK", "✗": "FAIL"}
+# CR LF at the end of an HTTP line, as a grey \r\n (the control pictures U+240D U+240A
+# are missing from most fonts and show as empty boxes).
+CRLF_HTML = "<span style='color:#868e96;font-size:10px'>\\r\\n</span>"
+
+
+def _bytes_html(data: bytes) -> str:
+    return html.escape(show_bytes(data)).replace("\u240d\u240a", CRLF_HTML)
 
 
 def tap_table_html(table: TapTable) -> str:
@@ -40,15 +49,20 @@ def transcript_html(t: Transcript) -> str:
     rows = []
     for s in t.steps:
         colour = ARROW_COLOURS.get(s.direction, "#3d3846")
-        body = (f"<pre style='margin:0;white-space:pre-wrap'>{html.escape(show_bytes(s.data))}</pre>"
-                if s.data else "")
+        body = (f"<pre style='margin:0;white-space:pre-wrap;overflow-wrap:anywhere'>"
+                f"{_bytes_html(s.data)}</pre>" if s.data else "")
         rfc = f"<br><small>RFC 6455 {html.escape(s.rfc)}</small>" if s.rfc else ""
+        mark = CHECK_MARKS.get(s.direction)
+        head = (f"<span style='background:{colour};color:#fff;border-radius:3px;padding:0 4px;"
+                f"font:600 11px sans-serif'>{mark}</span>" if mark else html.escape(s.direction))
         rows.append(
-            f"<tr><td style='color:{colour};font-size:16px;text-align:center'>{s.direction}</td>"
+            f"<tr><td style='color:{colour};font-size:16px;text-align:center'>{head}</td>"
             f"<td style='text-align:left'><b>{html.escape(s.title)}</b>{rfc}</td>"
             f"<td style='text-align:left;font-family:monospace;font-size:12px'>{body}</td>"
-            f"<td style='text-align:left'>{html.escape(s.note)}</td></tr>")
-    return ("<table class='wslab-transcript'><thead><tr><th></th><th>step</th>"
+            f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(s.note)}</td></tr>")
+    return ("<table class='wslab-transcript' style='table-layout:fixed;width:100%'>"
+            "<colgroup><col style='width:3.2em'><col style='width:22%'><col style='width:40%'>"
+            "<col></colgroup><thead><tr><th></th><th>step</th>"
             "<th>exact bytes</th><th>what they mean</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
