@@ -23,21 +23,23 @@ import jupyter_client
 OUT = pathlib.Path(__file__).parent / "results"
 
 LOAD = r"""
-import asyncio, sys, time, os, base64
-from urllib.parse import urlsplit
+import asyncio, sys, time
+from wslab.protocol import frames, handshake
+from wslab.protocol.uri import parse_ws_uri
 url, n, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-u = urlsplit(url)
+u = parse_ws_uri(url)
 count = 0
+frame = frames.encode_frame(frames.Frame.text("loadtest", mask_key=bytes(4)))
+echo = len(frames.encode_frame(frames.Frame.text("loadtest")))
 async def one():
     global count
-    r, w = await asyncio.open_connection(u.hostname, u.port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    w.write(f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    await r.readuntil(b"\r\n\r\n")
-    frame = b"\x81\x88\x00\x00\x00\x00" + b"loadtest"
+    r, w = await asyncio.open_connection(u.host, u.port)
+    key = handshake.make_key()
+    w.write(handshake.build_request(host=u.host_header, path=u.resource, key=key))
+    handshake.check_response(await r.readuntil(b"\r\n\r\n"), key)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        w.write(frame); await w.drain(); await r.readexactly(10); count += 1
+        w.write(frame); await w.drain(); await r.readexactly(echo); count += 1
     w.close()
 async def main():
     print("ready", flush=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["BASELINE", "BIG", "NODE", "PEERS", "SMALL", "BenchConfig", "BenchResults",
-           "BroadcastRecord", "EchoRecord", "MemoryRecord", "Say", "ThroughputRecord"]
+           "BroadcastRecord", "EchoRecord", "MemoryRecord", "Say", "ThroughputRecord",
+           "format_value"]
 
 PEERS = ("wslab", "wslab-process", "tornado", "websockets", "node-ws")
 BASELINE = "tornado"
@@ -210,7 +211,7 @@ class BenchResults:
         w = max([12, *(len(p) + 2 for p in peers)])
         lines = [f"{'metric':<24}" + "".join(f"{p:>{w}}" for p in peers)]
         for label, values, higher in self.rows():
-            lines.append(f"{label:<24}" + "".join(f"{_fmt(values[p]):>{w}}" for p in peers))
+            lines.append(f"{label:<24}" + "".join(f"{format_value(values[p]):>{w}}" for p in peers))
             for ref in (BASELINE, NODE):
                 r = values.get(ref)
                 if ref in peers and r:
@@ -247,7 +248,8 @@ class BenchResults:
         return js
 
 
-def _fmt(v: float | None) -> str:
+def format_value(v: float | None) -> str:
+    """A figure as the peers table shows it: '-' when missing, 3 significant digits or so."""
     if v is None:
         return "-"
     if v >= 1000:

@@ -138,6 +138,23 @@ class _PipeRun:
     t_last: int = 0
     latencies_ns: list[int] = field(default_factory=list)
 
+    def take(self, payload: bytes, out: list[bytes], t: int) -> int:
+        """Count one echo (checking its tag against ``out``); its index, or -1 past the end."""
+        k = self.received
+        if k >= len(out):
+            return -1
+        if payload[:8] != out[k]:
+            self.bad += 1
+        self.received = k + 1
+        self.t_last = t
+        return k
+
+    def send_up_to(self, w: _Wire, wire_frames: list[bytes], hi: int) -> None:
+        """Write the pre-encoded frames up to (not including) number ``hi``."""
+        if hi > self.sent:
+            w.write(b"".join(wire_frames[self.sent:hi]))
+            self.sent = hi
+
 
 def _pipe_frames(n: int, size: int) -> list[bytes]:
     pad = b"x" * max(0, size - 8)
@@ -152,30 +169,20 @@ async def _saturating(url: str, n: int, window: int, size: int, timeout: float) 
     done = asyncio.get_running_loop().create_future()
 
     def on_frame(w: _Wire, payload: bytes, t: int) -> None:
-        k = run.received
-        if k >= n:
-            return
-        if payload[:8] != out[k]:
-            run.bad += 1
-        run.received = k + 1
-        run.t_last = t
+        run.take(payload, out, t)
 
     def on_chunk(w: _Wire) -> None:
         if run.received >= n:
             if not done.done():
                 done.set_result(None)
             return
-        hi = min(n, run.received + window)
-        if hi > run.sent:
-            w.write(b"".join(wire_frames[run.sent:hi]))
-            run.sent = hi
+        run.send_up_to(w, wire_frames, min(n, run.received + window))
 
     wire = await _wire_connect(url, on_frame, timeout)
     wire.on_chunk = on_chunk
     try:
         run.t_first = time.perf_counter_ns()
-        run.sent = min(n, window)
-        wire.write(b"".join(wire_frames[:run.sent]))
+        run.send_up_to(wire, wire_frames, min(n, window))
         try:
             await asyncio.wait_for(done, timeout)
         except asyncio.TimeoutError:
@@ -202,23 +209,16 @@ async def _paced(url: str, n: int, window: int, size: int, rate: int,
     t0 = 0
 
     def on_frame(w: _Wire, payload: bytes, t: int) -> None:
-        k = run.received
-        if k >= n:
+        k = run.take(payload, out, t)
+        if k < 0:
             return
-        if payload[:8] != out[k]:
-            run.bad += 1
         run.latencies_ns.append(t - (t0 + int(k * period)))
-        run.received = k + 1
-        run.t_last = t
         if run.received == n and not done.done():
             done.set_result(None)
 
     def pump(w: _Wire) -> None:
         due = min(n, int((time.perf_counter_ns() - t0) / period) + 1)
-        hi = min(due, run.received + window)
-        if hi > run.sent:
-            w.write(b"".join(wire_frames[run.sent:hi]))
-            run.sent = hi
+        run.send_up_to(w, wire_frames, min(due, run.received + window))
 
     wire = await _wire_connect(url, on_frame, timeout)
     wire.on_chunk = pump
