@@ -84,8 +84,8 @@ def _field_text(field: str, data: bytes) -> str:
 
 
 def check_parse_header(fn: object) -> Result:
-    """Exercise 1: ``fn(data)`` returns the header fields of the frame starting at ``data``."""
-    name = "Exercise 1 (frame header parser)"
+    """Exercise 2: ``fn(data)`` returns the header fields of the frame starting at ``data``."""
+    name = "Exercise 2 (frame header parser)"
     cases = list(RFC_FRAMES) + random_frames(200)
     try:
         takes(fn, 1, what="parse_header")
@@ -114,8 +114,8 @@ def check_parse_header(fn: object) -> Result:
 
 
 def check_mask(fn: object) -> Result:
-    """Exercise 2: ``fn(data, key)`` masks (and unmasks) like RFC 6455 section 5.3."""
-    name = "Exercise 2 (masking)"
+    """Exercise 1: ``fn(data, key)`` masks (and unmasks) like RFC 6455 section 5.3."""
+    name = "Exercise 1 (masking)"
     rng = random.Random()
     cases = [("5.7: 'Hello'", b"Hello", bytes.fromhex("37fa213d")),
              ("an empty payload", b"", os.urandom(4))]
