@@ -39,6 +39,7 @@ from .net import (
     stop_all,
 )
 from .net.cluster import cluster
+from .net.public_url import set_public_url
 from .protocol import HandshakeError, NeedMoreData, ProtocolError, WSLabError
 from .protocol.state import State
 
@@ -79,5 +80,5 @@ __all__ = [
     "FaultProxy", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
     "ReconnectingClient",
     "ServerStartError", "State", "Tap", "Transcript", "WSLabError", "connect", "handshake_by_hand", "responsive", "serve",
-    "servers", "stop_all",
+    "servers", "set_public_url", "stop_all",
 ]
