@@ -1,44 +1,85 @@
-"""Checks for 10_latency_lab.ipynb."""
+"""Checks for 10_latency_lab.ipynb (layer 4): coordinated omission, and the GIL.
+
+``check_measure(measure)`` runs the learner's paced latency loop
+``measure(client, n, interval)`` through a FaultProxy that holds every reply
+for a while once (:func:`wslab.labs.latency.stall_trial`), and compares what
+the loop reports with the truth taken from the client's own log: each reply's
+arrival minus the time its message was *due*.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..labs.latency import stall_trial
 from ..labs.stats import percentile
 from ._result import Result, hint, passed
+from ._solutions import solution_function
+from ._student import StudentError, call, takes
+
+solution = solution_function("ex10")
+
+NAME = "Exercise 1 (coordinated omission)"
+POINTS = (50, 90, 99, 100)
 
 
-def p99(answer: object, samples: Sequence[float]) -> Result:
-    """Exercise 1: the 99th percentile in milliseconds."""
-    name = "Exercise 1 (p99)"
-    truth = percentile(samples, 99) * 1e3
-    if not isinstance(answer, (int, float)):
-        return hint(name, "answer with a number of milliseconds")
-    if abs(answer - truth) <= max(0.02 * truth, 1e-6):
-        return passed(name, f"{truth:.3f} ms: 1 message in 100 is slower than this")
-    if abs(answer - truth / 1e3) <= 0.02 * truth / 1e3:
-        return hint(name, "that is seconds; multiply by 1000")
-    return hint(name, "sort the samples and take the one 99 % of the way up "
-                      "(plots.percentile(samples, 99))")
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 0.003 + 0.1 * abs(b)
 
 
-def injected(answer: object) -> Result:
-    """Exercise 2: the round trip through 20 ms of added delay each way."""
-    name = "Exercise 2 (delay)"
-    if isinstance(answer, (int, float)) and 38 <= answer <= 42:
-        return passed(name, "about 40 ms: the delay is paid there and back, plus the "
-                            "sub-millisecond loopback round trip")
-    if answer == 20:
-        return hint(name, "20 ms is one way; a round trip goes there and back")
-    return hint(name, "add the delay of each direction")
+def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
+                  stall: float = 0.2) -> Result:
+    """Run ``measure(client, n, interval)`` through a stall; compare with the truth."""
+    try:
+        takes(measure, 3, what="measure(client, n, interval)")
+    except StudentError as exc:
+        return hint(NAME, exc.hint)
+
+    def loop(client, k, i):  # noqa: ANN001, ANN202
+        return call(measure, client, k, i, what="measure()")
+
+    t = stall_trial(loop, n=n, interval=interval, stall=stall)
+    if t.error is not None:
+        return hint(NAME, t.error.hint if isinstance(t.error, StudentError) else str(t.error))
+    got = t.reported_s
+    if len(got) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in got):
+        return hint(NAME, f"measure() returned {len(got)} value(s); return a list of {n} "
+                          "latencies in seconds, one per message")
+    if len(t.truth_s) < n:
+        return hint(NAME, f"only {len(t.truth_s)} of {n} replies arrived: send one message and "
+                          "receive its echo per step")
+    if t.early_s > 0.002:
+        return hint(NAME, f"a message left {t.early_s * 1e3:.1f} ms before its due time: pace the "
+                          f"loop, one message every {interval * 1e3:g} ms from the start")
+    truth = t.truth_s
+    table = "; ".join(f"p{p} yours {percentile(got, p) * 1e3:.1f} ms, truth "
+                      f"{percentile(truth, p) * 1e3:.1f} ms" for p in POINTS)
+    for p in POINTS:
+        mine, real = percentile(got, p), percentile(truth, p)
+        if not _close(mine, real):
+            late = sum(1 for v in truth if v > stall / 4)
+            seen = sum(1 for v in got if v > stall / 4)
+            return hint(NAME, f"the replies were held {stall * 1e3:.0f} ms once; {late} messages "
+                              f"were over {stall / 4 * 1e3:.0f} ms late for a user sending on "
+                              f"schedule, your loop reports {seen}. {table}. Measure each "
+                              "latency from when the message was due, not from when it left")
+    return passed(NAME, f"your loop saw the stall as the users did: {table}")
 
 
-def gil_way_out(answer: object, records: Sequence) -> Result:
-    """Exercise 3: which setup stays fast while a cell computes?"""
-    name = "Exercise 3 (the GIL)"
-    busy = {r.label: r.p50_ms for r in records if r.busy}
-    best = min(busy, key=busy.get)
-    want = "process" if "process" in best else "switch interval"
-    if str(answer).lower() == want:
-        return passed(name, f"{best}: {busy[best]:.3f} ms median while the cell computed")
-    return hint(name, "compare the medians of the 'cell computing' rows")
+def gil_slowdown(answer: object, records: Sequence) -> Result:
+    """Question: how many times slower was the in-kernel server while a cell computed
+    with the default 5 ms switch interval, than with the cell idle?"""
+    name = "Question (the GIL)"
+    idle = next(r for r in records if not r.busy and "process" not in r.label)
+    busy = next(r for r in records if r.busy and r.switch_interval >= 0.004 and "process" not in r.label)
+    truth = busy.p50_ms / idle.p50_ms
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        return hint(name, "answer with a number: the busy median divided by the idle median")
+    if abs(answer - truth) <= 0.25 * truth:
+        return passed(name, f"x{truth:.0f}: {busy.p50_ms:.3f} ms against {idle.p50_ms:.3f} ms. "
+                            "Each round trip waits for the computing thread to hand over the GIL, "
+                            "which it does only every switch interval")
+    if abs(answer - 1 / truth) <= 0.25 / truth:
+        return hint(name, "upside down: the busy median divided by the idle one")
+    return hint(name, f"divide the median of '{busy.label}' by that of '{idle.label}' "
+                      "in the table above")

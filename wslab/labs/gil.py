@@ -22,7 +22,10 @@ import time
 from dataclasses import dataclass
 
 from ..net.loop import DEFAULT_SWITCH_INTERVAL as DEFAULT_INTERVAL
-from ..net.loop import responsive  # noqa: F401  (re-exported: the lesson's practical answer)
+from ..net.loop import (
+    RESPONSIVE_INTERVAL,
+    responsive,  # noqa: F401  (re-exported: the lesson's practical answer)
+)
 
 _CLIENT = r"""
 import socket, sys, time
@@ -39,6 +42,8 @@ handshake.check_response(cut[0], key)
 frame = frames.encode_frame(frames.Frame.text("x" * 32, mask_key=b"\0\0\0\0"))
 reply = len(frames.encode_frame(frames.Frame.text("x" * 32)))  # the echo, unmasked
 print("ready", flush=True)
+sys.stdin.readline()   # "go": the busy cell (if any) is about to start
+time.sleep(0.05)       # ... and now holds the GIL
 out = []
 for i in range(n + 20):
     t = time.perf_counter_ns(); s.sendall(frame)
@@ -46,6 +51,7 @@ for i in range(n + 20):
     while len(got) < reply:
         got += s.recv(4096)
     if i >= 20: out.append(time.perf_counter_ns() - t)
+    time.sleep(0.005)  # paced like a browser, not back to back: the cell has time to take the GIL again
 print(" ".join(str(x) for x in out))
 """
 
@@ -62,27 +68,33 @@ class GilRecord:
         return statistics.median(self.samples_s) * 1e3
 
 
-def _busy(seconds: float) -> int:
-    """A cell computing in pure Python: only bytecode, no calls that could release the
-    GIL (even a clock read between chunks would hand it over and hide the effect)."""
+def _busy(seconds: float, proc: subprocess.Popen | None = None) -> int:
+    """A cell computing in pure Python: only bytecode between chunks of about 0.1 s, no
+    calls that could release the GIL inside a chunk.  Runs ``seconds``, or until ``proc``
+    (the measuring client) has exited, whichever comes first."""
     chunk = 3_000_000  # about 0.1-0.2 s of bytecode on these machines
     x = 0
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and (proc is None or proc.poll() is None):
         for i in range(chunk):
             x += i
     return x
 
 
 def _measure(url: str, n: int, busy: bool, seconds: float) -> list[float]:
+    """Round trips measured by a client process, one every ~5 ms (as a page would send,
+    not back to back); with ``busy`` this thread computes for the whole measurement (up
+    to ``seconds``), so every sample is taken under load."""
     proc = subprocess.Popen([sys.executable, "-c", _CLIENT, url, str(n)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         ready = proc.stdout.readline().strip()  # connected, handshake checked
         if ready != "ready":
             raise RuntimeError(f"the measuring client did not start (exit code {proc.poll()})")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
         if busy:
-            _busy(seconds)  # the client measures while this runs
+            _busy(seconds, proc)  # the client measures while this runs
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -91,42 +103,48 @@ def _measure(url: str, n: int, busy: bool, seconds: float) -> list[float]:
     return [int(v) / 1e9 for v in out.split()]
 
 
-def gil_experiment(*, n: int = 200, seconds: float = 2.0,
-                   responsive_interval: float = 0.00005) -> list[GilRecord]:
+def _ms(interval: float) -> str:
+    return f"switch interval {interval * 1e3:g} ms"
+
+
+def gil_experiment(*, n: int = 200, seconds: float = 20.0,
+                   responsive_interval: float = RESPONSIVE_INTERVAL) -> list[GilRecord]:
     """Echo round trips measured by a client in another process, while this thread
-    is idle and while it computes in pure Python, for three set-ups:
+    is idle and while it computes in pure Python (for the whole measurement), for:
 
-    * the in-kernel server, default switch interval (5 ms);
-    * the in-kernel server with :func:`responsive` (``responsive_interval``);
-    * ``serve(process=True)``: the server in a child process with its own GIL.
+    * the in-kernel server, cell idle (the switch interval in force);
+    * the in-kernel server, cell computing, CPython's default switch interval (5 ms),
+      set here on purpose: ``serve()`` in a kernel has already lowered it;
+    * the in-kernel server, cell computing, ``responsive_interval`` (what
+      :func:`responsive` and ``serve()`` in a kernel set, 0.5 ms);
+    * ``serve(process=True)``: the server in a child process with its own GIL, idle
+      and computing (default 5 ms switch interval in this process).
 
-    Restores the switch interval it found; stops the servers it started.
+    Each record's label states the switch interval in force.  Restores the switch
+    interval it found; stops the servers it started.  ``seconds`` bounds each busy run.
     """
     from ..net.server import serve
 
     if not isinstance(n, int) or not 10 <= n <= 5000:
         raise ValueError(f"n is an integer 10-5000, got {n!r}")
-    if not 0.2 <= seconds <= 30:
-        raise ValueError(f"seconds is 0.2-30, got {seconds!r}")
+    if not 0.2 <= seconds <= 60:
+        raise ValueError(f"seconds is 0.2-60, got {seconds!r}")
     before = sys.getswitchinterval()
     kernel = serve(name="gil-lab")
     child = serve(name="gil-lab-process", process=True)
     records = []
+
+    def run(label: str, url: str, busy: bool, interval: float) -> None:
+        sys.setswitchinterval(interval)
+        records.append(GilRecord(f"{label}, {_ms(interval)}", interval, busy,
+                                 _measure(url, n, busy, seconds)))
+
     try:
-        records.append(GilRecord("in-kernel server, idle cell", before, False,
-                                 _measure(kernel.url, n, False, 0)))
-        sys.setswitchinterval(DEFAULT_INTERVAL)
-        records.append(GilRecord("in-kernel server, cell computing", DEFAULT_INTERVAL, True,
-                                 _measure(kernel.url, n, True, seconds)))
-        sys.setswitchinterval(responsive_interval)
-        records.append(GilRecord(f"in-kernel, computing, switch interval "
-                                 f"{responsive_interval * 1e3:g} ms", responsive_interval, True,
-                                 _measure(kernel.url, n, True, seconds)))
-        sys.setswitchinterval(before)
-        records.append(GilRecord("process server, idle cell", before, False,
-                                 _measure(child.url, n, False, 0)))
-        records.append(GilRecord("process server, cell computing", before, True,
-                                 _measure(child.url, n, True, seconds)))
+        run("in-kernel server, cell idle", kernel.url, False, before)
+        run("in-kernel server, cell computing", kernel.url, True, DEFAULT_INTERVAL)
+        run("in-kernel server, cell computing", kernel.url, True, responsive_interval)
+        run("process server, cell idle", child.url, False, before)
+        run("process server, cell computing", child.url, True, DEFAULT_INTERVAL)
     finally:
         sys.setswitchinterval(before)
         kernel.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import threading
 import time
 import timeit
 from dataclasses import dataclass
@@ -165,3 +166,72 @@ def bandwidth_sizes(*, kib_per_s: float = 1024, sizes: tuple[int, ...] = (1_000,
         proxy.stop()
         server.stop()
     return out
+
+
+HOLD_MS = 60_000.0  # "hold every reply": a latency far longer than any stall, cleared early
+
+
+@dataclass
+class StallTrial:
+    """A paced latency loop run through a network stall, and the truth about it.
+
+    ``truth_s[i]`` is when reply ``i`` arrived minus when message ``i`` was due
+    (``start + i * interval``, ``start`` when the first message left): what a
+    user sending on schedule would have waited.  ``reported_s`` is what the loop under test returned.
+    """
+
+    n: int
+    interval_s: float
+    stall_s: float
+    reported_s: list[float]
+    truth_s: list[float]
+    early_s: float  # how far the earliest message left before its due time (0: never early)
+    error: BaseException | None = None
+
+
+def stall_trial(loop, *, n: int = 200, interval: float = 0.005, stall: float = 0.2,  # noqa: ANN001
+                stall_at: float = 0.3) -> StallTrial:
+    """Run ``loop(client, n, interval)`` (it returns one latency per message, in seconds)
+    on a client behind a FaultProxy that holds every reply for ``stall`` seconds once,
+    ``stall_at`` of the way through the run.  The truth comes from the client's own log
+    (perf_counter_ns of each reply) and the schedule ``start + i * interval``.
+    """
+    if not isinstance(n, int) or not 20 <= n <= 5000:
+        raise ValueError(f"n is an integer 20-5000, got {n!r}")
+    if not 0.001 <= interval <= 0.1 or not 0.01 <= stall <= 2 or not 0 < stall_at < 1:
+        raise ValueError("interval 0.001-0.1 s, stall 0.01-2 s, stall_at in (0, 1)")
+    server = serve(name="latency-lab-stall")
+    proxy = FaultProxy(server.url)
+    client = connect(proxy.url)
+    reported: list[float] = []
+    error = None
+    timers: list[threading.Timer] = []
+    try:
+        client.measure_rtt(n=20, warmup=5)  # a warm connection, as in the other cells
+        since = time.perf_counter_ns()
+        start = time.perf_counter()
+        hold = n * interval * stall_at
+        timers = [threading.Timer(hold, proxy.set, ("latency",),
+                                  {"ms": HOLD_MS, "direction": "downstream"}),
+                  threading.Timer(hold + stall, proxy.clear, ("latency",))]
+        for t in timers:
+            t.start()
+        try:
+            reported = list(loop(client, n, interval))
+        except BaseException as exc:  # noqa: BLE001 - the loop under test: reported
+            error = exc
+        log = list(client.log)
+        sent = [e.t_ns for e in log if e.direction == "out" and e.kind == "text" and e.t_ns >= since]
+        got = [e.t_ns for e in log if e.direction == "in" and e.kind == "text" and e.t_ns >= since]
+        if sent:  # the schedule starts when the loop's first message left
+            start = sent[0] / 1e9
+        truth = [g / 1e9 - (start + i * interval) for i, g in enumerate(got[:n])]
+        early = max([0.0] + [(start + i * interval) - s / 1e9 for i, s in enumerate(sent[:n])])
+    finally:
+        for t in timers:
+            t.cancel()
+        proxy.stop()
+        client.stop()
+        server.stop()
+    return StallTrial(n, interval, stall, reported, truth, early, error)
+

@@ -1,0 +1,266 @@
+"""Exercise checks of notebooks 05-10 run the learner's code against the real system.
+
+For every written-code check: the model solution passes, a plausible wrong answer fails
+with a message naming what is wrong, and the unwritten stub says "not written yet".
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+
+import wslab
+from wslab.exercises import Result, ex05, ex06, ex07, ex08, ex09, ex10
+from wslab.exercises import _solutions as sol
+
+
+def _passes(r: Result) -> None:
+    assert isinstance(r, Result) and r.ok, str(r)
+    assert "PASS" in str(r) and "data-ok='true'" in r._repr_html_()
+
+
+def _fails(r: Result, *words: str) -> None:
+    assert isinstance(r, Result) and not r.ok, str(r)
+    assert "NOT YET" in str(r) and "data-ok='false'" in r._repr_html_()
+    for w in words:
+        assert w in r.message, (w, r.message)
+
+
+def _stub(*args):  # noqa: ANN002, ANN202
+    raise NotImplementedError
+
+
+# --- 05: heartbeat loop -----------------------------------------------------------------
+
+def _keeps_pinging(client, interval, timeout):  # noqa: ANN001, ANN202
+    while client.state == wslab.State.OPEN:
+        time.sleep(interval)
+        try:
+            client.ping(timeout=timeout)
+        except TimeoutError:
+            continue  # never gives up
+        except wslab.WSLabError:
+            return
+
+
+def _closes_normally(client, interval, timeout):  # noqa: ANN001, ANN202
+    while client.state == wslab.State.OPEN:
+        time.sleep(interval)
+        try:
+            client.ping(timeout=timeout)
+        except TimeoutError:
+            client.close(1000, timeout=0.5)
+            return
+
+
+def test_ex05_heartbeat_loop():
+    _passes(ex05.check_heartbeat(sol.get("ex05", "heartbeat")))
+    _fails(ex05.check_heartbeat(_stub), "not written yet")
+    _fails(ex05.check_heartbeat(_keeps_pinging), "blackholed", "no Close")
+    _fails(ex05.check_heartbeat(_closes_normally), "1000", "1011")
+    swapped = sol.get("ex05", "heartbeat")
+    _fails(ex05.check_heartbeat(lambda c, i, t: swapped(c, t, i)), "one every")
+
+
+def test_ex05_question():
+    _passes(ex05.browser_heartbeat("application"))
+    _fails(ex05.browser_heartbeat("protocol"), "ping()")
+    _fails(ex05.browser_heartbeat("apple"))  # no substring acceptance
+    _fails(ex05.browser_heartbeat(None))
+
+
+# --- 06: backoff ----------------------------------------------------------------------------
+
+def test_ex06_backoff_in_a_real_herd():
+    _passes(ex06.check_backoff(sol.get("ex06", "backoff")))
+    _fails(ex06.check_backoff(_stub), "not written yet")
+    _fails(ex06.check_backoff(lambda a, rng: min(2.0, 0.1 * 2 ** a)), "no jitter")
+    _fails(ex06.check_backoff(lambda a, rng: rng.uniform(0, 0.1 * 2 ** a)), "2 s")
+    _fails(ex06.check_backoff(lambda a, rng: random.uniform(0, min(2.0, 0.1 * 2 ** a))), "rng")
+    _fails(ex06.check_backoff(lambda a, rng: rng.uniform(0, min(2.0, 0.1 * (a + 1)))), "grow")
+
+
+def test_herd_peak_counts_the_densest_window():
+    from wslab.labs.herd import HerdResult
+    r = HerdResult("x", 4, 1.0, [0.10, 0.105, 0.11, 0.5], 1.5)
+    assert r.peak(0.02) == 3 and r.peak(0.001) == 1 and r.peak(1.0) == 4
+
+
+def test_ex06_question():
+    _passes(ex06.stop_retrying(1008))
+    _fails(ex06.stop_retrying(4000), "session expired")
+    _fails(ex06.stop_retrying(1013), "later")
+    _fails(ex06.stop_retrying("1008"))
+
+
+# --- 07: rooms ------------------------------------------------------------------------------
+
+def _broadcasts_to_all(rooms, conn, message):  # noqa: ANN001, ANN202
+    msg = json.loads(message)
+    members = rooms.setdefault(msg["room"], set())
+    if msg["op"] == "join":
+        members.add(conn)
+        conn.send(json.dumps({"op": "joined", "room": msg["room"], "members": len(members)}))
+    elif msg["op"] == "leave":
+        members.discard(conn)
+        conn.send(json.dumps({"op": "left", "room": msg["room"]}))
+    else:
+        conn.server.broadcast(json.dumps({"op": "said", "room": msg["room"], "text": msg["text"]}))
+
+
+def _list_members(rooms, conn, message):  # noqa: ANN001, ANN202
+    msg = json.loads(message)
+    members = rooms.setdefault(msg["room"], [])
+    members.append(conn)
+    conn.send(json.dumps({"op": "joined", "room": msg["room"], "members": len(members)}))
+
+
+def test_ex07_rooms_with_real_clients():
+    _passes(ex07.check_rooms(sol.get("ex07", "on_message")))
+    _fails(ex07.check_rooms(_stub), "not written yet")
+    _fails(ex07.check_rooms(_broadcasts_to_all), "cy received", "lab")
+    _fails(ex07.check_rooms(_list_members), "second time", "members")
+    _fails(ex07.check_rooms(lambda rooms, conn, message: rooms[message]), "KeyError")
+
+
+def test_ex07_question():
+    _passes(ex07.slow_code(1013))
+    _fails(ex07.slow_code(1009), "too big")
+    _fails(ex07.slow_code(True))
+
+
+# --- 08: subprotocol selection -----------------------------------------------------------
+
+SUPPORTED = ["chat.json.v1", "chat.bin.v1"]
+
+
+def _client_order(offered):  # noqa: ANN001, ANN202
+    return next((o for o in offered if o in SUPPORTED), None)
+
+
+def test_ex08_select_in_real_handshakes():
+    _passes(ex08.check_select(sol.get("ex08", "select")))
+    _fails(ex08.check_select(_stub), "not written yet")
+    _fails(ex08.check_select(_client_order), "preference")
+    _fails(ex08.check_select(lambda offered: SUPPORTED[0]), "did not offer", "4.1")
+    _fails(ex08.check_select(lambda offered: next(
+        (m for m in SUPPORTED for o in offered if o.startswith(m[:9])), None)), "chat.json.v2")
+    good = sol.get("ex08", "select")
+    _fails(ex08.check_select(lambda offered: good(offered) or ""), "cannot send")
+
+
+def test_ex08_question():
+    from wslab.labs.compression import CompressionRecord
+    fields = CompressionRecord.__dataclass_fields__
+    recs = []
+    for kind, ratio in (("json", 0.2), ("random", 1.01)):
+        values = {f: 0 for f in fields}
+        values.update(kind=kind, size=1000, compressed=True, ratio=ratio)
+        recs.append(CompressionRecord(**values))
+    _passes(ex08.no_gain("random", recs))
+    _fails(ex08.no_gain("json", recs), "ratio")
+    _fails(ex08.no_gain("rand", recs), "one of")
+
+
+def test_chromium_fails_a_connection_when_no_subprotocol_is_selected():
+    from wslab.labs.negotiation import chromium_available, chromium_offer
+    if chromium_available():
+        pytest.skip(chromium_available())
+    chat = wslab.serve(name="pytest-chat", subprotocols=SUPPORTED)
+    try:
+        none, both = chromium_offer(chat.page_url, [(chat.url, ["mqtt"]),
+                                                    (chat.url, ["chat.bin.v1", "chat.json.v1"])])
+    finally:
+        chat.stop()
+    assert not none.opened and none.error_event and none.close_code == 1006
+    assert any("Sec-WebSocket-Protocol" in line for line in none.console)
+    assert both.opened and both.protocol == "chat.json.v1"
+
+
+# --- 09: origin and token --------------------------------------------------------------------
+
+def _token_only(origin, token, site):  # noqa: ANN001, ANN202
+    return 401 if token is None else (101 if token == "s3cret" else 403)
+
+
+def _origin_only(origin, token, site):  # noqa: ANN001, ANN202
+    return 101 if origin == site else 403
+
+
+def _origin_required(origin, token, site):  # noqa: ANN001, ANN202
+    if origin != site:
+        return 403
+    return _token_only(origin, token, site)
+
+
+def test_ex09_admit_against_hijack_and_forgeries():
+    _passes(ex09.check_admit(sol.get("ex09", "admit")))
+    _fails(ex09.check_admit(_stub), "not written yet")
+    _fails(ex09.check_admit(_token_only), "hijack worked", "balance")
+    _fails(ex09.check_admit(_origin_only), "not logged in", "expected 401")
+    _fails(ex09.check_admit(_origin_required), "no Origin", "expected 101")
+    _fails(ex09.check_admit(lambda o, t, s: True), "returned True")
+
+
+def test_ex09_question():
+    _passes(ex09.browser_token("query"))
+    _passes(ex09.browser_token("cookie"))
+    _fails(ex09.browser_token("header"), "no headers")
+    _fails(ex09.browser_token("a query"))  # no substring acceptance
+
+
+# --- 10: coordinated omission, the GIL ------------------------------------------------------
+
+def _naive(client, n, interval):  # noqa: ANN001, ANN202
+    start = time.perf_counter()
+    out = []
+    for i in range(n):
+        due = start + i * interval
+        time.sleep(max(0.0, due - time.perf_counter()))
+        sent = time.perf_counter()
+        client.send("m")
+        client.recv()
+        out.append(time.perf_counter() - sent)
+    return out
+
+
+def _unpaced(client, n, interval):  # noqa: ANN001, ANN202
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        client.send("m")
+        client.recv()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def test_ex10_measure_through_a_stall():
+    _passes(ex10.check_measure(sol.get("ex10", "measure")))
+    _fails(ex10.check_measure(_stub), "not written yet")
+    _fails(ex10.check_measure(_naive), "your loop reports", "from when the message was due")
+    _fails(ex10.check_measure(_unpaced), "before its due time")
+    _fails(ex10.check_measure(lambda c, n, i: [0.0] * 3), "returned 3 value(s)")
+
+
+def test_ex10_question_reads_the_measured_records():
+    from wslab.labs.gil import GilRecord
+    gil = [GilRecord("in-kernel server, cell idle, switch interval 0.5 ms", 0.0005, False, [0.0001]),
+           GilRecord("in-kernel server, cell computing, switch interval 5 ms", 0.005, True, [0.008]),
+           GilRecord("in-kernel server, cell computing, switch interval 0.5 ms", 0.0005, True,
+                     [0.001])]
+    _passes(ex10.gil_slowdown(80, gil))
+    _fails(ex10.gil_slowdown(1 / 80, gil), "upside down")
+    _fails(ex10.gil_slowdown(10, gil), "divide")
+    _fails(ex10.gil_slowdown("80", gil), "number")
+
+
+def test_every_solution_is_shown_on_request():
+    for nb, name in (("ex05", "heartbeat"), ("ex06", "backoff"), ("ex07", "on_message"),
+                     ("ex08", "select"), ("ex09", "admit"), ("ex10", "measure")):
+        mod = {"ex05": ex05, "ex06": ex06, "ex07": ex07, "ex08": ex08, "ex09": ex09,
+               "ex10": ex10}[nb]
+        view = mod.solution(name)
+        assert f"def {name}(" in str(view) and "NotImplementedError" not in str(view)
