@@ -384,6 +384,7 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
             outcome["value"] = call(watch, client, INTERVAL, TIMEOUT, what="watch")
         except StudentError as exc:
             outcome["error"] = exc.hint
+            outcome["timeout"] = isinstance(exc.__context__, TimeoutError)
         outcome["t"] = time.monotonic()
 
     thread = threading.Thread(target=run, name="ex12-watch", daemon=True)
@@ -407,7 +408,7 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
                         "`timeout` tells (app_ping(timeout=timeout) or ping(timeout=timeout))")
         if "error" in outcome:
             err = outcome["error"]
-            if "TimeoutError" in err:
+            if outcome.get("timeout"):
                 err += (" -- a missed pong is what watch looks for, not an error: catch "
                         "TimeoutError and return")
             raise _Fail(err)
