@@ -8,6 +8,7 @@ the exception and the line of the student's own code where it happened.
 from __future__ import annotations
 
 import inspect
+import sysconfig
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +28,21 @@ class NotWritten:
     """Marker: the student's function still raises NotImplementedError."""
 
 
+_LIBRARY_DIRS = tuple(p for p in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"),
+                                   sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+                      if p)
+
+
+def _is_students(filename: str) -> bool:
+    """A frame of the student's own code: not wslab, not the standard library or site-packages."""
+    name = filename.replace("\\", "/")
+    return "/wslab/" not in name and not filename.startswith(_LIBRARY_DIRS)
+
+
 def where(exc: BaseException) -> str:
-    """'line N of your cell' for the innermost frame outside the wslab package."""
+    """'line N of f()' for the innermost frame of the student's own code (a notebook cell)."""
     frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if "/wslab/" not in f.filename.replace("\\", "/")]
+    mine = [f for f in frames if _is_students(f.filename)]
     if not mine:
         return ""
     f = mine[-1]
