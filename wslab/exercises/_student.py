@@ -60,7 +60,8 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your function", **kwar
         raise StudentError(f"{what} is not written yet: replace `raise NotImplementedError` "
                            "with your code") from None
     except Exception as exc:  # noqa: BLE001 - any student error becomes a hint
-        raise StudentError(f"{what} raised {type(exc).__name__}: {exc}{where(exc)}") from None
+        detail = f": {exc}" if str(exc) else ""
+        raise StudentError(f"{what} raised {type(exc).__name__}{detail}{where(exc)}") from None
 
 
 def takes(fn: Callable[..., Any], n: int, *, what: str) -> None:
