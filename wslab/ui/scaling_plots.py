@@ -1,0 +1,53 @@
+"""Notebook 11's figures: broadcast latency and the rolling-restart timeline (layer 4, presentation)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+
+from ..labs.scaling import LatencyRecord, RollingRestart
+from ..labs.stats import percentile
+
+
+def latency_figure(records: Sequence[LatencyRecord]) -> Figure:
+    """p50 and p99 per setup; for two processes, local clients and those reached through Redis."""
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    ax = fig.subplots()
+    rows: list[tuple[str, list[float]]] = []
+    for r in records:
+        rows.append((f"{r.label}\nall {r.clients} clients", r.samples_ms))
+        if r.remote_ms:
+            rows.append(("  its local clients", r.local_ms))
+            rows.append(("  its clients through Redis", r.remote_ms))
+    y = list(range(len(rows)))[::-1]
+    p50 = [percentile(s, 50) for _, s in rows]
+    p99 = [percentile(s, 99) for _, s in rows]
+    ax.barh(y, p99, color="#f2b8a0", label="p99")
+    ax.barh(y, p50, color="#2f6db3", label="p50")
+    ax.set_yticks(y, [label for label, _ in rows], fontsize=8)
+    ax.set_xlabel("broadcast latency (ms): from the request to send until each client has it")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def timeline_figure(rr: RollingRestart) -> Figure:
+    """Each event's latency over time; restarts and the client's disconnects marked."""
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax = fig.subplots()
+    t = [p - rr.t0 for p in rr.published_at]
+    ax.scatter(t, rr.latency_ms, s=3, color="#2f6db3", label="event latency")
+    for k, (tr, i) in enumerate(rr.restarts):
+        ax.axvline(tr - rr.t0, color="#c0392b", lw=1, ls="--",
+                   label="server restarted (1012)" if k == 0 else None)
+        ax.text(tr - rr.t0, 1.0, f" {i}", transform=ax.get_xaxis_transform(), fontsize=7,
+                color="#c0392b", va="top")
+    for k, (td, _) in enumerate(rr.disconnects):
+        ax.axvline(td - rr.t0, color="#888", lw=0.8, label="client disconnected" if k == 0 else None)
+    ax.set_yscale("log")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("publish -> receive (ms, log)")
+    ax.set_title(f"Rolling restart: {len(rr.received)} of {rr.sent} events, "
+                 f"{'each once, in order' if rr.in_order_once else 'NOT each once in order'}")
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
