@@ -70,9 +70,20 @@ def test_browser_client_echoes_through_a_real_jupyterhub(tmp_path, chromium_path
             client.locator("#sendButton").click()
             client.locator("#log li[data-kind=received]", has_text="page through the hub") \
                 .wait_for(timeout=30_000)
+            # classroom(host="jupyter"): the join link goes through the hub
+            join = kernel_exec(page, "room = wslab.classroom(host='jupyter', port=0)\n"
+                                     "print(room.join_url)").strip()
+            assert join.startswith(f"/user/{USER}/proxy/") and "wslab_token=" in join
+            student = ctx.new_page()
+            student.goto(hub + join, timeout=60_000)
+            student.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
+            student.locator("#messageInput").fill("a student says hi")
+            student.locator("#sendButton").click()
+            student.locator("#log li[data-kind=received]", has_text="a student says hi") \
+                .wait_for(timeout=30_000)
             assert refusals.refused == [], refusals.refused
             page.screenshot(path=str(shot))
-            kernel_exec(page, "import wslab; wslab.stop_all()")
+            kernel_exec(page, "wslab.stop_all()")
         except Exception as exc:
             page.screenshot(path=str(shot))
             log = (tmp_path / "jupyterhub.log").read_text()[-3000:]
