@@ -478,3 +478,55 @@ def environment() -> str:
         out.append(f"{path}: {(res.stdout or res.stderr).strip().splitlines()[0]}")
     out.append(f"CPU cores: {os.cpu_count()}")
     return "\n".join(out)
+
+
+# --- a graceful drain ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Drain:
+    """Who was where before and after draining one server, and how the clients came back."""
+
+    code: int
+    before: list[int | None]
+    after: list[int | None]
+    close_codes: list[int | None]
+    back_after_ms: list[float]          # close -> open again, per moved client (jitter)
+
+    def __str__(self) -> str:
+        back = ", ".join(f"{ms:.0f}" for ms in sorted(self.back_after_ms))
+        return (f"clients per server before: {self.before}, after draining server 0 with "
+                f"{self.code}: {self.after}\n"
+                f"close codes the moved clients saw: {self.close_codes}\n"
+                f"reconnected after (ms, sorted; random jitter spreads them): {back}")
+
+
+def drain(cl: Cluster, *, clients: int = 6, code: int = 1012, timeout: float = 15.0) -> Drain:
+    """``clients`` ReconnectingClients through nginx; drain server 0; watch them move."""
+    rcs = [ReconnectingClient(cl.ack_url, initial_delay=0.2, max_delay=2.0, jitter="full")
+           for _ in range(clients)]
+    try:
+        end = time.monotonic() + timeout
+        while any(rc.phase != "open" for rc in rcs) and time.monotonic() < end:
+            time.sleep(0.01)
+        before = cl.connections()
+        cl.stop_server(0, code=code)
+        while time.monotonic() < end:
+            now = cl.connections()
+            if now[1:] and sum(n or 0 for n in now[1:]) == clients and \
+                    all(rc.phase == "open" for rc in rcs):
+                break
+            time.sleep(0.02)
+        after = cl.connections()
+        codes, back = [], []
+        for rc in rcs:
+            closed = [e for e in rc.events if e.kind == "closed"]
+            if closed:
+                codes.append(closed[0].code)
+                reopen = [e.t for e in rc.events if e.kind == "open" and e.t > closed[0].t]
+                if reopen:
+                    back.append((reopen[0] - closed[0].t) * 1e3)
+        return Drain(code, before, after, codes, back)
+    finally:
+        for rc in rcs:
+            rc.stop()

@@ -223,7 +223,7 @@ def nginx_preamble(workdir: str) -> str:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # As root nginx would switch its workers to an unprivileged user that cannot
         # enter our private temporary directory; a lab on loopback keeps them as root.
-        user = "user root root;\n"
+        user = "user root root;  # started as root: workers stay root (a lab on loopback only)\n"
     return (f"{user}"
             "worker_processes 1;\n"
             f"pid {workdir}/nginx.pid;\n"
