@@ -15,6 +15,7 @@ browser), so the measuring code does not itself compete for the GIL.
 
 from __future__ import annotations
 
+import select
 import statistics
 import subprocess
 import sys
@@ -88,7 +89,9 @@ def _measure(url: str, n: int, busy: bool, seconds: float) -> list[float]:
     proc = subprocess.Popen([sys.executable, "-c", _CLIENT, url, str(n)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        ready = proc.stdout.readline().strip()  # connected, handshake checked
+        ready = ""
+        if select.select([proc.stdout], [], [], 30)[0]:  # bounded wait for the first line
+            ready = proc.stdout.readline().strip()  # connected, handshake checked
         if ready != "ready":
             raise RuntimeError(f"the measuring client did not start (exit code {proc.poll()})")
         proc.stdin.write("go\n")
