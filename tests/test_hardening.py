@@ -44,7 +44,8 @@ class Raw:
             self.head += chunk
         self.head, _, rest = self.head.partition(b"\r\n\r\n")
         self.parser = fr.FrameParser(require_mask=False)
-        self.pending = list(self.parser.feed(rest)) if rest else []
+        # frames follow a 101 only; after another status ``rest`` is an HTTP body
+        self.pending = list(self.parser.feed(rest)) if rest and self.status == 101 else []
 
     @property
     def status(self) -> int:

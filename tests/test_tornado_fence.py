@@ -56,6 +56,7 @@ def test_module_level_private_names():
     (tornado.websocket.WebSocketProtocol13, "_create_compressors",
      ["self", "side", "agreed_parameters", "compression_options"]),
     (tornado.websocket.WebSocketProtocol13, "_receive_frame", ["self"]),
+    (tornado.tcpserver.TCPServer, "_handle_connection", ["self", "connection", "address"]),
 ])
 def test_private_methods_keep_their_signature(owner, name, params):
     fn = getattr(owner, name)

@@ -22,7 +22,8 @@ import tornado.util
 import tornado.websocket
 
 __all__ = ["PRIVATE_NAMES", "Protocol13", "WebSocketParams", "abort", "compressor",
-           "listening_port", "websocket_mask", "write_buffer_size", "write_frame"]
+           "handle_connection", "listening_port", "websocket_mask", "write_buffer_size",
+           "write_frame"]
 
 #: The options bundle ``WebSocketProtocol13(handler, mask_outgoing, params)`` takes
 #: (ping interval and timeout, max message size, compression options).
@@ -43,7 +44,7 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
         "_compressor", "_decompressor", "_received_pong", "_wire_bytes_in",
         "_message_bytes_in"),
     "tornado.iostream.IOStream": ("_write_buffer",),
-    "tornado.tcpserver.TCPServer": ("_sockets",),
+    "tornado.tcpserver.TCPServer": ("_sockets", "_handle_connection"),
 }
 
 
@@ -77,6 +78,15 @@ def write_frame(proto: tornado.websocket.WebSocketProtocol13, fin: bool, opcode:
 def abort(proto: tornado.websocket.WebSocketProtocol) -> None:
     """Close TCP at once, without a Close frame (what Tornado does on a broken connection)."""
     proto._abort()
+
+
+def handle_connection(server: tornado.tcpserver.TCPServer, connection: Any,
+                      address: Any) -> None:
+    """Hand a socket that wslab accepted to a Tornado server, as its own accept handler
+    would (TLS wrapping, IOStream, then ``handle_stream``).  wslab accepts by itself so
+    that running out of file descriptors backs off instead of spinning
+    (:mod:`wslab.net.server.accept`)."""
+    server._handle_connection(connection, address)
 
 
 def listening_port(server: tornado.tcpserver.TCPServer) -> int:

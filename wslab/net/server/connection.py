@@ -185,7 +185,7 @@ def app_pong(message: str) -> str | None:
     """
     try:
         data = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # (RecursionError: JSON nested thousands deep)
         return None
     if not isinstance(data, dict) or data.get("type") != "ping":
         return None

@@ -5,12 +5,20 @@ It owns the Tornado application (the routes of :mod:`.routes`, the pages of
 event log, the channel and exactly-once state (:mod:`.pubsub`, :mod:`.ack`),
 the admission and origin policies, and the learner's hooks
 (``@server.on_message``, ``on_open``, ``on_close``).
+
+Bounds against hostile clients (issue 11): an opening handshake must arrive
+within ``handshake_timeout`` seconds, and handshakes in progress count toward
+``max_connections`` (``pending_handshakes``); running out of file descriptors
+backs off with one ``error`` event (:mod:`.accept`); a Host header naming this
+port must name this server (DNS rebinding); ``/ack`` sessions idle for
+``ack_session_ttl`` seconds expire.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import os
 import socket
 import traceback
@@ -27,20 +35,23 @@ from ...protocol.frames import Frame, Opcode, encode_frame
 from ...protocol.uri import host_for_url, origin_of
 from .. import loop as lab
 from .. import public_url
+from .._tornado import handle_connection
 from ..errors import ServerStartError
 from ..events import Event, EventList, EventLog, clip, payload_size
 from ..tls import make_tls
 from . import registry
-from .ack import AckState
+from .accept import Acceptor, describe
+from .ack import SESSION_TTL, AckState
 from .admission import make_auth
 from .connection import ClientInfo, Connection
 from .pages import ClientPage, HijackPage, LoginPage
 from .pubsub import PubSub
 from .routes import ROUTES, LabSocket
 
-__all__ = ["CLOSE_GRACE", "LabServer"]
+__all__ = ["CLOSE_GRACE", "HANDSHAKE_TIMEOUT", "LabServer"]
 
 CLOSE_GRACE = 1.0     # seconds stop() waits for clients to answer the close frame
+HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to send its whole opening handshake
 
 
 class LabServer:
@@ -54,7 +65,9 @@ class LabServer:
                  max_message_size: int | None, app_heartbeat: bool = True,
                  auth: Any = None, max_connections: int | None = None,
                  rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-                 tls: bool = False, backplane: str | None = None) -> None:
+                 tls: bool = False, backplane: str | None = None,
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT,
+                 ack_session_ttl: float = SESSION_TTL) -> None:
         self.host = host
         self.name = name
         self.origins = _normalise_origins(origins)
@@ -64,7 +77,12 @@ class LabServer:
         self.ping_timeout = ping_timeout
         self.max_message_size = max_message_size
         self.app_heartbeat = bool(app_heartbeat)
-        self.ack = AckState()
+        self.ack = AckState(session_ttl=ack_session_ttl)
+        self.handshake_timeout = handshake_timeout
+        self._hosts: set[str] = set()  # extra Host names (allow_host)
+        self._pending: set[Any] = set()  # streams whose handshake is in progress
+        self._acceptor: Acceptor | None = None
+        self._ack_sweeper: asyncio.TimerHandle | None = None
         self.pubsub = PubSub()
         self.auth = make_auth(auth)
         self.max_connections = max_connections
@@ -140,9 +158,9 @@ class LabServer:
         if self.max_message_size is not None:
             settings["websocket_max_message_size"] = self.max_message_size
         app = tornado.web.Application([
-            (r"/", ClientPage),
+            (r"/", ClientPage, {"server": self}),
             (r"/login", LoginPage, {"server": self}),
-            (r"/demo/hijack", HijackPage),
+            (r"/demo/hijack", HijackPage, {"server": self}),
             *((path, handler, {"server": self}) for path, handler in ROUTES),
         ], **settings)
         try:
@@ -166,9 +184,41 @@ class LabServer:
             self.ca_file, ssl_ctx = files.ca_file, files.server_context
         if self.backplane_url is not None:
             await self._astart_backplane()
-        self._http = tornado.httpserver.HTTPServer(app, xheaders=False, ssl_options=ssl_ctx)
-        self._http.add_sockets(self._sockets)
+        # idle_connection_timeout bounds the wait for a request's header block: a client
+        # that sends its handshake slowly (or never) is dropped after handshake_timeout.
+        self._http = _LabHTTPServer(app, xheaders=False, ssl_options=ssl_ctx,
+                                    idle_connection_timeout=self.handshake_timeout)
+        self._http.lab = self
+        http = self._http
+        self._acceptor = Acceptor(self._sockets, lambda c, a: handle_connection(http, c, a),
+                                  self._accept_exhausted)
+        self._acceptor.start()
+        self._sweep_ack_sessions()
         self.running = True
+
+    def _accept_exhausted(self, exc: OSError, delay: float) -> None:
+        self._log.record("error", None, reason=(
+            f"cannot accept connections: {describe(exc)}; not accepting for {delay:g} s, "
+            "then again with a growing pause (one event per episode)"),
+            extra={"errno": errno.errorcode.get(exc.errno or 0, "")})
+
+    def _sweep_ack_sessions(self) -> None:
+        """Expire idle ``/ack`` sessions now and then (lab loop)."""
+        self.ack.expire()
+        every = max(0.1, min(30.0, self.ack.session_ttl / 2))
+        self._ack_sweeper = asyncio.get_running_loop().call_later(every, self._sweep_ack_sessions)
+
+    # --- handshakes in progress ------------------------------------------------------
+    def _handshake_done(self, stream: Any) -> None:
+        self._pending.discard(stream)
+
+    @property
+    def pending_handshakes(self) -> int:
+        """TCP connections whose opening handshake has not completed (nor failed) yet."""
+        return sum(1 for s in list(self._pending) if not s.closed())
+
+    def _prune_pending(self) -> None:
+        self._pending = {s for s in self._pending if not s.closed()}
 
     async def _astart_backplane(self) -> None:
         from ..backplane import Backplane  # imports redis: only for a server that uses it
@@ -185,7 +235,11 @@ class LabServer:
     async def _astop(self, grace: float, code: int = 1001, reason: str = "server stopping") -> None:
         if self._http is None:
             return
-        self._http.stop()  # closes the listening sockets: no new connections
+        if self._acceptor is not None:
+            self._acceptor.stop()  # closes the listening sockets: no new connections
+        if self._ack_sweeper is not None:
+            self._ack_sweeper.cancel()
+        self._http.stop()
         conns = list(self._conns.values())
         for conn in conns:
             conn._handler.lab_close(code, reason)
@@ -292,9 +346,12 @@ class LabServer:
         return len(ids)
 
     def _admit(self, request: Any) -> tuple[int, str] | None:
-        if self.max_connections is not None and len(self._conns) >= self.max_connections:
-            return 503, (f"server full: {len(self._conns)} connections "
-                         f"(max_connections={self.max_connections})")
+        if self.max_connections is not None:
+            own = getattr(request.connection, "stream", None)
+            pending = self.pending_handshakes - (own in self._pending)
+            if len(self._conns) + pending >= self.max_connections:
+                return 503, (f"server full: {len(self._conns)} connections and {pending} "
+                             f"handshakes in progress (max_connections={self.max_connections})")
         if self.auth is not None:
             return self.auth.check(request)
         return None
@@ -412,7 +469,11 @@ class LabServer:
             except ValueError:
                 own_port = False
             if own_port:
-                return True, "same origin"
+                # same host and port: the scheme must match too (RFC 6454 section 4)
+                if urlsplit(normal).scheme == self._http_scheme:
+                    return True, "same origin"
+                return False, (f"Origin {origin} has the scheme {urlsplit(normal).scheme}, "
+                               f"this server's is {self._http_scheme}: another origin")
             # The page's origin is the host the browser asked for, but that is not this
             # server's address: a page of a proxy in front of us, e.g. the Jupyter server's
             # <base_url>proxy/<port>/ route.  The same Origin sent straight here is refused.
@@ -426,6 +487,54 @@ class LabServer:
         """Add an allowed origin while running (e.g. JupyterLab's own page)."""
         self.origins |= _normalise_origins([origin])
 
+    def allow_host(self, name: str) -> None:
+        """Accept ``name`` in the Host header of requests to this port (see ``_host_allowed``)."""
+        if not isinstance(name, str) or not name or ":" in name.strip("[]") and \
+                not _is_ip(name.strip("[]")):
+            raise ValueError(f"a host name such as 'teacher.local', got {name!r}")
+        self._hosts.add(name.strip("[]").lower().rstrip("."))
+
+    def _host_allowed(self, host_header: str) -> tuple[bool, str]:
+        """The DNS-rebinding rule for a request's Host header.
+
+        A page on ``http://evil.example:PORT`` whose name an attacker re-points at
+        127.0.0.1 reaches this server with Origin and Host both ``evil.example:PORT``:
+        the same origin as far as the browser knows.  So a Host naming this server's
+        port must name this server: an IP address it listens on (any address when it
+        listens on all of them; loopback addresses on loopback), ``localhost``, the
+        machine's host name, the host of ``serve(host=...)``, of an allowed origin, or
+        one added by :meth:`allow_host`.  A Host with another port came through a proxy
+        in front of us (e.g. the Jupyter server's); ``origins=["*"]`` turns the rule off.
+        """
+        text = host_header.strip().lower()
+        try:
+            parts = urlsplit(f"//{text}")
+            port = parts.port
+        except ValueError:
+            return False, f"Host {host_header!r} is not host[:port]"
+        name = (parts.hostname or "").rstrip(".")
+        if port is None:
+            port = 443 if self.tls else 80
+        if port != self.port or "*" in self.origins:
+            return True, "not addressed to this port directly (through a proxy)"
+        if _is_ip(name):
+            ip = ipaddress.ip_address(name)
+            bound = self.host.strip("[]")
+            if ip.is_loopback or not _is_ip(bound) or ipaddress.ip_address(bound).is_unspecified \
+                    or ip == ipaddress.ip_address(bound):
+                return True, "an address of this server"
+            return False, (f"Host {host_header} is not an address this server listens on "
+                           f"({self.host})")
+        if name == "localhost" or name.endswith(".localhost"):
+            return True, "localhost"
+        names = {self.host.strip("[]").lower(), socket.gethostname().lower(), *self._hosts}
+        names |= {urlsplit(o).hostname or "" for o in self.origins}
+        if name in names:
+            return True, "a name of this server"
+        return False, (f"Host {host_header} is not a name of this server: a page whose DNS name "
+                       f"was re-pointed here (DNS rebinding) is refused; server.allow_host("
+                       f"{name!r}) accepts it")
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return (f"<LabServer {self.name!r} {state} {self.url} page={self.page_url} "
@@ -434,6 +543,26 @@ class LabServer:
 
 def _quiet_access_log(handler: tornado.web.RequestHandler) -> None:
     return None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _LabHTTPServer(tornado.httpserver.HTTPServer):
+    """Tornado's HTTP server, counting the connections whose handshake is in progress."""
+
+    lab: LabServer
+
+    def handle_stream(self, stream: Any, address: tuple[Any, ...]) -> None:
+        self.lab._pending.add(stream)
+        if len(self.lab._pending) > 256:
+            self.lab._prune_pending()
+        super().handle_stream(stream, address)
 
 
 def _normalise_origins(origins: Iterable[str]) -> set[str]:

@@ -7,9 +7,13 @@
 
 from __future__ import annotations
 
+import hmac
+import traceback
 from importlib import resources
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
+import tornado.log
 import tornado.web
 
 if TYPE_CHECKING:
@@ -23,7 +27,32 @@ def static_text(name: str) -> str:
     return resources.files("wslab.net.server").joinpath("static", name).read_text("utf-8")
 
 
-class _Page(tornado.web.RequestHandler):
+class _Quiet(tornado.web.RequestHandler):
+    """A page handler whose errors never log the query (``?token=``) or the headers."""
+
+    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
+                      tb: TracebackType | None) -> None:
+        if value is None or isinstance(value, tornado.web.HTTPError):
+            return
+        lab = getattr(self, "lab", None)
+        if lab is not None:
+            lab._log.record("error", None, reason=f"{type(value).__name__}: {value}",
+                            data="".join(traceback.format_exception(typ, value, tb)),
+                            extra={"path": self.request.path})
+            return
+        tornado.log.app_log.error("Uncaught exception %s %s", self.request.method,
+                                  self.request.path, exc_info=(typ, value, tb))
+
+    def on_finish(self) -> None:
+        lab = getattr(self, "lab", None)
+        if lab is not None:  # a request has completed: no handshake in progress
+            lab._handshake_done(getattr(self.request.connection, "stream", None))
+
+
+class _Page(_Quiet):
+    def initialize(self, server: Any = None) -> None:  # type: ignore[override]
+        self.lab = server
+
     def send_html(self, html: str) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
@@ -44,7 +73,7 @@ class HijackPage(_Page):
         self.send_html(static_text("hijack.html"))
 
 
-class LoginPage(tornado.web.RequestHandler):
+class LoginPage(_Quiet):
     """``/login?token=...``: sets the ``wslab_token`` cookie, as a real login would."""
 
     def initialize(self, server: LabServer) -> None:  # type: ignore[override]
@@ -57,7 +86,7 @@ class LoginPage(tornado.web.RequestHandler):
             self.set_status(404)
             self.finish("this server takes no cookie login (serve(auth=...) with the cookie place)")
             return
-        if token != auth.token:
+        if not hmac.compare_digest(token.encode("utf-8"), auth.token.encode("utf-8")):
             self.set_status(403)
             self.finish("wrong token")
             return

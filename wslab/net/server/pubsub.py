@@ -49,13 +49,13 @@ class PubSub:
             return error("the /pubsub route speaks JSON text messages, not binary")
         try:
             msg = json.loads(text)
-        except ValueError as exc:
-            return error(f"not JSON: {exc}")
+        except (ValueError, RecursionError) as exc:
+            return error(f"not JSON: {type(exc).__name__}: {str(exc)[:100]}")
         if not isinstance(msg, dict):
             return error('expected a JSON object like {"op": "sub", "channel": "news"}')
         op, channel = msg.get("op"), msg.get("channel")
         if op not in OPS:
-            return error(f"unknown op {op!r}; ops are {list(OPS)}")
+            return error(f"unknown op {repr(op)[:40]}; ops are {list(OPS)}")
         if not isinstance(channel, str) or not 0 < len(channel) <= MAX_CHANNEL:
             return error(f"channel is a non-empty string of at most {MAX_CHANNEL} characters")
         if op == "sub":

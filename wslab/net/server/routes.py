@@ -11,6 +11,16 @@ origin check, subprotocol choice, the application heartbeat and the rate
 limit, then ``lab_handle``, which each route defines.  ``@server.on_message``
 replaces the default behaviour of ``/echo`` and ``/chat`` only; ``/pubsub``
 and ``/ack`` speak their own protocols whatever the hook.
+
+No message may kill a connection silently (issue 11): every route answers
+anything with a reply or a Close frame (1011 and an ``error`` event if a
+route fails); every message counts toward ``rate_limit``, application pings
+included; a ping flood leaves a few ``ping`` events and one summary per burst;
+and nothing logged or recorded carries the request's query (``?token=``).
+Before Tornado accepts an upgrade the request is checked by
+:func:`wslab.protocol.handshake.parse_request` (RFC 6455 4.2.1), its Host by the
+server's DNS-rebinding rule, and a permessage-deflate offer the server cannot
+honour is declined rather than failed (RFC 7692 section 5).
 """
 
 from __future__ import annotations
@@ -20,10 +30,15 @@ import inspect
 import time
 import traceback
 from collections.abc import Awaitable
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import tornado.web
 import tornado.websocket
 
+from ...protocol.deflate import EXTENSION_NAME, PerMessageDeflate, parse_extension_offer
+from ...protocol.errors import HandshakeError
+from ...protocol.handshake import parse_request, split_header_list
 from .._tornado import WebSocketParams
 from ..events import clip, payload_size
 from .connection import Connection, app_pong
@@ -32,8 +47,11 @@ from .strict import StrictProtocol
 if TYPE_CHECKING:
     from .lab_server import LabServer
 
-__all__ = ["ROUTES", "AckSocket", "ChatSocket", "EchoSocket", "LabProtocol", "LabSocket",
-           "PubSubSocket"]
+__all__ = ["PING_EVENTS_PER_SECOND", "ROUTES", "AckSocket", "ChatSocket", "EchoSocket",
+           "LabProtocol", "LabSocket", "PubSubSocket", "acceptable_deflate_offer"]
+
+#: pings from one client recorded one by one per second; the rest of a burst is one event
+PING_EVENTS_PER_SECOND = 10
 
 
 class LabProtocol(StrictProtocol):
@@ -82,21 +100,77 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         self.lab_protocol: LabProtocol | None = None
         self._ping_sent: dict[bytes, int] = {}
         self._pong_waiters: dict[bytes, asyncio.Future] = {}
+        # the ping flood guard: pings this second, and those not recorded one by one
+        self._ping_window = 0.0
+        self._ping_count = 0
+        self._pings_unlogged = 0
+        self._pings_unlogged_bytes = 0
+        self._pings_since = 0.0
+        self._lab_stream: Any = None
 
     # --- handshake -----------------------------------------------------------
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        refused = self.lab._admit(self.request)
+        # (Tornado's HTTP connection forgets its stream once the upgrade detaches it)
+        self._lab_stream = getattr(self.request.connection, "stream", None)
+        refused = self._check_request()
+        if refused is None:
+            refused = self.lab._admit(self.request)
         if refused is not None:
-            status, reason = refused
+            status, reason = refused[:2]
             self.lab._log.record("reject", None, code=status, reason=reason,
                                  extra={"path": self.request.path,
                                         "origin": self.request.headers.get("Origin")})
             self.set_status(status)
             if status == 401:
                 self.set_header("WWW-Authenticate", 'Bearer realm="wslab"')
+            for name, value in refused[2] if len(refused) > 2 else ():
+                self.set_header(name, value)
             self.finish(reason)
             return
+        if self.lab.compression:
+            self._choose_deflate_offer()
         await super().get(*args, **kwargs)
+
+    def _check_request(self) -> tuple[Any, ...] | None:
+        """RFC 6455 4.2.1 by :mod:`wslab.protocol.handshake`, then the Host rule; None if fine.
+
+        The head handed to ``parse_request`` is the request as Tornado read it, with the
+        path but not the query (a token in it must not reach an error message).
+        """
+        req = self.request
+        lines = [f"{req.method} {req.path or '/'} {req.version}"]
+        lines += [f"{name}: {value}" for name, value in req.headers.get_all()]
+        try:
+            parse_request(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace"))
+        except HandshakeError as exc:
+            return exc.status, f"{exc.rule}: {exc}"[:300], tuple(exc.headers or ())
+        ok, why = self.lab._host_allowed(req.headers.get("Host", ""))
+        if not ok:
+            return 403, why
+        # Tornado's own check passes an Origin whose host:port equals the Host whatever
+        # its scheme, and any request saying Sec-Fetch-Site: same-origin; this one compares
+        # scheme, host and port (RFC 6454 section 4), always.
+        origin = req.headers.get("Origin")
+        if origin is not None:
+            ok, why = self.lab._origin_allowed(origin, req.host)
+            if not ok:
+                return 403, why
+        return None
+
+    def _choose_deflate_offer(self) -> None:
+        """Keep only the first permessage-deflate offer this server can honour (RFC 7692 5).
+
+        Tornado takes the first offer as it is and fails the handshake when it cannot
+        apply it; an offer wslab cannot honour is declined instead, and the next is tried.
+        """
+        headers = self.request.headers
+        values = headers.get_list("Sec-WebSocket-Extensions")
+        if not values:
+            return
+        chosen = acceptable_deflate_offer(", ".join(values))
+        del headers["Sec-WebSocket-Extensions"]
+        if chosen is not None:
+            headers.add("Sec-WebSocket-Extensions", chosen)
 
     def check_origin(self, origin: str) -> bool:
         ok, why = self.lab._origin_allowed(origin, self.request.host)
@@ -128,7 +202,11 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         return self.lab_protocol
 
     # --- life cycle ------------------------------------------------------------
+    def on_finish(self) -> None:
+        self.lab._handshake_done(self._lab_stream)
+
     def open(self, *args: str, **kwargs: str) -> None:
+        self.lab._handshake_done(self._lab_stream)
         self.set_nodelay(True)
         self.conn = self.lab._add(self)
         self.lab._log.record("open", self.conn.id, extra={
@@ -143,17 +221,24 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             return None
         conn.messages_in += 1
         binary = isinstance(message, bytes)
+        if self._pings_unlogged:
+            self._flush_pings()
         self.lab._log.record_message(conn.id, "in", "binary" if binary else "text",
                                      payload_size(message), clip(message))
-        if self.lab.app_heartbeat and not binary and message[:1] == "{" \
-                and '"ping"' in message[:40]:
-            pong = app_pong(message)
-            if pong is not None:  # answered here: never echoed, broadcast or handed to fn
-                conn._send_now(pong)
-                return None
+        # every message counts toward the rate limit, application pings included
         if self.lab.rate_limit is not None and conn._over_rate(self.lab.rate_limit):
             return None
-        return self.lab_handle(conn, message)
+        try:
+            if self.lab.app_heartbeat and not binary and message[:1] == "{" \
+                    and '"ping"' in message[:40]:
+                pong = app_pong(message)
+                if pong is not None:  # answered here: never echoed, broadcast or handed to fn
+                    conn._send_now(pong)
+                    return None
+            return self.lab_handle(conn, message)
+        except Exception as exc:  # noqa: BLE001 - a route never dies silently
+            self._handler_failed(exc)
+            return None
 
     def lab_handle(self, conn: Connection, message: str | bytes) -> Awaitable[None] | None:
         """One message, after the heartbeat and the rate limit: the learner's
@@ -192,11 +277,38 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def on_ping(self, data: bytes) -> None:
         if self.conn is None:
             return
+        now = time.monotonic()
+        if now - self._ping_window >= 1.0:
+            if self._pings_unlogged:
+                self._flush_pings()
+            self._ping_window, self._ping_count = now, 0
+        self._ping_count += 1
+        if self._ping_count > PING_EVENTS_PER_SECOND:
+            # a flood: counted, answered, summed up in one event when the burst ends
+            if not self._pings_unlogged:
+                self._pings_since = now
+                asyncio.get_running_loop().call_later(1.0, self._flush_pings)
+            self._pings_unlogged += 1
+            self._pings_unlogged_bytes += len(data)
+            return
         self.lab._log.record("ping", self.conn.id, direction="in", opcode="ping",
                              size=len(data), data=data)
         # Tornado has already answered with a pong carrying the same payload (RFC 6455 5.5.3).
         self.lab._log.record("pong", self.conn.id, direction="out", opcode="pong",
                              size=len(data), data=data)
+
+    def _flush_pings(self) -> None:
+        """One ``ping`` event for the pings of a burst that were not recorded one by one."""
+        n = self._pings_unlogged
+        if not n or self.conn is None:
+            return
+        took = time.monotonic() - self._pings_since
+        self.lab._log.record(
+            "ping", self.conn.id, direction="in", opcode="ping", size=self._pings_unlogged_bytes,
+            reason=f"burst: {n} more pings in {took:.2f} s, each answered with a pong; "
+                   f"more than {PING_EVENTS_PER_SECOND} a second are not recorded one by one",
+            extra={"burst": n})
+        self._pings_unlogged = self._pings_unlogged_bytes = 0
 
     def on_pong(self, data: bytes) -> None:
         if self.conn is None:
@@ -266,6 +378,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         if conn is None:
             return
         conn.closed = True
+        if self._pings_unlogged:
+            self._flush_pings()
         # RFC 6455 7.1.5: no Close frame at all -> 1006 (closed abnormally); a Close
         # frame without a code -> 1005 (no status received).  Neither is ever sent.
         proto = self.lab_protocol
@@ -285,6 +399,20 @@ class LabSocket(tornado.websocket.WebSocketHandler):
 
     def lab_forget(self, conn: Connection) -> None:
         """The connection closed: drop what the route kept about it (before ``on_close``)."""
+
+    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
+                      tb: TracebackType | None) -> None:
+        """Tornado's hook for an uncaught exception: an ``error`` event, never a log line.
+
+        Tornado's own would log the request URI (with its ``?token=``) and headers.
+        """
+        if value is None or isinstance(value, tornado.web.HTTPError):
+            return
+        self.lab._log.record(
+            "error", self.conn.id if self.conn is not None else None,
+            reason=f"{type(value).__name__}: {value}",
+            data="".join(traceback.format_exception(typ, value, tb)),
+            extra={"path": self.request.path})
 
 
 class EchoSocket(LabSocket):
@@ -326,10 +454,15 @@ class AckSocket(LabSocket):
 
     def lab_handle(self, conn: Connection, message: str | bytes) -> Awaitable[None] | None:
         if self.lab.backplane is not None:  # state in Redis: awaited before the next message
-            return self.lab.backplane.handle_ack(conn, self._ack_state, message)
+            return self._await_handler(
+                self.lab.backplane.handle_ack(conn, self._ack_state, message))
         for reply in self.lab.ack.handle(self._ack_state, message):
             conn._send_now(reply)
         return None
+
+    def lab_forget(self, conn: Connection) -> None:
+        if self.lab.backplane is None:
+            self.lab.ack.detach(self._ack_state)
 
 
 #: (path, handler class) of every WebSocket route, in the order they are matched.
@@ -339,3 +472,27 @@ ROUTES: tuple[tuple[str, type[LabSocket]], ...] = (
     (r"/ack", AckSocket),
     (r"/pubsub", PubSubSocket),
 )
+
+
+def acceptable_deflate_offer(header: str) -> str | None:
+    """The first permessage-deflate offer in a Sec-WebSocket-Extensions value that this
+    server can honour, as the element Tornado should answer; None to decline them all.
+
+    An offer is declined (RFC 7692 section 5: the server accepts at most one offer and
+    answers only with what it can honour) when it is malformed, names an unknown
+    parameter or a parameter twice, or names a window of 8 bits either way: zlib has no
+    256-byte window (it quietly uses 512 bytes), so wslab never agrees to one.
+    """
+    for item in split_header_list(header):
+        try:
+            ((name, params),) = parse_extension_offer(item)
+            if name != EXTENSION_NAME:
+                continue
+            PerMessageDeflate.from_params(dict(params), is_server=True)
+        except (HandshakeError, ValueError):
+            continue
+        if "8" in (params.get("client_max_window_bits"), params.get("server_max_window_bits")):
+            continue
+        return "; ".join([EXTENSION_NAME, *(k if v is None else f"{k}={v}"
+                                            for k, v in params.items())])
+    return None

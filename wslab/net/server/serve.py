@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Literal, overload
 
 from .. import loop as lab
 from . import registry
+from .ack import SESSION_TTL
 from .admission import TokenAuth, make_auth
 from .api import ServerLike
-from .lab_server import LabServer
+from .lab_server import HANDSHAKE_TIMEOUT, LabServer
 
 if TYPE_CHECKING:  # imported when used: ``python -m wslab.net.server.process`` runs it
     from .process import ProcessServer
@@ -28,7 +29,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: Literal[False] = False,
           handler: None = None, responsive: bool | None = None,
-          backplane: str | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer: ...
+          backplane: str | None = None, handshake_timeout: float = HANDSHAKE_TIMEOUT,
+          ack_session_ttl: float = SESSION_TTL, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer: ...
 
 
 @overload
@@ -41,7 +43,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: Literal[True],
           handler: str | None = None, responsive: bool | None = None,
-          backplane: str | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> ProcessServer: ...
+          backplane: str | None = None, handshake_timeout: float = HANDSHAKE_TIMEOUT,
+          ack_session_ttl: float = SESSION_TTL, timeout: float = lab.DEFAULT_TIMEOUT) -> ProcessServer: ...
 
 
 @overload
@@ -54,7 +57,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: bool = False,
           handler: str | None = None, responsive: bool | None = None,
-          backplane: str | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike: ...
+          backplane: str | None = None, handshake_timeout: float = HANDSHAKE_TIMEOUT,
+          ack_session_ttl: float = SESSION_TTL, timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike: ...
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
@@ -66,6 +70,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: bool = False, handler: str | None = None,
           responsive: bool | None = None, backplane: str | None = None,
+          handshake_timeout: float = HANDSHAKE_TIMEOUT, ack_session_ttl: float = SESSION_TTL,
           timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
@@ -86,6 +91,11 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     (:mod:`wslab.net.backplane`): ``broadcast``, ``/chat`` and ``/pubsub`` reach
     every client of every such server exactly once, and ``/ack`` sessions resume
     on any of them.  Without it nothing changes (and Redis is never imported).
+
+    ``handshake_timeout`` (seconds, 10) is how long a client may take to send its
+    opening handshake; handshakes in progress count toward ``max_connections``.
+    ``ack_session_ttl`` (seconds, 600) is how long an ``/ack`` session with no
+    connection is remembered (at most 1,000 sessions are).
     """
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {port!r}")
@@ -96,6 +106,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     for label, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
         if value is not None and (not isinstance(value, (int, float)) or value <= 0):
             raise ValueError(f"{label} is a number of seconds > 0 or None, got {value!r}")
+    for label, value in (("handshake_timeout", handshake_timeout),
+                         ("ack_session_ttl", ack_session_ttl)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{label} is a number of seconds > 0, got {value!r}")
     for label, value in (("max_message_size", max_message_size), ("rate_limit", rate_limit),
                          ("max_connections", max_connections), ("send_buffer_max", send_buffer_max)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -120,7 +134,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
                    "ping_timeout": ping_timeout, "max_message_size": max_message_size,
                    "app_heartbeat": app_heartbeat, "max_connections": max_connections,
                    "rate_limit": rate_limit, "send_buffer_max": send_buffer_max,
-                   "handler": handler, "backplane": backplane}
+                   "handler": handler, "backplane": backplane,
+                   "handshake_timeout": handshake_timeout, "ack_session_ttl": ack_session_ttl}
         proc_server = ProcessServer(options, timeout=timeout)
         registry.remember(name, proc_server)
         return proc_server
@@ -134,7 +149,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
                        ping_timeout=ping_timeout, max_message_size=max_message_size,
                        app_heartbeat=app_heartbeat, auth=make_auth(auth),
                        max_connections=max_connections, rate_limit=rate_limit,
-                       send_buffer_max=send_buffer_max, tls=tls, backplane=backplane)
+                       send_buffer_max=send_buffer_max, tls=tls, backplane=backplane,
+                       handshake_timeout=handshake_timeout, ack_session_ttl=ack_session_ttl)
     old = registry.take(name)
     if old is not None:
         old.stop(timeout=timeout)

@@ -1,0 +1,112 @@
+"""Accepting TCP connections, and backing off when the process runs out of resources
+(layer 2, I/O).
+
+Tornado's accept handler re-raises ``EMFILE`` ("too many open files"): the
+listening socket stays readable, so the loop calls it again at once, and each
+call prints a traceback -- tens of thousands a second, while nothing is served.
+:class:`Acceptor` accepts like Tornado (a batch per wake-up, then hands each
+socket to the HTTP server), but when ``accept()`` fails for want of a file
+descriptor or memory (``EMFILE``, ``ENFILE``, ``ENOBUFS``, ``ENOMEM``) it stops
+listening for a while (50 ms, doubling up to 2 s), reports the episode once
+through ``on_exhausted`` and tries again; the waiting connections stay in the
+kernel's backlog meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "RESOURCE_ERRNOS", "Acceptor", "describe"]
+
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+BACKOFF_FIRST = 0.05   # seconds without accepting after the first failure ...
+BACKOFF_MAX = 2.0      # ... doubling up to this
+_BATCH = 128           # connections accepted per wake-up (Tornado's default backlog)
+
+
+class Acceptor:
+    """Accept on ``sockets`` (lab loop only): ``on_connection(sock, address)`` per client.
+
+    ``on_exhausted(exc)`` is called once per episode of failures (not per failure);
+    ``refusals`` counts the failed ``accept()`` calls, ``episodes`` the episodes.
+    """
+
+    def __init__(self, sockets: list[socket.socket],
+                 on_connection: Callable[[socket.socket, Any], None],
+                 on_exhausted: Callable[[OSError, float], None]) -> None:
+        self.sockets = list(sockets)
+        self._on_connection = on_connection
+        self._on_exhausted = on_exhausted
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._delay = BACKOFF_FIRST
+        self.exhausted = False
+        self.refusals = 0
+        self.episodes = 0
+        self.stopped = False
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for sock in self.sockets:
+            sock.setblocking(False)
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _accept(self, sock: socket.socket) -> None:
+        for _ in range(_BATCH):
+            try:
+                conn, address = sock.accept()
+            except BlockingIOError:
+                return
+            except ConnectionAbortedError:
+                continue  # the client gave up while it waited in the backlog
+            except OSError as exc:
+                self._back_off(sock, exc)
+                return
+            if self.exhausted:
+                self.exhausted, self._delay = False, BACKOFF_FIRST
+            try:
+                self._on_connection(conn, address)
+            except OSError:
+                conn.close()  # e.g. the client reset before TLS could start
+
+    def _back_off(self, sock: socket.socket, exc: OSError) -> None:
+        """Stop listening on ``sock`` for a while; report the first failure of an episode."""
+        assert self._loop is not None
+        self.refusals += 1
+        fd = sock.fileno()
+        self._loop.remove_reader(fd)
+        delay = self._delay
+        self._delay = min(BACKOFF_MAX, delay * 2)
+        if not self.exhausted:
+            self.exhausted = True
+            self.episodes += 1
+            self._on_exhausted(exc, delay)
+        self._timers[fd] = self._loop.call_later(delay, self._resume, sock)
+
+    def _resume(self, sock: socket.socket) -> None:
+        self._timers.pop(sock.fileno(), None)
+        if not self.stopped and self._loop is not None and sock.fileno() >= 0:
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+            self._accept(sock)
+
+    def stop(self) -> None:
+        """Stop accepting and close the listening sockets (safe twice)."""
+        self.stopped = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for sock in self.sockets:
+            if sock.fileno() >= 0:
+                if self._loop is not None:
+                    self._loop.remove_reader(sock.fileno())
+                sock.close()
+
+
+def describe(exc: OSError) -> str:
+    """``EMFILE (Too many open files)`` for an accept error."""
+    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    return f"{name} ({exc.strerror or exc})"
