@@ -12,3 +12,10 @@ def noisy(conn, message):
         raise RuntimeError("the handler failed on purpose")
     sys.stderr.write("x" * 1023 + "\n")
     conn.send(message.upper())
+
+
+def logs_an_error(conn, message):
+    """Logs an error (as a library in a handler might) and echoes the message."""
+    import logging
+    logging.getLogger("tests.handlers").error("the handler saw %s", message)
+    conn.send(message)

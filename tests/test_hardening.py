@@ -519,3 +519,138 @@ def test_process_server_survives_a_handler_that_writes_to_stderr():
     finally:
         server.stop()
 
+
+
+def test_errors_logged_in_the_process_server_become_events():
+    server = wslab.serve(name="harden-proc-log", process=True, handler="tests.handlers:logs_an_error")
+    try:
+        with wslab.connect(server.url) as c:
+            c.send("a message")
+            assert c.recv(timeout=10) == "a message"
+        wait_until(lambda: any("the handler saw a message" in (e.reason or "")
+                               for e in server.events.of("error")), 10,
+                   what="the child's logged error as an event")
+    finally:
+        server.stop()
+
+
+# --- running out of file descriptors: one event and a back-off, not a spinning loop ----------
+
+_FD_CHILD = r"""
+import json, os, resource, sys
+import wslab
+server = wslab.serve(name="fd", handshake_timeout=30)
+free_from = max(int(fd) for fd in os.listdir("/proc/self/fd")) + 4
+resource.setrlimit(resource.RLIMIT_NOFILE, (free_from, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+print(json.dumps({"port": server.port}), flush=True)
+for line in sys.stdin:
+    if line.strip() == "report":
+        events = [e.reason for e in server.events.of("error")]
+        print(json.dumps({"events": events, "refusals": server._acceptor.refusals}), flush=True)
+    else:
+        break
+resource.setrlimit(resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1:] * 2)
+server.stop()
+"""
+
+
+def test_running_out_of_file_descriptors_backs_off_with_one_event():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", _FD_CHILD], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    socks = []
+    try:
+        port = json.loads(child.stdout.readline())["port"]
+        for _ in range(30):  # far more than the child has descriptors left
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        report: dict = {}
+
+        def exhausted() -> bool:
+            child.stdin.write("report\n")
+            child.stdin.flush()
+            report.update(json.loads(child.stdout.readline()))
+            return report["refusals"] >= 3  # it tried again, after backing off, twice
+
+        wait_until(exhausted, 20, what="the child to run out of descriptors and retry")
+        fd_events = [r for r in report["events"] if "EMFILE" in r]
+        assert len(fd_events) == 1, report["events"]
+        assert report["refusals"] < 100, f"{report['refusals']} accept() failures: spinning"
+    finally:
+        for s in socks:
+            s.close()
+        out, err = child.communicate("stop\n", timeout=30)
+    assert "Traceback" not in err, err[-2000:]
+    assert child.returncode == 0, err[-2000:]
+
+
+# --- a compressed broadcast: compressed once per parameter set where possible ----------------
+
+def test_a_compressed_broadcast_is_compressed_once_per_parameter_set():
+    import contextlib
+
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    from websockets.sync.client import connect as ws_connect
+
+    server = wslab.serve(name="harden-bcast", compression=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            peers = []
+            for bits in (15,) * 12 + (10,) * 8:  # no context takeover: two parameter sets
+                factory = ClientPerMessageDeflateFactory(server_no_context_takeover=True,
+                                                         server_max_window_bits=bits)
+                peers.append(stack.enter_context(ws_connect(
+                    server.url, compression=None, extensions=[factory], open_timeout=5)))
+            own = [stack.enter_context(wslab.connect(server.url, compression=True))
+                   for _ in range(2)]  # context takeover: a window each
+            wait_until(lambda: len(server.clients) == 22, 5, what="22 clients")
+            message = json.dumps({"news": "x" * 5000, "n": list(range(500))})
+            assert server.broadcast(message) == 22
+            for peer in peers:
+                assert peer.recv(timeout=5) == message
+            for c in own:
+                assert c.recv(timeout=5) == message
+            event = [e for e in server.events.of("message") if e.extra.get("broadcast")][-1]
+            assert event.extra["compressions"] == 2 + 2, event.extra
+    finally:
+        server.stop()
+
+
+# --- /login compares tokens in constant time --------------------------------------------------
+
+def test_tokens_are_compared_in_constant_time_everywhere():
+    """A source scan: no ``==``/``!=`` with a token-like name on either side in the server."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(wslab.__file__).parent / "net"
+    offenders = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq))
+                                                     for op in node.ops):
+                names = {n.id if isinstance(n, ast.Name) else n.attr
+                         for side in (node.left, *node.comparators) for n in ast.walk(side)
+                         if isinstance(n, (ast.Name, ast.Attribute))}
+                if any("token" in n.lower() or "secret" in n.lower() for n in names):
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not offenders, f"compare tokens with hmac.compare_digest: {offenders}"
+
+
+def test_login_sets_the_cookie_only_for_the_right_token():
+    import urllib.error
+    import urllib.request
+
+    server = wslab.serve(name="harden-login", auth="the-right-token")
+    try:
+        base = f"http://127.0.0.1:{server.port}/login?token="
+        with urllib.request.urlopen(base + "the-right-token", timeout=5) as r:
+            assert "wslab_token=" in r.headers.get("Set-Cookie", "")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(base + "the-wrong-token", timeout=5)
+        assert info.value.code == 403
+        info.value.close()
+    finally:
+        server.stop()

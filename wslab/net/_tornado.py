@@ -125,8 +125,19 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
 
     def _create_compressors(self, side: str, agreed_parameters: dict[str, Any],
                             compression_options: dict[str, Any] | None = None) -> None:
+        exact = self.offered_parameters(side)
+        if exact is not None:
+            # Tornado 6.6 parses the offer with its Content-Type parser, which drops every
+            # parameter without a value (server_no_context_takeover, ...); Tornado answers
+            # with this very dict, so it is corrected in place (RFC 7692 7.1.1.1).
+            agreed_parameters.clear()
+            agreed_parameters.update(exact)
         super()._create_compressors(side, agreed_parameters, compression_options)
         self.negotiated(side, agreed_parameters)
+
+    def offered_parameters(self, side: str) -> dict[str, str | None] | None:
+        """The permessage-deflate offer's parameters as sent (a hook; None: Tornado's)."""
+        return None
 
     def negotiated(self, side: str, agreed_parameters: dict[str, Any]) -> None:
         """permessage-deflate was agreed with ``agreed_parameters`` (RFC 7692); a hook."""

@@ -16,11 +16,12 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import tornado.iostream
 
 from ...protocol.closecodes import is_valid_close_code_on_wire
+from ...protocol.deflate import PerMessageDeflate
 from .. import loop as lab
 from .._tornado import write_buffer_size
 from ..errors import ConnectionClosed
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from .lab_server import LabServer
     from .routes import LabSocket
 
-__all__ = ["ClientInfo", "Connection", "app_pong", "check_close_args"]
+__all__ = ["ClientInfo", "Connection", "SharedDeflate", "app_pong", "check_close_args"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +92,11 @@ class Connection:
         lab.call_soon(self._send_now, message)
 
     def _send_now(self, message: str | bytes, frame: bytes | None = None, *,
-                  log: bool = True) -> None:
+                  log: bool = True, shared: SharedDeflate | None = None) -> None:
         """Write one message now (lab loop).  ``frame``: the same message already
         encoded as an unmasked, uncompressed frame (a broadcast encodes it once);
-        ``log=False``: the caller records one event for the whole broadcast."""
+        ``log=False``: the caller records one event for the whole broadcast;
+        ``shared``: a broadcast's compressed copies, one per parameter set."""
         proto = self._handler.ws_connection
         if self.closed or proto is None:
             return
@@ -122,7 +124,11 @@ class Connection:
                 data = message if binary else message.encode("utf-8")
                 flags = 0
                 if deflater is not None:
-                    data, flags = deflater.compress(data), proto.RSV1
+                    if shared is not None:
+                        data = shared.compress(getattr(proto, "deflate", None), deflater, data)
+                    else:
+                        data = deflater.compress(data)
+                    flags = proto.RSV1
                 fut = proto.write_frame(True, 0x2 if binary else 0x1, data, flags)
         except tornado.iostream.StreamClosedError:
             return
@@ -174,6 +180,36 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.info.remote} {self.path}>"
+
+
+class SharedDeflate:
+    """A broadcast's compressed payloads: compressed once per parameter set where possible.
+
+    With ``server_no_context_takeover`` (RFC 7692 7.1.1.1) the server's compressor
+    starts afresh for every message, so every client that agreed to it with the same
+    window gets the same bytes: one compression serves them all.  A client with context
+    takeover needs its own (its window holds its own history).  ``compressions``
+    counts the compress calls of the broadcast.
+    """
+
+    __slots__ = ("_by_bits", "compressions")
+
+    def __init__(self) -> None:
+        self._by_bits: dict[int, bytes] = {}
+        self.compressions = 0
+
+    def compress(self, pmd: PerMessageDeflate | None, own: Any, data: bytes) -> bytes:
+        if pmd is None or not pmd.server_no_context_takeover:
+            self.compressions += 1
+            return own.compress(data)
+        bits = pmd.server_max_window_bits
+        out = self._by_bits.get(bits)
+        if out is None:
+            self.compressions += 1
+            out = self._by_bits[bits] = PerMessageDeflate(
+                is_server=True, server_no_context_takeover=True,
+                server_max_window_bits=bits).compress(data)
+        return out
 
 
 def app_pong(message: str) -> str | None:

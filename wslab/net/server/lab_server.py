@@ -43,7 +43,7 @@ from . import registry
 from .accept import Acceptor, describe
 from .ack import SESSION_TTL, AckState
 from .admission import make_auth
-from .connection import ClientInfo, Connection
+from .connection import ClientInfo, Connection, SharedDeflate
 from .pages import ClientPage, HijackPage, LoginPage
 from .pubsub import PubSub
 from .routes import ROUTES, LabSocket
@@ -327,20 +327,24 @@ class LabServer:
     def _broadcast_now(self, message: str | bytes, path: str | None = None, *,
                        relay: bool = True) -> int:
         """Encode the frame once, write the same bytes to every client (no per-client framing;
-        clients with permessage-deflate get their own compressed copy).  With a backplane the
+        clients with permessage-deflate share one compressed copy per window size when they
+        agreed to server_no_context_takeover, else each gets its own).  With a backplane the
         message also goes once to Redis for the other servers (``relay=False``: it came from there)."""
         binary = isinstance(message, bytes)
         frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
                                    message if binary else message.encode("utf-8")))
         ids = []
+        shared = SharedDeflate()
         for conn in list(self._conns.values()):
             if path is None or conn.path == path:
-                conn._send_now(message, frame, log=False)
+                conn._send_now(message, frame, log=False, shared=shared)
                 ids.append(conn.id)
         # One event for the whole broadcast (client_id None), naming its recipients.
+        extra: dict[str, Any] = {"broadcast": True, "recipients": ids}
+        if shared.compressions:
+            extra["compressions"] = shared.compressions
         self._log.record("message", None, direction="out", opcode="binary" if binary else "text",
-                         size=payload_size(message), data=clip(message),
-                         extra={"broadcast": True, "recipients": ids})
+                         size=payload_size(message), data=clip(message), extra=extra)
         if relay and self.backplane is not None:
             self.backplane.relay_broadcast(message, path)
         return len(ids)

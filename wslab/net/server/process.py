@@ -239,6 +239,27 @@ def _unwire(args: dict[str, Any]) -> str | bytes:
     return base64.b64decode(args["b64"]) if "b64" in args else args["text"]
 
 
+def _errors_as_events(server: Any) -> None:
+    """In the child: every error logged there (asyncio, Tornado, a handler's logging)
+    becomes an ``error`` event the parent sees in ``events``, not only a stderr line
+    (which the parent drains into ``stderr_tail``)."""
+    import logging
+
+    class ToEvents(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                text = record.getMessage()
+                if record.exc_info and record.exc_info[1] is not None:
+                    exc = record.exc_info[1]
+                    text += f" ({type(exc).__name__}: {exc})"
+                server.event_log.record("error", None, reason=text[:500],
+                                        extra={"logger": record.name, "child": True})
+            except Exception:  # noqa: BLE001 - logging must never raise
+                self.handleError(record)
+
+    logging.getLogger().addHandler(ToEvents(level=logging.ERROR))
+
+
 def _child(options: dict[str, Any]) -> int:
     """The child's main loop: run a LabServer, answer commands from stdin."""
     import importlib
@@ -254,6 +275,7 @@ def _child(options: dict[str, Any]) -> int:
     if handler:
         mod, _, fn = handler.partition(":")
         server.on_message(getattr(importlib.import_module(mod), fn))
+    _errors_as_events(server)
     urls = {k: getattr(server, k) for k in ("url", "chat_url", "ack_url", "pubsub_url",
                                             "page_url", "origin")}
     print(json.dumps({"port": server.port, "urls": urls}), flush=True)

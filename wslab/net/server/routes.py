@@ -58,6 +58,10 @@ class LabProtocol(StrictProtocol):
     """The lab server's protocol: RFC-strict frame receiving (see :mod:`wslab.net.server.strict`),
     Tornado's sending side, and a heartbeat whose every ping and pong is an event."""
 
+    def offered_parameters(self, side: str) -> dict[str, str | None] | None:
+        # the offer LabSocket chose, parameters without a value included
+        return getattr(self.handler, "lab_deflate_params", None) if side == "server" else None
+
     async def periodic_ping(self) -> None:
         """serve(ping_interval=..., ping_timeout=...): a ping every interval (RFC 6455 5.5.2).
 
@@ -107,6 +111,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         self._pings_unlogged_bytes = 0
         self._pings_since = 0.0
         self._lab_stream: Any = None
+        self.lab_deflate_params: dict[str, str | None] | None = None
 
     # --- handshake -----------------------------------------------------------
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -170,7 +175,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         chosen = acceptable_deflate_offer(", ".join(values))
         del headers["Sec-WebSocket-Extensions"]
         if chosen is not None:
-            headers.add("Sec-WebSocket-Extensions", chosen)
+            headers.add("Sec-WebSocket-Extensions", chosen[0])
+            self.lab_deflate_params = chosen[1]
 
     def check_origin(self, origin: str) -> bool:
         ok, why = self.lab._origin_allowed(origin, self.request.host)
@@ -474,9 +480,9 @@ ROUTES: tuple[tuple[str, type[LabSocket]], ...] = (
 )
 
 
-def acceptable_deflate_offer(header: str) -> str | None:
+def acceptable_deflate_offer(header: str) -> tuple[str, dict[str, str | None]] | None:
     """The first permessage-deflate offer in a Sec-WebSocket-Extensions value that this
-    server can honour, as the element Tornado should answer; None to decline them all.
+    server can honour, as ``(element, parameters)``; None to decline them all.
 
     An offer is declined (RFC 7692 section 5: the server accepts at most one offer and
     answers only with what it can honour) when it is malformed, names an unknown
@@ -494,5 +500,5 @@ def acceptable_deflate_offer(header: str) -> str | None:
         if "8" in (params.get("client_max_window_bits"), params.get("server_max_window_bits")):
             continue
         return "; ".join([EXTENSION_NAME, *(k if v is None else f"{k}={v}"
-                                            for k, v in params.items())])
+                                            for k, v in params.items())]), dict(params)
     return None
