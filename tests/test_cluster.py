@@ -182,7 +182,12 @@ def test_soak_10000_events_exactly_once_in_order_through_rolling_restarts():
         while sent < n_sent:
             rc.send(sent)
             sent += 1
-        got = [rc.recv(30) for _ in range(n_events)]
+        try:
+            got = [rc.recv(30) for _ in range(n_events)]
+        except TimeoutError:
+            tail = [f"{e.kind} {e.code or ''} {e.detail}" for e in rc.events[-6:]]
+            raise AssertionError(f"stalled after {rc.stats}: {tail}; servers "
+                                 f"{cl.connections()}, nginx {cl.access_log()[-3:]}") from None
         rc.flush(60)
         assert got == list(range(n_events))       # each exactly once, in order
         assert restarts >= 3
