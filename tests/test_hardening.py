@@ -654,3 +654,66 @@ def test_login_sets_the_cookie_only_for_the_right_token():
         info.value.close()
     finally:
         server.stop()
+
+
+# --- inflating: metered per client, so a few bombs cannot keep the loop busy ------------------
+
+def test_the_inflate_work_one_client_causes_is_metered(monkeypatch):
+    from websockets.sync.client import connect as ws_connect
+
+    from wslab.net.server import strict
+
+    # a small meter, so that this machine's own speed cannot hide it: 2 MiB, then 8 MiB/s
+    monkeypatch.setattr(strict, "INFLATE_BURST", 2 << 20)
+    monkeypatch.setattr(strict, "INFLATE_RATE", 8 << 20)
+    server = wslab.serve(name="harden-inflate", compression=True, max_message_size=1 << 20)
+    try:
+        zeros = bytes(1 << 20)  # ~1 KiB compressed, 1 MiB inflated
+        with ws_connect(server.url, open_timeout=5, max_size=None) as ws:
+            wait_until(lambda: server.clients, 5, what="the client")
+            proto = server.connection(server.clients[0].id)._handler.lab_protocol
+            for _ in range(6):
+                ws.send(zeros)
+            for _ in range(6):
+                assert ws.recv(timeout=30) == zeros
+            assert proto.inflated_bytes == 6 * len(zeros)
+            assert proto.inflate_waits >= 1, "inflating past the burst never paused the reader"
+        _still_serves(server)
+    finally:
+        server.stop()
+
+
+def test_invalid_utf8_in_a_text_frame_split_across_tcp_reads_fails_fast():
+    """Autobahn 6.4.4: the bad byte alone in the middle piece; the rest never comes."""
+    server = wslab.serve(name="harden-utf8-pieces")
+    raw = Raw(server.port, "/echo")
+    try:
+        payload = "κόσμε".encode() + b"\xf4" + b"\x90\x80\x80" + b"x" * 60
+        frame = fr.encode_frame(fr.Frame(fr.Opcode.TEXT, payload, mask_key=M), strict=False)
+        head = len(frame) - len(payload)
+        raw.sock.sendall(frame[:head + 11])            # valid so far
+        raw.sock.sendall(frame[head + 11:head + 12])   # F4: still a valid prefix (U+10xxxx)
+        raw.sock.sendall(frame[head + 12:head + 13])   # 90: past U+10FFFF, invalid now
+        _, code = raw.recv_until_close()
+        assert code == 1007
+    finally:
+        raw.close()
+        server.stop()
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(min_size=1, max_size=300), cuts=st.lists(st.integers(0, 1200), max_size=6))
+def test_valid_text_arriving_in_any_pieces_is_delivered_whole(text, cuts):
+    with wslab.serve(name="harden-utf8-ok") as server:
+        raw = Raw(server.port, "/echo")
+        try:
+            raw.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            frame = fr.encode_frame(fr.Frame(fr.Opcode.TEXT, text.encode(), mask_key=M))
+            last = 0
+            for cut in sorted({c % len(frame) for c in cuts} | {len(frame)}):
+                raw.sock.sendall(frame[last:cut])
+                last = cut
+            f = raw.recv()
+            assert f is not None and f.opcode == fr.Opcode.TEXT and f.payload.decode() == text
+        finally:
+            raw.close()

@@ -14,6 +14,16 @@ and replaces its *receiving* side with one whose rules are wslab's own:
   decompression with :class:`~wslab.protocol.deflate.PerMessageDeflate`);
 * Close frame bodies by :func:`~wslab.protocol.frames.parse_close_payload`.
 
+Bounds against hostile clients (issue 11): the UTF-8 of a text frame is
+checked as its payload arrives, TCP piece by TCP piece, so invalid text fails
+at once rather than when the (maybe never completed) frame is in (RFC 6455
+8.1, Autobahn 6.4.3/6.4.4); every fragment after the first costs
+``FRAGMENT_COST`` bytes toward ``max_message_size`` (empty fragments are not
+free); and the bytes a client makes the server inflate are metered: past a
+burst, reading from that client pauses so that it inflates at most
+``INFLATE_RATE`` bytes a second, and after a large inflate the other
+connections get a turn before it is read again.
+
 A broken rule *fails the WebSocket connection* (RFC 6455 section 7.1.7): the
 server sends a Close frame with the code the RFC names (1002 protocol error,
 1007 invalid payload data, 1009 message too big) and a short reason, then
@@ -36,8 +46,10 @@ XOR (``websocket_mask``).  Tornado's private hooks are reached through
 from __future__ import annotations
 
 import asyncio
+import codecs
 import struct
 import sys
+import time
 from typing import Any
 
 from tornado.iostream import StreamClosedError
@@ -55,11 +67,17 @@ from ...protocol.frames import (
 )
 from .._tornado import Protocol13, WebSocketParams, websocket_mask
 
-__all__ = ["FAIL_FLUSH_TIMEOUT", "StrictProtocol", "header_is_plain"]
+__all__ = ["FAIL_FLUSH_TIMEOUT", "FRAGMENT_COST", "INFLATE_BURST", "INFLATE_RATE",
+           "StrictProtocol", "header_is_plain"]
 
 FAIL_FLUSH_TIMEOUT = 1.0  # seconds a failing connection waits for its Close frame to leave
+FRAGMENT_COST = 16        # bytes each fragment after the first adds toward max_message_size
+INFLATE_RATE = 64 << 20   # bytes a second one client may make the server inflate ...
+INFLATE_BURST = 32 << 20  # ... after a burst of this many (or two maximum-size messages)
 _JOINED_READ = 1 << 16    # payloads up to this size are read in one go with their masking key
 _CLOSE = struct.Struct("!H")
+_UTF8 = codecs.getincrementaldecoder("utf-8")
+_INFLATE_TURN = 256 << 10  # after inflating this much, other connections get a turn
 
 
 def _reason(exc: ProtocolError, b0: int = 0) -> str:
@@ -105,7 +123,15 @@ class StrictProtocol(Protocol13):
         self._max_size: int | None = max_size
         self._assembler = MessageAssembler(max_size=max_size)
         self._msg_wire = 0        # wire payload bytes of the fragmented message so far
-        self._msg_limit = max_size  # its wire limit (a little slack when compressed)
+        self._msg_cost = 0        # the same plus FRAGMENT_COST per fragment after the first
+        self._msg_compressed = 0  # RSV1 of its first frame
+        self._msg_limit = max_size  # its limit (slack for fragments and compression)
+        # the inflate meter (a token bucket): bytes that may be inflated now without a pause
+        self._inflate_burst = max(INFLATE_BURST, 2 * (max_size or 0))
+        self._inflate_budget = float(self._inflate_burst)
+        self._inflate_at = 0.0
+        self.inflated_bytes = 0   # bytes inflated for this client
+        self.inflate_waits = 0    # pauses in reading it because it inflated too much
 
     # --- negotiation: wslab inflates, Tornado still deflates -----------------------
     def negotiated(self, side: str, agreed_parameters: dict[str, Any]) -> None:
@@ -152,20 +178,34 @@ class StrictProtocol(Protocol13):
                 await self._fail_on_frame(Frame(op, b"", bool(fin), bool(b0 & 0x40)))
                 return
             if op:
-                self._msg_wire = n
+                self._msg_wire = self._msg_cost = n
+                self._msg_compressed = b0 & 0x40
                 limit = self._max_size
                 if limit is not None and b0 & 0x40:  # compressed: DEFLATE may grow a little
                     limit += (limit >> 10) + 64
                 self._msg_limit = limit
             else:
                 self._msg_wire += n
-            if self._msg_limit is not None and self._msg_wire > self._msg_limit:
+                # each fragment costs FRAGMENT_COST more: room for one per 256 payload bytes
+                self._msg_cost += n + FRAGMENT_COST
+            limit = self._msg_limit
+            if limit is not None and (self._msg_wire > limit
+                                      or self._msg_cost > limit + (limit >> 4) + 1024):
                 self.count_in(wire - 4)
                 await self._fail(1009, "message too big", (
-                    f"the message reached {self._msg_wire} bytes on the wire, over "
+                    f"the message reached {self._msg_wire} bytes on the wire, counted as "
+                    f"{self._msg_cost} with {FRAGMENT_COST} per fragment after the first, over "
                     f"max_message_size={self._max_size} (close code 1009, RFC 6455 7.4.1)"))
                 return
-        if n <= _JOINED_READ:
+        if op == 1 and fin and n and not b0 & 0x40:
+            # a whole uncompressed TEXT frame: all of it if it is in, else what there is,
+            # and its UTF-8 is checked piece by piece as the rest arrives
+            data = await stream.read_bytes(4 + n, partial=True)
+            if len(data) < 4 + n:
+                await self._receive_text(data, n, wire)
+                return
+            payload = websocket_mask(data[:4], data[4:])
+        elif n <= _JOINED_READ:
             data = await stream.read_bytes(4 + n)
             payload = websocket_mask(data[:4], data[4:])
         else:
@@ -196,6 +236,8 @@ class StrictProtocol(Protocol13):
             if result is None:
                 return
             self.count_in(0, self._msg_wire)
+            if self._msg_compressed:
+                await self._meter_inflate(len(result.data))
             done = self.run_callback(self.handler.on_message, result.data)
             if done is not None:
                 await done
@@ -209,6 +251,56 @@ class StrictProtocol(Protocol13):
             done = self.run_callback(self.handler.on_pong, payload)
             if done is not None:
                 await done
+
+    async def _receive_text(self, data: bytes, n: int, wire: int) -> None:
+        """The rest of a whole uncompressed TEXT frame of ``n`` payload bytes, of which
+        ``data`` (masking key first) has arrived: deliver the text, or fail with 1007 at
+        the first piece that makes it invalid UTF-8 (RFC 6455 8.1: fail fast), whether or
+        not the rest of the frame ever comes (Autobahn 6.4.3, 6.4.4)."""
+        stream = self.stream
+        if len(data) < 4:
+            data += await stream.read_bytes(4 - len(data))
+        key, piece = data[:4], data[4:]
+        decoder = _UTF8()
+        parts: list[str] = []
+        got = 0
+        try:
+            while True:
+                if piece:
+                    r = got & 3  # the key, turned to where this piece starts (RFC 6455 5.3)
+                    parts.append(decoder.decode(websocket_mask(key[r:] + key[:r], piece)))
+                    got += len(piece)
+                if got >= n:
+                    break
+                piece = await stream.read_bytes(n - got, partial=True)
+            decoder.decode(b"", True)
+        except UnicodeDecodeError as exc:
+            self.count_in(wire + got + len(piece))
+            await self._fail(1007, "invalid UTF-8 in text", (
+                f"text frame is not valid UTF-8 ({exc.reason} in payload bytes {got}-"
+                f"{got + len(piece)} of {n}, before the rest of the frame arrived; "
+                "RFC 6455 5.6, 8.1)"))
+            return
+        self.count_in(wire + n, n)
+        message = "".join(parts)
+        done = self.run_callback(self.handler.on_message, message)
+        if done is not None:
+            await done
+
+    async def _meter_inflate(self, size: int) -> None:
+        """Charge ``size`` inflated bytes to this client; pause reading it while its budget
+        is spent, so that one client cannot keep the loop inflating."""
+        self.inflated_bytes += size
+        now = time.monotonic()
+        budget = min(self._inflate_burst,
+                     self._inflate_budget + (now - self._inflate_at) * INFLATE_RATE) - size
+        self._inflate_at = now
+        self._inflate_budget = budget
+        if budget < 0:
+            self.inflate_waits += 1
+            await asyncio.sleep(-budget / INFLATE_RATE)
+        elif size >= _INFLATE_TURN:
+            await asyncio.sleep(0)  # a big inflate: let the other connections have a turn
 
     async def _on_close_frame(self, payload: bytes) -> None:
         if self.close_payload is None:
