@@ -717,3 +717,31 @@ def test_valid_text_arriving_in_any_pieces_is_delivered_whole(text, cuts):
             assert f is not None and f.opcode == fr.Opcode.TEXT and f.payload.decode() == text
         finally:
             raw.close()
+
+
+def test_the_tap_keeps_a_bounded_number_of_bytes(monkeypatch):
+    from wslab.net import tap as tap_module
+
+    monkeypatch.setattr(tap_module, "RECORDS_BYTES_MAX", 1 << 20)
+    monkeypatch.setattr(tap_module, "BUFFER_MAX", 1 << 20)
+    server = wslab.serve(name="harden-tap-bytes")
+    tap = wslab.Tap(server.url)
+    try:
+        with wslab.connect(tap.url) as c:  # 40 x 60 KB each way: 4.8 MB of payload
+            for _ in range(40):
+                c.send(bytes(60_000))
+                assert c.recv(timeout=5) == bytes(60_000)
+        wait_until(lambda: any(r.kind == "closed" for r in tap.records), 5, what="closed")
+        assert tap.records_bytes <= 1 << 20 and tap.dropped_records > 0
+        assert tap.records_bytes == sum(tap_module._kept(r) for r in tap.records)
+
+        port = int(tap.url.split(":")[2].split("/")[0])
+        raw = Raw(port, "/echo")  # a frame that says 3 MiB, of which 2 MiB ever come
+        head = fr.encode_frame(fr.Frame(fr.Opcode.BINARY, bytes(3 << 20), mask_key=M))[:14]
+        raw.sock.sendall(head + bytes(2 << 20))
+        wait_until(lambda: any("not decoded" in r.error for r in tap.records), 10,
+                   what="the tap to give up decoding the huge frame")
+        raw.close()
+    finally:
+        tap.stop()
+        server.stop()

@@ -8,6 +8,14 @@ direction (FIN, RSV bits, opcode, mask key, length, unmasked payload, close
 code and reason, and for permessage-deflate the inflated payload and both
 sizes).  Bytes that break the protocol are recorded as ``invalid`` and still
 relayed: the tap never alters traffic.
+
+What the tap keeps is bounded in bytes, not only in items (issue 11): a message
+is inflated to at most ``INFLATE_MAX`` bytes (a compression bomb is reported,
+not expanded), one direction buffers at most ``BUFFER_MAX`` bytes of an
+unfinished frame or compressed message (past that its frames are relayed but no
+longer decoded, and a record says so), and the records hold at most
+``RECORDS_BYTES_MAX`` bytes of payload (the oldest go first, counted in
+``dropped_records``).
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from .raw import MAX_HEAD, Target
 
 PAYLOAD_KEPT = 64 * 1024      # bytes of each frame's payload kept in its record
 RAW_KEPT = 64 * 1024 * 1024   # bytes of raw traffic kept for the pcap export
+INFLATE_MAX = 16 * 1024 * 1024         # bytes one message is inflated to, at most
+BUFFER_MAX = 16 * 1024 * 1024          # bytes one direction buffers before decoding
+RECORDS_BYTES_MAX = 64 * 1024 * 1024   # bytes of payload all records hold together
 C2S, S2C = "client→server", "server→client"
 
 
@@ -79,6 +90,11 @@ class TapRecord:
         return shown
 
 
+def _kept(rec: TapRecord) -> int:
+    """Bytes a record holds (payload, inflated payload, header or handshake head)."""
+    return len(rec.payload) + len(rec.inflated or b"") + len(rec.raw_head) + 200
+
+
 class _Analyzer:
     """Decodes one direction of one connection; never raises into the relay."""
 
@@ -91,6 +107,7 @@ class _Analyzer:
         self.deflate: PerMessageDeflate | None = None
         self.message_compressed = False
         self.message_parts: list[bytes] = []
+        self.message_bytes = 0
 
     def start_frames(self, deflate: PerMessageDeflate | None) -> None:
         self.deflate = deflate
@@ -124,6 +141,10 @@ class _Analyzer:
                 return
         if self.parser is None:  # the server's side waits for the 101 to know the extensions
             self.head += data
+            if len(self.head) > BUFFER_MAX:
+                self._fail(b"", t_ns, f"more than {BUFFER_MAX} bytes before the handshake's "
+                                      "answer: relayed, no longer decoded")
+                self.head.clear()
             return
         try:
             frames = self.parser.feed(data)
@@ -132,6 +153,10 @@ class _Analyzer:
             return
         for frame in frames:
             self._record(frame, t_ns)
+        if self.parser.buffered > BUFFER_MAX:
+            self.parser = fr.FrameParser()  # drop its buffer; the direction is not decoded on
+            self._fail(b"", t_ns, f"a frame longer than the tap decodes ({BUFFER_MAX} bytes): "
+                                  "relayed, not decoded from here on")
 
     def _fail(self, data: bytes, t_ns: int, why: str) -> None:
         self.broken = True
@@ -154,17 +179,32 @@ class _Analyzer:
             if f.opcode != fr.Opcode.CONTINUATION:
                 self.message_compressed = f.rsv1 and self.deflate is not None
                 self.message_parts = []
+                self.message_bytes = 0
             rec.compressed = self.message_compressed
             if self.message_compressed:
                 self.message_parts.append(f.payload)
-                if f.fin:
-                    try:
-                        inflated = self.deflate.decompress(b"".join(self.message_parts))
-                        rec.inflated, rec.inflated_size = inflated[:PAYLOAD_KEPT], len(inflated)
-                    except WSLabError as exc:
-                        rec.error = str(exc)
+                self.message_bytes += len(f.payload)
+                if self.message_bytes > BUFFER_MAX:
+                    rec.error = (f"a compressed message longer than {BUFFER_MAX} bytes: "
+                                 "not inflated")
+                    self.message_parts, self.message_compressed = [], False
+                elif f.fin:
+                    self._inflate(rec)
                     self.message_parts = []
         self.tap._add(rec)
+
+    def _inflate(self, rec: TapRecord) -> None:
+        """Inflate the message that ``rec`` ends, to at most INFLATE_MAX bytes."""
+        try:
+            inflated = self.deflate.decompress(b"".join(self.message_parts),
+                                               max_size=INFLATE_MAX)
+            rec.inflated, rec.inflated_size = inflated[:PAYLOAD_KEPT], len(inflated)
+        except WSLabError as exc:
+            if getattr(exc, "close_code", None) == 1009:
+                rec.error = (f"inflates to more than {INFLATE_MAX} bytes (a compression bomb?): "
+                             "the tap stopped there")
+            else:
+                rec.error = str(exc)
 
 
 @dataclass
@@ -193,6 +233,7 @@ class Tap:
         self.host = host
         self.max_records = max_records
         self.records: list[TapRecord] = []
+        self.records_bytes = 0  # payload bytes the records hold (at most RECORDS_BYTES_MAX)
         self.dropped_records = 0
         self.segments: list[Segment] = []
         self.raw_bytes = 0
@@ -221,6 +262,14 @@ class Tap:
 
     # --- relaying -----------------------------------------------------------------
     async def _accept(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._relay(c_reader, c_writer)
+        except asyncio.CancelledError:
+            # stop() cancels relays; Python 3.11's stream server then calls exception() on
+            # the cancelled task, which raises and logs a traceback: end it normally instead
+            pass
+
+    async def _relay(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._tasks.add(task)
         cid = self._next
@@ -312,10 +361,18 @@ class Tap:
                 conn.c2s.feed(pending, t_ns)
 
     def _add(self, rec: TapRecord) -> None:
-        if len(self.records) >= self.max_records:
-            self.records.pop(0)
-            self.dropped_records += 1
         self.records.append(rec)
+        self.records_bytes += _kept(rec)
+        drop = len(self.records) - self.max_records
+        if drop > 0 or self.records_bytes > RECORDS_BYTES_MAX:
+            drop = max(drop, 0)
+            freed = sum(_kept(r) for r in self.records[:drop])
+            while self.records_bytes - freed > RECORDS_BYTES_MAX and drop < len(self.records) - 1:
+                freed += _kept(self.records[drop])
+                drop += 1
+            del self.records[:drop]
+            self.records_bytes -= freed
+            self.dropped_records += drop
 
     # --- views ------------------------------------------------------------------------
     @property
@@ -338,6 +395,7 @@ class Tap:
 
     def clear(self) -> None:
         self.records.clear()
+        self.records_bytes = 0
         self.segments.clear()
         self.raw_bytes = 0
 
