@@ -745,3 +745,26 @@ def test_the_tap_keeps_a_bounded_number_of_bytes(monkeypatch):
     finally:
         tap.stop()
         server.stop()
+
+
+@pytest.mark.parametrize("host, status", [
+    ("localhost:{port}", 101), ("127.0.0.1:{port}", 101), ("[::1]:{port}", 101),
+    ("teacher.example:{port}", 403),        # a name that is not ours, on our port
+    ("jupyter.example:8888", 101),          # another port: a proxy in front of us
+])
+def test_the_host_header_must_name_this_server_on_its_port(host, status):
+    server = wslab.serve(name="harden-host")
+    try:
+        req = hs.build_request(host=host.format(port=server.port), path="/echo",
+                               key=hs.make_key())
+        raw = Raw(server.port, request=req)
+        assert raw.status == status, raw.head[:120]
+        raw.close()
+        if status == 403:
+            assert any("DNS rebinding" in (e.reason or "") for e in server.events.of("reject"))
+            server.allow_host("teacher.example")
+            raw = Raw(server.port, request=req)
+            assert raw.status == 101
+            raw.close()
+    finally:
+        server.stop()
