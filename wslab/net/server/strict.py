@@ -73,7 +73,7 @@ __all__ = ["FAIL_FLUSH_TIMEOUT", "FRAGMENT_COST", "INFLATE_BURST", "INFLATE_RATE
 FAIL_FLUSH_TIMEOUT = 1.0  # seconds a failing connection waits for its Close frame to leave
 FRAGMENT_COST = 16        # bytes each fragment after the first adds toward max_message_size
 INFLATE_RATE = 64 << 20   # bytes a second one client may make the server inflate ...
-INFLATE_BURST = 32 << 20  # ... after a burst of this many (or two maximum-size messages)
+INFLATE_BURST = 8 << 20   # ... after a burst of this many (or one maximum-size message)
 _JOINED_READ = 1 << 16    # payloads up to this size are read in one go with their masking key
 _CLOSE = struct.Struct("!H")
 _UTF8 = codecs.getincrementaldecoder("utf-8")
@@ -127,7 +127,7 @@ class StrictProtocol(Protocol13):
         self._msg_compressed = 0  # RSV1 of its first frame
         self._msg_limit = max_size  # its limit (slack for fragments and compression)
         # the inflate meter (a token bucket): bytes that may be inflated now without a pause
-        self._inflate_burst = max(INFLATE_BURST, 2 * (max_size or 0))
+        self._inflate_burst = max(INFLATE_BURST, max_size or 0)
         self._inflate_budget = float(self._inflate_burst)
         self._inflate_at = 0.0
         self.inflated_bytes = 0   # bytes inflated for this client
