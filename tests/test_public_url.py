@@ -124,3 +124,15 @@ def test_browser_client_argument_checks_and_urls(server):
             bc.close(1000, "x" * 124)
     finally:
         bc.close_widget()
+
+
+def test_direct_undoes_the_proxy_route_for_clients_on_the_kernels_machine():
+    assert public_url.direct("/user/alice/proxy/41234/?path=/chat") == \
+        "/user/alice/proxy/41234/?path=/chat"  # direct route: unchanged
+    public_url.set_public_url("/user/alice/")
+    assert public_url.direct("/user/alice/proxy/41234/?path=/chat") == \
+        "http://127.0.0.1:41234/?path=/chat"
+    assert public_url.direct("wss://hub.example.org/user/alice/proxy/41234/echo") == \
+        "ws://127.0.0.1:41234/echo"
+    assert public_url.direct("ws://127.0.0.1:41234/echo") == "ws://127.0.0.1:41234/echo"
+    assert public_url.direct("/user/bob/proxy/41234/") == "/user/bob/proxy/41234/"

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..net import loop as lab
+from ..net import public_url
 from ..net.raw import open_websocket
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
@@ -194,7 +195,9 @@ def chromium_offer(page_url: str, cases: Iterable[tuple[str, Iterable[str]]], *,
 
     Raises :class:`WSLabError` saying why when Chromium or Playwright is missing.
     """
-    cases = [(u, list(p)) for u, p in cases]
+    # this Chromium runs on the kernel's machine: direct URLs, even under a Jupyter server
+    page_url = public_url.direct(page_url)
+    cases = [(public_url.direct(u), list(p)) for u, p in cases]
     why = chromium_available()
     if why:
         raise WSLabError(f"cannot run Chromium here: {why}")

@@ -33,6 +33,7 @@ as ``localhost`` and the URL said ``127.0.0.1``: the login cookie belongs to one
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -228,6 +229,23 @@ def for_browser(url: str) -> str:
         if proxied.startswith("http://"):
             return "ws://" + proxied[len("http://"):]
     return proxied
+
+
+def direct(url: str) -> str:
+    """The inverse of :func:`for_browser`, for a browser or client that runs on the kernel's
+    machine (headless Chromium started by a lab): ``<base>proxy/<port>/path`` becomes
+    ``http://127.0.0.1:<port>/path`` (``ws://`` for a WebSocket URL); other URLs unchanged."""
+    base = route().base
+    if base is None:
+        return url
+    parts = urlsplit(url)
+    base_path = urlsplit(base).path
+    m = re.match(re.escape(base_path) + r"proxy/(\d+)(/.*)?$", parts.path)
+    if m is None or (parts.scheme and parts.scheme not in ("http", "https", "ws", "wss")):
+        return url
+    scheme = "ws" if parts.scheme in ("ws", "wss") else "http"
+    rest = (m.group(2) or "/") + (f"?{parts.query}" if parts.query else "")
+    return f"{scheme}://127.0.0.1:{m.group(1)}{rest}"
 
 
 def needs_local_browser() -> str | None:
