@@ -79,9 +79,23 @@ def test_every_peer_has_every_record(results):
     assert _ordered(tc.p50_us, tc.p99_us)
 
 
+def test_broadcast_is_each_servers_own_call_and_rounds_are_kept(results):
+    for peer in PEERS:
+        assert results.broadcast_of(peer, 5).trigger == "call"  # server.broadcast(), not a relay
+        vals = results.rounds["echo 32 B p50 (us)"][peer]
+        assert len(vals) == TINY.rounds and all(v > 0 for v in vals)
+        lo, hi = results.spread("pipelined (msg/s)", peer)
+        assert 0 < lo <= results.median("pipelined (msg/s)", peer) <= hi
+    goals = {t["target"]: t for t in results.targets()}
+    for name in ("wslab pipelined msg/s / websockets",
+                 "wslab memory per idle connection / bare tornado"):
+        assert goals[name]["ratio"] > 0 and goals[name]["met"] in (True, False)
+    assert goals["wslab pipelined msg/s / websockets"]["higher"] is True
+
+
 def test_child_processes_are_stopped(results):
-    # 2 servers, 3 fan-out receivers, 3 memory clients: all reaped
-    assert len(results.child_pids) == 2 + 3 + 3
+    # 2 servers, 3 fan-out receivers, 3 memory clients, 1 measuring client: all reaped
+    assert len(results.child_pids) == 2 + 3 + 3 + 1
     assert not set(results.child_pids) & _children()
     for pid in results.child_pids:
         assert not os.path.exists(f"/proc/{pid}") or pid not in _children()
@@ -109,6 +123,7 @@ def test_measure_one_url(server):
     assert [r.size for r in res.echo] == [bench.SMALL, bench.BIG]
     assert res.throughput_of("server").received == 50
     assert res.broadcast_of("server", 3).received == 6
+    assert res.broadcast_of("server", 3).trigger == "relay"  # known by its URLs only
     assert server.events.of("message")  # the in-kernel server recorded its events
 
 
@@ -128,7 +143,7 @@ def test_percentile_and_frame_splitting():
 
 def test_wire_clients_build_every_byte_with_the_protocol_layer():
     """No hand-written handshake or frame header in the benchmark's clients."""
-    for name in ("wire.py", "runner.py", "targets.py"):
+    for name in ("wire.py", "runner.py", "targets.py", "meter.py"):
         text = (ROOT / "wslab" / "labs" / "bench" / name).read_text()
         assert "Sec-WebSocket-Key:" not in text and "\\r\\n\\r\\n" not in text, name
         assert "urlsplit" not in text and "& 0x7F" not in text, name

@@ -5,6 +5,13 @@
 :class:`MemoryRecord` are the figures, one per peer; :class:`BenchResults`
 gathers them with the machine they ran on, formats the peers table and writes
 ``peers.json``.  No I/O besides :meth:`BenchResults.save`.
+
+Each figure is kept per round too (:meth:`BenchResults.add_round`): the table
+gives the MEDIAN of the rounds with its spread, and each ratio the median of
+the per-round ratios (peers of one round ran side by side) with its spread; a
+ratio whose rounds differ by more than :data:`MOVES` of its median is marked
+as moving from run to run.  :meth:`BenchResults.targets` holds the goals of
+issue 15, each reported as met or not met with its ratio (never asserted).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASELINE", "BIG", "NODE", "PEERS", "SMALL", "BenchConfig", "BenchResults",
+__all__ = ["BASELINE", "BIG", "MOVES", "NODE", "PEERS", "SMALL", "BenchConfig", "BenchResults",
            "BroadcastRecord", "EchoRecord", "MemoryRecord", "Say", "ThroughputRecord",
            "format_value"]
 
@@ -24,6 +31,8 @@ PEERS = ("wslab", "wslab-process", "tornado", "websockets", "node-ws")
 BASELINE = "tornado"
 NODE = "node-ws"
 SMALL, BIG = 32, 64 * 1024
+MOVES = 0.15  # a ratio whose rounds span more than this fraction of its median "moves"
+CLIENT_LABEL = "echo 32 B p50, tornado client (us)"
 
 Say = Callable[[str], None]
 
@@ -107,6 +116,7 @@ class BroadcastRecord:
     p50_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    trigger: str = "call"  # "call": the server's own broadcast call; "relay": a /chat message
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,9 @@ class BenchResults:
     child_pids: list[int] = field(default_factory=list)  # all stopped when the run ends
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # label -> peer -> the figure in each round (None where a round has none)
+    rounds: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+    calls_per_echo: dict[str, Any] | None = None  # cProfile of the in-kernel server, if run
 
     # --- lookups -----------------------------------------------------------
     def echo_of(self, peer: str, size: int = SMALL, client: str = "wslab") -> EchoRecord | None:
@@ -153,79 +166,156 @@ class BenchResults:
     def memory_of(self, peer: str) -> MemoryRecord | None:
         return next((r for r in self.memory if r.peer == peer), None)
 
+    # --- rounds --------------------------------------------------------------
+    def add_round(self, label: str, peer: str, r: int, value: float) -> None:
+        """Record ``peer``'s figure ``label`` in round ``r``."""
+        vals = self.rounds.setdefault(label, {}).setdefault(peer, [])
+        vals.extend([None] * (r + 1 - len(vals)))
+        vals[r] = value
+
+    def _values(self, label: str, peer: str) -> list[float]:
+        return [v for v in self.rounds.get(label, {}).get(peer, []) if v is not None]
+
+    def median(self, label: str, peer: str) -> float | None:
+        """The median of ``peer``'s per-round figures ``label`` (None if none)."""
+        return _median(self._values(label, peer))
+
+    def spread(self, label: str, peer: str) -> tuple[float, float] | None:
+        """(lowest, highest) per-round figure."""
+        v = self._values(label, peer)
+        return (min(v), max(v)) if v else None
+
+    def ratio(self, label: str, peer: str, ref: str) -> tuple[float, float, float] | None:
+        """(median, lowest, highest) of ``peer / ref`` computed round by round."""
+        a = self.rounds.get(label, {}).get(peer, [])
+        b = self.rounds.get(label, {}).get(ref, [])
+        rs = [x / y for x, y in zip(a, b, strict=False) if x is not None and y]
+        if not rs:
+            return None
+        return _median(rs) or 0.0, min(rs), max(rs)
+
     # --- summary -----------------------------------------------------------
     def rows(self) -> list[tuple[str, dict[str, float | None], bool]]:
-        """(label, value per peer, higher_is_better) for the table and the JSON summary."""
+        """(label, median per peer, higher_is_better) for the table and the JSON summary."""
         out: list[tuple[str, dict[str, float | None], bool]] = []
-
-        def row(label: str, fn: Callable[[str], float | None], higher: bool = False) -> None:
-            values = {p: fn(p) for p in self.peers}
+        for label in self.rounds:
+            if "tornado client" in label:
+                continue
+            values = {p: self.median(label, p) for p in self.peers}
             if any(v is not None for v in values.values()):
-                out.append((label, values, higher))
-
-        def get(rec: Any, attr: str) -> float | None:
-            return None if rec is None else getattr(rec, attr)
-
-        for size, name in ((SMALL, "32 B"), (BIG, "64 KiB")):
-            row(f"echo {name} p50 (us)", lambda p, s=size: get(self.echo_of(p, s), "p50_us"))
-            row(f"echo {name} p99 (us)", lambda p, s=size: get(self.echo_of(p, s), "p99_us"))
-        row("pipelined (msg/s)", lambda p: get(self.throughput_of(p), "msgs_per_s"), True)
-        rate = self.config.get("paced_rate")
-        row(f"paced {rate}/s p50 (us)", lambda p: get(self.throughput_of(p), "paced_p50_us"))
-        row(f"paced {rate}/s p99 (us)", lambda p: get(self.throughput_of(p), "paced_p99_us"))
-        for n in sorted({r.clients for r in self.broadcast}):
-            row(f"broadcast {n} p50 (ms)", lambda p, n=n: get(self.broadcast_of(p, n), "p50_ms"))
-            row(f"broadcast {n} p99 (ms)", lambda p, n=n: get(self.broadcast_of(p, n), "p99_ms"))
-        row("memory (KiB/conn)", lambda p: get(self.memory_of(p), "kib_per_connection"))
+                out.append((label, values, label.startswith("pipelined")))
         return out
 
     def targets(self) -> list[dict[str, Any]]:
-        """The issue's targets with the measured ratios (reported, never asserted)."""
+        """The issue's goals with the measured ratios (reported, never asserted)."""
         out: list[dict[str, Any]] = []
 
-        def ratio(a: float | None, b: float | None) -> float | None:
-            return a / b if a is not None and b not in (None, 0) else None
+        def add(what: str, label: str, peer: str, ref: str, limit: float,
+                higher: bool = False) -> None:
+            r = self.ratio(label, peer, ref)
+            met = None if r is None else (r[0] >= limit if higher else r[0] <= limit)
+            moves = None if r is None or not r[0] else (r[2] - r[1]) / r[0] > MOVES
+            out.append({"target": what, "ratio": None if r is None else r[0],
+                        "lo": None if r is None else r[1], "hi": None if r is None else r[2],
+                        "limit": limit, "higher": higher, "met": met, "moves": moves})
 
-        def add(what: str, value: float | None, limit: float) -> None:
-            out.append({"target": what, "ratio": value, "limit": limit,
-                        "met": None if value is None else value <= limit})
+        ours = [p for p in ("wslab", "wslab-process") if p in self.peers]
+        for peer in ours:
+            add(f"{peer} server echo p50 / bare tornado", "echo 32 B p50 (us)", peer,
+                BASELINE, 1.05)
+        tc = self.rounds.get(CLIENT_LABEL, {})
+        if BASELINE in tc:
+            r = [x / y for x, y in zip(self.rounds["echo 32 B p50 (us)"].get(BASELINE, []),
+                                       tc[BASELINE], strict=False) if x is not None and y]
+            if r:
+                m = _median(r) or 0.0
+                out.append({"target": "wslab client / tornado client (echo p50, bare tornado "
+                                      "server)", "ratio": m, "lo": min(r), "hi": max(r),
+                            "limit": 1.2, "higher": False, "met": m <= 1.2,
+                            "moves": (max(r) - min(r)) / m > MOVES if m else None})
+        if "websockets" in self.peers:
+            for peer in ours:
+                add(f"{peer} pipelined msg/s / websockets", "pipelined (msg/s)", peer,
+                    "websockets", 1.0, higher=True)
+        if NODE in self.peers:
+            for n in sorted({r.clients for r in self.broadcast} & {200, 1000}):
+                for peer in ours:
+                    add(f"{peer} broadcast p99 to {n} clients / node ws",
+                        f"broadcast {n} p99 (ms)", peer, NODE, 1.0)
+        if BASELINE in self.peers:
+            for peer in ours:
+                add(f"{peer} memory per idle connection / bare tornado", "memory (KiB/conn)",
+                    peer, BASELINE, 1.0)
+        return out
 
-        base = self.echo_of(BASELINE)
-        for peer in ("wslab", "wslab-process"):
-            rec = self.echo_of(peer)
-            add(f"{peer} server echo p50 / bare tornado",
-                ratio(rec and rec.p50_us, base and base.p50_us), 1.05)
-        tc = self.echo_of(BASELINE, client="tornado")
-        add("wslab client / tornado client (echo p50, bare tornado server)",
-            ratio(base and base.p50_us, tc and tc.p50_us), 1.2)
-        node = self.broadcast_of(NODE, 200)
-        for peer in ("wslab", "wslab-process"):
-            rec = self.broadcast_of(peer, 200)
-            add(f"{peer} broadcast p99 to 200 clients / node ws",
-                ratio(rec and rec.p99_ms, node and node.p99_ms), 1.5)
+    def moving(self) -> list[str]:
+        """Per row, the peers whose ratio to bare Tornado moved more than MOVES between
+        rounds, with the range of that ratio ("all" when every peer's did)."""
+        out = []
+        for label, _, _ in self.rows():
+            moved, others = [], 0
+            for p in self.peers:
+                if p == BASELINE:
+                    continue
+                others += 1
+                r = self.ratio(label, p, BASELINE)
+                if r is not None and r[0] and (r[2] - r[1]) / r[0] > MOVES:
+                    moved.append(f"{p} {r[1]:.2f}-{r[2]:.2f}")
+            if moved:
+                out.append(f"{label} ({'all: ' if len(moved) == others else ''}"
+                           f"{', '.join(moved)})")
         return out
 
     def table(self) -> str:
-        """The peers table with ratios to bare Tornado and to Node ws."""
+        """The peers table: medians of the rounds (+-half their spread, in %), ratios to
+        bare Tornado and to Node ws (medians of per-round ratios; '~' marks one that moved
+        more than MOVES between rounds), the goals, the machine."""
         peers = self.peers
-        w = max([12, *(len(p) + 2 for p in peers)])
-        lines = [f"{'metric':<24}" + "".join(f"{p:>{w}}" for p in peers)]
+        w = max([15, *(len(p) + 2 for p in peers)])
+        lines = [f"{'metric':<26}" + "".join(f"{p:>{w}}" for p in peers)]
         for label, values, higher in self.rows():
-            lines.append(f"{label:<24}" + "".join(f"{format_value(values[p]):>{w}}" for p in peers))
+            cells = []
+            for p in peers:
+                v, sp = values[p], self.spread(label, p)
+                pm = "" if v is None or sp is None or sp[0] == sp[1] or not v \
+                    else f" ±{(sp[1] - sp[0]) / 2 / v * 100:.0f}%"
+                cells.append(f"{format_value(v) + pm:>{w}}")
+            lines.append(f"{label:<26}" + "".join(cells))
             for ref in (BASELINE, NODE):
-                r = values.get(ref)
-                if ref in peers and r:
-                    lines.append(f"{'  x ' + ref + (' (higher=better)' if higher else ''):<24}"
-                                 + "".join(f"{_fmt_ratio(values[p], r):>{w}}" for p in peers))
-        tc = self.echo_of(BASELINE, client="tornado")
-        wc = self.echo_of(BASELINE)
+                if ref not in peers or values.get(ref) is None:
+                    continue
+                cells = []
+                for p in peers:
+                    r = self.ratio(label, p, ref)
+                    mark = "~" if r is not None and r[0] and (r[2] - r[1]) / r[0] > MOVES else ""
+                    cells.append(f"{'-' if r is None else f'{r[0]:.2f}{mark}':>{w}}")
+                lines.append(f"{'  x ' + ref + (' (higher=better)' if higher else ''):<26}"
+                             + "".join(cells))
+        tc, wc = self.median(CLIENT_LABEL, BASELINE), self.median("echo 32 B p50 (us)", BASELINE)
         if tc and wc:
-            lines.append(f"clients vs bare tornado, echo 32 B p50: wslab client {wc.p50_us:.1f} us,"
-                         f" tornado client {tc.p50_us:.1f} us (x{wc.p50_us / tc.p50_us:.2f})")
+            lines.append(f"clients vs bare tornado, echo 32 B p50: wslab client {wc:.1f} us,"
+                         f" tornado client {tc:.1f} us (x{wc / tc:.2f})")
         for t in self.targets():
-            verdict = "n/a" if t["ratio"] is None else ("met" if t["met"] else "MISSED")
-            value = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
-            lines.append(f"target {t['target']}: {value} (<= {t['limit']}) {verdict}")
+            verdict = "n/a" if t["ratio"] is None else ("met" if t["met"] else "NOT MET")
+            value = "-" if t["ratio"] is None else \
+                f"{t['ratio']:.2f} (rounds {t['lo']:.2f}-{t['hi']:.2f})"
+            sign = ">=" if t["higher"] else "<="
+            lines.append(f"goal {t['target']}: {value} ({sign} {t['limit']}) {verdict}"
+                         + (" [moves run to run]" if t["moves"] else ""))
+        if self.calls_per_echo:
+            c = self.calls_per_echo
+            lines.append(f"python calls per echo (cProfile, in-kernel server, {c['echoes']} "
+                         f"pipelined echoes): {c['calls_per_echo']:.1f}")
+        moving = self.moving()
+        rounds = self.config.get("rounds")
+        lines.append(f"figures: medians of {rounds} interleaved rounds, ±half their spread; "
+                     f"ratios: medians of per-round ratios, '~' = rounds spread over "
+                     f"{MOVES:.0%} of the median")
+        if moving:
+            lines.append("ratios to bare tornado that moved between rounds:")
+            lines += [f"  {m}" for m in moving]
+        for note in self.notes:
+            lines.append(f"note: {note}")
         for peer, why in self.skipped.items():
             lines.append(f"skipped {peer}: {why}")
         lines.append(f"cores: {self.cpu_count}; python {self.python}; {self.platform}; "
@@ -235,7 +325,10 @@ class BenchResults:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["summary"] = {label: values for label, values, _ in self.rows()}
+        d["spread"] = {label: {p: self.spread(label, p) for p in self.peers}
+                       for label, _, _ in self.rows()}
         d["targets"] = self.targets()
+        d["moving"] = self.moving()
         return d
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
@@ -257,6 +350,10 @@ def format_value(v: float | None) -> str:
     return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
-def _fmt_ratio(v: float | None, ref: float) -> str:
-    return "-" if v is None else f"{v / ref:.2f}"
+def _median(xs: list[float]) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2
 

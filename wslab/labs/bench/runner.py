@@ -1,44 +1,48 @@
 """Benchmarks: the wslab server against real peers, measured honestly (layer 3, labs).
 
 One harness measures any WebSocket server that offers an echo route and a chat
-route (every message goes to every chat client), given their URLs:
+route, given their URLs, and every server the same way: the measuring client
+runs in a process of its own (:mod:`.meter`), as a browser does, whether the
+server is the in-kernel one (this process) or a child process.
 
 * **echo round trip** (:class:`EchoRecord`): one message at a time, 32 B and
-  64 KiB, with the wslab :class:`~wslab.net.client.Client` on the lab loop
-  (``measure_rtt``: ``time.perf_counter_ns`` around each round trip, warm-up
-  first); p50/p90/p99.  The same figure with Tornado's own client
-  (``websocket_connect``) against the bare Tornado server compares the clients.
+  64 KiB, with the wslab :class:`~wslab.net.client.Client` (``measure_rtt``:
+  ``time.perf_counter_ns`` around each round trip, warm-up first); p50/p90/p99.
+  The same figure with Tornado's own client (``websocket_connect``) against the
+  bare Tornado server compares the clients.
 * **pipelined throughput** (:class:`ThroughputRecord`): a minimal "wire" client
-  (asyncio protocol, pre-encoded masked frames, replies counted without
-  decoding text) keeps ``window`` messages outstanding and reports messages/s.
-  A second, *paced* run sends on a fixed schedule (``paced_rate`` messages/s,
-  still at most ``window`` outstanding) and measures each message's latency from
-  its **intended** send time, not from when it was actually written.  A client
-  that only sends after the previous reply ("closed loop") stops sending while
-  the server stalls, so the stall hides in one slow sample and the messages that
-  *should* have been sent meanwhile are never measured: coordinated omission.
-  Timing from the schedule charges the stall to every message it delayed.
+  (pre-encoded masked frames, replies counted without decoding text) keeps
+  ``window`` messages outstanding and reports messages/s; a second, *paced* run
+  sends on a fixed schedule and times each message from its **intended** send
+  time (no coordinated omission; see :mod:`.meter`).
 * **broadcast fan-out** (:class:`BroadcastRecord`): N wire clients on the chat
-  route; one sends a trigger and the server sends it to all N.  The figure is
-  the time from writing the trigger to the LAST client's receipt, repeated
-  ``broadcast_reps`` times; p50/p99.  The N clients live in a receiver child
-  process reading raw sockets with ``epoll`` (a few microseconds per client, the
-  same for every peer), so they never share a process or GIL with a server.
+  route, in a receiver child reading raw sockets with ``epoll`` (a few
+  microseconds per client, the same for every peer).  The server broadcasts
+  with its OWN broadcast call: ``server.broadcast()`` for wslab (called from
+  the main thread, as a notebook cell calls it: the hop to the lab loop is
+  part of the figure), ``websockets``' ``broadcast()``, Node ``ws``'s
+  documented loop (``send`` to every open client), and for bare Tornado the
+  loop a careful Tornado user writes (``write_message`` per client over a copy
+  of the set: Tornado has no public way to encode a frame once).  The figure
+  is ``perf_counter_ns()`` just before that call (in the server's process) to
+  the LAST client's receipt (same ``CLOCK_MONOTONIC`` clock in every process),
+  repeated ``broadcast_reps`` times.  A server known only by its URLs is timed
+  from a message one client sends to ``/chat`` instead.
 * **memory per connection** (:class:`MemoryRecord`): the server process's RSS
-  (``VmRSS`` in ``/proc/PID/status``) before and after N idle connections.  The
-  N clients always live in a *separate child process*, so for the in-kernel
-  server (whose process is this one) the growth is server-side memory only:
-  Tornado's handler, stream and buffers plus wslab's per-connection objects and
-  its ``open`` events.
+  (``VmRSS`` in ``/proc/PID/status``) before and after N idle connections held
+  by a child process.
 
 :func:`run_peers` runs every metric against several servers in ONE interleaved
-run (A B C D A B C D ...), so machine noise hits all of them alike:
+run (A B C D A B C D ...), so machine noise hits all of them alike, in
+``rounds`` rounds: each figure is the MEDIAN of its per-round values, with
+their spread (lowest-highest), and each ratio the median of the per-round
+ratios (the peers of a round ran side by side), with its spread; a ratio whose
+rounds differ by more than :data:`~.records.MOVES` of its median is reported as
+moving from run to run.  The peers:
 
 * ``wslab``: :func:`wslab.serve` on the lab loop thread of *this* process, events
-  recorded as by default: what a notebook gets; it shares this process (and its
-  GIL) with the measuring client;
-* ``wslab-process``: the same server in a child process, for a like-for-like
-  comparison with the other peers, which all run in child processes;
+  recorded as by default: what a notebook gets;
+* ``wslab-process``: the same server in a child process;
 * ``tornado``: a bare Tornado echo/chat handler (the baseline of every ratio;
   TCP_NODELAY on, as wslab, ``websockets`` and Node's ``ws`` do);
 * ``websockets``: the ``websockets`` library's asyncio server (skipped when the
@@ -51,28 +55,27 @@ run (A B C D A B C D ...), so machine noise hits all of them alike:
 Every loop is bounded in count AND time (per-step timeouts, a time budget per
 metric); long runs show ``tqdm.auto`` progress bars, updated between steps and
 never inside a timed span.  Results are dataclass records; :meth:`BenchResults.save`
-writes ``peers.json`` and ``peers.png``.  Command line: ``python -m wslab bench``.
+writes ``peers.json``.  Command line: ``python -m wslab bench``.
 
 This module runs the rounds; :mod:`.records` holds the configuration and the
-records, :mod:`.wire` the wire-level clients, :mod:`.targets` the servers and
-child processes.
+records, :mod:`.meter` the measuring client's process, :mod:`.wire` the
+wire-level clients, :mod:`.targets` the servers and child processes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from ...net import loop as lab
 from ..stats import percentile
+from .meter import PipeRun
 from .records import (
     BASELINE,
     BIG,
@@ -86,155 +89,18 @@ from .records import (
     Say,
     ThroughputRecord,
 )
-from .targets import Target, _Fanout, _Peers, _py_child, _raise_fd_limit, _spawned, rss_kib
-from .wire import _client_frame, _Wire, _wire_connect
+from .targets import (
+    Target,
+    _Fanout,
+    _Meter,
+    _Peers,
+    _py_child,
+    _raise_fd_limit,
+    _spawned,
+    rss_kib,
+)
 
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "bench" / "results"
-
-
-# ---------------------------------------------------------------------------
-# The measurements (coroutines on the lab loop)
-
-
-async def _tornado_client_rtt(url: str, n: int, size: int, warmup: int,
-                              timeout: float) -> list[float]:
-    """Echo round trips (s) with Tornado's own ``websocket_connect`` client, on the lab loop.
-
-    The same loop shape as :meth:`wslab.Client.measure_rtt`: a tagged payload,
-    ``perf_counter_ns`` before the write and after the reply, checked.
-    """
-    import tornado.websocket
-
-    conn = await asyncio.wait_for(tornado.websocket.websocket_connect(url), timeout)
-    samples: list[float] = []
-    try:
-        for i in range(-warmup, n):
-            tag = f"{i:08d}:"
-            payload = (tag + "x" * max(0, size - len(tag)))[:max(size, len(tag))]
-            t0 = time.perf_counter_ns()
-            conn.write_message(payload)
-            reply = await asyncio.wait_for(conn.read_message(), timeout)
-            t1 = time.perf_counter_ns()
-            if reply != payload:
-                raise ValueError(f"{url} is not an echo endpoint (answered {str(reply)[:40]!r})")
-            if i >= 0:
-                samples.append((t1 - t0) / 1e9)
-    finally:
-        conn.close(1000)
-        try:
-            while await asyncio.wait_for(conn.read_message(), 2) is not None:
-                pass
-        except asyncio.TimeoutError:
-            pass
-    return samples
-
-
-@dataclass
-class _PipeRun:
-    sent: int = 0
-    received: int = 0
-    bad: int = 0
-    t_first: int = 0
-    t_last: int = 0
-    latencies_ns: list[int] = field(default_factory=list)
-
-    def take(self, payload: bytes, out: list[bytes], t: int) -> int:
-        """Count one echo (checking its tag against ``out``); its index, or -1 past the end."""
-        k = self.received
-        if k >= len(out):
-            return -1
-        if payload[:8] != out[k]:
-            self.bad += 1
-        self.received = k + 1
-        self.t_last = t
-        return k
-
-    def send_up_to(self, w: _Wire, wire_frames: list[bytes], hi: int) -> None:
-        """Write the pre-encoded frames up to (not including) number ``hi``."""
-        if hi > self.sent:
-            w.write(b"".join(wire_frames[self.sent:hi]))
-            self.sent = hi
-
-
-def _pipe_frames(n: int, size: int) -> list[bytes]:
-    pad = b"x" * max(0, size - 8)
-    return [_client_frame(b"%08d" % i + pad) for i in range(n)]
-
-
-async def _saturating(url: str, n: int, window: int, size: int, timeout: float) -> _PipeRun:
-    """As fast as the server answers: ``window`` messages outstanding at all times."""
-    out = [b"%08d" % i for i in range(n)]
-    wire_frames = _pipe_frames(n, size)
-    run = _PipeRun()
-    done = asyncio.get_running_loop().create_future()
-
-    def on_frame(w: _Wire, payload: bytes, t: int) -> None:
-        run.take(payload, out, t)
-
-    def on_chunk(w: _Wire) -> None:
-        if run.received >= n:
-            if not done.done():
-                done.set_result(None)
-            return
-        run.send_up_to(w, wire_frames, min(n, run.received + window))
-
-    wire = await _wire_connect(url, on_frame, timeout)
-    wire.on_chunk = on_chunk
-    try:
-        run.t_first = time.perf_counter_ns()
-        run.send_up_to(wire, wire_frames, min(n, window))
-        try:
-            await asyncio.wait_for(done, timeout)
-        except asyncio.TimeoutError:
-            pass  # reported as received < sent
-    finally:
-        await wire.aclose()
-    return run
-
-
-async def _paced(url: str, n: int, window: int, size: int, rate: int,
-                 timeout: float) -> _PipeRun:
-    """On a fixed schedule (message i is due at t0 + i/rate), at most ``window`` outstanding.
-
-    Latency counts from the *intended* send time (no coordinated omission).  The
-    sender yields to the loop between checks instead of sleeping, because a
-    timer sleep on Linux wakes up to a millisecond late.
-    """
-    out = [b"%08d" % i for i in range(n)]
-    wire_frames = _pipe_frames(n, size)
-    run = _PipeRun()
-    period = 1e9 / rate
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    t0 = 0
-
-    def on_frame(w: _Wire, payload: bytes, t: int) -> None:
-        k = run.take(payload, out, t)
-        if k < 0:
-            return
-        run.latencies_ns.append(t - (t0 + int(k * period)))
-        if run.received == n and not done.done():
-            done.set_result(None)
-
-    def pump(w: _Wire) -> None:
-        due = min(n, int((time.perf_counter_ns() - t0) / period) + 1)
-        run.send_up_to(w, wire_frames, min(due, run.received + window))
-
-    wire = await _wire_connect(url, on_frame, timeout)
-    wire.on_chunk = pump
-    deadline = time.monotonic() + timeout
-    try:
-        t0 = run.t_first = time.perf_counter_ns()
-        while run.sent < n and time.monotonic() < deadline and not wire.closed.done():
-            pump(wire)
-            await asyncio.sleep(0)
-        try:
-            await asyncio.wait_for(done, max(0.01, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            pass
-    finally:
-        await wire.aclose()
-    return run
 
 
 class _Progress:
@@ -274,13 +140,11 @@ def _rounds(cfg: BenchConfig, prog: _Progress, what: str, targets: Sequence[Any]
 def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                 progress: bool | None = None,
                 client_compare: str | None = None) -> BenchResults:
-    """Measure every target with every metric, interleaved (layer 2).
+    """Measure every target with every metric, interleaved, the client in its own process.
 
     ``client_compare`` names the target (bare Tornado) that Tornado's own client
     also measures, interleaved with the wslab client.
     """
-    from ...net.client import connect
-
     cfg = config or BenchConfig()
     t_start = time.monotonic()
     res = BenchResults(cpu_count=os.cpu_count(), python=platform.python_version(),
@@ -298,57 +162,64 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
              + len(cfg.broadcast_clients) * (len(chat_targets) + cfg.broadcast_reps * len(chat_targets)))
     prog = _Progress(total, progress if progress is not None else True)
     timeout = cfg.step_timeout
+    meter: _Meter | None = None
     try:
         # 1. memory first, before the other metrics leave garbage in this process
         for t in mem_targets:
-            res.memory.append(_memory(t, cfg.memory_connections, timeout))
+            rec = _memory(t, cfg.memory_connections, timeout)
+            res.memory.append(rec)
+            res.add_round("memory (KiB/conn)", t.name, 0, rec.kib_per_connection)
             prog.step("memory")
 
+        meter = _Meter(timeout)
+
         # 2. sequential echo, 32 B then 64 KiB, wslab client (and Tornado's client)
-        clients = {t.name: connect(t.echo_url) for t in targets}
-        try:
-            for size, n in ((SMALL, cfg.echo_n), (BIG, cfg.echo_big_n)):
-                samples: dict[tuple[str, str], list[float]] = {}
-                steps: list[tuple[Target, str]] = [(t, "wslab") for t in targets]
-                if client_compare:
-                    i = next(i for i, t in enumerate(targets) if t.name == client_compare)
-                    steps.insert(i + 1, (targets[i], "tornado"))
+        for size, n in ((SMALL, cfg.echo_n), (BIG, cfg.echo_big_n)):
+            samples: dict[tuple[str, str], list[float]] = {}
+            steps: list[tuple[Target, str]] = [(t, "wslab") for t in targets]
+            if client_compare:
+                i = next(i for i, t in enumerate(targets) if t.name == client_compare)
+                steps.insert(i + 1, (targets[i], "tornado"))
+            name = "32 B" if size == SMALL else "64 KiB"
 
-                def echo_step(st: tuple[Target, str], r: int, size: int = size, n: int = n,
-                              samples: dict[tuple[str, str], list[float]] = samples) -> None:
-                    t, who = st
-                    warm = cfg.warmup if r == 0 else 5
-                    if who == "wslab":
-                        got = clients[t.name].measure_rtt(n=n, size=size, warmup=warm,
-                                                          timeout=timeout, progress=False)
-                    else:
-                        got = lab.run(_tornado_client_rtt(t.echo_url, n, size, warm, timeout),
-                                      timeout=timeout * 3, what="tornado client round trips")
-                    samples.setdefault((t.name, who), []).extend(got)
+            def echo_step(st: tuple[Target, str], r: int, size: int = size, n: int = n,
+                          name: str = name,
+                          samples: dict[tuple[str, str], list[float]] = samples) -> None:
+                t, who = st
+                got = meter.ask("echo", t.echo_url, timeout * 3 + 10, client=who, n=n,
+                                size=size, warmup=cfg.warmup if r == 0 else 5)
+                samples.setdefault((t.name, who), []).extend(got)
+                if who == "wslab" and got:
+                    res.add_round(f"echo {name} p50 (us)", t.name, r, percentile(got, 50))
+                    res.add_round(f"echo {name} p99 (us)", t.name, r, percentile(got, 99))
+                elif got:
+                    res.add_round(f"echo {name} p50, tornado client (us)", t.name, r,
+                                  percentile(got, 50))
 
-                _rounds(cfg, prog, f"echo {size} B", steps, echo_step, res.notes)
-                for (peer, who), s in samples.items():
-                    us = [x * 1e6 for x in s]
-                    res.echo.append(EchoRecord(peer, who, size, len(us), percentile(us, 50),
-                                               percentile(us, 90), percentile(us, 99), max(us)))
-        finally:
-            for c in clients.values():
-                c.close()
+            _rounds(cfg, prog, f"echo {size} B", steps, echo_step, res.notes)
+            for (peer, who), us in samples.items():
+                res.echo.append(EchoRecord(peer, who, size, len(us), percentile(us, 50),
+                                           percentile(us, 90), percentile(us, 99), max(us)))
 
         # 3. pipelined: saturating throughput, then latency on a paced schedule
-        pipes: dict[str, list[tuple[_PipeRun, _PipeRun]]] = {}
+        pipes: dict[str, list[tuple[PipeRun, PipeRun]]] = {}
 
         def pipe_step(t: Target, r: int) -> None:
-            sat = lab.run(_saturating(t.echo_url, cfg.pipeline_n, cfg.window, SMALL, timeout),
-                          timeout=timeout + 10, what="pipelined run")
-            paced = lab.run(_paced(t.echo_url, cfg.paced_n, cfg.window, SMALL, cfg.paced_rate,
-                                   timeout), timeout=timeout + 10, what="paced run")
+            sat = PipeRun(**meter.ask("saturating", t.echo_url, timeout + 20, n=cfg.pipeline_n,
+                                      window=cfg.window, size=SMALL))
+            paced = PipeRun(**meter.ask("paced", t.echo_url, timeout + 20, n=cfg.paced_n,
+                                        window=cfg.window, size=SMALL, rate=cfg.paced_rate))
             pipes.setdefault(t.name, []).append((sat, paced))
+            if sat.rate is not None:
+                res.add_round("pipelined (msg/s)", t.name, r, sat.rate)
+            if paced.latencies_ns:
+                lat = [x / 1e3 for x in paced.latencies_ns]
+                res.add_round(f"paced {cfg.paced_rate}/s p50 (us)", t.name, r, percentile(lat, 50))
+                res.add_round(f"paced {cfg.paced_rate}/s p99 (us)", t.name, r, percentile(lat, 99))
 
         _rounds(cfg, prog, "pipelined", targets, pipe_step, res.notes)
         for peer, runs in pipes.items():
-            rates = [s.received / ((s.t_last - s.t_first) / 1e9) for s, _ in runs
-                     if s.received and s.t_last > s.t_first]
+            rates = [s.rate for s, _ in runs if s.rate is not None]
             lat = [x / 1e3 for _, p in runs for x in p.latencies_ns]
             res.throughput.append(ThroughputRecord(
                 peer=peer, size=SMALL, window=cfg.window,
@@ -359,6 +230,8 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                 paced_received=sum(p.received for _, p in runs),
                 paced_p50_us=percentile(lat, 50) if lat else None,
                 paced_p99_us=percentile(lat, 99) if lat else None))
+        meter.close()
+        meter = None
 
         # 4. broadcast fan-out: every peer holds N chat clients; reps interleaved
         for n in cfg.broadcast_clients:
@@ -369,7 +242,7 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
             try:
                 for t in chat_targets:
                     assert t.chat_url is not None
-                    groups[t.name] = _Fanout(t.chat_url, n, timeout)
+                    groups[t.name] = _Fanout(t.chat_url, n, timeout, t.broadcast)
                     prog.step(f"connect {n}")
 
                 def bcast_step(t: Target, r: int, groups: dict[str, _Fanout] = groups,
@@ -394,8 +267,18 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                     received=receipts[t.name], expected=n * attempts[t.name],
                     p50_ms=percentile(ms, 50) if ms else None,
                     p99_ms=percentile(ms, 99) if ms else None,
-                    max_ms=max(ms) if ms else None))
+                    max_ms=max(ms) if ms else None,
+                    trigger="call" if t.broadcast is not None else "relay"))
+                # rounds: the reps in cfg.rounds consecutive blocks (interleaved within each)
+                k = max(1, min(cfg.rounds, len(ms)))
+                for r in range(k):
+                    block = ms[r * len(ms) // k:(r + 1) * len(ms) // k]
+                    if block:
+                        res.add_round(f"broadcast {n} p50 (ms)", t.name, r, percentile(block, 50))
+                        res.add_round(f"broadcast {n} p99 (ms)", t.name, r, percentile(block, 99))
     finally:
+        if meter is not None:
+            meter.close()
         prog.close()
     res.seconds = time.monotonic() - t_start
     return res
@@ -427,13 +310,28 @@ def _memory(t: Target, n: int, timeout: float) -> MemoryRecord:
 
 
 def measure(echo_url: str, chat_url: str | None = None, *, pid: int | None = None,
+            broadcast: Callable[[str], Any] | None = None,
             config: BenchConfig | None = None, progress: bool | None = None) -> BenchResults:
     """Measure ONE server given its URLs (layer 2): echo, pipelined, broadcast, memory.
 
-    ``chat_url`` enables the fan-out figure (every message to every client on
-    it); ``pid`` enables the memory figure (the server's process id).
+    ``chat_url`` enables the fan-out figure; ``broadcast(text)``, if given, is the
+    server's own broadcast call (e.g. ``server.broadcast``), timed from just before
+    the call; without it a message one client sends to ``chat_url`` is timed (every
+    message to every client on it).  ``pid`` enables the memory figure (the
+    server's process id).
     """
-    return run_targets([Target("server", echo_url, chat_url, pid)], config, progress=progress)
+    trigger = None
+    if broadcast is not None:
+        if not callable(broadcast):
+            raise ValueError(f"broadcast is a callable such as server.broadcast, got {broadcast!r}")
+
+        def trigger(text: str) -> int:
+            t0 = time.perf_counter_ns()
+            broadcast(text)
+            return t0
+
+    return run_targets([Target("server", echo_url, chat_url, pid, trigger)], config,
+                       progress=progress)
 
 
 def run_peers(config: BenchConfig | None = None, *, peers: Sequence[str] = PEERS,

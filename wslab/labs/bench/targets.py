@@ -14,6 +14,7 @@ the report says why.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import select
 import shutil
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,30 +36,60 @@ NODE_CACHE = ROOT / ".cache" / "node"  # npm install --prefix .cache/node ws@8 (
 
 
 class _Fanout:
-    """A receiver child holding N clients on one server's chat route (parent side)."""
+    """A receiver child holding N clients on one server's chat route (parent side).
 
-    def __init__(self, url: str, n: int, timeout: float) -> None:
-        self.n, self.timeout = n, timeout
+    :meth:`rep` times one broadcast made by the server itself: ``trigger(text)``
+    asks the server to broadcast ``text`` and returns ``perf_counter_ns()`` taken
+    just before the server's broadcast call (in the server's process; the clock,
+    ``CLOCK_MONOTONIC``, is the same in every process of the machine); the
+    receiver child reports when the LAST client had it.  :meth:`relay` times a
+    message one client sends to ``/chat``, for a server known only by its URLs.
+    """
+
+    def __init__(self, url: str, n: int, timeout: float,
+                 trigger: Callable[[str], int] | None = None) -> None:
+        self.n, self.timeout, self.trigger = n, timeout, trigger
         self.child = _py_child(f"{n} clients on {url}", "wire", "_fanout_child", url, n, timeout,
-                               True)
+                               trigger is None)
         try:
             line = self.child.ready_line(timeout + 120)
             if line != f"READY {n}":
                 raise RuntimeError(f"fan-out clients: {line}")
+            if trigger is not None:  # some servers register a client a loop turn late
+                for k in range(20):
+                    if self.rep(f"warm{k}", 2.0)[0] is not None:
+                        break
+                else:
+                    raise RuntimeError(f"{url}: no warm-up broadcast reached all {n} clients")
         except BaseException:
             self.child.stop()
             raise
 
-    def rep(self, tag: str) -> tuple[int | None, int]:
-        """One broadcast: (ns to the last receipt or None if incomplete, receipts)."""
+    def _line(self, text: str, timeout: float) -> str:
         assert self.child.proc.stdin is not None
-        self.child.proc.stdin.write(f"rep {tag}\n".encode())
+        self.child.proc.stdin.write(text.encode() + b"\n")
         self.child.proc.stdin.flush()
-        ns, count = map(int, self.child.ready_line(self.timeout + 10).split())
-        return (ns if ns >= 0 else None), count
+        return self.child.ready_line(timeout)
+
+    def rep(self, tag: str, limit: float | None = None) -> tuple[int | None, int]:
+        """One broadcast: (ns to the last receipt or None if incomplete, receipts)."""
+        limit = self.timeout if limit is None else limit
+        if self.trigger is None:
+            ns, count = map(int, self._line(f"rep {tag}", limit + 10).split())
+            return (ns if ns >= 0 else None), count
+        if self._line(f"arm {tag} {limit}", 10) != "ARMED":
+            raise RuntimeError("fan-out clients: not armed")
+        t0 = self.trigger(broadcast_text(tag))
+        t_last, count = map(int, self.child.ready_line(limit + 10).split())
+        return (t_last - t0 if t_last >= 0 else None), count
 
     def close(self) -> None:
         self.child.stop(timeout=10)
+
+
+def broadcast_text(tag: str) -> str:
+    """The 32-byte text of one timed broadcast (what the receiver child waits for)."""
+    return f"bcast:{tag}:".ljust(32, ".")
 
 
 # ---------------------------------------------------------------------------
@@ -141,12 +172,19 @@ def _py_child(what: str, module: str, fn: str, *args: Any) -> _Child:
 
 def _serve_child(kind: str) -> None:
     """Child-process entry: serve /echo and /chat with ``kind``, print the port, run until
-    stdin closes."""
+    stdin closes.  Each stdin line ``bcast TEXT`` makes the server broadcast TEXT to its
+    /chat clients with its own broadcast call and print ``perf_counter_ns()`` taken just
+    before that call."""
     if kind == "wslab":
         from ...net.server import serve
         server = serve(name="bench-child")
         print(server.port, flush=True)
-        sys.stdin.buffer.read()
+        for line in sys.stdin:
+            cmd, _, text = line.rstrip("\n").partition(" ")
+            if cmd == "bcast":  # from this (main) thread, as a notebook cell calls it
+                t0 = time.perf_counter_ns()
+                server.broadcast(text, path="/chat")
+                print(t0, flush=True)
         lab.stop_all(timeout=2)
         return
     asyncio.run(_serve_async(kind))
@@ -155,12 +193,25 @@ def _serve_child(kind: str) -> None:
 async def _serve_async(kind: str) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
+    pending = bytearray()
+    broadcast_fn: Any = None
 
     def on_stdin() -> None:
-        if not os.read(0, 4096):
+        data = os.read(0, 4096)
+        if not data:
             loop.remove_reader(0)
             if not stop.done():
                 stop.set_result(None)
+            return
+        pending.extend(data)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            cmd, _, text = line.decode().partition(" ")
+            if cmd == "bcast":
+                t0 = time.perf_counter_ns()
+                broadcast_fn(text)
+                print(t0, flush=True)
 
     if kind == "tornado":
         import tornado.httpserver
@@ -177,18 +228,30 @@ async def _serve_async(kind: str) -> None:
             def on_message(self, message: str | bytes) -> None:
                 self.write_message(message, binary=isinstance(message, bytes))
 
+        def tornado_broadcast(message: str | bytes) -> None:
+            # As a careful Tornado user writes it: Tornado has no public way to encode a
+            # frame once, so write_message per client (it frames the message each time),
+            # over a copy of the set, its Future not awaited (that would serialise the
+            # clients), a client closed under us skipped.
+            binary = isinstance(message, bytes)
+            for c in list(chat):
+                try:
+                    c.write_message(message, binary=binary)
+                except tornado.websocket.WebSocketClosedError:
+                    chat.discard(c)
+
         class Chat(tornado.websocket.WebSocketHandler):
             def open(self) -> None:
                 self.set_nodelay(True)
                 chat.add(self)
 
             def on_message(self, message: str | bytes) -> None:
-                for c in list(chat):
-                    c.write_message(message, binary=isinstance(message, bytes))
+                tornado_broadcast(message)
 
             def on_close(self) -> None:
                 chat.discard(self)
 
+        broadcast_fn = tornado_broadcast
         app = tornado.web.Application([(r"/echo", Echo), (r"/chat", Chat)])
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         http = tornado.httpserver.HTTPServer(app)
@@ -215,6 +278,7 @@ async def _serve_async(kind: str) -> None:
                 async for message in ws:
                     await ws.send(message)
 
+        broadcast_fn = lambda message: broadcast(members, message)  # noqa: E731 - its own API
         server = await serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
                              max_size=16 << 20)
         print(next(iter(server.sockets)).getsockname()[1], flush=True)
@@ -254,12 +318,62 @@ def _raise_fd_limit(needed: int) -> None:
 
 @dataclass
 class Target:
-    """One server under test: its echo and chat URLs and the process it lives in."""
+    """One server under test: its echo and chat URLs and the process it lives in.
+
+    ``broadcast(text)`` makes the server itself broadcast ``text`` to its /chat
+    clients and returns ``perf_counter_ns()`` taken just before its broadcast
+    call; None: the fan-out figure times a message relayed by ``/chat``.
+    """
 
     name: str
     echo_url: str
     chat_url: str | None = None
     pid: int | None = None  # for the memory figure; os.getpid() for the in-kernel server
+    broadcast: Callable[[str], int] | None = None
+
+
+class _Meter:
+    """The measuring client's process (:mod:`.meter`), parent side: one command, one answer."""
+
+    def __init__(self, timeout: float) -> None:
+        self.child = _py_child("measuring client", "meter", "_meter_child")
+        self.timeout = timeout
+        try:
+            if self.child.ready_line(60) != "READY":
+                raise RuntimeError("the measuring client did not start")
+        except BaseException:
+            self.child.stop()
+            raise
+
+    def ask(self, op: str, url: str, limit: float, **args: Any) -> Any:
+        assert self.child.proc.stdin is not None
+        self.child.proc.stdin.write(json.dumps({"op": op, "url": url, "timeout": self.timeout,
+                                                **args}).encode() + b"\n")
+        self.child.proc.stdin.flush()
+        reply = json.loads(self.child.ready_line(limit))
+        if "error" in reply:
+            raise RuntimeError(f"measuring client, {op} on {url}: {reply['error']}")
+        return reply["ok"]
+
+    def close(self) -> None:
+        self.child.stop(timeout=10)
+
+
+def _in_process_trigger(server: Any) -> Callable[[str], int]:
+    def trigger(text: str) -> int:
+        t0 = time.perf_counter_ns()
+        server.broadcast(text, path="/chat")
+        return t0
+    return trigger
+
+
+def _child_trigger(child: _Child) -> Callable[[str], int]:
+    def trigger(text: str) -> int:
+        assert child.proc.stdin is not None
+        child.proc.stdin.write(f"bcast {text}\n".encode())
+        child.proc.stdin.flush()
+        return int(child.ready_line(30))
+    return trigger
 
 
 def node_peer() -> tuple[list[str], dict[str, str]] | str:
@@ -303,7 +417,7 @@ class _Peers:
             from ...net.server import serve
             self._server = serve(name="bench")
             self.targets.append(Target(name, self._server.url, self._server.chat_url,
-                                       os.getpid()))
+                                       os.getpid(), _in_process_trigger(self._server)))
             return
         if name == "websockets":
             try:
@@ -331,7 +445,8 @@ class _Peers:
             say(f"skipping {name}: {self.skipped[name]}")
             return
         base = f"ws://127.0.0.1:{port}"
-        self.targets.append(Target(name, f"{base}/echo", f"{base}/chat", child.pid))
+        self.targets.append(Target(name, f"{base}/echo", f"{base}/chat", child.pid,
+                                   _child_trigger(child)))
 
     def close(self) -> None:
         for child in self.children:

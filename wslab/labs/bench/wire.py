@@ -217,7 +217,9 @@ def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
     after its handshake).  Then each ``rep TAG`` line makes client 0 send a
     trigger and prints ``NS COUNT``: nanoseconds from writing the trigger to the
     LAST client's receipt (-1 if incomplete within ``timeout``) and how many
-    clients received it.  A raw ``epoll`` loop reads the sockets, so receiving
+    clients received it.  An ``arm TAG LIMIT`` line prints ``ARMED`` and waits
+    for a broadcast the server makes by itself, then prints ``T_NS COUNT`` with
+    T_NS the ``perf_counter_ns()`` of the last receipt.  A raw ``epoll`` loop reads the sockets, so receiving
     costs a few microseconds per client; the timestamp is taken when ``poll``
     returns, after which that batch of receipts had already arrived.  EOF on
     stdin closes every connection (Close frame, short wait) and exits.
@@ -238,13 +240,20 @@ def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
     seen = [b""] * n
     live = set(by_fd)
 
-    def rep(tag: str, limit: float) -> tuple[int, int]:
+    def rep(tag: str, limit: float, send: bool = True) -> tuple[int, int]:
+        """(ns from the trigger to the last receipt, receipts); without ``send`` the
+        server broadcasts by itself and the first figure is the last receipt's
+        ``perf_counter_ns()`` (-1 if incomplete)."""
         expect = f"bcast:{tag}:".encode().ljust(32, b".")
         count, t_last = 0, 0
-        frame = _client_frame(expect)
         end = time.monotonic() + limit
-        t0 = time.perf_counter_ns()
-        socks[0].send(frame)
+        t0 = 0
+        if send:
+            frame = _client_frame(expect)
+            t0 = time.perf_counter_ns()
+            socks[0].send(frame)
+        else:
+            print("ARMED", flush=True)
         while count < n:
             left = end - time.monotonic()
             if left <= 0:
@@ -282,9 +291,13 @@ def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
     print(f"READY {n}", flush=True)
     for line in sys.stdin:
         cmd, _, tag = line.strip().partition(" ")
-        if cmd != "rep":
+        if cmd == "rep":
+            ns, count = rep(tag, timeout)
+        elif cmd == "arm":  # "arm TAG LIMIT": the server is about to broadcast
+            tag, _, limit = tag.partition(" ")
+            ns, count = rep(tag, float(limit), send=False)
+        else:
             break
-        ns, count = rep(tag, timeout)
         print(f"{ns} {count}", flush=True)
     close = frames.encode_frame(frames.Frame.close(1000, mask_key=b"wslb"))
     for s in socks:
