@@ -26,6 +26,7 @@ from .net import (
     ConnectionFailed,
     Event,
     FaultProxy,
+    HandlerNotSendable,
     LabServer,
     LabTimeout,
     QueueFull,
@@ -77,7 +78,7 @@ _register_html_views()
 
 __all__ = [
     "Classroom", "classroom", "cluster", "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
-    "FaultProxy", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
+    "FaultProxy", "HandlerNotSendable", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
     "ReconnectingClient",
     "ServerStartError", "State", "Tap", "Transcript", "WSLabError", "connect", "handshake_by_hand", "responsive", "serve",
     "servers", "set_public_url", "stop_all",

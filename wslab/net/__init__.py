@@ -7,7 +7,13 @@ live one layer up, in :mod:`wslab.labs`.
 """
 
 from .client import Client, LogEntry, connect
-from .errors import ConnectionClosed, ConnectionFailed, LabTimeout, ServerStartError
+from .errors import (
+    ConnectionClosed,
+    ConnectionFailed,
+    HandlerNotSendable,
+    LabTimeout,
+    ServerStartError,
+)
 from .events import Event, EventList
 from .faults import FaultEvent, FaultProxy
 from .loop import responsive, stop_all
@@ -17,7 +23,7 @@ from .tap import Tap, TapRecord
 
 __all__ = [
     "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
-    "EventList", "FaultEvent", "FaultProxy", "LabServer", "LabTimeout", "LogEntry",
+    "EventList", "FaultEvent", "FaultProxy", "HandlerNotSendable", "LabServer", "LabTimeout", "LogEntry",
     "QueueFull", "ReconnectingClient", "ServerLike", "ServerStartError", "Tap", "TapRecord",
     "backoff_delay", "connect", "responsive", "serve", "servers", "stop_all",
 ]

@@ -34,3 +34,13 @@ class ConnectionClosed(WSLabError):
         super().__init__(message)
         self.code = code
         self.reason = reason
+
+
+class HandlerNotSendable(WSLabError, TypeError):
+    """A handler function could not be sent to a process server's child process.
+
+    ``serve(process=True)`` pickles the function with cloudpickle (by value, with
+    the globals it uses); this error names what could not cross: a lock, a
+    socket, an open file, a generator it closes over, or a module the child
+    cannot import.
+    """

@@ -8,8 +8,17 @@ sub-millisecond round trips whatever the notebook does.
 The parent keeps a :class:`ProcessServer` with the LabServer facade (urls,
 ``events``, ``clients``, ``send``, ``broadcast``, ``close_client``,
 ``drop_client``, ``stop``) and talks to the child over its stdin/stdout in JSON
-lines.  A handler cannot be a function defined in a notebook (it would have to
-cross a process boundary): give ``handler="package.module:function"``.
+lines.  It takes every option of ``serve()``: with ``tls=True`` the child makes
+the certificate and :attr:`ProcessServer.ca_file` names its CA; ``auth`` is
+checked in the child.  A handler crosses the process boundary either by name
+(``handler="package.module:function"``) or by value: a function (one defined
+in a notebook included) is pickled with cloudpickle, together with the globals
+it uses, and loaded in the child, both for ``serve(process=True, handler=fn)``
+and for ``@server.on_message``.  What cannot cross (a lock, a socket, an open
+file it closes over; a module the child cannot import) raises
+:class:`~wslab.net.errors.HandlerNotSendable` naming it.  The handler runs in
+the child: ``print`` there goes to the child's stderr (``stderr_tail``), and
+the globals it sees are copies taken when it was sent.
 """
 
 from __future__ import annotations
@@ -19,14 +28,16 @@ import base64
 import collections
 import dataclasses
 import json
+import os
 import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .. import loop as lab
-from ..errors import LabTimeout, ServerStartError
+from ..errors import HandlerNotSendable, LabTimeout, ServerStartError
 from ..events import Event, EventList
 from . import registry
 from .connection import ClientInfo
@@ -74,10 +85,15 @@ class ProcessServer:
         hello = self._reply(timeout)
         if "error" in hello:
             self._proc.wait(5)
-            raise ServerStartError(hello["error"]) if hello.get("kind") == "start" \
+            kind = hello.get("kind")
+            raise ServerStartError(hello["error"]) if kind == "start" \
+                else HandlerNotSendable(hello["error"]) if kind == "handler" \
                 else ValueError(hello["error"])
         self._urls: dict[str, str] = hello["urls"]
         self.port: int = hello["port"]
+        #: with ``tls=True``: the PEM file of the child's local CA (clients must trust it)
+        self.ca_file: str | None = hello.get("ca_file")
+        self.tls = bool(options.get("tls"))
         self.host = options.get("host", "127.0.0.1")
         self.pid = self._proc.pid
         self.running = True
@@ -114,6 +130,8 @@ class ProcessServer:
             self._proc.stdin.flush()
             reply = self._reply(self.timeout)
         if "error" in reply:
+            if reply.get("kind") == "handler":
+                raise HandlerNotSendable(reply["error"])
             raise ValueError(reply["error"])
         return reply.get("result")
 
@@ -164,9 +182,13 @@ class ProcessServer:
     def drop_client(self, client_id: int) -> None:
         self._call("drop_client", id=client_id)
 
-    def on_message(self, fn: Any) -> Any:
-        raise ValueError("a process server runs its handler in the child process: pass "
-                         "serve(process=True, handler='package.module:function')")
+    def on_message(self, fn: Callable[..., Any] | str | None) -> Any:
+        """``@server.on_message``: ``fn(conn, message)`` runs in the child process for every
+        message on /echo and /chat (None: back to the default).  The function is pickled
+        with cloudpickle (by value: one defined in a notebook works); what it uses is
+        copied when it is sent.  Returns ``fn``, so it works as a decorator."""
+        self._call("on_message", handler=handler_option(fn))
+        return fn
 
     # --- with serve(backplane=...) ------------------------------------------------
     def publish(self, channel: str, data: Any) -> int:
@@ -227,6 +249,49 @@ class ProcessServer:
                 f"{'running' if self.running else 'stopped'} {self.url}>")
 
 
+def handler_option(handler: Callable[..., Any] | str | None) -> dict[str, str] | None:
+    """A handler as JSON for the child: ``{"import": "module:function"}`` or
+    ``{"pickle": base64}`` (cloudpickle, by value); None stays None."""
+    if handler is None:
+        return None
+    if isinstance(handler, str):
+        mod, sep, fn = handler.partition(":")
+        if not (mod and sep and fn):
+            raise ValueError("handler is a function or 'package.module:function', "
+                             f"got {handler!r}")
+        return {"import": handler}
+    if not callable(handler):
+        raise ValueError("handler is a function fn(conn, message) or 'package.module:function',"
+                         f" got {type(handler).__name__}")
+    import cloudpickle
+
+    name = getattr(handler, "__qualname__", repr(handler))
+    try:
+        data = cloudpickle.dumps(handler)
+    except Exception as exc:  # noqa: BLE001 - pickling can fail with many types
+        raise HandlerNotSendable(
+            f"the handler {name} cannot be sent to the server's process: {type(exc).__name__}: "
+            f"{exc}. A process server runs it in another interpreter, so everything it uses "
+            "is copied there; create locks, sockets and files inside the handler, or give "
+            "handler='package.module:function'") from exc
+    return {"pickle": base64.b64encode(data).decode()}
+
+
+def _load_handler(option: dict[str, str]) -> Callable[..., Any]:
+    """In the child: the function ``handler_option`` sent (HandlerNotSendable if it fails)."""
+    import importlib
+
+    try:
+        if "import" in option:
+            mod, _, fn = option["import"].partition(":")
+            return getattr(importlib.import_module(mod), fn)
+        import cloudpickle
+        return cloudpickle.loads(base64.b64decode(option["pickle"]))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        raise HandlerNotSendable(f"the server's process could not load the handler: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+
+
 def _wire(message: str | bytes) -> dict[str, Any]:
     if isinstance(message, bytes):
         return {"b64": base64.b64encode(message).decode()}
@@ -262,23 +327,38 @@ def _errors_as_events(server: Any) -> None:
 
 def _child(options: dict[str, Any]) -> int:
     """The child's main loop: run a LabServer, answer commands from stdin."""
-    import importlib
-
+    from .admission import TokenAuth
     from .serve import serve
 
+    # the replies go to the parent on the real stdout; anything else printed here (a
+    # handler's print) goes to stderr, which the parent keeps in stderr_tail
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def say(obj: dict[str, Any]) -> None:
+        out.write(json.dumps(obj) + "\n")
+        out.flush()
+
     handler = options.pop("handler", None)
+    auth = options.pop("auth", None)
     try:
-        server = serve(**options)
-    except (ServerStartError, ValueError) as exc:
-        print(json.dumps({"error": str(exc), "kind": "start"}), flush=True)
+        fn = _load_handler(handler) if handler else None
+    except HandlerNotSendable as exc:
+        say({"error": str(exc), "kind": "handler"})
         return 2
-    if handler:
-        mod, _, fn = handler.partition(":")
-        server.on_message(getattr(importlib.import_module(mod), fn))
+    try:
+        server = serve(**options, auth=None if auth is None else TokenAuth(
+            **{**auth, "places": tuple(auth["places"])}))
+    except (ServerStartError, ValueError) as exc:
+        say({"error": str(exc), "kind": "start"})
+        return 2
+    if fn is not None:
+        server.on_message(fn)
     _errors_as_events(server)
     urls = {k: getattr(server, k) for k in ("url", "chat_url", "ack_url", "pubsub_url",
                                             "page_url", "origin")}
-    print(json.dumps({"port": server.port, "urls": urls}), flush=True)
+    say({"port": server.port, "urls": urls, "ca_file": server.ca_file})
     for line in sys.stdin:
         try:
             req = json.loads(line)
@@ -299,18 +379,26 @@ def _child(options: dict[str, Any]) -> int:
                 result = server.publish(req["channel"], req.get("data"))
             elif cmd == "ack_broadcast":
                 result = server.ack_broadcast(req.get("data"))
+            elif cmd == "on_message":
+                try:
+                    h = req.get("handler")
+                    server.on_message(None if h is None else _load_handler(h))
+                except HandlerNotSendable as exc:
+                    say({"error": str(exc), "kind": "handler"})
+                    continue
+                result = None
             elif cmd == "backplane":
                 bp = server.backplane
                 result = None if bp is None else bp.snapshot()
             elif cmd == "stop":
                 server.stop(code=req.get("code", 1001), reason=req.get("reason", "server stopping"))
-                print(json.dumps({"result": None}), flush=True)
+                say({"result": None})
                 return 0
             else:
                 raise ValueError(f"unknown command {cmd!r}")
-            print(json.dumps({"result": result}), flush=True)
+            say({"result": result})
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent
-            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+            say({"error": f"{type(exc).__name__}: {exc}"})
     server.stop()  # stdin closed: the parent went away
     return 0
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal, overload
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .. import loop as lab
 from . import registry
@@ -42,7 +43,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           auth: str | TokenAuth | None = None, max_connections: int | None = None,
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: Literal[True],
-          handler: str | None = None, responsive: bool | None = None,
+          handler: str | Callable[..., Any] | None = None, responsive: bool | None = None,
           backplane: str | None = None, handshake_timeout: float = HANDSHAKE_TIMEOUT,
           ack_session_ttl: float = SESSION_TTL, timeout: float = lab.DEFAULT_TIMEOUT) -> ProcessServer: ...
 
@@ -56,7 +57,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           auth: str | TokenAuth | None = None, max_connections: int | None = None,
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
           tls: bool = False, process: bool = False,
-          handler: str | None = None, responsive: bool | None = None,
+          handler: str | Callable[..., Any] | None = None, responsive: bool | None = None,
           backplane: str | None = None, handshake_timeout: float = HANDSHAKE_TIMEOUT,
           ack_session_ttl: float = SESSION_TTL, timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike: ...
 
@@ -68,7 +69,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           max_message_size: int | None = None, app_heartbeat: bool = True,
           auth: str | TokenAuth | None = None, max_connections: int | None = None,
           rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-          tls: bool = False, process: bool = False, handler: str | None = None,
+          tls: bool = False, process: bool = False,
+          handler: str | Callable[..., Any] | None = None,
           responsive: bool | None = None, backplane: str | None = None,
           handshake_timeout: float = HANDSHAKE_TIMEOUT, ack_session_ttl: float = SESSION_TTL,
           timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
@@ -85,7 +87,12 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
 
     ``process=True`` runs the server in a child process (its own GIL) and
     returns a :class:`~.process.ProcessServer`; both kinds satisfy
-    :class:`~.api.ServerLike`.
+    :class:`~.api.ServerLike`.  It takes every option above (``tls``: the child
+    makes the certificate and ``server.ca_file`` names its CA; ``auth``...), and
+    ``handler``: a function (one defined in a notebook too: it is sent to the
+    child with cloudpickle; :class:`~wslab.net.errors.HandlerNotSendable` if it
+    cannot be) or ``"package.module:function"``; ``@server.on_message`` works
+    the same way.
 
     ``backplane="redis://host:port/0"`` joins the servers sharing that Redis
     (:mod:`wslab.net.backplane`): ``broadcast``, ``/chat`` and ``/pubsub`` reach
@@ -119,23 +126,23 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
         raise ValueError("backplane is a Redis URL such as 'redis://127.0.0.1:6379/0' or None, "
                          f"got {backplane!r}")
     if handler is not None and not process:
-        raise ValueError("handler='module:function' is for serve(process=True); in the kernel "
+        raise ValueError("handler= is for serve(process=True); in the kernel "
                          "use @server.on_message")
     if process:
-        from .process import ProcessServer
-        if tls or auth is not None:
-            raise ValueError("serve(process=True) supports neither tls nor auth (yet)")
+        from .process import ProcessServer, handler_option
+        options = {"handler": handler_option(handler), "auth": _auth_option(make_auth(auth)),
+                   "tls": bool(tls), "responsive": responsive}
         old = registry.take(name)
         if old is not None:
             old.stop(timeout=timeout)
-        options = {"host": host, "port": port, "name": name, "origins": list(origins),
-                   "subprotocols": list(subprotocols), "compression": compression,
-                   "events_max": events_max, "ping_interval": ping_interval,
-                   "ping_timeout": ping_timeout, "max_message_size": max_message_size,
-                   "app_heartbeat": app_heartbeat, "max_connections": max_connections,
-                   "rate_limit": rate_limit, "send_buffer_max": send_buffer_max,
-                   "handler": handler, "backplane": backplane,
-                   "handshake_timeout": handshake_timeout, "ack_session_ttl": ack_session_ttl}
+        options |= {"host": host, "port": port, "name": name, "origins": list(origins),
+                    "subprotocols": list(subprotocols), "compression": compression,
+                    "events_max": events_max, "ping_interval": ping_interval,
+                    "ping_timeout": ping_timeout, "max_message_size": max_message_size,
+                    "app_heartbeat": app_heartbeat, "max_connections": max_connections,
+                    "rate_limit": rate_limit, "send_buffer_max": send_buffer_max,
+                    "backplane": backplane,
+                    "handshake_timeout": handshake_timeout, "ack_session_ttl": ack_session_ttl}
         proc_server = ProcessServer(options, timeout=timeout)
         registry.remember(name, proc_server)
         return proc_server
@@ -158,6 +165,11 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     registry.remember(name, server)
     lab.register(server)
     return server
+
+
+def _auth_option(auth: TokenAuth | None) -> dict[str, Any] | None:
+    """A TokenAuth as JSON for the child process (None stays None)."""
+    return None if auth is None else dataclasses.asdict(auth)
 
 
 def _in_kernel() -> bool:
