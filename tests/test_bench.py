@@ -26,7 +26,8 @@ from wslab.ui.bench_plots import save_report
 
 TINY = bench.BenchConfig(rounds=2, echo_n=20, echo_big_n=3, warmup=3, pipeline_n=200, window=32,
                          paced_n=100, paced_rate=2000, broadcast_clients=(5,), broadcast_reps=2,
-                         memory_connections=5, step_timeout=30, metric_budget=120)
+                         memory_connections=5, step_timeout=30, metric_budget=120,
+                         profile_echoes=300)
 PEERS = ("wslab", "tornado", "websockets")
 
 
@@ -91,11 +92,13 @@ def test_broadcast_is_each_servers_own_call_and_rounds_are_kept(results):
                  "wslab memory per idle connection / bare tornado"):
         assert goals[name]["ratio"] > 0 and goals[name]["met"] in (True, False)
     assert goals["wslab pipelined msg/s / websockets"]["higher"] is True
+    calls = results.calls_per_echo  # cProfile on the lab loop: Python calls per echo
+    assert calls["echoes"] == 300 and calls["calls_per_echo"] > 1
 
 
 def test_child_processes_are_stopped(results):
-    # 2 servers, 3 fan-out receivers, 3 memory clients, 1 measuring client: all reaped
-    assert len(results.child_pids) == 2 + 3 + 3 + 1
+    # 2 servers, 3 fan-out receivers, 3 memory clients, 2 measuring clients: all reaped
+    assert len(results.child_pids) == 2 + 3 + 3 + 2
     assert not set(results.child_pids) & _children()
     for pid in results.child_pids:
         assert not os.path.exists(f"/proc/{pid}") or pid not in _children()

@@ -57,13 +57,15 @@ class BenchConfig:
     memory_connections: int = 1000  # idle connections for the memory figure (0 = skip)
     step_timeout: float = 60.0      # s, any single step (one peer, one round)
     metric_budget: float = 90.0     # s, a metric starts no new round after this
+    profile_echoes: int = 20_000    # pipelined echoes profiled for calls per echo (0 = skip)
 
     @classmethod
     def quick(cls) -> BenchConfig:
         """Small counts for CI and notebooks (well under a minute with five peers)."""
         return cls(rounds=4, echo_n=500, echo_big_n=60, warmup=30, pipeline_n=5000,
                    paced_n=2000, broadcast_clients=(200,), broadcast_reps=30,
-                   memory_connections=200, step_timeout=20.0, metric_budget=12.0)
+                   memory_connections=200, step_timeout=20.0, metric_budget=12.0,
+                   profile_echoes=3000)
 
     @classmethod
     def full(cls) -> BenchConfig:

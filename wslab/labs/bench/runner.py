@@ -349,6 +349,12 @@ def run_peers(config: BenchConfig | None = None, *, peers: Sequence[str] = PEERS
     try:
         cmp = BASELINE if any(t.name == BASELINE for t in started.targets) else None
         res = run_targets(started.targets, config, progress=progress, client_compare=cmp)
+        cfg = config or BenchConfig()
+        kernel = next((t for t in started.targets if t.name == "wslab"), None)
+        if kernel is not None and cfg.profile_echoes:
+            from .calls import calls_per_echo
+            res.calls_per_echo = calls_per_echo(kernel.echo_url, n=cfg.profile_echoes,
+                                                window=cfg.window, timeout=cfg.step_timeout)
     finally:
         started.close()
     res.peers = [p for p in peers if p not in started.skipped]
