@@ -768,3 +768,30 @@ def test_the_host_header_must_name_this_server_on_its_port(host, status):
             raw.close()
     finally:
         server.stop()
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from("abcdef"), st.integers(0, 600)), max_size=80))
+def test_ack_delivered_data_stays_within_its_budgets(ops):
+    """Each session keeps its newest messages, within its own and the shared byte budgets."""
+    from wslab.net.server.ack import AckState
+
+    ack = AckState(keep_delivered=5, keep_delivered_bytes=1500, delivered_bytes_max=3000)
+    states: dict[str, dict] = {}
+    sent: dict[str, list] = {}
+    for sid, size in ops:
+        state = states.setdefault(sid, {})
+        if "session" not in state:
+            ack.handle(state, json.dumps({"op": "hello", "session": sid, "last_seen": 0}))
+        seq = state["session"].expected
+        data = "d" * size + str(seq)
+        assert ack.handle(state, json.dumps({"op": "msg", "seq": seq, "data": data})) \
+            == [json.dumps({"op": "ack", "seq": seq})]
+        sent.setdefault(sid, []).append(data)
+        assert ack.delivered_bytes == sum(s._bytes for s in ack.sessions.values())
+        assert ack.delivered_bytes <= 3000
+        for s in ack.sessions.values():
+            assert len(s.delivered) <= 5 and s._bytes <= 1500
+            kept = sent[s.id][len(sent[s.id]) - len(s.delivered):] if s.delivered else []
+            assert s.delivered == kept  # the newest, in order
+            assert s.delivered_count == len(sent[s.id])

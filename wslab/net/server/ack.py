@@ -23,7 +23,8 @@ Everything a client can make the server keep is bounded (issue 11): the replay
 buffer in events (``replay_max``) *and* bytes (``replay_bytes_max``), so one
 hello can make the server send back at most that much; each session keeps only
 its newest delivered messages (``keep_delivered`` of them, ``keep_delivered_bytes``
-in all); the number of sessions is capped (``sessions_max``: the one idle the
+in all, and all sessions together ``delivered_bytes_max``: the sessions used
+least recently give theirs up first); the number of sessions is capped (``sessions_max``: the one idle the
 longest, with no connection, goes first); and a session with no connection
 expires after ``session_ttl`` seconds (:meth:`AckState.expire`, run by the server).
 """
@@ -45,8 +46,10 @@ REPLAY_BYTES_MAX = 4 << 20         # ... and at most this many bytes of them (JS
 SESSIONS_MAX = 1000                # sessions remembered at once
 SESSION_TTL = 600.0                # seconds a session without a connection is kept
 SESSION_ID_MAX = 128               # characters in a session id
-KEEP_DELIVERED = 1000              # newest delivered messages a session keeps ...
-KEEP_DELIVERED_BYTES = 64 << 10    # ... and at most this many bytes of them (JSON text)
+KEEP_DELIVERED = 100_000           # newest delivered messages a session keeps ...
+KEEP_DELIVERED_BYTES = 1 << 20     # ... and at most this many bytes of them ...
+DELIVERED_BYTES_MAX = 32 << 20     # ... and all sessions together at most this many
+_ITEM_COST = 32                    # bytes counted per kept message beyond its JSON text
 
 
 @dataclass
@@ -87,11 +90,13 @@ class AckState:
     def __init__(self, replay_max: int = REPLAY_MAX, keep_delivered: int = KEEP_DELIVERED, *,
                  replay_bytes_max: int = REPLAY_BYTES_MAX, sessions_max: int = SESSIONS_MAX,
                  session_ttl: float = SESSION_TTL,
-                 keep_delivered_bytes: int = KEEP_DELIVERED_BYTES) -> None:
+                 keep_delivered_bytes: int = KEEP_DELIVERED_BYTES,
+                 delivered_bytes_max: int = DELIVERED_BYTES_MAX) -> None:
         for label, value in (("replay_max", replay_max), ("keep_delivered", keep_delivered),
                              ("replay_bytes_max", replay_bytes_max),
                              ("sessions_max", sessions_max),
-                             ("keep_delivered_bytes", keep_delivered_bytes)):
+                             ("keep_delivered_bytes", keep_delivered_bytes),
+                             ("delivered_bytes_max", delivered_bytes_max)):
             if not _is_int(value) or value < 1:
                 raise ValueError(f"{label} is a positive integer, got {value!r}")
         if isinstance(session_ttl, bool) or not isinstance(session_ttl, (int, float)) \
@@ -106,6 +111,8 @@ class AckState:
         self.event_seq = 0
         self.keep_delivered = keep_delivered
         self.keep_delivered_bytes = keep_delivered_bytes
+        self.delivered_bytes_max = delivered_bytes_max
+        self.delivered_bytes = 0    # what all sessions' delivered lists hold, counted
         self.sessions_max = sessions_max
         self.session_ttl = float(session_ttl)
         self.sessions_evicted = 0   # dropped to stay under sessions_max
@@ -191,19 +198,32 @@ class AckState:
     def _keep(self, session: Session, data: Any) -> None:
         """Keep ``data`` among the session's newest delivered messages (bounded)."""
         session.delivered_count += 1
-        size = len(json.dumps(data))
+        size = len(json.dumps(data)) + _ITEM_COST
         if size > self.keep_delivered_bytes:
             return  # bigger than the whole budget: delivered (and counted), not kept
         session.delivered.append(data)
         session._sizes.append(size)
         session._bytes += size
-        drop = 0
-        while len(session._sizes) > self.keep_delivered or session._bytes > \
-                self.keep_delivered_bytes:
-            session._bytes -= session._sizes.popleft()
+        self.delivered_bytes += size
+        self._trim(session, self.keep_delivered, self.keep_delivered_bytes)
+        if self.delivered_bytes > self.delivered_bytes_max:
+            for other in list(self.sessions.values()):  # least recently used first
+                over = self.delivered_bytes - self.delivered_bytes_max
+                if over <= 0:
+                    break
+                self._trim(other, self.keep_delivered, max(0, other._bytes - over))
+
+    def _trim(self, session: Session, count: int, size: int) -> None:
+        """Drop a session's oldest kept messages until it keeps <= count and <= size bytes."""
+        drop = freed = 0
+        sizes = session._sizes
+        while sizes and (len(sizes) > count or session._bytes - freed > size):
+            freed += sizes.popleft()
             drop += 1
         if drop:
             del session.delivered[:drop]
+            session._bytes -= freed
+            self.delivered_bytes -= freed
 
     def detach(self, conn_state: dict[str, Any]) -> None:
         """A connection closed: its session may now expire or be evicted."""
@@ -218,6 +238,7 @@ class AckState:
         for sid, session in self.sessions.items():
             if session.attached <= 0:
                 del self.sessions[sid]
+                self.delivered_bytes -= session._bytes
                 self.sessions_evicted += 1
                 return True
         return False
@@ -230,7 +251,7 @@ class AckState:
         gone = [sid for sid, s in self.sessions.items()
                 if s.attached <= 0 and s.last_used <= deadline]
         for sid in gone:
-            del self.sessions[sid]
+            self.delivered_bytes -= self.sessions.pop(sid)._bytes
         self.sessions_expired += len(gone)
         return len(gone)
 
