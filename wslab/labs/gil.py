@@ -110,6 +110,25 @@ def _ms(interval: float) -> str:
     return f"switch interval {interval * 1e3:g} ms"
 
 
+def echo_while_computing(url: str, *, n: int = 100, seconds: float = 20.0,
+                         label: str = "cell computing") -> GilRecord:
+    """Round trips to any echo-like server at ``url``, measured by a client in another
+    process while THIS thread computes in pure Python (up to ``seconds``).
+
+    For the GIL lesson's practical answer: a process server running a handler written
+    in the notebook (``@server.on_message``).  The client sends 32 bytes of text and
+    waits for 32 bytes back, so the handler must answer with a text of the same length
+    (an upper-cased or reversed echo).  The label states the switch interval in force.
+    """
+    if not isinstance(n, int) or not 10 <= n <= 5000:
+        raise ValueError(f"n is an integer 10-5000, got {n!r}")
+    if not 0.2 <= seconds <= 60:
+        raise ValueError(f"seconds is 0.2-60, got {seconds!r}")
+    interval = sys.getswitchinterval()
+    return GilRecord(f"{label}, {_ms(interval)}", interval, True,
+                     _measure(url, n, True, seconds))
+
+
 def gil_experiment(*, n: int = 200, seconds: float = 20.0,
                    responsive_interval: float = RESPONSIVE_INTERVAL) -> list[GilRecord]:
     """Echo round trips measured by a client in another process, while this thread
