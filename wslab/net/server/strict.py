@@ -31,8 +31,15 @@ closes TCP.  ``protocol.violation`` keeps ``(code, reason)`` and
 ``protocol.violation_detail`` the full explanation; a handler with an
 ``on_protocol_violation(code, reason)`` method is told at once.
 
-Speed: the common case (one masked TEXT/BINARY frame, or a control frame)
-never builds a :class:`~wslab.protocol.frames.Frame`.  Two small inline checks
+Speed: the stream is read in chunks (one read for every frame already
+received, not one per header and one per payload), and the common case, a
+whole masked TEXT/BINARY frame of one message or a control frame, complete in
+the chunk, is handled right there without a Future or a
+:class:`~wslab.protocol.frames.Frame` (issue 15).  Anything else, a frame cut
+by the chunk's end, a fragment, a compressed frame, a 64-bit length or any
+header that is not plainly valid, goes to the frame-by-frame path below,
+which reads what is left of the chunk first.  On that path the common case
+never builds a :class:`~wslab.protocol.frames.Frame` either.  Two small inline checks
 (:func:`~wslab.protocol.frames.header_is_plain` and
 :func:`~wslab.protocol.frames.extended_length_ok`) decide whether the header is
 clean; only when they say no does ``decode_header`` run, and then it alone
@@ -75,6 +82,7 @@ FRAGMENT_COST = 16        # bytes each fragment after the first adds toward max_
 INFLATE_RATE = 64 << 20   # bytes a second one client may make the server inflate ...
 INFLATE_BURST = 8 << 20   # ... after a burst of this many (or one maximum-size message)
 _JOINED_READ = 1 << 16    # payloads up to this size are read in one go with their masking key
+_CHUNK = 1 << 16          # bytes read from the stream at most at once (every frame in them)
 _CLOSE = struct.Struct("!H")
 _UTF8 = codecs.getincrementaldecoder("utf-8")
 _INFLATE_TURN = 256 << 10  # after inflating this much, other connections get a turn
@@ -121,7 +129,9 @@ class StrictProtocol(Protocol13):
         self.deflate: PerMessageDeflate | None = None
         max_size = params.max_message_size
         self._max_size: int | None = max_size
-        self._assembler = MessageAssembler(max_size=max_size)
+        self._asm: MessageAssembler | None = None  # made when a message needs it
+        self._rx = b""   # the last chunk read from the stream ...
+        self._rx_pos = 0  # ... and how much of it has been handled
         self._msg_wire = 0        # wire payload bytes of the fragmented message so far
         self._msg_cost = 0        # the same plus FRAGMENT_COST per fragment after the first
         self._msg_compressed = 0  # RSV1 of its first frame
@@ -143,14 +153,125 @@ class StrictProtocol(Protocol13):
         # Received messages are inflated by wslab's PerMessageDeflate (through the
         # assembler); Tornado's own decompressor would only hold a second window.
         self.drop_decompressor()
-        self._assembler = MessageAssembler(max_size=self._max_size, deflate=self.deflate)
+        self._asm = MessageAssembler(max_size=self._max_size, deflate=self.deflate)
+
+    @property
+    def _assembler(self) -> MessageAssembler:
+        """The message assembler, made on first use (most connections never fragment)."""
+        asm = self._asm
+        if asm is None:
+            asm = self._asm = MessageAssembler(max_size=self._max_size)
+        return asm
 
     # --- receiving -----------------------------------------------------------------
-    async def receive_frame(self) -> None:  # one frame; kept flat for speed
-        # Reads go straight to the stream (what Tornado's _read_bytes does) and the
-        # byte count is added once per frame: Tornado's loop uses it to yield.
-        stream = self.stream
-        header = await stream.read_bytes(2)
+    async def _read(self, n: int) -> bytes:
+        """Exactly ``n`` bytes: what is left of the chunk first, then from the stream."""
+        buf, pos = self._rx, self._rx_pos
+        have = len(buf) - pos
+        if have <= 0:
+            return await self.stream.read_bytes(n)
+        if have >= n:
+            self._rx_pos = pos + n
+            return buf[pos:pos + n]
+        self._rx, self._rx_pos = b"", 0
+        return buf[pos:] + await self.stream.read_bytes(n - have)
+
+    async def _read_partial(self, n: int) -> bytes:
+        """At most ``n`` bytes, at least one: what is left of the chunk, else the stream's."""
+        buf, pos = self._rx, self._rx_pos
+        if pos < len(buf):
+            self._rx_pos = pos + n
+            return buf[pos:pos + n]
+        return await self.stream.read_bytes(n, partial=True)
+
+    async def receive_frame(self) -> None:
+        """Read a chunk; handle every whole plain frame in it here, then at most one frame
+        (the first that is not whole and plain) by :meth:`_receive_one`."""
+        buf, pos = self._rx, self._rx_pos
+        if pos >= len(buf):
+            buf, pos = await self.stream.read_bytes(_CHUNK, partial=True), 0
+            self._rx = buf
+        end = len(buf)
+        limit = self._max_size
+        run_callback = self.run_callback
+        on_message = self.handler.on_message
+        asm = self._asm
+        wire = 0
+        while end - pos >= 6 and not self.client_terminated:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            # FIN, no RSV bit, MASK set: else the rules are checked frame by frame below
+            if b0 & 0xF0 != 0x80 or b1 < 0x80:
+                break
+            op = b0 & 0x0F
+            n = b1 & 0x7F
+            head = 6
+            if n == 126:
+                if end - pos < 8:
+                    break
+                n = buf[pos + 2] << 8 | buf[pos + 3]
+                head = 8
+                if n < 126:  # not minimal: the frame-by-frame path names the rule
+                    break
+            elif n == 127:
+                break
+            start = pos + head
+            if start + n > end:
+                break  # cut by the chunk's end
+            if op == 1 or op == 2:
+                if (asm is not None and asm.in_progress) or (limit is not None and n > limit):
+                    break  # a new message inside a fragmented one, or too big: named below
+            elif not 8 <= op <= 10 or head != 6:
+                break  # continuation, reserved opcode, control frame over 125 bytes
+            payload = websocket_mask(buf[start - 4:start], buf[start:start + n])
+            pos = start + n
+            wire += head + n
+            self._rx_pos = pos
+            if op == 1:
+                try:
+                    message: str | bytes = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    self.count_in(wire)
+                    await self._fail_on_frame(Frame(Opcode.TEXT, payload))
+                    return
+            elif op == 2:
+                message = payload
+            else:
+                self.count_in(wire)
+                wire = 0
+                await self._control(op, payload)
+                continue
+            self.count_in(0, n)
+            done = run_callback(on_message, message)
+            if done is not None:
+                self.count_in(wire)
+                wire = 0
+                await done
+        if wire:
+            self.count_in(wire)
+        if pos >= end:
+            self._rx, self._rx_pos = b"", 0  # an idle connection keeps no chunk
+        elif not self.client_terminated:
+            self._rx_pos = pos
+            await self._receive_one()
+
+    async def _control(self, op: int, payload: bytes) -> None:
+        """A Close, Ping or Pong frame whose header and length were checked."""
+        if op == 0x8:
+            await self._on_close_frame(payload)
+        elif op == 0x9:
+            self.send_pong(payload)  # Tornado's: at most one pong outstanding (RFC 6455 5.5.3)
+            self.run_callback(self.handler.on_ping, payload)
+        else:
+            self.pong_received()
+            done = self.run_callback(self.handler.on_pong, payload)
+            if done is not None:
+                await done
+
+    async def _receive_one(self) -> None:  # one frame, by every rule; kept flat
+        # The byte count is added once per frame: Tornado's loop uses it to yield.
+        read = self._read
+        header = await read(2)
         b0, b1 = header
         deflate = self.deflate
         wire = 6  # 2 header bytes + 4 masking-key bytes
@@ -161,7 +282,7 @@ class StrictProtocol(Protocol13):
         op = b0 & 0x0F
         n = b1 & 0x7F
         if n >= 126:
-            ext = await stream.read_bytes(2 if n == 126 else 8)
+            ext = await read(2 if n == 126 else 8)
             wire += len(ext)
             n = int.from_bytes(ext, "big")
             if not extended_length_ok(ext):
@@ -200,17 +321,17 @@ class StrictProtocol(Protocol13):
         if op == 1 and fin and n and not b0 & 0x40:
             # a whole uncompressed TEXT frame: all of it if it is in, else what there is,
             # and its UTF-8 is checked piece by piece as the rest arrives
-            data = await stream.read_bytes(4 + n, partial=True)
+            data = await self._read_partial(4 + n)
             if len(data) < 4 + n:
                 await self._receive_text(data, n, wire)
                 return
             payload = websocket_mask(data[:4], data[4:])
         elif n <= _JOINED_READ:
-            data = await stream.read_bytes(4 + n)
+            data = await read(4 + n)
             payload = websocket_mask(data[:4], data[4:])
         else:
-            key = await stream.read_bytes(4)
-            payload = websocket_mask(key, await stream.read_bytes(n))
+            key = await read(4)
+            payload = websocket_mask(key, await read(n))
         self.count_in(wire + n)
 
         if op < 3:
@@ -241,25 +362,16 @@ class StrictProtocol(Protocol13):
             done = self.run_callback(self.handler.on_message, result.data)
             if done is not None:
                 await done
-        elif op == 0x8:
-            await self._on_close_frame(payload)
-        elif op == 0x9:
-            self.send_pong(payload)  # Tornado's: at most one pong outstanding (RFC 6455 5.5.3)
-            self.run_callback(self.handler.on_ping, payload)
         else:
-            self.pong_received()
-            done = self.run_callback(self.handler.on_pong, payload)
-            if done is not None:
-                await done
+            await self._control(op, payload)
 
     async def _receive_text(self, data: bytes, n: int, wire: int) -> None:
         """The rest of a whole uncompressed TEXT frame of ``n`` payload bytes, of which
         ``data`` (masking key first) has arrived: deliver the text, or fail with 1007 at
         the first piece that makes it invalid UTF-8 (RFC 6455 8.1: fail fast), whether or
         not the rest of the frame ever comes (Autobahn 6.4.3, 6.4.4)."""
-        stream = self.stream
         if len(data) < 4:
-            data += await stream.read_bytes(4 - len(data))
+            data += await self._read(4 - len(data))
         key, piece = data[:4], data[4:]
         decoder = _UTF8()
         parts: list[str] = []
@@ -272,7 +384,7 @@ class StrictProtocol(Protocol13):
                     got += len(piece)
                 if got >= n:
                     break
-                piece = await stream.read_bytes(n - got, partial=True)
+                piece = await self._read_partial(n - got)
             decoder.decode(b"", True)
         except UnicodeDecodeError as exc:
             self.count_in(wire + got + len(piece))
