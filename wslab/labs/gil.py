@@ -52,7 +52,7 @@ for i in range(n + 20):
     while len(got) < reply:
         got += s.recv(4096)
     if i >= 20: out.append(time.perf_counter_ns() - t)
-    time.sleep(0.005)  # paced like a browser, not back to back: the cell has time to take the GIL again
+    time.sleep(0.0073)  # paced like a browser, not back to back: the cell has time to take the GIL again
 print(" ".join(str(x) for x in out))
 """
 
@@ -83,7 +83,7 @@ def _busy(seconds: float, proc: subprocess.Popen | None = None) -> int:
 
 
 def _measure(url: str, n: int, busy: bool, seconds: float) -> list[float]:
-    """Round trips measured by a client process, one every ~5 ms (as a page would send,
+    """Round trips measured by a client process, one every ~7 ms (as a page would send,
     not back to back); with ``busy`` this thread computes for the whole measurement (up
     to ``seconds``), so every sample is taken under load."""
     proc = subprocess.Popen([sys.executable, "-c", _CLIENT, url, str(n)],

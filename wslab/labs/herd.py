@@ -27,11 +27,13 @@ class HerdResult:
     attempts: list[float]  # seconds after the server went down, every client's every attempt
     all_back_after: float | None  # seconds until every client was connected again
 
-    def peak(self, window: float = 0.02) -> int:
-        """The most attempts that fell within any ``window`` seconds (a spike's height)."""
+    def peak(self, window: float = 0.02, *, since: float = 0.0) -> int:
+        """The most attempts that fell within any ``window`` seconds at or after ``since``
+        (e.g. ``restart_after``: the spike the restarted server has to absorb)."""
+        times = [t for t in self.attempts if t >= since]
         best, lo = 0, 0
-        for hi, t in enumerate(self.attempts):
-            while t - self.attempts[lo] > window:
+        for hi, t in enumerate(times):
+            while t - times[lo] > window:
                 lo += 1
             best = max(best, hi - lo + 1)
         return best
