@@ -22,6 +22,7 @@ import tornado.iostream
 
 from ...protocol.closecodes import is_valid_close_code_on_wire
 from ...protocol.deflate import PerMessageDeflate
+from ...protocol.frames import Opcode, encode_header
 from .. import loop as lab
 from .._tornado import write_buffer_size
 from ..errors import ConnectionClosed
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from .lab_server import LabServer
     from .routes import LabSocket
 
-__all__ = ["ClientInfo", "Connection", "SharedDeflate", "app_pong", "check_close_args"]
+__all__ = ["ClientInfo", "Connection", "SharedDeflate", "app_pong", "broadcast_frame",
+           "check_close_args", "server_frame"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +108,10 @@ class Connection:
         binary = isinstance(message, bytes)
         try:
             deflater = proto.compressor
-            if frame is not None and deflater is None:
-                if type(stream) is tornado.iostream.IOStream and not write_buffer_size(stream):
+            if deflater is None:
+                if frame is None:  # framed by wslab.protocol, as a broadcast is
+                    frame = server_frame(binary, message if binary else message.encode("utf-8"))
+                if type(stream) is _IOStream and not write_buffer_size(stream):
                     # Nothing queued for this client: hand the frame to the kernel at once
                     # (one send() call, no Future); queue only what it did not take.
                     try:
@@ -122,24 +126,27 @@ class Connection:
             else:
                 # Tornado's write_message, minus the Task it wraps around every write.
                 data = message if binary else message.encode("utf-8")
-                flags = 0
-                if deflater is not None:
-                    if shared is not None:
-                        data = shared.compress(getattr(proto, "deflate", None), deflater, data)
-                    else:
-                        data = deflater.compress(data)
-                    flags = proto.RSV1
-                fut = proto.write_frame(True, 0x2 if binary else 0x1, data, flags)
+                if shared is not None:
+                    data = shared.compress(getattr(proto, "deflate", None), deflater, data)
+                else:
+                    data = deflater.compress(data)
+                fut = proto.write_frame(True, 0x2 if binary else 0x1, data, proto.RSV1)
         except tornado.iostream.StreamClosedError:
             return
-        if fut is not None:
+        if fut is not None:  # something waits in the stream's buffer
             lab.fire_and_forget(fut)
-        if stream.closed():
-            return  # the write met a reset connection and Tornado closed the stream: dropped
+            if stream.closed():
+                return  # the write met a reset connection and Tornado closed the stream
         self.messages_out += 1
         if log:
             self.server._log.record_message(self.id, "out", "binary" if binary else "text",
                                             payload_size(message), clip(message))
+        if fut is not None:
+            self._check_buffer(stream)
+
+    def _check_buffer(self, stream: Any) -> None:
+        """Bytes wait in the stream's buffer: a client over ``send_buffer_max`` is failed
+        with 1013 (a slow consumer)."""
         limit = self.server.send_buffer_max
         if limit is not None:
             waiting = write_buffer_size(stream)
@@ -210,6 +217,63 @@ class SharedDeflate:
                 is_server=True, server_no_context_takeover=True,
                 server_max_window_bits=bits).compress(data)
         return out
+
+
+_IOStream = tornado.iostream.IOStream
+#: server frame headers (FIN, no mask) for TEXT and BINARY payloads under 126 bytes,
+#: built once by wslab.protocol
+_SMALL_HEADERS = tuple(tuple(encode_header(opcode=op, length=n) for n in range(126))
+                       for op in (Opcode.TEXT, Opcode.BINARY))
+
+
+def server_frame(binary: bool, data: bytes) -> bytes:
+    """One whole unmasked TEXT (or BINARY) frame carrying ``data`` (RFC 6455 5.2)."""
+    n = len(data)
+    if n < 126:
+        return _SMALL_HEADERS[binary][n] + data
+    return encode_header(opcode=Opcode.BINARY if binary else Opcode.TEXT, length=n) + data
+
+
+def broadcast_frame(conns: list[Connection], message: str | bytes, frame: bytes,
+                    shared: SharedDeflate, compression: bool) -> list[int]:
+    """Send one broadcast to ``conns`` (lab loop); the ids it went to.
+
+    The checks that do not depend on the client are made once, out of the loop;
+    per client only what may differ: closed, its compressor (only when the server
+    negotiates compression), something already queued.  A client with nothing
+    queued gets the pre-encoded frame with one ``send()``; every other case takes
+    :meth:`Connection._send_now`, with all of its rules.
+    """
+    ids = []
+    for conn in conns:
+        if conn.closed:
+            continue
+        proto = conn._handler.ws_connection
+        stream = proto.stream if proto is not None else None
+        if (stream is None or type(stream) is not _IOStream or stream.socket is None
+                or (compression and proto.compressor is not None) or write_buffer_size(stream)):
+            before = conn.messages_out
+            conn._send_now(message, frame, log=False, shared=shared)
+            if conn.messages_out != before:
+                ids.append(conn.id)
+            continue
+        try:
+            sent = stream.socket.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            continue  # reset under us: on_close is on its way; dropped like a closed send
+        if sent < len(frame):
+            try:
+                lab.fire_and_forget(stream.write(frame[sent:]))
+            except tornado.iostream.StreamClosedError:
+                continue
+            if stream.closed():
+                continue
+            conn._check_buffer(stream)
+        conn.messages_out += 1
+        ids.append(conn.id)
+    return ids
 
 
 def app_pong(message: str) -> str | None:

@@ -43,7 +43,7 @@ from . import registry
 from .accept import Acceptor, describe
 from .ack import SESSION_TTL, AckState
 from .admission import make_auth
-from .connection import ClientInfo, Connection, SharedDeflate
+from .connection import ClientInfo, Connection, SharedDeflate, broadcast_frame
 from .pages import ClientPage, HijackPage, LoginPage
 from .pubsub import PubSub
 from .routes import ROUTES, LabSocket
@@ -333,12 +333,10 @@ class LabServer:
         binary = isinstance(message, bytes)
         frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
                                    message if binary else message.encode("utf-8")))
-        ids = []
         shared = SharedDeflate()
-        for conn in list(self._conns.values()):
-            if path is None or conn.path == path:
-                conn._send_now(message, frame, log=False, shared=shared)
-                ids.append(conn.id)
+        conns = list(self._conns.values()) if path is None else \
+            [c for c in self._conns.values() if c.info.path == path]
+        ids = broadcast_frame(conns, message, frame, shared, self.compression)
         # One event for the whole broadcast (client_id None), naming its recipients.
         extra: dict[str, Any] = {"broadcast": True, "recipients": ids}
         if shared.compressions:

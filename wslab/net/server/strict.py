@@ -164,7 +164,7 @@ class StrictProtocol(Protocol13):
         return asm
 
     # --- receiving -----------------------------------------------------------------
-    async def _read(self, n: int) -> bytes:
+    async def _take(self, n: int) -> bytes:
         """Exactly ``n`` bytes: what is left of the chunk first, then from the stream."""
         buf, pos = self._rx, self._rx_pos
         have = len(buf) - pos
@@ -176,7 +176,7 @@ class StrictProtocol(Protocol13):
         self._rx, self._rx_pos = b"", 0
         return buf[pos:] + await self.stream.read_bytes(n - have)
 
-    async def _read_partial(self, n: int) -> bytes:
+    async def _take_some(self, n: int) -> bytes:
         """At most ``n`` bytes, at least one: what is left of the chunk, else the stream's."""
         buf, pos = self._rx, self._rx_pos
         if pos < len(buf):
@@ -270,7 +270,7 @@ class StrictProtocol(Protocol13):
 
     async def _receive_one(self) -> None:  # one frame, by every rule; kept flat
         # The byte count is added once per frame: Tornado's loop uses it to yield.
-        read = self._read
+        read = self._take
         header = await read(2)
         b0, b1 = header
         deflate = self.deflate
@@ -321,7 +321,7 @@ class StrictProtocol(Protocol13):
         if op == 1 and fin and n and not b0 & 0x40:
             # a whole uncompressed TEXT frame: all of it if it is in, else what there is,
             # and its UTF-8 is checked piece by piece as the rest arrives
-            data = await self._read_partial(4 + n)
+            data = await self._take_some(4 + n)
             if len(data) < 4 + n:
                 await self._receive_text(data, n, wire)
                 return
@@ -371,7 +371,7 @@ class StrictProtocol(Protocol13):
         the first piece that makes it invalid UTF-8 (RFC 6455 8.1: fail fast), whether or
         not the rest of the frame ever comes (Autobahn 6.4.3, 6.4.4)."""
         if len(data) < 4:
-            data += await self._read(4 - len(data))
+            data += await self._take(4 - len(data))
         key, piece = data[:4], data[4:]
         decoder = _UTF8()
         parts: list[str] = []
@@ -384,7 +384,7 @@ class StrictProtocol(Protocol13):
                     got += len(piece)
                 if got >= n:
                     break
-                piece = await self._read_partial(n - got)
+                piece = await self._take_some(n - got)
             decoder.decode(b"", True)
         except UnicodeDecodeError as exc:
             self.count_in(wire + got + len(piece))
