@@ -61,6 +61,8 @@ class Connection:
         self.server = server
         self.id = cid
         self._handler = handler
+        #: the connection's protocol object (Tornado drops the handler's before on_close)
+        self.protocol = handler.ws_connection
         self.info = ClientInfo(
             id=cid,
             remote=handler.request.remote_ip or "?",

@@ -46,7 +46,7 @@ from .admission import make_auth
 from .connection import ClientInfo, Connection, SharedDeflate, broadcast_frame
 from .pages import ClientPage, HijackPage, LoginPage
 from .pubsub import PubSub
-from .routes import ROUTES, LabSocket
+from .routes import LabSocket, routes_for
 
 __all__ = ["CLOSE_GRACE", "HANDSHAKE_TIMEOUT", "LabServer"]
 
@@ -161,7 +161,7 @@ class LabServer:
             (r"/", ClientPage, {"server": self}),
             (r"/login", LoginPage, {"server": self}),
             (r"/demo/hijack", HijackPage, {"server": self}),
-            *((path, handler, {"server": self}) for path, handler in ROUTES),
+            *routes_for(self),
         ], **settings)
         try:
             self._sockets = tornado.netutil.bind_sockets(port, address=self.host)

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .lab_server import LabServer
 
 __all__ = ["PING_EVENTS_PER_SECOND", "ROUTES", "AckSocket", "ChatSocket", "EchoSocket",
-           "LabProtocol", "LabSocket", "PubSubSocket", "acceptable_deflate_offer"]
+           "LabProtocol", "LabSocket", "PubSubSocket", "acceptable_deflate_offer", "routes_for"]
 
 #: pings from one client recorded one by one per second; the rest of a burst is one event
 PING_EVENTS_PER_SECOND = 10
@@ -98,23 +98,34 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     Runs on the lab loop only.
     """
 
-    def initialize(self, server: LabServer) -> None:  # type: ignore[override]
-        self.lab = server
-        self.conn: Connection | None = None
-        self.lab_protocol: LabProtocol | None = None
-        self._ping_sent: dict[bytes, int] = {}
-        self._pong_waiters: dict[bytes, asyncio.Future] = {}
-        # the ping flood guard: pings this second, and those not recorded one by one
-        self._ping_window = 0.0
-        self._ping_count = 0
-        self._pings_unlogged = 0
-        self._pings_unlogged_bytes = 0
-        self._pings_since = 0.0
-        self._lab_stream: Any = None
-        self.lab_deflate_params: dict[str, str | None] | None = None
+    # Defaults live on the class; an instance gets its own value only once it changes,
+    # so an idle connection's attribute dict stays small (issue 15, memory).
+    lab: LabServer  # set on the per-server subclass (routes_for), not per connection
+    conn: Connection | None = None
+    _ping_sent: dict[bytes, int] | None = None  # made by the first ping the server sends
+    _pong_waiters: dict[bytes, asyncio.Future] | None = None
+    # the ping flood guard: pings this second, and those not recorded one by one
+    _ping_window = 0.0
+    _ping_count = 0
+    _pings_unlogged = 0
+    _pings_unlogged_bytes = 0
+    _pings_since = 0.0
+    _lab_stream: Any = None
+    lab_deflate_params: dict[str, str | None] | None = None
+
+    @property
+    def lab_protocol(self) -> LabProtocol | None:
+        """This connection's :class:`LabProtocol` (kept by the Connection once open:
+        Tornado forgets it before ``on_close``)."""
+        ws = self.ws_connection
+        if ws is not None:
+            return ws  # type: ignore[return-value]
+        return self.conn.protocol if self.conn is not None else None
 
     # --- handshake -----------------------------------------------------------
-    async def get(self, *args: Any, **kwargs: Any) -> None:
+    def get(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        # Not a coroutine itself: Tornado awaits what this returns, and the connection's
+        # whole life runs inside that await, so one frame less is kept per connection.
         # (Tornado's HTTP connection forgets its stream once the upgrade detaches it)
         self._lab_stream = getattr(self.request.connection, "stream", None)
         refused = self._check_request()
@@ -130,11 +141,10 @@ class LabSocket(tornado.websocket.WebSocketHandler):
                 self.set_header("WWW-Authenticate", 'Bearer realm="wslab"')
             for name, value in refused[2] if len(refused) > 2 else ():
                 self.set_header(name, value)
-            self.finish(reason)
-            return
+            return self.finish(reason)
         if self.lab.compression:
             self._choose_deflate_offer()
-        await super().get(*args, **kwargs)
+        return super().get(*args, **kwargs)
 
     def _check_request(self) -> tuple[Any, ...] | None:
         """RFC 6455 4.2.1 by :mod:`wslab.protocol.handshake`, then the Host rule; None if fine.
@@ -204,8 +214,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             max_message_size=self.max_message_size,
             compression_options=self.get_compression_options())
-        self.lab_protocol = LabProtocol(self, False, params)
-        return self.lab_protocol
+        return LabProtocol(self, False, params)
 
     # --- life cycle ------------------------------------------------------------
     def on_finish(self) -> None:
@@ -319,18 +328,20 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def on_pong(self, data: bytes) -> None:
         if self.conn is None:
             return
-        sent = self._ping_sent.pop(data, None)
+        sent = self._ping_sent.pop(data, None) if self._ping_sent else None
         extra = {"rtt_s": (time.perf_counter_ns() - sent) / 1e9} if sent is not None else {}
         self.lab._log.record("pong", self.conn.id, direction="in", opcode="pong",
                              size=len(data), data=data, extra=extra)
-        waiter = self._pong_waiters.pop(data, None)
+        waiter = self._pong_waiters.pop(data, None) if self._pong_waiters else None
         if waiter is not None and not waiter.done():
             waiter.set_result(extra.get("rtt_s"))
 
     def lab_ping(self, payload: bytes, *, expect: bool = False) -> asyncio.Future | None:
         if self.ws_connection is None or self.conn is None:
             return None
-        if len(self._ping_sent) > 100:
+        if self._ping_sent is None:
+            self._ping_sent = {}
+        elif len(self._ping_sent) > 100:
             self._ping_sent.clear()
         self._ping_sent[payload] = time.perf_counter_ns()
         try:
@@ -342,6 +353,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         if not expect:
             return None
         fut = asyncio.get_running_loop().create_future()
+        if self._pong_waiters is None:
+            self._pong_waiters = {}
         self._pong_waiters[payload] = fut
         return fut
 
@@ -454,8 +467,7 @@ class AckSocket(LabSocket):
     Its JSON envelope is the server's protocol: ``@server.on_message`` does not replace it.
     """
 
-    def initialize(self, server: LabServer) -> None:  # type: ignore[override]
-        super().initialize(server)
+    def initialize(self) -> None:
         self._ack_state: dict[str, Any] = {}
 
     def lab_handle(self, conn: Connection, message: str | bytes) -> Awaitable[None] | None:
@@ -478,6 +490,13 @@ ROUTES: tuple[tuple[str, type[LabSocket]], ...] = (
     (r"/ack", AckSocket),
     (r"/pubsub", PubSubSocket),
 )
+
+
+def routes_for(server: LabServer) -> list[tuple[str, type[LabSocket]]]:
+    """:data:`ROUTES` for one server: a subclass of each handler with ``lab = server``, so
+    that no connection carries the server in its own attribute dict (issue 15, memory)."""
+    return [(path, type(cls.__name__, (cls,), {"lab": server, "__module__": cls.__module__}))
+            for path, cls in ROUTES]
 
 
 def acceptable_deflate_offer(header: str) -> tuple[str, dict[str, str | None]] | None:

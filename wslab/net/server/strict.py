@@ -118,30 +118,32 @@ class StrictProtocol(Protocol13):
     :class:`PerMessageDeflate` (None without compression).
     """
 
+    # Defaults live on the class and an instance gets its own value only once it
+    # changes: an idle connection's attribute dict stays small (issue 15, memory).
     close_payload: bytes | None = None
+    violation: tuple[int, str] | None = None
+    violation_detail: str | None = None
+    deflate: PerMessageDeflate | None = None
+    _asm: MessageAssembler | None = None  # made when a message needs it
+    _rx = b""      # the last chunk read from the stream ...
+    _rx_pos = 0    # ... and how much of it has been handled
+    _msg_wire = 0        # wire payload bytes of the fragmented message so far
+    _msg_cost = 0        # the same plus FRAGMENT_COST per fragment after the first
+    _msg_compressed = 0  # RSV1 of its first frame
+    _msg_limit: int | None = None  # its limit (slack for fragments and compression)
+    # the inflate meter (a token bucket): bytes that may be inflated now without a pause
+    _inflate_budget: float | None = None  # None: a full burst
+    _inflate_at = 0.0
+    inflated_bytes = 0   # bytes inflated for this client
+    inflate_waits = 0    # pauses in reading it because it inflated too much
 
     def __init__(self, handler: Any, mask_outgoing: bool,
                  params: WebSocketParams) -> None:
         super().__init__(handler, mask_outgoing, params)
-        self.close_payload = None
-        self.violation: tuple[int, str] | None = None
-        self.violation_detail: str | None = None
-        self.deflate: PerMessageDeflate | None = None
-        max_size = params.max_message_size
-        self._max_size: int | None = max_size
-        self._asm: MessageAssembler | None = None  # made when a message needs it
-        self._rx = b""   # the last chunk read from the stream ...
-        self._rx_pos = 0  # ... and how much of it has been handled
-        self._msg_wire = 0        # wire payload bytes of the fragmented message so far
-        self._msg_cost = 0        # the same plus FRAGMENT_COST per fragment after the first
-        self._msg_compressed = 0  # RSV1 of its first frame
-        self._msg_limit = max_size  # its limit (slack for fragments and compression)
-        # the inflate meter (a token bucket): bytes that may be inflated now without a pause
-        self._inflate_burst = max(INFLATE_BURST, max_size or 0)
-        self._inflate_budget = float(self._inflate_burst)
-        self._inflate_at = 0.0
-        self.inflated_bytes = 0   # bytes inflated for this client
-        self.inflate_waits = 0    # pauses in reading it because it inflated too much
+
+    @property
+    def _max_size(self) -> int | None:
+        return self.params.max_message_size  # (not copied: one attribute less per connection)
 
     # --- negotiation: wslab inflates, Tornado still deflates -----------------------
     def negotiated(self, side: str, agreed_parameters: dict[str, Any]) -> None:
@@ -404,8 +406,10 @@ class StrictProtocol(Protocol13):
         is spent, so that one client cannot keep the loop inflating."""
         self.inflated_bytes += size
         now = time.monotonic()
-        budget = min(self._inflate_burst,
-                     self._inflate_budget + (now - self._inflate_at) * INFLATE_RATE) - size
+        burst = max(INFLATE_BURST, self._max_size or 0)
+        was = self._inflate_budget
+        budget = (burst if was is None else
+                  min(burst, was + (now - self._inflate_at) * INFLATE_RATE)) - size
         self._inflate_at = now
         self._inflate_budget = budget
         if budget < 0:
