@@ -54,8 +54,20 @@ class Connection:
     """One client connection, as handed to ``on_message(conn, message)`` (layer 2).
 
     ``conn.send()`` and ``conn.close()`` never block: they may be called from a
-    handler running on the lab loop and from an ordinary cell alike.
+    handler running on the lab loop and from an ordinary cell alike.  Per-client
+    state of your own goes in ``conn.state`` (a dict made on first use): the
+    attributes are fixed (``__slots__``), one object per connection kept small.
     """
+
+    __slots__ = ("server", "id", "_handler", "protocol", "info", "messages_in", "messages_out",
+                 "closed", "_window_start", "_window_count", "_state")
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A dict for your own per-client data (a nickname, a counter...)."""
+        if self._state is None:
+            self._state = {}
+        return self._state
 
     def __init__(self, server: LabServer, handler: LabSocket, cid: int) -> None:
         self.server = server
@@ -76,6 +88,7 @@ class Connection:
         self.closed = False
         self._window_start = 0.0
         self._window_count = 0
+        self._state: dict[str, Any] | None = None
 
     @property
     def path(self) -> str:
