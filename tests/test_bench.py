@@ -116,6 +116,9 @@ def test_table_json_and_png(results, tmp_path):
         "wslab server echo p50 / bare tornado",
         "wslab client / tornado client (echo p50, bare tornado server)"}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = bench.BenchResults.load(js)  # the README's table is made from a saved run
+    assert again.table() == table and again.markdown() == results.markdown()
+    assert "| goal |" in again.markdown() and "wslab pipelined msg/s / websockets" in table
 
 
 def test_measure_one_url(server):

@@ -51,7 +51,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     res = run_peers(BenchConfig.quick() if args.quick else BenchConfig.full())
     print(res.table(), flush=True)
     js, png = save_report(res, args.out if args.out is not None else DEFAULT_OUT)
-    print(f"wrote {js} and {png}", flush=True)
+    (js.parent / "peers.md").write_text(res.markdown() + "\n")
+    print(f"wrote {js}, {png} and peers.md", flush=True)
     return 0
 
 

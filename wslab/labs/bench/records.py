@@ -324,6 +324,33 @@ class BenchResults:
                      f"{self.seconds:.0f} s")
         return "\n".join(lines)
 
+    def markdown(self) -> str:
+        """The peers table and the goals as Markdown (for the README's "Measured" section):
+        medians of the rounds with ±half their spread, then the ratio to bare Tornado."""
+        peers = self.peers
+        out = ["| metric | " + " | ".join(peers) + " |",
+               "|---|" + "---|" * len(peers)]
+        for label, values, higher in self.rows():
+            cells = []
+            for p in peers:
+                v, sp = values[p], self.spread(label, p)
+                pm = "" if v is None or sp is None or sp[0] == sp[1] or not v \
+                    else f" ±{(sp[1] - sp[0]) / 2 / v * 100:.0f}%"
+                r = self.ratio(label, p, BASELINE) if p != BASELINE else None
+                rt = "" if r is None else \
+                    f" (x{r[0]:.2f}{'~' if r[0] and (r[2] - r[1]) / r[0] > MOVES else ''})"
+                cells.append(format_value(v) + pm + rt)
+            out.append(f"| {label}{' (higher is better)' if higher else ''} | "
+                       + " | ".join(cells) + " |")
+        out += ["", "| goal | ratio (median) | rounds | verdict |", "|---|---|---|---|"]
+        for t in self.targets():
+            if t["ratio"] is None:
+                continue
+            sign = ">=" if t["higher"] else "<="
+            out.append(f"| {t['target']} {sign} {t['limit']} | {t['ratio']:.2f} | "
+                       f"{t['lo']:.2f}-{t['hi']:.2f} | {'met' if t['met'] else '**not met**'} |")
+        return "\n".join(out)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["summary"] = {label: values for label, values, _ in self.rows()}
@@ -332,6 +359,18 @@ class BenchResults:
         d["targets"] = self.targets()
         d["moving"] = self.moving()
         return d
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> BenchResults:
+        """A run saved by :meth:`save` (``peers.json``), to format it again."""
+        d = json.loads(Path(path).read_text())
+        kinds = {"echo": EchoRecord, "throughput": ThroughputRecord,
+                 "broadcast": BroadcastRecord, "memory": MemoryRecord}
+        names = {f for f in cls.__dataclass_fields__}
+        args = {k: v for k, v in d.items() if k in names}
+        for key, rec in kinds.items():
+            args[key] = [rec(**r) for r in d.get(key, [])]
+        return cls(**args)
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write ``peers.json`` into ``out_dir``; returns its path (the PNG is drawn by
