@@ -26,7 +26,7 @@ def peers_figure(res: BenchResults) -> Figure:
     a.set_yscale("log")
     a.set_xticks(x, peers, rotation=15)
     a.set_ylabel("round trip (us, log scale)")
-    a.set_title("Sequential echo round trip (Python client)")
+    a.set_title("Sequential echo round trip (Python client in its own process)")
     a.legend(fontsize=8)
     tp = [getattr(res.throughput_of(p), "msgs_per_s", 0) or 0 for p in peers]
     b.bar(x, [v / 1000 for v in tp], color="tab:green")
@@ -39,7 +39,7 @@ def peers_figure(res: BenchResults) -> Figure:
         if pts:
             c.plot([q[0] for q in pts], [q[1] for q in pts], marker="o", label=p)
     c.set_xlabel("clients receiving the broadcast")
-    c.set_ylabel("trigger -> last receipt, p99 (ms)")
+    c.set_ylabel("broadcast call -> last receipt, p99 (ms)")
     c.set_title("Broadcast fan-out")
     if res.broadcast:
         c.legend(fontsize=8)

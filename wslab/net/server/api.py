@@ -73,7 +73,8 @@ class ServerLike(Protocol):
         """Cut one client's TCP connection without a Close frame."""
 
     def on_message(self, fn: Callable[..., Any] | None) -> Any:
-        """Replace the echo/chat behaviour (in a child process: ``ValueError``, use handler=)."""
+        """Replace the echo/chat behaviour (a process server sends the function to its
+        child with cloudpickle; ``HandlerNotSendable`` if it cannot be sent)."""
 
     def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
         """Close every client with 1001 and stop listening.  Safe to call twice."""
