@@ -136,6 +136,16 @@ def artifact_dir() -> pathlib.Path:
     return ARTIFACTS
 
 
+def have_program(name: str, package: str) -> bool:
+    """Is Debian's ``name`` (from ``package``) installed, as wslab.net.services finds it?"""
+    from wslab.net import services
+    try:
+        services.find_program(name, package=package)
+        return True
+    except services.ServiceMissing:
+        return False
+
+
 def which(cmd: str) -> str | None:
     return shutil.which(cmd)
 

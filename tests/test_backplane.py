@@ -10,21 +10,13 @@ import sys
 import pytest
 
 import wslab
-from tests.conftest import need, wait_until
+from tests.conftest import have_program, need, wait_until
 from wslab.net import services
-
-
-def _have(name: str, package: str) -> bool:
-    try:
-        services.find_program(name, package=package)
-        return True
-    except services.ServiceMissing:
-        return False
 
 
 @pytest.fixture
 def redis_server():
-    need(_have("redis-server", "redis-server"), "redis-server (Debian package redis-server)")
+    need(have_program("redis-server", "redis-server"), "redis-server (Debian package redis-server)")
     r = services.redis()
     yield r
     r.stop()

@@ -9,24 +9,15 @@ import time
 import pytest
 
 import wslab
-from tests.conftest import need, wait_until
+from tests.conftest import have_program, need, wait_until
 from wslab.net import cluster as cluster_mod
-from wslab.net import services
 from wslab.protocol.state import State
-
-
-def _have(name: str, package: str) -> bool:
-    try:
-        services.find_program(name, package=package)
-        return True
-    except services.ServiceMissing:
-        return False
 
 
 @pytest.fixture(autouse=True)
 def _programs():
-    need(_have("redis-server", "redis-server"), "redis-server (Debian package redis-server)")
-    need(_have("nginx", "nginx"), "nginx (Debian package nginx)")
+    need(have_program("redis-server", "redis-server"), "redis-server (Debian package redis-server)")
+    need(have_program("nginx", "nginx"), "nginx (Debian package nginx)")
 
 
 def test_the_nginx_config_says_what_a_websocket_proxy_needs():

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..net import loop as lab
-from ..net.raw import open_websocket, status_of
+from ..net.raw import open_websocket
 from ..net.server.admission import TokenAuth
+from ..protocol.handshake import status_of
 
 STATUSES = (101, 401, 403)
 

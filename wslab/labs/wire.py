@@ -62,7 +62,11 @@ class WireExchange:
         return "\n".join(lines)
 
 
-async def _read_close_reply(conn: RawConnection, ex: WireExchange, timeout: float) -> None:
+async def _goodbye(conn: RawConnection, ex: WireExchange, timeout: float, note: str) -> None:
+    """Send a masked Close 1000 'bye', record it, then read the server's answer."""
+    close = fr.encode_frame(fr.Frame.close(1000, "bye", mask_key=os.urandom(4)))
+    await conn.send(close)
+    ex.steps.append((">", close, note))
     got = await conn.read_frame(require_mask=False, timeout=timeout)
     if got is not None:
         ex.steps.append(("<", got[1], str(got[0])))
@@ -78,10 +82,7 @@ async def _upgrade(url: str, request: bytes, timeout: float) -> WireExchange:
         if ex.status != 101:
             ex.body = await conn.read_exactly(min(hs.content_length(ex.head), 4096), timeout=timeout)
             return ex
-        close = fr.encode_frame(fr.Frame.close(1000, "bye", mask_key=os.urandom(4)))
-        await conn.send(close)
-        ex.steps.append((">", close, "Close 1000 'bye': a clean goodbye"))
-        await _read_close_reply(conn, ex, timeout)
+        await _goodbye(conn, ex, timeout, "Close 1000 'bye': a clean goodbye")
     finally:
         await conn.close()
     return ex
@@ -134,10 +135,7 @@ async def _frames(url: str, frames: Sequence[bytes], replies: int, timeout: floa
                 return ex
             if frame.opcode.is_data:
                 got_data += 1
-        close = fr.encode_frame(fr.Frame.close(1000, "bye", mask_key=os.urandom(4)))
-        await conn.send(close)
-        ex.steps.append((">", close, "Close 1000 'bye'"))
-        await _read_close_reply(conn, ex, timeout)
+        await _goodbye(conn, ex, timeout, "Close 1000 'bye'")
     finally:
         await conn.close()
     return ex

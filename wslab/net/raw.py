@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from ..protocol import frames as fr
 from ..protocol import handshake as hs
 from ..protocol.errors import HandshakeError, NeedMoreData
-from ..protocol.handshake import content_length, status_of  # re-exported for wslab.labs.wire
 from ..protocol.uri import parse_ws_uri
 from .errors import ConnectionFailed, LabTimeout
 
 MAX_HEAD = 64 * 1024
 
-__all__ = ["MAX_HEAD", "RawConnection", "Target", "content_length", "open_websocket", "status_of"]
+__all__ = ["MAX_HEAD", "RawConnection", "Target", "open_websocket"]
 
 
 @dataclass
