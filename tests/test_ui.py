@@ -113,6 +113,33 @@ def test_rtt_vs_size_plot():
     assert plots.figure_png(fig).startswith(b"\x89PNG")
 
 
+def test_size_and_log_axes_read_as_plain_numbers():
+    fig = plots.rtt_vs_size({32: SAMPLES, 1024: SAMPLES, 1_048_576: SAMPLES, 100_000: SAMPLES})
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["32 B", "1 KiB", "100,000 B", "1 MiB"]
+    assert [plots.human_size(n) for n in (0, 1023, 16_384, 262_144, 3 << 20)] == [
+        "0 B", "1,023 B", "16 KiB", "256 KiB", "3 MiB"]
+    fig, (ax,) = plots._figure()
+    ax.plot([1, 2], [0.15, 40])
+    plots.log_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all("e" not in x and "^" not in x for x in labels), labels
+    with pytest.raises(ValueError, match="'x' or 'y'"):
+        plots.log_axis(ax, "z")
+
+
+def test_compare_bars_wraps_long_labels_so_they_never_overlap():
+    names = [f"server {i}, cell computing, switch interval 0.5 ms" for i in range(5)]
+    fig = plots.compare_bars(dict.fromkeys(names, 1.0), ylabel="ms", title="t")
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in fig.axes[0].get_xticklabels()]
+    assert len(boxes) == 5
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 <= right.x0, "tick labels overlap"
+
+
 def test_plots_reject_bad_input():
     with pytest.raises(ValueError, match="no samples"):
         plots.rtt_series([])

@@ -8,6 +8,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from ..labs.bench import BIG, SMALL, BenchResults
+from .plots import log_axis
 
 
 def peers_figure(res: BenchResults) -> Figure:
@@ -23,7 +24,7 @@ def peers_figure(res: BenchResults) -> Figure:
         a.bar(pos, vals, 0.38, label=f"{name} p50")
         a.scatter(pos, p99, marker="_", s=200, color="black",
                   label="p99" if k else None, zorder=3)
-    a.set_yscale("log")
+    log_axis(a)
     a.set_xticks(x, peers, rotation=15)
     a.set_ylabel("round trip (us, log scale)")
     a.set_title("Sequential echo round trip (Python client in its own process)")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from .plots import _figure
+from .plots import _figure, log_axis, size_axis
 
 KIND_COLOURS = {"json": "#1a5fb4", "repetitive": "#26a269", "random": "#c01c28"}
 _SPARE = ("#e66100", "#613583", "#865e3c", "#3d3846")
@@ -65,14 +65,14 @@ def compression_figure(records: Sequence, *,
                       color=colour, label=label)
             right.plot(xs, [r.rtt_median_s * 1e3 for r in series], style, marker="o", ms=3.5,
                        color=colour, label=label)
-    left.set_xscale("log")
-    left.set_yscale("log")
-    left.set_xlabel("payload size (bytes, log scale)")
+    size_axis(left, sizes)
+    log_axis(left)
+    left.set_xlabel("payload size (log scale)")
     left.set_ylabel("bytes on the wire per message\n(server → client, log scale)")
     left.set_title("Size on the wire", fontsize=10)
-    right.set_xscale("log")
-    right.set_yscale("log")
-    right.set_xlabel("payload size (bytes, log scale)")
+    size_axis(right, sizes)
+    log_axis(right)
+    right.set_xlabel("payload size (log scale)")
     right.set_ylabel("median echo round trip (ms, log scale)")
     right.set_title("Echo round trip", fontsize=10)
     for ax in (left, right):

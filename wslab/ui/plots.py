@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from ..labs.stats import percentile
 
@@ -42,6 +44,50 @@ def _figure(height: float = HEIGHT, ncols: int = 1) -> tuple[Figure, list]:
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
+
+
+def _plain(v: float) -> str:
+    return f"{v:,.6g}"
+
+
+def log_axis(ax, which: str = "y") -> None:
+    """Put ``ax``'s ``which`` axis ("x" or "y") on a log scale labelled with plain numbers
+    (0.2, 1, 30, 100,000), not powers of ten: a classroom reads milliseconds, not exponents.
+    Minor ticks at 2 and 5 get a label too when the axis spans less than two decades."""
+    if which not in ("x", "y"):
+        raise ValueError(f"which is 'x' or 'y', not {which!r}")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+
+    def minor(v: float, _pos: int) -> str:
+        lo, hi = sorted(axis.get_view_interval())
+        if v <= 0 or lo <= 0 or math.log10(hi / lo) >= 2:
+            return ""
+        lead = round(v / 10 ** math.floor(math.log10(v) + 1e-9))
+        return _plain(v) if lead in (2, 5) else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: _plain(v)))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def human_size(n: float) -> str:
+    """A byte count as a tick label: 32 B, 1 KiB, 256 KiB, 1 MiB (binary units for multiples
+    of 1024), 100,000 B otherwise."""
+    n = int(n)
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale:,} {unit}"
+    return f"{n:,} B"
+
+
+def size_axis(ax, sizes: Sequence[float], which: str = "x") -> None:
+    """A log axis with one tick per measured payload size, labelled 32 B, 1 KiB, 1 MiB."""
+    log_axis(ax, which)
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(FixedLocator(list(sizes)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: human_size(v)))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
 
 
 def rtt_series(samples: Sequence[float], *, title: str = "Echo round trip, one message at a time"
@@ -95,8 +141,8 @@ def rtt_vs_size(by_size: Mapping[int, Sequence[float]], *,
     ax.errorbar(sizes, med, yerr=[[0] * len(sizes), [b - a for a, b in zip(med, p90, strict=True)]],
                 fmt="o-", color=COLOURS[50], ecolor="#9a9996", capsize=3,
                 label="median (bar up to p90)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("payload size (bytes, log scale)")
+    size_axis(ax, sizes)
+    ax.set_xlabel("payload size (log scale)")
     ax.set_ylabel("round trip (ms)")
     ax.set_ylim(bottom=0)
     ax.set_title(title)
@@ -112,12 +158,16 @@ def compare_bars(values: Mapping[str, float], *, ylabel: str, title: str,
         raise ValueError("compare_bars takes {label: number}")
     fig, (ax,) = _figure()
     names = list(values)
-    bars = ax.bar(names, [values[k] for k in names], color=["#99c1f1", "#f9f06b", "#8ff0a4",
+    width = max(10, 80 // len(names))  # characters per tick line: labels never overlap
+    ticks = ["\n".join(w for line in k.split("\n") for w in textwrap.wrap(line, width) or [""])
+             for k in names]
+    bars = ax.bar(ticks, [values[k] for k in names], color=["#99c1f1", "#f9f06b", "#8ff0a4",
                                                              "#ffbe6f", "#dc8add"][:len(names)],
                   edgecolor="#3d3846", linewidth=0.6)
     for bar, name in zip(bars, names, strict=True):
         ax.annotate(fmt.format(values[name]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=9)
+    ax.margins(y=0.12)  # room for the value above the tallest bar
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
@@ -143,7 +193,7 @@ def push_comparison(results: Sequence) -> Figure:
     right.bar(names, p50, color=colours, edgecolor="#3d3846", linewidth=0.6,
               yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99, strict=True)]],
               capsize=4, label="p50 (bar up to p99)")
-    right.set_yscale("log")
+    log_axis(right)
     right.set_ylabel("delivery latency (ms, log scale)")
     right.set_title("From creation to arrival")
     right.legend(loc="upper right", fontsize=8)
@@ -297,7 +347,7 @@ def coordinated_omission(result, *, title: str = "One stall, two ways of countin
               label="from intended send time")
     left.plot(idx, [x * 1e3 for x in result.naive_s], color="#1a5fb4", lw=1,
               label="from actual send time")
-    left.set_yscale("log")
+    log_axis(left)
     left.set_xlabel("message number")
     left.set_ylabel("latency (ms, log scale)")
     left.set_title("Per message")
@@ -307,7 +357,7 @@ def coordinated_omission(result, *, title: str = "One stall, two ways of countin
                               (result.intended_s, "#c01c28", "intended")):
         right.plot([str(p) for p in ps], [percentile(xs, p) * 1e3 for p in ps], "o-",
                    color=colour, label=label)
-    right.set_yscale("log")
+    log_axis(right)
     right.set_xlabel("percentile")
     right.set_ylabel("latency (ms, log scale)")
     right.set_title("Percentiles")

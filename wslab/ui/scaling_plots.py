@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from ..labs.scaling import LatencyRecord, RollingRestart
 from ..labs.stats import percentile
+from .plots import log_axis
 
 
 def latency_figure(records: Sequence[LatencyRecord]) -> Figure:
@@ -44,7 +45,7 @@ def timeline_figure(rr: RollingRestart) -> Figure:
                 color="#c0392b", va="top")
     for k, (td, _) in enumerate(rr.disconnects):
         ax.axvline(td - rr.t0, color="#888", lw=0.8, label="client disconnected" if k == 0 else None)
-    ax.set_yscale("log")
+    log_axis(ax)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("publish -> receive (ms, log)")
     ax.set_title(f"Rolling restart: {len(rr.received)} of {rr.sent} events, "

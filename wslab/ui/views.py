@@ -31,7 +31,7 @@ def tap_table_html(table: TapTable) -> str:
     if not table:
         return "<i>nothing recorded yet</i>"
     t0 = table[0].t_ns
-    head = "".join(f"<th>{c}</th>" for c in TapTable.COLUMNS)
+    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in TapTable.COLUMNS)
     body = []
     for r in table:
         colour = {C2S: "#1a5fb4", S2C: "#26a269"}.get(r.direction, "#3d3846")
