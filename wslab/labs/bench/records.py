@@ -187,6 +187,13 @@ class BenchResults:
         v = self._values(label, peer)
         return (min(v), max(v)) if v else None
 
+    def value_cell(self, label: str, peer: str, v: float | None) -> str:
+        """A figure with ±half its spread over the rounds, in % ('12.3 ±4%')."""
+        sp = self.spread(label, peer)
+        pm = "" if v is None or sp is None or sp[0] == sp[1] or not v \
+            else f" ±{(sp[1] - sp[0]) / 2 / v * 100:.0f}%"
+        return format_value(v) + pm
+
     def ratio(self, label: str, peer: str, ref: str) -> tuple[float, float, float] | None:
         """(median, lowest, highest) of ``peer / ref`` computed round by round."""
         a = self.rounds.get(label, {}).get(peer, [])
@@ -261,7 +268,7 @@ class BenchResults:
                     continue
                 others += 1
                 r = self.ratio(label, p, BASELINE)
-                if r is not None and r[0] and (r[2] - r[1]) / r[0] > MOVES:
+                if r is not None and moved_mark(r):
                     moved.append(f"{p} {r[1]:.2f}-{r[2]:.2f}")
             if moved:
                 out.append(f"{label} ({'all: ' if len(moved) == others else ''}"
@@ -278,10 +285,7 @@ class BenchResults:
         for label, values, higher in self.rows():
             cells = []
             for p in peers:
-                v, sp = values[p], self.spread(label, p)
-                pm = "" if v is None or sp is None or sp[0] == sp[1] or not v \
-                    else f" ±{(sp[1] - sp[0]) / 2 / v * 100:.0f}%"
-                cells.append(f"{format_value(v) + pm:>{w}}")
+                cells.append(f"{self.value_cell(label, p, values[p]):>{w}}")
             lines.append(f"{label:<26}" + "".join(cells))
             for ref in (BASELINE, NODE):
                 if ref not in peers or values.get(ref) is None:
@@ -289,8 +293,7 @@ class BenchResults:
                 cells = []
                 for p in peers:
                     r = self.ratio(label, p, ref)
-                    mark = "~" if r is not None and r[0] and (r[2] - r[1]) / r[0] > MOVES else ""
-                    cells.append(f"{'-' if r is None else f'{r[0]:.2f}{mark}':>{w}}")
+                    cells.append(f"{'-' if r is None else f'{r[0]:.2f}{moved_mark(r)}':>{w}}")
                 lines.append(f"{'  x ' + ref + (' (higher=better)' if higher else ''):<26}"
                              + "".join(cells))
         tc, wc = self.median(CLIENT_LABEL, BASELINE), self.median("echo 32 B p50 (us)", BASELINE)
@@ -333,13 +336,9 @@ class BenchResults:
         for label, values, higher in self.rows():
             cells = []
             for p in peers:
-                v, sp = values[p], self.spread(label, p)
-                pm = "" if v is None or sp is None or sp[0] == sp[1] or not v \
-                    else f" ±{(sp[1] - sp[0]) / 2 / v * 100:.0f}%"
                 r = self.ratio(label, p, BASELINE) if p != BASELINE else None
-                rt = "" if r is None else \
-                    f" (x{r[0]:.2f}{'~' if r[0] and (r[2] - r[1]) / r[0] > MOVES else ''})"
-                cells.append(format_value(v) + pm + rt)
+                rt = "" if r is None else f" (x{r[0]:.2f}{moved_mark(r)})"
+                cells.append(self.value_cell(label, p, values[p]) + rt)
             out.append(f"| {label}{' (higher is better)' if higher else ''} | "
                        + " | ".join(cells) + " |")
         out += ["", "| goal | ratio (median) | rounds | verdict |", "|---|---|---|---|"]
@@ -380,6 +379,11 @@ class BenchResults:
         js = out / "peers.json"
         js.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         return js
+
+
+def moved_mark(r: tuple[float, float, float]) -> str:
+    """'~' when a ratio (median, lowest, highest over the rounds) moved more than MOVES."""
+    return "~" if r[0] and (r[2] - r[1]) / r[0] > MOVES else ""
 
 
 def format_value(v: float | None) -> str:
