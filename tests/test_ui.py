@@ -136,7 +136,7 @@ def test_compare_bars_wraps_long_labels_so_they_never_overlap():
     fig.canvas.draw()
     boxes = [t.get_window_extent() for t in fig.axes[0].get_xticklabels()]
     assert len(boxes) == 5
-    for left, right in zip(boxes, boxes[1:]):
+    for left, right in zip(boxes, boxes[1:], strict=False):
         assert left.x1 <= right.x0, "tick labels overlap"
 
 
