@@ -65,6 +65,8 @@ def test_broadcast_reaches_every_client_of_every_process_exactly_once(pair):
     a, b = pair
     on_a = [wslab.connect(a.url) for _ in range(2)]
     on_b = [wslab.connect(b.url) for _ in range(3)]
+    # a 101 can arrive before the child process has run open(): wait until B counts all 3
+    wait_until(lambda: len(b.clients) == 3, what="B counts its 3 clients")
     assert a.broadcast("from A") == 2          # local recipients, counted by the sender
     assert b.broadcast(b"\x00from B") == 3
     a.broadcast("end A")
@@ -172,6 +174,7 @@ def test_ack_resumes_exactly_once_after_the_process_is_killed(redis_server):
 def test_redis_going_away_and_coming_back(pair, redis_server):
     a, b = pair
     on_a, on_b = wslab.connect(a.url), wslab.connect(b.url)
+    wait_until(lambda: len(b.clients) == 1, what="B counts its client")
     a.broadcast("before")
     assert on_a.recv(5) == "before" and on_b.recv(5) == "before"
     redis_server.kill()

@@ -46,7 +46,8 @@ def test_round_robin_spreads_connections_and_a_broadcast_reaches_all():
     cl = wslab.cluster(2, name="t-rr")
     try:
         clients = [wslab.connect(cl.chat_url) for _ in range(4)]
-        assert cl.connections() == [2, 2]          # nginx alternates new connections
+        # the 101 reaches the client before the server's open() has run: wait for it
+        wait_until(lambda: cl.connections() == [2, 2], what="nginx alternating: [2, 2]")
         clients[0].send("hello, everyone")
         assert [c.recv(5) for c in clients] == ["hello, everyone"] * 4
         echo = wslab.connect(cl.url)
@@ -67,7 +68,9 @@ def test_ip_hash_sends_every_loopback_client_to_one_server():
     cl = wslab.cluster(2, name="t-hash", balance="ip_hash")
     try:
         clients = [wslab.connect(cl.url) for _ in range(4)]
-        assert sorted(cl.connections()) == [0, 4]   # same address, same server: sticky
+        # same address, same server: sticky (waited for: the 101 can beat the server's open())
+        wait_until(lambda: sorted(cl.connections()) == [0, 4],
+                   what="all 4 clients on one server")
         for c in clients:
             c.close()
     finally:
@@ -114,7 +117,7 @@ def test_drain_closes_with_the_code_and_clients_move_to_the_other_server(code):
         rcs = [wslab.ReconnectingClient(cl.ack_url, initial_delay=0.05, max_delay=0.5,
                                         seed=i) for i in range(4)]
         wait_until(lambda: all(rc.phase == "open" for rc in rcs), what="all open")
-        assert cl.connections() == [3, 3]
+        wait_until(lambda: cl.connections() == [3, 3], what="three on each server")
         cl.stop_server(0, code=code)
         wait_until(lambda: any(c.close_code is not None for c in plain), what="a close")
         assert sorted(c.close_code or 0 for c in plain) == [0, code]

@@ -7,6 +7,7 @@ import os
 import pytest
 
 import wslab
+from tests.conftest import wait_until
 from wslab.labs.gil import gil_experiment, responsive
 
 
@@ -18,6 +19,8 @@ def test_process_server_has_the_lab_server_api():
         with wslab.connect(server.url) as a, wslab.connect(server.url) as b:
             a.send("hi")
             assert a.recv() == "hi"
+            # b's 101 can arrive before the child has run b's open(): wait for the child
+            wait_until(lambda: len(server.clients) == 2, what="the child counts both")
             assert server.broadcast(b"\x01") == 2
             assert a.recv() == b"\x01" and b.recv() == b"\x01"
             ids = [c.id for c in server.clients]

@@ -507,7 +507,10 @@ def drain(cl: Cluster, *, clients: int = 6, code: int = 1012, timeout: float = 1
            for _ in range(clients)]
     try:
         end = time.monotonic() + timeout
-        while any(rc.phase != "open" for rc in rcs) and time.monotonic() < end:
+        # a client is "open" when its 101 arrives, which can be a moment before the server
+        # process has run open(): wait until the servers count them all too
+        while time.monotonic() < end and (any(rc.phase != "open" for rc in rcs)
+                                          or sum(n or 0 for n in cl.connections()) < clients):
             time.sleep(0.01)
         before = cl.connections()
         cl.stop_server(0, code=code)

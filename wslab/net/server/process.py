@@ -168,6 +168,9 @@ class ProcessServer:
 
     @property
     def clients(self) -> list[ClientInfo]:
+        """The child's connected clients, asked of the child now.  A client's ``connect()``
+        returns when the 101 arrives, which can be a moment before the child has run the
+        connection's ``open()``: right after connecting, a new client may not be listed yet."""
         return [ClientInfo(**c) for c in self._call("clients")]
 
     def send(self, client_id: int, message: str | bytes) -> None:
