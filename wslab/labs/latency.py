@@ -223,8 +223,11 @@ def stall_trial(loop, *, n: int = 200, interval: float = 0.005, stall: float = 0
         log = list(client.log)
         sent = [e.t_ns for e in log if e.direction == "out" and e.kind == "text" and e.t_ns >= since]
         got = [e.t_ns for e in log if e.direction == "in" and e.kind == "text" and e.t_ns >= since]
-        if sent:  # the schedule starts when the loop's first message left
-            start = sent[0] / 1e9
+        if sent:
+            # The schedule: start + i * interval, anchored on the first ten messages (the one
+            # that left least late).  Anchoring on the first alone would put the whole schedule
+            # late when that one message waited for a busy machine, and the rest "early".
+            start = min(s / 1e9 - i * interval for i, s in enumerate(sent[:10]))
         truth = [g / 1e9 - (start + i * interval) for i, g in enumerate(got[:n])]
         early = max([0.0] + [(start + i * interval) - s / 1e9 for i, s in enumerate(sent[:n])])
     finally:
