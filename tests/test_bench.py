@@ -88,9 +88,14 @@ def test_broadcast_is_each_servers_own_call_and_rounds_are_kept(results):
         lo, hi = results.spread("pipelined (msg/s)", peer)
         assert 0 < lo <= results.median("pipelined (msg/s)", peer) <= hi
     goals = {t["target"]: t for t in results.targets()}
-    for name in ("wslab pipelined msg/s / websockets",
-                 "wslab memory per idle connection / bare tornado"):
-        assert goals[name]["ratio"] > 0 and goals[name]["met"] in (True, False)
+    pipelined = goals["wslab pipelined msg/s / websockets"]
+    assert pipelined["ratio"] > 0 and pipelined["met"] in (True, False)
+    # The in-kernel server shares this (test) process, whose allocator may hold freed memory
+    # that 5 idle connections fit in: its RSS growth, so the ratio, can be 0.  The goal is
+    # still computed and judged; a fresh child server's RSS always grows.
+    memory = goals["wslab memory per idle connection / bare tornado"]
+    assert math.isfinite(memory["ratio"]) and memory["met"] in (True, False)
+    assert results.memory_of("tornado").kib_per_connection > 0
     assert goals["wslab pipelined msg/s / websockets"]["higher"] is True
     calls = results.calls_per_echo  # cProfile on the lab loop: Python calls per echo
     assert calls["echoes"] == 300 and calls["calls_per_echo"] > 1
