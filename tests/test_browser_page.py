@@ -37,6 +37,7 @@ def test_page_sends_and_sees_the_echo(server, chromium_path):
     texts = [e.data for e in server.events.of("message") if e.direction == "in"]
     assert texts[:2] == ["hello from Chromium", "via Enter"]
     assert '"ping"' in texts[2] and not server.events.of("ping")  # no ping *frame* from a page
+    wait_until(lambda: server.events.of("close"), what="the server logged the close")
     assert server.events.of("close")[-1].code == 1000
 
 

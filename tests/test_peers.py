@@ -7,6 +7,7 @@ from websockets.exceptions import ConnectionClosed as WsClosed
 from websockets.sync.client import connect as ws_connect
 
 import wslab
+from tests.conftest import wait_until
 
 
 def test_websockets_client_against_wslab_server(server):
@@ -18,6 +19,8 @@ def test_websockets_client_against_wslab_server(server):
         pong = ws.ping(b"p1")
         assert pong.wait(5)
     assert server.events.of("ping")[0].data == b"p1"
+    # the peer returns once TCP is closed; the server logs the close a moment later
+    wait_until(lambda: server.events.of("close"), what="the server logged the close")
     close = server.events.of("close")[-1]
     assert close.code == 1000
 
@@ -26,6 +29,7 @@ def test_websockets_client_against_wslab_server(server):
 def test_websockets_client_close_codes(server, code, reason):
     with ws_connect(server.url, open_timeout=5) as ws:
         ws.close(code, reason)
+    wait_until(lambda: server.events.of("close"), what="the server logged the close")
     close = server.events.of("close")[-1]
     assert (close.code, close.reason) == (code, reason)
     assert ws.close_code == code  # the server echoed the code

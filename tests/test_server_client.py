@@ -51,6 +51,7 @@ def test_client_closes_with_code_and_reason(server):
     c.close(4000, "bye")
     assert c.state == State.CLOSED
     assert c.close_code == 4000  # the server echoes the code (RFC 6455 5.5.1)
+    wait_until(lambda: server.events.of("close"), what="the server logged the close")
     close = server.events.of("close")[-1]
     assert (close.code, close.reason, close.direction) == (4000, "bye", "in")
 
@@ -364,6 +365,7 @@ def test_drop_client_gives_the_client_1006(server):
             c.recv(timeout=5)
         assert c.close_code == 1006 and c.state == State.CLOSED
         assert c.transitions[-1].event == "TCP connection lost"
+    wait_until(lambda: server.events.of("close"), what="the server logged the close")
     assert server.events.of("close")[-1].code == 1006
 
 

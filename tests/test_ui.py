@@ -32,6 +32,7 @@ def test_client_panel_buttons_and_twins(server):
     panel.code_box.value, panel.reason_box.value = 4000, "bye"
     panel.disconnect_button.click()
     assert panel.state == wslab.State.CLOSED
+    wait_until(lambda: server.events.of("close"), what="the server logged the close")
     assert server.events.of("close")[-1].code == 4000
     wait_until(lambda: "data-state='CLOSED'" in panel.state_badge.value)
     panel.send("late")
