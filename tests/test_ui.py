@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from matplotlib.figure import Figure
 
 import wslab
 from tests.conftest import wait_until
@@ -121,7 +122,8 @@ def test_size_and_log_axes_read_as_plain_numbers():
     assert ticks == ["32 B", "1 KiB", "100,000 B", "1 MiB"]
     assert [plots.human_size(n) for n in (0, 1023, 16_384, 262_144, 3 << 20)] == [
         "0 B", "1,023 B", "16 KiB", "256 KiB", "3 MiB"]
-    fig, (ax,) = plots._figure()
+    fig = Figure()
+    ax = fig.subplots()
     ax.plot([1, 2], [0.15, 40])
     plots.log_axis(ax)
     fig.canvas.draw()
