@@ -8,7 +8,8 @@ import pytest
 
 import wslab
 from tests.conftest import wait_until
-from wslab.labs.gil import gil_experiment, responsive
+from wslab.labs.gil import gil_experiment, one_cpu, responsive
+from wslab.net.loop import lab_thread_id
 
 
 def test_process_server_has_the_lab_server_api():
@@ -58,9 +59,13 @@ def test_process_server_with_an_importable_handler():
 
 
 def test_gil_experiment_and_responsive():
+    cpus = os.sched_getaffinity(0), os.sched_getaffinity(lab_thread_id())
     records = gil_experiment(n=30, seconds=0.5)
     assert [r.busy for r in records] == [False, True, True, False, True]
     assert all(len(r.samples_s) == 30 and r.p50_ms > 0 for r in records)
+    # the kernel's threads were on one CPU for every measurement (Linux), and are free again
+    assert {r.cpu for r in records} == {min(cpus[0])}
+    assert (os.sched_getaffinity(0), os.sched_getaffinity(lab_thread_id())) == cpus
     before = responsive(True, interval=0.001)
     try:
         import sys
@@ -70,6 +75,17 @@ def test_gil_experiment_and_responsive():
         sys.setswitchinterval(before)
     with pytest.raises(ValueError, match="interval"):
         responsive(True, interval=1)
+
+
+def test_one_cpu_places_this_thread_and_the_lab_loop_and_restores_them():
+    before = os.sched_getaffinity(0)
+    loop_before = os.sched_getaffinity(lab_thread_id())
+    with one_cpu() as cpu:
+        assert cpu == min(before)
+        assert os.sched_getaffinity(0) == {cpu}
+        assert os.sched_getaffinity(lab_thread_id()) == {cpu}
+    assert os.sched_getaffinity(0) == before
+    assert os.sched_getaffinity(lab_thread_id()) == loop_before
 
 
 def test_serve_can_keep_the_interpreter_responsive_and_stop_all_restores():

@@ -1,4 +1,4 @@
-"""``handshake_by_hand(url)``: a WebSocket conversation over a plain socket (layer 2, I/O).
+"""``handshake_by_hand(url)``: a WebSocket conversation over a plain socket (layer 3, labs).
 
 No WebSocket library is involved on the client side: the request is built by
 :func:`wslab.protocol.handshake.build_request`, the answer checked by

@@ -1,4 +1,4 @@
-"""What permessage-deflate (RFC 7692) does to real traffic (layer 2, I/O).
+"""What permessage-deflate (RFC 7692) does to real traffic (layer 3, labs).
 
 :func:`compression_experiment` sends the same payloads to a wslab echo server
 twice over: once with compression off on both sides and once with it on

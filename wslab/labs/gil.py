@@ -1,4 +1,4 @@
-"""Why a busy cell slows the in-kernel server down, measured (layer 2, I/O).
+"""Why a busy cell slows the in-kernel server down, measured (layer 3, labs).
 
 The lab server runs in a thread of the kernel's own process.  Python lets one
 thread run Python code at a time (the GIL).  While a cell computes in pure
@@ -11,20 +11,33 @@ throughput for the computing cell.
 
 The round trips are measured by a client in a *separate process* (like a
 browser), so the measuring code does not itself compete for the GIL.
+
+While it measures, :func:`gil_experiment` runs the kernel's two threads (the
+computing cell and the lab loop) on one CPU (:func:`one_cpu`), as in a kernel
+given one CPU (JupyterHub's ``cpu_limit: 1``).  Left to float on a loaded
+machine, the cell's thread often waits for a CPU after the server lets go of the
+GIL; the GIL then lies free when the next message arrives and about half the
+round trips skip the wait, which hides the effect the lesson measures (measured
+with two CPU hogs on two cores: the 5 ms median fell to 0.6 ms in half the runs).
 """
 
 from __future__ import annotations
 
+import os
 import select
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from ..net.loop import DEFAULT_SWITCH_INTERVAL as DEFAULT_INTERVAL
 from ..net.loop import (
     RESPONSIVE_INTERVAL,
+    lab_thread_id,
     responsive,  # noqa: F401  (re-exported: the lesson's practical answer)
 )
 
@@ -63,10 +76,37 @@ class GilRecord:
     switch_interval: float
     busy: bool
     samples_s: list[float]
+    cpu: int | None = None  # the one CPU the kernel's threads ran on, None if not pinned
 
     @property
     def p50_ms(self) -> float:
         return statistics.median(self.samples_s) * 1e3
+
+
+@contextmanager
+def one_cpu() -> Iterator[int | None]:
+    """Run the calling thread and the lab loop's thread on one CPU (Linux), restoring
+    their CPU sets afterwards; yields that CPU, or None where threads cannot be placed
+    (not Linux, or the kernel refused).  Layer 3: the GIL lab's controlled condition."""
+    saved: dict[int, set[int]] = {}
+    cpu = None
+    if hasattr(os, "sched_setaffinity"):
+        tids = [threading.get_native_id(), lab_thread_id()]
+        try:
+            saved = {tid: os.sched_getaffinity(tid) for tid in tids}
+            cpu = min(saved[tids[0]])
+            for tid in tids:
+                os.sched_setaffinity(tid, {cpu})
+        except OSError:  # not allowed here: measure unpinned, and say so (cpu None)
+            cpu = None
+    try:
+        yield cpu
+    finally:
+        for tid, cpus in saved.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:  # the thread has ended: nothing to restore
+                pass
 
 
 def _busy(seconds: float, proc: subprocess.Popen | None = None) -> int:
@@ -82,10 +122,14 @@ def _busy(seconds: float, proc: subprocess.Popen | None = None) -> int:
     return x
 
 
-def _measure(url: str, n: int, busy: bool, seconds: float) -> list[float]:
+def _measure(url: str, n: int, busy: bool, seconds: float, *,
+             pin: bool = False) -> tuple[list[float], int | None]:
     """Round trips measured by a client process, one every ~7 ms (as a page would send,
     not back to back); with ``busy`` this thread computes for the whole measurement (up
-    to ``seconds``), so every sample is taken under load."""
+    to ``seconds``), so every sample is taken under load.  With ``pin`` the kernel's
+    threads run on one CPU while it measures (:func:`one_cpu`), placed after the client
+    has started so that the client does not inherit the placement.  Returns the samples
+    and the CPU (None if not pinned)."""
     proc = subprocess.Popen([sys.executable, "-c", _CLIENT, url, str(n)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -94,16 +138,17 @@ def _measure(url: str, n: int, busy: bool, seconds: float) -> list[float]:
             ready = proc.stdout.readline().strip()  # connected, handshake checked
         if ready != "ready":
             raise RuntimeError(f"the measuring client did not start (exit code {proc.poll()})")
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        if busy:
-            _busy(seconds, proc)  # the client measures while this runs
-        out, _ = proc.communicate(timeout=60)
+        with one_cpu() if pin else nullcontext() as cpu:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            if busy:
+                _busy(seconds, proc)  # the client measures while this runs
+            out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    return [int(v) / 1e9 for v in out.split()]
+    return [int(v) / 1e9 for v in out.split()], cpu
 
 
 def _ms(interval: float) -> str:
@@ -125,8 +170,8 @@ def echo_while_computing(url: str, *, n: int = 100, seconds: float = 20.0,
     if not 0.2 <= seconds <= 60:
         raise ValueError(f"seconds is 0.2-60, got {seconds!r}")
     interval = sys.getswitchinterval()
-    return GilRecord(f"{label}, {_ms(interval)}", interval, True,
-                     _measure(url, n, True, seconds))
+    samples, _ = _measure(url, n, True, seconds)
+    return GilRecord(f"{label}, {_ms(interval)}", interval, True, samples)
 
 
 def gil_experiment(*, n: int = 200, seconds: float = 20.0,
@@ -142,8 +187,11 @@ def gil_experiment(*, n: int = 200, seconds: float = 20.0,
     * ``serve(process=True)``: the server in a child process with its own GIL, idle
       and computing (default 5 ms switch interval in this process).
 
-    Each record's label states the switch interval in force.  Restores the switch
-    interval it found; stops the servers it started.  ``seconds`` bounds each busy run.
+    The kernel's threads run on one CPU throughout (:func:`one_cpu`; the record's
+    ``cpu``), so the cell's thread is ready to take the GIL back whenever the server
+    lets go, as in a one-CPU kernel, also on a loaded machine.  Each record's label
+    states the switch interval in force.  Restores the switch interval and the CPU
+    sets it found; stops the servers it started.  ``seconds`` bounds each busy run.
     """
     from ..net.server import serve
 
@@ -158,8 +206,8 @@ def gil_experiment(*, n: int = 200, seconds: float = 20.0,
 
     def run(label: str, url: str, busy: bool, interval: float) -> None:
         sys.setswitchinterval(interval)
-        records.append(GilRecord(f"{label}, {_ms(interval)}", interval, busy,
-                                 _measure(url, n, busy, seconds)))
+        samples, cpu = _measure(url, n, busy, seconds, pin=True)
+        records.append(GilRecord(f"{label}, {_ms(interval)}", interval, busy, samples, cpu))
 
     try:
         run("in-kernel server, cell idle", kernel.url, False, before)

@@ -1,4 +1,4 @@
-"""Experiments for notebook 05: how fast does a heartbeat notice a dead connection? (layer 2)
+"""Experiments for notebook 05: how fast does a heartbeat notice a dead connection? (layer 3, labs)
 
 A client talks to the server through a :class:`~wslab.net.faults.FaultProxy`;
 at a random moment the proxy starts *blackholing*: the TCP connection stays

@@ -1,4 +1,4 @@
-"""Experiments for notebook 10, the latency lab (layer 2, I/O).
+"""Experiments for notebook 10, the latency lab (layer 3, labs).
 
 Each function measures something on real loopback sockets and returns plain
 numbers for the plots in :mod:`wslab.ui.plots`.  All are bounded in count and

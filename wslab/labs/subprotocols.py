@@ -1,4 +1,4 @@
-"""Two subprotocols for one chat, and a server that translates between them (layer 2).
+"""Two subprotocols for one chat, and a server that translates between them (layer 3, labs).
 
 A subprotocol is the application's language on top of WebSocket frames; the
 client offers names in ``Sec-WebSocket-Protocol`` and the server picks one

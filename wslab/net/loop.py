@@ -77,6 +77,14 @@ def get_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+def lab_thread_id() -> int:
+    """The OS thread id (``native_id``) of the lab loop's thread, starting it if needed;
+    for experiments that place that thread on a CPU (``wslab.labs.gil``)."""
+    get_loop()
+    assert _thread is not None and _thread.native_id is not None
+    return _thread.native_id
+
+
 def in_lab_thread() -> bool:
     """True when the caller runs on the lab loop's own thread."""
     return _thread is not None and threading.current_thread() is _thread
