@@ -210,6 +210,39 @@ def test_fault_panel_sets_clears_and_resets(server):
         proxy.stop()
 
 
+def _row_button(panel, fault: str, label: str):
+    """The Set or Clear button on ``fault``'s row, as the learner sees it."""
+    import ipywidgets as W
+    for row in panel.children:
+        if isinstance(row, W.HBox) and f"<code>{fault}</code>" in str(row.children[0].value):
+            return next(b for b in row.children if isinstance(b, W.Button) and b.description == label)
+    raise AssertionError(f"no {fault} row")
+
+
+def test_fault_panel_live_client_shows_what_a_click_does(server):
+    """Notebook 05: a live client pings through the proxy, so clicking a fault changes what
+    the panel shows (blackhole: no pong, 1011, reconnecting; clear: open again)."""
+    from wslab.ui import FaultPanel
+    proxy = wslab.FaultProxy(server.url)
+    panel = FaultPanel(proxy, live=True)
+    try:
+        wait_until(lambda: "OPEN, pong in" in panel.live_view.value, what="the live client's pong")
+        wait_until(lambda: (panel.refresh(), "connections open 1" in panel.stats_view.value)[1],
+                   what="the proxy counting the live client")
+        _row_button(panel, "blackhole", "Set").click()
+        assert "blackhole on (both)" in panel.status.value
+        wait_until(lambda: "no pong within 1 s" in panel.live_view.value, what="a missed pong")
+        assert "closing with 1011" in panel.live_view.value and panel.probe.missed == 1
+        _row_button(panel, "blackhole", "Clear").click()
+        wait_until(lambda: panel.probe.connects == 2 and "OPEN, pong in" in panel.live_view.value,
+                   timeout=15, what="the live client back after the clear")
+        assert "2 connect(s)" in panel.live_view.value and "#1a7f43" in panel.live_view.value
+    finally:
+        panel.stop()
+        proxy.stop()
+    assert "stopped" in panel.live_view.value
+
+
 def test_pong_latency_and_detection_plots():
     from wslab.labs.heartbeat import DetectionRecord
     from wslab.net.keepalive import PongSample
