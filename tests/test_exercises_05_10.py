@@ -237,8 +237,21 @@ def _unpaced(client, n, interval):  # noqa: ANN001, ANN202
     return out
 
 
+def _early_clock(client, n, interval):  # noqa: ANN001, ANN202
+    start = time.perf_counter() - 0.05  # the schedule starts 50 ms before the first message
+    out = []
+    for i in range(n):
+        due = start + 0.05 + i * interval
+        time.sleep(max(0.0, due - time.perf_counter()))
+        client.send("m")
+        client.recv()
+        out.append(time.perf_counter() - (start + i * interval))
+    return out
+
+
 def test_ex10_measure_through_a_stall():
     _passes(ex10.check_measure(sol.get("ex10", "measure")))
+    _fails(ex10.check_measure(_early_clock), "+50 ms off the truth")
     _fails(ex10.check_measure(_stub), "not written yet")
     _fails(ex10.check_measure(_naive), "your loop reports", "from when the message was due")
     _fails(ex10.check_measure(_unpaced), "before its due time")

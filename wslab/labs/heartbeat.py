@@ -34,6 +34,9 @@ class DetectionRecord:
     detection_s: float | None  # None: not detected within the wait
     close_code: int | None
     close_reason: str
+    # from the unanswered ping leaving to the decision: the full timeout, always.  detection_s
+    # can be a little shorter when the failure starts while that ping is in flight.
+    ping_wait_s: float | None = None
 
     @property
     def bound_s(self) -> float:
@@ -74,7 +77,9 @@ def detection_experiment(settings: list[tuple[float, float]] = ((0.2, 0.2), (0.5
                     records.append(DetectionRecord(
                         interval, timeout, trial,
                         None if ka.timed_out_at is None else ka.timed_out_at - t_fail,
-                        client.close_code, client.close_reason or ""))
+                        client.close_code, client.close_reason or "",
+                        None if ka.timed_out_at is None or ka.unanswered_ping_at is None
+                        else ka.timed_out_at - ka.unanswered_ping_at))
                 finally:
                     proxy.clear()
                     client.stop()

@@ -53,6 +53,7 @@ class Keepalive:
         self.close_timeout = min(self.timeout, 1.0)
         self.samples: list[PongSample] = []
         self.timed_out_at: float | None = None  # monotonic seconds of the decision
+        self.unanswered_ping_at: float | None = None  # when the ping that got no pong left
         self.last_pong_at: float | None = None
         self._task: asyncio.Task | None = None
         self._n = 0
@@ -81,6 +82,7 @@ class Keepalive:
                 try:
                     rtt = await c._aping(f"keepalive-{self._n}".encode(), self.timeout)
                 except TimeoutError:
+                    self.unanswered_ping_at = sent
                     await self._fail()
                     return
                 except Exception:  # noqa: BLE001 - the connection closed under us
