@@ -227,8 +227,9 @@ def test_fault_panel_live_client_shows_what_a_click_does(server):
     panel = FaultPanel(proxy, live=True)
     try:
         wait_until(lambda: "OPEN, pong in" in panel.live_view.value, what="the live client's pong")
-        wait_until(lambda: (panel.refresh(), "connections open 1" in panel.stats_view.value)[1],
-                   what="the proxy counting the live client")
+        wait_until(lambda: proxy.connections == 1, what="the proxy counting the live client")
+        panel.refresh()
+        assert "connections open 1" in panel.stats_view.value
         _row_button(panel, "blackhole", "Set").click()
         assert "blackhole on (both)" in panel.status.value
         wait_until(lambda: "no pong within 1 s" in panel.live_view.value, what="a missed pong")
