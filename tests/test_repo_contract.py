@@ -20,6 +20,7 @@ else:  # pragma: no cover - Python 3.10
 
 
 def _name_and_bound(req: str) -> tuple[str, str]:
+    req = req.split(";")[0]  # an environment marker (tomli: Python 3.10 only) is pip's alone
     m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", req)
     assert m, req
     return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
