@@ -1,4 +1,4 @@
-// Echo + chat server on the `ws` package: the Node.js peer of `python -m wslab bench`.
+// Echo + chat server on the `ws` package: the Node.js peer of `python -m bench.peers`.
 // Not installed into the repo: the harness copies this file into a temporary folder,
 // runs `npm install ws@8 --no-audit --no-fund` there, then `node node_ws_server.js 0`.
 // /echo sends every message back; /chat sends every message to every /chat client

@@ -3,7 +3,7 @@
 Starts ``wslab.serve()`` in this process; the measuring client, in a process of
 its own, sends pipelined 32-byte echoes while cProfile watches the lab loop.
 
-    python bench/profile_echo.py [--n 20000]
+    python -m bench.profile_echo [--n 20000]     (from the repository root)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 import wslab
-from wslab.labs.bench.calls import calls_per_echo
+from bench.peers.calls import calls_per_echo
 
 
 def main() -> None:

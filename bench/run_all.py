@@ -1,6 +1,6 @@
 """Run every wslab benchmark and print all their tables (``make bench``).
 
-1. ``python -m wslab bench`` (full counts): wslab vs bare Tornado, websockets and
+1. ``python -m bench.peers`` (full counts): wslab vs bare Tornado, websockets and
    Node ws, interleaved; writes bench/results/peers.json and peers.png;
 2. bench/bench_rtt.py, bench/bench_masking.py and bench/bench_tap.py.
 
@@ -45,7 +45,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="quick peers run (small counts)")
     args = ap.parse_args()
     py = sys.executable
-    peers = [py, "-m", "wslab", "bench", "--out", str(HERE / "results")]
+    peers = [py, "-m", "bench.peers", "--out", str(HERE / "results")]
     if args.quick:
         peers.append("--quick")
     runs = [

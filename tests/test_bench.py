@@ -1,7 +1,9 @@
-"""The benchmark harness (wslab.labs.bench) in a tiny configuration.
+"""The peers benchmark (bench/peers, in the repository) in a tiny configuration, and
+notebook 10's short comparison (wslab.labs.peers, in the package).
 
 Checks that the records are complete and sane, that every child process is
-stopped afterwards, and that ``python -m wslab bench --quick`` writes its files.
+stopped afterwards, that ``python -m bench.peers --quick`` writes its files, and
+that the installed package's ``python -m wslab bench`` says where the benchmark is.
 Figures are reported, never asserted: no wall-clock limits here.
 """
 
@@ -17,12 +19,15 @@ import sys
 
 import pytest
 
+import bench.peers as bench
+from bench.peers import targets as bench_targets
+from bench.peers.report import save_report
 from tests.conftest import ROOT, need
-from wslab.labs import bench
-from wslab.labs.bench import targets as bench_targets
+from wslab.labs.peers import compare_echo
+from wslab.net.server import servers
 from wslab.protocol.errors import ProtocolError
 from wslab.protocol.frames import split_frames
-from wslab.ui.bench_plots import save_report
+from wslab.ui.peers_plots import echo_comparison_figure
 
 TINY = bench.BenchConfig(rounds=2, echo_n=20, echo_big_n=3, warmup=3, pipeline_n=200, window=32,
                          paced_n=100, paced_rate=2000, broadcast_clients=(5,), broadcast_reps=2,
@@ -155,7 +160,7 @@ def test_percentile_and_frame_splitting():
 def test_wire_clients_build_every_byte_with_the_protocol_layer():
     """No hand-written handshake or frame header in the benchmark's clients."""
     for name in ("wire.py", "runner.py", "targets.py", "meter.py"):
-        text = (ROOT / "wslab" / "labs" / "bench" / name).read_text()
+        text = (ROOT / "bench" / "peers" / name).read_text()
         assert "Sec-WebSocket-Key:" not in text and "\\r\\n\\r\\n" not in text, name
         assert "urlsplit" not in text and "& 0x7F" not in text, name
 
@@ -179,7 +184,7 @@ def test_node_peer_is_ready():
 
 
 def test_cli_quick_writes_json_and_png(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "wslab", "bench", "--quick", "--out",
+    proc = subprocess.run([sys.executable, "-m", "bench.peers", "--quick", "--out",
                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "x tornado" in proc.stdout and "Traceback" not in proc.stderr
@@ -190,3 +195,32 @@ def test_cli_quick_writes_json_and_png(tmp_path):
     assert not set(data["child_pids"]) & _children()
     # Node ws may be skipped locally (no node/npm, offline npm), never under CI=true
     need("node-ws" in data["peers"], f"the node ws peer ({data['skipped'].get('node-ws')})")
+
+
+def test_installed_package_holds_no_benchmark_and_says_where_it_is(tmp_path):
+    """``python -m wslab bench`` from outside the repository: a clear message, exit code 2."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "wslab", "bench", "--quick"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "python -m bench.peers" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (ROOT / "wslab" / "labs" / "bench").exists()
+    for path in (ROOT / "wslab").rglob("*.py"):  # nothing installed reaches the repository
+        text = path.read_text()
+        assert "parents[3]" not in text and "bench.peers" not in text.replace(
+            "python -m bench.peers", ""), path
+
+
+def test_short_comparison_in_the_package():
+    """Notebook 10's comparison: three servers on the lab loop, all stopped afterwards."""
+    cmp = compare_echo(n=30, rounds=2, warmup=3)
+    assert cmp.peers == ["wslab", "tornado", "websockets"] and cmp.skipped == {}
+    for p in cmp.peers:
+        assert len(cmp.samples[p]) == 60 and len(cmp.round_p50[p]) == 2
+        assert 0 < cmp.p50(p) <= cmp.p99(p)
+    assert cmp.ratio("tornado") == pytest.approx(1.0) and cmp.ratio("wslab") > 0
+    assert "x tornado" in cmp.table() and "2 interleaved rounds" in cmp.table()
+    assert "peers-compare" not in servers()
+    assert len(echo_comparison_figure(cmp).axes) == 1
+    with pytest.raises(ValueError, match="rounds"):
+        compare_echo(rounds=0)

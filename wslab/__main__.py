@@ -1,4 +1,4 @@
-"""``python -m wslab``: the command line (``serve`` standalone, ``bench`` the peers).
+"""``python -m wslab``: the command line (``serve``: the server standalone).
 
 ``python -m wslab serve --port 8080`` is the classic ``node server.js`` of
 WebSocket tutorials: the same LabServer as in the notebooks, in a terminal.
@@ -44,16 +44,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    """Run the peers benchmark, print the table, save peers.json and peers.png."""
-    from .labs.bench import DEFAULT_OUT, BenchConfig, run_peers
-    from .ui.bench_plots import save_report
-
-    res = run_peers(BenchConfig.quick() if args.quick else BenchConfig.full())
-    print(res.table(), flush=True)
-    js, png = save_report(res, args.out if args.out is not None else DEFAULT_OUT)
-    (js.parent / "peers.md").write_text(res.markdown() + "\n")
-    print(f"wrote {js}, {png} and peers.md", flush=True)
-    return 0
+    """The peers benchmark lives in the repository, not in the installed package."""
+    print("wslab: the peers benchmark is not part of the installed package; it needs a clone\n"
+          "of the wslab repository: run `python -m bench.peers [--quick]` from its root.\n"
+          "Notebook 10's short comparison is wslab.labs.peers.compare_echo().", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra allowed page origin, e.g. http://localhost:8888 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="do not print every event")
     p.set_defaults(func=_cmd_serve)
-    b = sub.add_parser("bench", help="measure wslab against Tornado, websockets and Node ws")
-    b.add_argument("--quick", action="store_true", help="small counts (< 1 min) for CI/notebooks")
-    b.add_argument("--out", help="folder for peers.json and peers.png (default bench/results)")
+    b = sub.add_parser("bench", help="needs the repository: python -m bench.peers there")
+    b.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # the old options,
+    b.add_argument("--out", help=argparse.SUPPRESS)  # accepted so the message below is seen
     b.set_defaults(func=_cmd_bench)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,4 +1,4 @@
-"""The measuring client of the benchmark, in a process of its own (layer 3, labs).
+"""The measuring client of the benchmark, in a process of its own.
 
 A browser measures a server from another process; so does this benchmark, for
 every server alike (the in-kernel wslab server included): the parent starts
@@ -31,7 +31,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ...net import loop as lab
+from wslab.net import loop as lab
+
 from .wire import _client_frame, _Wire, _wire_connect
 
 __all__ = ["PipeRun"]
@@ -193,7 +194,7 @@ def _us(seconds: list[float]) -> list[float]:
 
 def _meter_child() -> None:
     """Child-process entry: answer one JSON command per stdin line with one JSON line."""
-    from ...net.client import connect
+    from wslab.net.client import connect
 
     clients: dict[str, Any] = {}  # one wslab client per URL, kept open between rounds
     print("READY", flush=True)

@@ -1,7 +1,7 @@
-"""The servers the benchmark measures and the child processes it runs (layer 3, labs).
+"""The servers the benchmark measures and the child processes it runs.
 
 :class:`Target` names one server under test (echo URL, chat URL, process id).
-The peers of :func:`~wslab.labs.bench.runner.run_peers` run in child
+The peers of :func:`~bench.peers.runner.run_peers` run in child
 processes (:func:`_serve_child`: wslab, bare Tornado, ``websockets``; and Node
 ``ws`` through ``bench/node_ws_server.js``), each printing its port and
 stopping when its stdin closes.  :class:`_Fanout` drives a receiver child of
@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...net import loop as lab
+from wslab.labs.peers import start_peer
+from wslab.net import loop as lab
+
 from .records import NODE, PEERS, Say
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 NODE_SCRIPT = ROOT / "bench" / "node_ws_server.js"
 NODE_CACHE = ROOT / ".cache" / "node"  # npm install --prefix .cache/node ws@8 (git-ignored)
 
@@ -128,7 +130,7 @@ class _Child:
         self.what = what
         self.err = tempfile.TemporaryFile()
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[3])
+        root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(env_extra or {})
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -165,8 +167,8 @@ class _Child:
 
 
 def _py_child(what: str, module: str, fn: str, *args: Any) -> _Child:
-    """A Python child running ``wslab.labs.bench.<module>.<fn>(*args)``."""
-    call = f"from wslab.labs.bench.{module} import {fn}; {fn}({', '.join(map(repr, args))})"
+    """A Python child running ``bench.peers.<module>.<fn>(*args)``."""
+    call = f"from bench.peers.{module} import {fn}; {fn}({', '.join(map(repr, args))})"
     return _Child(what, [sys.executable, "-c", call])
 
 
@@ -176,7 +178,7 @@ def _serve_child(kind: str) -> None:
     /chat clients with its own broadcast call and print ``perf_counter_ns()`` taken just
     before that call."""
     if kind == "wslab":
-        from ...net.server import serve
+        from wslab.net.server import serve
         server = serve(name="bench-child")
         print(server.port, flush=True)
         for line in sys.stdin:
@@ -191,10 +193,12 @@ def _serve_child(kind: str) -> None:
 
 
 async def _serve_async(kind: str) -> None:
+    """Serve a peer of :mod:`wslab.labs.peers` until stdin closes; ``bcast TEXT`` lines
+    make it broadcast with its own library's means."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     pending = bytearray()
-    broadcast_fn: Any = None
+    peer = await start_peer(kind)
 
     def on_stdin() -> None:
         data = os.read(0, 4096)
@@ -210,84 +214,15 @@ async def _serve_async(kind: str) -> None:
             cmd, _, text = line.decode().partition(" ")
             if cmd == "bcast":
                 t0 = time.perf_counter_ns()
-                broadcast_fn(text)
+                peer.broadcast(text)
                 print(t0, flush=True)
 
-    if kind == "tornado":
-        import tornado.httpserver
-        import tornado.netutil
-        import tornado.web
-        import tornado.websocket
-
-        chat: set[tornado.websocket.WebSocketHandler] = set()
-
-        class Echo(tornado.websocket.WebSocketHandler):
-            def open(self) -> None:
-                self.set_nodelay(True)
-
-            def on_message(self, message: str | bytes) -> None:
-                self.write_message(message, binary=isinstance(message, bytes))
-
-        def tornado_broadcast(message: str | bytes) -> None:
-            # As a careful Tornado user writes it: Tornado has no public way to encode a
-            # frame once, so write_message per client (it frames the message each time),
-            # over a copy of the set, its Future not awaited (that would serialise the
-            # clients), a client closed under us skipped.
-            binary = isinstance(message, bytes)
-            for c in list(chat):
-                try:
-                    c.write_message(message, binary=binary)
-                except tornado.websocket.WebSocketClosedError:
-                    chat.discard(c)
-
-        class Chat(tornado.websocket.WebSocketHandler):
-            def open(self) -> None:
-                self.set_nodelay(True)
-                chat.add(self)
-
-            def on_message(self, message: str | bytes) -> None:
-                tornado_broadcast(message)
-
-            def on_close(self) -> None:
-                chat.discard(self)
-
-        broadcast_fn = tornado_broadcast
-        app = tornado.web.Application([(r"/echo", Echo), (r"/chat", Chat)])
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        http = tornado.httpserver.HTTPServer(app)
-        http.add_sockets(sockets)
-        print(sockets[0].getsockname()[1], flush=True)
-        loop.add_reader(0, on_stdin)
+    print(peer.port, flush=True)
+    loop.add_reader(0, on_stdin)
+    try:
         await stop
-        http.stop()
-        await http.close_all_connections()
-    elif kind == "websockets":
-        from websockets.asyncio.server import broadcast, serve
-
-        members: set[Any] = set()
-
-        async def handler(ws: Any) -> None:
-            if ws.request.path == "/chat":
-                members.add(ws)
-                try:
-                    async for message in ws:
-                        broadcast(members, message)
-                finally:
-                    members.discard(ws)
-            else:
-                async for message in ws:
-                    await ws.send(message)
-
-        broadcast_fn = lambda message: broadcast(members, message)  # noqa: E731 - its own API
-        server = await serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
-                             max_size=16 << 20)
-        print(next(iter(server.sockets)).getsockname()[1], flush=True)
-        loop.add_reader(0, on_stdin)
-        await stop
-        server.close()
-        await server.wait_closed()
-    else:
-        raise ValueError(f"unknown server kind {kind!r}")
+    finally:
+        await peer.aclose()
 
 
 def rss_kib(pid: int) -> int:
@@ -414,7 +349,7 @@ class _Peers:
 
     def _start(self, name: str, say: Say) -> None:
         if name == "wslab":
-            from ...net.server import serve
+            from wslab.net.server import serve
             self._server = serve(name="bench")
             self.targets.append(Target(name, self._server.url, self._server.chat_url,
                                        os.getpid(), _in_process_trigger(self._server)))

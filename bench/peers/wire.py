@@ -1,4 +1,4 @@
-"""The wire-level clients of the benchmark (layer 3, labs): bytes in, bytes out.
+"""The wire-level clients of the benchmark: bytes in, bytes out.
 
 Two minimal WebSocket clients, the same for every server measured so that the
 client's cost is a constant: :class:`_Wire`, an asyncio protocol that writes
@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...protocol import frames, handshake
-from ...protocol.errors import HandshakeError, ProtocolError
-from ...protocol.uri import WsUri, parse_ws_uri
+from wslab.protocol import frames, handshake
+from wslab.protocol.errors import HandshakeError, ProtocolError
+from wslab.protocol.uri import WsUri, parse_ws_uri
 
 MAX_HEAD = 64 * 1024  # bytes of a handshake answer at most
 

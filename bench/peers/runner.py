@@ -1,4 +1,4 @@
-"""Benchmarks: the wslab server against real peers, measured honestly (layer 3, labs).
+"""Benchmarks: the wslab server against real peers, measured honestly.
 
 One harness measures any WebSocket server that offers an echo route and a chat
 route, given their URLs, and every server the same way: the measuring client
@@ -55,7 +55,7 @@ moving from run to run.  The peers:
 Every loop is bounded in count AND time (per-step timeouts, a time budget per
 metric); long runs show ``tqdm.auto`` progress bars, updated between steps and
 never inside a timed span.  Results are dataclass records; :meth:`BenchResults.save`
-writes ``peers.json``.  Command line: ``python -m wslab bench``.
+writes ``peers.json``.  Command line: ``python -m bench.peers``.
 
 This module runs the rounds; :mod:`.records` holds the configuration and the
 records, :mod:`.meter` the measuring client's process, :mod:`.wire` the
@@ -74,7 +74,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from ..stats import percentile
+from wslab.labs.stats import percentile
+
 from .meter import PipeRun
 from .records import (
     BASELINE,
@@ -100,7 +101,7 @@ from .targets import (
     rss_kib,
 )
 
-DEFAULT_OUT = Path(__file__).resolve().parents[3] / "bench" / "results"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
 class _Progress:

@@ -1,10 +1,10 @@
-"""Python calls per echo in the in-kernel server, counted by cProfile (layer 3, labs).
+"""Python calls per echo in the in-kernel server, counted by cProfile (the peers benchmark).
 
 :func:`calls_per_echo` profiles the lab loop thread (where the server runs, and
 nothing else of the benchmark does) while the measuring client's process sends
 pipelined 32-byte echoes, and divides the calls cProfile counted by the number
 of echoes: the cost of one echo in Python function calls, from the socket read
-to the socket write, events recorded as by default.  ``python bench/profile_echo.py``
+to the socket write, events recorded as by default.  ``python -m bench.profile_echo``
 prints it with the functions called most.
 """
 
@@ -14,7 +14,8 @@ import cProfile
 import pstats
 from typing import Any
 
-from ...net import loop as lab
+from wslab.net import loop as lab
+
 from .records import SMALL
 from .targets import _Meter
 

@@ -1,12 +1,17 @@
-"""Layer 3 (labs): the peers benchmark behind ``python -m wslab bench`` and notebook 10.
+"""The peers benchmark (``python -m bench.peers`` from the repository root).
 
 wslab's server against bare Tornado, ``websockets`` and Node ``ws``, each measured
-the same way by wire-level clients.  Modules: :mod:`.records` (configuration,
-records, the table), :mod:`.wire` (the wire-level clients), :mod:`.targets`
-(the servers and child processes), :mod:`.runner` (rounds and the runs).
+the same way by wire-level clients.  Not part of the installed package: it reads
+``bench/node_ws_server.js`` and ``.cache/node`` and writes ``bench/results``;
+notebook 10's short comparison is :func:`wslab.labs.peers.compare_echo`.
+
+Modules: :mod:`.records` (configuration, records, the table), :mod:`.wire` (the
+wire-level clients), :mod:`.targets` (the servers and child processes),
+:mod:`.runner` (rounds and the runs), :mod:`.report` (the figure and the files).
 """
 
-from ..stats import percentile
+from wslab.labs.stats import percentile
+
 from .records import (
     BASELINE,
     BIG,

@@ -1,4 +1,4 @@
-"""The peers benchmark as a figure, and the report files (layer 3, presentation)."""
+"""The peers benchmark as a figure, and the report files (peers.json, peers.png)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ..labs.bench import BIG, SMALL, BenchResults
-from .plots import log_axis
+from wslab.ui.plots import log_axis
+
+from .records import BIG, SMALL, BenchResults
 
 
 def peers_figure(res: BenchResults) -> Figure:

@@ -1,4 +1,4 @@
-"""The benchmark's configuration and records (layer 3, labs): what a run measured.
+"""The benchmark's configuration and records: what a run measured.
 
 :class:`BenchConfig` holds the counts and time bounds of one run;
 :class:`EchoRecord`, :class:`ThroughputRecord`, :class:`BroadcastRecord` and
@@ -69,7 +69,7 @@ class BenchConfig:
 
     @classmethod
     def full(cls) -> BenchConfig:
-        """The default of ``python -m wslab bench`` (a few minutes)."""
+        """The default of ``python -m bench.peers`` (a few minutes)."""
         return cls()
 
 
@@ -373,7 +373,7 @@ class BenchResults:
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write ``peers.json`` into ``out_dir``; returns its path (the PNG is drawn by
-        :func:`wslab.ui.bench_plots.save_report`, in the presentation layer)."""
+        :func:`bench.peers.report.save_report`)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         js = out / "peers.json"

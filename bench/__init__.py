@@ -1,0 +1,1 @@
+"""The repository's benchmarks (not installed with wslab): ``bench.peers`` and scripts."""
