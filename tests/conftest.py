@@ -20,6 +20,29 @@ CHROMIUM = os.environ.get("WSLAB_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+# The `slow` marker: what `make check` (the developer's loop, `-m "not slow"`) leaves out and
+# `make test` and CI (`-m slow` after it) run.  One place decides: whole modules here, single
+# tests below, and every `browser` test.  tests/test_repo_contract.py checks every name.
+SLOW_MODULES = {
+    "test_notebooks.py": "runs every notebook in a kernel (nbclient)",
+    "test_bench.py": "the peers benchmark and its command line",
+    "test_cluster.py": "nginx, redis-server and process servers per test; a soak",
+}
+SLOW_TESTS = {
+    "test_reconnect.py::test_soak_10000_messages_through_random_resets": "a soak",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection looks at the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.name
+        short = f"{module}::{item.name.split('[')[0]}"
+        if (module in SLOW_MODULES or short in SLOW_TESTS
+                or item.get_closest_marker("browser") is not None):
+            item.add_marker(pytest.mark.slow)
+
+
 def need(condition: bool, what: str) -> None:
     """Skip when a peer/browser is missing, but FAIL under CI=true (CI must run everything)."""
     if condition:

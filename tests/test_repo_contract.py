@@ -161,3 +161,132 @@ def test_pytest_timeout_exceeds_every_inner_timeout():
     assert inner, "no inner timeouts found: the scan is broken"
     worst = max(inner)
     assert worst[0] < outer, f"{worst[1]} waits {worst[0]} s, pytest's timeout is {outer} s"
+
+
+# Import circles between the modules of wslab: every import counts, at module level, under
+# TYPE_CHECKING, or lazily inside a function (it only hides the circle until the call).
+# ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``;
+# a package is its ``__init__.py``.
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    mods = {}
+    for path in (ROOT / "wslab").rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        mods[".".join(parts)] = path
+    return mods
+
+
+def _edges(mod: str, path: pathlib.Path, mods: dict[str, pathlib.Path]) -> set[str]:
+    package = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+            continue
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package[:len(package) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+        else:
+            target = node.module or ""
+        subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in mods]
+        out.update(subs)
+        if len(subs) < len(node.names):
+            out.add(target)
+    return {m for m in out if m in mods and m != mod}
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, children = work[-1]
+            w = next(children, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def test_the_circle_finder_finds_circles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"f"}, "f": {"e"}, "g": set()}
+    assert sorted(_circles(graph)) == [["a", "b", "c"], ["e", "f"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circle_inside_wslab():
+    mods = _modules()
+    graph = {m: _edges(m, p, mods) for m, p in mods.items()}
+    assert graph["wslab.net.server"] >= {"wslab.net.server.serve"}  # the scan sees edges
+    circles = _circles(graph)
+    assert not circles, "import circles (each a group of modules reaching each other):\n" + \
+        "\n".join("  " + ", ".join(c) for c in circles)
+
+
+def test_make_check_and_make_test_split_the_tests_by_the_slow_marker():
+    """`make check` runs `-m "not slow"`, `make test` then `-m slow`: complementary, so
+    together every test runs once; each slow module and test named in conftest exists."""
+    from tests import conftest
+
+    make = (ROOT / "Makefile").read_text()
+    runs = re.findall(r"pytest (.*)\$\(PYTEST_ARGS\)", make)
+    assert sorted(r.strip() for r in runs) == ['-m "not slow"', "-m slow"], runs
+    ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert any(m.startswith("slow:") for m in ini["markers"])
+    for module in conftest.SLOW_MODULES:
+        assert (ROOT / "tests" / module).is_file(), module
+    for test in conftest.SLOW_TESTS:
+        module, name = test.split("::")
+        assert re.search(rf"^def {name}\(", (ROOT / "tests" / module).read_text(), re.M), test
+
+
+@pytest.mark.slow
+def test_the_two_runs_select_every_test_exactly_once():
+    import subprocess
+
+    def collect(*args: str) -> list[str]:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                               "-p", "no:cacheprovider", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return [line for line in proc.stdout.splitlines() if "::" in line]
+
+    every, slow, fast = collect(), collect("-m", "slow"), collect("-m", "not slow")
+    assert len(set(every)) == len(every) > 500
+    assert sorted(slow + fast) == sorted(every) and not set(slow) & set(fast)
+    assert any("test_notebooks.py" in t for t in slow)
+    assert not any("test_notebooks.py" in t for t in fast)
