@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 
+from wslab.net import _tornado
 from wslab.protocol.frames import mask
 
 OUT = pathlib.Path(__file__).parent / "results"
@@ -40,8 +41,7 @@ def _candidates() -> dict[str, object]:
         c_mask = None
     if c_mask is not None:
         found["tornado.speedups.websocket_mask (C)"] = lambda data, key: c_mask(key, data)
-    from tornado.util import _websocket_mask_python as py_mask
-
+    py_mask = _tornado.websocket_mask_python
     found["tornado.util._websocket_mask_python"] = lambda data, key: py_mask(key, data)
     return found
 

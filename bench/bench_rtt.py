@@ -18,6 +18,7 @@ import tornado.web
 import tornado.websocket
 
 import wslab
+from wslab.net import _tornado
 from wslab.net import loop as lab
 
 OUT = pathlib.Path(__file__).parent / "results"
@@ -31,7 +32,7 @@ class _BareEcho(tornado.websocket.WebSocketHandler):
 async def _start_bare():
     app = tornado.web.Application([(r"/echo", _BareEcho)])
     server = app.listen(0, address="127.0.0.1")
-    port = next(iter(server._sockets.values())).getsockname()[1]
+    port = _tornado.listening_port(server)
     return server, port
 
 

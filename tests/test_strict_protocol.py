@@ -19,6 +19,7 @@ import tornado.web
 import tornado.websocket
 
 import wslab
+from wslab.net import _tornado
 from wslab.net import loop as lab
 from wslab.net.server.strict import StrictProtocol, header_is_plain
 from wslab.protocol import handshake
@@ -40,7 +41,7 @@ class _StrictEcho(tornado.websocket.WebSocketHandler):
         return {} if self.box.compression else None
 
     def get_websocket_protocol(self):
-        params = tornado.websocket._WebSocketParams(
+        params = _tornado.WebSocketParams(
             ping_interval=None, ping_timeout=None, max_message_size=self.max_message_size,
             compression_options=self.get_compression_options())
         self.protocol = StrictProtocol(self, False, params)
@@ -103,13 +104,13 @@ class _Box:
             settings["websocket_max_message_size"] = self.max_message_size
         app = tornado.web.Application([(r"/ws", _StrictEcho, {"box": self})], **settings)
         self.http = app.listen(0, address="127.0.0.1")
-        self.port = next(iter(self.http._sockets.values())).getsockname()[1]
+        self.port = _tornado.listening_port(self.http)
 
     async def stop(self) -> None:
         self.http.stop()
         for handler in list(self.live):
             if handler.ws_connection is not None:
-                handler.ws_connection._abort()
+                _tornado.abort(handler.ws_connection)
         await self.http.close_all_connections()
 
     @property
@@ -459,10 +460,10 @@ def test_compressed_messages_with_the_websockets_client(serve_strict):
         assert handler.protocol.deflate is not None
         text = "compress me, " * 200
         for _ in range(3):  # context takeover: later messages reuse the window
-            wire = handler.protocol._wire_bytes_in
+            wire = handler.protocol.wire_bytes_in
             ws.send(text)
             assert ws.recv(timeout=TIMEOUT) == text
-            assert handler.protocol._wire_bytes_in - wire < len(text) // 10  # really compressed
+            assert handler.protocol.wire_bytes_in - wire < len(text) // 10  # really compressed
         ws.send(bytes(range(256)) * 64)
         assert ws.recv(timeout=TIMEOUT) == bytes(range(256)) * 64
         ws.send(["frag", "mented ", "é" * 500])  # RSV1 on the first fragment only
@@ -477,10 +478,10 @@ def test_compressed_messages_with_the_wslab_client(serve_strict):
         handler = box.opened.get(timeout=TIMEOUT)
         assert handler.protocol.deflate is not None
         for message in ("hello " * 300, b"\x00\x01" * 5000, "short"):
-            wire = handler.protocol._wire_bytes_in
+            wire = handler.protocol.wire_bytes_in
             client.send(message)
             assert client.recv(timeout=TIMEOUT) == message
-            assert handler.protocol._wire_bytes_in - wire < max(len(message) // 10, 40)
+            assert handler.protocol.wire_bytes_in - wire < max(len(message) // 10, 40)
     finally:
         client.close()
     assert box.closed.get(timeout=TIMEOUT)[3] is None

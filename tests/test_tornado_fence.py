@@ -3,7 +3,12 @@
 (a) every private name wslab uses still exists in the installed Tornado with the
 shape wslab relies on (checked on the classes and on a live loopback
 connection), so a Tornado upgrade fails here, loudly, in one place;
-(b) no other module of wslab touches a Tornado private name (AST scan).
+(b) the undocumented hooks wslab overrides (``periodic_ping``, ``get_websocket_protocol``,
+``WebSocketHandler.get``, the client connection's ``on_ping``/``on_pong`` and constructor,
+``HTTPServer.handle_stream``) and the ``ws_connection`` life cycle keep the shape wslab
+assumes, so an upgrade that changes one fails here;
+(c) no other module of wslab, no test and no benchmark touches a Tornado private name
+(AST scan); this file alone is exempt.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import ast
 import inspect
 import pathlib
+import re
 import socket
 
 import pytest
 import tornado
+import tornado.httpserver
 import tornado.iostream
 import tornado.tcpserver
 import tornado.util
@@ -181,7 +188,75 @@ def test_private_names_table_is_complete_and_true():
     assert used <= listed, f"_tornado.py uses unlisted private names: {sorted(used - listed)}"
 
 
-# --- (b) nobody else touches them ---------------------------------------------------------------
+# --- (b) the undocumented hooks wslab overrides ------------------------------------------------
+
+def _source(fn) -> str:
+    return inspect.getsource(fn)
+
+
+def test_periodic_ping_is_one_task_per_connection():
+    """LabProtocol replaces ``periodic_ping`` with its own loop: Tornado (>= 6.5) must start it
+    once per connection as a task, not call it on every tick as 6.4's PeriodicCallback did."""
+    P13 = tornado.websocket.WebSocketProtocol13
+    assert inspect.iscoroutinefunction(P13.periodic_ping) and _params(P13.periodic_ping) == ["self"]
+    start = _source(P13.start_pinging)
+    assert "create_task(self.periodic_ping())" in start
+    assert _params(P13.ping_sleep_time) == ["last_ping_time", "interval", "now"]
+    from wslab.net.server.routes import LabProtocol
+    assert inspect.iscoroutinefunction(LabProtocol.periodic_ping)
+    assert _params(LabProtocol.periodic_ping) == ["self"]
+
+
+def test_the_handler_builds_its_protocol_through_get_websocket_protocol():
+    H = tornado.websocket.WebSocketHandler
+    assert _params(H.get_websocket_protocol) == ["self"]
+    assert "self.ws_connection = self.get_websocket_protocol()" in _source(H.get)
+    assert inspect.iscoroutinefunction(H.get) and _params(H.get) == ["self", "args", "kwargs"]
+    # LabProtocol(handler, mask_outgoing, params), as Tornado's own method builds it
+    assert _params(tornado.websocket.WebSocketProtocol13.__init__) == [
+        "self", "handler", "mask_outgoing", "params"]
+    assert re.search(r"WebSocketProtocol13\(self, (mask_outgoing=)?False, (params=)?params\)",
+                     _source(H.get_websocket_protocol))
+    from wslab.net.server.routes import LabSocket
+    assert _params(LabSocket.get_websocket_protocol) == ["self"]
+
+
+def test_the_client_connection_hooks_and_constructor():
+    C = tornado.websocket.WebSocketClientConnection
+    assert _params(C.on_ping) == _params(C.on_pong) == ["self", "data"]
+    init = _params(C.__init__)
+    assert init[:2] == ["self", "request"]
+    assert {"on_message_callback", "subprotocols", "compression_options",
+            "max_message_size"} <= set(init)
+    proto = _source(tornado.websocket.WebSocketProtocol13._handle_message)
+    assert "self.handler.on_ping" in proto and "self.handler.on_pong" in proto
+
+
+def test_http_server_handle_stream():
+    assert _params(tornado.httpserver.HTTPServer.handle_stream) == ["self", "stream", "address"]
+
+
+def test_ws_connection_life_cycle_on_a_live_connection():
+    """``handler.ws_connection`` is None before the upgrade, wslab's protocol while the
+    connection lives (what Connection and the routes read), None again once it closed."""
+    assert re.search(r"self\.ws_connection(: [^=]+)? = None",
+                     _source(tornado.websocket.WebSocketHandler.__init__))
+    with wslab.serve(name="fence-life") as server:
+        client = wslab.connect(server.url)
+        wait_until(lambda: len(server.clients) == 1, what="one client")
+
+        def handler():
+            (conn,) = server._conns.values()
+            return conn._handler
+        h = lab.call(handler)
+        from wslab.net.server.routes import LabProtocol
+        assert isinstance(lab.call(lambda: h.ws_connection), LabProtocol)
+        client.close()
+        wait_until(lambda: lab.call(lambda: h.ws_connection) is None, timeout=10,
+                   what="ws_connection set to None after the close")
+
+
+# --- (c) nobody else touches them ---------------------------------------------------------------
 
 def _tornado_private_names() -> set[str]:
     """Every underscore name Tornado's own source defines or uses as an attribute."""
@@ -300,14 +375,23 @@ def _wslab_trees() -> dict[pathlib.Path, ast.Module]:
     return {p: ast.parse(p.read_text("utf-8")) for p in sorted(WSLAB.rglob("*.py"))}
 
 
+def _other_trees() -> dict[pathlib.Path, ast.Module]:
+    """tests/ (this file aside: it checks the fence) and bench/."""
+    paths = sorted((ROOT / "tests").rglob("*.py")) + sorted((ROOT / "bench").rglob("*.py"))
+    return {p: ast.parse(p.read_text("utf-8")) for p in paths
+            if p != pathlib.Path(__file__).resolve()}
+
+
 def test_only_the_fence_touches_tornado_private_names():
     private = _tornado_private_names()
     assert {"_write_frame", "_write_buffer", "_websocket_mask"} <= private  # the scan sees them
     trees = _wslab_trees()
-    classes = _tornado_classes(trees)
+    others = _other_trees()
+    assert any(p.parent.name == "peers" for p in others) and len(others) > 40
+    classes = _tornado_classes({**trees, **others})
     assert {"StrictProtocol", "LabProtocol", "LabSocket", "EchoSocket"} <= classes
     bad = []
-    for path, tree in trees.items():
+    for path, tree in {**trees, **others}.items():
         if path != FENCE:
             bad += _violations(path, tree, private, classes)
     assert not bad, "Tornado private names outside wslab/net/_tornado.py:\n" + "\n".join(bad)
@@ -346,15 +430,18 @@ def test_allowed_shared_names_are_wslabs_own():
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
                     and isinstance(node.value, ast.Name) and node.value.id == "self":
                 defined.add(node.attr)
-    assert WSLAB_OWN <= defined
+    assert defined >= WSLAB_OWN
     from wslab.net.server import LabServer
     server = LabServer.__init__.__code__.co_names
     assert all(name in server for name in WSLAB_OWN)
 
 
-def test_tornado_is_pinned_below_the_next_major():
+def test_tornado_is_pinned_from_6_6_below_the_next_major():
+    """6.6 is the floor: ``_send_pong`` (at most one pong outstanding) first appears there;
+    6.5 brought ``periodic_ping`` as one task and the ping timeout clamped to the interval.
+    With Tornado 6.5.10, wslab.net._tornado fails to import."""
     pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
     env = (ROOT / "environment.yml").read_text("utf-8")
-    assert '"tornado>=6.3,<7"' in pyproject
-    assert "tornado>=6.3,<7" in env
-    assert int(tornado.version.split(".")[0]) == 6
+    assert '"tornado>=6.6,<7"' in pyproject
+    assert "tornado>=6.6,<7" in env
+    assert (6, 6) <= tornado.version_info[:2] < (7, 0)

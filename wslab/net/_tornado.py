@@ -9,7 +9,8 @@ module, and ``tests/test_tornado_fence.py`` checks each one against the
 installed Tornado (and that no other module touches one), so an upgrade that
 breaks one fails loudly in one place instead of in a notebook.
 
-``pyproject.toml`` pins ``tornado>=6.3,<7``: the names below are those of 6.x.
+``pyproject.toml`` pins ``tornado>=6.6,<7``: ``_send_pong`` first exists in 6.6, and
+``periodic_ping`` runs as one task per connection from 6.5 on (``LabProtocol`` replaces it).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import tornado.util
 import tornado.websocket
 
 __all__ = ["PRIVATE_NAMES", "Protocol13", "WebSocketParams", "abort", "compressor",
-           "handle_connection", "listening_port", "websocket_mask", "write_buffer_size",
-           "write_frame"]
+           "handle_connection", "listening_port", "websocket_mask", "websocket_mask_python",
+           "write_buffer_size", "write_frame"]
 
 #: The options bundle ``WebSocketProtocol13(handler, mask_outgoing, params)`` takes
 #: (ping interval and timeout, max message size, compression options).
@@ -33,11 +34,15 @@ WebSocketParams = tornado.websocket._WebSocketParams
 #: (RFC 6455 section 5.3), in C when Tornado's speedups are built.
 websocket_mask = tornado.util._websocket_mask
 
+#: Tornado's pure-Python masking, what ``websocket_mask`` is without the C speedups
+#: (``bench/bench_masking.py`` compares wslab's own with both).
+websocket_mask_python = tornado.util._websocket_mask_python
+
 #: Every Tornado private name wslab uses, by the Tornado object that has it;
 #: tests/test_tornado_fence.py checks each against the installed Tornado.
 PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     "tornado.websocket": ("_WebSocketParams",),
-    "tornado.util": ("_websocket_mask",),
+    "tornado.util": ("_websocket_mask", "_websocket_mask_python"),
     "tornado.websocket.WebSocketProtocol": ("_run_callback", "_abort", "_receive_frame"),
     "tornado.websocket.WebSocketProtocol13": (
         "_write_frame", "_send_pong", "_create_compressors", "_receive_frame",
@@ -157,6 +162,11 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
         self._wire_bytes_in += wire
         if message:
             self._message_bytes_in += message
+
+    @property
+    def wire_bytes_in(self) -> int:
+        """Bytes read from the socket so far (Tornado's counter, frame headers included)."""
+        return self._wire_bytes_in
 
     def pong_received(self) -> None:
         """Tell Tornado's own ping loop that a pong arrived."""
