@@ -100,10 +100,13 @@ def main() -> None:
     load = None
     try:
         url = {}
+
+        def on_output(m):
+            if m["msg_type"] == "stream":
+                url.update(u=m["content"].get("text", "").strip())
+
         kc.execute_interactive("import wslab; s = wslab.serve(name='kernel-bench'); print(s.url)",
-                               timeout=60,
-                               output_hook=lambda m: url.update(u=m["content"].get("text", "").strip())
-                               if m["msg_type"] == "stream" else None)
+                               timeout=60, output_hook=on_output)
         if args.switch_interval:
             kc.execute_interactive(f"wslab.responsive(interval={args.switch_interval})",
                                    timeout=30, output_hook=lambda m: None)

@@ -102,7 +102,8 @@ def jupyterhub(tmp: pathlib.Path, notebooks: list[str], *,
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"JupyterHub exited: {(tmp / 'jupyterhub.log').read_text()[-3000:]}")
+                log = (tmp / "jupyterhub.log").read_text()[-3000:]
+                raise RuntimeError(f"JupyterHub exited: {log}")
             try:
                 with urllib.request.urlopen(f"{base}/hub/api/", timeout=2) as r:
                     if r.status == 200:

@@ -71,7 +71,8 @@ def jupyterlab(tmp: pathlib.Path, notebooks: list[str], *,
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited: {(tmp / 'jupyterlab.log').read_text()[-2000:]}")
+                log = (tmp / "jupyterlab.log").read_text()[-2000:]
+                raise RuntimeError(f"JupyterLab exited: {log}")
             try:
                 with urllib.request.urlopen(f"{base}/api/status", timeout=2) as r:
                     if r.status == 200:
@@ -126,7 +127,8 @@ def kernel_exec(page, code: str) -> str:
       future.onIOPub = (msg) => {
         const t = msg.header.msg_type;
         if (t === "stream") text += msg.content.text;
-        if (t === "error") text += "\\nKERNEL ERROR " + msg.content.ename + ": " + msg.content.evalue;
+        if (t === "error")
+          text += "\\nKERNEL ERROR " + msg.content.ename + ": " + msg.content.evalue;
       };
       await future.done;
       return text;

@@ -28,7 +28,8 @@ def test_channels_over_one_connection(server):
         a.send(json.dumps({"op": "pub", "channel": "news", "data": {"headline": "hi"}}))
         for cl in (a, b):
             msg = _j(cl)
-            assert msg["op"] == "msg" and msg["channel"] == "news" and msg["data"] == {"headline": "hi"}
+            assert msg["op"] == "msg" and msg["channel"] == "news"
+            assert msg["data"] == {"headline": "hi"}
         with pytest.raises(TimeoutError):
             c.recv(timeout=0.2)  # not a member of news
         assert set(server.channels) == {"news", "sport"} and len(server.channels["news"]) == 2
@@ -42,7 +43,8 @@ def test_channels_over_one_connection(server):
     wait_until(lambda: server.channels == {})  # members forgotten when they leave
 
 
-@pytest.mark.parametrize("bad, why", [("not json", "not JSON"), ('{"op": "dance", "channel": "x"}', "unknown op"),
+@pytest.mark.parametrize("bad, why", [("not json", "not JSON"),
+                                      ('{"op": "dance", "channel": "x"}', "unknown op"),
                                       ('{"op": "sub"}', "channel"), ("[1, 2]", "JSON object"),
                                       (b"\x00", "binary")])
 def test_bad_envelopes_get_an_error_message_not_a_drop(server, bad, why):
@@ -61,8 +63,9 @@ def test_slow_consumer_is_closed_and_fast_clients_get_everything():
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
     raw.connect(("127.0.0.1", server.port))
     try:
-        raw.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        raw.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    b"Sec-WebSocket-Version: 13\r\n\r\n")
         assert raw.recv(4096).startswith(b"HTTP/1.1 101")  # ...and then it never reads again
         payload = "x" * 64 * 1024  # 120 x 64 KiB: more than the kernel's socket buffers hold
         for i in range(120):
@@ -169,7 +172,7 @@ def test_token_in_query_header_or_cookie():
         server.stop()
 
 
-# --- TLS --------------------------------------------------------------------------------------------
+# --- TLS ------------------------------------------------------------------------------------------
 def test_wss_with_a_local_ca():
     server = wslab.serve(name="tls", tls=True)
     try:

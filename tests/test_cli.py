@@ -29,7 +29,8 @@ def test_serve_prints_urls_serves_and_stops_on_ctrl_c():
         with ws_connect(echo, open_timeout=5) as ws:
             ws.send("from a terminal")
             assert ws.recv(timeout=5) == "from a terminal"
-            assert "message" in proc.stdout.readline() + proc.stdout.readline() + proc.stdout.readline()
+            lines = [proc.stdout.readline() for _ in range(3)]
+            assert "message" in "".join(lines)
             proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
             with pytest.raises(WsClosed):
                 ws.recv(timeout=5)

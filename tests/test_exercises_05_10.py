@@ -260,8 +260,10 @@ def test_ex10_measure_through_a_stall():
 
 def test_ex10_question_reads_the_measured_records():
     from wslab.labs.gil import GilRecord
-    gil = [GilRecord("in-kernel server, cell idle, switch interval 0.5 ms", 0.0005, False, [0.0001]),
-           GilRecord("in-kernel server, cell computing, switch interval 5 ms", 0.005, True, [0.008]),
+    gil = [GilRecord("in-kernel server, cell idle, switch interval 0.5 ms", 0.0005, False,
+                     [0.0001]),
+           GilRecord("in-kernel server, cell computing, switch interval 5 ms", 0.005, True,
+                     [0.008]),
            GilRecord("in-kernel server, cell computing, switch interval 0.5 ms", 0.0005, True,
                      [0.001])]
     _passes(ex10.gil_slowdown(80, gil))

@@ -187,7 +187,8 @@ def _resume_with(keep):
 
 
 def test_resume_off_by_one_duplicates():
-    r = ex12.check_resume(_resume_with(lambda s, rooms, last: s["seq"] >= last and s["room"] in rooms))
+    r = ex12.check_resume(_resume_with(
+        lambda s, rooms, last: s["seq"] >= last and s["room"] in rooms))
     assert_hint(r, "twice", "seq > last_seq")
 
 

@@ -150,7 +150,7 @@ def test_jitter_seed_is_reproducible():
     assert draws[0] == draws[1]
 
 
-# --- bandwidth --------------------------------------------------------------------------------------
+# --- bandwidth ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("direction", ["upstream", "downstream"])
 def test_bandwidth_caps_throughput_within_20_percent(proxy, connect, direction):
     c = connect()
@@ -170,7 +170,7 @@ def test_bandwidth_caps_throughput_within_20_percent(proxy, connect, direction):
     assert abs(rates[-1] - limit) <= 0.2 * limit, f"KiB/s measured {rates}, limit {limit}"
 
 
-# --- blackhole ---------------------------------------------------------------------------------------
+# --- blackhole ------------------------------------------------------------------------------------
 def test_blackhole_forwards_nothing_keeps_tcp_open_and_resumes(server, proxy, connect):
     c = connect()
     c.send("before")
@@ -188,7 +188,8 @@ def test_blackhole_forwards_nothing_keeps_tcp_open_and_resumes(server, proxy, co
         assert after[d]["bytes"] == before[d]["bytes"]
     assert after["upstream"]["dropped"] > before["upstream"]["dropped"]
     assert proxy.connections == 1 and c.state == wslab.State.OPEN and len(server.clients) == 1
-    assert [m.data for m in server.events if m.kind == "message" and m.direction == "in"] == ["before"]
+    got = [m.data for m in server.events if m.kind == "message" and m.direction == "in"]
+    assert got == ["before"]
     proxy.clear("blackhole")
     c.send("after")
     assert c.recv(timeout=5) == "after"  # forwarding resumes; the dropped bytes stay dropped
@@ -196,7 +197,7 @@ def test_blackhole_forwards_nothing_keeps_tcp_open_and_resumes(server, proxy, co
     assert "fault-set" in kinds and "fault-clear" in kinds
 
 
-# --- reset --------------------------------------------------------------------------------------------
+# --- reset ----------------------------------------------------------------------------------------
 def test_reset_all_aborts_every_connection_with_rst(proxy, connect):
     a, b = connect(), connect()
     raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
@@ -238,7 +239,7 @@ def test_reset_fault_resets_when_bytes_reach_it(proxy, connect):
     assert c2.recv(timeout=5) == "ok"
 
 
-# --- limit_data ------------------------------------------------------------------------------------------
+# --- limit_data -----------------------------------------------------------------------------------
 def test_limit_data_closes_after_n_bytes(server, proxy, connect):
     c = connect()
     before = proxy.stats["upstream"]["bytes"]
@@ -257,7 +258,7 @@ def test_limit_data_closes_after_n_bytes(server, proxy, connect):
     assert len([e for e in server.events if e.kind == "message" and e.direction == "in"]) == 2
 
 
-# --- slicer --------------------------------------------------------------------------------------------------
+# --- slicer ---------------------------------------------------------------------------------------
 def test_slicer_size_1_still_delivers_correct_messages(proxy, connect):
     proxy.set("slicer", size=1)
     c = connect()  # the handshake itself crosses one byte at a time
@@ -281,7 +282,7 @@ def test_slicer_delay_between_pieces(proxy, connect):
     assert time.perf_counter() - t0 >= 0.040
 
 
-# --- live switching ---------------------------------------------------------------------------------------------
+# --- live switching -------------------------------------------------------------------------------
 def test_faults_switch_live_on_open_connections(server, proxy, connect):
     c = connect()
     proxy.set("latency", ms=60_000, direction="upstream")
@@ -303,7 +304,7 @@ def test_faults_switch_live_on_open_connections(server, proxy, connect):
     assert c.recv(timeout=5) == "clear"
 
 
-# --- settings errors ----------------------------------------------------------------------------------------------
+# --- settings errors ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("fault", "params", "needle"), [
     ("lag", {}, "known faults: latency, bandwidth, blackhole, reset, limit_data, slicer"),
     ("latency", {"ms": -1}, "latency ms must be a number >= 0"),
@@ -311,7 +312,8 @@ def test_faults_switch_live_on_open_connections(server, proxy, connect):
     ("latency", {"ms": float("nan")}, "latency ms"),
     ("latency", {"ms": True}, "latency ms"),
     ("latency", {}, "latency needs ms="),
-    ("latency", {"ms": 5, "delay": 1}, "unknown parameter(s) delay for latency; allowed: ms, jitter"),
+    ("latency", {"ms": 5, "delay": 1},
+     "unknown parameter(s) delay for latency; allowed: ms, jitter"),
     ("bandwidth", {"kib_per_s": 0}, "bandwidth kib_per_s must be a number > 0"),
     ("bandwidth", {"kib_per_s": -5}, "bandwidth kib_per_s must be a number > 0"),
     ("blackhole", {"ms": 1}, "allowed: none"),
@@ -367,7 +369,7 @@ def test_faults_and_events_are_readable_copies(server):
         assert "kib_per_s=64" in str(events[0])
 
 
-# --- stopping ---------------------------------------------------------------------------------------------------------
+# --- stopping -------------------------------------------------------------------------------------
 def _proxy_tasks() -> list[str]:
     async def names() -> list[str]:
         return [t.get_name() for t in asyncio.all_tasks()

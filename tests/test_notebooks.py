@@ -47,7 +47,8 @@ def test_notebook_runs_top_to_bottom(path, jupyter_env):
     nb = run_notebook(path)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-    stderr = [o["text"] for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    stderr = [o["text"] for c in nb.cells for o in c.get("outputs", [])
+              if o.get("name") == "stderr"]
     assert not stderr, f"{path.name} printed to stderr: {stderr[:3]}"  # no warning, ever
 
 

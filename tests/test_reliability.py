@@ -78,7 +78,8 @@ def test_churn_2000_connect_disconnect_cycles_returns_to_baseline():
         server.stop()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.one_of(
     st.binary(max_size=600),
     st.builds(lambda n: UPGRADE[:n], st.integers(0, len(UPGRADE) - 1)),  # truncated

@@ -151,7 +151,8 @@ def test_readme_starts_with_the_two_commands():
 
 def test_pytest_timeout_exceeds_every_inner_timeout():
     """The inner, clearer timeout message must fire before pytest-timeout kills the test."""
-    outer = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["timeout"]
+    pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    outer = pytest_ini["ini_options"]["timeout"]
     inner = []
     for path in (ROOT / "tests").glob("*.py"):
         for m in re.finditer(r"\btimeout\s*=\s*([0-9][0-9_.]*)\b", path.read_text()):

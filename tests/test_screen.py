@@ -66,7 +66,8 @@ def test_bit_diagram_fits_without_clipping(chromium_path, width, frame):
     with chromium(chromium_path) as ctx:
         page = page_with(ctx, html, width)
         got = overflow(page)
-        page.locator("#out").screenshot(path=str(artifact_dir() / f"screen_bits_{frame}_{width}.png"))
+        shot = artifact_dir() / f"screen_bits_{frame}_{width}.png"
+        page.locator("#out").screenshot(path=str(shot))
         cells = page.evaluate("() => document.querySelectorAll('.wslab-bits td').length")
     assert cells > 0
     assert got["scroll"] <= got["client"], got
@@ -108,7 +109,8 @@ def test_state_diagram_fits_and_labels_are_at_least_11px(chromium_path):
         label_px, sizes = _smallest_label_px(taken)
         smallest_on_screen = label_px * shown / natural
         assert got["scroll"] <= got["client"], got
-        assert natural <= OUTPUT_SIDEBAR_CLOSED, f"the PNG is {natural} px wide: it gets scaled down"
+        assert natural <= OUTPUT_SIDEBAR_CLOSED, \
+            f"the PNG is {natural} px wide: it gets scaled down"
         assert smallest_on_screen >= MIN_LABEL_PX, (smallest_on_screen, sizes)
 
 
@@ -177,7 +179,8 @@ def test_result_and_transcript_marks_are_text(chromium_path):
         transcript = handshake_by_hand(server.url)
     finally:
         server.stop()
-    html = (passed("Exercise 1", "right")._repr_html_() + hint("Exercise 2", "not quite")._repr_html_()
+    html = (passed("Exercise 1", "right")._repr_html_()
+            + hint("Exercise 2", "not quite")._repr_html_()
             + transcript_html(transcript))
     assert "OK</span>" in html and "PASS" in html and "NOT YET" in html
     with chromium(chromium_path) as ctx:
@@ -197,7 +200,8 @@ def test_no_emoji_in_ui_sources():
     bad = {}
     for f in files:
         hits = sorted({c for c in f.read_text("utf-8")
-                       if ord(c) >= 0x1F000 or 0x2600 <= ord(c) <= 0x26FF or c in "\u2705\u274c\u2714\u2716\ufe0f\u25b6"})
+                       if ord(c) >= 0x1F000 or 0x2600 <= ord(c) <= 0x26FF
+                       or c in "\u2705\u274c\u2714\u2716\ufe0f\u25b6"})
         if hits:
             bad[f.name] = hits
     assert not bad, bad

@@ -215,7 +215,8 @@ def _row_button(panel, fault: str, label: str):
     import ipywidgets as W
     for row in panel.children:
         if isinstance(row, W.HBox) and f"<code>{fault}</code>" in str(row.children[0].value):
-            return next(b for b in row.children if isinstance(b, W.Button) and b.description == label)
+            return next(b for b in row.children
+                        if isinstance(b, W.Button) and b.description == label)
     raise AssertionError(f"no {fault} row")
 
 

@@ -77,9 +77,12 @@ def _lazy_view(name: str):  # noqa: ANN202
 _register_html_views()
 
 __all__ = [
-    "Classroom", "classroom", "cluster", "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
-    "FaultProxy", "HandlerNotSendable", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData", "ProtocolError", "QueueFull",
+    "Classroom", "classroom", "cluster", "Client", "ClientInfo", "Connection", "ConnectionClosed",
+    "ConnectionFailed", "Event",
+    "FaultProxy", "HandlerNotSendable", "HandshakeError", "LabServer", "LabTimeout", "NeedMoreData",
+    "ProtocolError", "QueueFull",
     "ReconnectingClient",
-    "ServerStartError", "State", "Tap", "Transcript", "WSLabError", "connect", "handshake_by_hand", "responsive", "serve",
+    "ServerStartError", "State", "Tap", "Transcript", "WSLabError", "connect", "handshake_by_hand",
+    "responsive", "serve",
     "servers", "set_public_url", "stop_all",
 ]

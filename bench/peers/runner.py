@@ -160,7 +160,7 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
     _raise_fd_limit(256 + 2 * max([cfg.memory_connections, *cfg.broadcast_clients, 0]))
     n_echo = len(targets) + (1 if client_compare else 0)
     total = (len(mem_targets) + cfg.rounds * (2 * n_echo + len(targets))
-             + len(cfg.broadcast_clients) * (len(chat_targets) + cfg.broadcast_reps * len(chat_targets)))
+             + len(cfg.broadcast_clients) * len(chat_targets) * (1 + cfg.broadcast_reps))
     prog = _Progress(total, progress if progress is not None else True)
     timeout = cfg.step_timeout
     meter: _Meter | None = None

@@ -219,8 +219,8 @@ def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
     LAST client's receipt (-1 if incomplete within ``timeout``) and how many
     clients received it.  An ``arm TAG LIMIT`` line prints ``ARMED`` and waits
     for a broadcast the server makes by itself, then prints ``T_NS COUNT`` with
-    T_NS the ``perf_counter_ns()`` of the last receipt.  A raw ``epoll`` loop reads the sockets, so receiving
-    costs a few microseconds per client; the timestamp is taken when ``poll``
+    T_NS the ``perf_counter_ns()`` of the last receipt.  A raw ``epoll`` loop reads the
+    sockets, so receiving costs a few microseconds per client; the timestamp is taken when ``poll``
     returns, after which that batch of receipts had already arrived.  EOF on
     stdin closes every connection (Close frame, short wait) and exits.
     """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -61,7 +62,7 @@ def show(notebook: str, name: str) -> SolutionView:
     return SolutionView(notebook, name, src)
 
 
-def solution_function(notebook: str):  # noqa: ANN201
+def solution_function(notebook: str) -> Callable[[str], SolutionView]:
     """Build the ``solution(name)`` function an ``exNN`` module exports."""
     def solution(name: str) -> SolutionView:
         """Show the model solution ``name`` (run it in a new cell only when stuck)."""

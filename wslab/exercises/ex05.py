@@ -51,14 +51,16 @@ def check_heartbeat(heartbeat: object, *, interval: float = 0.4, timeout: float 
                           f"{_ms(max(trial.rtts, default=0))} at most: close only when a pong "
                           f"is missing after {timeout:g} s")
     if err is not None and trial.detection_s is None:
-        return hint(NAME, err.hint if isinstance(err, StudentError) else f"{type(err).__name__}: {err}")
+        return hint(NAME,
+                    err.hint if isinstance(err, StudentError) else f"{type(err).__name__}: {err}")
     expected = trial.healthy_s / interval
     if trial.pings_healthy == 0:
         return hint(NAME, f"your loop sent no ping in {trial.healthy_s:.2f} s of a healthy "
                           f"connection; expected about {expected:.0f} (client.ping(...))")
     every = statistics.median(trial.gaps) if trial.gaps else trial.healthy_s
     if not 0.8 * interval <= every <= 1.25 * interval + 0.05:
-        return hint(NAME, f"your loop sent {trial.pings_healthy} ping(s) in {trial.healthy_s:.2f} s, "
+        return hint(NAME,
+                    f"your loop sent {trial.pings_healthy} ping(s) in {trial.healthy_s:.2f} s, "
                           f"one every {every:.2f} s (median); expected one every interval = "
                           f"{interval:g} s (about {expected:.0f})")
     bound = interval + timeout
@@ -69,8 +71,9 @@ def check_heartbeat(heartbeat: object, *, interval: float = 0.4, timeout: float 
                           "from client.ping), close the connection and stop")
     low = timeout - 0.05 - max(trial.rtts, default=0)
     if trial.detection_s < low:
-        return hint(NAME, f"your loop gave up {trial.detection_s:.3f} s after the blackhole began, "
-                          f"before a pong could be {timeout:g} s late: wait `timeout` for each pong")
+        return hint(NAME, f"your loop gave up {trial.detection_s:.3f} s after the blackhole "
+                          f"began, before a pong could be {timeout:g} s late: wait `timeout` "
+                          "for each pong")
     if trial.detection_s > bound + SLACK_S:
         return hint(NAME, f"detected after {trial.detection_s:.3f} s; the worst case of a ping "
                           f"every {interval:g} s with a {timeout:g} s timeout is {bound:.2f} s "
@@ -107,5 +110,6 @@ def browser_heartbeat(answer: object) -> Result:
         return passed(name, "the browser WebSocket API has no ping(): pages send application "
                             "messages; browsers do answer a server's ping frames by themselves")
     if text == "protocol":
-        return hint(name, "look for a ping() method on the browser's WebSocket object: there is none")
+        return hint(name,
+                    "look for a ping() method on the browser's WebSocket object: there is none")
     return hint(name, f"{answer!r} is neither 'protocol' nor 'application'")

@@ -56,7 +56,8 @@ def _properties(backoff: object) -> str | None:
                 "can be replayed")
     spread = max(draws[3]) - min(draws[3])
     if spread < 0.1 * _ceiling(3):
-        return (f"200 calls of backoff(3, rng) all gave {min(draws[3]):.3f} to {max(draws[3]):.3f} s: "
+        return (f"200 calls of backoff(3, rng) all gave {min(draws[3]):.3f} to "
+                f"{max(draws[3]):.3f} s: "
                 "no jitter, so clients that dropped together retry together (a herd)")
     m1, m4 = sum(draws[1]) / 200, sum(draws[4]) / 200
     if m4 < 3 * m1:
@@ -79,8 +80,8 @@ def check_backoff(backoff: object, *, clients: int = 40, seed: int = 0) -> Resul
     peak = herd.peak(SPIKE_WINDOW, since=herd.restart_after)
     if peak > 0.4 * clients:
         return hint(NAME, f"once the server was back, {peak} of {clients} clients retried within "
-                          f"{SPIKE_WINDOW * 1e3:.0f} ms of each other: a spike the restarted server "
-                          "has to absorb")
+                          f"{SPIKE_WINDOW * 1e3:.0f} ms of each other: a spike the restarted "
+                          "server has to absorb")
     limit = herd.restart_after + 2 * CAP + 1.0
     if herd.all_back_after is None or herd.all_back_after > limit:
         took = "not within 20 s" if herd.all_back_after is None else f"{herd.all_back_after:.2f} s"

@@ -54,7 +54,8 @@ def check_select(select: object) -> Result:
             if server.errors:
                 err = server.errors[0]
                 return hint(NAME, err.hint if isinstance(err, StudentError) else
-                            f"select({offered!r}) returned something the handshake cannot send: {err}")
+                            f"select({offered!r}) returned something the handshake cannot "
+                            f"send: {err}")
             if got.failed:
                 return hint(NAME, f"the client offered {offered}; your server answered with "
                                   f"{_header_from(got.response_head)} and the client failed the "

@@ -67,7 +67,8 @@ def check_admit(admit: object, *, secret: str = "s3cret") -> Result:
             if _why(guard) is not None:
                 return _why(guard)
             if exc.status != 403:
-                return hint(NAME, f"the hijack (Origin {evil.origin}, the victim's cookie) got HTTP "
+                return hint(NAME,
+                            f"the hijack (Origin {evil.origin}, the victim's cookie) got HTTP "
                                   f"{exc.status}; a foreign page is forbidden: 403")
         for who, origin, cookie, want in cases:
             got = forged_handshake(bank.url, origin=origin, cookie=cookie)
@@ -75,11 +76,13 @@ def check_admit(admit: object, *, secret: str = "s3cret") -> Result:
                 return _why(guard)
             if got != want:
                 return hint(NAME, f"{who}: your check answered {got}, expected {want} "
-                                  f"(Origin {origin!r}, token {_token(cookie)})" + _advice(want, got))
+                                  f"(Origin {origin!r}, token {_token(cookie)})"
+                                  + _advice(want, got))
     finally:
         bank.stop()
         evil.stop()
-    return passed(NAME, f"the hijack from {evil.origin} got 403; {len(cases)} forged handshakes over "
+    return passed(NAME,
+                  f"the hijack from {evil.origin} got 403; {len(cases)} forged handshakes over "
                         "raw sockets got the right 101/401/403: Origin stops foreign pages, "
                         "the token stops everyone else (Origin can be forged by scripts)")
 

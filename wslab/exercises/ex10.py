@@ -53,7 +53,8 @@ def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
     if t.error is not None:
         return hint(NAME, t.error.hint if isinstance(t.error, StudentError) else str(t.error))
     got = t.reported_s
-    if len(got) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in got):
+    if len(got) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                for v in got):
         return hint(NAME, f"measure() returned {len(got)} value(s); return a list of {n} "
                           "latencies in seconds, one per message")
     if len(t.truth_s) < n:
@@ -69,7 +70,8 @@ def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
                           "most messages: take start just before the first message and measure "
                           "each reply against start + i * interval")
     got = [v - offset for v in got]
-    shift = f" (yours less {offset * 1e3:.1f} ms, where your clock started)" if abs(offset) > 5e-4 else ""
+    shift = (f" (yours less {offset * 1e3:.1f} ms, where your clock started)"
+             if abs(offset) > 5e-4 else "")
     table = "; ".join(f"p{p} yours {percentile(got, p) * 1e3:.1f} ms, truth "
                       f"{percentile(truth, p) * 1e3:.1f} ms" for p in POINTS)
     for p in POINTS:
@@ -89,7 +91,8 @@ def gil_slowdown(answer: object, records: Sequence) -> Result:
     with the default 5 ms switch interval, than with the cell idle?"""
     name = "Question (the GIL)"
     idle = next(r for r in records if not r.busy and "process" not in r.label)
-    busy = next(r for r in records if r.busy and r.switch_interval >= 0.004 and "process" not in r.label)
+    busy = next(r for r in records
+                if r.busy and r.switch_interval >= 0.004 and "process" not in r.label)
     truth = busy.p50_ms / idle.p50_ms
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
         return hint(name, "answer with a number: the busy median divided by the idle median")

@@ -44,7 +44,8 @@ def check_deliver_once(deliver_once: object) -> Result:
             return hint(name, f"{label}: last_seen={last_seen}, incoming={incoming} -> you "
                               f"delivered {list(out)!r}, expected {want[0]!r}{why}")
         if seen != want[1]:
-            return hint(name, f"{label}: the new last_seen should be {want[1]}, you returned {seen!r}")
+            return hint(name,
+                        f"{label}: the new last_seen should be {want[1]}, you returned {seen!r}")
     return passed(name, "each number delivered once, in order, duplicates and replays "
                         "skipped, and nothing delivered past a gap: what ReconnectingClient "
                         "and each server's event pump do")

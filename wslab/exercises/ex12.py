@@ -295,7 +295,8 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
             return c
 
         alice, bob, carol = user("alice"), user("bob"), user("carol")
-        for c, n, room in ((alice, "alice", "lobby"), (bob, "bob", "lobby"), (carol, "carol", "games")):
+        for c, n, room in ((alice, "alice", "lobby"), (bob, "bob", "lobby"),
+                           (carol, "carol", "games")):
             _send(c, type="join", room=room)
             _expect(_next(c, n, f"join {room}", chat), n, f"{n}'s join {room!r}",
                     type="joined", room=room)
@@ -347,7 +348,8 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         _send(alice, type="say", room="lobby", text="bye carol")
         _expect(_next(alice, "alice", "alice said 'bye carol' after carol left", chat), "alice",
                 "alice said 'bye carol'", type="said", seq=4)
-        return ("join/leave answered, 'said' reached exactly the room's members with seq 1, 2, 3, 4, "
+        return ("join/leave answered, 'said' reached exactly the room's members with seq 1, 2, 3, "
+                "4, "
                 "the sender's name came from the token (not the message), a closed connection "
                 "left its rooms")
     except ConnectionClosed as exc:

@@ -37,13 +37,16 @@ import json
 import random
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..net import loop as lab
 from ..net.client import Client, connect
 from ..net.server import LabServer, serve
 from ..net.tap import C2S, S2C, Tap, TapRecord
+
+T = TypeVar("T")
 
 __all__ = ["KINDS", "CompressionRecord", "Negotiation", "compression_experiment",
            "make_payload", "negotiation_demo"]
@@ -281,8 +284,8 @@ async def _atap_closed(tap: Tap, conn: int | None, timeout: float) -> None:
         await asyncio.sleep(0.002)
 
 
-def _measure(url: str, coro_fn, compressed: bool, rounds: int, timeout: float,  # noqa: ANN001, ANN202
-             tap: Tap | None = None):
+def _measure(url: str, coro_fn: Callable[[Client], Awaitable[T]], compressed: bool,
+             rounds: int, timeout: float, tap: Tap | None = None) -> T:
     client = connect(url, compression=compressed, timeout=timeout)
     try:
         return lab.run(coro_fn(client), timeout=rounds * 2 * timeout + 5,
@@ -314,7 +317,8 @@ def _run_mode(compressed: bool, payloads: dict[tuple[str, int], str | bytes], ro
                 wire_bytes_down=down, ratio=(up + down) / (2 * size),
                 rtt_median_s=statistics.median(rtts),
                 wire_bytes_up_repeat=round(statistics.median(u for u, _ in rest)) if rest else None,
-                wire_bytes_down_repeat=round(statistics.median(d for _, d in rest)) if rest else None,
+                wire_bytes_down_repeat=(round(statistics.median(d for _, d in rest))
+                                        if rest else None),
                 rounds=rounds))
     finally:
         if tap is not None:

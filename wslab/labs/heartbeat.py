@@ -57,7 +57,8 @@ def detection_experiment(settings: list[tuple[float, float]] = ((0.2, 0.2), (0.5
         raise ValueError(f"trials is an integer 1-20, got {trials!r}")
     for interval, timeout in settings:
         if not (0 < interval <= 10 and 0 < timeout <= 10):
-            raise ValueError(f"interval and timeout are seconds in (0, 10], got {(interval, timeout)}")
+            raise ValueError("interval and timeout are seconds in (0, 10], "
+                             f"got {(interval, timeout)}")
     rng = random.Random(seed)
     records = []
     server = serve(name="heartbeat-lab")
@@ -160,7 +161,8 @@ def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: fl
         trial.gaps = [(b - a) / 1e9 for a, b in zip(sent, sent[1:], strict=False)]
         pongs = {bytes(e.data): e.t_ns for e in list(client.log)
                  if e.direction == "in" and e.kind == "pong"}
-        trial.rtts = [(pongs[bytes(e.data)] - e.t_ns) / 1e9 for e in _client_log(client, "ping", start)
+        trial.rtts = [(pongs[bytes(e.data)] - e.t_ns) / 1e9
+                      for e in _client_log(client, "ping", start)
                       if bytes(e.data) in pongs]
         early = _client_log(client, "close", start)
         if early:

@@ -68,7 +68,8 @@ class SelectingServer:
                 return
             try:
                 choice = self.select(list(request.subprotocols))
-                answer = hs.build_response(key=request.key, subprotocol=choice)  # type: ignore[arg-type]
+                answer = hs.build_response(key=request.key,
+                                           subprotocol=choice)  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - the learner's function: reported, answered 500
                 self.errors.append(exc)
                 writer.write(hs.build_error_response(500, f"select() failed: {exc}"))
@@ -78,7 +79,8 @@ class SelectingServer:
             writer.write(fr.encode_frame(fr.Frame.close(1000, "")))
             await writer.drain()
             await asyncio.wait_for(reader.read(4096), 2)  # the client's Close, or EOF
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError):
             pass
         finally:
             writer.close()
@@ -141,7 +143,8 @@ JS = '''([url, protocols]) => new Promise(done => {
 })'''
 out = []
 with tempfile.TemporaryDirectory(prefix="wslab-chromium-") as profile, sync_playwright() as p:
-    ctx = p.chromium.launch_persistent_context(profile, executable_path=exe, headless=True, args=args)
+    ctx = p.chromium.launch_persistent_context(profile, executable_path=exe, headless=True,
+                                               args=args)
     try:
         page = ctx.new_page()
         console = []

@@ -82,7 +82,8 @@ class PushResult:
     def row(self) -> dict[str, object]:
         return {"method": self.method, "delivered": f"{self.delivered}/{self.expected}",
                 "requests": self.requests,
-                "messages/response": round(self.messages_per_response, 1), "bytes up": self.bytes_up,
+                "messages/response": round(self.messages_per_response, 1),
+                "bytes up": self.bytes_up,
                 "bytes down": self.bytes_down, "bytes/message": round(self.bytes_per_message, 1),
                 "overhead bytes/message": round(self.overhead_per_message, 1),
                 "latency p50 ms": round(self.p50_ms, 2), "latency p99 ms": round(self.p99_ms, 2)}

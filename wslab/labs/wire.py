@@ -80,7 +80,8 @@ async def _upgrade(url: str, request: bytes, timeout: float) -> WireExchange:
         await conn.send(bytes(request))
         ex.head = await conn.read_head(timeout=timeout)
         if ex.status != 101:
-            ex.body = await conn.read_exactly(min(hs.content_length(ex.head), 4096), timeout=timeout)
+            ex.body = await conn.read_exactly(min(hs.content_length(ex.head), 4096),
+                                              timeout=timeout)
             return ex
         await _goodbye(conn, ex, timeout, "Close 1000 'bye': a clean goodbye")
     finally:

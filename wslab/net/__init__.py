@@ -23,7 +23,8 @@ from .tap import Tap, TapRecord
 
 __all__ = [
     "Client", "ClientInfo", "Connection", "ConnectionClosed", "ConnectionFailed", "Event",
-    "EventList", "FaultEvent", "FaultProxy", "HandlerNotSendable", "LabServer", "LabTimeout", "LogEntry",
+    "EventList", "FaultEvent", "FaultProxy", "HandlerNotSendable", "LabServer", "LabTimeout",
+    "LogEntry",
     "QueueFull", "ReconnectingClient", "ServerLike", "ServerStartError", "Tap", "TapRecord",
     "backoff_delay", "connect", "responsive", "serve", "servers", "stop_all",
 ]

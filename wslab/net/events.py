@@ -47,7 +47,8 @@ class Event:
         return preview(self.data)
 
     def __str__(self) -> str:
-        arrow = {"in": "<", "out": ">"}.get(self.direction, "%" if self.kind in ("ping", "pong") else "*")
+        arrow = {"in": "<", "out": ">"}.get(self.direction,
+                                            "%" if self.kind in ("ping", "pong") else "*")
         who = f"client {self.client_id}" if self.client_id is not None else "-"
         if self.extra.get("broadcast"):
             who = f"broadcast to {len(self.extra.get('recipients', ()))}"

@@ -360,7 +360,8 @@ def _check_direction(direction: Any) -> tuple[str, ...]:
 
 
 def _parse_target(target_url: str) -> tuple[str, int, str, str]:
-    """``(host, port, scheme, path)`` of ``ws://host:port/path``, ``http://...`` or ``host:port``."""
+    """``(host, port, scheme, path)`` of ``ws://host:port/path``, ``http://...`` or
+    ``host:port``."""
     if not isinstance(target_url, str) or not target_url:
         raise ValueError(f"target_url is a URL such as 'ws://127.0.0.1:8888/echo' or "
                          f"'127.0.0.1:8888', got {target_url!r}")
@@ -506,7 +507,7 @@ class FaultProxy:
         """The faults now set: ``{"upstream": {"latency": {"ms": 50, "jitter": 5}}, ...}``."""
         return self._on_loop(copy.deepcopy, self._faults, what="reading faults")
 
-    # --- observing ---------------------------------------------------------------------------------
+    # --- observing --------------------------------------------------------------------------------
     @property
     def connections(self) -> int:
         """How many client connections are open through the proxy."""
@@ -552,10 +553,11 @@ class FaultProxy:
     def _note_delay(self, direction: str, delay_ms: float) -> None:
         s = self._stats[direction]
         s["delayed"] += 1
-        s["delay_min_ms"] = delay_ms if s["delay_min_ms"] is None else min(s["delay_min_ms"], delay_ms)
-        s["delay_max_ms"] = delay_ms if s["delay_max_ms"] is None else max(s["delay_max_ms"], delay_ms)
+        lo, hi = s["delay_min_ms"], s["delay_max_ms"]
+        s["delay_min_ms"] = delay_ms if lo is None else min(lo, delay_ms)
+        s["delay_max_ms"] = delay_ms if hi is None else max(hi, delay_ms)
 
-    # --- start / accept -------------------------------------------------------------------------------
+    # --- start / accept ---------------------------------------------------------------------------
     async def _astart(self, port: int) -> int:
         try:
             self._server = await asyncio.start_server(self._accept, self.host, port)
@@ -619,7 +621,8 @@ class FaultProxy:
             for pipe in link.pipes:
                 for part, coro in (("read", pipe.read_loop()), ("write", pipe.write_loop())):
                     tasks.append(loop.create_task(
-                        coro, name=f"wslab-fault-proxy-{self.port}-{link.id}-{pipe.direction}-{part}"))
+                        coro,
+                        name=f"wslab-fault-proxy-{self.port}-{link.id}-{pipe.direction}-{part}"))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in tasks:
                 exc = None if not t.done() or t.cancelled() else t.exception()
@@ -664,7 +667,7 @@ class FaultProxy:
             self._record(kind, link.id, detail=reason)
         self._changed()
 
-    # --- reset / stop --------------------------------------------------------------------------------
+    # --- reset / stop -----------------------------------------------------------------------------
     def reset_all(self) -> int:
         """Abort every open connection now with a TCP RST on both sides; returns how many.
 

@@ -96,11 +96,13 @@ def write_pcap(path: str, segments: Iterable[Segment], flows: dict[int, tuple[tu
             if not chunk:
                 break
             if seg.from_client:
-                emit(seg.t_ns, _packet(f.client, f.server, f.seq_c, f.seq_s, PSH | ACK, chunk, ident))
+                emit(seg.t_ns,
+                     _packet(f.client, f.server, f.seq_c, f.seq_s, PSH | ACK, chunk, ident))
                 f.seq_c += len(chunk)
                 emit(seg.t_ns, _packet(f.server, f.client, f.seq_s, f.seq_c, ACK, b"", ident))
             else:
-                emit(seg.t_ns, _packet(f.server, f.client, f.seq_s, f.seq_c, PSH | ACK, chunk, ident))
+                emit(seg.t_ns,
+                     _packet(f.server, f.client, f.seq_s, f.seq_c, PSH | ACK, chunk, ident))
                 f.seq_s += len(chunk)
                 emit(seg.t_ns, _packet(f.client, f.server, f.seq_c, f.seq_s, ACK, b"", ident))
         last_t[seg.conn] = seg.t_ns

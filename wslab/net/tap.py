@@ -437,7 +437,8 @@ class TapTable(list):
 
     def row(self, r: TapRecord, t0: int) -> tuple[str, ...]:
         arrow = {C2S: "↑", S2C: "↓"}.get(r.direction, "")
-        rsv = "".join("1" if b else "0" for b in (r.rsv1, r.rsv2, r.rsv3)) if r.kind == "frame" else ""
+        bits = (r.rsv1, r.rsv2, r.rsv3)
+        rsv = "".join("1" if b else "0" for b in bits) if r.kind == "frame" else ""
         data = r.summary()
         if r.compressed and r.inflated_size is not None:
             data += f"  (inflated {r.inflated_size} B from {r.length} B)"

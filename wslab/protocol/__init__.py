@@ -7,7 +7,8 @@ clock, so every byte rule can be tested on its own.
 Modules: :mod:`.frames` (RFC 6455 section 5), :mod:`.handshake` (section 4),
 :mod:`.closecodes` (section 7.4), :mod:`.assembler` (sections 5.4, 5.6),
 :mod:`.state` (sections 4 and 7), :mod:`.explain` (the picture of section 5.2)
-and :mod:`.deflate` (RFC 7692), :mod:`.uri` (section 3: ws:// and wss:// URIs).  ``frames.explain(data)`` explains a frame;
+and :mod:`.deflate` (RFC 7692), :mod:`.uri` (section 3: ws:// and wss:// URIs).
+``frames.explain(data)`` explains a frame;
 ``wslab.protocol.explain`` stays the module.
 """
 

@@ -182,7 +182,8 @@ class PerMessageDeflate:
         except zlib.error as exc:
             self._decompressor = None
             raise ProtocolError(f"the compressed message is not valid DEFLATE ({exc}; "
-                                "RFC 7692 7.2.2)", rule="invalid compressed data", rfc="RFC 7692 7.2.2",
+                                "RFC 7692 7.2.2)", rule="invalid compressed data",
+                                rfc="RFC 7692 7.2.2",
                                 close_code=1007) from None
         if max_size is not None and len(out) > max_size:
             self._decompressor = None

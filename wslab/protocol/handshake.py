@@ -68,7 +68,8 @@ def accept_key(key: str) -> str:
     if isinstance(key, (bytes, bytearray)):
         key = bytes(key).decode("ascii", errors="strict")
     if not isinstance(key, str):
-        raise ValueError(f"key must be a str (the Sec-WebSocket-Key value), not {type(key).__name__}")
+        raise ValueError("key must be a str (the Sec-WebSocket-Key value), "
+                         f"not {type(key).__name__}")
     digest = hashlib.sha1((key + GUID).encode("latin-1")).digest()
     return base64.b64encode(digest).decode("ascii")
 

@@ -11,4 +11,5 @@ from .fault_panel import FaultPanel
 from .frame_builder import FrameBuilder
 from .server_panel import ServerPanel
 
-__all__ = ["BrowserClient", "ChatPanel", "ClientPanel", "FaultPanel", "FrameBuilder", "ServerPanel", "plots", "side_by_side"]
+__all__ = ["BrowserClient", "ChatPanel", "ClientPanel", "FaultPanel", "FrameBuilder", "ServerPanel",
+           "plots", "side_by_side"]

@@ -30,10 +30,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, css_class
     head = "".join(f"<th style='text-align:left;padding:1px 6px'>{esc(h)}</th>" for h in headers)
     if rows:
         body = "".join(
-            "<tr>" + "".join(f"<td style='padding:1px 6px;white-space:pre'>{esc(c)}</td>" for c in r)
+            "<tr>" + "".join(f"<td style='padding:1px 6px;white-space:pre'>{esc(c)}</td>"
+                             for c in r)
             + "</tr>" for r in rows)
     else:
-        body = f"<tr><td colspan='{len(headers)}' style='color:#77767b;padding:2px 6px'>{esc(empty)}</td></tr>"
+        body = (f"<tr><td colspan='{len(headers)}' style='color:#77767b;padding:2px 6px'>"
+                f"{esc(empty)}</td></tr>")
     return (f"<div class='{css_class}' style='max-height:{max_height};overflow:auto;"
             f"border:1px solid #deddda;font-family:monospace;font-size:12px'>"
             f"<table style='border-collapse:collapse;width:100%'><thead><tr>{head}</tr></thead>"
@@ -45,7 +47,8 @@ def sparkline(values_ms: Sequence[float], *, width: int = 260, height: int = 70)
     left, bottom, top, right = 38, 16, 6, 6
     w, h = width - left - right, height - top - bottom
     if not values_ms:
-        return (f"<svg width='{width}' height='{height}' role='img' aria-label='no round trips yet'>"
+        return (f"<svg width='{width}' height='{height}' role='img' "
+                "aria-label='no round trips yet'>"
                 f"<text x='{left}' y='{height / 2}' font-size='11' fill='#77767b'>"
                 f"round trips appear here</text></svg>")
     ymax = max(values_ms) * 1.1 or 1.0

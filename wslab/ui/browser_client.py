@@ -151,7 +151,8 @@ class BrowserClient(anywidget.AnyWidget):
         """Like the Connect button: ``new WebSocket(url, protocols)`` in the browser."""
         self._command({"cmd": "connect"})
 
-    def send(self, message: Any, buffers: list[bytes] | None = None) -> None:  # type: ignore[override]
+    def send(self, message: Any,
+             buffers: list[bytes] | None = None) -> None:  # type: ignore[override]
         """Like the Send button: ``socket.send(message)``; str goes as a text message,
         bytes as a binary one.  (A dict is an ordinary widget message, as in ipywidgets.)"""
         if isinstance(message, dict):
@@ -174,7 +175,8 @@ class BrowserClient(anywidget.AnyWidget):
         only 1000 or 3000-4999: the browser throws InvalidAccessError otherwise, and the widget
         reports it.  (``close_widget()`` removes the widget itself.)"""
         if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-            raise ValueError(f"code is an int (1000 or 3000-4999 from a page) or None, got {code!r}")
+            raise ValueError("code is an int (1000 or 3000-4999 from a page) or None, "
+                             f"got {code!r}")
         if not isinstance(reason, str) or len(reason.encode("utf-8")) > 123:
             raise ValueError("a close reason is a str of at most 123 bytes of UTF-8 "
                              "(RFC 6455 section 5.5)")

@@ -207,9 +207,9 @@ class ClientPanel(W.VBox):
     def _render(self) -> None:
         state = self.state
         note = ""
-        if self.client is not None:
-            if state == State.CLOSED and self.client.close_code is not None:
-                note = f"code {self.client.close_code} {self.client.close_reason or ''}".strip()
+        if (self.client is not None and state == State.CLOSED
+                and self.client.close_code is not None):
+            note = f"code {self.client.close_code} {self.client.close_reason or ''}".strip()
         self.state_badge.value = _html.badge(state, note)
         self.log_view.value = self._log_html()
         self.rtt_label.value = self._rtt_text()

@@ -110,8 +110,9 @@ def close_codes_html() -> str:
     from ..protocol.closecodes import CloseCode, describe_close_code
 
     rows = "".join(
-        f"<tr><td>{int(c)}</td><td><code>{c.name}</code></td><td>{'yes' if c.on_wire else '<b>never</b>'}"
-        f"</td><td style='text-align:left'>{esc(c.meaning)}</td></tr>" for c in CloseCode)
+        f"<tr><td>{int(c)}</td><td><code>{c.name}</code></td>"
+        f"<td>{'yes' if c.on_wire else '<b>never</b>'}</td>"
+        f"<td style='text-align:left'>{esc(c.meaning)}</td></tr>" for c in CloseCode)
     ranges = "".join(
         f"<tr><td>{lo}-{hi}</td><td colspan='2'></td><td style='text-align:left'>"
         f"{esc(describe_close_code(lo).split(': ', 1)[1])}</td></tr>"

@@ -75,7 +75,8 @@ class FaultPanel(W.VBox):
 
     def _show_live(self, status: str) -> None:
         p = self.probe
-        counts = f" &middot; {p.answered} pongs, {p.missed} missed, {p.connects} connect(s)" if p else ""
+        counts = (f" &middot; {p.answered} pongs, {p.missed} missed, {p.connects} connect(s)"
+                  if p else "")
         colour = "#1a7f43" if status.startswith("OPEN") else "#b3261e"
         self.live_view.value = (
             f"<div class='wslab-live' style='font-family:monospace;font-size:13px'>"

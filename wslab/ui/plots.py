@@ -12,11 +12,17 @@ import io
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from ..labs.stats import percentile
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ..labs.latency import OmissionResult
 
 WIDTH = 7.5    # inches: readable at notebook width
 HEIGHT = 3.4
@@ -50,7 +56,7 @@ def _plain(v: float) -> str:
     return f"{v:,.6g}"
 
 
-def log_axis(ax, which: str = "y") -> None:
+def log_axis(ax: Axes, which: str = "y") -> None:
     """Put ``ax``'s ``which`` axis ("x" or "y") on a log scale labelled with plain numbers
     (0.2, 1, 30, 100,000), not powers of ten: a classroom reads milliseconds, not exponents.
     Minor ticks at 2 and 5 get a label too when the axis spans less than two decades."""
@@ -80,7 +86,7 @@ def human_size(n: float) -> str:
     return f"{n:,} B"
 
 
-def size_axis(ax, sizes: Sequence[float], which: str = "x") -> None:
+def size_axis(ax: Axes, sizes: Sequence[float], which: str = "x") -> None:
     """A log axis with one tick per measured payload size, labelled 32 B, 1 KiB, 1 MiB."""
     log_axis(ax, which)
     axis = ax.xaxis if which == "x" else ax.yaxis
@@ -339,7 +345,8 @@ def detection_times(records: Sequence, *, title: str = "Time to detect a dead co
     return fig
 
 
-def coordinated_omission(result, *, title: str = "One stall, two ways of counting") -> Figure:  # noqa: ANN001
+def coordinated_omission(result: OmissionResult, *,
+                         title: str = "One stall, two ways of counting") -> Figure:
     """Latency of each message from its actual send time and from its intended send time."""
     fig, (left, right) = _figure(ncols=2)
     idx = range(1, len(result.naive_s) + 1)

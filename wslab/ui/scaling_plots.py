@@ -1,4 +1,4 @@
-"""Notebook 11's figures: broadcast latency and the rolling-restart timeline (layer 4, presentation)."""
+"""Notebook 11's figures: broadcast latency and the rolling-restart timeline (layer 4)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def timeline_figure(rr: RollingRestart) -> Figure:
         ax.text(tr - rr.t0, 1.0, f" {i}", transform=ax.get_xaxis_transform(), fontsize=7,
                 color="#c0392b", va="top")
     for k, (td, _) in enumerate(rr.disconnects):
-        ax.axvline(td - rr.t0, color="#888", lw=0.8, label="client disconnected" if k == 0 else None)
+        ax.axvline(td - rr.t0, color="#888", lw=0.8,
+                   label="client disconnected" if k == 0 else None)
     log_axis(ax)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("publish -> receive (ms, log)")

@@ -43,7 +43,8 @@ class ServerPanel(W.VBox):
         self._redraw = Throttle(self._render, 0.15)
         self._listener = server.subscribe(lambda ev: self._redraw.poke())
         super().__init__([
-            W.HTML(f"<div style='overflow-wrap:anywhere'><b>server {_html.esc(server.name)}</b> &nbsp; "
+            W.HTML("<div style='overflow-wrap:anywhere'>"
+                   f"<b>server {_html.esc(server.name)}</b> &nbsp; "
                    f"<code>{_html.esc(server.url)}</code> &nbsp; page "
                    f"<a href='{_html.esc(server.page_url)}' target='_blank'>"
                    f"{_html.esc(server.page_url)}</a></div>"),

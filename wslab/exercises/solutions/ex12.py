@@ -36,10 +36,12 @@ def on_command(chat, conn, user, msg):
     elif kind == "say":
         members = chat.rooms.get(room, set())
         if conn not in members:
-            conn.send(json.dumps({"type": "error", "text": f"join {room!r} before you say something"}))
+            conn.send(json.dumps({"type": "error",
+                                  "text": f"join {room!r} before you say something"}))
             return
         chat.seq += 1
-        said = {"type": "said", "seq": chat.seq, "room": room, "from": user, "text": msg.get("text")}
+        said = {"type": "said", "seq": chat.seq, "room": room, "from": user,
+                "text": msg.get("text")}
         chat.history.append(said)
         for member in members:
             member.send(json.dumps(said))
