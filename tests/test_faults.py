@@ -146,7 +146,7 @@ def test_jitter_seed_is_reproducible():
     draws = []
     for _ in range(2):
         with FaultProxy("127.0.0.1:9", seed=random.Random(42)) as p:
-            draws.append([p._rng.random() for _ in range(3)])
+            draws.append([p._board.rng.random() for _ in range(3)])
     assert draws[0] == draws[1]
 
 

@@ -151,12 +151,42 @@ def _rst(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+class _Board:
+    """What one proxy's connections share, on the lab loop: the faults in force per direction
+    (with a generation count per fault, bumped each time it is set), the counters, the
+    jitter's random source, and two notifiers: ``settings`` (a fault changed) and
+    ``watch`` (counters or connections changed)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.faults: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in DIRECTIONS}
+        self.gen: dict[str, dict[str, int]] = {d: dict.fromkeys(FAULTS, 0) for d in DIRECTIONS}
+        self.stats: dict[str, Any] = {
+            d: {"bytes": 0, "dropped": 0, "queued": 0, "writes": 0, "delayed": 0,
+                "delay_min_ms": None, "delay_max_ms": None} for d in DIRECTIONS}
+        self.stats.update(accepted=0, closed=0, reset=0, failed=0)
+        self.settings = _Notifier()
+        self.watch = _Notifier()
+
+    def changed(self) -> None:
+        """Counters or connections changed: wake whoever waits on them."""
+        self.watch.notify()
+
+    def note_delay(self, direction: str, delay_ms: float) -> None:
+        """A chunk left after ``delay_ms`` of injected latency."""
+        s = self.stats[direction]
+        s["delayed"] += 1
+        lo, hi = s["delay_min_ms"], s["delay_max_ms"]
+        s["delay_min_ms"] = delay_ms if lo is None else min(lo, delay_ms)
+        s["delay_max_ms"] = delay_ms if hi is None else max(hi, delay_ms)
+
+
 class _Pipe:
     """One direction of one connection: a reader task queues chunks, a writer task forwards them."""
 
-    def __init__(self, proxy: FaultProxy, link: _Link, direction: str,
+    def __init__(self, board: _Board, link: _Link, direction: str,
                  src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        self.proxy = proxy
+        self.board = board
         self.link = link
         self.direction = direction
         self.src = src
@@ -167,38 +197,38 @@ class _Pipe:
         self._space = _Notifier()  # the queue shrank
         self.next_free = 0.0       # bandwidth: when the link is free for the next piece
         self._slot: tuple[float, float, int] | None = None  # bandwidth: (due, rate, size)
-        self.limit_gen = proxy._gen[direction]["limit_data"]
+        self.limit_gen = board.gen[direction]["limit_data"]
         self.limit_count = 0
 
     # --- reading ----------------------------------------------------------------------------
     async def read_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        stats = self.proxy._stats[self.direction]
+        stats = self.board.stats[self.direction]
         while True:
             data = await self.src.read(READ_SIZE)
             if not data:
                 self.queue.append(None)
                 self._have.notify()
                 return
-            faults = self.proxy._faults[self.direction]
+            faults = self.board.faults[self.direction]
             if "reset" in faults:
                 stats["dropped"] += len(data)
                 raise _Closing(f"reset fault ({self.direction})", rst=True)
             if "blackhole" in faults:
                 stats["dropped"] += len(data)
-                self.proxy._changed()
+                self.board.changed()
                 continue
             self.queue.append((loop.time(), data))
             self.queued += len(data)
             stats["queued"] += len(data)
             self._have.notify()
-            self.proxy._changed()
+            self.board.changed()
             while self.queued >= MAX_QUEUED:
                 await self._space.wait(None)
 
     def _take(self, n: int, *, forwarded: bool) -> None:
         self.queued -= n
-        stats = self.proxy._stats[self.direction]
+        stats = self.board.stats[self.direction]
         stats["queued"] -= n
         if not forwarded:
             stats["dropped"] += n
@@ -230,7 +260,7 @@ class _Pipe:
         loop = asyncio.get_running_loop()
         unit: float | None = None  # the jitter draw, in [-1, 1], once per chunk
         while True:
-            faults = self.proxy._faults[self.direction]
+            faults = self.board.faults[self.direction]
             if "reset" in faults:
                 raise _Closing(f"reset fault ({self.direction})", rst=True)
             if "blackhole" in faults:
@@ -239,21 +269,21 @@ class _Pipe:
             if lat is None:
                 return True
             if unit is None and lat["jitter"]:
-                unit = self.proxy._rng.uniform(-1.0, 1.0)
+                unit = self.board.rng.uniform(-1.0, 1.0)
             delay_ms = max(0.0, lat["ms"] + (unit or 0.0) * lat["jitter"])
             wait = t_arrived + delay_ms / 1000 - loop.time()
             if wait <= 0:
-                self.proxy._note_delay(self.direction, delay_ms)
+                self.board.note_delay(self.direction, delay_ms)
                 return True
-            await self.proxy._settings.wait(wait)
+            await self.board.settings.wait(wait)
 
     async def _forward(self, data: bytes) -> None:
         loop = asyncio.get_running_loop()
-        stats = self.proxy._stats[self.direction]
+        stats = self.board.stats[self.direction]
         view = memoryview(data)
         pos = 0
         while pos < len(data):
-            faults = self.proxy._faults[self.direction]
+            faults = self.board.faults[self.direction]
             if "reset" in faults:
                 raise _Closing(f"reset fault ({self.direction})", rst=True)
             if "blackhole" in faults:
@@ -269,7 +299,7 @@ class _Pipe:
                 n = min(n, max(1, int(rate * PACE_SLICE_S)))
             limit = faults.get("limit_data")
             if limit is not None:
-                gen = self.proxy._gen[self.direction]["limit_data"]
+                gen = self.board.gen[self.direction]["limit_data"]
                 if gen != self.limit_gen:  # set (again) since this connection counted
                     self.limit_gen, self.limit_count = gen, 0
                 left = limit["bytes"] - self.limit_count
@@ -284,7 +314,7 @@ class _Pipe:
                 if self._slot is None or self._slot[1:] != (rate, n):
                     self._slot = (max(now, self.next_free) + n / rate, rate, n)
                 if now < self._slot[0]:
-                    await self.proxy._settings.wait(self._slot[0] - now)
+                    await self.board.settings.wait(self._slot[0] - now)
                     continue  # settings may have changed meanwhile
                 self.next_free, self._slot = self._slot[0], None
             else:
@@ -296,7 +326,7 @@ class _Pipe:
             stats["writes"] += 1
             self.limit_count += n
             await self.dst.drain()
-            self.proxy._changed()
+            self.board.changed()
             if limit is not None and self.limit_count >= limit["bytes"]:
                 raise _Closing(f"limit_data: {limit['bytes']} bytes {self.direction}", rst=False)
             if slicer is not None and pos < len(data):
@@ -307,8 +337,8 @@ class _Pipe:
 
     async def _forward_eof(self) -> None:
         # A blackhole forwards nothing, not even a FIN: hold it until the blackhole is cleared.
-        while "blackhole" in self.proxy._faults[self.direction]:
-            await self.proxy._settings.wait(None)
+        while "blackhole" in self.board.faults[self.direction]:
+            await self.board.settings.wait(None)
         try:
             if self.dst.can_write_eof():
                 self.dst.write_eof()
@@ -414,20 +444,17 @@ class FaultProxy:
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError(f"timeout is a number of seconds > 0, got {timeout!r}")
         self.timeout = float(timeout)
-        self._rng = seed if isinstance(seed, random.Random) else random.Random(seed)
-        self._faults: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in DIRECTIONS}
-        self._gen: dict[str, dict[str, int]] = {d: dict.fromkeys(FAULTS, 0) for d in DIRECTIONS}
-        self._stats: dict[str, Any] = {
-            d: {"bytes": 0, "dropped": 0, "queued": 0, "writes": 0, "delayed": 0,
-                "delay_min_ms": None, "delay_max_ms": None} for d in DIRECTIONS}
-        self._stats.update(accepted=0, closed=0, reset=0, failed=0)
+        self._board = _Board(seed if isinstance(seed, random.Random) else random.Random(seed))
+        self._faults = self._board.faults
+        self._gen = self._board.gen
+        self._stats = self._board.stats
         self._events: collections.deque[FaultEvent] = collections.deque(maxlen=events_max)
         self._links: dict[int, _Link] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._next = 1
         self._server: asyncio.base_events.Server | None = None
-        self._settings = _Notifier()  # fault settings changed
-        self._watch = _Notifier()     # stats or connections changed (for wait_until)
+        self._settings = self._board.settings  # fault settings changed
+        self._watch = self._board.watch        # stats or connections changed (for wait_until)
         self.port = lab.run(self._astart(port), timeout=self.timeout,
                             what="starting the fault proxy")
         lab.register(self)
@@ -548,14 +575,7 @@ class FaultProxy:
         self._events.append(FaultEvent(time.monotonic_ns(), kind, conn, direction, detail))
 
     def _changed(self) -> None:
-        self._watch.notify()
-
-    def _note_delay(self, direction: str, delay_ms: float) -> None:
-        s = self._stats[direction]
-        s["delayed"] += 1
-        lo, hi = s["delay_min_ms"], s["delay_max_ms"]
-        s["delay_min_ms"] = delay_ms if lo is None else min(lo, delay_ms)
-        s["delay_max_ms"] = delay_ms if hi is None else max(hi, delay_ms)
+        self._board.changed()
 
     # --- start / accept ---------------------------------------------------------------------------
     async def _astart(self, port: int) -> int:
@@ -614,8 +634,8 @@ class FaultProxy:
                           f"{exc.strerror if isinstance(exc, OSError) else 'timeout'}")
                 return
             link.writers.append(s_writer)
-            link.pipes = [_Pipe(self, link, UPSTREAM, c_reader, s_writer),
-                          _Pipe(self, link, DOWNSTREAM, s_reader, c_writer)]
+            link.pipes = [_Pipe(self._board, link, UPSTREAM, c_reader, s_writer),
+                          _Pipe(self._board, link, DOWNSTREAM, s_reader, c_writer)]
             self._changed()
             loop = asyncio.get_running_loop()
             for pipe in link.pipes:
@@ -625,12 +645,12 @@ class FaultProxy:
                         name=f"wslab-fault-proxy-{self.port}-{link.id}-{pipe.direction}-{part}"))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in tasks:
-                exc = None if not t.done() or t.cancelled() else t.exception()
-                if isinstance(exc, _Closing):
-                    reason, rst = exc.reason, exc.rst
+                err = None if not t.done() or t.cancelled() else t.exception()
+                if isinstance(err, _Closing):
+                    reason, rst = err.reason, err.rst
                     break
-                if exc is not None:
-                    reason = f"{type(exc).__name__}: {exc}"
+                if err is not None:
+                    reason = f"{type(err).__name__}: {err}"
         except asyncio.CancelledError:
             reason, rst = link.abort_reason or "proxy stopped", link.abort_rst
             raise

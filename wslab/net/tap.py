@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..protocol import frames as fr
@@ -96,10 +97,17 @@ def _kept(rec: TapRecord) -> int:
 
 
 class _Analyzer:
-    """Decodes one direction of one connection; never raises into the relay."""
+    """Decodes one direction of one connection; never raises into the relay.
 
-    def __init__(self, tap: Tap, conn: int, direction: str) -> None:
-        self.tap, self.conn, self.direction = tap, conn, direction
+    It hands every record to ``add(record)`` and a complete handshake head to
+    ``on_head(analyzer, head, t_ns)`` (which reads the negotiation and, for the
+    answer, calls :meth:`start_frames` on both directions).
+    """
+
+    def __init__(self, conn: int, direction: str, *, add: Callable[[TapRecord], None],
+                 on_head: Callable[[_Analyzer, bytes, int], None]) -> None:
+        self.conn, self.direction = conn, direction
+        self.add, self.on_head = add, on_head
         self.head = bytearray()
         self.in_head = True
         self.parser: fr.FrameParser | None = None
@@ -116,7 +124,7 @@ class _Analyzer:
 
     def feed(self, data: bytes, t_ns: int) -> None:
         if self.broken:
-            self.tap._add(TapRecord(t_ns, self.conn, self.direction, "invalid", len(data),
+            self.add(TapRecord(t_ns, self.conn, self.direction, "invalid", len(data),
                                     payload=data[:PAYLOAD_KEPT], error="after an earlier error"))
             return
         if self.in_head:
@@ -131,11 +139,11 @@ class _Analyzer:
             head, rest = cut
             self.head.clear()
             self.in_head = False
-            self.tap._handshake(self, head, t_ns)
+            self.on_head(self, head, t_ns)
             data = rest
             if not data or self.parser is None:
                 if data and self.parser is None:  # bytes after a refused handshake
-                    self.tap._add(TapRecord(t_ns, self.conn, self.direction, "invalid", len(data),
+                    self.add(TapRecord(t_ns, self.conn, self.direction, "invalid", len(data),
                                             payload=data[:PAYLOAD_KEPT],
                                             error="bytes after a non-101 answer"))
                 return
@@ -160,7 +168,7 @@ class _Analyzer:
 
     def _fail(self, data: bytes, t_ns: int, why: str) -> None:
         self.broken = True
-        self.tap._add(TapRecord(t_ns, self.conn, self.direction, "invalid", len(data),
+        self.add(TapRecord(t_ns, self.conn, self.direction, "invalid", len(data),
                                 payload=data[:PAYLOAD_KEPT], error=why))
 
     def _record(self, f: fr.Frame, t_ns: int) -> None:
@@ -191,10 +199,12 @@ class _Analyzer:
                 elif f.fin:
                     self._inflate(rec)
                     self.message_parts = []
-        self.tap._add(rec)
+        self.add(rec)
 
     def _inflate(self, rec: TapRecord) -> None:
         """Inflate the message that ``rec`` ends, to at most INFLATE_MAX bytes."""
+        if self.deflate is None:  # only a compressed message gets here
+            return
         try:
             inflated = self.deflate.decompress(b"".join(self.message_parts),
                                                max_size=INFLATE_MAX)
@@ -271,6 +281,7 @@ class Tap:
 
     async def _relay(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # a stream server's callback runs in a task
         self._tasks.add(task)
         cid = self._next
         self._next += 1
@@ -282,7 +293,9 @@ class Tap:
             c_writer.close()
             self._tasks.discard(task)
             return
-        conn = _Conn(cid, peer, _Analyzer(self, cid, C2S), _Analyzer(self, cid, S2C),
+        conn = _Conn(cid, peer,
+                     _Analyzer(cid, C2S, add=self._add, on_head=self._handshake),
+                     _Analyzer(cid, S2C, add=self._add, on_head=self._handshake),
                      writers=[c_writer, s_writer])
         self._conns[cid] = conn
         self._flows[cid] = (peer, (self.target.host, self.target.port))
