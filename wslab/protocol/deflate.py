@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from typing import Any
 
 from .errors import HandshakeError, ProtocolError
 from .handshake import split_header_list
@@ -110,8 +111,8 @@ class PerMessageDeflate:
             side = "server" if is_server else "client"
             raise ValueError(f"{side}_max_window_bits=8: zlib cannot compress with a 256-byte "
                              "window; decline this offer or use 9..15")
-        self._compressor = None
-        self._decompressor = None
+        self._compressor: zlib._Compress | None = None
+        self._decompressor: zlib._Decompress | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, str | None], *, is_server: bool) -> PerMessageDeflate:
@@ -120,7 +121,7 @@ class PerMessageDeflate:
         Unknown or invalid parameters raise :class:`HandshakeError` (RFC 7692 7.1).
         A ``client_max_window_bits`` without value (allowed in an offer) means 15.
         """
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}  # bools and window bits, checked by __init__
         for key, value in params.items():
             if key not in _PARAMS:
                 raise _bad(f"unknown permessage-deflate parameter {key!r}")

@@ -86,7 +86,7 @@ def _valid_key(key: str) -> bool:
 # Headers
 
 
-class Headers(Mapping):
+class Headers(Mapping[str, str]):
     """HTTP header fields in order, names case-insensitive (RFC 7230 section 3.2).
 
     ``headers["upgrade"]`` / ``get()`` join repeated fields with ", " (RFC 7230
@@ -142,7 +142,9 @@ def split_header_list(value: str) -> list[str]:
     >>> split_header_list('permessage-deflate; a="1,2", x-foo')
     ['permessage-deflate; a="1,2"', 'x-foo']
     """
-    items, current, quoted, escaped = [], [], False, False
+    items: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for ch in value:
         if escaped:
             escaped = False
@@ -200,10 +202,13 @@ def _join_lines(first: str, pairs: list[tuple[str, str]]) -> bytes:
 def _str_list(values: object, what: str) -> list[str]:
     if isinstance(values, str):
         raise ValueError(f"{what} must be a list of strings, not one string; write ({values!r},)")
-    items = list(values)  # type: ignore[call-overload]
-    for item in items:
+    if not isinstance(values, Iterable):
+        raise ValueError(f"{what} must be a list of strings, not {type(values).__name__}")
+    items: list[str] = []
+    for item in values:
         if not isinstance(item, str) or not item.strip() or any(c in item for c in "\r\n\0"):
             raise ValueError(f"each of {what} must be a non-empty str without CR/LF, not {item!r}")
+        items.append(item)
     return items
 
 
