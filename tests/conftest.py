@@ -107,7 +107,7 @@ class _LoopErrors(logging.Handler):
 class _StderrTee:
     """sys.stderr stand-in: passes everything through, remembers what the lab loop wrote."""
 
-    def __init__(self, inner, errors: _LoopErrors) -> None:  # noqa: ANN001
+    def __init__(self, inner, errors: _LoopErrors) -> None:
         self._inner, self._errors = inner, errors
 
     def write(self, text: str) -> int:
@@ -115,7 +115,7 @@ class _StderrTee:
             self._errors.seen.append(f"stderr from the lab loop: {text.strip()[:300]}")
         return self._inner.write(text)
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self._inner, name)
 
 
@@ -132,7 +132,7 @@ def _lab_loop_prints_no_exception(request):
         lg.addHandler(errors)
     old_hook, old_stderr = threading.excepthook, sys.stderr
 
-    def hook(args):  # noqa: ANN001
+    def hook(args):
         errors.seen.append(f"uncaught in thread {args.thread.name if args.thread else '?'}: "
                            f"{args.exc_type.__name__}: {args.exc_value}")
         old_hook(args)

@@ -29,13 +29,13 @@ def _fails(r: Result, *words: str) -> None:
         assert w in r.message, (w, r.message)
 
 
-def _stub(*args):  # noqa: ANN002, ANN202
+def _stub(*args):
     raise NotImplementedError
 
 
 # --- 05: heartbeat loop -----------------------------------------------------------------
 
-def _keeps_pinging(client, interval, timeout):  # noqa: ANN001, ANN202
+def _keeps_pinging(client, interval, timeout):
     while client.state == wslab.State.OPEN:
         time.sleep(interval)
         try:
@@ -46,7 +46,7 @@ def _keeps_pinging(client, interval, timeout):  # noqa: ANN001, ANN202
             return
 
 
-def _closes_normally(client, interval, timeout):  # noqa: ANN001, ANN202
+def _closes_normally(client, interval, timeout):
     while client.state == wslab.State.OPEN:
         time.sleep(interval)
         try:
@@ -98,7 +98,7 @@ def test_ex06_question():
 
 # --- 07: rooms ------------------------------------------------------------------------------
 
-def _broadcasts_to_all(rooms, conn, message):  # noqa: ANN001, ANN202
+def _broadcasts_to_all(rooms, conn, message):
     msg = json.loads(message)
     members = rooms.setdefault(msg["room"], set())
     if msg["op"] == "join":
@@ -111,7 +111,7 @@ def _broadcasts_to_all(rooms, conn, message):  # noqa: ANN001, ANN202
         conn.server.broadcast(json.dumps({"op": "said", "room": msg["room"], "text": msg["text"]}))
 
 
-def _list_members(rooms, conn, message):  # noqa: ANN001, ANN202
+def _list_members(rooms, conn, message):
     msg = json.loads(message)
     members = rooms.setdefault(msg["room"], [])
     members.append(conn)
@@ -137,7 +137,7 @@ def test_ex07_question():
 SUPPORTED = ["chat.json.v1", "chat.bin.v1"]
 
 
-def _client_order(offered):  # noqa: ANN001, ANN202
+def _client_order(offered):
     return next((o for o in offered if o in SUPPORTED), None)
 
 
@@ -182,15 +182,15 @@ def test_chromium_fails_a_connection_when_no_subprotocol_is_selected():
 
 # --- 09: origin and token --------------------------------------------------------------------
 
-def _token_only(origin, token, site):  # noqa: ANN001, ANN202
+def _token_only(origin, token, site):
     return 401 if token is None else (101 if token == "s3cret" else 403)
 
 
-def _origin_only(origin, token, site):  # noqa: ANN001, ANN202
+def _origin_only(origin, token, site):
     return 101 if origin == site else 403
 
 
-def _origin_required(origin, token, site):  # noqa: ANN001, ANN202
+def _origin_required(origin, token, site):
     if origin != site:
         return 403
     return _token_only(origin, token, site)
@@ -214,7 +214,7 @@ def test_ex09_question():
 
 # --- 10: coordinated omission, the GIL ------------------------------------------------------
 
-def _naive(client, n, interval):  # noqa: ANN001, ANN202
+def _naive(client, n, interval):
     start = time.perf_counter()
     out = []
     for i in range(n):
@@ -227,7 +227,7 @@ def _naive(client, n, interval):  # noqa: ANN001, ANN202
     return out
 
 
-def _unpaced(client, n, interval):  # noqa: ANN001, ANN202
+def _unpaced(client, n, interval):
     out = []
     for _ in range(n):
         t = time.perf_counter()
@@ -237,7 +237,7 @@ def _unpaced(client, n, interval):  # noqa: ANN001, ANN202
     return out
 
 
-def _early_clock(client, n, interval):  # noqa: ANN001, ANN202
+def _early_clock(client, n, interval):
     start = time.perf_counter() - 0.05  # the schedule starts 50 ms before the first message
     out = []
     for i in range(n):

@@ -7,16 +7,16 @@ from wslab.exercises import ex11
 from wslab.labs.scaling import LatencyRecord
 
 
-def _stub(*args):  # noqa: ANN002, ANN202
+def _stub(*args):
     raise NotImplementedError
 
 
-def _passes(r) -> None:  # noqa: ANN001
+def _passes(r) -> None:
     assert r.ok, str(r)
     assert "PASS" in str(r) and "data-ok='true'" in r._repr_html_()
 
 
-def _fails(r, *words: str) -> None:  # noqa: ANN001
+def _fails(r, *words: str) -> None:
     assert not r.ok, str(r)
     for w in words:
         assert w in r.message, (w, r.message)
@@ -31,12 +31,12 @@ def test_deliver_once():
     _passes(ex11.check_deliver_once(sol.get("ex11", "deliver_once")))
     _fails(ex11.check_deliver_once(_stub), "not written yet")
 
-    def everything(last_seen, incoming):  # noqa: ANN001, ANN202
+    def everything(last_seen, incoming):
         return [d for _, d in incoming], max([last_seen] + [s for s, _ in incoming])
 
     _fails(ex11.check_deliver_once(everything), "a replay", "delivered twice")
 
-    def skips_gaps(last_seen, incoming):  # noqa: ANN001, ANN202
+    def skips_gaps(last_seen, incoming):
         out = []
         for s, d in incoming:
             if s > last_seen:

@@ -7,7 +7,7 @@ import time
 import wslab
 
 
-def heartbeat(client, interval, timeout):  # noqa: ANN001, ANN201
+def heartbeat(client, interval, timeout):
     while client.state == wslab.State.OPEN:
         time.sleep(interval)
         try:

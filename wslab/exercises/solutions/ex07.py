@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 
-def on_message(rooms, conn, message):  # noqa: ANN001, ANN201
+def on_message(rooms, conn, message):
     msg = json.loads(message)
     op, room = msg.get("op"), msg.get("room")
     members = rooms.setdefault(room, set())       # a set: joining twice adds nobody

@@ -5,7 +5,7 @@ from __future__ import annotations
 SUPPORTED = ["chat.json.v1", "chat.bin.v1"]   # this server's order of preference
 
 
-def select(offered):  # noqa: ANN001, ANN201
+def select(offered):
     for mine in SUPPORTED:          # the server's preference decides...
         if mine in offered:         # ...among what the client offered (exact names)
             return mine

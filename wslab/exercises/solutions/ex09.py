@@ -7,7 +7,7 @@ import hmac
 SECRET = "s3cret"
 
 
-def admit(origin, token, site):  # noqa: ANN001, ANN201
+def admit(origin, token, site):
     if origin is not None and origin != site:   # a page of another origin: the hijack
         return 403
     if token is None:                           # who are you?

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 
-def measure(client, n, interval):  # noqa: ANN001, ANN201
+def measure(client, n, interval):
     start = time.perf_counter()
     latencies = []
     for i in range(n):

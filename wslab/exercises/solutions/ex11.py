@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def deliver_once(last_seen, incoming):  # noqa: ANN001, ANN201
+def deliver_once(last_seen, incoming):
     # Events are numbered by Redis.  After a reconnect the same numbers can come twice
     # (replayed AND live); deliver each number once, in order, and never go backwards.
     out = []
@@ -16,7 +16,7 @@ def deliver_once(last_seen, incoming):  # noqa: ANN001, ANN201
     return out, last_seen
 
 
-def ping_interval(idle_timeouts):  # noqa: ANN001, ANN201
+def ping_interval(idle_timeouts):
     # The smallest idle timeout on the path decides; ping at most every half of it, so
     # one lost or late ping still leaves time for the next before the cut.
     return min(idle_timeouts) / 2
