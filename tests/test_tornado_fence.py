@@ -18,6 +18,7 @@ import inspect
 import pathlib
 import re
 import socket
+import sys
 
 import pytest
 import tornado
@@ -324,47 +325,63 @@ def _tornado_classes(trees: dict[pathlib.Path, ast.Module]) -> set[str]:
     return found
 
 
+def _import_finding(node: ast.AST) -> str | None:
+    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tornado"):
+        names = [a.name for a in node.names if a.name.startswith("_")]
+        return f"imports {', '.join(names)} from {node.module}" if names else None
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names if a.name.startswith("tornado")
+                 and any(part.startswith("_") for part in a.name.split("."))]
+        return f"imports {', '.join(names)}" if names else None
+    return None
+
+
+def _attribute_finding(node: ast.Attribute, private: set[str],
+                       in_tornado_class: bool) -> str | None:
+    if not node.attr.startswith("_") or node.attr.startswith("__"):
+        return None
+    if _chain_root(node) == "tornado":
+        return f"uses {ast.unparse(node)}"
+    if node.attr not in private or _chain_root(node) in sys.stdlib_module_names:
+        return None  # (zlib._Decompress is zlib's, even if Tornado names it too)
+    on_self = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+    if on_self and in_tornado_class:
+        return f"self.{node.attr} on a Tornado subclass is Tornado's"
+    if not on_self and node.attr not in WSLAB_OWN:
+        return f"uses Tornado's private {ast.unparse(node)}"
+    return None
+
+
+def _finding(node: ast.AST, private: set[str], in_tornado_class: bool) -> str | None:
+    """What is wrong with ``node`` (one AST node, not its children), or None."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return _import_finding(node)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if in_tornado_class and node.name in private:
+            return f"a Tornado subclass defines Tornado's private {node.name}"
+        return None
+    if isinstance(node, ast.Attribute):
+        return _attribute_finding(node, private, in_tornado_class)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id in ("getattr", "hasattr", "setattr", "delattr") \
+            and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) \
+            and node.args[1].value in private:
+        return f"{node.func.id}(..., {node.args[1].value!r})"
+    return None
+
+
 def _violations(path: pathlib.Path, tree: ast.Module, private: set[str],
                 tornado_classes: set[str]) -> list[str]:
     rel = path.relative_to(ROOT)
     bad = []
 
-    def flag(node: ast.AST, what: str) -> None:
-        bad.append(f"{rel}:{node.lineno}: {what}")
-
     def visit(node: ast.AST, in_tornado_class: bool) -> None:
         for child in ast.iter_child_nodes(node):
-            inside = in_tornado_class
-            if isinstance(child, ast.ClassDef):
-                inside = child.name in tornado_classes
-            if isinstance(child, ast.ImportFrom) and (child.module or "").startswith("tornado"):
-                for alias in child.names:
-                    if alias.name.startswith("_"):
-                        flag(child, f"imports {alias.name} from {child.module}")
-            elif isinstance(child, ast.Import):
-                for alias in child.names:
-                    if any(part.startswith("_") for part in alias.name.split(".")) \
-                            and alias.name.startswith("tornado"):
-                        flag(child, f"imports {alias.name}")
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and in_tornado_class \
-                    and child.name in private:
-                flag(child, f"a Tornado subclass defines Tornado's private {child.name}")
-            elif isinstance(child, ast.Attribute) and child.attr.startswith("_") \
-                    and not child.attr.startswith("__"):
-                receiver_is_self = isinstance(child.value, ast.Name) and \
-                    child.value.id in ("self", "cls")
-                if _chain_root(child) == "tornado":
-                    flag(child, f"uses {ast.unparse(child)}")
-                elif child.attr in private:
-                    if receiver_is_self and in_tornado_class:
-                        flag(child, f"self.{child.attr} on a Tornado subclass is Tornado's")
-                    elif not receiver_is_self and child.attr not in WSLAB_OWN:
-                        flag(child, f"uses Tornado's private {ast.unparse(child)}")
-            elif isinstance(child, ast.Call) and isinstance(child.func, ast.Name) \
-                    and child.func.id in ("getattr", "hasattr", "setattr", "delattr") \
-                    and len(child.args) > 1 and isinstance(child.args[1], ast.Constant) \
-                    and child.args[1].value in private:
-                flag(child, f"{child.func.id}(..., {child.args[1].value!r})")
+            what = _finding(child, private, in_tornado_class)
+            if what is not None:
+                bad.append(f"{rel}:{child.lineno}: {what}")
+            inside = child.name in tornado_classes if isinstance(child, ast.ClassDef) \
+                else in_tornado_class
             visit(child, inside)
 
     visit(tree, False)
