@@ -162,19 +162,41 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
     total = (len(mem_targets) + cfg.rounds * (2 * n_echo + len(targets))
              + len(cfg.broadcast_clients) * len(chat_targets) * (1 + cfg.broadcast_reps))
     prog = _Progress(total, progress if progress is not None else True)
-    timeout = cfg.step_timeout
     meter: _Meter | None = None
     try:
         # 1. memory first, before the other metrics leave garbage in this process
         for t in mem_targets:
-            rec = _memory(t, cfg.memory_connections, timeout)
+            rec = _memory(t, cfg.memory_connections, cfg.step_timeout)
             res.memory.append(rec)
             res.add_round("memory (KiB/conn)", t.name, 0, rec.kib_per_connection)
             prog.step("memory")
+        meter = _Meter(cfg.step_timeout)
+        run = _Run(cfg, res, prog, meter)
+        run.echo(targets, client_compare)  # 2. sequential echo, 32 B then 64 KiB
+        run.pipelined(targets)             # 3. saturating throughput, then paced latency
+        meter.close()
+        meter = None
+        for n in cfg.broadcast_clients:    # 4. broadcast fan-out, reps interleaved
+            run.broadcast(chat_targets, n)
+    finally:
+        if meter is not None:
+            meter.close()
+        prog.close()
+    res.seconds = time.monotonic() - t_start
+    return res
 
-        meter = _Meter(timeout)
 
-        # 2. sequential echo, 32 B then 64 KiB, wslab client (and Tornado's client)
+class _Run:
+    """The metrics of one run after the memory figure, each interleaved over the targets."""
+
+    def __init__(self, cfg: BenchConfig, res: BenchResults, prog: _Progress,
+                 meter: _Meter) -> None:
+        self.cfg, self.res, self.prog, self.meter = cfg, res, prog, meter
+        self.timeout = cfg.step_timeout
+
+    def echo(self, targets: Sequence[Target], client_compare: str | None) -> None:
+        """Sequential echo, 32 B then 64 KiB, wslab client (and Tornado's client)."""
+        cfg, res = self.cfg, self.res
         for size, n in ((SMALL, cfg.echo_n), (BIG, cfg.echo_big_n)):
             samples: dict[tuple[str, str], list[float]] = {}
             steps: list[tuple[Target, str]] = [(t, "wslab") for t in targets]
@@ -187,8 +209,8 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                           name: str = name,
                           samples: dict[tuple[str, str], list[float]] = samples) -> None:
                 t, who = st
-                got = meter.ask("echo", t.echo_url, timeout * 3 + 10, client=who, n=n,
-                                size=size, warmup=cfg.warmup if r == 0 else 5)
+                got = self.meter.ask("echo", t.echo_url, self.timeout * 3 + 10, client=who,
+                                     n=n, size=size, warmup=cfg.warmup if r == 0 else 5)
                 samples.setdefault((t.name, who), []).extend(got)
                 if who == "wslab" and got:
                     res.add_round(f"echo {name} p50 (us)", t.name, r, percentile(got, 50))
@@ -197,19 +219,22 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                     res.add_round(f"echo {name} p50, tornado client (us)", t.name, r,
                                   percentile(got, 50))
 
-            _rounds(cfg, prog, f"echo {size} B", steps, echo_step, res.notes)
+            _rounds(cfg, self.prog, f"echo {size} B", steps, echo_step, res.notes)
             for (peer, who), us in samples.items():
                 res.echo.append(EchoRecord(peer, who, size, len(us), percentile(us, 50),
                                            percentile(us, 90), percentile(us, 99), max(us)))
 
-        # 3. pipelined: saturating throughput, then latency on a paced schedule
+    def pipelined(self, targets: Sequence[Target]) -> None:
+        """Saturating throughput, then latency on a paced schedule."""
+        cfg, res = self.cfg, self.res
         pipes: dict[str, list[tuple[PipeRun, PipeRun]]] = {}
 
         def pipe_step(t: Target, r: int) -> None:
-            sat = PipeRun(**meter.ask("saturating", t.echo_url, timeout + 20, n=cfg.pipeline_n,
-                                      window=cfg.window, size=SMALL))
-            paced = PipeRun(**meter.ask("paced", t.echo_url, timeout + 20, n=cfg.paced_n,
-                                        window=cfg.window, size=SMALL, rate=cfg.paced_rate))
+            sat = PipeRun(**self.meter.ask("saturating", t.echo_url, self.timeout + 20,
+                                           n=cfg.pipeline_n, window=cfg.window, size=SMALL))
+            paced = PipeRun(**self.meter.ask("paced", t.echo_url, self.timeout + 20,
+                                             n=cfg.paced_n, window=cfg.window, size=SMALL,
+                                             rate=cfg.paced_rate))
             pipes.setdefault(t.name, []).append((sat, paced))
             if sat.rate is not None:
                 res.add_round("pipelined (msg/s)", t.name, r, sat.rate)
@@ -218,7 +243,7 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                 res.add_round(f"paced {cfg.paced_rate}/s p50 (us)", t.name, r, percentile(lat, 50))
                 res.add_round(f"paced {cfg.paced_rate}/s p99 (us)", t.name, r, percentile(lat, 99))
 
-        _rounds(cfg, prog, "pipelined", targets, pipe_step, res.notes)
+        _rounds(cfg, self.prog, "pipelined", targets, pipe_step, res.notes)
         for peer, runs in pipes.items():
             rates = [s.rate for s, _ in runs if s.rate is not None]
             lat = [x / 1e3 for _, p in runs for x in p.latencies_ns]
@@ -231,58 +256,48 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
                 paced_received=sum(p.received for _, p in runs),
                 paced_p50_us=percentile(lat, 50) if lat else None,
                 paced_p99_us=percentile(lat, 99) if lat else None))
-        meter.close()
-        meter = None
 
-        # 4. broadcast fan-out: every peer holds N chat clients; reps interleaved
-        for n in cfg.broadcast_clients:
-            groups: dict[str, _Fanout] = {}
-            times: dict[str, list[float]] = {t.name: [] for t in chat_targets}
-            receipts: dict[str, int] = {t.name: 0 for t in chat_targets}
-            attempts: dict[str, int] = {t.name: 0 for t in chat_targets}
-            try:
-                for t in chat_targets:
-                    assert t.chat_url is not None
-                    groups[t.name] = _Fanout(t.chat_url, n, timeout, t.broadcast)
-                    prog.step(f"connect {n}")
-
-                def bcast_step(t: Target, r: int, groups: dict[str, _Fanout] = groups,
-                               receipts: dict[str, int] = receipts,
-                               times: dict[str, list[float]] = times,
-                               attempts: dict[str, int] = attempts) -> None:
-                    ns, got = groups[t.name].rep(str(r))
-                    attempts[t.name] += 1
-                    receipts[t.name] += got
-                    if ns is not None:
-                        times[t.name].append(ns / 1e6)
-
-                _rounds(replace(cfg, rounds=cfg.broadcast_reps), prog, f"broadcast {n}",
-                        chat_targets, bcast_step, res.notes)
-            finally:
-                for g in groups.values():
-                    g.close()
+    def broadcast(self, chat_targets: Sequence[Target], n: int) -> None:
+        """Every peer holds ``n`` chat clients; broadcasts timed, reps interleaved."""
+        cfg, res = self.cfg, self.res
+        groups: dict[str, _Fanout] = {}
+        times: dict[str, list[float]] = {t.name: [] for t in chat_targets}
+        receipts: dict[str, int] = {t.name: 0 for t in chat_targets}
+        attempts: dict[str, int] = {t.name: 0 for t in chat_targets}
+        try:
             for t in chat_targets:
-                ms = times[t.name]
-                res.broadcast.append(BroadcastRecord(
-                    peer=t.name, clients=n, reps=attempts[t.name], complete=len(ms),
-                    received=receipts[t.name], expected=n * attempts[t.name],
-                    p50_ms=percentile(ms, 50) if ms else None,
-                    p99_ms=percentile(ms, 99) if ms else None,
-                    max_ms=max(ms) if ms else None,
-                    trigger="call" if t.broadcast is not None else "relay"))
-                # rounds: the reps in cfg.rounds consecutive blocks (interleaved within each)
-                k = max(1, min(cfg.rounds, len(ms)))
-                for r in range(k):
-                    block = ms[r * len(ms) // k:(r + 1) * len(ms) // k]
-                    if block:
-                        res.add_round(f"broadcast {n} p50 (ms)", t.name, r, percentile(block, 50))
-                        res.add_round(f"broadcast {n} p99 (ms)", t.name, r, percentile(block, 99))
-    finally:
-        if meter is not None:
-            meter.close()
-        prog.close()
-    res.seconds = time.monotonic() - t_start
-    return res
+                assert t.chat_url is not None
+                groups[t.name] = _Fanout(t.chat_url, n, self.timeout, t.broadcast)
+                self.prog.step(f"connect {n}")
+
+            def bcast_step(t: Target, r: int) -> None:
+                ns, got = groups[t.name].rep(str(r))
+                attempts[t.name] += 1
+                receipts[t.name] += got
+                if ns is not None:
+                    times[t.name].append(ns / 1e6)
+
+            _rounds(replace(cfg, rounds=cfg.broadcast_reps), self.prog, f"broadcast {n}",
+                    chat_targets, bcast_step, res.notes)
+        finally:
+            for g in groups.values():
+                g.close()
+        for t in chat_targets:
+            ms = times[t.name]
+            res.broadcast.append(BroadcastRecord(
+                peer=t.name, clients=n, reps=attempts[t.name], complete=len(ms),
+                received=receipts[t.name], expected=n * attempts[t.name],
+                p50_ms=percentile(ms, 50) if ms else None,
+                p99_ms=percentile(ms, 99) if ms else None,
+                max_ms=max(ms) if ms else None,
+                trigger="call" if t.broadcast is not None else "relay"))
+            # rounds: the reps in cfg.rounds consecutive blocks (interleaved within each)
+            k = max(1, min(cfg.rounds, len(ms)))
+            for r in range(k):
+                block = ms[r * len(ms) // k:(r + 1) * len(ms) // k]
+                if block:
+                    res.add_round(f"broadcast {n} p50 (ms)", t.name, r, percentile(block, 50))
+                    res.add_round(f"broadcast {n} p99 (ms)", t.name, r, percentile(block, 99))
 
 
 def _median(xs: Sequence[float]) -> float | None:

@@ -209,6 +209,99 @@ def _blocking_connect(url: str, timeout: float) -> tuple[Any, bytes]:
     return sock, rest
 
 
+class _Receivers:
+    """``n`` blocking-connected clients read with one ``epoll`` (the fan-out child's side)."""
+
+    def __init__(self, url: str, n: int) -> None:
+        import select
+
+        deadline = time.monotonic() + 120
+        self.n = n
+        self.socks: list[Any] = []
+        self.bufs: list[bytes] = []
+        for _ in range(n):
+            sock, rest = _blocking_connect(url, max(0.5, deadline - time.monotonic()))
+            self.socks.append(sock)
+            self.bufs.append(rest)
+        self.by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
+        self.ep = select.epoll()
+        for s in self.socks:
+            s.setblocking(False)
+            self.ep.register(s.fileno(), select.EPOLLIN)
+        self.seen = [b""] * n
+        self.live = set(self.by_fd)
+
+    def _recv(self, fd: int) -> bytes | None:
+        """What one socket has (None: nothing yet); b"" (and forgotten) once it closed."""
+        try:
+            data = self.socks[self.by_fd[fd]].recv(65536)
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            self.ep.unregister(fd)
+            self.live.discard(fd)
+        return data
+
+    def _receipts(self, fd: int, expect: bytes) -> int:
+        """Read one socket: answer pings, count 1 if ``expect`` arrived there first now."""
+        data = self._recv(fd)
+        if not data:
+            return 0
+        i = self.by_fd[fd]
+        got, self.bufs[i] = frames.split_frames(self.bufs[i] + data)
+        new = 0
+        for op, payload in got:
+            if op == frames.Opcode.PING:
+                self.socks[i].send(_client_frame(payload, frames.Opcode.PONG))
+            elif op <= frames.Opcode.BINARY and payload == expect and self.seen[i] != expect:
+                self.seen[i] = expect
+                new += 1
+        return new
+
+    def rep(self, tag: str, limit: float, send: bool = True) -> tuple[int, int]:
+        """(ns from the trigger to the last receipt, receipts); without ``send`` the
+        server broadcasts by itself and the first figure is the last receipt's
+        ``perf_counter_ns()`` (-1 if incomplete)."""
+        expect = f"bcast:{tag}:".encode().ljust(32, b".")
+        count, t_last, t0 = 0, 0, 0
+        end = time.monotonic() + limit
+        if send:
+            frame = _client_frame(expect)
+            t0 = time.perf_counter_ns()
+            self.socks[0].send(frame)
+        else:
+            print("ARMED", flush=True)
+        while count < self.n:
+            left = end - time.monotonic()
+            if left <= 0:
+                return -1, count
+            events = self.ep.poll(left)
+            t = time.perf_counter_ns()
+            for fd, _ in events:
+                new = self._receipts(fd, expect)
+                if new:
+                    count, t_last = count + new, t
+        return t_last - t0, count
+
+    def close(self) -> None:
+        """Close frames to all, a short wait for each server's Close and FIN, then close."""
+        close = frames.encode_frame(frames.Frame.close(1000, mask_key=b"wslb"))
+        for s in self.socks:
+            try:
+                s.send(close)
+            except OSError:
+                pass
+        end = time.monotonic() + 2
+        while self.live and time.monotonic() < end:
+            for fd, _ in self.ep.poll(max(0.0, end - time.monotonic())):
+                self._recv(fd)
+        for s in self.socks:
+            s.close()
+        self.ep.close()
+
+
 def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
     """Child-process entry: ``n`` clients on ``url``, driven by lines on stdin.
 
@@ -224,65 +317,10 @@ def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
     returns, after which that batch of receipts had already arrived.  EOF on
     stdin closes every connection (Close frame, short wait) and exits.
     """
-    import select as sel
-
-    deadline = time.monotonic() + 120
-    socks, bufs = [], []
-    for _ in range(n):
-        sock, rest = _blocking_connect(url, max(0.5, deadline - time.monotonic()))
-        socks.append(sock)
-        bufs.append(rest)
-    by_fd = {s.fileno(): i for i, s in enumerate(socks)}
-    ep = sel.epoll()
-    for s in socks:
-        s.setblocking(False)
-        ep.register(s.fileno(), sel.EPOLLIN)
-    seen = [b""] * n
-    live = set(by_fd)
-
-    def rep(tag: str, limit: float, send: bool = True) -> tuple[int, int]:
-        """(ns from the trigger to the last receipt, receipts); without ``send`` the
-        server broadcasts by itself and the first figure is the last receipt's
-        ``perf_counter_ns()`` (-1 if incomplete)."""
-        expect = f"bcast:{tag}:".encode().ljust(32, b".")
-        count, t_last = 0, 0
-        end = time.monotonic() + limit
-        t0 = 0
-        if send:
-            frame = _client_frame(expect)
-            t0 = time.perf_counter_ns()
-            socks[0].send(frame)
-        else:
-            print("ARMED", flush=True)
-        while count < n:
-            left = end - time.monotonic()
-            if left <= 0:
-                return -1, count
-            events = ep.poll(left)
-            t = time.perf_counter_ns()
-            for fd, _ in events:
-                i = by_fd[fd]
-                try:
-                    data = socks[i].recv(65536)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    ep.unregister(fd)
-                    live.discard(fd)
-                    continue
-                got, bufs[i] = frames.split_frames(bufs[i] + data)
-                for op, payload in got:
-                    if op == 9:
-                        socks[i].send(_client_frame(payload, frames.Opcode.PONG))
-                    elif op <= 2 and payload == expect and seen[i] != expect:
-                        seen[i] = expect
-                        count += 1
-                        t_last = t
-        return t_last - t0, count
-
+    clients = _Receivers(url, n)
     if warm:
         for k in range(20):
-            ns, count = rep(f"warm{k}", 2.0)
+            ns, count = clients.rep(f"warm{k}", 2.0)
             if ns >= 0:
                 break
         else:
@@ -292,31 +330,11 @@ def _fanout_child(url: str, n: int, timeout: float, warm: bool) -> None:
     for line in sys.stdin:
         cmd, _, tag = line.strip().partition(" ")
         if cmd == "rep":
-            ns, count = rep(tag, timeout)
+            ns, count = clients.rep(tag, timeout)
         elif cmd == "arm":  # "arm TAG LIMIT": the server is about to broadcast
             tag, _, limit = tag.partition(" ")
-            ns, count = rep(tag, float(limit), send=False)
+            ns, count = clients.rep(tag, float(limit), send=False)
         else:
             break
         print(f"{ns} {count}", flush=True)
-    close = frames.encode_frame(frames.Frame.close(1000, mask_key=b"wslb"))
-    for s in socks:
-        try:
-            s.send(close)
-        except OSError:
-            pass
-    end = time.monotonic() + 2
-    while live and time.monotonic() < end:  # wait for each server's Close and FIN
-        for fd, _ in ep.poll(max(0.0, end - time.monotonic())):
-            try:
-                data = socks[by_fd[fd]].recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                ep.unregister(fd)
-                live.discard(fd)
-    for s in socks:
-        s.close()
-    ep.close()
+    clients.close()
