@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 
 import pytest
@@ -251,7 +252,10 @@ def _early_clock(client, n, interval):
 
 def test_ex10_measure_through_a_stall():
     _passes(ex10.check_measure(sol.get("ex10", "measure")))
-    _fails(ex10.check_measure(_early_clock), "+50 ms off the truth")
+    early = ex10.check_measure(_early_clock)
+    _fails(early, "ms off the truth")
+    off = re.search(r"about \+(\d+) ms off", early.message)  # 50 ms, plus a loaded machine's
+    assert off is not None and 48 <= int(off.group(1)) <= 60, early.message
     _fails(ex10.check_measure(_stub), "not written yet")
     _fails(ex10.check_measure(_naive), "your loop reports", "from when the message was due")
     _fails(ex10.check_measure(_unpaced), "before its due time")

@@ -14,6 +14,7 @@ assumes, so an upgrade that changes one fails here;
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import pathlib
 import re
@@ -259,7 +260,8 @@ def test_ws_connection_life_cycle_on_a_live_connection():
 
 # --- (c) nobody else touches them ---------------------------------------------------------------
 
-def _tornado_private_names() -> set[str]:
+@functools.cache
+def _tornado_private_names() -> frozenset[str]:
     """Every underscore name Tornado's own source defines or uses as an attribute."""
     names = set()
     for path in pathlib.Path(tornado.__file__).parent.rglob("*.py"):
@@ -276,7 +278,7 @@ def _tornado_private_names() -> set[str]:
                 continue
             if name.startswith("_") and not name.startswith("__") and name != "_":
                 names.add(name)
-    return names
+    return frozenset(names)
 
 
 def _private_names_in(path: pathlib.Path) -> set[str]:
