@@ -522,7 +522,8 @@ def test_process_server_survives_a_handler_that_writes_to_stderr():
 
 
 def test_errors_logged_in_the_process_server_become_events():
-    server = wslab.serve(name="harden-proc-log", process=True, handler="tests.handlers:logs_an_error")
+    server = wslab.serve(name="harden-proc-log", process=True,
+                         handler="tests.handlers:logs_an_error")
     try:
         with wslab.connect(server.url) as c:
             c.send("a message")
@@ -541,7 +542,8 @@ import json, os, resource, sys
 import wslab
 server = wslab.serve(name="fd", handshake_timeout=30)
 free_from = max(int(fd) for fd in os.listdir("/proc/self/fd")) + 4
-resource.setrlimit(resource.RLIMIT_NOFILE, (free_from, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (free_from, hard))
 print(json.dumps({"port": server.port}), flush=True)
 for line in sys.stdin:
     if line.strip() == "report":
