@@ -203,7 +203,11 @@ def test_periodic_ping_is_one_task_per_connection():
     assert inspect.iscoroutinefunction(P13.periodic_ping) and _params(P13.periodic_ping) == ["self"]
     start = _source(P13.start_pinging)
     assert "create_task(self.periodic_ping())" in start
-    assert _params(P13.ping_sleep_time) == ["last_ping_time", "interval", "now"]
+    # what LabProtocol.periodic_ping reads: the interval (a property), the raw params, the state
+    assert isinstance(inspect.getattr_static(P13, "ping_interval"), property)
+    assert "self.params = params" in _source(tornado.websocket.WebSocketProtocol.__init__) or \
+        "self.params = params" in _source(P13.__init__)
+    assert _params(P13.is_closing) == ["self"]
     from wslab.net.server.routes import LabProtocol
     assert inspect.iscoroutinefunction(LabProtocol.periodic_ping)
     assert _params(LabProtocol.periodic_ping) == ["self"]
