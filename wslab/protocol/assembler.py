@@ -11,7 +11,7 @@ breaks (section 8.1), and a size limit stops a message that grows too big
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .errors import ProtocolError
@@ -34,7 +34,7 @@ class Message:
     opcode: Opcode
     data: str | bytes
     frames: int = 1
-    compressed: bool = False
+    compressed: bool = field(default=False, compare=False)  # sent with permessage-deflate
 
     def __str__(self) -> str:
         data = self.data
