@@ -349,7 +349,7 @@ class Client:
     async def _arecv(self, timeout: float | None) -> str | bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._queue:
-            if self.state == State.CLOSED:
+            if self.state == State.CLOSED and (self._closed is None or self._closed.is_set()):
                 raise ConnectionClosed(
                     f"{self.url} is closed (code {self.close_code}, reason "
                     f"{self.close_reason!r}); no message left to receive",

@@ -307,6 +307,12 @@ class StrictProtocol(Protocol13):
         self.violation = (code, reason)
         self.violation_detail = event.detail
         self.client_terminated = True  # read nothing more (RFC 6455 7.1.7)
+        hook = getattr(self.handler, "on_protocol_violation", None)
+        if hook is not None:  # told before the Close frame leaves
+            try:
+                hook(code, reason)
+            except Exception:  # noqa: BLE001 - a logging hook must not stop the close
+                app_log.exception("on_protocol_violation(%s, %r) failed", code, reason)
         sent = None
         if not self.server_terminated and not self.stream.closed():
             try:
@@ -314,12 +320,6 @@ class StrictProtocol(Protocol13):
             except StreamClosedError:
                 sent = None
         self.server_terminated = True
-        hook = getattr(self.handler, "on_protocol_violation", None)
-        if hook is not None:
-            try:
-                hook(code, reason)
-            except Exception:  # noqa: BLE001 - a logging hook must not stop the close
-                app_log.exception("on_protocol_violation(%s, %r) failed", code, reason)
         if sent is not None and not sent.done():
             # a peer that reads nothing must not keep the socket open
             await asyncio.wait([sent], timeout=FAIL_FLUSH_TIMEOUT)
