@@ -23,7 +23,7 @@ from wslab.protocol import handshake
 from wslab.protocol import state as st
 from wslab.protocol.errors import NeedMoreData
 from wslab.protocol.frames import Frame, FrameParser, Opcode, encode_frame
-from wslab.protocol.state import TRANSITIONS, State
+from wslab.protocol.state import State
 
 TIMEOUT = 5.0
 KEY = b"\x37\xfa\x21\x3d"

@@ -21,6 +21,8 @@ import struct
 import pytest
 
 import wslab
+from tests.conftest import wait_until
+from tests.test_client_strict import RawServer
 from wslab.protocol import handshake
 from wslab.protocol import state as st
 from wslab.protocol.assembler import Message
@@ -28,8 +30,6 @@ from wslab.protocol.errors import NeedMoreData
 from wslab.protocol.frames import Frame, FrameParser, Opcode, encode_frame
 from wslab.protocol.receiver import ProtocolViolation, Receiver, Role
 from wslab.protocol.state import TRANSITIONS, State
-from tests.conftest import wait_until
-from tests.test_client_strict import RawServer
 
 TIMEOUT = 5.0
 KEY = b"\x37\xfa\x21\x3d"

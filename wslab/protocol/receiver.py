@@ -183,6 +183,11 @@ class Receiver:
                 and self.close_received is None
                 and (self._asm is None or not self._asm.in_progress))
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held here waiting for the rest of a frame header (at most 13)."""
+        return len(self._buf)
+
     def use_deflate(self, deflate: Inflater) -> None:
         """permessage-deflate was negotiated: RSV1 marks a compressed message (RFC 7692)."""
         self.deflate = deflate
