@@ -12,6 +12,7 @@ server.  Finally both ends of a real connection record the transitions of
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
 import threading
@@ -201,3 +202,40 @@ def test_client_still_answers_pings_and_takes_a_clean_close(raw_server):
             st.HANDSHAKE_SUCCEEDED, st.CLOSE_RECEIVED, st.CLOSE_SENT]
     finally:
         client.stop()
+
+
+def test_client_fast_path_agrees_with_the_receiver(raw_server):
+    """The client's fast path (whole plain frames) and the Receiver give the same messages
+    and the same close code on random streams, sent in one write."""
+    from wslab.protocol.assembler import Message
+    from wslab.protocol.receiver import ProtocolViolation, Receiver, Role
+
+    rng = random.Random(7692)
+    good = [lambda: s(Opcode.TEXT, rng.choice(["hi", "héllo", "", "y" * 300]).encode()),
+            lambda: s(Opcode.BINARY, rng.randbytes(rng.choice([0, 3, 126, 1000]))),
+            lambda: s(Opcode.PONG, b"q"),
+            lambda: s(Opcode.BINARY, b"ab", fin=False) + s(Opcode.CONTINUATION, b"cd")]
+    bad = [lambda: s(Opcode.TEXT, b"\xc3("), lambda: s(0xC),
+           lambda: encode_frame(Frame(Opcode.BINARY, b"m", mask_key=KEY)),
+           lambda: b"\x82\x7e\x00\x7d" + bytes(125), lambda: s(Opcode.BINARY, bytes(1025))]
+    for _ in range(12):
+        data = b"".join(rng.choice(good)() for _ in range(rng.randrange(1, 10)))
+        data += rng.choice(bad)()
+        rx = Receiver(Role.CLIENT, max_size=1024)
+        rx.handshake_done()
+        rx.receive_data(data)
+        events = rx.events_received()
+        want = [e.data for e in events if isinstance(e, Message)]
+        code = next(e.close_code for e in events if isinstance(e, ProtocolViolation))
+        srv = raw_server()
+        client = srv.connect(max_message_size=1024)
+        try:
+            srv.send(data)
+            assert srv.expect_close().close_info()[0] == code
+            got = []
+            with pytest.raises(wslab.ConnectionClosed):
+                while True:
+                    got.append(client.recv(timeout=TIMEOUT))
+            assert got == want
+        finally:
+            client.stop()
