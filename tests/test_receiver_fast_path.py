@@ -241,3 +241,26 @@ def test_server_walks_protocol_error_then_tcp_closed():
             (State.CLOSING, st.TCP_CLOSED, State.CLOSED)]
     finally:
         server.stop()
+
+
+def test_a_consumer_gets_turns_while_a_long_burst_is_read():
+    """Reading a chunk of many small frames gives other tasks a turn every few hundred
+    messages (as Tornado's loop does): a consumer awaiting arecv() keeps up, so a burst
+    longer than the client's receive queue loses nothing."""
+    from wslab.net.client import RECV_QUEUE_MAX
+
+    n = RECV_QUEUE_MAX + 2000
+    server = wslab.serve(name="burst")
+    try:
+        client = wslab.connect(server.url)
+
+        async def burst() -> list[str | bytes]:
+            for i in range(n):
+                assert client.send_soon(f"{i:05d}")
+            return [await client.arecv(TIMEOUT) for _ in range(n)]
+
+        got = wslab.net.loop.run(burst(), timeout=60)
+        assert got == [f"{i:05d}" for i in range(n)] and client.dropped == 0
+        client.close()
+    finally:
+        server.stop()

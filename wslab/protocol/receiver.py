@@ -188,6 +188,13 @@ class Receiver:
         """Bytes held here waiting for the rest of a frame header (at most 13)."""
         return len(self._buf)
 
+    @property
+    def frame_remaining(self) -> int:
+        """Payload bytes of the frame being received still to come (0 between frames or
+        while its header is incomplete): an I/O layer may feed exactly these, then take
+        the whole frames after them by itself while :attr:`idle`."""
+        return self._need if self._op >= 0 else 0
+
     def use_deflate(self, deflate: Inflater) -> None:
         """permessage-deflate was negotiated: RSV1 marks a compressed message (RFC 7692)."""
         self.deflate = deflate

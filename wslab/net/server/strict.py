@@ -72,6 +72,8 @@ FAIL_FLUSH_TIMEOUT = 1.0  # seconds a failing connection waits for its Close fra
 INFLATE_RATE = 64 << 20   # bytes a second one peer may make us inflate ...
 INFLATE_BURST = 8 << 20   # ... after a burst of this many (or one maximum-size message)
 _CHUNK = 1 << 16          # bytes read from the stream at most at once (every frame in them)
+_MAX_HEADER = 14          # bytes of the longest frame header (with a masking key)
+_TURN = 256               # messages delivered from one chunk before other tasks get a turn
 _CLOSE = struct.Struct("!H")
 _INFLATE_TURN = 256 << 10  # after inflating this much, other connections get a turn
 _SENDS_CLOSE = (State.OPEN, State.CLOSING)
@@ -171,23 +173,28 @@ class StrictProtocol(Protocol13):
             raise
         end = len(buf)
         pos = 0
-        if rx.idle:
-            pos = await self._fast(buf, end)
-        if pos < end and not self.client_terminated:
-            rest = buf[pos:] if pos else buf
-            self.count_in(end - pos)
-            rx.receive_data(rest)
+        while pos < end and not self.client_terminated:
+            if rx.idle:
+                pos = await self._fast(buf, pos, end)
+                if pos >= end or self.client_terminated:
+                    return
+            # The receiver takes the rest of the frame it is inside (then the fast path
+            # goes on), a header's worth when it holds part of one, else all that is left.
+            n = rx.frame_remaining or (_MAX_HEADER if rx.buffered else end - pos)
+            piece = buf[pos:pos + n] if pos or n < end else buf
+            pos += len(piece)
+            self.count_in(len(piece))
+            rx.receive_data(piece)
             await self._dispatch(rx.events_received())
 
-    async def _fast(self, buf: bytes, end: int) -> int:  # kept flat: it runs for every frame
-        """Handle the whole plain frames at the start of ``buf``; return where it stopped."""
+    async def _fast(self, buf: bytes, pos: int, end: int) -> int:  # kept flat: runs per frame
+        """Handle the whole plain frames of ``buf`` from ``pos``; return where it stopped."""
         klen = 4 if self.receiver.role is Role.SERVER else 0  # masking key bytes, by role
         masked = 0x80 if klen else 0
         limit = self.receiver.max_size
         run_callback = self.run_callback
         on_message = self.handler.on_message
-        pos = 0
-        wire = 0
+        wire = turn = 0
         while end - pos >= 2 + klen and not self.client_terminated:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -231,12 +238,15 @@ class StrictProtocol(Protocol13):
                 continue
             pos = start + n
             wire += head + n
+            turn += 1
             self.count_in(0, n)
             done = run_callback(on_message, message)
-            if done is not None:
+            if done is not None or turn >= _TURN:
+                # a handler's future is awaited (backpressure); else the other tasks
+                # (a consumer of these messages, other connections) get a turn
                 self.count_in(wire)
-                wire = 0
-                await done
+                wire = turn = 0
+                await (done or asyncio.sleep(0))
         self.count_in(wire)
         return pos
 
@@ -254,14 +264,14 @@ class StrictProtocol(Protocol13):
     async def _dispatch(self, events: list[Event]) -> None:
         """Act on the receiver's events, in order (a callback's future is awaited:
         backpressure)."""
-        for event in events:
+        for i, event in enumerate(events, 1):
             if isinstance(event, Message):
                 self.count_in(0, len(event.data))
                 if event.compressed:
                     await self._meter_inflate(len(event.data))
                 done = self.run_callback(self.handler.on_message, event.data)
-                if done is not None:
-                    await done
+                if done is not None or i % _TURN == 0:
+                    await (done or asyncio.sleep(0))
             elif isinstance(event, (PingReceived, PongReceived)):
                 await self._control(0x9 if isinstance(event, PingReceived) else 0xA,
                                     event.payload)
