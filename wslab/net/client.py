@@ -147,9 +147,6 @@ class Client:
 
     async def aconnect(self, timeout: float = 5.0) -> None:
         """Open the connection (on the lab loop); raises :class:`ConnectionFailed`."""
-        await self._aconnect(timeout)
-
-    async def _aconnect(self, timeout: float) -> None:
         self._closed = asyncio.Event()
         request = tornado.httpclient.HTTPRequest(
             self.url, headers=tornado.httputil.HTTPHeaders(self.headers), connect_timeout=timeout,

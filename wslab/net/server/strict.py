@@ -163,8 +163,8 @@ class StrictProtocol(Protocol13):
 
     # --- receiving -----------------------------------------------------------------
     async def receive_frame(self) -> None:
-        """Read a chunk; handle the whole plain frames at its start here (between messages),
-        and hand the rest to the receiver."""
+        """Read a chunk.  Between messages, whole plain frames are handled here; the
+        receiver takes every other frame and the rest of one cut by a chunk's end."""
         rx = self.receiver
         try:
             buf = await self.stream.read_bytes(_CHUNK, partial=True)
