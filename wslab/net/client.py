@@ -511,7 +511,6 @@ class Client:
             if bar is not None:
                 bar.close()
 
-    # --- async facade for code running on another loop --------------------------------------
     # --- async facade: from the lab loop itself (no hop) or from another loop ---------------
     async def asend(self, message: str | bytes) -> None:
         """Send a message and wait until it is written."""
@@ -534,10 +533,14 @@ class Client:
             await lab.run_async(self._aclose(code, reason, timeout))
 
     def send_soon(self, message: str | bytes) -> bool:
-        """Queue a message without waiting (on the lab loop); False when not OPEN.
+        """Queue a message without waiting; False when not OPEN.
 
         A write that fails because the connection closed meanwhile is dropped quietly.
+        From another thread the write is handed to the lab loop.
         """
+        if not lab.in_lab_thread():
+            lab.call_soon(self.send_soon, message)
+            return self.state == State.OPEN
         conn = self._conn
         if self.state != State.OPEN or conn is None or conn.protocol is None:
             return False
