@@ -104,8 +104,10 @@ class StrictProtocol(Protocol13):
     :class:`PerMessageDeflate` (None without compression).
     """
 
-    # Defaults live on the class and an instance gets its own value only once it
-    # changes: an idle connection's attribute dict stays small (memory per connection).
+    # The receiver lives in a slot, outside Tornado's attribute dict (one key more there
+    # makes the dict of every connection grow by a resize); other defaults live on the
+    # class and an instance gets its own value only once it changes.
+    __slots__ = ("receiver",)
     close_payload: bytes | None = None
     violation: tuple[int, str] | None = None
     violation_detail: str | None = None
