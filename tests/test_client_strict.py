@@ -239,3 +239,22 @@ def test_client_fast_path_agrees_with_the_receiver(raw_server):
             assert got == want
         finally:
             client.stop()
+
+
+def test_keepalive_timeout_walks_close_sent_then_close_timeout(raw_server):
+    """A peer that never answers a ping: Close 1011 "keepalive timeout", no answer to it
+    either, so TCP is dropped after close_timeout (RFC 6455 7.1.1): CLOSE_TIMEOUT."""
+    srv = raw_server()
+    client = srv.connect(ping_interval=0.1, ping_timeout=0.2)
+    try:
+        with pytest.raises(wslab.ConnectionClosed):
+            client.recv(timeout=TIMEOUT)
+        ping = srv.recv_frame()
+        assert ping.opcode == Opcode.PING and ping.payload == b"keepalive-1"
+        assert srv.expect_close().close_info() == (1011, "keepalive timeout")
+        assert client.close_code == 1006 and "keepalive timeout" in client.close_reason
+        assert [t.event for t in client.transitions] == [
+            st.HANDSHAKE_SUCCEEDED, st.CLOSE_SENT, st.CLOSE_TIMEOUT]
+        assert client.keepalive.timed_out_at is not None
+    finally:
+        client.stop()
