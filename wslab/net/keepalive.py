@@ -49,8 +49,8 @@ class Keepalive:
     """One connection's ping loop; runs on the lab loop.
 
     ``ping(payload, timeout)`` sends a ping and waits for its pong: its round
-    trip in seconds, ``TimeoutError`` when none came in ``timeout``, any other
-    exception when the connection went away (the loop then ends quietly).
+    trip in seconds, ``TimeoutError`` when none came in ``timeout``, None or any
+    other exception when the connection went away (the loop then ends quietly).
     ``is_open()`` says whether to go on.  On a timeout ``on_timeout(reason)`` is
     called, then ``await abort(reason)`` fails the connection.  ``prefix`` starts
     every ping payload (``prefix`` + the ping's number).
@@ -118,6 +118,8 @@ class Keepalive:
                     await self._fail()
                     return
                 except Exception:  # noqa: BLE001 - the connection closed under us
+                    return
+                if rtt is None:
                     return
                 self.last_pong_at = self.last_received = time.monotonic()
                 self.samples.append(PongSample(sent, float(rtt)))

@@ -31,7 +31,7 @@ import time
 import traceback
 from collections.abc import Awaitable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import tornado.web
 import tornado.websocket
@@ -40,7 +40,6 @@ from ...protocol.deflate import EXTENSION_NAME, PerMessageDeflate, parse_extensi
 from ...protocol.errors import HandshakeError
 from ...protocol.handshake import parse_request, split_header_list
 from .._tornado import WebSocketParams
-from ..errors import ConnectionClosed
 from ..events import clip, payload_size
 from ..keepalive import Keepalive
 from .connection import Connection, app_pong
@@ -73,16 +72,16 @@ class LabProtocol(StrictProtocol):
         "keepalive timeout", dropping TCP after at most one more second instead of
         Tornado's five.
         """
-        handler = cast("LabSocket", self.handler)
+        handler: Any = self.handler  # a LabSocket
         # Tornado clamps the timeout to the interval; this loop has no need to.
         timeout = self.params.ping_timeout or self.ping_interval
         loop = asyncio.get_running_loop()
 
-        async def ping(payload: bytes, wait: float) -> float:
+        async def ping(payload: bytes, wait: float) -> float | None:
             sent = loop.time()
             got = handler.lab_ping(payload, expect=True)
             if got is None:
-                raise ConnectionClosed("the connection closed before the ping")
+                return None  # closed: the loop ends
             try:
                 await asyncio.wait_for(got, wait)
             except asyncio.TimeoutError:
