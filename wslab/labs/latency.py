@@ -101,7 +101,7 @@ def coordinated_omission(*, n: int = 400, interval: float = 0.002, stall: float 
     count = {"n": 0}
 
     @server.on_message
-    def stalling_echo(conn, message):  # noqa: ANN001
+    def stalling_echo(conn, message) -> None:  # noqa: ANN001
         count["n"] += 1
         if count["n"] == stall_at:
             time.sleep(stall)  # a pause of the whole server (GC, a slow handler, a VM hiccup)
@@ -116,8 +116,8 @@ def coordinated_omission(*, n: int = 400, interval: float = 0.002, stall: float 
             if delay > 0:
                 await asyncio.sleep(delay)
             sent = time.perf_counter()
-            await client._asend("m")
-            await client._arecv(5)
+            await client.asend("m")
+            await client.arecv(5)
             got = time.perf_counter()
             naive.append(got - sent)
             intended.append(got - due)
@@ -177,7 +177,8 @@ class StallTrial:
 
     ``truth_s[i]`` is when reply ``i`` arrived minus when message ``i`` was due
     (``start + i * interval``, ``start`` when the first message left): what a
-    user sending on schedule would have waited.  ``reported_s`` is what the loop under test returned.
+    user sending on schedule would have waited.  ``reported_s`` is what the loop under test
+    returned.
     """
 
     n: int
@@ -221,8 +222,9 @@ def stall_trial(loop, *, n: int = 200, interval: float = 0.005, stall: float = 0
         except BaseException as exc:  # noqa: BLE001 - the loop under test: reported
             error = exc
         log = list(client.log)
-        sent = [e.t_ns for e in log if e.direction == "out" and e.kind == "text" and e.t_ns >= since]
-        got = [e.t_ns for e in log if e.direction == "in" and e.kind == "text" and e.t_ns >= since]
+        texts = [e for e in log if e.kind == "text" and e.t_ns >= since]
+        sent = [e.t_ns for e in texts if e.direction == "out"]
+        got = [e.t_ns for e in texts if e.direction == "in"]
         if sent:
             # The schedule: start + i * interval, anchored on the first ten messages (the one
             # that left least late).  Anchoring on the first alone would put the whole schedule

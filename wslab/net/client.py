@@ -1,8 +1,14 @@
 """The lab client: :func:`connect` and :class:`Client` (layer 2, I/O).
 
-A WebSocket client on the lab loop (Tornado's client underneath) with a
-blocking facade for ordinary cells and widget handlers.  ``state`` follows the
-browser API's ``readyState``: CONNECTING, OPEN, CLOSING, CLOSED.
+A WebSocket client on the lab loop with a blocking facade for ordinary cells
+and widget handlers.  Tornado makes the connection and sends; frames are
+received by :class:`~wslab.net.server.strict.StrictProtocol` in the client
+role, i.e. by the sans-I/O :class:`~wslab.protocol.receiver.Receiver`: a
+masked frame from the server, a bad close code or invalid UTF-8 fails the
+connection with the code RFC 6455 names, exactly as the server would.
+``state`` follows the browser API's ``readyState`` (CONNECTING, OPEN,
+CLOSING, CLOSED) and is the receiver's, walked through
+:data:`wslab.protocol.state.TRANSITIONS`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import tornado.iostream
 import tornado.websocket
 
 from ..protocol import state as st
+from ..protocol.receiver import Role
 from ..protocol.state import ConnectionStateMachine, State
 from ..protocol.uri import parse_ws_uri
 from . import loop as lab
@@ -30,6 +37,7 @@ from .errors import ConnectionClosed, ConnectionFailed, LabTimeout
 from .events import clip, payload_size, preview
 from .keepalive import Keepalive
 from .server.connection import check_close_args
+from .server.strict import StrictProtocol
 from .tls import client_context
 
 RECV_QUEUE_MAX = 10_000
@@ -56,15 +64,33 @@ class LogEntry:
 
 
 class _TornadoClient(tornado.websocket.WebSocketClientConnection):
-    def __init__(self, owner: Client, *args: Any, **kwargs: Any) -> None:
-        self._owner = owner
-        super().__init__(*args, **kwargs)
+    """Tornado's client connection, receiving through :class:`StrictProtocol` (client role)
+    that walks ``machine``; pings, pongs and violations go to the given callables."""
+
+    def __init__(self, request: tornado.httpclient.HTTPRequest, *,
+                 machine: ConnectionStateMachine, on_ping: Callable[[bytes], None],
+                 on_pong: Callable[[bytes], None],
+                 on_violation: Callable[[int, str], None], **kwargs: Any) -> None:
+        self.lab_machine = machine
+        self.lab_on_ping, self.lab_on_pong, self.lab_on_violation = on_ping, on_pong, on_violation
+        self.lab_protocol: StrictProtocol | None = None  # kept: Tornado forgets it on close()
+        super().__init__(request, **kwargs)
+
+    def get_websocket_protocol(self) -> StrictProtocol:
+        proto = StrictProtocol(self, True, self.params, role=Role.CLIENT,
+                               machine=self.lab_machine)
+        self.lab_protocol = proto
+        return proto
 
     def on_pong(self, data: bytes) -> None:
-        self._owner._got_pong(data)
+        self.lab_on_pong(data)
 
     def on_ping(self, data: bytes) -> None:
-        self._owner._got_ping(data)
+        self.lab_on_ping(data)
+
+    def on_protocol_violation(self, code: int, reason: str) -> None:
+        """StrictProtocol is failing the connection: the server broke a rule (RFC 6455 7.1.7)."""
+        self.lab_on_violation(code, reason)
 
 
 class Client:
@@ -88,11 +114,14 @@ class Client:
         self.ca_file = ca_file
         self.keepalive: Keepalive | None = None
         if ping_interval is not None or ping_timeout is not None:
-            self.keepalive = Keepalive(self, ping_interval if ping_interval is not None else 20.0,
-                                       ping_timeout if ping_timeout is not None else 20.0,
-                                       ping_mode)
-        self.state = State.CONNECTING
-        self.machine = ConnectionStateMachine()  # the transitions taken, from the RFC table
+            self.keepalive = Keepalive(
+                ping=self._aping, is_open=self._is_open,
+                on_timeout=self._note_keepalive_timeout, abort=self._akeepalive_abort,
+                interval=ping_interval if ping_interval is not None else 20.0,
+                timeout=ping_timeout if ping_timeout is not None else 20.0, mode=ping_mode)
+        # the transitions taken, from the RFC table; walked by the receiver once connected
+        self.machine = ConnectionStateMachine(on_transition=self._on_transition)
+        self.violation: tuple[int, str] | None = None  # (code, reason) if the server broke a rule
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.subprotocol: str | None = None
@@ -108,7 +137,16 @@ class Client:
         self._app_pings: dict[int, asyncio.Future[float]] = {}
 
     # --- opening ---------------------------------------------------------------
-    async def _aconnect(self, timeout: float) -> None:
+    @property
+    def state(self) -> State:
+        """CONNECTING, OPEN, CLOSING or CLOSED (RFC 6455 4, 7; the browser's readyState)."""
+        return self.machine.state
+
+    def _is_open(self) -> bool:
+        return self.machine.state == State.OPEN
+
+    async def aconnect(self, timeout: float = 5.0) -> None:
+        """Open the connection (on the lab loop); raises :class:`ConnectionFailed`."""
         self._closed = asyncio.Event()
         request = tornado.httpclient.HTTPRequest(
             self.url, headers=tornado.httputil.HTTPHeaders(self.headers), connect_timeout=timeout,
@@ -121,15 +159,19 @@ class Client:
         }
         if self.max_message_size is not None:
             kwargs["max_message_size"] = self.max_message_size
-        conn = _TornadoClient(self, request, **kwargs)
+        conn = _TornadoClient(request, machine=self.machine, on_ping=self._got_ping,
+                              on_pong=self._got_pong, on_violation=self._on_violation, **kwargs)
         try:
-            self._conn = await asyncio.wait_for(asyncio.ensure_future(conn.connect_future), timeout)
+            await asyncio.wait_for(asyncio.ensure_future(conn.connect_future), timeout)
         except Exception as exc:  # noqa: BLE001 - translated into one clear error
-            self._transition(st.HANDSHAKE_FAILED)
+            if self.machine.state == State.CONNECTING:
+                self.machine.handle(st.HANDSHAKE_FAILED)
+            else:  # the 101 came just as the wait ended: let the connection go
+                conn.close(1001, "connect timed out")
             self._closed.set()
             raise _connect_error(self.url, exc, timeout) from None
-        self.subprotocol = self._conn.selected_subprotocol
-        self._transition(st.HANDSHAKE_SUCCEEDED)
+        self._conn = conn
+        self.subprotocol = conn.selected_subprotocol
         if self.keepalive is not None:
             self.keepalive.start()
 
@@ -151,12 +193,17 @@ class Client:
             except Exception:  # noqa: BLE001 - a broken panel must not break the client
                 self.unsubscribe(fn)
 
-    def _transition(self, event: str) -> None:
-        """Move through the protocol's state table (RFC 6455 sections 4 and 7)."""
-        before = self.machine.state
-        self.state = self.machine.handle(event)
-        if self.state != before:
-            self._note(LogEntry(time.perf_counter_ns(), "", "state", 0, self.state))
+    def _on_transition(self, row: st.Transition) -> None:
+        """Every step of the state table (RFC 6455 sections 4 and 7) is logged."""
+        if row.target != row.source:
+            self._note(LogEntry(time.perf_counter_ns(), "", "state", 0, row.target))
+
+    def _on_violation(self, code: int, reason: str) -> None:
+        """The server broke a receiving rule: we fail the connection with ``code``."""
+        self.violation = (code, reason)
+        now = time.perf_counter_ns()
+        self._note(LogEntry(now, "", "error", 0, f"the server broke a rule: {reason}"))
+        self._note(LogEntry(now, "out", "close", 2 + len(reason.encode()), f"{code} {reason}"))
 
     @property
     def transitions(self) -> list[st.Transition]:
@@ -169,13 +216,13 @@ class Client:
             self._on_closed()
             return
         if self.keepalive is not None:
-            self.keepalive.last_received = time.monotonic()
+            self.keepalive.received()
         self._note(LogEntry(time.perf_counter_ns(), "in",
                                  "binary" if isinstance(message, bytes) else "text",
                                  payload_size(message), clip(message)))
-        if self._app_pings and isinstance(message, str) and message.startswith('{"type": "pong"'):
-            if self._app_pong(message):
-                return
+        if (self._app_pings and isinstance(message, str)
+                and message.startswith('{"type": "pong"') and self._app_pong(message)):
+            return
         if len(self._queue) >= RECV_QUEUE_MAX:
             self._queue.popleft()
             self.dropped += 1
@@ -190,23 +237,23 @@ class Client:
     def _on_closed(self) -> None:
         conn = self._conn
         if conn is not None and self.close_code is None:
-            self.close_code = conn.close_code if conn.close_code is not None else 1006
-            self.close_reason = conn.close_reason or ""
+            if conn.close_code is not None:
+                self.close_code, self.close_reason = conn.close_code, conn.close_reason or ""
+            elif self.violation is not None:  # no Close frame received: 1006 (RFC 6455 7.1.5)
+                code, reason = self.violation
+                self.close_code = 1006
+                self.close_reason = f"we failed the connection with {code}: {reason}"
+            else:
+                self.close_code, self.close_reason = 1006, conn.close_reason or ""
         if conn is not None:
             # The TCP connection is gone; Tornado warns "Unclosed WebSocketClientConnection"
             # at garbage collection unless its protocol is released.
             conn.protocol = None
+            proto = conn.lab_protocol
+            if proto is not None and self.state != State.CLOSED:
+                proto.receiver.connection_lost()  # the receiver walks the table to CLOSED
         self._note(LogEntry(time.perf_counter_ns(), "in", "close", 0,
                             f"{self.close_code} {self.close_reason}".strip()))
-        clean = conn is not None and conn.close_code is not None
-        if self.state == State.OPEN:  # the peer started the closing handshake
-            if clean:
-                self._transition(st.CLOSE_RECEIVED)
-                self._transition(st.CLOSE_SENT)  # Tornado answered its Close frame
-            else:
-                self._transition(st.TCP_LOST)
-        elif self.state == State.CLOSING:
-            self._transition(st.CLOSE_RECEIVED if clean else st.TCP_LOST)
         if self.keepalive is not None:
             self.keepalive.cancel()
         lab.unregister(self)
@@ -227,17 +274,22 @@ class Client:
     def _note_keepalive_timeout(self, reason: str) -> None:
         self._note(LogEntry(time.perf_counter_ns(), "", "error", 0, reason))
 
+    async def _akeepalive_abort(self, why: str) -> None:
+        wait = self.keepalive.close_timeout if self.keepalive is not None else 1.0
+        await self._aabort_after_close(1011, "keepalive timeout", wait, why)
+
     async def _aabort_after_close(self, code: int, reason: str, wait: float, why: str) -> None:
-        """Fail the connection: Close frame, short wait, then drop TCP (RFC 6455 7.1.7)."""
+        """Fail the connection: Close frame, short wait, then drop TCP (RFC 6455 7.1.1)."""
         if self.state != State.OPEN or self._conn is None:
             return
         self.close_code, self.close_reason = 1006, why
-        proto = self._conn.protocol  # Tornado forgets it once close() is called
+        proto = self._conn.lab_protocol
         await self._aclose(code, reason, wait)
         if self.state != State.CLOSED:
-            stream = getattr(proto, "stream", None)
-            if stream is not None:
-                stream.close()
+            if proto is not None:
+                if proto.state == State.CLOSING:
+                    proto.receiver.close_timeout()  # our Close was never answered
+                proto.abort()
             if self._closed is not None:
                 try:
                     await asyncio.wait_for(self._closed.wait(), 2)
@@ -294,10 +346,11 @@ class Client:
     async def _arecv(self, timeout: float | None) -> str | bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._queue:
-            if self.state == State.CLOSED:
+            if self.state == State.CLOSED and (self._closed is None or self._closed.is_set()):
                 raise ConnectionClosed(
-                    f"{self.url} is closed (code {self.close_code}, reason {self.close_reason!r}); "
-                    "no message left to receive", code=self.close_code, reason=self.close_reason or "")
+                    f"{self.url} is closed (code {self.close_code}, reason "
+                    f"{self.close_reason!r}); no message left to receive",
+                    code=self.close_code, reason=self.close_reason or "")
             self._waiter = asyncio.get_running_loop().create_future()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -345,8 +398,8 @@ class Client:
             raise LabTimeout(f"no pong from {self.url} within {timeout} s") from None
 
     async def _aclose(self, code: int, reason: str, timeout: float) -> None:
-        if self.state in (State.OPEN, State.CONNECTING) and self._conn is not None:
-            self._transition(st.CLOSE_SENT)
+        if self.state == State.OPEN and self._conn is not None:
+            # StrictProtocol.close walks CLOSE_SENT (OPEN -> CLOSING)
             self._note(LogEntry(time.perf_counter_ns(), "out", "close", 2 + len(reason.encode()),
                                      f"{code} {reason}".strip()))
             self._conn.close(code, reason)
@@ -396,7 +449,8 @@ class Client:
         if isinstance(message, (bytearray, memoryview)):
             message = bytes(message)
         if not isinstance(message, (str, bytes)):
-            raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+            raise ValueError("a message is str (text) or bytes (binary), "
+                             f"got {type(message).__name__}")
         lab.run(self._asend(message), timeout=timeout, what=f"send to {self.url}")
 
     def recv(self, timeout: float | None = 5.0) -> str | bytes:
@@ -457,15 +511,47 @@ class Client:
             if bar is not None:
                 bar.close()
 
-    # --- async facade for code running on another loop --------------------------------------
+    # --- async facade: from the lab loop itself (no hop) or from another loop ---------------
     async def asend(self, message: str | bytes) -> None:
-        await lab.run_async(self._asend(message))
+        """Send a message and wait until it is written."""
+        if lab.in_lab_thread():
+            await self._asend(message)
+        else:
+            await lab.run_async(self._asend(message))
 
     async def arecv(self, timeout: float | None = 5.0) -> str | bytes:
+        """The next message (``timeout`` None: wait as long as the connection is open)."""
+        if lab.in_lab_thread():
+            return await self._arecv(timeout)
         return await lab.run_async(self._arecv(timeout))
 
-    async def aclose(self, code: int = 1000, reason: str = "") -> None:
-        await lab.run_async(self._aclose(code, reason, 5.0))
+    async def aclose(self, code: int = 1000, reason: str = "", *, timeout: float = 5.0) -> None:
+        """Start the closing handshake and wait (up to ``timeout``) until CLOSED."""
+        if lab.in_lab_thread():
+            await self._aclose(code, reason, timeout)
+        else:
+            await lab.run_async(self._aclose(code, reason, timeout))
+
+    def send_soon(self, message: str | bytes) -> bool:
+        """Queue a message without waiting; False when not OPEN.
+
+        A write that fails because the connection closed meanwhile is dropped quietly.
+        From another thread the write is handed to the lab loop.
+        """
+        if not lab.in_lab_thread():
+            lab.call_soon(self.send_soon, message)
+            return self.state == State.OPEN
+        conn = self._conn
+        if self.state != State.OPEN or conn is None or conn.protocol is None:
+            return False
+        binary = isinstance(message, bytes)
+        try:
+            lab.fire_and_forget(conn.write_message(message, binary=binary))
+        except tornado.websocket.WebSocketClosedError:
+            return False
+        self._note(LogEntry(time.perf_counter_ns(), "out", "binary" if binary else "text",
+                            payload_size(message), clip(message)))
+        return True
 
     def __enter__(self) -> Client:
         return self
@@ -493,8 +579,9 @@ def _connect_error(url: str, exc: BaseException, timeout: float) -> ConnectionFa
             isinstance(exc, tornado.iostream.StreamClosedError)
             and isinstance(exc.real_error, ssl.SSLCertVerificationError)):
         real = exc if isinstance(exc, ssl.SSLError) else exc.real_error
+        why = getattr(real, "verify_message", real)
         return ConnectionFailed(url, f"the server's TLS certificate is not trusted "
-                                     f"({real.verify_message}); pass ca_file= with the CA "
+                                     f"({why}); pass ca_file= with the CA "
                                      "that signed it (server.ca_file for serve(tls=True))")
     if isinstance(exc, tornado.iostream.StreamClosedError):
         real = exc.real_error
@@ -521,7 +608,7 @@ def connect(url: str, *, subprotocols: Iterable[str] = (), headers: Mapping[str,
                     compression=compression, max_message_size=max_message_size,
                     ping_interval=ping_interval, ping_timeout=ping_timeout, ping_mode=ping_mode,
                     ca_file=ca_file)
-    lab.run(client._aconnect(timeout), timeout=timeout + 5, what=f"connect to {url}")
+    lab.run(client.aconnect(timeout), timeout=timeout + 5, what=f"connect to {url}")
     lab.register(client)
     return client
 

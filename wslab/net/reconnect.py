@@ -76,7 +76,8 @@ class RcStats:
     events_received: int = 0
     events_lost: int = 0
     duplicate_events: int = 0
-    attempts: list[float] = field(default_factory=list, repr=False)  # monotonic time of each attempt
+    # monotonic time of each attempt
+    attempts: list[float] = field(default_factory=list, repr=False)
 
 
 def _is_fatal_close(code: int | None) -> bool:
@@ -174,7 +175,7 @@ class ReconnectingClient:
                 client = Client(self.url, ping_interval=self.ping_interval,
                                 ping_timeout=self.ping_timeout)
                 try:
-                    await client._aconnect(self.connect_timeout)
+                    await client.aconnect(self.connect_timeout)
                 except ConnectionFailed as exc:
                     self._event("failed", attempt=attempt, detail=exc.cause)
                     if exc.status in FATAL_STATUS:
@@ -189,11 +190,12 @@ class ReconnectingClient:
                     self.stats.drops += 1
                     self._event("closed", code=code, detail=client.close_reason or "")
                     if _is_fatal_close(code):
-                        self._give_up(f"the server closed with {code} "
-                                      f"{client.close_reason or ''}: retrying cannot help".replace("  ", " "))
+                        why = f"{code} {client.close_reason or ''}".strip()
+                        self._give_up(f"the server closed with {why}: retrying cannot help")
                         return
                 if self.max_attempts is not None and attempt + 1 >= self.max_attempts:
-                    self._give_up(f"{attempt + 1} attempt(s) failed (max_attempts={self.max_attempts})")
+                    self._give_up(f"{attempt + 1} attempt(s) failed "
+                                  f"(max_attempts={self.max_attempts})")
                     return
                 delay = self._delay(attempt)
                 self._event("waiting", attempt=attempt + 1, delay=delay)
@@ -201,7 +203,7 @@ class ReconnectingClient:
                 attempt += 1
         except asyncio.CancelledError:
             if self.client is not None:
-                await self.client._aclose(1000, "client stopping", 2)
+                await self.client.aclose(1000, "client stopping", timeout=2)
             self._event("stopped")
 
     def _delay(self, attempt: int) -> float:
@@ -211,7 +213,8 @@ class ReconnectingClient:
         try:
             delay = float(self.backoff(attempt, self.rng))
         except Exception as exc:  # noqa: BLE001 - a learner's function; recorded, then a safe wait
-            self._event("failed", attempt=attempt, detail=f"backoff raised {type(exc).__name__}: {exc}")
+            self._event("failed", attempt=attempt,
+                        detail=f"backoff raised {type(exc).__name__}: {exc}")
             return self.max_delay
         return min(max(delay, 0.0), 3600.0)
 
@@ -224,12 +227,12 @@ class ReconnectingClient:
         """One connection: hello, resend what is unacknowledged, then pump until closed."""
         self._welcomed = False
         hello = json.dumps({"op": "hello", "session": self.session, "last_seen": self._last_event})
-        lab.fire_and_forget(client._conn.write_message(hello))
+        client.send_soon(hello)
         self.stats.connects += 1
         self._event("open")
         while True:
             try:
-                text = await client._arecv(None)
+                text = await client.arecv(None)
             except WSLabError:
                 break
             self._handle(client, text)
@@ -270,13 +273,8 @@ class ReconnectingClient:
             self._wake_inbox()
 
     def _write(self, client: Client, seq: int, data: Any) -> None:
-        conn = client._conn
-        if conn is None or conn.protocol is None:
-            return
-        try:
-            lab.fire_and_forget(conn.write_message(json.dumps({"op": "msg", "seq": seq, "data": data})))
-        except Exception:  # noqa: BLE001 - closed under us; resent after the reconnect
-            pass
+        # not OPEN: resent after the reconnect
+        client.send_soon(json.dumps({"op": "msg", "seq": seq, "data": data}))
 
     def _check_drained(self) -> None:
         if self._drained is not None:
@@ -315,7 +313,8 @@ class ReconnectingClient:
         return lab.run(self._asend(data), what="ReconnectingClient.send")
 
     async def _aflush(self, timeout: float) -> None:
-        await asyncio.wait_for(self._drained.wait(), timeout)
+        if self._drained is not None:
+            await asyncio.wait_for(self._drained.wait(), timeout)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the server acknowledged every message sent so far."""

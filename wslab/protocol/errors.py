@@ -78,3 +78,13 @@ class HandshakeError(WSLabError):
         self.rfc = rfc
         self.headers = tuple(headers)
         self.response = response
+
+
+class IllegalTransition(WSLabError, ValueError):
+    """A connection was asked to take a step its state table has no row for.
+
+    Raised by :class:`wslab.protocol.state.ConnectionStateMachine`: an endpoint
+    that walks the table of RFC 6455 sections 4 and 7 never asks for a step the
+    table lacks, so this is a bug of the caller, never the peer's fault (the
+    peer's mistakes are :class:`ProtocolError`).  A ``ValueError`` too.
+    """

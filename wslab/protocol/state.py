@@ -10,7 +10,10 @@ CLOSED).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from .errors import IllegalTransition
 
 __all__ = [
     "CLOSE_RECEIVED",
@@ -109,14 +112,15 @@ def _find(state: State, event: str) -> Transition:
     try:
         state = State(state)
     except ValueError:
-        raise ValueError(f"state must be one of {[s.name for s in State]}, not {state!r}") from None
+        raise IllegalTransition(f"state must be one of {[s.name for s in State]}, "
+                                f"not {state!r}") from None
     row = _TABLE.get((state, event))
     if row is None:
         allowed = allowed_events(state)
         if not allowed:
-            raise ValueError(f"{state.name} is final: no event leads out of it "
-                             f"(got {event!r})")
-        raise ValueError(f"no transition from {state.name} on {event!r}; allowed events: "
+            raise IllegalTransition(f"{state.name} is final: no event leads out of it "
+                                    f"(got {event!r})")
+        raise IllegalTransition(f"no transition from {state.name} on {event!r}; allowed events: "
                          + ", ".join(repr(e) for e in allowed))
     return row
 
@@ -124,23 +128,36 @@ def _find(state: State, event: str) -> Transition:
 def next_state(state: State, event: str) -> State:
     """The state after ``event`` in ``state``, from :data:`TRANSITIONS`.
 
-    Raises ValueError listing the allowed events when the table has no such row.
+    Raises :class:`~wslab.protocol.errors.IllegalTransition` (a ValueError) listing the
+    allowed events when the table has no such row.
     """
     return _find(state, event).target
 
 
 class ConnectionStateMachine:
-    """Track one connection's state and the transitions it took (RFC 6455 sections 4, 7)."""
+    """Track one connection's state and the transitions it took (RFC 6455 sections 4, 7).
 
-    def __init__(self, state: State = State.CONNECTING) -> None:
+    ``on_transition(row)``, when given, is called after every step with the row taken.
+    A step the table has no row for raises
+    :class:`~wslab.protocol.errors.IllegalTransition`: an endpoint that follows the
+    RFC never asks for one.
+    """
+
+    __slots__ = ("history", "on_transition", "state")
+
+    def __init__(self, state: State = State.CONNECTING, *,
+                 on_transition: Callable[[Transition], None] | None = None) -> None:
         self.state = State(state)
         self.history: list[Transition] = []
+        self.on_transition = on_transition
 
     def handle(self, event: str) -> State:
-        """Apply ``event``; return the new state (ValueError if not allowed now)."""
+        """Apply ``event``; return the new state (IllegalTransition if not allowed now)."""
         row = _find(self.state, event)
         self.history.append(row)
         self.state = row.target
+        if self.on_transition is not None:
+            self.on_transition(row)
         return self.state
 
     def allowed_events(self) -> list[str]:

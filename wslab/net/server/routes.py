@@ -41,6 +41,7 @@ from ...protocol.errors import HandshakeError
 from ...protocol.handshake import parse_request, split_header_list
 from .._tornado import WebSocketParams
 from ..events import clip, payload_size
+from ..keepalive import Keepalive
 from .connection import Connection, app_pong
 from .strict import StrictProtocol
 
@@ -65,31 +66,35 @@ class LabProtocol(StrictProtocol):
     async def periodic_ping(self) -> None:
         """serve(ping_interval=..., ping_timeout=...): a ping every interval (RFC 6455 5.5.2).
 
-        Unlike Tornado's own loop, every ping and pong is an event with its round
-        trip, a pong ends the wait at once, and a missing pong fails the
-        connection with 1011 "keepalive timeout", dropping TCP after at most
-        one more second instead of Tornado's five.
+        The loop is :class:`~wslab.net.keepalive.Keepalive`, the client's too.  Unlike
+        Tornado's own loop, every ping and pong is an event with its round trip, a
+        pong ends the wait at once, and a missing pong fails the connection with 1011
+        "keepalive timeout", dropping TCP after at most one more second instead of
+        Tornado's five.
         """
-        handler = self.handler
-        interval = self.ping_interval
+        handler: Any = self.handler  # a LabSocket
         # Tornado clamps the timeout to the interval; this loop has no need to.
-        timeout = self.params.ping_timeout or interval
+        timeout = self.params.ping_timeout or self.ping_interval
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(interval)
-        n = 0
-        while not self.is_closing():
-            n += 1
+
+        async def ping(payload: bytes, wait: float) -> float | None:
             sent = loop.time()
-            got = handler.lab_ping(f"hb-{n}".encode(), expect=True)
+            got = handler.lab_ping(payload, expect=True)
             if got is None:
-                return
+                return None  # closed: the loop ends
             try:
-                await asyncio.wait_for(got, timeout)
+                await asyncio.wait_for(got, wait)
             except asyncio.TimeoutError:
-                handler.lab_keepalive_timeout(timeout)
-                loop.call_later(min(timeout, 1.0), self.abort)
-                return
-            await asyncio.sleep(max(0.0, sent + interval - loop.time()))
+                raise TimeoutError(f"no pong within {wait:g} s") from None
+            return loop.time() - sent
+
+        async def abort(reason: str) -> None:
+            loop.call_later(min(timeout, 1.0), self.abort)
+
+        await Keepalive(ping=ping, is_open=lambda: not self.is_closing(),
+                        on_timeout=lambda reason: handler.lab_keepalive_timeout(timeout),
+                        abort=abort, interval=self.ping_interval, timeout=timeout,
+                        prefix="hb-").run()
 
 
 class LabSocket(tornado.websocket.WebSocketHandler):
