@@ -23,13 +23,13 @@ import tornado.iostream
 import tornado.websocket
 
 from ..protocol import state as st
+from ..protocol.closecodes import check_close_args
 from ..protocol.state import ConnectionStateMachine, State
 from ..protocol.uri import parse_ws_uri
 from . import loop as lab
 from .errors import ConnectionClosed, ConnectionFailed, LabTimeout
 from .events import clip, payload_size, preview
 from .keepalive import Keepalive
-from .server.connection import check_close_args
 from .tls import client_context
 
 RECV_QUEUE_MAX = 10_000
