@@ -116,8 +116,8 @@ def check_close_args(code: int, reason: str) -> None:
     size = len(reason.encode("utf-8"))
     if size > MAX_CLOSE_REASON:
         raise ValueError(
-            f"the close reason is {size} bytes of UTF-8; at most {MAX_CLOSE_REASON} are "
-            "allowed (control frames carry at most 125 bytes, RFC 6455 section 5.5)")
+            f"a close reason is at most {MAX_CLOSE_REASON} bytes of UTF-8, this one is {size} "
+            "(control frames carry at most 125 bytes, RFC 6455 section 5.5)")
 
 
 def describe_close_code(code: int) -> str:
