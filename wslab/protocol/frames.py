@@ -780,7 +780,7 @@ class FrameParser:
                                       self.extensions_rsv1)
             except NeedMoreData as exc:
                 have = len(buf) - pos
-                self._wanted = exc.frame_size or have + exc.needed
+                self._wanted = exc.frame_size or have + (exc.needed or 1)
                 break
             except ProtocolError as exc:
                 del buf[:pos]

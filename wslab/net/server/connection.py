@@ -33,7 +33,7 @@ from ..errors import ConnectionClosed
 from ..events import EventLog, clip, payload_size
 
 __all__ = ["ClientInfo", "Connection", "ConnectionHandler", "ConnectionOwner", "SharedDeflate",
-           "app_pong", "broadcast_frame", "check_close_args", "server_frame"]
+           "app_pong", "broadcast_frame", "check_close_args", "payload_bytes", "server_frame"]
 
 
 class ConnectionOwner(Protocol):
@@ -98,6 +98,7 @@ class Connection:
 
     __slots__ = ("server", "id", "_handler", "protocol", "info", "messages_in", "messages_out",
                  "closed", "_window_start", "_window_count", "_state")
+    _state: dict[str, Any] | None
 
     @property
     def state(self) -> dict[str, Any]:
@@ -169,7 +170,7 @@ class Connection:
             deflater = proto.compressor
             if deflater is None:
                 if frame is None:  # framed by wslab.protocol, as a broadcast is
-                    frame = server_frame(binary, message if binary else message.encode("utf-8"))
+                    frame = server_frame(binary, payload_bytes(message))
                 if type(stream) is _IOStream and not write_buffer_size(stream):
                     # Nothing queued for this client: hand the frame to the kernel at once
                     # (one send() call, no Future); queue only what it did not take.
@@ -184,7 +185,7 @@ class Connection:
                     fut = stream.write(frame)
             else:
                 # Tornado's write_message, minus the Task it wraps around every write.
-                data = message if binary else message.encode("utf-8")
+                data = payload_bytes(message)
                 if shared is not None:
                     data = shared.compress(getattr(proto, "deflate", None), deflater, data)
                 else:
@@ -304,6 +305,11 @@ _IOStream = tornado.iostream.IOStream
 #: built once by wslab.protocol
 _SMALL_HEADERS = tuple(tuple(encode_header(opcode=op, length=n) for n in range(126))
                        for op in (Opcode.TEXT, Opcode.BINARY))
+
+
+def payload_bytes(message: str | bytes) -> bytes:
+    """The payload of a message: bytes as they are, text as UTF-8 (RFC 6455 5.6)."""
+    return message if isinstance(message, bytes) else message.encode("utf-8")
 
 
 def server_frame(binary: bool, data: bytes) -> bytes:

@@ -42,7 +42,14 @@ from . import registry
 from .accept import Acceptor, describe
 from .ack import SESSION_TTL, AckState
 from .admission import Admission, TokenAuth, make_auth, normalise_origins
-from .connection import ClientInfo, Connection, ConnectionHandler, SharedDeflate, broadcast_frame
+from .connection import (
+    ClientInfo,
+    Connection,
+    ConnectionHandler,
+    SharedDeflate,
+    broadcast_frame,
+    payload_bytes,
+)
 from .context import MessageHook
 from .pages import ClientPage, HijackPage, LoginPage
 from .pubsub import PubSub
@@ -256,6 +263,8 @@ class LabServer:
 
     async def _astart_backplane(self) -> None:
         from ..backplane import Backplane  # imports redis: only for a server that uses it
+        if self.backplane_url is None:
+            return
         bp = Backplane(self, self.backplane_url)
         try:
             await bp.astart()
@@ -381,7 +390,7 @@ class LabServer:
         there)."""
         binary = isinstance(message, bytes)
         frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
-                                   message if binary else message.encode("utf-8")))
+                                   payload_bytes(message)))
         shared = SharedDeflate()
         conns = list(self._conns.values()) if path is None else \
             [c for c in self._conns.values() if c.info.path == path]

@@ -22,7 +22,7 @@ __all__ = ["ClientPage", "HijackPage", "LoginPage", "static_text"]
 
 def static_text(name: str) -> str:
     """The text of ``wslab/net/server/static/<name>``."""
-    return resources.files("wslab.net.server").joinpath("static", name).read_text("utf-8")
+    return resources.files("wslab.net.server").joinpath("static").joinpath(name).read_text("utf-8")
 
 
 class _Quiet(tornado.web.RequestHandler):
@@ -39,7 +39,7 @@ class _Quiet(tornado.web.RequestHandler):
                                  extra={"path": self.request.path})
             return
         tornado.log.app_log.error("Uncaught exception %s %s", self.request.method,
-                                  self.request.path, exc_info=(typ, value, tb))
+                                  self.request.path, exc_info=value)
 
     def on_finish(self) -> None:
         lab: ServerContext | None = getattr(self, "lab", None)
@@ -48,7 +48,7 @@ class _Quiet(tornado.web.RequestHandler):
 
 
 class _Page(_Quiet):
-    def initialize(self, server: ServerContext | None = None) -> None:  # type: ignore[override]
+    def initialize(self, server: ServerContext | None = None) -> None:
         self.lab = server
 
     def send_html(self, html: str) -> None:
@@ -74,7 +74,7 @@ class HijackPage(_Page):
 class LoginPage(_Quiet):
     """``/login?token=...``: sets the ``wslab_token`` cookie, as a real login would."""
 
-    def initialize(self, server: ServerContext) -> None:  # type: ignore[override]
+    def initialize(self, server: ServerContext) -> None:
         self.lab = server
 
     def get(self) -> None:

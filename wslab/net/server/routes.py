@@ -122,7 +122,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         return self.conn.protocol if self.conn is not None else None
 
     # --- handshake -----------------------------------------------------------
-    def get(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def get(  # type: ignore[override]  # an awaitable, not a coroutine: see below
+            self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
         # Not a coroutine itself: Tornado awaits what this returns, and the connection's
         # whole life runs inside that await, so one frame less is kept per connection.
         # (Tornado's HTTP connection forgets its stream once the upgrade detaches it)
