@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from wslab.protocol import deflate, frames
+from wslab.protocol import deflate, explain
 from wslab.protocol.assembler import Message, MessageAssembler
 from wslab.protocol.errors import NeedMoreData, ProtocolError
 from wslab.protocol.frames import (
@@ -469,7 +469,7 @@ def test_assembler_rsv1_needs_deflate():
 def test_explain_masked_hello_fields():
     """RFC 6455 5.2 and 5.7: the fields of the masked "Hello" frame, bit by bit."""
     wire = bytes([0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
-    ex = frames.explain(wire)
+    ex = explain(wire)
     names = [(f.name, f.bit_start, f.bit_end) for f in ex.fields]
     assert names == [("FIN", 0, 1), ("RSV1", 1, 2), ("RSV2", 2, 3), ("RSV3", 3, 4),
                      ("opcode", 4, 8), ("MASK", 8, 9), ("Payload len", 9, 16),
@@ -486,32 +486,32 @@ def test_explain_masked_hello_fields():
 def test_explain_partial_frame():
     """RFC 6455 5.2: a prefix shows the fields so far and how many bytes are missing."""
     wire = encode_frame(Frame(Opcode.BINARY, b"x" * 300))
-    ex = frames.explain(wire[:3])
+    ex = explain(wire[:3])
     assert not ex.complete and ex.valid and ex.needed == 1
     ext = ex.fields[-1]
     assert ext.name == "Extended payload length" and not ext.complete
     assert "INCOMPLETE" in str(ex) and "1 more" in str(ex)
     assert "more byte(s) needed" in ex._repr_html_()
-    assert frames.explain(b"").needed == 2
+    assert explain(b"").needed == 2
 
 
 def test_explain_marks_the_first_wrong_field():
     """RFC 6455 5.2/5.5: an invalid frame marks the field of the first wrong bit, with the rule."""
-    ex = frames.explain(b"\x89\x7e")
+    ex = explain(b"\x89\x7e")
     wrong = [f for f in ex.fields if not f.ok]
     assert [f.name for f in wrong] == ["Payload len"]
     assert "125" in wrong[0].meaning and "RFC 6455 5.5" in str(ex)
     assert ex.error.close_code == 1002
     assert "#ff8787" in ex._repr_html_()
-    ex = frames.explain(b"\x81\x05Hello", require_mask=True)
+    ex = explain(b"\x81\x05Hello", require_mask=True)
     assert [f.name for f in ex.fields if not f.ok] == ["MASK"]
-    ex = frames.explain(b"\x88\x02\x03\xed")
+    ex = explain(b"\x88\x02\x03\xed")
     assert [f.name for f in ex.fields if not f.ok] == ["Close code"]
 
 
 def test_explain_accepts_a_frame():
     """RFC 6455 5.2: explain(Frame) encodes it first."""
-    ex = frames.explain(Frame.close(1000, "bye"))
+    ex = explain(Frame.close(1000, "bye"))
     assert [f.name for f in ex.fields][-2:] == ["Close code", "Close reason"]
     assert ex.fields[-1].value == b"bye"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wslab.protocol import frames
+from wslab.protocol import explain
 from wslab.protocol.assembler import Message, MessageAssembler
 from wslab.protocol.deflate import PerMessageDeflate, parse_extension_offer
 from wslab.protocol.errors import HandshakeError, NeedMoreData, ProtocolError
@@ -72,7 +72,7 @@ def test_decode_frame_and_explain_never_crash(data, require_mask):
         assert encode_frame(frame, strict=False) == data[:used]  # minimal lengths only
     except ALLOWED:
         pass
-    ex = frames.explain(data, require_mask=require_mask)
+    ex = explain(data, require_mask=require_mask)
     assert str(ex) and ex._repr_html_()
 
 

@@ -93,7 +93,7 @@ def test_the_jupyter_server_that_started_the_kernel_is_found_by_its_runtime_file
 def test_through_a_proxy_the_jupyter_origin_is_accepted_only_on_the_proxied_route(server):
     jupyter = "http://127.0.0.1:8888"
     # what jupyter-server-proxy forwards: the browser's Host and Origin, both the Jupyter server's
-    ok, why = server._origin_allowed(jupyter, "127.0.0.1:8888")
+    ok, why = server.admission.origin_allowed(jupyter, "127.0.0.1:8888")
     assert ok and "through a proxy" in why
     # the same Origin straight to the kernel's server: refused (a real handshake)
     with pytest.raises(wslab.ConnectionFailed, match="403"):

@@ -16,6 +16,7 @@ import pytest
 import wslab
 from tests.browser import chromium
 from tests.conftest import artifact_dir, wait_until
+from wslab.protocol import explain
 from wslab.protocol import frames as fr
 from wslab.protocol.state import ConnectionStateMachine
 
@@ -62,7 +63,7 @@ def test_bit_diagram_fits_without_clipping(chromium_path, width, frame):
             "close": fr.encode_frame(fr.Frame(fr.Opcode.CLOSE, b"\x03\xe9going away",
                                               mask_key=b"abcd")),
             "truncated": longest_header_frame()[:9]}[frame]
-    html = fr.explain(data)._repr_html_()
+    html = explain(data)._repr_html_()
     with chromium(chromium_path) as ctx:
         page = page_with(ctx, html, width)
         got = overflow(page)

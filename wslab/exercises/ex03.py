@@ -61,7 +61,7 @@ class _Run:
         takes(fn, 2, what=what)
         self.what = what
         self.server = serve(name="ex03-check")
-        self.server._next_id = next(_FIRST_IDS)
+        self.server.number_clients_from(next(_FIRST_IDS))
         self.server.on_message(fn)  # type: ignore[arg-type]
         self.clients: list[Client] = []
 

@@ -29,6 +29,7 @@ import tornado.iostream
 import tornado.websocket
 
 from ..protocol import state as st
+from ..protocol.closecodes import check_close_args
 from ..protocol.receiver import Role
 from ..protocol.state import ConnectionStateMachine, State
 from ..protocol.uri import parse_ws_uri
@@ -36,7 +37,6 @@ from . import loop as lab
 from .errors import ConnectionClosed, ConnectionFailed, LabTimeout
 from .events import clip, payload_size, preview
 from .keepalive import Keepalive
-from .server.connection import check_close_args
 from .server.strict import StrictProtocol
 from .tls import client_context
 

@@ -6,19 +6,23 @@ clock, so every byte rule can be tested on its own.
 
 Modules: :mod:`.frames` (RFC 6455 section 5), :mod:`.handshake` (section 4),
 :mod:`.closecodes` (section 7.4), :mod:`.assembler` (sections 5.4, 5.6),
-:mod:`.state` (sections 4 and 7), :mod:`.explain` (the picture of section 5.2)
-and :mod:`.deflate` (RFC 7692), :mod:`.uri` (section 3: ws:// and wss:// URIs).
-``frames.explain(data)`` explains a frame;
-``wslab.protocol.explain`` stays the module.
+:mod:`.state` (sections 4 and 7), :mod:`.explainer` (the picture of section 5.2),
+:mod:`.deflate` (RFC 7692), :mod:`.uri` (section 3: ws:// and wss:// URIs) and
+:mod:`.app_ping` (the JSON heartbeat browsers use instead of ping frames).
+``explain(data)`` (``from wslab.protocol import explain``) explains a frame.
 """
 
-from . import assembler, closecodes, deflate, frames, handshake, state, uri
-from . import explain as explain  # the module; the function is frames.explain
+from . import app_ping, assembler, closecodes, deflate, explainer, frames, handshake, state, uri
 from .assembler import Message, MessageAssembler
-from .closecodes import CloseCode, describe_close_code, is_valid_close_code_on_wire
+from .closecodes import (
+    CloseCode,
+    check_close_args,
+    describe_close_code,
+    is_valid_close_code_on_wire,
+)
 from .deflate import PerMessageDeflate, parse_extension_offer
 from .errors import HandshakeError, NeedMoreData, ProtocolError, WSLabError
-from .explain import Explanation, Field
+from .explainer import Explanation, Field, explain
 from .frames import (
     Frame,
     FrameHeader,
@@ -71,10 +75,12 @@ __all__ = [
     "WSLabError",
     "WsUri",
     "accept_key",
+    "app_ping",
     "assembler",
     "build_error_response",
     "build_request",
     "build_response",
+    "check_close_args",
     "check_response",
     "closecodes",
     "decode_frame",
@@ -84,6 +90,7 @@ __all__ = [
     "encode_frame",
     "encode_header",
     "explain",
+    "explainer",
     "frames",
     "handshake",
     "is_valid_close_code_on_wire",

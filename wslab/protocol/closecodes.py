@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CloseCode", "describe_close_code", "is_valid_close_code_on_wire"]
+__all__ = ["MAX_CLOSE_REASON", "CloseCode", "check_close_args", "describe_close_code",
+           "is_valid_close_code_on_wire"]
+
+#: bytes of UTF-8 a close reason may hold: a control frame carries at most 125 bytes
+#: (RFC 6455 section 5.5), two of them the code (section 5.5.1)
+MAX_CLOSE_REASON = 123
 
 
 class CloseCode(enum.IntEnum):
@@ -94,6 +99,27 @@ def is_valid_close_code_on_wire(code: int) -> bool:
     return 3000 <= code <= 4999
 
 
+def check_close_args(code: int, reason: str) -> None:
+    """Raise ``ValueError`` unless a Close frame may carry ``code`` and ``reason``.
+
+    The code must be valid on the wire (RFC 6455 section 7.4: 1000-1003, 1007-1014,
+    3000-4999) and the reason a str of at most 123 bytes of UTF-8 (section 5.5).
+    Every endpoint that starts a closing handshake checks its arguments here.
+    """
+    if not is_valid_close_code_on_wire(code):
+        raise ValueError(
+            f"close code {code} may not be sent: {describe_close_code(code)}; allowed on the "
+            "wire: 1000-1003, 1007-1014 and 3000-4999 (RFC 6455 section 7.4); 1004, 1005, "
+            "1006 and 1015 are never sent")
+    if not isinstance(reason, str):
+        raise ValueError(f"a close reason is a str, not {type(reason).__name__}")
+    size = len(reason.encode("utf-8"))
+    if size > MAX_CLOSE_REASON:
+        raise ValueError(
+            f"a close reason is at most {MAX_CLOSE_REASON} bytes of UTF-8, this one is {size} "
+            "(control frames carry at most 125 bytes, RFC 6455 section 5.5)")
+
+
 def describe_close_code(code: int) -> str:
     """Say in one line what ``code`` means, including the ranges of RFC 6455 section 7.4.2.
 
@@ -114,4 +140,5 @@ def describe_close_code(code: int) -> str:
                 "(3000-3999, RFC 6455 7.4.2)")
     if code <= 4999:
         return f"{code}: private use by applications (4000-4999, RFC 6455 7.4.2)"
-    return f"{code}: not a valid close code (5000 and above lie outside every range of RFC 6455 7.4.2)"
+    return (f"{code}: not a valid close code "
+            "(5000 and above lie outside every range of RFC 6455 7.4.2)")

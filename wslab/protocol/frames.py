@@ -28,7 +28,12 @@ import enum
 import struct
 from dataclasses import dataclass
 
-from .closecodes import CloseCode, describe_close_code, is_valid_close_code_on_wire
+from .closecodes import (
+    CloseCode,
+    check_close_args,
+    describe_close_code,
+    is_valid_close_code_on_wire,
+)
 from .errors import NeedMoreData, ProtocolError
 
 __all__ = [
@@ -44,7 +49,6 @@ __all__ = [
     "describe_close_code",
     "encode_frame",
     "encode_header",
-    "explain",
     "extended_length_ok",
     "frame_header",
     "header_is_plain",
@@ -142,7 +146,8 @@ def mask(data: bytes, key: bytes) -> bytes:
     key = bytes(key)
     if not isinstance(data, (bytes, bytearray)):
         if not isinstance(data, memoryview):
-            raise ValueError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
+            raise ValueError("data must be bytes, bytearray or memoryview, "
+                             f"not {type(data).__name__}")
         data = bytes(data)
     n = len(data)
     if n <= _SMALL:
@@ -253,14 +258,9 @@ class Frame:
                 raise ValueError("a close reason needs a close code (RFC 6455 5.5.1); "
                                  "pass code=1000 or reason=''")
             return cls(Opcode.CLOSE, b"", mask_key=mask_key)
-        if not is_valid_close_code_on_wire(code):
-            raise ValueError(f"close code {code} may not be sent: {describe_close_code(code)}; "
-                             "allowed: 1000-1003, 1007-1014, 3000-4999 (RFC 6455 7.4)")
-        body = reason.encode("utf-8")
-        if len(body) > MAX_CONTROL_PAYLOAD - 2:
-            raise ValueError(f"the close reason is {len(body)} bytes of UTF-8; at most 123 "
-                             "are allowed (control frames carry <= 125 bytes, RFC 6455 5.5)")
-        return cls(Opcode.CLOSE, struct.pack("!H", code) + body, mask_key=mask_key)
+        check_close_args(code, reason)
+        return cls(Opcode.CLOSE, struct.pack("!H", code) + reason.encode("utf-8"),
+                   mask_key=mask_key)
 
     # -- reading -------------------------------------------------------------------
     @property
@@ -419,7 +419,7 @@ def extended_length_ok(ext: bytes) -> bool:
     n = int.from_bytes(ext, "big")
     if len(ext) == 2:
         return n > 125
-    return 0xFFFF < n and not n >> 63
+    return n > 0xFFFF and not n >> 63
 
 
 def encode_header(*, opcode: int, length: int, fin: bool = True, rsv1: bool = False,
@@ -519,7 +519,11 @@ def _bad(message: str, rule: str, rfc: str, offset: int, bit: int,
                          bit=bit)
 
 
-def _header(buf, pos: int, require_mask: bool | None, max_size: int | None,
+#: what the frame readers accept as a buffer
+_Buffer = bytes | bytearray | memoryview
+
+
+def _header(buf: _Buffer, pos: int, require_mask: bool | None, max_size: int | None,
             extensions_rsv1: bool) -> tuple[int, Opcode, int, int, bytes | None]:
     """Check and read the header at ``buf[pos]``: ``(byte 0, opcode, length, header size,
     mask key)``.  The one place the header rules live; offsets count from ``pos``."""
@@ -528,6 +532,41 @@ def _header(buf, pos: int, require_mask: bool | None, max_size: int | None,
         raise NeedMoreData(f"a frame header is at least 2 bytes; have {have}", needed=2 - have)
     b0 = buf[pos]
     b1 = buf[pos + 1]
+    opcode = _first_byte(b0, extensions_rsv1)
+    masked = b1 & 0x80
+    if require_mask is True and not masked:
+        raise _bad("a client must mask every frame it sends; this frame from the client has "
+                   "MASK=0 (RFC 6455 5.1, 5.3)", "unmasked client frame", "5.1, 5.3", 1, 8)
+    if require_mask is False and masked:
+        raise _bad("a server must not mask the frames it sends; this frame from the server has "
+                   "MASK=1 (RFC 6455 5.1)", "masked server frame", "5.1", 1, 8)
+    length = b1 & 0x7F
+    if opcode >= 0x8 and length > MAX_CONTROL_PAYLOAD:
+        raise _bad(f"control frames carry at most 125 bytes of payload; this {opcode.name} "
+                   f"frame's length field is {length} (RFC 6455 5.5)",
+                   "control frame over 125 bytes", "5.5", 1, 9)
+    header_len = 2
+    length_bit = 9
+    if length >= 126:
+        length, header_len = _extended_length(buf, pos, have, length)
+        length_bit = 16
+    if max_size is not None and length > max_size:
+        raise _bad(f"the payload is {length} bytes, over max_size={max_size} (close code 1009 "
+                   "message too big, RFC 6455 7.4.1)", "message too big", "7.4.1",
+                   1 if length_bit == 9 else 2, length_bit, close_code=1009)
+    mask_key = None
+    if masked:
+        if have < header_len + 4:
+            raise NeedMoreData(f"the 4-byte masking key ends at byte {header_len + 3}; have "
+                               f"{have} bytes", needed=header_len + 4 - have,
+                               frame_size=header_len + 4 + length)
+        mask_key = bytes(buf[pos + header_len:pos + header_len + 4])
+        header_len += 4
+    return b0, opcode, length, header_len, mask_key
+
+
+def _first_byte(b0: int, extensions_rsv1: bool) -> Opcode:
+    """Check FIN, RSV1-3 and the opcode of a header's first byte; return the opcode."""
     op = b0 & 0x0F
     if b0 & 0x70:
         if b0 & 0x40:
@@ -551,58 +590,34 @@ def _header(buf, pos: int, require_mask: bool | None, max_size: int | None,
     if op >= 0x8 and not b0 & 0x80:
         raise _bad(f"control frames must not be fragmented: this {opcode.name} frame has FIN=0 "
                    "(RFC 6455 5.5)", "fragmented control frame", "5.5", 0, 0)
-    masked = b1 & 0x80
-    if require_mask is True and not masked:
-        raise _bad("a client must mask every frame it sends; this frame from the client has "
-                   "MASK=0 (RFC 6455 5.1, 5.3)", "unmasked client frame", "5.1, 5.3", 1, 8)
-    if require_mask is False and masked:
-        raise _bad("a server must not mask the frames it sends; this frame from the server has "
-                   "MASK=1 (RFC 6455 5.1)", "masked server frame", "5.1", 1, 8)
-    length = b1 & 0x7F
-    if op >= 0x8 and length > MAX_CONTROL_PAYLOAD:
-        raise _bad(f"control frames carry at most 125 bytes of payload; this {opcode.name} "
-                   f"frame's length field is {length} (RFC 6455 5.5)",
-                   "control frame over 125 bytes", "5.5", 1, 9)
-    header_len = 2
-    length_bit = 9
-    if length == 126:
-        header_len = 4
+    return opcode
+
+
+def _extended_length(buf: _Buffer, pos: int, have: int, field: int) -> tuple[int, int]:
+    """The 16-bit (``field`` 126) or 64-bit (127) payload length after the first two bytes,
+    in its minimal form (RFC 6455 5.2), and the header size so far."""
+    if field == 126:
         if have < 4:
             raise NeedMoreData(f"the 16-bit extended payload length needs bytes 2-3; have {have} "
                                "bytes", needed=4 - have)
         length = (buf[pos + 2] << 8) | buf[pos + 3]
-        length_bit = 16
         if length <= 125:
             raise _bad(f"non-minimal length: a 16-bit extended length holding {length} (<= 125 "
                        "fits the 7-bit field); the minimal number of bytes MUST be used "
                        "(RFC 6455 5.2)", "non-minimal payload length", "5.2", 2, 16)
-    elif length == 127:
-        header_len = 10
-        if have < 10:
-            raise NeedMoreData(f"the 64-bit extended payload length needs bytes 2-9; have {have} "
-                               "bytes", needed=10 - have)
-        length = int.from_bytes(bytes(buf[pos + 2:pos + 10]), "big")
-        length_bit = 16
-        if length >> 63:
-            raise _bad("the most significant bit of a 64-bit payload length must be 0 "
-                       "(RFC 6455 5.2)", "64-bit length with its top bit set", "5.2", 2, 16)
-        if length <= 0xFFFF:
-            raise _bad(f"non-minimal length: a 64-bit extended length holding {length} (<= 65535 "
-                       "fits the 16-bit form); the minimal number of bytes MUST be used "
-                       "(RFC 6455 5.2)", "non-minimal payload length", "5.2", 2, 16)
-    if max_size is not None and length > max_size:
-        raise _bad(f"the payload is {length} bytes, over max_size={max_size} (close code 1009 "
-                   "message too big, RFC 6455 7.4.1)", "message too big", "7.4.1",
-                   1 if length_bit == 9 else 2, length_bit, close_code=1009)
-    mask_key = None
-    if masked:
-        if have < header_len + 4:
-            raise NeedMoreData(f"the 4-byte masking key ends at byte {header_len + 3}; have "
-                               f"{have} bytes", needed=header_len + 4 - have,
-                               frame_size=header_len + 4 + length)
-        mask_key = bytes(buf[pos + header_len:pos + header_len + 4])
-        header_len += 4
-    return b0, opcode, length, header_len, mask_key
+        return length, 4
+    if have < 10:
+        raise NeedMoreData(f"the 64-bit extended payload length needs bytes 2-9; have {have} "
+                           "bytes", needed=10 - have)
+    length = int.from_bytes(bytes(buf[pos + 2:pos + 10]), "big")
+    if length >> 63:
+        raise _bad("the most significant bit of a 64-bit payload length must be 0 "
+                   "(RFC 6455 5.2)", "64-bit length with its top bit set", "5.2", 2, 16)
+    if length <= 0xFFFF:
+        raise _bad(f"non-minimal length: a 64-bit extended length holding {length} (<= 65535 "
+                   "fits the 16-bit form); the minimal number of bytes MUST be used "
+                   "(RFC 6455 5.2)", "non-minimal payload length", "5.2", 2, 16)
+    return length, 10
 
 
 def decode_header(data: bytes, *, require_mask: bool | None = None, max_size: int | None = None,
@@ -666,7 +681,7 @@ def split_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
     return out, data[i:]
 
 
-def _decode(buf, pos: int, require_mask: bool | None, max_size: int | None,
+def _decode(buf: _Buffer, pos: int, require_mask: bool | None, max_size: int | None,
             extensions_rsv1: bool) -> tuple[Frame, int]:
     """Decode the frame starting at ``buf[pos]``; offsets in errors count from ``pos``."""
     b0, opcode, length, header_len, mask_key = _header(buf, pos, require_mask, max_size,
@@ -765,7 +780,7 @@ class FrameParser:
                                       self.extensions_rsv1)
             except NeedMoreData as exc:
                 have = len(buf) - pos
-                self._wanted = exc.frame_size or have + exc.needed
+                self._wanted = exc.frame_size or have + (exc.needed or 1)
                 break
             except ProtocolError as exc:
                 del buf[:pos]
@@ -778,10 +793,3 @@ class FrameParser:
         if pos:
             del buf[:pos]
         return frames
-
-
-def explain(data: bytes, *, require_mask: bool | None = None, extensions_rsv1: bool = False):
-    """Annotate the fields of a frame, bit by bit: see :func:`wslab.protocol.explain.explain`."""
-    from .explain import explain as _explain
-
-    return _explain(data, require_mask=require_mask, extensions_rsv1=extensions_rsv1)

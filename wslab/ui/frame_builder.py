@@ -11,6 +11,7 @@ import os
 
 import ipywidgets as W
 
+from ..protocol import explain
 from ..protocol import frames as fr
 from . import _html
 
@@ -97,7 +98,7 @@ class FrameBuilder(W.VBox):
             self.diagram.value = ("<span style='color:#c01c28'>not hex: use pairs of 0-9 a-f, "
                                   "spaces allowed</span>")
             return None
-        ex = fr.explain(data)
+        ex = explain(data)
         self.diagram.value = ex._repr_html_()
         return ex
 
@@ -127,4 +128,4 @@ class FrameBuilder(W.VBox):
         self.bytes_view.value = (f"<div class='wslab-frame-bytes' style='font-family:monospace'>"
                                  f"{len(self.data)} bytes on the wire: {_html.esc(shown)}</div>")
         self.hex_in.value = self.data[:4096].hex(" ")
-        self.diagram.value = fr.explain(self.data)._repr_html_()
+        self.diagram.value = explain(self.data)._repr_html_()

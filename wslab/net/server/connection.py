@@ -8,32 +8,69 @@ read is failed with 1013, "try again later": a slow consumer) and
 ``rate_limit`` (more messages a second than allowed: 1008, policy violation).
 A message for a connection that is closed, or whose TCP connection was reset
 under it, is dropped without an error.
+
+A Connection knows its server only as a :class:`ConnectionOwner` (the event log
+and the send-buffer limit) and its Tornado handler only as a
+:class:`ConnectionHandler` (close, ping, drop, the protocol object).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import tornado.iostream
 
-from ...protocol.closecodes import is_valid_close_code_on_wire
+from ...protocol.app_ping import build_app_pong, parse_app_ping
+from ...protocol.closecodes import check_close_args
 from ...protocol.deflate import PerMessageDeflate
 from ...protocol.frames import Opcode, encode_header
 from .. import loop as lab
 from .._tornado import write_buffer_size
 from ..errors import ConnectionClosed
-from ..events import clip, payload_size
+from ..events import EventLog, clip, payload_size
 
-if TYPE_CHECKING:
-    from .lab_server import LabServer
-    from .routes import LabSocket
+__all__ = ["ClientInfo", "Connection", "ConnectionHandler", "ConnectionOwner", "SharedDeflate",
+           "app_pong", "broadcast_frame", "check_close_args", "payload_bytes", "server_frame"]
 
-__all__ = ["ClientInfo", "Connection", "SharedDeflate", "app_pong", "broadcast_frame",
-           "check_close_args", "server_frame"]
+
+class ConnectionOwner(Protocol):
+    """What a Connection needs of its server: where events go, and the send-buffer bound."""
+
+    @property
+    def event_log(self) -> EventLog:
+        """The server's event log."""
+
+    @property
+    def send_buffer_max(self) -> int | None:
+        """Bytes that may wait to be sent to one client before it is failed with 1013."""
+
+
+class ConnectionHandler(Protocol):
+    """What a Connection needs of the request handler that carries it (lab loop)."""
+
+    @property
+    def ws_connection(self) -> Any:
+        """The WebSocket protocol object, None once the connection is closed."""
+
+    @property
+    def request(self) -> Any:
+        """The opening handshake's HTTP request."""
+
+    @property
+    def selected_subprotocol(self) -> str | None:
+        """The subprotocol agreed in the handshake."""
+
+    def lab_close(self, code: int, reason: str) -> None:
+        """Start the closing handshake (one ``close`` event)."""
+
+    def lab_ping(self, payload: bytes, *, expect: bool = False) -> Any:
+        """Send a ping (one ``ping`` event)."""
+
+    def lab_drop(self) -> None:
+        """Cut the TCP connection without a Close frame."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +98,7 @@ class Connection:
 
     __slots__ = ("server", "id", "_handler", "protocol", "info", "messages_in", "messages_out",
                  "closed", "_window_start", "_window_count", "_state")
+    _state: dict[str, Any] | None
 
     @property
     def state(self) -> dict[str, Any]:
@@ -69,7 +107,7 @@ class Connection:
             self._state = {}
         return self._state
 
-    def __init__(self, server: LabServer, handler: LabSocket, cid: int) -> None:
+    def __init__(self, server: ConnectionOwner, handler: ConnectionHandler, cid: int) -> None:
         self.server = server
         self.id = cid
         self._handler = handler
@@ -101,14 +139,21 @@ class Connection:
     def send(self, message: str | bytes) -> None:
         """Send a text (str) or binary (bytes) message to this client."""
         if not isinstance(message, (str, bytes, bytearray, memoryview)):
-            raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+            raise ValueError("a message is str (text) or bytes (binary), "
+                             f"got {type(message).__name__}")
         if isinstance(message, (bytearray, memoryview)):
             message = bytes(message)
         if self.closed:
             raise ConnectionClosed(f"client {self.id} is closed; cannot send")
-        lab.call_soon(self._send_now, message)
+        lab.call_soon(self.send_now, message)
 
-    def _send_now(self, message: str | bytes, frame: bytes | None = None, *,
+    @property
+    def live_protocol(self) -> Any:
+        """The handler's protocol object while it has one (None once Tornado dropped it,
+        when the connection closed); :attr:`protocol` keeps it after that."""
+        return self._handler.ws_connection
+
+    def send_now(self, message: str | bytes, frame: bytes | None = None, *,
                   log: bool = True, shared: SharedDeflate | None = None) -> None:
         """Write one message now (lab loop).  ``frame``: the same message already
         encoded as an unmasked, uncompressed frame (a broadcast encodes it once);
@@ -125,7 +170,7 @@ class Connection:
             deflater = proto.compressor
             if deflater is None:
                 if frame is None:  # framed by wslab.protocol, as a broadcast is
-                    frame = server_frame(binary, message if binary else message.encode("utf-8"))
+                    frame = server_frame(binary, payload_bytes(message))
                 if type(stream) is _IOStream and not write_buffer_size(stream):
                     # Nothing queued for this client: hand the frame to the kernel at once
                     # (one send() call, no Future); queue only what it did not take.
@@ -140,7 +185,7 @@ class Connection:
                     fut = stream.write(frame)
             else:
                 # Tornado's write_message, minus the Task it wraps around every write.
-                data = message if binary else message.encode("utf-8")
+                data = payload_bytes(message)
                 if shared is not None:
                     data = shared.compress(getattr(proto, "deflate", None), deflater, data)
                 else:
@@ -154,42 +199,63 @@ class Connection:
                 return  # the write met a reset connection and Tornado closed the stream
         self.messages_out += 1
         if log:
-            self.server._log.record_message(self.id, "out", "binary" if binary else "text",
-                                            payload_size(message), clip(message))
+            self.server.event_log.record_message(self.id, "out", "binary" if binary else "text",
+                                                 payload_size(message), clip(message))
         if fut is not None:
-            self._check_buffer(stream)
+            self.check_send_buffer(stream)
 
-    def _check_buffer(self, stream: Any) -> None:
+    def check_send_buffer(self, stream: Any) -> None:
         """Bytes wait in the stream's buffer: a client over ``send_buffer_max`` is failed
         with 1013 (a slow consumer)."""
         limit = self.server.send_buffer_max
         if limit is not None:
             waiting = write_buffer_size(stream)
             if waiting > limit:
-                self._fail(1013, "slow consumer", f"slow consumer: {waiting} bytes wait to be "
+                self.fail(1013, "slow consumer", f"slow consumer: {waiting} bytes wait to be "
                                                   f"sent (send_buffer_max={limit})")
 
-    def _over_rate(self, per_second: int) -> bool:
+    def over_rate(self, per_second: int) -> bool:
+        """Count one received message; over ``per_second`` in one second the client is
+        failed with 1008 (policy violation) and the answer is True."""
         now = time.monotonic()
         if now - self._window_start >= 1.0:
             self._window_start, self._window_count = now, 0
         self._window_count += 1
         if self._window_count > per_second:
-            self._fail(1008, "rate limit exceeded",
+            self.fail(1008, "rate limit exceeded",
                        f"rate limit: more than {per_second} messages in one second")
             return True
         return False
 
-    def _fail(self, code: int, reason: str, why: str) -> None:
-        """Close this client with ``code`` because of a server policy; the event says why."""
+    def fail(self, code: int, reason: str, why: str) -> None:
+        """Close this client with ``code`` because of a server policy; the event says why
+        (lab loop).  The TCP connection is cut a second later if the close cannot drain."""
         if self.closed:
             return
-        self.server._log.record("error", self.id, code=code, reason=why)
+        self.server.event_log.record("error", self.id, code=code, reason=why)
         self._handler.lab_close(code, reason)
         ws = self._handler.ws_connection
         stream = getattr(ws, "stream", None)
         if stream is not None:  # its buffer may never drain: do not wait Tornado's 5 s
             asyncio.get_running_loop().call_later(1.0, stream.close)
+
+    # Names kept for callers written before send_now and fail were public.
+    _send_now = send_now
+    _fail = fail
+
+    def close_now(self, code: int, reason: str) -> None:
+        """Start the closing handshake now (lab loop; arguments already checked)."""
+        self._handler.lab_close(code, reason)
+
+    def drop_now(self) -> None:
+        """Cut the TCP connection now without a Close frame (lab loop)."""
+        self._handler.lab_drop()
+
+    def abort(self) -> None:
+        """Close the TCP connection now, whatever the closing handshake's state (lab loop)."""
+        stream = getattr(self._handler.ws_connection, "stream", None)
+        if stream is not None:
+            stream.close()
 
     def ping(self, payload: bytes = b"") -> None:
         """Send a ping frame; the pong arrives as a ``pong`` event with its round trip."""
@@ -241,6 +307,11 @@ _SMALL_HEADERS = tuple(tuple(encode_header(opcode=op, length=n) for n in range(1
                        for op in (Opcode.TEXT, Opcode.BINARY))
 
 
+def payload_bytes(message: str | bytes) -> bytes:
+    """The payload of a message: bytes as they are, text as UTF-8 (RFC 6455 5.6)."""
+    return message if isinstance(message, bytes) else message.encode("utf-8")
+
+
 def server_frame(binary: bool, data: bytes) -> bytes:
     """One whole unmasked TEXT (or BINARY) frame carrying ``data`` (RFC 6455 5.2)."""
     n = len(data)
@@ -257,18 +328,18 @@ def broadcast_frame(conns: list[Connection], message: str | bytes, frame: bytes,
     per client only what may differ: closed, its compressor (only when the server
     negotiates compression), something already queued.  A client with nothing
     queued gets the pre-encoded frame with one ``send()``; every other case takes
-    :meth:`Connection._send_now`, with all of its rules.
+    :meth:`Connection.send_now`, with all of its rules.
     """
     ids = []
     for conn in conns:
         if conn.closed:
             continue
-        proto = conn._handler.ws_connection
+        proto = conn.live_protocol
         stream = proto.stream if proto is not None else None
         if (stream is None or type(stream) is not _IOStream or stream.socket is None
                 or (compression and proto.compressor is not None) or write_buffer_size(stream)):
             before = conn.messages_out
-            conn._send_now(message, frame, log=False, shared=shared)
+            conn.send_now(message, frame, log=False, shared=shared)
             if conn.messages_out != before:
                 ids.append(conn.id)
             continue
@@ -285,38 +356,16 @@ def broadcast_frame(conns: list[Connection], message: str | bytes, frame: bytes,
                 continue
             if stream.closed():
                 continue
-            conn._check_buffer(stream)
+            conn.check_send_buffer(stream)
         conn.messages_out += 1
         ids.append(conn.id)
     return ids
 
 
 def app_pong(message: str) -> str | None:
-    """The answer to an application-level ping ``{"type": "ping", "t": ...}``, or None.
-
-    Browsers cannot send ping frames (their WebSocket API has no ping()), so
-    applications exchange small JSON messages instead; the server echoes ``t``
-    so the sender can compute the round trip with its own clock.
-    """
-    try:
-        data = json.loads(message)
-    except (ValueError, RecursionError):  # (RecursionError: JSON nested thousands deep)
+    """The answer to an application-level ping ``{"type": "ping", "t": ...}``, or None
+    (:mod:`wslab.protocol.app_ping`, with this machine's clock as ``server_time``)."""
+    ping = parse_app_ping(message)
+    if ping is None:
         return None
-    if not isinstance(data, dict) or data.get("type") != "ping":
-        return None
-    return json.dumps({"type": "pong", "t": data.get("t"), "server_time": time.time()})
-
-
-def check_close_args(code: int, reason: str) -> None:
-    """Raise ``ValueError`` unless ``code`` may be sent in a Close frame with ``reason``.
-
-    Used by ``Connection.close``, ``LabServer.close_client`` and ``Client.close``.
-    """
-    if (isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 0xFFFF
-            or not is_valid_close_code_on_wire(code)):
-        raise ValueError(
-            "a close code sent on the wire is 1000-1003, 1007-1014 or 3000-4999 "
-            f"(RFC 6455 section 7.4); 1004, 1005, 1006 and 1015 are never sent; got {code!r}")
-    if len(reason.encode("utf-8")) > 123:
-        raise ValueError("a close reason is at most 123 bytes of UTF-8 "
-                         "(control frames carry at most 125 bytes, RFC 6455 section 5.5)")
+    return build_app_pong(ping, server_time=time.time())

@@ -3,8 +3,9 @@
 It owns the Tornado application (the routes of :mod:`.routes`, the pages of
 :mod:`.pages`), the connected clients (:class:`~.connection.Connection`), the
 event log, the channel and exactly-once state (:mod:`.pubsub`, :mod:`.ack`),
-the admission and origin policies, and the learner's hooks
-(``@server.on_message``, ``on_open``, ``on_close``).
+the admission rules (an :class:`~.admission.Admission` value), and the
+learner's hooks (``@server.on_message``, ``on_open``, ``on_close``).  Routes
+and pages see it only as a :class:`~.context.ServerContext`.
 
 Bounds against hostile clients (issue 11): an opening handshake must arrive
 within ``handshake_timeout`` seconds, and handshakes in progress count toward
@@ -18,21 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import os
 import socket
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
 from ...protocol.frames import Frame, Opcode, encode_frame
-from ...protocol.uri import host_for_url, origin_of
+from ...protocol.uri import host_for_url
 from .. import loop as lab
 from .. import public_url
 from .._tornado import handle_connection
@@ -42,11 +41,19 @@ from ..tls import make_tls
 from . import registry
 from .accept import Acceptor, describe
 from .ack import SESSION_TTL, AckState
-from .admission import make_auth
-from .connection import ClientInfo, Connection, SharedDeflate, broadcast_frame
+from .admission import Admission, TokenAuth, make_auth, normalise_origins
+from .connection import (
+    ClientInfo,
+    Connection,
+    ConnectionHandler,
+    SharedDeflate,
+    broadcast_frame,
+    payload_bytes,
+)
+from .context import MessageHook
 from .pages import ClientPage, HijackPage, LoginPage
 from .pubsub import PubSub
-from .routes import LabSocket, routes_for
+from .routes import routes_for
 
 __all__ = ["CLOSE_GRACE", "HANDSHAKE_TIMEOUT", "LabServer"]
 
@@ -70,7 +77,10 @@ class LabServer:
                  ack_session_ttl: float = SESSION_TTL) -> None:
         self.host = host
         self.name = name
-        self.origins = _normalise_origins(origins)
+        self.admission = Admission(
+            bound_host=host, port=port, tls=bool(tls), origins=normalise_origins(origins),
+            machine_name=socket.gethostname().lower(), max_connections=max_connections,
+            auth=make_auth(auth))
         self.subprotocols = [str(s) for s in subprotocols]
         self.compression = bool(compression)
         self.ping_interval = ping_interval
@@ -79,32 +89,54 @@ class LabServer:
         self.app_heartbeat = bool(app_heartbeat)
         self.ack = AckState(session_ttl=ack_session_ttl)
         self.handshake_timeout = handshake_timeout
-        self._hosts: set[str] = set()  # extra Host names (allow_host)
         self._pending: set[Any] = set()  # streams whose handshake is in progress
         self._acceptor: Acceptor | None = None
         self._ack_sweeper: asyncio.TimerHandle | None = None
         self.pubsub = PubSub()
-        self.auth = make_auth(auth)
-        self.max_connections = max_connections
         self.rate_limit = rate_limit
         self.send_buffer_max = send_buffer_max
-        self.tls = bool(tls)
         self.ca_file: str | None = None  # with tls=True: the local CA clients must trust
         self._log = EventLog(events_max)
         self._conns: dict[int, Connection] = {}
         self._next_id = 1
-        self._on_message: Callable[[Connection, str | bytes], Any] | None = None
+        self._on_message: MessageHook | None = None
         self._on_open: Callable[[Connection], Any] | None = None
         self._on_close: Callable[[Connection], Any] | None = None
         self._closed_all: asyncio.Event | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
         self._sockets: list[socket.socket] = []
-        self.port = port
         self.running = False
         # serve(backplane="redis://..."): broadcasts, /chat, /pubsub and /ack shared with
         # every server on that Redis (wslab.net.backplane, which imports redis; None: not used)
         self.backplane_url = backplane
         self.backplane: Any = None
+
+    # --- rules and options handlers read (see ServerContext) --------------------
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the one bound when it was asked for 0)."""
+        return self.admission.port
+
+    @port.setter
+    def port(self, port: int) -> None:
+        self.admission = self.admission.with_port(port)
+
+    @property
+    def tls(self) -> bool:
+        return self.admission.tls
+
+    @property
+    def auth(self) -> TokenAuth | None:
+        return self.admission.auth
+
+    @property
+    def max_connections(self) -> int | None:
+        return self.admission.max_connections
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """Page origins allowed besides the server's own (``"*"``: any)."""
+        return self.admission.origins
 
     # --- URLs ----------------------------------------------------------------
     @property
@@ -171,8 +203,10 @@ class LabServer:
                     f"port {port} on {self.host} is already in use (another program or a "
                     f"server not started by this name); pick another port or port=0 for a free one"
                 ) from None
-            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
-                raise ServerStartError(f"cannot listen on {self.host!r}: {exc.strerror or exc}") from None
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) \
+                    or isinstance(exc, socket.gaierror):
+                raise ServerStartError(
+                    f"cannot listen on {self.host!r}: {exc.strerror or exc}") from None
             if exc.errno == errno.EACCES:
                 raise ServerStartError(f"no permission to listen on port {port} (ports below "
                                        "1024 need root); use port=0 or a port above 1023") from None
@@ -209,7 +243,14 @@ class LabServer:
         self._ack_sweeper = asyncio.get_running_loop().call_later(every, self._sweep_ack_sessions)
 
     # --- handshakes in progress ------------------------------------------------------
-    def _handshake_done(self, stream: Any) -> None:
+    def handshake_begin(self, stream: Any) -> None:
+        """A TCP connection arrived: its handshake is in progress until ``handshake_done``."""
+        self._pending.add(stream)
+        if len(self._pending) > 256:
+            self._prune_pending()
+
+    def handshake_done(self, stream: Any) -> None:
+        """The handshake on ``stream`` completed or failed (safe to call twice)."""
         self._pending.discard(stream)
 
     @property
@@ -222,6 +263,8 @@ class LabServer:
 
     async def _astart_backplane(self) -> None:
         from ..backplane import Backplane  # imports redis: only for a server that uses it
+        if self.backplane_url is None:
+            return
         bp = Backplane(self, self.backplane_url)
         try:
             await bp.astart()
@@ -242,7 +285,7 @@ class LabServer:
         self._http.stop()
         conns = list(self._conns.values())
         for conn in conns:
-            conn._handler.lab_close(code, reason)
+            conn.close_now(code, reason)
         if conns:
             self._closed_all = asyncio.Event()
             try:
@@ -250,9 +293,7 @@ class LabServer:
             except asyncio.TimeoutError:
                 pass
             for conn in list(self._conns.values()):
-                ws = conn._handler.ws_connection
-                if ws is not None and getattr(ws, "stream", None) is not None:
-                    ws.stream.close()
+                conn.abort()
             # give on_close callbacks one turn of the loop
             await asyncio.sleep(0)
         await self._http.close_all_connections()
@@ -289,16 +330,31 @@ class LabServer:
         self.stop()
 
     # --- clients ---------------------------------------------------------------
-    def _add(self, handler: LabSocket) -> Connection:
+    def attach(self, handler: ConnectionHandler) -> Connection:
+        """A handshake completed: the new client's :class:`Connection`, now listed."""
         conn = Connection(self, handler, self._next_id)
         self._next_id += 1
         self._conns[conn.id] = conn
         return conn
 
-    def _remove(self, conn: Connection) -> None:
+    def detach(self, conn: Connection) -> None:
+        """``conn`` closed: no longer listed (safe to call twice)."""
         self._conns.pop(conn.id, None)
         if not self._conns and self._closed_all is not None:
             self._closed_all.set()
+
+    def number_clients_from(self, first: int) -> None:
+        """Give the next client the id ``first`` (the one after it ``first + 1``...).
+
+        Ids are never reused while a client holds one: ``first`` must be above every
+        connected client's id (``ValueError`` otherwise).
+        """
+        if isinstance(first, bool) or not isinstance(first, int) or first < 1:
+            raise ValueError(f"a client id is an int of at least 1, got {first!r}")
+        if self._conns and first <= max(self._conns):
+            raise ValueError(f"client ids up to {max(self._conns)} are in use; "
+                             f"the next id must be above them, got {first}")
+        self._next_id = first
 
     @property
     def clients(self) -> list[ClientInfo]:
@@ -321,7 +377,8 @@ class LabServer:
     def broadcast(self, message: str | bytes, *, path: str | None = None) -> int:
         """Send a message to every connected client (or those on ``path``); returns how many."""
         if not isinstance(message, (str, bytes)):
-            raise ValueError(f"a message is str (text) or bytes (binary), got {type(message).__name__}")
+            raise ValueError("a message is str (text) or bytes (binary), "
+                             f"got {type(message).__name__}")
         return lab.call(self._broadcast_now, message, path, what="broadcast")
 
     def _broadcast_now(self, message: str | bytes, path: str | None = None, *,
@@ -329,10 +386,11 @@ class LabServer:
         """Encode the frame once, write the same bytes to every client (no per-client framing;
         clients with permessage-deflate share one compressed copy per window size when they
         agreed to server_no_context_takeover, else each gets its own).  With a backplane the
-        message also goes once to Redis for the other servers (``relay=False``: it came from there)."""
+        message also goes once to Redis for the other servers (``relay=False``: it came from
+        there)."""
         binary = isinstance(message, bytes)
         frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
-                                   message if binary else message.encode("utf-8")))
+                                   payload_bytes(message)))
         shared = SharedDeflate()
         conns = list(self._conns.values()) if path is None else \
             [c for c in self._conns.values() if c.info.path == path]
@@ -347,21 +405,28 @@ class LabServer:
             self.backplane.relay_broadcast(message, path)
         return len(ids)
 
-    def _admit(self, request: Any) -> tuple[int, str] | None:
-        if self.max_connections is not None:
+    def broadcast_local(self, message: str | bytes, path: str | None = None) -> int:
+        """Send ``message`` now to every client of this server (on ``path`` if given),
+        with one event for all, and relay it to the backplane if there is one (lab loop)."""
+        return self._broadcast_now(message, path)
+
+    def admit(self, request: Any) -> tuple[int, str] | None:
+        """None when this upgrade request may go on, else (HTTP status, reason): the
+        connection limit, handshakes in progress counted, then the token (lab loop)."""
+        pending = 0
+        if self.admission.max_connections is not None:
             own = getattr(request.connection, "stream", None)
             pending = self.pending_handshakes - (own in self._pending)
-            if len(self._conns) + pending >= self.max_connections:
-                return 503, (f"server full: {len(self._conns)} connections and {pending} "
-                             f"handshakes in progress (max_connections={self.max_connections})")
-        if self.auth is not None:
-            return self.auth.check(request)
-        return None
+        return self.admission.check(request, connections=len(self._conns), pending=pending)
+
+    def send_local(self, client_id: int, text: str) -> None:
+        """Send ``text`` now to one client of this server, if it is still connected."""
+        self._send_now_to(client_id, text)
 
     def _send_now_to(self, client_id: int, text: str) -> None:
         conn = self._conns.get(client_id)
         if conn is not None:
-            conn._send_now(text)
+            conn.send_now(text)
 
     @property
     def pubsub_url(self) -> str:
@@ -403,7 +468,7 @@ class LabServer:
         The client then reports 1006, abnormal closure (RFC 6455 section 7.1.5).
         """
         conn = self.connection(client_id)
-        lab.call_soon(conn._handler.lab_drop)
+        lab.call_soon(conn.drop_now)
 
     def ping(self, client_id: int, payload: bytes = b"") -> None:
         """Send a ping frame to one client; its pong is logged with the round trip."""
@@ -430,6 +495,19 @@ class LabServer:
         """Decorator: ``fn(conn)`` runs after each connection closed."""
         self._on_close = fn
         return fn
+
+    @property
+    def message_hook(self) -> MessageHook | None:
+        """The ``@server.on_message`` function, or None for the route's default."""
+        return self._on_message
+
+    def run_open_hook(self, conn: Connection) -> None:
+        """Run ``@server.on_open`` for ``conn``; an exception becomes an ``error`` event."""
+        self._call_hook(self._on_open, conn)
+
+    def run_close_hook(self, conn: Connection) -> None:
+        """Run ``@server.on_close`` for ``conn``; an exception becomes an ``error`` event."""
+        self._call_hook(self._on_close, conn)
 
     def _call_hook(self, fn: Callable[..., Any] | None, conn: Connection) -> None:
         if fn is None:
@@ -458,84 +536,14 @@ class LabServer:
         self._log.unsubscribe(fn)
 
     # --- origin policy ------------------------------------------------------------------
-    def _origin_allowed(self, origin: str, host_header: str) -> tuple[bool, str]:
-        try:
-            normal = origin_of(origin)
-        except ValueError:
-            return False, f"Origin {origin!r} is not a valid origin"
-        if normal == origin_of(self.origin):
-            return True, "same origin"  # (also a page of ours reached via a relay)
-        if urlsplit(normal).netloc == host_header.lower():
-            try:
-                own_port = urlsplit(f"//{host_header}").port == self.port
-            except ValueError:
-                own_port = False
-            if own_port:
-                # same host and port: the scheme must match too (RFC 6454 section 4)
-                if urlsplit(normal).scheme == self._http_scheme:
-                    return True, "same origin"
-                return False, (f"Origin {origin} has the scheme {urlsplit(normal).scheme}, "
-                               f"this server's is {self._http_scheme}: another origin")
-            # The page's origin is the host the browser asked for, but that is not this
-            # server's address: a page of a proxy in front of us, e.g. the Jupyter server's
-            # <base_url>proxy/<port>/ route.  The same Origin sent straight here is refused.
-            return True, f"same origin as the Host {host_header} (through a proxy)"
-        if "*" in self.origins or normal in self.origins:
-            return True, "allowed by serve(origins=...)"
-        return False, (f"Origin {origin} is not this server's origin and not in "
-                       f"serve(origins=...) (allowed: {sorted(self.origins) or 'none'})")
-
     def allow_origin(self, origin: str) -> None:
         """Add an allowed origin while running (e.g. JupyterLab's own page)."""
-        self.origins |= _normalise_origins([origin])
+        self.admission = self.admission.with_origin(origin)
 
     def allow_host(self, name: str) -> None:
-        """Accept ``name`` in the Host header of requests to this port (see ``_host_allowed``)."""
-        if not isinstance(name, str) or not name or ":" in name.strip("[]") and \
-                not _is_ip(name.strip("[]")):
-            raise ValueError(f"a host name such as 'teacher.local', got {name!r}")
-        self._hosts.add(name.strip("[]").lower().rstrip("."))
-
-    def _host_allowed(self, host_header: str) -> tuple[bool, str]:
-        """The DNS-rebinding rule for a request's Host header.
-
-        A page on ``http://evil.example:PORT`` whose name an attacker re-points at
-        127.0.0.1 reaches this server with Origin and Host both ``evil.example:PORT``:
-        the same origin as far as the browser knows.  So a Host naming this server's
-        port must name this server: an IP address it listens on (any address when it
-        listens on all of them; loopback addresses on loopback), ``localhost``, the
-        machine's host name, the host of ``serve(host=...)``, of an allowed origin, or
-        one added by :meth:`allow_host`.  A Host with another port came through a proxy
-        in front of us (e.g. the Jupyter server's); ``origins=["*"]`` turns the rule off.
-        """
-        text = host_header.strip().lower()
-        try:
-            parts = urlsplit(f"//{text}")
-            port = parts.port
-        except ValueError:
-            return False, f"Host {host_header!r} is not host[:port]"
-        name = (parts.hostname or "").rstrip(".")
-        if port is None:
-            port = 443 if self.tls else 80
-        if port != self.port or "*" in self.origins:
-            return True, "not addressed to this port directly (through a proxy)"
-        if _is_ip(name):
-            ip = ipaddress.ip_address(name)
-            bound = self.host.strip("[]")
-            if ip.is_loopback or not _is_ip(bound) or ipaddress.ip_address(bound).is_unspecified \
-                    or ip == ipaddress.ip_address(bound):
-                return True, "an address of this server"
-            return False, (f"Host {host_header} is not an address this server listens on "
-                           f"({self.host})")
-        if name == "localhost" or name.endswith(".localhost"):
-            return True, "localhost"
-        names = {self.host.strip("[]").lower(), socket.gethostname().lower(), *self._hosts}
-        names |= {urlsplit(o).hostname or "" for o in self.origins}
-        if name in names:
-            return True, "a name of this server"
-        return False, (f"Host {host_header} is not a name of this server: a page whose DNS name "
-                       f"was re-pointed here (DNS rebinding) is refused; server.allow_host("
-                       f"{name!r}) accepts it")
+        """Accept ``name`` in the Host header of requests to this port (the DNS-rebinding
+        rule of :meth:`Admission.host_allowed <.admission.Admission.host_allowed>`)."""
+        self.admission = self.admission.with_host(name)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -547,31 +555,11 @@ def _quiet_access_log(handler: tornado.web.RequestHandler) -> None:
     return None
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 class _LabHTTPServer(tornado.httpserver.HTTPServer):
     """Tornado's HTTP server, counting the connections whose handshake is in progress."""
 
     lab: LabServer
 
     def handle_stream(self, stream: Any, address: tuple[Any, ...]) -> None:
-        self.lab._pending.add(stream)
-        if len(self.lab._pending) > 256:
-            self.lab._prune_pending()
+        self.lab.handshake_begin(stream)
         super().handle_stream(stream, address)
-
-
-def _normalise_origins(origins: Iterable[str]) -> set[str]:
-    if isinstance(origins, str):
-        origins = [origins]
-    out = set()
-    for o in origins:
-        out.add("*" if o == "*" else origin_of(o))
-    return out
-

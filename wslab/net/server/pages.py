@@ -11,20 +11,18 @@ import hmac
 import traceback
 from importlib import resources
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
 import tornado.log
 import tornado.web
 
-if TYPE_CHECKING:
-    from .lab_server import LabServer
+from .context import ServerContext
 
 __all__ = ["ClientPage", "HijackPage", "LoginPage", "static_text"]
 
 
 def static_text(name: str) -> str:
     """The text of ``wslab/net/server/static/<name>``."""
-    return resources.files("wslab.net.server").joinpath("static", name).read_text("utf-8")
+    return resources.files("wslab.net.server").joinpath("static").joinpath(name).read_text("utf-8")
 
 
 class _Quiet(tornado.web.RequestHandler):
@@ -34,23 +32,23 @@ class _Quiet(tornado.web.RequestHandler):
                       tb: TracebackType | None) -> None:
         if value is None or isinstance(value, tornado.web.HTTPError):
             return
-        lab = getattr(self, "lab", None)
+        lab: ServerContext | None = getattr(self, "lab", None)
         if lab is not None:
-            lab._log.record("error", None, reason=f"{type(value).__name__}: {value}",
-                            data="".join(traceback.format_exception(typ, value, tb)),
-                            extra={"path": self.request.path})
+            lab.event_log.record("error", None, reason=f"{type(value).__name__}: {value}",
+                                 data="".join(traceback.format_exception(typ, value, tb)),
+                                 extra={"path": self.request.path})
             return
         tornado.log.app_log.error("Uncaught exception %s %s", self.request.method,
-                                  self.request.path, exc_info=(typ, value, tb))
+                                  self.request.path, exc_info=value)
 
     def on_finish(self) -> None:
-        lab = getattr(self, "lab", None)
+        lab: ServerContext | None = getattr(self, "lab", None)
         if lab is not None:  # a request has completed: no handshake in progress
-            lab._handshake_done(getattr(self.request.connection, "stream", None))
+            lab.handshake_done(getattr(self.request.connection, "stream", None))
 
 
 class _Page(_Quiet):
-    def initialize(self, server: Any = None) -> None:  # type: ignore[override]
+    def initialize(self, server: ServerContext | None = None) -> None:
         self.lab = server
 
     def send_html(self, html: str) -> None:
@@ -76,12 +74,12 @@ class HijackPage(_Page):
 class LoginPage(_Quiet):
     """``/login?token=...``: sets the ``wslab_token`` cookie, as a real login would."""
 
-    def initialize(self, server: LabServer) -> None:  # type: ignore[override]
+    def initialize(self, server: ServerContext) -> None:
         self.lab = server
 
     def get(self) -> None:
         token = self.get_argument("token", "")
-        auth = self.lab.auth
+        auth = self.lab.admission.auth
         if auth is None or "cookie" not in auth.places:
             self.set_status(404)
             self.finish("this server takes no cookie login (serve(auth=...) with the cookie place)")

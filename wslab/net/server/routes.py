@@ -31,22 +31,21 @@ import time
 import traceback
 from collections.abc import Awaitable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import tornado.web
 import tornado.websocket
 
+from ...protocol.app_ping import build_app_pong, maybe_app_ping
 from ...protocol.deflate import EXTENSION_NAME, PerMessageDeflate, parse_extension_offer
 from ...protocol.errors import HandshakeError
 from ...protocol.handshake import parse_request, split_header_list
 from .._tornado import WebSocketParams
 from ..events import clip, payload_size
 from ..keepalive import Keepalive
-from .connection import Connection, app_pong
+from .connection import Connection
+from .context import ServerContext
 from .strict import StrictProtocol
-
-if TYPE_CHECKING:
-    from .lab_server import LabServer
 
 __all__ = ["PING_EVENTS_PER_SECOND", "ROUTES", "AckSocket", "ChatSocket", "EchoSocket",
            "LabProtocol", "LabSocket", "PubSubSocket", "acceptable_deflate_offer", "routes_for"]
@@ -105,7 +104,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
 
     # Defaults live on the class; an instance gets its own value only once it changes,
     # so an idle connection's attribute dict stays small (issue 15, memory).
-    lab: LabServer  # set on the per-server subclass (routes_for), not per connection
+    lab: ServerContext  # set on the per-server subclass (routes_for), not per connection
     conn: Connection | None = None
     _ping_sent: dict[bytes, int] | None = None  # made by the first ping the server sends
     _pong_waiters: dict[bytes, asyncio.Future] | None = None
@@ -128,18 +127,19 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         return self.conn.protocol if self.conn is not None else None
 
     # --- handshake -----------------------------------------------------------
-    def get(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def get(  # type: ignore[override]  # an awaitable, not a coroutine: see below
+            self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
         # Not a coroutine itself: Tornado awaits what this returns, and the connection's
         # whole life runs inside that await, so one frame less is kept per connection.
         # (Tornado's HTTP connection forgets its stream once the upgrade detaches it)
         self._lab_stream = getattr(self.request.connection, "stream", None)
         refused = self._check_request()
         if refused is None:
-            refused = self.lab._admit(self.request)
+            refused = self.lab.admit(self.request)
         if refused is not None:
             status, reason = refused[:2]
-            self.lab._log.record("reject", None, code=status, reason=reason,
-                                 extra={"path": self.request.path,
+            self.lab.event_log.record("reject", None, code=status, reason=reason,
+                                      extra={"path": self.request.path,
                                         "origin": self.request.headers.get("Origin")})
             self.set_status(status)
             if status == 401:
@@ -164,7 +164,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             parse_request(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace"))
         except HandshakeError as exc:
             return exc.status, f"{exc.rule}: {exc}"[:300], tuple(exc.headers or ())
-        ok, why = self.lab._host_allowed(req.headers.get("Host", ""))
+        ok, why = self.lab.admission.host_allowed(req.headers.get("Host", ""))
         if not ok:
             return 403, why
         # Tornado's own check passes an Origin whose host:port equals the Host whatever
@@ -172,7 +172,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         # scheme, host and port (RFC 6454 section 4), always.
         origin = req.headers.get("Origin")
         if origin is not None:
-            ok, why = self.lab._origin_allowed(origin, req.host)
+            ok, why = self.lab.admission.origin_allowed(origin, req.host)
             if not ok:
                 return 403, why
         return None
@@ -194,10 +194,10 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             self.lab_deflate_params = chosen[1]
 
     def check_origin(self, origin: str) -> bool:
-        ok, why = self.lab._origin_allowed(origin, self.request.host)
+        ok, why = self.lab.admission.origin_allowed(origin, self.request.host)
         if not ok:
-            self.lab._log.record("reject", None, code=403, reason=why,
-                                 extra={"origin": origin, "path": self.request.path})
+            self.lab.event_log.record("reject", None, code=403, reason=why,
+                                      extra={"origin": origin, "path": self.request.path})
         return ok
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
@@ -223,17 +223,17 @@ class LabSocket(tornado.websocket.WebSocketHandler):
 
     # --- life cycle ------------------------------------------------------------
     def on_finish(self) -> None:
-        self.lab._handshake_done(self._lab_stream)
+        self.lab.handshake_done(self._lab_stream)
 
     def open(self, *args: str, **kwargs: str) -> None:
-        self.lab._handshake_done(self._lab_stream)
+        self.lab.handshake_done(self._lab_stream)
         self.set_nodelay(True)
-        self.conn = self.lab._add(self)
-        self.lab._log.record("open", self.conn.id, extra={
+        self.conn = self.lab.attach(self)
+        self.lab.event_log.record("open", self.conn.id, extra={
             "remote": self.conn.info.remote, "path": self.request.path,
             "subprotocol": self.selected_subprotocol,
             "origin": self.request.headers.get("Origin")})
-        self.lab._call_hook(self.lab._on_open, self.conn)
+        self.lab.run_open_hook(self.conn)
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         conn = self.conn
@@ -243,18 +243,16 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         binary = isinstance(message, bytes)
         if self._pings_unlogged:
             self._flush_pings()
-        self.lab._log.record_message(conn.id, "in", "binary" if binary else "text",
-                                     payload_size(message), clip(message))
+        self.lab.event_log.record_message(conn.id, "in", "binary" if binary else "text",
+                                          payload_size(message), clip(message))
         # every message counts toward the rate limit, application pings included
-        if self.lab.rate_limit is not None and conn._over_rate(self.lab.rate_limit):
+        if self.lab.rate_limit is not None and conn.over_rate(self.lab.rate_limit):
             return None
         try:
-            if self.lab.app_heartbeat and not binary and message[:1] == "{" \
-                    and '"ping"' in message[:40]:
-                pong = app_pong(message)
-                if pong is not None:  # answered here: never echoed, broadcast or handed to fn
-                    conn._send_now(pong)
-                    return None
+            ping = maybe_app_ping(message) if self.lab.app_heartbeat else None
+            if ping is not None:  # answered here: never echoed, broadcast or handed to fn
+                conn.send_now(build_app_pong(ping, server_time=time.time()))
+                return None
             return self.lab_handle(conn, message)
         except Exception as exc:  # noqa: BLE001 - a route never dies silently
             self._handler_failed(exc)
@@ -263,7 +261,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def lab_handle(self, conn: Connection, message: str | bytes) -> Awaitable[None] | None:
         """One message, after the heartbeat and the rate limit: the learner's
         ``@server.on_message`` function if there is one, else :meth:`lab_default`."""
-        fn = self.lab._on_message
+        fn = self.lab.message_hook
         if fn is None:
             self.lab_default(conn, message)
             return None
@@ -289,8 +287,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def _handler_failed(self, exc: BaseException) -> None:
         assert self.conn is not None
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.lab._log.record("error", self.conn.id, reason=f"{type(exc).__name__}: {exc}",
-                             data=tb)
+        self.lab.event_log.record("error", self.conn.id, reason=f"{type(exc).__name__}: {exc}",
+                                  data=tb)
         reason = f"handler error: {type(exc).__name__}"[:123]
         self.lab_close(1011, reason)
 
@@ -311,11 +309,11 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             self._pings_unlogged += 1
             self._pings_unlogged_bytes += len(data)
             return
-        self.lab._log.record("ping", self.conn.id, direction="in", opcode="ping",
-                             size=len(data), data=data)
+        self.lab.event_log.record("ping", self.conn.id, direction="in", opcode="ping",
+                                  size=len(data), data=data)
         # Tornado has already answered with a pong carrying the same payload (RFC 6455 5.5.3).
-        self.lab._log.record("pong", self.conn.id, direction="out", opcode="pong",
-                             size=len(data), data=data)
+        self.lab.event_log.record("pong", self.conn.id, direction="out", opcode="pong",
+                                  size=len(data), data=data)
 
     def _flush_pings(self) -> None:
         """One ``ping`` event for the pings of a burst that were not recorded one by one."""
@@ -323,7 +321,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         if not n or self.conn is None:
             return
         took = time.monotonic() - self._pings_since
-        self.lab._log.record(
+        self.lab.event_log.record(
             "ping", self.conn.id, direction="in", opcode="ping", size=self._pings_unlogged_bytes,
             reason=f"burst: {n} more pings in {took:.2f} s, each answered with a pong; "
                    f"more than {PING_EVENTS_PER_SECOND} a second are not recorded one by one",
@@ -335,8 +333,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             return
         sent = self._ping_sent.pop(data, None) if self._ping_sent else None
         extra = {"rtt_s": (time.perf_counter_ns() - sent) / 1e9} if sent is not None else {}
-        self.lab._log.record("pong", self.conn.id, direction="in", opcode="pong",
-                             size=len(data), data=data, extra=extra)
+        self.lab.event_log.record("pong", self.conn.id, direction="in", opcode="pong",
+                                  size=len(data), data=data, extra=extra)
         waiter = self._pong_waiters.pop(data, None) if self._pong_waiters else None
         if waiter is not None and not waiter.done():
             waiter.set_result(extra.get("rtt_s"))
@@ -353,8 +351,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             self.ping(payload)
         except tornado.websocket.WebSocketClosedError:
             return None
-        self.lab._log.record("ping", self.conn.id, direction="out", opcode="ping",
-                             size=len(payload), data=payload)
+        self.lab.event_log.record("ping", self.conn.id, direction="out", opcode="ping",
+                                  size=len(payload), data=payload)
         if not expect:
             return None
         fut = asyncio.get_running_loop().create_future()
@@ -366,8 +364,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def lab_keepalive_timeout(self, timeout: float) -> None:
         if self.conn is None:
             return
-        self.lab._log.record("error", self.conn.id, code=1011,
-                             reason=f"keepalive timeout: no pong within {timeout:g} s")
+        self.lab.event_log.record("error", self.conn.id, code=1011,
+                                  reason=f"keepalive timeout: no pong within {timeout:g} s")
         self.lab_close(1011, "keepalive timeout")
 
     def on_protocol_violation(self, code: int, reason: str) -> None:
@@ -376,16 +374,16 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             return
         proto = self.lab_protocol
         detail = (proto.violation_detail if proto is not None else None) or reason
-        self.lab._log.record("error", self.conn.id, code=code, reason=detail)
-        self.lab._log.record("close", self.conn.id, direction="out", opcode="close",
-                             code=code, reason=reason)
+        self.lab.event_log.record("error", self.conn.id, code=code, reason=detail)
+        self.lab.event_log.record("close", self.conn.id, direction="out", opcode="close",
+                                  code=code, reason=reason)
 
     def lab_drop(self) -> None:
         ws = self.ws_connection
         if ws is None or self.conn is None:
             return
-        self.lab._log.record("close", self.conn.id, direction="out", opcode="",
-                             reason="TCP connection dropped, no Close frame")
+        self.lab.event_log.record("close", self.conn.id, direction="out", opcode="",
+                                  reason="TCP connection dropped, no Close frame")
         stream = getattr(ws, "stream", None)
         if stream is not None:
             stream.close()
@@ -393,8 +391,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def lab_close(self, code: int, reason: str) -> None:
         if self.ws_connection is None or self.conn is None or self.conn.closed:
             return
-        self.lab._log.record("close", self.conn.id, direction="out", opcode="close",
-                             code=code, reason=reason)
+        self.lab.event_log.record("close", self.conn.id, direction="out", opcode="close",
+                                  code=code, reason=reason)
         self.close(code, reason)
 
     def on_close(self) -> None:
@@ -414,12 +412,12 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             code = 1005
         else:
             code = self.close_code
-        self.lab._log.record("close", conn.id, direction="in", opcode="close", code=code,
-                             reason=self.close_reason or "",
-                             extra={"clean": payload is not None})
-        self.lab._remove(conn)
+        self.lab.event_log.record("close", conn.id, direction="in", opcode="close", code=code,
+                                  reason=self.close_reason or "",
+                                  extra={"clean": payload is not None})
+        self.lab.detach(conn)
         self.lab_forget(conn)
-        self.lab._call_hook(self.lab._on_close, conn)
+        self.lab.run_close_hook(conn)
 
     def lab_forget(self, conn: Connection) -> None:
         """The connection closed: drop what the route kept about it (before ``on_close``)."""
@@ -432,7 +430,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         """
         if value is None or isinstance(value, tornado.web.HTTPError):
             return
-        self.lab._log.record(
+        self.lab.event_log.record(
             "error", self.conn.id if self.conn is not None else None,
             reason=f"{type(value).__name__}: {value}",
             data="".join(traceback.format_exception(typ, value, tb)),
@@ -443,14 +441,14 @@ class EchoSocket(LabSocket):
     """``/echo``: every message goes back to its sender, text as text, binary as binary."""
 
     def lab_default(self, conn: Connection, message: str | bytes) -> None:
-        conn._send_now(message)
+        conn.send_now(message)
 
 
 class ChatSocket(LabSocket):
     """``/chat``: every message goes to every client connected to ``/chat``."""
 
     def lab_default(self, conn: Connection, message: str | bytes) -> None:
-        self.lab._broadcast_now(message, path=self.request.path)
+        self.lab.broadcast_local(message, path=self.request.path)
 
 
 class PubSubSocket(LabSocket):
@@ -460,7 +458,7 @@ class PubSubSocket(LabSocket):
     """
 
     def lab_handle(self, conn: Connection, message: str | bytes) -> None:
-        self.lab.pubsub.handle(conn.id, message, self.lab._send_now_to)
+        self.lab.pubsub.handle(conn.id, message, self.lab.send_local)
 
     def lab_forget(self, conn: Connection) -> None:
         self.lab.pubsub.forget(conn.id)
@@ -480,7 +478,7 @@ class AckSocket(LabSocket):
             return self._await_handler(
                 self.lab.backplane.handle_ack(conn, self._ack_state, message))
         for reply in self.lab.ack.handle(self._ack_state, message):
-            conn._send_now(reply)
+            conn.send_now(reply)
         return None
 
     def lab_forget(self, conn: Connection) -> None:
@@ -497,7 +495,7 @@ ROUTES: tuple[tuple[str, type[LabSocket]], ...] = (
 )
 
 
-def routes_for(server: LabServer) -> list[tuple[str, type[LabSocket]]]:
+def routes_for(server: ServerContext) -> list[tuple[str, type[LabSocket]]]:
     """:data:`ROUTES` for one server: a subclass of each handler with ``lab = server``, so
     that no connection carries the server in its own attribute dict (issue 15, memory)."""
     return [(path, type(cls.__name__, (cls,), {"lab": server, "__module__": cls.__module__}))

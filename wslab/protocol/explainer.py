@@ -123,8 +123,9 @@ class Explanation:
         if self.frame is None:
             return (f"INCOMPLETE: {len(self.data)} bytes so far, need at least {self.needed} "
                     "more (a valid prefix)")
-        header = self.used - len(self.frame.payload)
-        line = (f"VALID: {self.frame} = {self.used} bytes ({header} header + "
+        used = self.used or 0  # set whenever frame is
+        header = used - len(self.frame.payload)
+        line = (f"VALID: {self.frame} = {used} bytes ({header} header + "
                 f"{len(self.frame.payload)} payload)")
         if self.rest:
             line += f"; {len(self.rest)} more bytes follow (the next frame)"
