@@ -140,9 +140,10 @@ class MemoryAckStore:
         return Opened(session.expected, self.event_seq, missed)
 
     def deliver_now(self, sid: str, msg: Msg) -> Delivery:
-        session = self.sessions.get(sid)
-        if session is None:  # evicted or expired under an attached connection: start over
-            session = self.sessions[sid] = Session(sid, attached=1)
+        session = self.sessions.pop(sid, None)
+        if session is None:  # expired under an attached connection: start over
+            session = Session(sid, attached=1)
+        self.sessions[sid] = session  # now the most recently used
         session.last_used = time.monotonic()
         if msg.seq == session.expected:
             session.expected += 1
