@@ -380,8 +380,8 @@ class LabServer:
 
     def _send_now_to(self, client_id: int, text: str) -> None:
         conn = self._conns.get(client_id)
-        if conn is not None:
-            conn._send_now(text)
+        if conn is not None and not conn.closed:
+            conn.send(text)  # on the lab loop: sent now
 
     @property
     def pubsub_url(self) -> str:
