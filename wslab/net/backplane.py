@@ -56,6 +56,7 @@ from .relay import RelayHost
 OUTBOX_MAX = 1000
 TRACE_MAX = 2000
 RETRY_MAX = 2.0
+STOP_TIMEOUT = 2.0  # seconds astop waits for its tasks to end
 _ERRORS = REDIS_ERRORS
 
 
@@ -140,9 +141,11 @@ class Backplane:
                                    f"within {timeout} s") from None
 
     async def astop(self) -> None:
+        self.state = "stopped"
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # a task that swallows its cancellation must not hang the stop
+            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
         self._tasks = []
         if self._cmd is not None:
             try:
@@ -180,7 +183,7 @@ class Backplane:
     # --- the bus: receiving ------------------------------------------------------------------
     async def _subscriber(self) -> None:
         delay = 0.05
-        while True:
+        while self.state != "stopped":
             client = self._client()
             ps = client.pubsub()
             try:
@@ -204,11 +207,7 @@ class Backplane:
             except _ERRORS as exc:
                 self._set_lost(exc)
             finally:
-                try:
-                    await ps.aclose()
-                    await client.aclose()
-                except (*_ERRORS, asyncio.CancelledError):
-                    pass
+                await _close_quietly(ps, client)
             await asyncio.sleep(delay)
             delay = min(RETRY_MAX, delay * 2)
 
@@ -359,3 +358,12 @@ class Backplane:
 
     def __repr__(self) -> str:
         return f"<Backplane {self.node} {self.state} {self.url}>"
+
+
+async def _close_quietly(*clients: Any) -> None:
+    """Close Redis clients whose connection may be gone (a cancellation still propagates)."""
+    for client in clients:
+        try:
+            await client.aclose()
+        except _ERRORS:
+            pass
