@@ -65,6 +65,12 @@ class Harness:
             return self.redis.zcard("wslab:ack:sessions")
         return len(self.server.ack.sessions)
 
+    def kept_bytes(self) -> int:
+        """What the store counts for all kept delivered messages."""
+        if self.redis is not None:
+            return int(self.redis.get("wslab:ack:bytes") or 0)
+        return self.server.ack.delivered_bytes
+
     def used_memory(self) -> int:
         return self.redis.info("memory")["used_memory"] if self.redis is not None else 0
 
@@ -262,6 +268,7 @@ def test_all_sessions_together_stay_within_delivered_bytes_max(make):
                 == [{"op": "ack", "seq": seq}]
     kept = {sid: len(h.session(sid).delivered) for sid in "abcde"}
     assert kept == {"a": 0, "b": 0, "c": 4, "d": 4, "e": 4}  # least recently used trim first
+    assert h.kept_bytes() == 12 * (len(json.dumps(data)) + 32)  # counted exactly
     for sid in "abcde":
         assert h.session(sid).expected == 6  # trimmed, never forgotten
 
@@ -287,8 +294,15 @@ def test_idle_sessions_expire_and_sessions_in_use_do_not(make):
     staying, leaving = h.raw(), h.raw()
     hello(staying, "staying")
     hello(leaving, "leaving")
+    assert replies(leaving, json.dumps({"op": "msg", "seq": 1, "data": "x" * 1000})) \
+        == [{"op": "ack", "seq": 1}]
+    assert h.kept_bytes() == 1002 + 32
     leaving.close()
     wait_until(lambda: h.session("leaving") is None, 10, what="the idle session expired")
+    if h.redis is not None:  # nothing of it is left in Redis
+        assert h.redis.keys("*leaving*") == [] and h.redis.hget("wslab:ack:sizes", "leaving") \
+            is None and h.redis.zscore("wslab:ack:sessions", "leaving") is None
+    assert h.kept_bytes() == 0
     # At least one ttl has passed: the session with a connection is still there.
     assert h.session("staying") is not None
     assert replies(staying, json.dumps({"op": "msg", "seq": 1, "data": 1})) \

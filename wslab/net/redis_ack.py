@@ -12,9 +12,11 @@ binary message before a store is asked):
                                at most ``sessions_max``; a new session first drops
                                those idle for ``session_ttl``, then the least recently
                                used one with no connection, else it is refused
-``<ns>:ack:session:<id>``      hash: expected, duplicates, connections, attached, bytes
+``<ns>:ack:session:<id>``      hash: expected, duplicates, connections, attached
 ``<ns>:ack:delivered:<id>``    list of the newest delivered messages (JSON text), at most
                                ``keep_delivered`` of them and ``keep_delivered_bytes``
+``<ns>:ack:sizes``             hash, session id -> bytes its list holds (no TTL: the count
+                               stays right when a session's keys expire)
 ``<ns>:ack:bytes``             what every session's list holds, kept under
                                ``delivered_bytes_max`` (least recently used sessions trim
                                first)
@@ -23,10 +25,12 @@ binary message before a store is asked):
                                numbers), at most ``replay_max`` entries and
                                ``replay_bytes_max`` bytes
 
-A session a server has a connection for is touched at every sweep (``expire``), so
-only the sessions nobody uses (or whose server died) expire.  Keys also carry a
-Redis TTL of twice ``session_ttl`` plus a minute, a safety net should every server
-be gone.  Everything runs on the lab loop with ``redis.asyncio``.
+A session a server has a connection for is touched at every sweep (``expire``, at
+least every ``session_ttl / 2``), so only the sessions nobody uses (or whose server
+died) expire, after ``session_ttl``.  A session's keys also carry a Redis TTL of
+``session_ttl`` plus a minute (the grace for a late sweep): should every server be
+gone, Redis forgets them by itself, and the next sweep drops their bookkeeping.
+Everything runs on the lab loop with ``redis.asyncio``.
 """
 
 from __future__ import annotations
@@ -64,28 +68,30 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function hkey(s) return P .. 'session:' .. s end
 local function lkey(s) return P .. 'delivered:' .. s end
 local function drop(s)
-  local b = tonumber(redis.call('HGET', hkey(s), 'bytes') or '0')
+  local b = tonumber(redis.call('HGET', P .. 'sizes', s) or '0')
   if b > 0 then redis.call('DECRBY', P .. 'bytes', b) end
   redis.call('DEL', hkey(s), lkey(s))
+  redis.call('HDEL', P .. 'sizes', s)
   redis.call('ZREM', P .. 'sessions', s)
 end
+local function kept(s) return tonumber(redis.call('HGET', P .. 'sizes', s) or '0') end
 local function trim(s, count, size)
   local n = redis.call('LLEN', lkey(s))
-  local b = tonumber(redis.call('HGET', hkey(s), 'bytes') or '0')
+  local b = kept(s)
   local freed = 0
   while n > 0 and (n > count or b - freed > size) do
     freed = freed + #redis.call('LPOP', lkey(s)) + tonumber(ARGV[2])
     n = n - 1
   end
   if freed > 0 then
-    redis.call('HINCRBY', hkey(s), 'bytes', -freed)
+    redis.call('HINCRBY', P .. 'sizes', s, -freed)
     redis.call('DECRBY', P .. 'bytes', freed)
   end
 end
 local function touch(s, ttl)
   redis.call('ZADD', P .. 'sessions', now, s)
-  redis.call('PEXPIRE', hkey(s), ttl * 2 + 60000)
-  redis.call('PEXPIRE', lkey(s), ttl * 2 + 60000)
+  redis.call('PEXPIRE', hkey(s), ttl + 60000)
+  redis.call('PEXPIRE', lkey(s), ttl + 60000)
 end
 local function expire_idle(ttl)
   local old = redis.call('ZRANGEBYSCORE', P .. 'sessions', '-inf', now - ttl)
@@ -138,15 +144,14 @@ if seq == expected then
   local size = #data + tonumber(ARGV[2])
   if size <= size_max then
     redis.call('RPUSH', lkey(sid), data)
-    redis.call('HINCRBY', hkey(sid), 'bytes', size)
+    redis.call('HINCRBY', P .. 'sizes', sid, size)
     redis.call('INCRBY', P .. 'bytes', size)
     trim(sid, count, size_max)
     if tonumber(redis.call('GET', P .. 'bytes')) > total_max then
       for _, s in ipairs(redis.call('ZRANGE', P .. 'sessions', 0, -1)) do
         local over = tonumber(redis.call('GET', P .. 'bytes')) - total_max
         if over <= 0 then break end
-        local b = tonumber(redis.call('HGET', hkey(s), 'bytes') or '0')
-        trim(s, count, math.max(0, b - over))
+        trim(s, count, math.max(0, kept(s) - over))
       end
     end
   end
