@@ -326,7 +326,8 @@ class AckProtocol:
 
     def event_for(self, state: AckConnState, seq: int, text: str) -> str | None:
         """The event message to send this connection now, or None: events go to
-        connections that said hello, each once and in number order."""
+        connections that said hello, each once and in number order (while a hello reads
+        the store, at most ``replay_max`` of them wait for it)."""
         if state.syncing is not None:
             if len(state.syncing) < self.limits.replay_max:
                 state.syncing.append((seq, text))

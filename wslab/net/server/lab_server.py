@@ -233,8 +233,9 @@ class LabServer:
         if self.backplane_url is None:
             return LocalRelay(host, self.ack)
         from ..backplane import Backplane  # imports redis: only for a server that uses it
-        self.backplane = Backplane(host, self.backplane_url, limits=self.ack.limits)
-        return self.backplane
+        shared: Relay = Backplane(host, self.backplane_url, limits=self.ack.limits)
+        self.backplane = shared
+        return shared
 
     async def _astart_relay(self) -> None:
         try:
