@@ -60,6 +60,10 @@ STOP_TIMEOUT = 2.0  # seconds astop waits for its tasks to end
 _ERRORS = REDIS_ERRORS
 
 
+class BackplaneUnavailable(AckStoreUnavailable, ConnectionError):
+    """Redis cannot be reached for something only Redis can do (number an event)."""
+
+
 def check_url(url: str) -> str:
     """``redis://host:port/db``; anything else is a ValueError saying so."""
     if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
@@ -307,8 +311,9 @@ class Backplane:
         try:
             return await self.ack_store().add_event(json.dumps(data, separators=(",", ":")))
         except AckStoreUnavailable:
-            raise ConnectionError(f"the backplane at {self.url} is unreachable; a numbered "
-                                  "event needs it (its number comes from Redis)") from None
+            raise BackplaneUnavailable(f"the backplane at {self.url} is unreachable; a "
+                                       "numbered event needs it (its number comes from Redis)"
+                                       ) from None
 
     async def _event_pump(self) -> None:
         """Hand events to local clients strictly in number order, filling gaps from the stream."""
