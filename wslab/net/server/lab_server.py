@@ -38,10 +38,10 @@ from .. import public_url
 from .._tornado import handle_connection
 from ..errors import ServerStartError
 from ..events import Event, EventList, EventLog, clip, payload_size
+from ..relay import LocalRelay, Relay, RelayHost
 from ..tls import make_tls
 from . import registry
 from .accept import Acceptor, describe
-from ..relay import LocalRelay, Relay, RelayHost
 from .ack import SESSION_TTL, AckRoute, MemoryAckStore
 from .admission import make_auth
 from .connection import ClientInfo, Connection, SharedDeflate, broadcast_frame
