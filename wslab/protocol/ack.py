@@ -93,7 +93,8 @@ class AckLimits:
             _positive(label, getattr(self, label))
         ttl = self.session_ttl
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < 1e9:
-            raise AckError(f"ack_session_ttl is a number of seconds > 0, got {ttl!r}")
+            raise AckError("ack_session_ttl is a number of seconds > 0 and below 1e9 (Redis "
+                           f"keeps it in milliseconds), got {ttl!r}")
 
     def item_size(self, data_text: str) -> int:
         """What keeping one delivered message costs, in bytes (its JSON text is ASCII)."""
