@@ -14,20 +14,22 @@ pub/sub *backplane*, and this module is that answer built on Redis:
 * while Redis is away, broadcasts reach the local clients only (the others are
   counted as ``dropped``, and ``/ack`` clients are sent to another server with
   1013); the server reconnects on its own;
-* the ``/ack`` route's state lives in Redis, so a ``ReconnectingClient`` may
-  reconnect to ANY process: a session's next expected sequence number is a hash,
-  and the numbered events are a stream capped at ``replay_max`` entries whose ids
-  are the event numbers (``XADD ... MAXLEN replay_max <seq>-0``), published on the
-  bus in the same atomic script that numbers them.  Each server delivers events
-  in number order and fills any gap from the stream, so exactly-once holds
-  through a process restart and through a lost subscription.
+* the ``/ack`` route's state lives in Redis (:mod:`wslab.net.redis_ack`, under the
+  same bounds as one server's memory), so a ``ReconnectingClient`` may reconnect to
+  ANY process; numbered events are published on the bus by the script that numbers
+  them.  Each server delivers events in number order and fills any gap from the
+  replay stream, so exactly-once holds through a process restart and through a
+  lost subscription.
+
+The backplane is the server's :class:`~wslab.net.relay.Relay` and reaches
+the server only through its :class:`~wslab.net.relay.RelayHost`.
 
 Everything runs on the lab loop with ``redis.asyncio`` (never a blocking call);
 the ``redis`` package is imported only when a server is given a backplane.
 State changes (``connected``, ``lost``, ``recovered``) are ``backplane`` events
 in ``server.events``.  Memory is bounded by design: the outbox of messages on
-their way to Redis, the replay stream and the per-session delivered list all have caps,
-and session keys expire (``session_ttl``).
+their way to Redis has a cap, and the ``/ack`` state obeys
+:class:`~wslab.protocol.ack.AckLimits`.
 """
 
 from __future__ import annotations
@@ -44,52 +46,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aredis
-import redis.exceptions as rexc
 
+from ..protocol.ack import AckLimits, AckStoreUnavailable, SessionView, event_message
 from . import loop as lab
 from .errors import ServerStartError
+from .redis_ack import REDIS_ERRORS, RedisAckStore
+from .relay import RelayHost
 
-REPLAY_MAX = 1000
 OUTBOX_MAX = 1000
-KEEP_DELIVERED = 10_000
-SESSION_TTL = 24 * 3600
 TRACE_MAX = 2000
 RETRY_MAX = 2.0
-_ERRORS = (rexc.ConnectionError, rexc.TimeoutError, OSError)
+STOP_TIMEOUT = 2.0  # seconds astop waits for its tasks to end
+_ERRORS = REDIS_ERRORS
 
-# Number an event, keep it in the capped stream and publish it, atomically: the bus
-# then carries events in number order, and no two servers can take the same number.
-_EVENT_LUA = """
-local seq = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], seq .. '-0', 'd', ARGV[1])
-redis.call('PUBLISH', KEYS[3], '{"k":"e","s":' .. seq .. ',"d":' .. ARGV[1] .. '}')
-return seq
-"""
 
-# One client message of a session: deliver it if it is the next one, else count a duplicate.
-_MSG_LUA = """
-local expected = tonumber(redis.call('HGET', KEYS[1], 'expected') or '1')
-local seq = tonumber(ARGV[1])
-local result = -1
-if seq == expected then
-  redis.call('HSET', KEYS[1], 'expected', expected + 1)
-  redis.call('RPUSH', KEYS[2], ARGV[2])
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-  result = 1
-elseif seq < expected then
-  redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
-  result = 0
-end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return result
-"""
+class BackplaneUnavailable(AckStoreUnavailable, ConnectionError):
+    """Redis cannot be reached for something only Redis can do (number an event)."""
 
 
 def check_url(url: str) -> str:
     """``redis://host:port/db``; anything else is a ValueError saying so."""
     if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"backplane is a Redis URL such as 'redis://127.0.0.1:6379/0', got {url!r}")
+        raise ValueError("backplane is a Redis URL such as 'redis://127.0.0.1:6379/0', "
+                         f"got {url!r}")
     return url
 
 
@@ -107,60 +86,36 @@ class BackplaneStats:
     recovered: int = 0      # times it came back
 
 
-@dataclass(frozen=True)
-class Session:
-    """A ``/ack`` session as stored in Redis (``backplane.session(sid)``)."""
-
-    id: str
-    expected: int
-    delivered: list[Any]
-    duplicates: int
-    connections: int
+#: a ``/ack`` session as Redis holds it (``backplane.session(sid)``)
+Session = SessionView
 
 
 class Backplane:
-    """One server's link to Redis: the bus, the outbox, the /ack state (lab loop only)."""
+    """One server's link to Redis: the bus, the outbox, the /ack store (lab loop only)."""
 
-    def __init__(self, server: Any, url: str, *, namespace: str = "wslab",
-                 replay_max: int = REPLAY_MAX, outbox_max: int = OUTBOX_MAX,
-                 keep_delivered: int = KEEP_DELIVERED, session_ttl: int = SESSION_TTL) -> None:
-        self.server = server
+    def __init__(self, host: RelayHost, url: str, *, namespace: str = "wslab",
+                 limits: AckLimits | None = None, outbox_max: int = OUTBOX_MAX) -> None:
+        self.host = host
         self.url = check_url(url)
         self.namespace = namespace
-        self.node = f"{server.name}@{os.getpid()}.{uuid.uuid4().hex[:6]}"
+        self.node = f"{host.name}@{os.getpid()}.{uuid.uuid4().hex[:6]}"
         self.channel = f"{namespace}:bus"
-        self.replay_max, self.keep_delivered, self.session_ttl = replay_max, keep_delivered, session_ttl
+        self.limits = limits if limits is not None else AckLimits()
         self.state = "connecting"
         self.stats = BackplaneStats()
         # (t_ns, "publish" | "receive", kind, bytes): the Redis hop, made visible
-        self.trace: collections.deque[tuple[int, str, str, int]] = collections.deque(maxlen=TRACE_MAX)
+        self.trace: collections.deque[tuple[int, str, str, int]] = \
+            collections.deque(maxlen=TRACE_MAX)
         self._outbox: collections.deque[str] = collections.deque()
         self.outbox_max = outbox_max
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()   # (bound to the lab loop when first awaited)
         self._cmd: aredis.Redis | None = None
+        self._store: RedisAckStore | None = None
         self._tasks: list[asyncio.Task] = []
         self._lost_at: float | None = None
         self._ack_seen: int | None = None   # highest event number handed to local clients
-        self._ack_conns: dict[int, tuple[Any, dict[str, Any]]] = {}
-        self._events_q: asyncio.Queue[tuple[int, Any]] | None = None
-        self._subscribed: asyncio.Event | None = None
-        self._event_script: Any = None
-        self._msg_script: Any = None
-
-    # --- keys -------------------------------------------------------------------------
-    @property
-    def _seq_key(self) -> str:
-        return f"{self.namespace}:ack:seq"
-
-    @property
-    def _stream_key(self) -> str:
-        return f"{self.namespace}:ack:events"
-
-    def _session_key(self, sid: str) -> str:
-        return f"{self.namespace}:ack:session:{sid}"
-
-    def _delivered_key(self, sid: str) -> str:
-        return f"{self.namespace}:ack:delivered:{sid}"
+        self._events_q: asyncio.Queue[tuple[int, str | None]] = asyncio.Queue()
+        self._subscribed = asyncio.Event()
 
     def _client(self) -> aredis.Redis:
         return aredis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
@@ -168,19 +123,17 @@ class Backplane:
     # --- life cycle (lab loop) ------------------------------------------------------------
     async def astart(self, timeout: float = 5.0) -> None:
         """Connect and subscribe; a Redis that cannot be reached is a clear error here."""
-        self._wake = asyncio.Event()
-        self._subscribed = asyncio.Event()
-        self._events_q = asyncio.Queue()
-        self._cmd = self._client()
+        self._cmd = cmd = self._client()
         try:
-            await asyncio.wait_for(self._cmd.ping(), timeout)
+            await asyncio.wait_for(cmd.ping(), timeout)
         except (*_ERRORS, asyncio.TimeoutError) as exc:
-            await self._cmd.aclose()
+            await cmd.aclose()
             raise ServerStartError(
                 f"cannot reach the Redis backplane at {self.url}: {exc or type(exc).__name__} "
-                "(start one with wslab.net.services.redis(), or let wslab.cluster() do it)") from None
-        self._event_script = self._cmd.register_script(_EVENT_LUA)
-        self._msg_script = self._cmd.register_script(_MSG_LUA)
+                "(start one with wslab.net.services.redis(), or let wslab.cluster() do it)"
+            ) from None
+        self._store = RedisAckStore(cmd, namespace=self.namespace, channel=self.channel,
+                                    limits=self.limits, node=self.node, on_lost=self._set_lost)
         self._tasks = [asyncio.ensure_future(self._subscriber()),
                        asyncio.ensure_future(self._publisher()),
                        asyncio.ensure_future(self._event_pump())]
@@ -192,9 +145,11 @@ class Backplane:
                                    f"within {timeout} s") from None
 
     async def astop(self) -> None:
+        self.state = "stopped"
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # a task that swallows its cancellation must not hang the stop
+            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
         self._tasks = []
         if self._cmd is not None:
             try:
@@ -204,8 +159,7 @@ class Backplane:
         self.state = "stopped"
 
     def _record(self, what: str, **extra: Any) -> None:
-        self.server._log.record("backplane", None, reason=what,
-                                extra={"node": self.node, "url": self.url, **extra})
+        self.host.record(what, {"node": self.node, "url": self.url, **extra})
 
     def _set_lost(self, exc: BaseException) -> None:
         if self.state in ("lost", "stopped"):
@@ -225,8 +179,7 @@ class Backplane:
             self.stats.recovered += 1
             self._record("recovered", down_s=round(down, 3), outbox=len(self._outbox),
                          dropped=self.stats.dropped)
-            if self._wake is not None:
-                self._wake.set()
+            self._wake.set()
         elif self.state == "connecting":
             self.state = "connected"
             self._record("connected", channel=self.channel)
@@ -234,7 +187,7 @@ class Backplane:
     # --- the bus: receiving ------------------------------------------------------------------
     async def _subscriber(self) -> None:
         delay = 0.05
-        while True:
+        while self.state != "stopped":
             client = self._client()
             ps = client.pubsub()
             try:
@@ -244,7 +197,7 @@ class Backplane:
                     msg = await ps.get_message(timeout=1.0)
                     if msg is not None and msg["type"] == "subscribe":
                         break
-                current = int(await self._cmd.get(self._seq_key) or 0)
+                current = await self.ack_store().current()
                 await self._catch_up(current)
                 self._set_connected()
                 self._subscribed.set()
@@ -258,11 +211,7 @@ class Backplane:
             except _ERRORS as exc:
                 self._set_lost(exc)
             finally:
-                try:
-                    await ps.aclose()
-                    await client.aclose()
-                except (*_ERRORS, asyncio.CancelledError):
-                    pass
+                await _close_quietly(ps, client)
             await asyncio.sleep(delay)
             delay = min(RETRY_MAX, delay * 2)
 
@@ -283,7 +232,7 @@ class Backplane:
         size = len(raw)
         if kind == "e":
             self.trace.append((time.monotonic_ns(), "receive", "event", size))
-            self._events_q.put_nowait((int(msg["s"]), msg.get("d")))
+            self._events_q.put_nowait((int(msg["s"]), json.dumps(msg.get("d"))))
             return
         if msg.get("n") == self.node:
             self.stats.own_skipped += 1
@@ -292,10 +241,9 @@ class Backplane:
         self.trace.append((time.monotonic_ns(), "receive", kind or "?", size))
         if kind == "b":
             message: str | bytes = base64.b64decode(msg["b64"]) if "b64" in msg else msg["t"]
-            self.server._broadcast_now(message, msg.get("path"), relay=False)
+            self.host.broadcast(message, msg.get("path"))
         elif kind == "p":
-            self.server.pubsub.publish(msg["ch"], msg.get("d"), self.server._send_now_to,
-                                       sender=msg.get("from"), relay=False)
+            self.host.publish(msg["ch"], msg.get("d"), msg.get("from"))
 
     # --- the bus: sending ------------------------------------------------------------------------
     def _enqueue(self, envelope: dict[str, Any]) -> None:
@@ -310,10 +258,15 @@ class Backplane:
             self.stats.dropped += 1
         self._outbox.append(text)
         self.trace.append((time.monotonic_ns(), "publish", envelope["k"], len(text)))
-        if self._wake is not None:
-            self._wake.set()
+        self._wake.set()
 
-    def relay_broadcast(self, message: str | bytes, path: str | None) -> None:
+    # --- Relay ------------------------------------------------------------------------------
+    def ack_store(self) -> RedisAckStore:
+        if self._store is None:
+            raise RuntimeError("the backplane has not been started")
+        return self._store
+
+    def broadcast(self, message: str | bytes, path: str | None) -> None:
         """A broadcast already delivered here: publish it once for the other servers."""
         env: dict[str, Any] = {"k": "b", "n": self.node, "path": path}
         if isinstance(message, bytes):
@@ -322,7 +275,7 @@ class Backplane:
             env["t"] = message
         self._enqueue(env)
 
-    def relay_publish(self, channel: str, data: Any, sender: int | None) -> None:
+    def publish(self, channel: str, data: Any, sender: int | None) -> None:
         """A ``/pubsub`` publication already delivered here: publish it for the others."""
         self._enqueue({"k": "p", "n": self.node, "ch": channel, "d": data, "from": sender})
 
@@ -334,7 +287,7 @@ class Backplane:
             while self._outbox:
                 batch = list(self._outbox)[:500]
                 try:
-                    pipe = self._cmd.pipeline(transaction=False)
+                    pipe = self.ack_store().redis.pipeline(transaction=False)
                     for text in batch:
                         pipe.publish(self.channel, text)
                     await pipe.execute()
@@ -346,21 +299,21 @@ class Backplane:
                         self._outbox.popleft()
                 self.stats.published += len(batch)
 
-    # --- /ack: numbered events ---------------------------------------------------------------------
-    async def ack_event(self, data: Any) -> int:
-        """Number ``data``, store it for replay and publish it; returns its number.
+    # --- /ack: numbered events ------------------------------------------------------------
+    def ack_broadcast(self, data: Any) -> int:
+        """Number ``data``, store it for replay and publish it (from a cell); its number.
 
         Every server (this one too) delivers it from the bus, in number order.
         """
-        text = json.dumps(data, separators=(",", ":"))
+        return lab.run(self.ack_event(data), what="ack_broadcast")
+
+    async def ack_event(self, data: Any) -> int:
         try:
-            return int(await self._event_script(
-                keys=[self._seq_key, self._stream_key, self.channel],
-                args=[text, self.replay_max]))
-        except _ERRORS as exc:
-            self._set_lost(exc)
-            raise ConnectionError(f"the backplane at {self.url} is unreachable; a numbered "
-                                  "event needs it (its number comes from Redis)") from None
+            return await self.ack_store().add_event(json.dumps(data, separators=(",", ":")))
+        except AckStoreUnavailable:
+            raise BackplaneUnavailable(f"the backplane at {self.url} is unreachable; a "
+                                       "numbered event needs it (its number comes from Redis)"
+                                       ) from None
 
     async def _event_pump(self) -> None:
         """Hand events to local clients strictly in number order, filling gaps from the stream."""
@@ -379,117 +332,24 @@ class Backplane:
                     self._ack_seen = max(self._ack_seen, seq if data is None else seq - 1)
                 if data is not None and seq == self._ack_seen + 1:
                     self._deliver_event(seq, data)
-            except _ERRORS as exc:  # the stream is unreachable: the subscriber will catch up
-                self._set_lost(exc)
+            except AckStoreUnavailable:  # the subscriber will catch up
+                pass
             except asyncio.CancelledError:
                 raise
 
-    async def _range(self, first: int, last: int) -> list[tuple[int, Any]]:
-        entries = await self._cmd.xrange(self._stream_key, f"{first}-0", f"{last}-0")
-        return [(int(eid.split(b"-")[0]), json.loads(fields[b"d"])) for eid, fields in entries]
+    async def _range(self, first: int, last: int) -> list[tuple[int, str]]:
+        return await self.ack_store().events(first, last)
 
-    def _deliver_event(self, seq: int, data: Any) -> None:
+    def _deliver_event(self, seq: int, data_text: str) -> None:
         self._ack_seen = seq
         self.stats.events += 1
-        text = json.dumps({"op": "event", "seq": seq, "data": data})
-        for cid, (conn, st) in list(self._ack_conns.items()):
-            if conn.closed:
-                del self._ack_conns[cid]
-            elif st.get("syncing") is not None:
-                st["syncing"].append((seq, text))
-            elif seq > st.get("last", 0):
-                st["last"] = seq
-                conn._send_now(text)
-
-    # --- /ack: one client's messages ---------------------------------------------------------------
-    async def handle_ack(self, conn: Any, state: dict[str, Any], text: str | bytes) -> None:
-        """The ``/ack`` route with its state in Redis (see :mod:`wslab.net.server.ack`)."""
-        try:
-            msg = json.loads(text)
-            op = msg["op"]
-        except (ValueError, KeyError, TypeError):
-            conn._send_now(json.dumps({"op": "error", "error": "expected JSON with an 'op' field"}))
-            return
-        try:
-            if op == "hello":
-                await self._hello(conn, state, msg)
-            elif op == "msg":
-                await self._msg(conn, state, msg)
-            else:
-                conn._send_now(json.dumps({"op": "error", "error": f"unknown op {op!r}"}))
-        except _ERRORS as exc:
-            # Without Redis this server can neither number nor de-duplicate: 1013 "try
-            # again later" sends the client back through the balancer, with its queue.
-            self._set_lost(exc)
-            conn._fail(1013, "backplane unavailable",
-                       f"the Redis backplane is unreachable during /ack {op}: {exc}")
-
-    async def _hello(self, conn: Any, state: dict[str, Any], msg: dict[str, Any]) -> None:
-        sid = str(msg.get("session", ""))
-        if not sid:
-            conn._send_now(json.dumps({"op": "error", "error": "hello needs a session id"}))
-            return
-        try:
-            last_seen = max(0, int(msg.get("last_seen", 0)))
-        except (TypeError, ValueError):
-            last_seen = 0
-        state["session"], state["syncing"], state["last"] = sid, [], last_seen
-        self._ack_conns[conn.id] = (conn, state)
-        key = self._session_key(sid)
-        pipe = self._cmd.pipeline(transaction=True)  # one consistent snapshot
-        pipe.hincrby(key, "connections", 1)
-        pipe.hget(key, "expected")
-        pipe.expire(key, self.session_ttl)
-        pipe.get(self._seq_key)
-        pipe.xrange(self._stream_key, f"{last_seen + 1}-0", "+")
-        _, expected, _, current, entries = await pipe.execute()
-        current = int(current or 0)
-        missed = [(int(eid.split(b"-")[0]), fields[b"d"].decode()) for eid, fields in entries
-                  if int(eid.split(b"-")[0]) <= current]
-        lost = max(0, current - last_seen - len(missed))
-        conn._send_now(json.dumps({"op": "welcome", "next": int(expected or 1),
-                                   "replayed": len(missed), "lost": lost,
-                                   "node": self.node}))
-        for s, d in missed:
-            conn._send_now(f'{{"op": "event", "seq": {s}, "data": {d}}}')
-        state["last"] = max(last_seen, current)
-        queued, state["syncing"] = state["syncing"], None
-        for s, t in queued:  # arrived from the bus while we read the stream
-            if s > state["last"]:
-                state["last"] = s
-                conn._send_now(t)
-
-    async def _msg(self, conn: Any, state: dict[str, Any], msg: dict[str, Any]) -> None:
-        sid = state.get("session")
-        if sid is None:
-            conn._send_now(json.dumps({"op": "error", "error": "send hello first"}))
-            return
-        seq = msg.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int):
-            conn._send_now(json.dumps({"op": "error", "error": "msg needs an integer seq"}))
-            return
-        data = json.dumps(msg.get("data"), separators=(",", ":"))
-        result = int(await self._msg_script(
-            keys=[self._session_key(sid), self._delivered_key(sid)],
-            args=[seq, data, self.keep_delivered, self.session_ttl]))
-        if result >= 0:  # delivered now (1) or a duplicate (0): acknowledged either way
-            conn._send_now(json.dumps({"op": "ack", "seq": seq}))
-        if result == 1:
-            hook = getattr(self.server.ack, "on_deliver", None)
-            if hook is not None:
-                hook(sid, msg.get("data"))
+        self.host.ack_event(seq, event_message(seq, data_text))
 
     async def asession(self, sid: str) -> Session:
-        key = self._session_key(sid)
-        pipe = self._cmd.pipeline(transaction=True)
-        pipe.hgetall(key)
-        pipe.lrange(self._delivered_key(sid), 0, -1)
-        fields, delivered = await pipe.execute()
-        if not fields:
+        session = await self.ack_store().session(sid)
+        if session is None:
             raise ValueError(f"no /ack session {sid!r} in the backplane at {self.url}")
-        return Session(sid, int(fields.get(b"expected", 1)),
-                       [json.loads(d) for d in delivered], int(fields.get(b"duplicates", 0)),
-                       int(fields.get(b"connections", 0)))
+        return session
 
     def session(self, sid: str) -> Session:
         """A ``/ack`` session as Redis holds it: next expected seq, delivered data, counts."""
@@ -503,3 +363,12 @@ class Backplane:
 
     def __repr__(self) -> str:
         return f"<Backplane {self.node} {self.state} {self.url}>"
+
+
+async def _close_quietly(*clients: Any) -> None:
+    """Close Redis clients whose connection may be gone (a cancellation still propagates)."""
+    for client in clients:
+        try:
+            await client.aclose()
+        except _ERRORS:
+            pass

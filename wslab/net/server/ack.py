@@ -1,63 +1,58 @@
-"""The server side of exactly-once delivery: the ``/ack`` route (layer 2, I/O).
+"""The ``/ack`` route's state in one server's memory, and its connections (layer 2).
 
-WebSocket itself has no acknowledgements, sequence numbers or replay: a TCP
-connection that dies takes unsent and unacknowledged data with it.  This tiny
-application protocol (JSON text messages) adds them on top:
+The protocol (messages, validation, bounds, replies) is :mod:`wslab.protocol.ack`;
+this module holds what one server needs around it:
 
-client -> server
-    ``{"op": "hello", "session": S, "last_seen": E}``  after every (re)connect
-    ``{"op": "msg", "seq": N, "data": D}``             numbered from 1 per session
-server -> client
-    ``{"op": "welcome", "next": N, "replayed": k, "lost": m}``  the next seq expected
-    ``{"op": "ack", "seq": N}``                        delivered (or a duplicate)
-    ``{"op": "event", "seq": E, "data": D}``           a numbered broadcast
-    ``{"op": "error", "error": "..."}``                a message it cannot use
-
-The server delivers each session's messages exactly once and in order
-(duplicates, resent after a reconnect, are acknowledged again but not
-delivered) and replays broadcasts the client missed from a bounded buffer
-("connection-state recovery"); what fell out of the buffer is reported as
-``lost``, never silently skipped.
-
-Everything a client can make the server keep is bounded (issue 11): the replay
-buffer in events (``replay_max``) *and* bytes (``replay_bytes_max``), so one
-hello can make the server send back at most that much; each session keeps only
-its newest delivered messages (``keep_delivered`` of them, ``keep_delivered_bytes``
-in all, and all sessions together ``delivered_bytes_max``: the sessions used
-least recently give theirs up first); the number of sessions is capped (``sessions_max``: the one idle the
-longest, with no connection, goes first); and a session with no connection
-expires after ``session_ttl`` seconds (:meth:`AckState.expire`, run by the server).
+* :class:`MemoryAckStore`, the :class:`~wslab.protocol.ack.AckStore` of a server
+  without a backplane: sessions and the replay buffer in this process, bounded as
+  :class:`~wslab.protocol.ack.AckLimits` says (the Redis store of
+  :mod:`wslab.net.redis_ack` obeys the same limits);
+* :class:`AckRoute`, the route's connections over one
+  :class:`~wslab.protocol.ack.AckProtocol`: it sends the replies, fans numbered
+  events out, and closes a client with 1013 when the store cannot be reached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from ...protocol.ack import (
+    AckConnState,
+    AckLimits,
+    AckProtocol,
+    AckStore,
+    AckStoreUnavailable,
+    Delivery,
+    Msg,
+    Opened,
+    SessionsFull,
+    SessionView,
+    event_message,
+)
+from ..errors import ConnectionClosed
 
 __all__ = ["REPLAY_BYTES_MAX", "REPLAY_MAX", "SESSIONS_MAX", "SESSION_ID_MAX", "SESSION_TTL",
-           "AckState", "Session"]
+           "AckPeer", "AckRoute", "AckState", "MemoryAckStore", "Session"]
 
-REPLAY_MAX = 1000                  # broadcasts kept for replay ...
-REPLAY_BYTES_MAX = 4 << 20         # ... and at most this many bytes of them (JSON text)
-SESSIONS_MAX = 1000                # sessions remembered at once
-SESSION_TTL = 600.0                # seconds a session without a connection is kept
-SESSION_ID_MAX = 128               # characters in a session id
-KEEP_DELIVERED = 100_000           # newest delivered messages a session keeps ...
-KEEP_DELIVERED_BYTES = 1 << 20     # ... and at most this many bytes of them ...
-DELIVERED_BYTES_MAX = 32 << 20     # ... and all sessions together at most this many
-_ITEM_COST = 32                    # bytes counted per kept message beyond its JSON text
+_DEFAULTS = AckLimits()
+REPLAY_MAX = _DEFAULTS.replay_max
+REPLAY_BYTES_MAX = _DEFAULTS.replay_bytes_max
+SESSIONS_MAX = _DEFAULTS.sessions_max
+SESSION_TTL = _DEFAULTS.session_ttl
+SESSION_ID_MAX = _DEFAULTS.session_id_max
 
 
 @dataclass
 class Session:
     """What the server remembers about one client session across connections.
 
-    ``delivered`` holds the newest delivered messages only (see ``AckState``);
-    ``delivered_count`` counts them all.
+    ``delivered`` holds the newest delivered messages only (see :class:`AckLimits`);
+    ``delivered_count`` counts them all; ``kept_bytes`` is what ``delivered`` costs.
     """
 
     id: str
@@ -68,203 +63,264 @@ class Session:
     delivered_count: int = 0
     attached: int = 0              # connections using this session now
     last_used: float = 0.0         # time.monotonic() of its last hello or message
-    _sizes: collections.deque[int] = field(default_factory=collections.deque, repr=False)
-    _bytes: int = field(default=0, repr=False)
+    sizes: collections.deque[int] = field(default_factory=collections.deque, repr=False)
+    kept_bytes: int = field(default=0, repr=False)
 
 
-def _reply(**fields: Any) -> str:
-    return json.dumps(fields)
+class MemoryAckStore:
+    """Sessions and the broadcast replay buffer of one LabServer (lab loop only).
 
+    Its coroutines never suspend; the ``*_now`` methods are the same operations, plain.
+    """
 
-def _error(why: str) -> list[str]:
-    return [_reply(op="error", error=why)]
+    node: str | None = None
 
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-class AckState:
-    """Sessions and the broadcast replay buffer of one LabServer (lab loop only)."""
-
-    def __init__(self, replay_max: int = REPLAY_MAX, keep_delivered: int = KEEP_DELIVERED, *,
-                 replay_bytes_max: int = REPLAY_BYTES_MAX, sessions_max: int = SESSIONS_MAX,
-                 session_ttl: float = SESSION_TTL,
-                 keep_delivered_bytes: int = KEEP_DELIVERED_BYTES,
-                 delivered_bytes_max: int = DELIVERED_BYTES_MAX) -> None:
-        for label, value in (("replay_max", replay_max), ("keep_delivered", keep_delivered),
-                             ("replay_bytes_max", replay_bytes_max),
-                             ("sessions_max", sessions_max),
-                             ("keep_delivered_bytes", keep_delivered_bytes),
-                             ("delivered_bytes_max", delivered_bytes_max)):
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{label} is a positive integer, got {value!r}")
-        if isinstance(session_ttl, bool) or not isinstance(session_ttl, (int, float)) \
-                or session_ttl <= 0:
-            raise ValueError(f"ack_session_ttl is a number of seconds > 0, got {session_ttl!r}")
+    def __init__(self, limits: AckLimits | None = None, **changes: Any) -> None:
+        if limits is None:
+            limits = AckLimits(**changes)
+        self.limits = limits
         # insertion order = least recently used first (moved to the end on every use)
         self.sessions: dict[str, Session] = {}
         self.replay: collections.deque[tuple[int, str]] = collections.deque()
-        self.replay_max = replay_max
-        self.replay_bytes_max = replay_bytes_max
         self.replay_bytes = 0
         self.event_seq = 0
-        self.keep_delivered = keep_delivered
-        self.keep_delivered_bytes = keep_delivered_bytes
-        self.delivered_bytes_max = delivered_bytes_max
         self.delivered_bytes = 0    # what all sessions' delivered lists hold, counted
-        self.sessions_max = sessions_max
-        self.session_ttl = float(session_ttl)
         self.sessions_evicted = 0   # dropped to stay under sessions_max
         self.sessions_expired = 0   # dropped after session_ttl without a connection
-        self.on_deliver: Callable[[str, Any], None] | None = None
 
-    # --- one client's messages ---------------------------------------------------------
-    def handle(self, conn_state: dict[str, Any], text: str | bytes) -> list[str]:
-        """Process one message from a client; return the messages to send back.
+    # the limits under their old names
+    replay_max = property(lambda self: self.limits.replay_max)
+    replay_bytes_max = property(lambda self: self.limits.replay_bytes_max)
+    sessions_max = property(lambda self: self.limits.sessions_max)
+    session_ttl = property(lambda self: float(self.limits.session_ttl))
+    keep_delivered = property(lambda self: self.limits.keep_delivered)
+    keep_delivered_bytes = property(lambda self: self.limits.keep_delivered_bytes)
+    delivered_bytes_max = property(lambda self: self.limits.delivered_bytes_max)
 
-        Never raises on what a client sends: anything unusable gets an ``error`` reply.
-        """
-        if not isinstance(text, str):
-            return _error("the /ack route speaks JSON text messages, not binary")
-        try:
-            msg = json.loads(text)
-        except (ValueError, RecursionError):
-            return _error("expected JSON with an 'op' field")
-        if not isinstance(msg, dict) or "op" not in msg:
-            return _error("expected a JSON object with an 'op' field")
-        op = msg["op"]
-        if op == "hello":
-            return self._hello(conn_state, msg)
-        session: Session | None = conn_state.get("session")
-        if op == "msg":
-            if session is None:
-                return _error("send hello first")
-            return self._msg(session, msg)
-        if not isinstance(op, str):
-            return _error("op is a string: 'hello' or 'msg'")
-        if session is None:
-            return _error("send hello first")
-        return _error(f"unknown op {op[:40]!r}; ops are 'hello' and 'msg'")
+    # --- AckStore ----------------------------------------------------------------------
+    async def open(self, sid: str, last_seen: int, previous: str | None) -> Opened:
+        return self.open_now(sid, last_seen, previous)
 
-    def _hello(self, conn_state: dict[str, Any], msg: dict[str, Any]) -> list[str]:
-        sid = msg.get("session")
-        if not isinstance(sid, str) or not 0 < len(sid) <= SESSION_ID_MAX:
-            return _error(f"hello needs a session id: a string of 1-{SESSION_ID_MAX} characters")
-        last_seen = msg.get("last_seen", 0)
-        if last_seen is None:
-            last_seen = 0
-        if not _is_int(last_seen) or last_seen < 0:
-            return _error("last_seen is the number of the last event seen: an integer >= 0")
+    async def deliver(self, sid: str, msg: Msg) -> Delivery:
+        return self.deliver_now(sid, msg)
+
+    async def detach(self, sid: str) -> None:
+        self.detach_now(sid)
+
+    async def add_event(self, data_text: str) -> int:
+        return self.add_event_now(data_text)
+
+    async def expire(self, attached: Iterable[str] = ()) -> int:
+        return self.expire_now()  # this store counts its connections itself
+
+    async def session(self, sid: str) -> SessionView | None:
+        s = self.sessions.get(sid)
+        if s is None:
+            return None
+        return SessionView(s.id, s.expected, list(s.delivered), s.duplicates, s.connections)
+
+    # --- the same, plain ---------------------------------------------------------------------
+    def open_now(self, sid: str, last_seen: int, previous: str | None) -> Opened:
         now = time.monotonic()
-        self.expire(now)
+        self.expire_now(now)
         session = self.sessions.pop(sid, None)
         if session is None:
-            if len(self.sessions) >= self.sessions_max and not self._evict_one():
-                return _error(f"too many sessions ({self.sessions_max}); try again later")
+            if len(self.sessions) >= self.limits.sessions_max and not self._evict_one():
+                raise SessionsFull(f"{len(self.sessions)} sessions, all attached")
             session = Session(sid)
         self.sessions[sid] = session  # now the most recently used
         session.last_used = now
         session.connections += 1
-        old: Session | None = conn_state.get("session")
-        if old is not session:
+        if previous != sid:
+            old = self.sessions.get(previous) if previous is not None else None
             if old is not None:
                 old.attached -= 1
             session.attached += 1
-            conn_state["session"] = session
         missed = [(s, t) for s, t in self.replay if s > last_seen]
-        lost = max(0, self.event_seq - last_seen - len(missed))
-        out = [_reply(op="welcome", next=session.expected, replayed=len(missed), lost=lost)]
-        out += [t for _, t in missed]
-        return out
+        return Opened(session.expected, self.event_seq, missed)
 
-    def _msg(self, session: Session, msg: dict[str, Any]) -> list[str]:
-        seq = msg.get("seq")
-        if not _is_int(seq):
-            return _error("msg needs an integer seq")
+    def deliver_now(self, sid: str, msg: Msg) -> Delivery:
+        session = self.sessions.pop(sid, None)
+        if session is None:  # expired under an attached connection: start over
+            session = Session(sid, attached=1)
+        self.sessions[sid] = session  # now the most recently used
         session.last_used = time.monotonic()
-        if seq == session.expected:
+        if msg.seq == session.expected:
             session.expected += 1
-            data = msg.get("data")
-            self._keep(session, data)
-            if self.on_deliver is not None:
-                self.on_deliver(session.id, data)
-            return [_reply(op="ack", seq=seq)]
-        if seq < session.expected:
+            self._keep(session, msg)
+            return Delivery.DELIVERED
+        if msg.seq < session.expected:
             session.duplicates += 1
-            return [_reply(op="ack", seq=seq)]
-        return []  # a gap: not acknowledged, the client resends from welcome.next
+            return Delivery.DUPLICATE
+        return Delivery.GAP
 
-    def _keep(self, session: Session, data: Any) -> None:
-        """Keep ``data`` among the session's newest delivered messages (bounded)."""
-        session.delivered_count += 1
-        size = len(json.dumps(data)) + _ITEM_COST
-        if size > self.keep_delivered_bytes:
-            return  # bigger than the whole budget: delivered (and counted), not kept
-        session.delivered.append(data)
-        session._sizes.append(size)
-        session._bytes += size
-        self.delivered_bytes += size
-        self._trim(session, self.keep_delivered, self.keep_delivered_bytes)
-        if self.delivered_bytes > self.delivered_bytes_max:
-            for other in list(self.sessions.values()):  # least recently used first
-                over = self.delivered_bytes - self.delivered_bytes_max
-                if over <= 0:
-                    break
-                self._trim(other, self.keep_delivered, max(0, other._bytes - over))
-
-    def _trim(self, session: Session, count: int, size: int) -> None:
-        """Drop a session's oldest kept messages until it keeps <= count and <= size bytes."""
-        drop = freed = 0
-        sizes = session._sizes
-        while sizes and (len(sizes) > count or session._bytes - freed > size):
-            freed += sizes.popleft()
-            drop += 1
-        if drop:
-            del session.delivered[:drop]
-            session._bytes -= freed
-            self.delivered_bytes -= freed
-
-    def detach(self, conn_state: dict[str, Any]) -> None:
-        """A connection closed: its session may now expire or be evicted."""
-        session: Session | None = conn_state.pop("session", None)
+    def detach_now(self, sid: str) -> None:
+        session = self.sessions.get(sid)
         if session is not None:
             session.attached -= 1
             session.last_used = time.monotonic()
 
+    def add_event_now(self, data_text: str) -> int:
+        """Number a broadcast, keep it for replay (within the bounds); its number."""
+        self.event_seq += 1
+        text = event_message(self.event_seq, data_text)
+        size = len(text)
+        if size <= self.limits.replay_bytes_max:
+            self.replay.append((self.event_seq, text))
+            self.replay_bytes += size
+        while self.replay and (len(self.replay) > self.limits.replay_max
+                               or self.replay_bytes > self.limits.replay_bytes_max):
+            self.replay_bytes -= len(self.replay.popleft()[1])
+        return self.event_seq
+
+    def expire_now(self, now: float | None = None) -> int:
+        """Forget sessions that had no connection for ``session_ttl`` s; returns how many."""
+        if now is None:
+            now = time.monotonic()
+        deadline = now - self.limits.session_ttl
+        gone = [sid for sid, s in self.sessions.items()
+                if s.attached <= 0 and s.last_used <= deadline]
+        for sid in gone:
+            self.delivered_bytes -= self.sessions.pop(sid).kept_bytes
+        self.sessions_expired += len(gone)
+        return len(gone)
+
     # --- bounds ------------------------------------------------------------------------
+    def _keep(self, session: Session, msg: Msg) -> None:
+        """Keep the message among the session's newest delivered ones (bounded)."""
+        session.delivered_count += 1
+        size = self.limits.item_size(msg.data_text)
+        if size > self.limits.keep_delivered_bytes:
+            return  # bigger than the whole budget: delivered (and counted), not kept
+        session.delivered.append(msg.data)
+        session.sizes.append(size)
+        session.kept_bytes += size
+        self.delivered_bytes += size
+        self._trim(session, self.limits.keep_delivered, self.limits.keep_delivered_bytes)
+        if self.delivered_bytes > self.limits.delivered_bytes_max:
+            for other in list(self.sessions.values()):  # least recently used first
+                over = self.delivered_bytes - self.limits.delivered_bytes_max
+                if over <= 0:
+                    break
+                self._trim(other, self.limits.keep_delivered, max(0, other.kept_bytes - over))
+
+    def _trim(self, session: Session, count: int, size: int) -> None:
+        """Drop a session's oldest kept messages until it keeps <= count and <= size bytes."""
+        drop = freed = 0
+        sizes = session.sizes
+        while sizes and (len(sizes) > count or session.kept_bytes - freed > size):
+            freed += sizes.popleft()
+            drop += 1
+        if drop:
+            del session.delivered[:drop]
+            session.kept_bytes -= freed
+            self.delivered_bytes -= freed
+
     def _evict_one(self) -> bool:
         """Forget the least recently used session with no connection; False if none."""
         for sid, session in self.sessions.items():
             if session.attached <= 0:
                 del self.sessions[sid]
-                self.delivered_bytes -= session._bytes
+                self.delivered_bytes -= session.kept_bytes
                 self.sessions_evicted += 1
                 return True
         return False
 
-    def expire(self, now: float | None = None) -> int:
-        """Forget sessions that had no connection for ``session_ttl`` s; returns how many."""
-        if now is None:
-            now = time.monotonic()
-        deadline = now - self.session_ttl
-        gone = [sid for sid, s in self.sessions.items()
-                if s.attached <= 0 and s.last_used <= deadline]
-        for sid in gone:
-            self.delivered_bytes -= self.sessions.pop(sid)._bytes
-        self.sessions_expired += len(gone)
-        return len(gone)
 
-    # --- numbered broadcasts -------------------------------------------------------------
-    def event(self, data: Any) -> str:
-        """Number a broadcast, keep it for replay (within the bounds), return the message."""
-        self.event_seq += 1
-        text = _reply(op="event", seq=self.event_seq, data=data)
-        size = len(text)
-        if size <= self.replay_bytes_max:
-            self.replay.append((self.event_seq, text))
-            self.replay_bytes += size
-        while self.replay and (len(self.replay) > self.replay_max
-                               or self.replay_bytes > self.replay_bytes_max):
-            self.replay_bytes -= len(self.replay.popleft()[1])
-        return text
+#: the name this store had when it was the only one
+AckState = MemoryAckStore
+
+
+class AckPeer(Protocol):
+    """What the route needs of a connection: its id, a send and a close."""
+
+    @property
+    def id(self) -> int: ...
+
+    def send(self, message: str | bytes) -> None: ...
+
+    def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class AckRoute:
+    """The ``/ack`` route's connections over one :class:`AckProtocol` (lab loop only).
+
+    ``record(kind, client_id, code, reason)`` writes an event of the server's log.
+    """
+
+    def __init__(self, store: AckStore,
+                 record: Callable[[str, int | None, int | None, str], None]) -> None:
+        self.protocol = AckProtocol(store)
+        self._record = record
+        self._conns: dict[int, tuple[AckPeer, AckConnState]] = {}
+        self._detaching: set[asyncio.Task[Any]] = set()  # detaches and sweeps running
+
+    @property
+    def store(self) -> AckStore:
+        return self.protocol.store
+
+    @store.setter
+    def store(self, store: AckStore) -> None:
+        self.protocol.store = store
+
+    async def handle(self, peer: AckPeer, message: str | bytes) -> None:
+        """One message from ``peer``: its replies are sent before the next is read."""
+        entry = self._conns.get(peer.id)
+        if entry is None:
+            entry = self._conns[peer.id] = (peer, AckConnState())
+        try:
+            replies = await self.protocol.handle(entry[1], message)
+        except AckStoreUnavailable as exc:
+            # Without its store this server can neither number nor de-duplicate: 1013
+            # "try again later" sends the client back through the balancer, with its queue.
+            self._record("error", peer.id, 1013, f"/ack: {exc}")
+            peer.close(1013, "backplane unavailable")
+            return
+        for text in replies:
+            _send(peer, text)
+
+    def forget(self, peer: AckPeer) -> None:
+        """``peer`` closed: its session may expire (a store away now: it expires later)."""
+        entry = self._conns.pop(peer.id, None)
+        if entry is not None and entry[1].session is not None:
+            task = asyncio.get_running_loop().create_task(self._detach(entry[1].session))
+            self._detaching.add(task)
+            task.add_done_callback(self._detaching.discard)
+
+    async def _detach(self, sid: str) -> None:
+        try:
+            await self.protocol.store.detach(sid)
+        except AckStoreUnavailable:
+            pass  # Redis away: the session expires after session_ttl instead
+
+    def sweep_soon(self) -> None:
+        """Start :meth:`sweep` on the lab loop without waiting for it."""
+        task = asyncio.get_running_loop().create_task(self.sweep())
+        self._detaching.add(task)
+        task.add_done_callback(self._detaching.discard)
+
+    async def sweep(self) -> int:
+        """Expire idle sessions (the store's); the sessions of open connections are in use."""
+        attached = {st.session for _, st in self._conns.values() if st.session is not None}
+        try:
+            return await self.protocol.store.expire(attached)
+        except AckStoreUnavailable:
+            return 0
+
+    def deliver_event(self, seq: int, text: str) -> int:
+        """Send the event numbered ``seq`` to every connection that still needs it."""
+        sent = 0
+        for peer, state in list(self._conns.values()):
+            out = self.protocol.event_for(state, seq, text)
+            if out is not None:
+                sent += _send(peer, out)
+        return sent
+
+
+def _send(peer: AckPeer, text: str) -> int:
+    try:
+        peer.send(text)
+    except ConnectionClosed:
+        return 0
+    return 1
+

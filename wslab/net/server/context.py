@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ..events import EventLog
-from .ack import AckState
+from .ack import MemoryAckStore
 from .admission import Admission
 from .connection import Connection, ConnectionHandler
 from .pubsub import PubSub
@@ -71,7 +71,7 @@ class ServerContext(Protocol):
         """The channels of ``/pubsub``."""
 
     @property
-    def ack(self) -> AckState:
+    def ack(self) -> MemoryAckStore:
         """The sessions and numbered events of ``/ack``."""
 
     @property

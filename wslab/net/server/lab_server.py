@@ -37,10 +37,11 @@ from .. import public_url
 from .._tornado import handle_connection
 from ..errors import ServerStartError
 from ..events import Event, EventList, EventLog, clip, payload_size
+from ..relay import LocalRelay, Relay, RelayHost
 from ..tls import make_tls
 from . import registry
 from .accept import Acceptor, describe
-from .ack import SESSION_TTL, AckState
+from .ack import SESSION_TTL, AckRoute, MemoryAckStore
 from .admission import Admission, TokenAuth, make_auth, normalise_origins
 from .connection import (
     ClientInfo,
@@ -87,7 +88,7 @@ class LabServer:
         self.ping_timeout = ping_timeout
         self.max_message_size = max_message_size
         self.app_heartbeat = bool(app_heartbeat)
-        self.ack = AckState(session_ttl=ack_session_ttl)
+        self.ack = MemoryAckStore(session_ttl=ack_session_ttl)
         self.handshake_timeout = handshake_timeout
         self._pending: set[Any] = set()  # streams whose handshake is in progress
         self._acceptor: Acceptor | None = None
@@ -110,6 +111,8 @@ class LabServer:
         # every server on that Redis (wslab.net.backplane, which imports redis; None: not used)
         self.backplane_url = backplane
         self.backplane: Any = None
+        self.ack_route = AckRoute(self.ack, self._record_ack)
+        self.relay: Relay = self._make_relay()
 
     # --- rules and options handlers read (see ServerContext) --------------------
     @property
@@ -216,8 +219,7 @@ class LabServer:
         if self.tls:
             files = make_tls()
             self.ca_file, ssl_ctx = files.ca_file, files.server_context
-        if self.backplane_url is not None:
-            await self._astart_backplane()
+        await self._astart_relay()
         # idle_connection_timeout bounds the wait for a request's header block: a client
         # that sends its handshake slowly (or never) is dropped after handshake_timeout.
         self._http = _LabHTTPServer(app, xheaders=False, ssl_options=ssl_ctx,
@@ -238,8 +240,8 @@ class LabServer:
 
     def _sweep_ack_sessions(self) -> None:
         """Expire idle ``/ack`` sessions now and then (lab loop)."""
-        self.ack.expire()
-        every = max(0.1, min(30.0, self.ack.session_ttl / 2))
+        self.ack_route.sweep_soon()
+        every = max(0.1, min(30.0, self.ack.limits.session_ttl / 2))
         self._ack_sweeper = asyncio.get_running_loop().call_later(every, self._sweep_ack_sessions)
 
     # --- handshakes in progress ------------------------------------------------------
@@ -261,19 +263,37 @@ class LabServer:
     def _prune_pending(self) -> None:
         self._pending = {s for s in self._pending if not s.closed()}
 
-    async def _astart_backplane(self) -> None:
-        from ..backplane import Backplane  # imports redis: only for a server that uses it
+    def _make_relay(self) -> Relay:
+        """The relay for ``serve(backplane=...)``: Redis for a URL, else this server alone."""
+        host = RelayHost(
+            name=self.name,
+            broadcast=lambda message, path: self._broadcast_now(message, path, relay=False),
+            publish=lambda channel, data, sender: self.pubsub.publish(
+                channel, data, self._send_now_to, sender=sender, relay=False),
+            ack_event=self.ack_route.deliver_event, record=self._record_backplane)
         if self.backplane_url is None:
-            return
-        bp = Backplane(self, self.backplane_url)
+            return LocalRelay(host, self.ack)
+        from ..backplane import Backplane  # imports redis: only for a server that uses it
+        shared: Relay = Backplane(host, self.backplane_url, limits=self.ack.limits)
+        self.backplane = shared
+        return shared
+
+    async def _astart_relay(self) -> None:
         try:
-            await bp.astart()
+            await self.relay.astart()
         except BaseException:
             for s in self._sockets:
                 s.close()
             raise
-        self.backplane = bp
-        self.pubsub.relay = bp.relay_publish
+        self.ack_route.store = self.relay.ack_store()
+        self.pubsub.relay = self.relay.publish
+
+    def _record_backplane(self, what: str, extra: dict[str, Any]) -> None:
+        self._log.record("backplane", None, reason=what, extra=extra)
+
+    def _record_ack(self, kind: str, client_id: int | None, code: int | None,
+                    reason: str) -> None:
+        self._log.record(kind, client_id, code=code, reason=reason)
 
     async def _astop(self, grace: float, code: int = 1001, reason: str = "server stopping") -> None:
         if self._http is None:
@@ -299,8 +319,7 @@ class LabServer:
         await self._http.close_all_connections()
         self._http = None
         self.running = False
-        if self.backplane is not None:
-            await self.backplane.astop()
+        await self.relay.astop()
         if self.ca_file is not None:
             try:
                 os.unlink(self.ca_file)
@@ -385,9 +404,8 @@ class LabServer:
                        relay: bool = True) -> int:
         """Encode the frame once, write the same bytes to every client (no per-client framing;
         clients with permessage-deflate share one compressed copy per window size when they
-        agreed to server_no_context_takeover, else each gets its own).  With a backplane the
-        message also goes once to Redis for the other servers (``relay=False``: it came from
-        there)."""
+        agreed to server_no_context_takeover, else each gets its own).  The relay then shares
+        it with the other servers, if any (``relay=False``: it came from one of them)."""
         binary = isinstance(message, bytes)
         frame = encode_frame(Frame(Opcode.BINARY if binary else Opcode.TEXT,
                                    payload_bytes(message)))
@@ -401,8 +419,8 @@ class LabServer:
             extra["compressions"] = shared.compressions
         self._log.record("message", None, direction="out", opcode="binary" if binary else "text",
                          size=payload_size(message), data=clip(message), extra=extra)
-        if relay and self.backplane is not None:
-            self.backplane.relay_broadcast(message, path)
+        if relay:
+            self.relay.broadcast(message, path)
         return len(ids)
 
     def broadcast_local(self, message: str | bytes, path: str | None = None) -> int:
@@ -425,7 +443,7 @@ class LabServer:
 
     def _send_now_to(self, client_id: int, text: str) -> None:
         conn = self._conns.get(client_id)
-        if conn is not None:
+        if conn is not None and not conn.closed:
             conn.send_now(text)
 
     @property
@@ -448,14 +466,7 @@ class LabServer:
         Clients that are disconnected now get it when they reconnect (from a
         buffer of the last 1,000 events).  Returns the event's number.
         """
-        if self.backplane is not None:  # numbered by Redis, delivered by every server
-            return lab.run(self.backplane.ack_event(data), what="ack_broadcast")
-        return lab.call(self._ack_broadcast_now, data, what="ack_broadcast")
-
-    def _ack_broadcast_now(self, data: Any) -> int:
-        text = self.ack.event(data)
-        self._broadcast_now(text, path="/ack")
-        return self.ack.event_seq
+        return self.relay.ack_broadcast(data)
 
     def close_client(self, client_id: int, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake with one client (``ValueError`` for a code or

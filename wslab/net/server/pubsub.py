@@ -32,8 +32,9 @@ class PubSub:
     def __init__(self) -> None:
         self.channels: dict[str, set[int]] = {}
         self.published = 0
-        # set by a backplane: relay(channel, data, sender) shares a publication with other servers
-        self.relay: Callable[[str, Any, int | None], None] | None = None
+        # relay(channel, data, sender) shares a publication with other servers (the server's
+        # relay sets it; alone, there is nobody to share with)
+        self.relay: Callable[[str, Any, int | None], None] = _nobody
 
     def members(self, channel: str) -> set[int]:
         return set(self.channels.get(channel, ()))
@@ -80,7 +81,7 @@ class PubSub:
         for cid in members:
             send(cid, text)
         self.published += 1
-        if relay and self.relay is not None:
+        if relay:
             self.relay(channel, data, sender)
         return len(members)
 
@@ -90,3 +91,7 @@ class PubSub:
             self.channels[channel].discard(client_id)
             if not self.channels[channel]:
                 del self.channels[channel]
+
+
+def _nobody(channel: str, data: Any, sender: int | None) -> None:
+    return None

@@ -470,20 +470,12 @@ class AckSocket(LabSocket):
     Its JSON envelope is the server's protocol: ``@server.on_message`` does not replace it.
     """
 
-    def initialize(self) -> None:
-        self._ack_state: dict[str, Any] = {}
-
     def lab_handle(self, conn: Connection, message: str | bytes) -> Awaitable[None] | None:
-        if self.lab.backplane is not None:  # state in Redis: awaited before the next message
-            return self._await_handler(
-                self.lab.backplane.handle_ack(conn, self._ack_state, message))
-        for reply in self.lab.ack.handle(self._ack_state, message):
-            conn.send_now(reply)
-        return None
+        # replies go out before the next message is read (the store may be Redis)
+        return self._await_handler(self.lab.ack_route.handle(conn, message))
 
     def lab_forget(self, conn: Connection) -> None:
-        if self.lab.backplane is None:
-            self.lab.ack.detach(self._ack_state)
+        self.lab.ack_route.forget(conn)
 
 
 #: (path, handler class) of every WebSocket route, in the order they are matched.

@@ -1,0 +1,298 @@
+"""The ``/ack`` state in Redis, shared by every server of a backplane (layer 2, I/O).
+
+:class:`RedisAckStore` is the :class:`~wslab.protocol.ack.AckStore` of a server
+with ``serve(backplane=...)``: a ``ReconnectingClient`` may come back on ANY
+server and resume its session.  It obeys the same
+:class:`~wslab.protocol.ack.AckLimits` as the memory store, and every bound is
+checked inside the Lua script that writes, so nothing past a bound ever reaches
+Redis (the protocol has already refused a bad session id, ``last_seen`` or a
+binary message before a store is asked):
+
+``<ns>:ack:sessions``          sorted set, session id -> last use (ms, Redis' clock):
+                               at most ``sessions_max``; a new session first drops
+                               those idle for ``session_ttl``, then the least recently
+                               used one with no connection, else it is refused
+``<ns>:ack:session:<id>``      hash: expected, duplicates, connections, attached
+``<ns>:ack:delivered:<id>``    list of the newest delivered messages (JSON text), at most
+                               ``keep_delivered`` of them and ``keep_delivered_bytes``
+``<ns>:ack:sizes``             hash, session id -> bytes its list holds (no TTL: the count
+                               stays right when a session's keys expire)
+``<ns>:ack:bytes``             what every session's list holds, kept under
+                               ``delivered_bytes_max`` (least recently used sessions trim
+                               first)
+``<ns>:ack:seq``, ``<ns>:ack:events``, ``<ns>:ack:events:bytes``
+                               the event counter and the replay stream (ids are event
+                               numbers), at most ``replay_max`` entries and
+                               ``replay_bytes_max`` bytes
+
+A session a server has a connection for is touched at every sweep (``expire``, at
+least every ``session_ttl / 2``), so only the sessions nobody uses (or whose server
+died) expire, after ``session_ttl``.  A session's keys also carry a Redis TTL of
+``session_ttl`` plus a minute (the grace for a late sweep): should every server be
+gone, Redis forgets them by itself, and the next sweep drops their bookkeeping.
+Everything runs on the lab loop with ``redis.asyncio``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis.asyncio as aredis
+import redis.exceptions as rexc
+
+from ..protocol.ack import (
+    ITEM_COST,
+    SEQ_MAX,
+    AckLimits,
+    AckStoreUnavailable,
+    Delivery,
+    Msg,
+    Opened,
+    SessionsFull,
+    SessionView,
+    event_message,
+)
+
+__all__ = ["REDIS_ERRORS", "RedisAckStore"]
+
+REDIS_ERRORS = (rexc.ConnectionError, rexc.TimeoutError, OSError)
+_EVENT_COST = len(event_message(SEQ_MAX, ""))  # an event message beyond its data's JSON
+
+# Shared by the scripts: Redis' clock in ms, dropping one session, trimming one list.
+_COMMON = """
+local P = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function hkey(s) return P .. 'session:' .. s end
+local function lkey(s) return P .. 'delivered:' .. s end
+local function drop(s)
+  local b = tonumber(redis.call('HGET', P .. 'sizes', s) or '0')
+  if b > 0 then redis.call('DECRBY', P .. 'bytes', b) end
+  redis.call('DEL', hkey(s), lkey(s))
+  redis.call('HDEL', P .. 'sizes', s)
+  redis.call('ZREM', P .. 'sessions', s)
+end
+local function kept(s) return tonumber(redis.call('HGET', P .. 'sizes', s) or '0') end
+local function trim(s, count, size)
+  local n = redis.call('LLEN', lkey(s))
+  local b = kept(s)
+  local freed = 0
+  while n > 0 and (n > count or b - freed > size) do
+    freed = freed + #redis.call('LPOP', lkey(s)) + tonumber(ARGV[2])
+    n = n - 1
+  end
+  if freed > 0 then
+    redis.call('HINCRBY', P .. 'sizes', s, -freed)
+    redis.call('DECRBY', P .. 'bytes', freed)
+  end
+end
+local function touch(s, ttl)
+  redis.call('ZADD', P .. 'sessions', now, s)
+  redis.call('PEXPIRE', hkey(s), ttl + 60000)
+  redis.call('PEXPIRE', lkey(s), ttl + 60000)
+end
+local function expire_idle(ttl)
+  local old = redis.call('ZRANGEBYSCORE', P .. 'sessions', '-inf', now - ttl)
+  for _, s in ipairs(old) do drop(s) end
+  return #old
+end
+"""
+
+# ARGV: prefix, item cost, sid, last_seen, previous sid or '', sessions_max, ttl_ms
+_OPEN_LUA = _COMMON + """
+local sid, ttl = ARGV[3], tonumber(ARGV[7])
+if redis.call('EXISTS', hkey(sid)) == 0 then
+  expire_idle(ttl)
+  if redis.call('ZCARD', P .. 'sessions') >= tonumber(ARGV[6]) then
+    local victim = nil
+    for _, s in ipairs(redis.call('ZRANGE', P .. 'sessions', 0, -1)) do
+      if tonumber(redis.call('HGET', hkey(s), 'attached') or '0') <= 0 then
+        victim = s
+        break
+      end
+    end
+    if victim == nil then return {-1} end
+    drop(victim)
+  end
+end
+redis.call('HINCRBY', hkey(sid), 'connections', 1)
+if ARGV[5] ~= sid then
+  redis.call('HINCRBY', hkey(sid), 'attached', 1)
+  if ARGV[5] ~= '' and redis.call('EXISTS', hkey(ARGV[5])) == 1 then
+    redis.call('HINCRBY', hkey(ARGV[5]), 'attached', -1)
+  end
+end
+touch(sid, ttl)
+local expected = tonumber(redis.call('HGET', hkey(sid), 'expected') or '1')
+local current = tonumber(redis.call('GET', P .. 'seq') or '0')
+local first = tonumber(ARGV[4]) + 1
+return {expected, current, redis.call('XRANGE', P .. 'events', first .. '-0', '+')}
+"""
+
+# ARGV: prefix, item cost, sid, seq, data, keep_delivered, keep_delivered_bytes,
+#       delivered_bytes_max, ttl_ms
+_DELIVER_LUA = _COMMON + """
+local sid, seq, data = ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local count, size_max, total_max = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local expected = tonumber(redis.call('HGET', hkey(sid), 'expected') or '1')
+local result = -1
+if seq == expected then
+  redis.call('HSET', hkey(sid), 'expected', expected + 1)
+  redis.call('HINCRBY', hkey(sid), 'delivered_count', 1)
+  local size = #data + tonumber(ARGV[2])
+  if size <= size_max then
+    redis.call('RPUSH', lkey(sid), data)
+    redis.call('HINCRBY', P .. 'sizes', sid, size)
+    redis.call('INCRBY', P .. 'bytes', size)
+    trim(sid, count, size_max)
+    if tonumber(redis.call('GET', P .. 'bytes')) > total_max then
+      for _, s in ipairs(redis.call('ZRANGE', P .. 'sessions', 0, -1)) do
+        local over = tonumber(redis.call('GET', P .. 'bytes')) - total_max
+        if over <= 0 then break end
+        trim(s, count, math.max(0, kept(s) - over))
+      end
+    end
+  end
+  result = 1
+elseif seq < expected then
+  redis.call('HINCRBY', hkey(sid), 'duplicates', 1)
+  result = 0
+end
+touch(sid, tonumber(ARGV[9]))
+return result
+"""
+
+# ARGV: prefix, item cost, sid
+_DETACH_LUA = _COMMON + """
+if redis.call('EXISTS', hkey(ARGV[3])) == 1 then
+  redis.call('HINCRBY', hkey(ARGV[3]), 'attached', -1)
+  redis.call('ZADD', P .. 'sessions', now, ARGV[3])
+end
+return 0
+"""
+
+# ARGV: prefix, item cost, ttl_ms, ids of the sessions this server has connections for...
+_EXPIRE_LUA = _COMMON + """
+local ttl = tonumber(ARGV[3])
+for i = 4, #ARGV do
+  if redis.call('EXISTS', hkey(ARGV[i])) == 1 then touch(ARGV[i], ttl) end
+end
+return expire_idle(ttl)
+"""
+
+# Number an event, keep it in the bounded stream and publish it, atomically: the bus then
+# carries events in number order, and no two servers can take the same number.
+# KEYS: channel; ARGV: prefix, event cost, data, replay_max, replay_bytes_max
+_EVENT_LUA = """
+local P = ARGV[1]
+local seq = redis.call('INCR', P .. 'seq')
+local size = #ARGV[3] + tonumber(ARGV[2])
+local n_max, b_max = tonumber(ARGV[4]), tonumber(ARGV[5])
+if size <= b_max then
+  redis.call('XADD', P .. 'events', seq .. '-0', 'd', ARGV[3])
+  redis.call('INCRBY', P .. 'events:bytes', size)
+end
+local bytes = tonumber(redis.call('GET', P .. 'events:bytes') or '0')
+local n = redis.call('XLEN', P .. 'events')
+while n > 0 and (n > n_max or bytes > b_max) do
+  local first = redis.call('XRANGE', P .. 'events', '-', '+', 'COUNT', 1)[1]
+  redis.call('XDEL', P .. 'events', first[1])
+  bytes = bytes - (#first[2][2] + tonumber(ARGV[2]))
+  n = n - 1
+end
+redis.call('SET', P .. 'events:bytes', bytes)
+redis.call('PUBLISH', KEYS[1], '{"k":"e","s":' .. seq .. ',"d":' .. ARGV[3] .. '}')
+return seq
+"""
+
+
+class RedisAckStore:
+    """The ``/ack`` sessions and numbered events of every server on one Redis (lab loop).
+
+    ``on_lost(exc)`` is told when Redis cannot be reached; the call then raises
+    :class:`AckStoreUnavailable`.
+    """
+
+    def __init__(self, cmd: aredis.Redis, *, namespace: str, channel: str, limits: AckLimits,
+                 node: str, on_lost: Callable[[BaseException], None]) -> None:
+        self.limits = limits
+        self.node: str | None = node
+        self.prefix = f"{namespace}:ack:"
+        self.channel = channel
+        self.redis = cmd
+        self._on_lost = on_lost
+        self._open = cmd.register_script(_OPEN_LUA)
+        self._deliver = cmd.register_script(_DELIVER_LUA)
+        self._detach = cmd.register_script(_DETACH_LUA)
+        self._expire = cmd.register_script(_EXPIRE_LUA)
+        self._event = cmd.register_script(_EVENT_LUA)
+
+    @property
+    def _ttl_ms(self) -> int:
+        return max(1, int(self.limits.session_ttl * 1000))
+
+    async def _run(self, script: Any, what: str, *args: Any, keys: Iterable[str] = ()) -> Any:
+        try:
+            return await script(keys=list(keys), args=[self.prefix, *args])
+        except REDIS_ERRORS as exc:
+            self._on_lost(exc)
+            raise AckStoreUnavailable(f"the Redis backplane is unreachable during /ack {what}: "
+                                      f"{exc}") from None
+
+    async def open(self, sid: str, last_seen: int, previous: str | None) -> Opened:
+        got = await self._run(self._open, "hello", ITEM_COST, sid, last_seen, previous or "",
+                              self.limits.sessions_max, self._ttl_ms)
+        if got[0] == -1:
+            raise SessionsFull(f"{self.limits.sessions_max} sessions in Redis, all attached")
+        expected, current, entries = int(got[0]), int(got[1]), got[2]
+        missed = []
+        for eid, fields in entries:
+            seq = int(eid.split(b"-")[0])
+            if seq <= current:
+                missed.append((seq, event_message(seq, fields[1].decode())))
+        return Opened(expected, current, missed)
+
+    async def deliver(self, sid: str, msg: Msg) -> Delivery:
+        limits = self.limits
+        result = int(await self._run(
+            self._deliver, "msg", ITEM_COST, sid, msg.seq, msg.data_text, limits.keep_delivered,
+            limits.keep_delivered_bytes, limits.delivered_bytes_max, self._ttl_ms))
+        return {1: Delivery.DELIVERED, 0: Delivery.DUPLICATE}.get(result, Delivery.GAP)
+
+    async def detach(self, sid: str) -> None:
+        await self._run(self._detach, "close", ITEM_COST, sid)
+
+    async def add_event(self, data_text: str) -> int:
+        return int(await self._run(self._event, "ack_broadcast", _EVENT_COST, data_text,
+                                   self.limits.replay_max, self.limits.replay_bytes_max,
+                                   keys=[self.channel]))
+
+    async def expire(self, attached: Iterable[str] = ()) -> int:
+        return int(await self._run(self._expire, "sweep", ITEM_COST, self._ttl_ms, *attached))
+
+    async def events(self, first: int, last: int) -> list[tuple[int, str]]:
+        """The kept events numbered ``first`` to ``last``, as ``(seq, data JSON text)``."""
+        try:
+            entries: Any = await self.redis.xrange(self.prefix + "events", f"{first}-0",
+                                                   f"{last}-0")
+        except REDIS_ERRORS as exc:
+            self._on_lost(exc)
+            raise AckStoreUnavailable(f"the Redis backplane is unreachable: {exc}") from None
+        return [(int(eid.split(b"-")[0]), fields[b"d"].decode()) for eid, fields in entries]
+
+    async def current(self) -> int:
+        """The newest event number."""
+        return int(await self.redis.get(self.prefix + "seq") or 0)
+
+    async def session(self, sid: str) -> SessionView | None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(self.prefix + "session:" + sid)
+        pipe.lrange(self.prefix + "delivered:" + sid, 0, -1)
+        fields, delivered = await pipe.execute()
+        if not fields:
+            return None
+        return SessionView(sid, int(fields.get(b"expected", 1)),
+                           [json.loads(d) for d in delivered],
+                           int(fields.get(b"duplicates", 0)), int(fields.get(b"connections", 0)))
