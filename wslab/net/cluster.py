@@ -22,7 +22,9 @@ from typing import Any
 
 from . import loop as lab
 from .server import serve
+from .server.options import ServerOptions
 from .services import Nginx, RedisServer, free_port, nginx_preamble, nginx_temp_paths
+from .urls import ServerURLs
 
 BALANCES = ("round_robin", "ip_hash", "least_conn")
 _clusters: dict[str, Cluster] = {}
@@ -102,20 +104,25 @@ class ClusterEvent:
     detail: str = ""
 
 
-class Cluster:
-    """N server processes, nginx and Redis on loopback (layer 2).  Create it with :func:`cluster`."""
+class Cluster(ServerURLs):
+    """N server processes, nginx and Redis on loopback (layer 2).  Create it with :func:`cluster`.
+
+    Its URLs (``url``, ``chat_url``, ``page_url``...) are nginx's; ``page_url`` and
+    ``browser_url()`` go through the Jupyter server's proxy like any server's."""
 
     _stop_order = 2
+    host = "127.0.0.1"
+    tls = False
 
     def __init__(self, *, processes: int, balance: str, proxy_read_timeout: float,
-                 redis_url: str | None, name: str, port: int, ping_interval: float | None,
-                 ping_timeout: float | None, timeout: float) -> None:
+                 redis_url: str | None, name: str, port: int, server_options: ServerOptions,
+                 timeout: float) -> None:
         self.name = name
         self.balance = balance
         self.proxy_read_timeout = proxy_read_timeout
         self.timeline: list[ClusterEvent] = []
         self._timeout = timeout
-        self._server_options = {"ping_interval": ping_interval, "ping_timeout": ping_timeout}
+        self._server_options = server_options
         self.redis: RedisServer | None = None
         self.nginx: Nginx | None = None
         self.servers: list[Any] = []
@@ -150,9 +157,9 @@ class Cluster:
 
         def one(i: int) -> None:
             try:
-                srv = serve(name=f"{self.name}-{i}", port=self.ports[i], process=True,
-                            backplane=self.redis_url, timeout=self._timeout,
-                            **self._server_options)
+                options = self._server_options.replace(
+                    name=f"{self.name}-{i}", port=self.ports[i], backplane=self.redis_url)
+                srv = serve(options, process=True, timeout=self._timeout)
                 lab.unregister(srv)  # the cluster stops it
                 self.servers[i] = srv
             except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller
@@ -166,33 +173,6 @@ class Cluster:
             t.join(self._timeout + 5)
         if errors:
             raise errors[0]
-
-    # --- URLs (through nginx) ------------------------------------------------------------
-    @property
-    def host(self) -> str:
-        return "127.0.0.1"
-
-    @property
-    def url(self) -> str:
-        """The echo route through nginx, ``ws://127.0.0.1:PORT/echo``."""
-        return f"ws://127.0.0.1:{self.port}/echo"
-
-    @property
-    def chat_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/chat"
-
-    @property
-    def pubsub_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/pubsub"
-
-    @property
-    def ack_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ack"
-
-    @property
-    def page_url(self) -> str:
-        """The browser client page through nginx, ``http://127.0.0.1:PORT/``."""
-        return f"http://127.0.0.1:{self.port}/"
 
     # --- operations --------------------------------------------------------------------------
     def _check(self, i: int) -> None:
@@ -293,13 +273,15 @@ def cluster(processes: int = 2, *, balance: str = "round_robin",
                                   or not redis_url.startswith(("redis://", "rediss://"))):
         raise ValueError(f"redis_url is a URL such as 'redis://127.0.0.1:6379/0' or None, "
                          f"got {redis_url!r}")
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {port!r}")
+    # the servers' options, checked before anything starts (name, port and backplane are
+    # set per server); the cluster's own port is checked the same way
+    options = ServerOptions(name=name, port=port, ping_interval=ping_interval,
+                            ping_timeout=ping_timeout)
     old = _clusters.pop(name, None)
     if old is not None:
         old.stop()
     c = Cluster(processes=processes, balance=balance, proxy_read_timeout=proxy_read_timeout,
-                redis_url=redis_url, name=name, port=port, ping_interval=ping_interval,
-                ping_timeout=ping_timeout, timeout=timeout)
+                redis_url=redis_url, name=name, port=port, server_options=options,
+                timeout=timeout)
     _clusters[name] = c
     return c

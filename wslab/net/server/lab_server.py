@@ -32,18 +32,18 @@ import tornado.netutil
 import tornado.web
 
 from ...protocol.frames import Frame, Opcode, encode_frame
-from ...protocol.uri import host_for_url, origin_of
+from ...protocol.uri import origin_of
 from .. import loop as lab
-from .. import public_url
 from .._tornado import handle_connection
 from ..errors import ServerStartError
 from ..events import Event, EventList, EventLog, clip, payload_size
 from ..tls import make_tls
+from ..urls import ServerURLs
 from . import registry
 from .accept import Acceptor, describe
-from .ack import SESSION_TTL, AckState
-from .admission import make_auth
+from .ack import AckState
 from .connection import ClientInfo, Connection, SharedDeflate, broadcast_frame
+from .options import HANDSHAKE_TIMEOUT, ServerOptions
 from .pages import ClientPage, HijackPage, LoginPage
 from .pubsub import PubSub
 from .routes import LabSocket, routes_for
@@ -51,46 +51,40 @@ from .routes import LabSocket, routes_for
 __all__ = ["CLOSE_GRACE", "HANDSHAKE_TIMEOUT", "LabServer"]
 
 CLOSE_GRACE = 1.0     # seconds stop() waits for clients to answer the close frame
-HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to send its whole opening handshake
 
 
-class LabServer:
+class LabServer(ServerURLs):
     """A WebSocket server running on the lab loop (layer 2).  Create it with :func:`serve`."""
 
     _stop_order = 2
 
-    def __init__(self, *, host: str, port: int, name: str, origins: Iterable[str],
-                 subprotocols: Iterable[str], compression: bool, events_max: int,
-                 ping_interval: float | None, ping_timeout: float | None,
-                 max_message_size: int | None, app_heartbeat: bool = True,
-                 auth: Any = None, max_connections: int | None = None,
-                 rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-                 tls: bool = False, backplane: str | None = None,
-                 handshake_timeout: float = HANDSHAKE_TIMEOUT,
-                 ack_session_ttl: float = SESSION_TTL) -> None:
-        self.host = host
-        self.name = name
-        self.origins = _normalise_origins(origins)
-        self.subprotocols = [str(s) for s in subprotocols]
-        self.compression = bool(compression)
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.max_message_size = max_message_size
-        self.app_heartbeat = bool(app_heartbeat)
-        self.ack = AckState(session_ttl=ack_session_ttl)
-        self.handshake_timeout = handshake_timeout
+    def __init__(self, *, options: ServerOptions) -> None:
+        """``options`` (checked already, see :class:`~.options.ServerOptions`) say how it
+        listens, whom it admits and what it bounds; :func:`serve` starts it."""
+        self.options = options
+        self.host = options.host
+        self.name = options.name
+        self.origins = _normalise_origins(options.origins)
+        self.subprotocols = list(options.subprotocols)
+        self.compression = options.compression
+        self.ping_interval = options.ping_interval
+        self.ping_timeout = options.ping_timeout
+        self.max_message_size = options.max_message_size
+        self.app_heartbeat = options.app_heartbeat
+        self.ack = AckState(session_ttl=options.ack_session_ttl)
+        self.handshake_timeout = options.handshake_timeout
         self._hosts: set[str] = set()  # extra Host names (allow_host)
         self._pending: set[Any] = set()  # streams whose handshake is in progress
         self._acceptor: Acceptor | None = None
         self._ack_sweeper: asyncio.TimerHandle | None = None
         self.pubsub = PubSub()
-        self.auth = make_auth(auth)
-        self.max_connections = max_connections
-        self.rate_limit = rate_limit
-        self.send_buffer_max = send_buffer_max
-        self.tls = bool(tls)
+        self.auth = options.auth
+        self.max_connections = options.max_connections
+        self.rate_limit = options.rate_limit
+        self.send_buffer_max = options.send_buffer_max
+        self.tls = options.tls
         self.ca_file: str | None = None  # with tls=True: the local CA clients must trust
-        self._log = EventLog(events_max)
+        self._log = EventLog(options.events_max)
         self._conns: dict[int, Connection] = {}
         self._next_id = 1
         self._on_message: Callable[[Connection, str | bytes], Any] | None = None
@@ -99,52 +93,16 @@ class LabServer:
         self._closed_all: asyncio.Event | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
         self._sockets: list[socket.socket] = []
-        self.port = port
+        self.port = options.port
         self.running = False
         # serve(backplane="redis://..."): broadcasts, /chat, /pubsub and /ack shared with
         # every server on that Redis (wslab.net.backplane, which imports redis; None: not used)
-        self.backplane_url = backplane
+        self.backplane_url = options.backplane
         self.backplane: Any = None
 
-    # --- URLs ----------------------------------------------------------------
     @property
-    def _ws(self) -> str:
-        return "wss" if self.tls else "ws"
-
-    @property
-    def _http_scheme(self) -> str:
+    def _http_scheme(self) -> str:  # URLs: wslab.net.urls.ServerURLs
         return "https" if self.tls else "http"
-
-    @property
-    def url(self) -> str:
-        """The echo endpoint, ``ws://host:port/echo``."""
-        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/echo"
-
-    @property
-    def ack_url(self) -> str:
-        """The exactly-once route for ReconnectingClient, ``ws://host:port/ack``."""
-        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/ack"
-
-    @property
-    def chat_url(self) -> str:
-        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/chat"
-
-    @property
-    def page_url(self) -> str:
-        """The browser client page: ``http://host:port/``, or in a notebook under a Jupyter
-        server ``<base_url>proxy/<port>/`` through it (see :mod:`wslab.net.public_url`);
-        add ``?path=/chat`` for the chat.  ``url`` and the other ws URLs stay direct."""
-        return public_url.http_url(self.origin, self.port, "/", host=self.host, tls=self.tls)
-
-    def browser_url(self, path: str = "/echo") -> str:
-        """The WebSocket URL a *browser* dials for ``path``: ``url``'s direct form, or the
-        route through the Jupyter server's proxy in a notebook under one."""
-        direct = f"{self._ws}://{host_for_url(self.host)}:{self.port}{path}"
-        return public_url.ws_url(direct, self.port, path, host=self.host, tls=self.tls)
-
-    @property
-    def origin(self) -> str:
-        return f"{self._http_scheme}://{host_for_url(self.host)}:{self.port}"
 
     # --- start / stop ----------------------------------------------------------
     async def _astart(self, port: int) -> None:
@@ -362,11 +320,6 @@ class LabServer:
         conn = self._conns.get(client_id)
         if conn is not None:
             conn._send_now(text)
-
-    @property
-    def pubsub_url(self) -> str:
-        """The channels route, ``ws://host:port/pubsub`` (JSON sub/unsub/pub envelope)."""
-        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/pubsub"
 
     @property
     def channels(self) -> dict[str, list[int]]:
