@@ -12,11 +12,14 @@ import pytest
 import wslab
 from wslab.labs.hijack import AdmitWith
 from wslab.net import public_url
+from wslab.net.errors import LabTimeout
 from wslab.net.server import LabServer, TokenAuth, serve
 from wslab.net.server.options import ServerOptions
 from wslab.net.server.process import ProcessServer
 from wslab.net.server.process_calls import CALLS
 from wslab.net.urls import ServerURLs
+
+from .conftest import wait_until
 
 
 def test_serve_keywords_are_the_options_with_the_same_defaults():
@@ -153,3 +156,29 @@ def test_the_url_helper_on_its_own():
         assert Where("127.0.0.1", 9, False).page_url == "/user/bob/proxy/9/"
     finally:
         public_url.set_public_url(None)
+
+
+def test_a_late_reply_is_not_taken_for_the_next_call():
+    def slow_echo(conn, message):  # holds the child's loop while it sleeps
+        import sys
+        import time
+        print("busy", file=sys.stderr, flush=True)
+        time.sleep(1.5)
+        conn.send(message)
+
+    server = serve(name="late-reply", process=True)
+    try:
+        server.on_message(slow_echo)
+        with wslab.connect(server.url) as client:
+            client.send("x")
+            wait_until(lambda: "busy" in server.stderr_tail, what="the handler running")
+            server.timeout = 0.3
+            with pytest.raises(LabTimeout):
+                server.broadcast("late")  # answered only after the handler returns
+            server.timeout = 10
+            clients = server.clients  # the late broadcast reply (an int) is skipped
+            assert [type(c).__name__ for c in clients] == ["ClientInfo"]
+            assert client.recv(timeout=5) == "x"
+            assert client.recv(timeout=5) == "late"
+    finally:
+        server.stop()

@@ -40,6 +40,7 @@ __all__ = ["Child", "ChildExited", "ChildTimeout", "python_argv", "spawn"]
 TAIL_BYTES = 64 << 10      # what stderr_tail keeps (the newest bytes)
 LINE_BYTES = 64 << 20      # the longest stdout line a child may send
 QUEUED_LINES = 10_000      # stdout lines waiting to be read (then the child waits)
+SPAWN_TIMEOUT = 60.0       # seconds a fork and exec may take
 _PR_SET_PDEATHSIG = 1
 
 
@@ -87,7 +88,10 @@ class _Spawner:
                 self._thread.start()
         answer: queue.Queue[object] = queue.Queue(maxsize=1)
         self._jobs.put((make, answer))
-        result = answer.get()
+        try:
+            result = answer.get(timeout=SPAWN_TIMEOUT)
+        except queue.Empty:
+            raise ChildTimeout(f"no child process started within {SPAWN_TIMEOUT} s") from None
         if isinstance(result, BaseException):
             raise result
         assert isinstance(result, subprocess.Popen)
@@ -275,7 +279,7 @@ class Child:
             step()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
-        code = self.proc.wait()  # SIGKILL cannot be refused
+        code = self.wait(timeout)  # SIGKILL cannot be refused; ChildTimeout if it hangs
         self._stopping.set()
         self._close_stdin()
         for t in self._threads:  # they end at EOF, now that the child is gone

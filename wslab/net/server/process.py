@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,7 @@ class ProcessServer(ServerURLs):
         self.tls = options.tls
         self.timeout = timeout
         self._lock = threading.Lock()
+        self._calls = 0  # each call's id, echoed in its reply
         self._child = spawn(python_argv(CHILD_MODULE), what=f"server {self.name!r} (process)")
         try:
             self._child.write_line(json.dumps(spec))
@@ -89,23 +91,31 @@ class ProcessServer(ServerURLs):
         """The last lines the child printed on stderr (a handler's ``print`` too)."""
         return self._child.tail_lines(200)
 
-    def _reply(self, timeout: float) -> dict[str, Any]:
-        try:
-            reply: dict[str, Any] = json.loads(self._child.readline(timeout))
-        except ChildExited as exc:
-            return {"error": str(exc), "kind": "exit"}
-        except LabTimeout:
-            raise LabTimeout(f"the server process did not answer within {timeout} s") from None
-        return reply
+    def _reply(self, timeout: float, call_id: int | None = None) -> dict[str, Any]:
+        """The next reply (the one to ``call_id``: a late answer to an earlier call that
+        timed out is skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(deadline - time.monotonic(), 0.0)
+            try:
+                reply: dict[str, Any] = json.loads(self._child.readline(left))
+            except ChildExited as exc:
+                return {"error": str(exc), "kind": "exit"}
+            except LabTimeout:
+                raise LabTimeout(f"the server process did not answer within {timeout} s") \
+                    from None
+            if call_id is None or reply.get("id") == call_id:
+                return reply
 
     def _forward(self, cmd: str, **args: Any) -> Any:
         """Run ``cmd`` (a name in CALLS) in the child and return its result, converted."""
         if not self.running:
             raise ServerStartError(f"server {self.name!r} (process) is stopped")
         with self._lock:
+            self._calls += 1
             self._child.write_line(json.dumps(
-                {"cmd": cmd, "args": {k: pack(v) for k, v in args.items()}}))
-            reply = self._reply(self.timeout)
+                {"id": self._calls, "cmd": cmd, "args": {k: pack(v) for k, v in args.items()}}))
+            reply = self._reply(self.timeout, self._calls)
         _raise(reply)
         return CALLS[cmd].parent(reply.get("result"))
 

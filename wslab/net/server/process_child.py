@@ -68,6 +68,13 @@ def _answer(server: LabServer, line: str) -> tuple[dict[str, Any], bool]:
         return {"error": f"{type(exc).__name__}: {exc}"}, False
 
 
+def _call_id(line: str) -> Any:
+    try:
+        return json.loads(line).get("id")
+    except (ValueError, AttributeError):
+        return None
+
+
 def main(stdin: TextIO = sys.stdin) -> int:
     """Run one process server until stdin ends or the parent says ``stop``."""
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -90,7 +97,7 @@ def main(stdin: TextIO = sys.stdin) -> int:
     say({"port": server.port, "ca_file": server.ca_file})
     for line in stdin:
         reply, stopped = _answer(server, line)
-        say(reply)
+        say({**reply, "id": _call_id(line)})
         if stopped:
             return 0
     server.stop()  # stdin closed: the parent went away
