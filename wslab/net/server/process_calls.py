@@ -69,7 +69,7 @@ def handler_option(handler: Callable[..., Any] | str | None) -> dict[str, str] |
     name = getattr(handler, "__qualname__", repr(handler))
     try:
         data = cloudpickle.dumps(handler)
-    except Exception as exc:  # noqa: BLE001 - pickling can fail with many types
+    except Exception as exc:  # pickling can fail with many types
         raise HandlerNotSendable(
             f"the handler {name} cannot be sent to the server's process: {type(exc).__name__}: "
             f"{exc}. A process server runs it in another interpreter, so everything it uses "
@@ -91,7 +91,7 @@ def load_handler(option: dict[str, str] | None) -> Callable[..., Any] | None:
         import cloudpickle
         fn_value: Callable[..., Any] = cloudpickle.loads(base64.b64decode(option["pickle"]))
         return fn_value
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
+    except Exception as exc:  # reported to the parent
         raise HandlerNotSendable(f"the server's process could not load the handler: "
                                  f"{type(exc).__name__}: {exc}") from exc
 
