@@ -82,11 +82,14 @@ def test_an_auth_with_rules_of_its_own_cannot_cross_to_a_child():
     assert opts.auth is guard
     with pytest.raises(ValueError, match="auth of type AdmitWith cannot be sent"):
         opts.to_plain()
+    with pytest.raises(ValueError, match="auth of type AdmitWith cannot be sent"):
+        serve(name="never-started", auth=guard, process=True)
+    assert "never-started" not in wslab.servers()
 
 
 def test_serve_takes_options_or_keywords_not_both():
     opts = ServerOptions(name="opts-given", app_heartbeat=False)
-    server = serve(opts)
+    server = serve(opts, origins=[], auth=None)  # keywords at their defaults are fine
     try:
         assert isinstance(server, LabServer) and server.options is opts
         assert server.name == "opts-given" and server.app_heartbeat is False

@@ -59,9 +59,10 @@ class ProcessServer(ServerURLs):
 
     _stop_order = 2
 
-    def __init__(self, options: ServerOptions, spec: dict[str, Any], *, timeout: float) -> None:
-        """Start the child with ``spec`` (``{"options": plain options, "handler": ...}``)
-        and wait ``timeout`` seconds for it to listen."""
+    def __init__(self, options: ServerOptions, *, handler: dict[str, str] | None = None,
+                 timeout: float) -> None:
+        """Start the child with ``options`` and ``handler`` (a :func:`handler_option`) and
+        wait ``timeout`` seconds for it to listen."""
         self.options = options
         self.name = options.name
         self.host = options.host
@@ -71,7 +72,8 @@ class ProcessServer(ServerURLs):
         self._calls = 0  # each call's id, echoed in its reply
         self._child = spawn(python_argv(CHILD_MODULE), what=f"server {self.name!r} (process)")
         try:
-            self._child.write_line(json.dumps(spec))
+            self._child.write_line(json.dumps({"options": options.to_plain(),
+                                               "handler": handler}))
             hello = self._reply(timeout)
             _raise(hello)
         except BaseException:

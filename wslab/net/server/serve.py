@@ -82,18 +82,16 @@ def serve(  # type: ignore[misc]
     connection is remembered (at most 1,000 sessions are).
     """
     given = locals()
-    sugar = {k: given[k] for k in ServerOptions.names()}
+    keywords = ServerOptions(**{k: given[k] for k in ServerOptions.names()})
     if options is None:
-        options = ServerOptions(**sugar)
+        options = keywords
     elif not isinstance(options, ServerOptions):
         raise ValueError(f"options is a ServerOptions, got {type(options).__name__}")
-    else:
-        default = ServerOptions()
-        changed = [k for k, v in sugar.items()
-                   if v is not getattr(default, k) and v != getattr(default, k)]
-        if changed:
-            raise ValueError(f"give {changed[0]}= inside options= (options.replace("
-                             f"{changed[0]}=...)), not beside it")
+    elif keywords != ServerOptions():
+        changed = next(k for k in ServerOptions.names()
+                       if getattr(keywords, k) != getattr(ServerOptions(), k))
+        raise ValueError(f"give {changed}= inside options= (options.replace({changed}=...)), "
+                         "not beside it")
     if handler is not None and not process:
         raise ValueError("handler= is for serve(process=True); in the kernel "
                          "use @server.on_message")
@@ -106,9 +104,10 @@ def _serve_process(options: ServerOptions, handler: str | Callable[..., Any] | N
                    timeout: float) -> ProcessServer:
     from .process import ProcessServer, handler_option
 
-    spec = {"options": options.to_plain(), "handler": handler_option(handler)}
+    sent = handler_option(handler)  # a handler that cannot be sent fails before the old stops
+    options.to_plain()  # and so do options that cannot cross (an auth with rules of its own)
     _stop_old(options.name, timeout)
-    server = ProcessServer(options, spec, timeout=timeout)
+    server = ProcessServer(options, handler=sent, timeout=timeout)
     registry.remember(options.name, server)
     return server
 
