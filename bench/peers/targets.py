@@ -16,11 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import select
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +26,7 @@ from typing import Any
 
 from wslab.labs.peers import start_peer
 from wslab.net import loop as lab
+from wslab.net.children import ChildExited, ChildTimeout, spawn
 
 from .records import NODE, PEERS, Say
 
@@ -68,9 +66,7 @@ class _Fanout:
             raise
 
     def _line(self, text: str, timeout: float) -> str:
-        assert self.child.proc.stdin is not None
-        self.child.proc.stdin.write(text.encode() + b"\n")
-        self.child.proc.stdin.flush()
+        self.child.write_line(text)
         return self.child.ready_line(timeout)
 
     def rep(self, tag: str, limit: float | None = None) -> tuple[int | None, int]:
@@ -100,70 +96,35 @@ def broadcast_text(tag: str) -> str:
 # Child processes: servers and idle clients
 
 
-def _read_line(proc: subprocess.Popen[bytes], timeout: float, what: str) -> str:
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    poller = select.poll()  # not select.select(): fds above 1023 are common here
-    poller.register(fd, select.POLLIN)
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"{what} printed nothing within {timeout} s")
-        if poller.poll(left * 1000):
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                raise RuntimeError(f"{what} exited (code {proc.poll()}) before it was ready")
-            buf += chunk
-    return buf.split(b"\n", 1)[0].decode().strip()
-
-
 _spawned: list[int] = []  # every child process started, for BenchResults.child_pids
 
 
 class _Child:
-    """A child process that prints one line when ready and exits when its stdin closes."""
+    """A child process that prints one line when ready and exits when its stdin closes
+    (a :class:`wslab.net.children.Child` with the repository on its PYTHONPATH)."""
 
     def __init__(self, what: str, argv: list[str], cwd: str | None = None,
                  env_extra: dict[str, str] | None = None) -> None:
         self.what = what
-        self.err = tempfile.TemporaryFile()
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(env_extra or {})
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.err, cwd=cwd, env=env)
-        self.pid = self.proc.pid
+        self.child = spawn(argv, what=what, cwd=cwd, env=env)
+        self.pid = self.child.pid
         _spawned.append(self.pid)
+
+    def write_line(self, text: str) -> None:
+        self.child.write_line(text)
 
     def ready_line(self, timeout: float) -> str:
         try:
-            return _read_line(self.proc, timeout, self.what)
-        except (TimeoutError, RuntimeError) as exc:
-            self.err.seek(0)
-            tail = self.err.read().decode(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"{exc}: {' | '.join(tail)}") from None
+            return self.child.readline(timeout).strip()
+        except (ChildTimeout, ChildExited) as exc:
+            raise RuntimeError(str(exc)) from None
 
     def stop(self, timeout: float = 5.0) -> None:
-        proc = self.proc
-        if proc.poll() is None:
-            try:
-                if proc.stdin is not None:
-                    proc.stdin.close()
-                proc.wait(timeout)
-            except (subprocess.TimeoutExpired, OSError):
-                proc.terminate()
-                try:
-                    proc.wait(2)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-        for f in (proc.stdin, proc.stdout):
-            if f is not None:
-                f.close()
-        self.err.close()
+        self.child.stop(timeout)
 
 
 def _py_child(what: str, module: str, fn: str, *args: Any) -> _Child:
@@ -281,10 +242,8 @@ class _Meter:
             raise
 
     def ask(self, op: str, url: str, limit: float, **args: Any) -> Any:
-        assert self.child.proc.stdin is not None
-        self.child.proc.stdin.write(json.dumps({"op": op, "url": url, "timeout": self.timeout,
-                                                **args}).encode() + b"\n")
-        self.child.proc.stdin.flush()
+        self.child.write_line(json.dumps({"op": op, "url": url, "timeout": self.timeout,
+                                          **args}))
         reply = json.loads(self.child.ready_line(limit))
         if "error" in reply:
             raise RuntimeError(f"measuring client, {op} on {url}: {reply['error']}")
@@ -304,9 +263,7 @@ def _in_process_trigger(server: Any) -> Callable[[str], int]:
 
 def _child_trigger(child: _Child) -> Callable[[str], int]:
     def trigger(text: str) -> int:
-        assert child.proc.stdin is not None
-        child.proc.stdin.write(f"bcast {text}\n".encode())
-        child.proc.stdin.flush()
+        child.write_line(f"bcast {text}")
         return int(child.ready_line(30))
     return trigger
 
@@ -358,7 +315,8 @@ class _Peers:
             try:
                 import websockets.asyncio.server  # noqa: F401
             except ImportError:
-                self.skipped[name] = "the websockets package is not installed (pip install websockets)"
+                self.skipped[name] = ("the websockets package is not installed "
+                                      "(pip install websockets)")
                 say(f"skipping {name}: {self.skipped[name]}")
                 return
         if name == NODE:

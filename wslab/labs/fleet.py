@@ -18,13 +18,15 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import tornado.websocket
 
 CONNECT_CONCURRENCY = 100
 
 
-async def _main(spec: dict) -> int:
+async def _main(spec: dict[str, Any]) -> int:
     urls, n, rounds = spec["urls"], int(spec["n"]), int(spec["rounds"])
     timeout = float(spec.get("timeout", 60))
     samples: list[list[int]] = []
@@ -32,12 +34,13 @@ async def _main(spec: dict) -> int:
     done = asyncio.Event()
     conns = []
 
-    def on_message(index: int):  # noqa: ANN202
+    def on_message(index: int) -> Callable[[str | bytes | None], None]:
         def cb(message: str | bytes | None) -> None:
             if message is None:
                 return
             now = time.monotonic_ns()
-            r_text, _, t_text = message.partition(" ")  # "round t_ns": cheap to parse
+            text = message if isinstance(message, str) else message.decode()
+            r_text, _, t_text = text.partition(" ")  # "round t_ns": cheap to parse
             r = int(r_text)
             samples.append([index % len(urls), r, now - int(t_text)])
             per_round[r] += 1

@@ -24,9 +24,7 @@ with two CPU hogs on two cores: the 5 ms median fell to 0.6 ms in half the runs)
 from __future__ import annotations
 
 import os
-import select
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
+from ..net.children import Child, ChildExited, spawn
 from ..net.loop import DEFAULT_SWITCH_INTERVAL as DEFAULT_INTERVAL
 from ..net.loop import (
     RESPONSIVE_INTERVAL,
@@ -46,7 +45,8 @@ import socket, sys, time
 from wslab.protocol import frames, handshake
 from wslab.protocol.uri import parse_ws_uri
 uri = parse_ws_uri(sys.argv[1]); n = int(sys.argv[2])
-s = socket.create_connection((uri.host, uri.port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s = socket.create_connection((uri.host, uri.port))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 key = handshake.make_key()
 s.sendall(handshake.build_request(host=uri.host_header, path=uri.resource, key=key))
 buf = b""
@@ -65,7 +65,8 @@ for i in range(n + 20):
     while len(got) < reply:
         got += s.recv(4096)
     if i >= 20: out.append(time.perf_counter_ns() - t)
-    time.sleep(0.0073)  # paced like a browser, not back to back: the cell has time to take the GIL again
+    # paced like a browser, not back to back: the cell has time to take the GIL again
+    time.sleep(0.0073)
 print(" ".join(str(x) for x in out))
 """
 
@@ -109,14 +110,14 @@ def one_cpu() -> Iterator[int | None]:
                 pass
 
 
-def _busy(seconds: float, proc: subprocess.Popen | None = None) -> int:
+def _busy(seconds: float, client: Child | None = None) -> int:
     """A cell computing in pure Python: only bytecode between chunks of about 0.1 s, no
-    calls that could release the GIL inside a chunk.  Runs ``seconds``, or until ``proc``
+    calls that could release the GIL inside a chunk.  Runs ``seconds``, or until ``client``
     (the measuring client) has exited, whichever comes first."""
     chunk = 3_000_000  # about 0.1-0.2 s of bytecode on these machines
     x = 0
     end = time.monotonic() + seconds
-    while time.monotonic() < end and (proc is None or proc.poll() is None):
+    while time.monotonic() < end and (client is None or client.running):
         for i in range(chunk):
             x += i
     return x
@@ -129,25 +130,20 @@ def _measure(url: str, n: int, busy: bool, seconds: float, *,
     to ``seconds``), so every sample is taken under load.  With ``pin`` the kernel's
     threads run on one CPU while it measures (:func:`one_cpu`), placed after the client
     has started so that the client does not inherit the placement.  Returns the samples
-    and the CPU (None if not pinned)."""
-    proc = subprocess.Popen([sys.executable, "-c", _CLIENT, url, str(n)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    and the CPU (None if not pinned).  A client that does not start or answer raises
+    :class:`~wslab.net.children.ChildTimeout` or ``ChildExited``."""
+    client = spawn([sys.executable, "-c", _CLIENT, url, str(n)], what="the measuring client")
     try:
-        ready = ""
-        if select.select([proc.stdout], [], [], 30)[0]:  # bounded wait for the first line
-            ready = proc.stdout.readline().strip()  # connected, handshake checked
+        ready = client.readline(30)  # connected, handshake checked
         if ready != "ready":
-            raise RuntimeError(f"the measuring client did not start (exit code {proc.poll()})")
+            raise ChildExited(f"the measuring client said {ready[:80]!r}, not 'ready'")
         with one_cpu() if pin else nullcontext() as cpu:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
+            client.write_line("go")
             if busy:
-                _busy(seconds, proc)  # the client measures while this runs
-            out, _ = proc.communicate(timeout=60)
+                _busy(seconds, client)  # the client measures while this runs
+            out = client.readline(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        client.stop(5)
     return [int(v) / 1e9 for v in out.split()], cpu
 
 

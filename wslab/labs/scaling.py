@@ -1,4 +1,6 @@
-"""Scaling out (notebook 11): the experiments, with real nginx, Redis and server processes (layer 3).
+"""Scaling out (notebook 11): the experiments, with real nginx, Redis and server processes.
+
+Layer 3 (labs).
 
 * :func:`cross_process`: a broadcast from process 0 reaches a client of process 1,
   with Redis's own ``MONITOR`` trace showing the one ``PUBLISH`` in between;
@@ -23,8 +25,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..net import loop as lab
+from ..net.children import Child, python_argv, spawn
 from ..net.client import connect
 from ..net.cluster import Cluster, cluster
 from ..net.reconnect import ReconnectingClient
@@ -40,7 +41,7 @@ from ..net.services import redis as start_redis
 from ..protocol.state import State
 from .stats import percentile
 
-# --- the Redis hop, made visible -----------------------------------------------------------
+# --- the Redis hop, made visible ------------------------------------------------------------------
 
 
 @dataclass
@@ -120,7 +121,8 @@ class CrossProcess:
 
     def __str__(self) -> str:
         rows = [f"broadcast {self.message!r} from process 0:"]
-        rows += [f"  {who:<34} received it after {ms:7.3f} ms" for who, ms in self.arrivals_ms.items()]
+        rows += [f"  {who:<34} received it after {ms:7.3f} ms"
+                 for who, ms in self.arrivals_ms.items()]
         rows.append("what Redis executed meanwhile (MONITOR):")
         rows += [f"  {line[:150]}" for line in self.trace.lines] or ["  (nothing)"]
         return "\n".join(rows)
@@ -148,7 +150,7 @@ def cross_process(cl: Cluster, message: str = "hello from process 0") -> CrossPr
         on1.stop()
 
 
-# --- broadcast latency to many clients ---------------------------------------------------------
+# --- broadcast latency to many clients ------------------------------------------------------------
 
 
 @dataclass
@@ -180,46 +182,31 @@ class LatencyRecord:
         return s
 
 
-class _Fleet:
-    """The client process of :mod:`wslab.labs.fleet`, its output read line by line."""
+def _fleet(urls: list[str], n: int, rounds: int, timeout: float) -> Child:
+    """The client process of :mod:`wslab.labs.fleet`, whose output is read line by line."""
+    spec = json.dumps({"urls": urls, "n": n, "rounds": rounds, "timeout": timeout})
+    return spawn(python_argv("wslab.labs.fleet", spec), what="the client process",
+                 stdin=False)
 
-    def __init__(self, urls: list[str], n: int, rounds: int, timeout: float) -> None:
-        self._err = tempfile.TemporaryFile(mode="w+")   # never a pipe nobody reads
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wslab.labs.fleet",
-             json.dumps({"urls": urls, "n": n, "rounds": rounds, "timeout": timeout})],
-            stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL, text=True)
-        self.timeout = timeout
 
-    def line(self) -> dict[str, Any]:
-        out = self.proc.stdout.readline()
-        if not out:
-            self.proc.wait(5)
-            self._err.seek(0)
-            raise RuntimeError(f"the client process ended early: {self._err.read()[-500:]}")
-        return json.loads(out)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
-        self.proc.stdout.close()
-        self._err.close()
+def _fleet_line(fleet: Child, timeout: float) -> dict[str, Any]:
+    line: dict[str, Any] = json.loads(fleet.readline(timeout + 30))  # it has its own timeouts
+    return line
 
 
 def _measure(label: str, servers: list[Any], n: int, rounds: int, timeout: float) -> LatencyRecord:
-    fleet = _Fleet([s.url for s in servers], n, rounds, timeout)
+    fleet = _fleet([s.url for s in servers], n, rounds, timeout)
     try:
-        ready = fleet.line()
+        ready = _fleet_line(fleet, timeout)
         if ready.get("ready") != n:
             raise RuntimeError(f"the client process connected {ready} of {n}")
         for r in range(rounds):
             servers[0].broadcast(f"{r} {time.monotonic_ns()}")
-            if fleet.line().get("round") != r:
+            if _fleet_line(fleet, timeout).get("round") != r:
                 raise RuntimeError(f"round {r} did not complete")
-        result = fleet.line()
+        result = _fleet_line(fleet, timeout)
     finally:
-        fleet.close()
+        fleet.stop(5, close_stdin=False)
     lat = result["latency_ns"]
     return LatencyRecord(label, len(servers), n, rounds, [ns / 1e6 for _, _, ns in lat],
                          [ns / 1e6 for i, _, ns in lat if i == 0],
@@ -255,7 +242,7 @@ def broadcast_latency(*, clients: int = 1000, rounds: int = 20,
     return records
 
 
-# --- per-hop costs ----------------------------------------------------------------------------------
+# --- per-hop costs --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -305,7 +292,7 @@ def hop_costs(cl: Cluster, *, n: int = 300) -> HopCosts:
     return HopCosts(d, v, r)
 
 
-# --- the proxy's idle timeout ------------------------------------------------------------------------
+# --- the proxy's idle timeout ---------------------------------------------------------------------
 
 
 @dataclass
@@ -357,7 +344,7 @@ def idle_timeout(*, proxy_read_timeout: float = 2.0, ping_interval: float = 0.5,
         cl.stop()
 
 
-# --- a rolling restart under load ---------------------------------------------------------------------
+# --- a rolling restart under load -----------------------------------------------------------------
 
 
 @dataclass
@@ -391,6 +378,18 @@ class RollingRestart:
                 f"(codes {sorted({c for _, c in self.disconnects if c is not None})}), "
                 f"duplicates dropped by the client {self.duplicates}, lost {self.lost}; "
                 f"latency p50 {percentile(lat, 50):.2f} ms, max {max(lat):.1f} ms")
+
+
+def _collect(rc: ReconnectingClient, events: int, timeout: float, errors: list[BaseException],
+             received: list[int], received_at: list[float]) -> None:
+    """Receive until ``events`` arrived, ``timeout`` passed or a thread failed."""
+    end = time.monotonic() + timeout
+    while len(received) < events and time.monotonic() < end and not errors:
+        try:
+            received.append(rc.recv(1.0))
+            received_at.append(time.monotonic())
+        except TimeoutError:
+            continue
 
 
 def rolling_restart(cl: Cluster, *, events: int = 3000, rate: float = 500.0,
@@ -445,13 +444,7 @@ def rolling_restart(cl: Cluster, *, events: int = 3000, rate: float = 500.0,
             time.sleep(0.01)
         for t in threads:
             t.start()
-        end = time.monotonic() + timeout
-        while len(received) < events and time.monotonic() < end and not errors:
-            try:
-                received.append(rc.recv(1.0))
-                received_at.append(time.monotonic())
-            except TimeoutError:
-                continue
+        _collect(rc, events, timeout, errors, received, received_at)
     finally:
         done.set()
         for t in threads:
@@ -480,7 +473,7 @@ def environment() -> str:
     return "\n".join(out)
 
 
-# --- a graceful drain ---------------------------------------------------------------------------------
+# --- a graceful drain -----------------------------------------------------------------------------
 
 
 @dataclass

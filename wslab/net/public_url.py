@@ -35,7 +35,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ENV_VAR = "WSLAB_PUBLIC_URL"
@@ -118,7 +120,7 @@ def _proxy_installed() -> bool:
     return True
 
 
-def _find_jupyter_server(env: dict[str, str]) -> dict | None:
+def _find_jupyter_server(env: Mapping[str, str]) -> dict[str, Any] | None:
     """The running Jupyter server that started this kernel, from its runtime-dir file."""
     try:
         from jupyter_server.serverapp import list_running_servers
@@ -131,15 +133,16 @@ def _find_jupyter_server(env: dict[str, str]) -> dict | None:
     parent = os.getppid()
     for info in found:
         if info.get("pid") == parent:
-            return info
+            return dict(info)
     # A kernel provisioner may sit between server and kernel: accept the only server whose
     # session started this kernel (the server sets JPY_SESSION_NAME in the kernel's env).
     if env.get("JPY_SESSION_NAME") and len(found) == 1:
-        return found[0]
+        return dict(found[0])
     return None
 
 
-def detect(*, in_kernel: bool | None = None, environ: dict[str, str] | None = None) -> Route:
+def detect(*, in_kernel: bool | None = None,
+           environ: Mapping[str, str] | None = None) -> Route:
     """Work the route out from the environment (no cache, no override; see :func:`route`)."""
     env = os.environ if environ is None else environ
     value = env.get(ENV_VAR, "").strip()

@@ -10,9 +10,9 @@ in a temporary directory that is removed when it stops.
 * :class:`Nginx` starts ``nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'`` with a
   configuration you give it (see :mod:`wslab.net.cluster` for the WebSocket one).
 
-A child's stdout and stderr are read by a thread that keeps the last lines
-(``service.log_tail``): a pipe nobody reads fills at about 64 KiB and then
-blocks the child forever.  Everything stops with ``wslab.stop_all()`` and when
+Each is a :class:`~wslab.net.children.Child`: its stdout and stderr are drained
+by a thread into a bounded buffer (``service.log_tail``), and it dies with the
+kernel.  Everything stops with ``wslab.stop_all()`` and when
 the interpreter exits.  A missing program raises :class:`ServiceMissing`
 naming the Debian package to install.
 """
@@ -20,19 +20,16 @@ naming the Debian package to install.
 from __future__ import annotations
 
 import atexit
-import collections
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
-import threading
 import time
-from typing import IO
 
 from ..protocol.errors import WSLabError
 from . import loop as lab
+from .children import Child, spawn
 from .errors import ServerStartError
 
 START_TIMEOUT = 10.0
@@ -43,7 +40,8 @@ class ServiceMissing(WSLabError, FileNotFoundError):
     """A program wslab runs as a child (redis-server, nginx) is not installed."""
 
 
-def find_program(name: str, *, package: str, extra_dirs: tuple[str, ...] = ("/usr/sbin", "/sbin")) -> str:
+def find_program(name: str, *, package: str,
+                 extra_dirs: tuple[str, ...] = ("/usr/sbin", "/sbin")) -> str:
     """The path of ``name`` on PATH or in ``extra_dirs``; else :class:`ServiceMissing`.
 
     ``nginx`` lives in /usr/sbin, which is not on every user's PATH.
@@ -92,91 +90,65 @@ class ChildService:
         self.port = port
         self.workdir = workdir
         self._own_workdir = own_workdir
-        self.log_tail: collections.deque[str] = collections.deque(maxlen=200)
-        self._drains: list[threading.Thread] = []
-        self._proc: subprocess.Popen[str] | None = None
+        self._child: Child | None = None
         self._start(timeout)
         lab.register(self)
         _children.add(self)
 
     # --- life cycle ---------------------------------------------------------------
     def _start(self, timeout: float) -> None:
-        self._proc = subprocess.Popen(
-            self.argv, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
-        self._drains = [threading.Thread(target=self._drain, args=(self._proc.stdout,),
-                                         name=f"wslab-{self.program}-output", daemon=True)]
-        for t in self._drains:
-            t.start()
+        child = self._child = spawn(self.argv, what=self.program, cwd=self.workdir,
+                                    stdin=False, merge_stderr=True)
         deadline = time.monotonic() + timeout
         while not port_open(self.host, self.port):
-            if self._proc.poll() is not None:
-                self._join_drains()
+            if not child.running:
+                child.stop(2.0)
                 raise ServerStartError(
-                    f"{self.program} exited with status {self._proc.returncode} before "
+                    f"{self.program} exited with status {child.returncode} before "
                     f"listening on {self.host}:{self.port}; its last output:\n  "
-                    + "\n  ".join(list(self.log_tail)[-10:] or ["(none)"]))
+                    + "\n  ".join(self.log_tail[-10:] or ["(none)"]))
             if time.monotonic() > deadline:
-                self._terminate(2.0)
+                child.stop(2.0)
                 raise ServerStartError(f"{self.program} did not listen on {self.host}:{self.port} "
                                        f"within {timeout} s")
             time.sleep(0.01)
 
-    def _drain(self, stream: IO[str] | None) -> None:
-        if stream is None:
-            return
-        try:
-            for line in stream:
-                self.log_tail.append(line.rstrip("\n"))
-        except (OSError, ValueError):
-            pass
-
-    def _join_drains(self) -> None:
-        for t in self._drains:
-            t.join(5)
-        if self._proc is not None and self._proc.stdout is not None:
-            try:
-                self._proc.stdout.close()
-            except OSError:
-                pass
+    @property
+    def log_tail(self) -> list[str]:
+        """The last lines the program printed (stdout and stderr, bounded in bytes)."""
+        return self._child.tail_lines(200) if self._child is not None else []
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.pid if self._child is not None else None
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._child is not None and self._child.running
 
-    def _terminate(self, timeout: float, sig: int = signal.SIGTERM) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                proc.send_signal(sig)
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            except OSError:
-                pass
-        self._join_drains()
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the program if it runs (nginx: SIGHUP reloads its configuration)."""
+        if self._child is not None:
+            self._child.signal(sig)
 
     def kill(self) -> None:
         """SIGKILL, no goodbye: what a crash looks like to its clients.  ``start()`` again."""
-        self._terminate(5.0, signal.SIGKILL)
+        if self._child is not None:
+            self._child.kill()
 
     def restart(self, *, timeout: float = START_TIMEOUT) -> None:
         """Stop (if running) and start again on the same port with the same files."""
-        self._terminate(5.0)
+        if self._child is not None:
+            self._child.stop(5.0, close_stdin=False)
         self._start(timeout)
         lab.register(self)
         _children.add(self)
 
     def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT) -> None:
-        """End the process and remove its temporary directory.  Safe to call twice."""
-        self._terminate(min(timeout, 5.0))
+        """End the process (SIGTERM, then SIGKILL) and remove its temporary directory.
+        Safe to call twice."""
+        if self._child is not None:
+            self._child.stop(min(timeout, 5.0), close_stdin=False)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         lab.unregister(self)
@@ -275,8 +247,7 @@ class Nginx(ChildService):
             self.config = config.replace("{workdir}", self.workdir)
             with open(self.config_path, "w", encoding="utf-8") as f:
                 f.write(self.config)
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGHUP)
+        self.signal(signal.SIGHUP)
 
 
 def stop_children() -> None:

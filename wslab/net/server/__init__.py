@@ -10,7 +10,9 @@ A Tornado application on the lab loop.  The package is split by concern:
 * :mod:`.connection`  :class:`Connection` (what ``on_message`` receives) and the send path;
 * :mod:`.strict`      RFC-strict frame receiving; :mod:`.ack`, :mod:`.pubsub`,
   :mod:`.admission` the route protocols and admission policy;
-* :mod:`.process`     ``serve(process=True)``: the same server in a child process;
+* :mod:`.options`     :class:`ServerOptions`: every option of ``serve()``, checked once;
+* :mod:`.process`     ``serve(process=True)``: the same server in a child process
+  (:mod:`.process_child` its main, :mod:`.process_calls` the calls it forwards);
 * :mod:`.api`         :class:`ServerLike`, what both kinds of server offer;
 * :mod:`.registry`    the running servers by name.
 
@@ -25,7 +27,9 @@ from .admission import TokenAuth
 from .api import ServerLike
 from .connection import ClientInfo, Connection, app_pong, check_close_args
 from .lab_server import CLOSE_GRACE, LabServer
+from .options import ServerOptions
 from .serve import serve, servers
 
-__all__ = ["CLOSE_GRACE", "ClientInfo", "Connection", "LabServer", "ServerLike", "TokenAuth",
+__all__ = ["CLOSE_GRACE", "ClientInfo", "Connection", "LabServer", "ServerLike", "ServerOptions",
+           "TokenAuth",
            "app_pong", "check_close_args", "serve", "servers"]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ..events import EventLog
-from .ack import MemoryAckStore
+from .ack import AckRoute
 from .admission import Admission
 from .connection import Connection, ConnectionHandler
 from .pubsub import PubSub
@@ -71,12 +71,8 @@ class ServerContext(Protocol):
         """The channels of ``/pubsub``."""
 
     @property
-    def ack(self) -> MemoryAckStore:
-        """The sessions and numbered events of ``/ack``."""
-
-    @property
-    def backplane(self) -> Any:
-        """The Redis backplane shared with other servers, or None."""
+    def ack_route(self) -> AckRoute:
+        """The ``/ack`` connections and their exactly-once protocol over the session store."""
 
     # --- handshakes in progress ----------------------------------------------------------
     def handshake_begin(self, stream: Any) -> None:

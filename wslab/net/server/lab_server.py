@@ -22,7 +22,7 @@ import errno
 import os
 import socket
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -31,18 +31,17 @@ import tornado.netutil
 import tornado.web
 
 from ...protocol.frames import Frame, Opcode, encode_frame
-from ...protocol.uri import host_for_url
 from .. import loop as lab
-from .. import public_url
 from .._tornado import handle_connection
 from ..errors import ServerStartError
 from ..events import Event, EventList, EventLog, clip, payload_size
 from ..relay import LocalRelay, Relay, RelayHost
 from ..tls import make_tls
+from ..urls import ServerURLs
 from . import registry
 from .accept import Acceptor, describe
-from .ack import SESSION_TTL, AckRoute, MemoryAckStore
-from .admission import Admission, TokenAuth, make_auth, normalise_origins
+from .ack import AckRoute, MemoryAckStore
+from .admission import Admission, TokenAuth, normalise_origins
 from .connection import (
     ClientInfo,
     Connection,
@@ -52,6 +51,7 @@ from .connection import (
     payload_bytes,
 )
 from .context import MessageHook
+from .options import HANDSHAKE_TIMEOUT, ServerOptions
 from .pages import ClientPage, HijackPage, LoginPage
 from .pubsub import PubSub
 from .routes import routes_for
@@ -59,45 +59,40 @@ from .routes import routes_for
 __all__ = ["CLOSE_GRACE", "HANDSHAKE_TIMEOUT", "LabServer"]
 
 CLOSE_GRACE = 1.0     # seconds stop() waits for clients to answer the close frame
-HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to send its whole opening handshake
 
 
-class LabServer:
+class LabServer(ServerURLs):
     """A WebSocket server running on the lab loop (layer 2).  Create it with :func:`serve`."""
 
     _stop_order = 2
 
-    def __init__(self, *, host: str, port: int, name: str, origins: Iterable[str],
-                 subprotocols: Iterable[str], compression: bool, events_max: int,
-                 ping_interval: float | None, ping_timeout: float | None,
-                 max_message_size: int | None, app_heartbeat: bool = True,
-                 auth: Any = None, max_connections: int | None = None,
-                 rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-                 tls: bool = False, backplane: str | None = None,
-                 handshake_timeout: float = HANDSHAKE_TIMEOUT,
-                 ack_session_ttl: float = SESSION_TTL) -> None:
-        self.host = host
-        self.name = name
+    def __init__(self, *, options: ServerOptions) -> None:
+        """``options`` (checked already, see :class:`~.options.ServerOptions`) say how it
+        listens, whom it admits and what it bounds; :func:`serve` starts it."""
+        self.options = options
+        self.host = options.host
+        self.name = options.name
         self.admission = Admission(
-            bound_host=host, port=port, tls=bool(tls), origins=normalise_origins(origins),
-            machine_name=socket.gethostname().lower(), max_connections=max_connections,
-            auth=make_auth(auth))
-        self.subprotocols = [str(s) for s in subprotocols]
-        self.compression = bool(compression)
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.max_message_size = max_message_size
-        self.app_heartbeat = bool(app_heartbeat)
-        self.ack = MemoryAckStore(session_ttl=ack_session_ttl)
-        self.handshake_timeout = handshake_timeout
+            bound_host=options.host, port=options.port, tls=options.tls,
+            origins=normalise_origins(options.origins),
+            machine_name=socket.gethostname().lower(),
+            max_connections=options.max_connections, auth=options.auth)
+        self.subprotocols = list(options.subprotocols)
+        self.compression = options.compression
+        self.ping_interval = options.ping_interval
+        self.ping_timeout = options.ping_timeout
+        self.max_message_size = options.max_message_size
+        self.app_heartbeat = options.app_heartbeat
+        self.ack = MemoryAckStore(session_ttl=options.ack_session_ttl)
+        self.handshake_timeout = options.handshake_timeout
         self._pending: set[Any] = set()  # streams whose handshake is in progress
         self._acceptor: Acceptor | None = None
         self._ack_sweeper: asyncio.TimerHandle | None = None
         self.pubsub = PubSub()
-        self.rate_limit = rate_limit
-        self.send_buffer_max = send_buffer_max
+        self.rate_limit = options.rate_limit
+        self.send_buffer_max = options.send_buffer_max
         self.ca_file: str | None = None  # with tls=True: the local CA clients must trust
-        self._log = EventLog(events_max)
+        self._log = EventLog(options.events_max)
         self._conns: dict[int, Connection] = {}
         self._next_id = 1
         self._on_message: MessageHook | None = None
@@ -109,7 +104,7 @@ class LabServer:
         self.running = False
         # serve(backplane="redis://..."): broadcasts, /chat, /pubsub and /ack shared with
         # every server on that Redis (wslab.net.backplane, which imports redis; None: not used)
-        self.backplane_url = backplane
+        self.backplane_url = options.backplane
         self.backplane: Any = None
         self.ack_route = AckRoute(self.ack, self._record_ack)
         self.relay: Relay = self._make_relay()
@@ -141,45 +136,6 @@ class LabServer:
         """Page origins allowed besides the server's own (``"*"``: any)."""
         return self.admission.origins
 
-    # --- URLs ----------------------------------------------------------------
-    @property
-    def _ws(self) -> str:
-        return "wss" if self.tls else "ws"
-
-    @property
-    def _http_scheme(self) -> str:
-        return "https" if self.tls else "http"
-
-    @property
-    def url(self) -> str:
-        """The echo endpoint, ``ws://host:port/echo``."""
-        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/echo"
-
-    @property
-    def ack_url(self) -> str:
-        """The exactly-once route for ReconnectingClient, ``ws://host:port/ack``."""
-        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/ack"
-
-    @property
-    def chat_url(self) -> str:
-        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/chat"
-
-    @property
-    def page_url(self) -> str:
-        """The browser client page: ``http://host:port/``, or in a notebook under a Jupyter
-        server ``<base_url>proxy/<port>/`` through it (see :mod:`wslab.net.public_url`);
-        add ``?path=/chat`` for the chat.  ``url`` and the other ws URLs stay direct."""
-        return public_url.http_url(self.origin, self.port, "/", host=self.host, tls=self.tls)
-
-    def browser_url(self, path: str = "/echo") -> str:
-        """The WebSocket URL a *browser* dials for ``path``: ``url``'s direct form, or the
-        route through the Jupyter server's proxy in a notebook under one."""
-        direct = f"{self._ws}://{host_for_url(self.host)}:{self.port}{path}"
-        return public_url.ws_url(direct, self.port, path, host=self.host, tls=self.tls)
-
-    @property
-    def origin(self) -> str:
-        return f"{self._http_scheme}://{host_for_url(self.host)}:{self.port}"
 
     # --- start / stop ----------------------------------------------------------
     async def _astart(self, port: int) -> None:
@@ -445,11 +401,6 @@ class LabServer:
         conn = self._conns.get(client_id)
         if conn is not None and not conn.closed:
             conn.send_now(text)
-
-    @property
-    def pubsub_url(self) -> str:
-        """The channels route, ``ws://host:port/pubsub`` (JSON sub/unsub/pub envelope)."""
-        return f"{self._ws}://{host_for_url(self.host)}:{self.port}/pubsub"
 
     @property
     def channels(self) -> dict[str, list[int]]:

@@ -2,73 +2,45 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .. import loop as lab
 from . import registry
-from .ack import SESSION_TTL
-from .admission import TokenAuth, make_auth
+from .admission import TokenAuth
 from .api import ServerLike
-from .lab_server import HANDSHAKE_TIMEOUT, LabServer
+from .lab_server import LabServer
+from .options import HANDSHAKE_TIMEOUT, SEND_BUFFER_MAX, SESSION_TTL, ServerOptions
 
-if TYPE_CHECKING:  # imported when used: ``python -m wslab.net.server.process`` runs it
+if TYPE_CHECKING:  # imported when used: a process server's imports stay out of the kernel
     from .process import ProcessServer
 
 __all__ = ["serve", "servers"]
 
 
 @overload
-def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
-          origins: Iterable[str] = (), subprotocols: Iterable[str] = (),
-          compression: bool = False, events_max: int = 10_000,
-          ping_interval: float | None = None, ping_timeout: float | None = None,
-          max_message_size: int | None = None, app_heartbeat: bool = True,
-          auth: str | TokenAuth | None = None, max_connections: int | None = None,
-          rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-          tls: bool = False, process: Literal[False] = False,
-          handler: None = None, responsive: bool | None = None,
-          backplane: str | None = None, handshake_timeout: float = HANDSHAKE_TIMEOUT,
-          ack_session_ttl: float = SESSION_TTL, timeout: float = lab.DEFAULT_TIMEOUT) -> LabServer: ...
+def serve(options: ServerOptions | None = None, *, process: Literal[False] = False,
+          handler: None = None, timeout: float = ..., **option: Any) -> LabServer: ...
 
 
 @overload
-def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
-          origins: Iterable[str] = (), subprotocols: Iterable[str] = (),
+def serve(options: ServerOptions | None = None, *, process: Literal[True],
+          handler: str | Callable[..., Any] | None = None, timeout: float = ...,
+          **option: Any) -> ProcessServer: ...
+
+
+# The overloads choose the return type by ``process`` alone and leave the option keywords to
+# the implementation's signature (written once, below); mypy wants each overload's
+# ``**option`` accepted literally, hence the ignore.
+def serve(  # type: ignore[misc]
+          options: ServerOptions | None = None, *, host: str = "127.0.0.1", port: int = 0,
+          name: str = "default", origins: Iterable[str] = (), subprotocols: Iterable[str] = (),
           compression: bool = False, events_max: int = 10_000,
           ping_interval: float | None = None, ping_timeout: float | None = None,
           max_message_size: int | None = None, app_heartbeat: bool = True,
           auth: str | TokenAuth | None = None, max_connections: int | None = None,
-          rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-          tls: bool = False, process: Literal[True],
-          handler: str | Callable[..., Any] | None = None, responsive: bool | None = None,
-          backplane: str | None = None, handshake_timeout: float = HANDSHAKE_TIMEOUT,
-          ack_session_ttl: float = SESSION_TTL, timeout: float = lab.DEFAULT_TIMEOUT) -> ProcessServer: ...
-
-
-@overload
-def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
-          origins: Iterable[str] = (), subprotocols: Iterable[str] = (),
-          compression: bool = False, events_max: int = 10_000,
-          ping_interval: float | None = None, ping_timeout: float | None = None,
-          max_message_size: int | None = None, app_heartbeat: bool = True,
-          auth: str | TokenAuth | None = None, max_connections: int | None = None,
-          rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
-          tls: bool = False, process: bool = False,
-          handler: str | Callable[..., Any] | None = None, responsive: bool | None = None,
-          backplane: str | None = None, handshake_timeout: float = HANDSHAKE_TIMEOUT,
-          ack_session_ttl: float = SESSION_TTL, timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike: ...
-
-
-def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
-          origins: Iterable[str] = (), subprotocols: Iterable[str] = (),
-          compression: bool = False, events_max: int = 10_000,
-          ping_interval: float | None = None, ping_timeout: float | None = None,
-          max_message_size: int | None = None, app_heartbeat: bool = True,
-          auth: str | TokenAuth | None = None, max_connections: int | None = None,
-          rate_limit: int | None = None, send_buffer_max: int | None = 8 << 20,
+          rate_limit: int | None = None, send_buffer_max: int | None = SEND_BUFFER_MAX,
           tls: bool = False, process: bool = False,
           handler: str | Callable[..., Any] | None = None,
           responsive: bool | None = None, backplane: str | None = None,
@@ -76,11 +48,16 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
           timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
-    Layer 2 (I/O).  Re-running the same cell stops the previous server of that
-    name first, so no server leaks and the port is free again.  ``port=0`` picks
-    a free port.  The default bind address is loopback; any other ``host`` must
-    be asked for explicitly.  ``origins`` lists extra page origins allowed to
-    connect (same-origin pages always are; ``"*"`` allows any, for demos only).
+    Layer 2 (I/O).  Every keyword but ``process``, ``handler`` and ``timeout`` is a
+    field of :class:`~.options.ServerOptions`; pass one of those as ``options``
+    instead (then leave the option keywords at their defaults).  Bad values raise
+    ``ValueError`` naming the option before anything starts.
+
+    Re-running the same cell stops the previous server of that name first, so no
+    server leaks and the port is free again.  ``port=0`` picks a free port.  The
+    default bind address is loopback; any other ``host`` must be asked for
+    explicitly.  ``origins`` lists extra page origins allowed to connect
+    (same-origin pages always are; ``"*"`` allows any, for demos only).
     ``ping_interval``/``ping_timeout`` (seconds) turn on protocol pings from the
     server; ``app_heartbeat`` answers JSON ``{"type": "ping", "t": ...}``
     messages with ``{"type": "pong", "t": ...}`` on every route.
@@ -104,72 +81,54 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, name: str = "default",
     ``ack_session_ttl`` (seconds, 600) is how long an ``/ack`` session with no
     connection is remembered (at most 1,000 sessions are).
     """
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {port!r}")
-    if not isinstance(host, str) or not host:
-        raise ValueError(f"host is an address string such as '127.0.0.1' or '::1', got {host!r}")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name is a non-empty string, got {name!r}")
-    for label, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise ValueError(f"{label} is a number of seconds > 0 or None, got {value!r}")
-    for label, value in (("handshake_timeout", handshake_timeout),
-                         ("ack_session_ttl", ack_session_ttl)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"{label} is a number of seconds > 0, got {value!r}")
-    for label, value in (("max_message_size", max_message_size), ("rate_limit", rate_limit),
-                         ("max_connections", max_connections), ("send_buffer_max", send_buffer_max)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{label} is a positive integer or None, got {value!r}")
-    if backplane is not None and (not isinstance(backplane, str) or not backplane.startswith(
-            ("redis://", "rediss://", "unix://"))):
-        raise ValueError("backplane is a Redis URL such as 'redis://127.0.0.1:6379/0' or None, "
-                         f"got {backplane!r}")
+    given = locals()
+    keywords = ServerOptions(**{k: given[k] for k in ServerOptions.names()})
+    if options is None:
+        options = keywords
+    elif not isinstance(options, ServerOptions):
+        raise ValueError(f"options is a ServerOptions, got {type(options).__name__}")
+    elif keywords != ServerOptions():
+        changed = next(k for k in ServerOptions.names()
+                       if getattr(keywords, k) != getattr(ServerOptions(), k))
+        raise ValueError(f"give {changed}= inside options= (options.replace({changed}=...)), "
+                         "not beside it")
     if handler is not None and not process:
         raise ValueError("handler= is for serve(process=True); in the kernel "
                          "use @server.on_message")
     if process:
-        from .process import ProcessServer, handler_option
-        options = {"handler": handler_option(handler), "auth": _auth_option(make_auth(auth)),
-                   "tls": bool(tls), "responsive": responsive}
-        old = registry.take(name)
-        if old is not None:
-            old.stop(timeout=timeout)
-        options |= {"host": host, "port": port, "name": name, "origins": list(origins),
-                    "subprotocols": list(subprotocols), "compression": compression,
-                    "events_max": events_max, "ping_interval": ping_interval,
-                    "ping_timeout": ping_timeout, "max_message_size": max_message_size,
-                    "app_heartbeat": app_heartbeat, "max_connections": max_connections,
-                    "rate_limit": rate_limit, "send_buffer_max": send_buffer_max,
-                    "backplane": backplane,
-                    "handshake_timeout": handshake_timeout, "ack_session_ttl": ack_session_ttl}
-        proc_server = ProcessServer(options, timeout=timeout)
-        registry.remember(name, proc_server)
-        return proc_server
-    if responsive is None:
-        responsive = _in_kernel()
+        return _serve_process(options, handler, timeout)
+    return _serve_here(options, timeout)
+
+
+def _serve_process(options: ServerOptions, handler: str | Callable[..., Any] | None,
+                   timeout: float) -> ProcessServer:
+    from .process import ProcessServer, handler_option
+
+    sent = handler_option(handler)  # a handler that cannot be sent fails before the old stops
+    options.to_plain()  # and so do options that cannot cross (an auth with rules of its own)
+    _stop_old(options.name, timeout)
+    server = ProcessServer(options, handler=sent, timeout=timeout)
+    registry.remember(options.name, server)
+    return server
+
+
+def _serve_here(options: ServerOptions, timeout: float) -> LabServer:
+    responsive = _in_kernel() if options.responsive is None else options.responsive
     if responsive:
         lab.keep_responsive()
-    server = LabServer(host=host, port=port, name=name, origins=origins,
-                       subprotocols=subprotocols, compression=compression,
-                       events_max=events_max, ping_interval=ping_interval,
-                       ping_timeout=ping_timeout, max_message_size=max_message_size,
-                       app_heartbeat=app_heartbeat, auth=make_auth(auth),
-                       max_connections=max_connections, rate_limit=rate_limit,
-                       send_buffer_max=send_buffer_max, tls=tls, backplane=backplane,
-                       handshake_timeout=handshake_timeout, ack_session_ttl=ack_session_ttl)
-    old = registry.take(name)
-    if old is not None:
-        old.stop(timeout=timeout)
-    lab.run(server._astart(port), timeout=timeout, what=f"starting server {name!r}")
-    registry.remember(name, server)
+    server = LabServer(options=options)
+    _stop_old(options.name, timeout)
+    lab.run(server._astart(options.port),  # noqa: SLF001 - LabServer has no public start yet
+            timeout=timeout, what=f"starting server {options.name!r}")
+    registry.remember(options.name, server)
     lab.register(server)
     return server
 
 
-def _auth_option(auth: TokenAuth | None) -> dict[str, Any] | None:
-    """A TokenAuth as JSON for the child process (None stays None)."""
-    return None if auth is None else dataclasses.asdict(auth)
+def _stop_old(name: str, timeout: float) -> None:
+    old = registry.take(name)
+    if old is not None:
+        old.stop(timeout=timeout)
 
 
 def _in_kernel() -> bool:
