@@ -138,7 +138,12 @@ class LabServer(ServerURLs):
 
 
     # --- start / stop ----------------------------------------------------------
-    async def _astart(self, port: int) -> None:
+    async def astart(self) -> None:
+        """Listen on ``options.port`` (0: a free one) and serve, on the lab loop; a server
+        is started once (:func:`serve` does it and raises its start-up errors in the cell)."""
+        if self._http is not None:
+            raise ServerStartError(f"server {self.name!r} is running already")
+        port = self.options.port
         # Tornado's access log would print every 403/404 as red stderr in a notebook;
         # rejected handshakes are recorded as ``reject`` events instead.
         settings: dict[str, Any] = {"log_function": _quiet_access_log}

@@ -118,7 +118,7 @@ def _serve_here(options: ServerOptions, timeout: float) -> LabServer:
         lab.keep_responsive()
     server = LabServer(options=options)
     _stop_old(options.name, timeout)
-    lab.run(server._astart(options.port),  # noqa: SLF001 - LabServer has no public start yet
+    lab.run(server.astart(),
             timeout=timeout, what=f"starting server {options.name!r}")
     registry.remember(options.name, server)
     lab.register(server)
