@@ -219,7 +219,7 @@ def test_port_in_use_raises_in_caller():
     ({"port": -1}, "port is an integer 0-65535"),
     ({"port": "80"}, "port is an integer"),
     ({"ping_interval": -1}, "ping_interval is a number of seconds"),
-    ({"events_max": 0}, "events_max must be a positive integer"),
+    ({"events_max": 0}, "events_max is a positive integer, got 0"),
     ({"origins": ["not a url"]}, "an origin looks like"),
 ])
 def test_bad_options_raise_value_error(kwargs, match):
