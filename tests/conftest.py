@@ -197,3 +197,14 @@ def websockets_server():
     yield f"ws://127.0.0.1:{srv.socket.getsockname()[1]}/"
     srv.shutdown()
     thread.join(5)
+
+
+@pytest.fixture
+def redis_server():
+    """A real redis-server child on a free loopback port (Debian's redis-server)."""
+    from wslab.net import services
+
+    need(have_program("redis-server", "redis-server"), "redis-server (Debian package redis-server)")
+    r = services.redis()
+    yield r
+    r.stop()

@@ -18,22 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wslab
-from tests.conftest import have_program, need, wait_until
+from tests.conftest import wait_until
 from tests.test_hardening import OK_CLOSES, Raw, envelopes, json_values
 from wslab.net import loop as lab
-from wslab.net import services
 from wslab.protocol import frames as fr
 from wslab.protocol.ack import SEQ_MAX, SessionView
 
 MiB = 1 << 20
 
 
-@pytest.fixture
-def redis_service():
-    need(have_program("redis-server", "redis-server"), "redis-server (Debian package redis-server)")
-    r = services.redis()
-    yield r
-    r.stop()
 
 
 class Harness:
@@ -97,7 +90,7 @@ def make(request):
     made: list[Harness] = []
 
     def factory(**options) -> Harness:
-        url = request.getfixturevalue("redis_service").url if request.param == "redis" else None
+        url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
         h = Harness(request.param, url, **options)
         made.append(h)
         return h

@@ -10,16 +10,8 @@ import sys
 import pytest
 
 import wslab
-from tests.conftest import have_program, need, wait_until
+from tests.conftest import wait_until
 from wslab.net import services
-
-
-@pytest.fixture
-def redis_server():
-    need(have_program("redis-server", "redis-server"), "redis-server (Debian package redis-server)")
-    r = services.redis()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

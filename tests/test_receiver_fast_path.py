@@ -12,10 +12,8 @@ rows of the state table they walked.
 
 from __future__ import annotations
 
-import collections
 import queue
 import random
-import socket
 import struct
 
 import pytest
@@ -23,45 +21,23 @@ import pytest
 import wslab
 from tests.conftest import wait_until
 from tests.test_client_strict import RawServer
-from wslab.protocol import handshake
 from wslab.protocol import state as st
 from wslab.protocol.assembler import Message
-from wslab.protocol.errors import NeedMoreData
-from wslab.protocol.frames import Frame, FrameParser, Opcode, encode_frame
+from wslab.protocol.frames import Frame, Opcode, encode_frame
 from wslab.protocol.receiver import ProtocolViolation, Receiver, Role
 from wslab.protocol.state import TRANSITIONS, State
+
+from .test_strict_protocol import Raw
 
 TIMEOUT = 5.0
 KEY = b"\x37\xfa\x21\x3d"
 
 
-class RawClient:
+class RawClient(Raw):
     """A handshake by wslab.protocol, then frames written by hand over loopback."""
 
     def __init__(self, port: int, path: str = "/echo") -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = handshake.make_key()
-        self.sock.sendall(handshake.build_request(host=f"127.0.0.1:{port}", path=path, key=key))
-        data = b""
-        while True:
-            try:
-                response = handshake.check_response(data, key)
-                break
-            except NeedMoreData:
-                chunk = self.sock.recv(4096)
-                assert chunk, "the server closed during the handshake"
-                data += chunk
-        self.parser = FrameParser(require_mask=False)
-        self.frames = collections.deque(self.parser.feed(data[response.size:]))
-
-    def recv_frame(self) -> Frame:
-        while not self.frames:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise EOFError("the server closed TCP")
-            self.frames.extend(self.parser.feed(chunk))
-        return self.frames.popleft()
+        super().__init__(port, path=path)
 
     def until_close(self) -> tuple[list[str | bytes], int | None]:
         """Data frames received, then the Close frame's code (None: TCP ended first)."""

@@ -15,18 +15,7 @@ from wslab.net.server.lab_server import LabServer
 from wslab.net.server.routes import LabSocket
 
 from .conftest import ROOT
-
-
-def _members(proto: type) -> dict[str, str]:
-    out = {}
-    for name, value in vars(proto).items():
-        if name.startswith("_"):
-            continue
-        if isinstance(value, property):
-            out[name] = "property"
-        elif inspect.isfunction(value):
-            out[name] = "method"
-    return out
+from .test_server_layout import _members
 
 
 @pytest.mark.parametrize(("proto", "cls"), [(ServerContext, LabServer),

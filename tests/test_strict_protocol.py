@@ -137,10 +137,11 @@ def serve_strict():
 class Raw:
     """Bytes over a real socket: the handshake, then frames built by hand."""
 
-    def __init__(self, port: int, extensions: tuple[str, ...] = ()) -> None:
+    def __init__(self, port: int, extensions: tuple[str, ...] = (), *, path: str = "/ws") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a piece is a segment
         key = handshake.make_key()
-        self.sock.sendall(handshake.build_request(host=f"127.0.0.1:{port}", path="/ws", key=key,
+        self.sock.sendall(handshake.build_request(host=f"127.0.0.1:{port}", path=path, key=key,
                                                   extensions=extensions))
         data = b""
         while True:
