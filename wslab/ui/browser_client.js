@@ -10,6 +10,15 @@ const NAMES = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
 // anywidget hands initialize() and render() different wrappers of one model: the socket's
 // state is kept here, by the widget's instance id.
 const STATE = new Map();
+// The log a view shows keeps the newest LINES_MAX lines; older ones are counted, not kept,
+// so a peer that sends 20,000 messages costs 500 list items, not 20,000.
+const LINES_MAX = 500;
+
+// An id for our own app pings that a peer cannot guess: 128 random bits, in hex.
+function randomId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 // new WebSocket() needs ws: or wss:.  wslab may hand us a path relative to the Jupyter
 // server (/user/alice/proxy/41234/echo): resolve it against this page, then swap the scheme.
@@ -36,20 +45,29 @@ function compile(code) {
 function initialize({ model }) {
   let socket = null;
   let t0 = performance.now();
-  let pingCount = 0;
-  const pendingPings = {};
-  const lines = [];                 // what the views show
+  // our pending app pings, by random id (a Map: a peer's "constructor" is no key of it)
+  const pendingPings = new Map();
+  const lines = [];                 // the newest events (at least LINES_MAX), for the views
+  const log = { lines, total: 0 };  // total: every event ever logged (dropped = total - kept)
   const listeners = new Set();      // views to redraw
+  // Messages are handled one after another in arrival order, even when a Blob must be read.
+  let inbox = Promise.resolve();
 
-  const redraw = () => listeners.forEach((fn) => fn());
+  // Views draw at most once a frame, however many events arrived since the last one.
+  let drawQueued = false;
+  const redraw = () => {
+    if (drawQueued) return;
+    drawQueued = true;
+    requestAnimationFrame(() => { drawQueued = false; syncState(); listeners.forEach((fn) => fn()); });
+  };
   function report(ev) {
     ev.t_ms = Math.round((performance.now() - t0) * 1000) / 1000;
     ev.readyState = socket ? socket.readyState : 3;
     ev.bufferedAmount = socket ? socket.bufferedAmount : 0;
     lines.push(ev);
-    if (lines.length > 500) lines.shift();
+    log.total++;
+    if (lines.length >= 2 * LINES_MAX) lines.splice(0, lines.length - LINES_MAX);  // amortised
     model.send({ event: ev });
-    syncState();
     redraw();
   }
   function syncState() {
@@ -108,22 +126,28 @@ function initialize({ model }) {
       report({ type: "open", url: mine.url, protocol: mine.protocol, extensions: mine.extensions });
       runHandler("onopen", event);
     };
-    socket.onmessage = async (event) => {
+    const onMessage = async (event) => {
       if (mine !== socket) return;
       let data = event.data;
       if (data instanceof Blob) data = await data.arrayBuffer();
       if (typeof data === "string" && data.startsWith('{"type": "pong"')) {
-        try {
-          const t = JSON.parse(data).t;
-          if (t in pendingPings) {
-            report({ type: "app-pong", t: t, rtt_ms: performance.now() - pendingPings[t] });
-            delete pendingPings[t];
-            return;
-          }
-        } catch (err) { /* not our pong: an ordinary message */ }
+        let t = null;
+        try { t = JSON.parse(data).t; } catch (err) { /* not our pong: an ordinary message */ }
+        if (typeof t === "string" && pendingPings.has(t)) {
+          report({ type: "app-pong", t: t, rtt_ms: performance.now() - pendingPings.get(t) });
+          pendingPings.delete(t);
+          return;
+        }
       }
       report(Object.assign({ type: "message" }, describe(data)));
       runHandler("onmessage", event);
+    };
+    // Reading a Blob is asynchronous: a small one read later could overtake a big one read
+    // first.  Chaining every message after the previous one keeps arrival order.
+    socket.onmessage = (event) => {
+      inbox = inbox.then(() => onMessage(event)).catch((err) => {
+        report({ type: "error", detail: "reading a message failed: " + String(err) });
+      });
     };
     socket.onerror = (event) => {
       if (mine !== socket) return;
@@ -158,8 +182,9 @@ function initialize({ model }) {
 
   function appPing() {
     if (!socket || socket.readyState !== 1) { report({ type: "error", detail: "not OPEN" }); return; }
-    const t = ++pingCount;
-    pendingPings[t] = performance.now();
+    const t = randomId();
+    if (pendingPings.size >= 100) pendingPings.delete(pendingPings.keys().next().value);
+    pendingPings.set(t, performance.now());
     socket.send(JSON.stringify({ type: "ping", t: t }));
     report({ type: "app-ping", t: t });
   }
@@ -190,7 +215,7 @@ function initialize({ model }) {
   const timer = setInterval(() => { if (socket && socket.readyState < 3) { syncState(); redraw(); } }, 250);
 
   const key = model.get("_instance");
-  STATE.set(key, { connect, send, close, appPing, lines, listeners, socket: () => socket });
+  STATE.set(key, { connect, send, close, appPing, log, listeners, socket: () => socket });
   return () => {
     STATE.delete(key);
     clearInterval(timer);
@@ -217,7 +242,8 @@ function render({ model, el: root }) {
   const pingBtn = el("button", { textContent: "App ping", title: "a JSON heartbeat: the browser API has no ping()", className: "wslab-bc-ping" });
   const state = el("span", { className: "wslab-bc-state" });
   const facts = el("div", { className: "wslab-bc-facts" });
-  const log = el("ol", { className: "wslab-bc-log" });
+  const dropped = el("div", { className: "wslab-bc-dropped" });
+  const list = el("ol", { className: "wslab-bc-log" });
   connectBtn.addEventListener("click", () => { model.set("url", url.value); model.save_changes(); bc.connect(); });
   closeBtn.addEventListener("click", () => bc.close(1000, "bye"));
   const sendNow = () => { bc.send(message.value); message.value = ""; };
@@ -225,7 +251,7 @@ function render({ model, el: root }) {
   message.addEventListener("keydown", (e) => { if (e.key === "Enter") sendNow(); });
   pingBtn.addEventListener("click", () => bc.appPing());
 
-  let shown = 0;
+  let shown = 0;  // how many of bc.log.total this view has drawn
   function line(ev) {
     let text = ev.type;
     if (ev.type === "message" || ev.type === "send") text += " " + ev.kind + " (" + ev.size + " B): " + ev.data;
@@ -246,9 +272,18 @@ function render({ model, el: root }) {
     facts.textContent = "url " + (s ? s.url : "-") + " | binaryType " + (s ? s.binaryType : model.get("binary_type"))
       + " | bufferedAmount " + (s ? s.bufferedAmount : 0) + " | protocol '" + (s ? s.protocol : "")
       + "' | extensions '" + (s ? s.extensions : "") + "'";
-    if (shown > bc.lines.length) { log.replaceChildren(); shown = 0; }
-    for (; shown < bc.lines.length; shown++) log.append(line(bc.lines[shown]));
-    log.scrollTop = log.scrollHeight;
+    const { lines, total } = bc.log;
+    if (total > shown) {
+      const fresh = lines.slice(Math.max(0, lines.length - Math.min(total - shown, LINES_MAX)));
+      const items = document.createDocumentFragment();
+      items.append(...fresh.map(line));
+      list.append(items);
+      while (list.childElementCount > LINES_MAX) list.firstElementChild.remove();
+      shown = total;
+      const hidden = total - list.childElementCount;
+      dropped.textContent = hidden ? hidden.toLocaleString("en-US") + " earlier lines not shown" : "";
+      list.scrollTop = list.scrollHeight;
+    }
   }
   bc.listeners.add(draw);
   model.on("change:url", () => { url.value = model.get("url"); });
@@ -256,7 +291,7 @@ function render({ model, el: root }) {
   root.append(
     el("div", { className: "wslab-bc-row" }, url, connectBtn, closeBtn),
     el("div", { className: "wslab-bc-row" }, message, sendBtn, pingBtn, state),
-    facts, log);
+    facts, dropped, list);
   draw();
   return () => bc.listeners.delete(draw);
 }

@@ -27,6 +27,7 @@ import anywidget
 import traitlets as T
 
 from ..net import public_url
+from .intake import Intake
 
 _JS = pathlib.Path(__file__).with_name("browser_client.js")
 _CSS = """
@@ -43,13 +44,21 @@ _CSS = """
 .wslab-bc-log { list-style: none; margin: 4px 0 0; padding: 0; max-height: 14em; overflow-y: auto;
                 font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap; }
 .wslab-bc-log li { border-bottom: 1px solid #f2f2f2; }
+.wslab-bc-dropped { font-size: 12px; color: #865e3c; }
 .wslab-bc-ev-send { color: #1a5fb4; }
 .wslab-bc-ev-message, .wslab-bc-ev-show { color: #26a269; }
 .wslab-bc-ev-open, .wslab-bc-ev-close { color: #613583; }
 .wslab-bc-ev-error, .wslab-bc-ev-handler-error { color: #c01c28; }
 """
 _BINARY_TYPES = ("blob", "arraybuffer")
+#: bounds on what the kernel keeps of the page's reports (see :class:`wslab.ui.intake.Intake`)
 EVENTS_MAX = 1000
+EVENTS_MAX_BYTES = 1 << 20
+EVENT_MAX_BYTES = 16 << 10
+#: the default rate the kernel admits reports at; lifecycle reports are always admitted
+EVENTS_PER_S = 200
+BYTES_PER_S = 256 << 10
+_LIFECYCLE = ("connect", "open", "closing", "close")
 
 
 def _browser_url(target: Any, path: str) -> tuple[str, str]:
@@ -79,6 +88,11 @@ class BrowserClient(anywidget.AnyWidget):
     ``Sec-WebSocket-Protocol``; ``binary_type`` is ``"blob"`` (the browser's default) or
     ``"arraybuffer"``.  ``onopen``/``onmessage``/``onerror``/``onclose``: your JavaScript,
     the body of ``function (event, socket, show)``, run after the widget's own handling.
+
+    The kernel admits the page's reports at most ``events_per_s`` a second and
+    ``bytes_per_s`` bytes a second (connect, open, closing and close always), keeps the
+    newest ``EVENTS_MAX`` (``EVENTS_MAX_BYTES`` of JSON in all) and counts the rest in
+    :attr:`received_stats`: a peer that floods the page cannot flood the kernel.
     """
 
     _esm = _JS
@@ -101,7 +115,8 @@ class BrowserClient(anywidget.AnyWidget):
 
     def __init__(self, target: Any, *, path: str = "/echo", protocols: list[str] | tuple = (),
                  binary_type: str = "blob", onopen: str = "", onmessage: str = "",
-                 onerror: str = "", onclose: str = "", **kwargs: Any) -> None:
+                 onerror: str = "", onclose: str = "", events_per_s: float = EVENTS_PER_S,
+                 bytes_per_s: float = BYTES_PER_S, **kwargs: Any) -> None:
         if binary_type not in _BINARY_TYPES:
             raise ValueError(f"binary_type is 'blob' or 'arraybuffer', got {binary_type!r}")
         if isinstance(protocols, str) or not all(isinstance(p, str) and p for p in protocols):
@@ -113,7 +128,9 @@ class BrowserClient(anywidget.AnyWidget):
                 raise ValueError(f"{name} is JavaScript source text (a function body using "
                                  f"event, socket and show), got {type(code).__name__}")
         self.kernel_url, browser_url = _browser_url(target, path)
-        self.message_log: list[dict[str, Any]] = []
+        self.intake = Intake(max_events=EVENTS_MAX, max_bytes=EVENTS_MAX_BYTES,
+                             max_event_bytes=EVENT_MAX_BYTES, events_per_s=events_per_s,
+                             bytes_per_s=bytes_per_s, always=_LIFECYCLE)
         super().__init__(_instance=uuid.uuid4().hex, url=browser_url, protocols=list(protocols),
                          binary_type=binary_type, onopen=onopen, onmessage=onmessage,
                          onerror=onerror, onclose=onclose, **kwargs)
@@ -123,15 +140,27 @@ class BrowserClient(anywidget.AnyWidget):
     def _on_browser_message(self, _widget: Any, content: dict, _buffers: list) -> None:
         event = content.get("event") if isinstance(content, dict) else None
         if isinstance(event, dict):
-            self.message_log.append(event)
-            del self.message_log[:-EVENTS_MAX]
+            self.intake.offer(event)
+        else:
+            self.intake.dropped += 1  # not a report: counted, never kept
+
+    @property
+    def message_log(self) -> list[dict[str, Any]]:
+        """The reports the kernel kept, oldest first (a copy)."""
+        return self.intake.items()
+
+    @property
+    def received_stats(self) -> dict[str, int]:
+        """What the kernel did with the page's reports: ``accepted``, ``dropped`` (over the
+        rate or too large), ``evicted`` (pushed out by newer ones), ``kept``, ``kept_bytes``."""
+        return self.intake.stats()
 
     @property
     def events(self) -> list[dict[str, Any]]:
         """Every event the browser reported, oldest first (``type`` is connect, open, message,
         send, error, closing, close, app-ping, app-pong, show or handler-error).  They arrive
         while the kernel is idle: read them in a cell after the one that acted."""
-        return list(self.message_log)
+        return self.intake.items()
 
     def of(self, *types: str) -> list[dict[str, Any]]:
         """The events of the given types, e.g. ``bc.of("message")``."""
@@ -151,8 +180,7 @@ class BrowserClient(anywidget.AnyWidget):
         """Like the Connect button: ``new WebSocket(url, protocols)`` in the browser."""
         self._command({"cmd": "connect"})
 
-    def send(self, message: Any,
-             buffers: list[bytes] | None = None) -> None:  # type: ignore[override]
+    def send(self, message: Any, buffers: list[bytes] | None = None) -> None:
         """Like the Send button: ``socket.send(message)``; str goes as a text message,
         bytes as a binary one.  (A dict is an ordinary widget message, as in ipywidgets.)"""
         if isinstance(message, dict):
@@ -170,7 +198,7 @@ class BrowserClient(anywidget.AnyWidget):
         check the connection with messages the server answers (notebook 05)."""
         self._command({"cmd": "app_ping"})
 
-    def close(self, code: int | None = 1000, reason: str = "") -> None:  # type: ignore[override]
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Like the Close button: ``socket.close(code, reason)`` in the browser.  A page may use
         only 1000 or 3000-4999: the browser throws InvalidAccessError otherwise, and the widget
         reports it.  (``close_widget()`` removes the widget itself.)"""
@@ -196,4 +224,4 @@ class BrowserClient(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return (f"<BrowserClient {self.url} readyState={self.ready_state} "
-                f"events={len(self.message_log)}>")
+                f"events={len(self.intake)} dropped={self.intake.dropped}>")
