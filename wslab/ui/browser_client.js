@@ -29,8 +29,10 @@ function resolveURL(url) {
   return u.href;
 }
 
+const UTF8 = new TextEncoder();
+
 function describe(data) {
-  if (typeof data === "string") return { kind: "text", size: new TextEncoder().encode(data).length, data: data.slice(0, 2000) };
+  if (typeof data === "string") return { kind: "text", size: UTF8.encode(data).length, data: data.slice(0, 2000) };
   const bytes = new Uint8Array(data);  // binaryType "arraybuffer"
   const hex = Array.from(bytes.slice(0, 32), (b) => b.toString(16).padStart(2, "0")).join(" ");
   return { kind: "binary", size: bytes.length, data: hex + (bytes.length > 32 ? " ..." : "") };
