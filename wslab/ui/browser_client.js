@@ -70,6 +70,9 @@ function initialize({ model }) {
     log.total++;
     if (lines.length >= 2 * LINES_MAX) lines.splice(0, lines.length - LINES_MAX);  // amortised
     model.send({ event: ev });
+    // state changes reach the kernel at once (a hidden tab draws no frames); a message
+    // flood syncs once a frame
+    if (ev.type !== "message") syncState();
     redraw();
   }
   function syncState() {
