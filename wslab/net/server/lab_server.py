@@ -76,7 +76,8 @@ class LabServer(ServerURLs):
             bound_host=options.host, port=options.port, tls=options.tls,
             origins=normalise_origins(options.origins),
             machine_name=socket.gethostname().lower(),
-            max_connections=options.max_connections, auth=options.auth)
+            max_connections=options.max_connections, auth=options.auth,
+            max_per_address=options.max_per_address)
         self.subprotocols = list(options.subprotocols)
         self.compression = options.compression
         self.ping_interval = options.ping_interval
@@ -153,12 +154,15 @@ class LabServer(ServerURLs):
             settings["websocket_ping_timeout"] = self.ping_timeout
         if self.max_message_size is not None:
             settings["websocket_max_message_size"] = self.max_message_size
-        app = tornado.web.Application([
+        table: list[Any] = [
             (r"/", ClientPage, {"server": self}),
             (r"/login", LoginPage, {"server": self}),
             (r"/demo/hijack", HijackPage, {"server": self}),
             *routes_for(self),
-        ], **settings)
+        ]
+        if self.options.paths is not None:  # only the routes this server was told to serve
+            table = [row for row in table if row[0] in self.options.paths]
+        app = tornado.web.Application(table, **settings)
         try:
             self._sockets = tornado.netutil.bind_sockets(port, address=self.host)
         except OSError as exc:
@@ -188,7 +192,7 @@ class LabServer(ServerURLs):
         self._http.lab = self
         http = self._http
         self._acceptor = Acceptor(self._sockets, lambda c, a: handle_connection(http, c, a),
-                                  self._accept_exhausted)
+                                  self._accept_exhausted, fd_reserve=self.options.fd_reserve)
         self._acceptor.start()
         self._sweep_ack_sessions()
         self.running = True
@@ -396,7 +400,11 @@ class LabServer(ServerURLs):
         if self.admission.max_connections is not None:
             own = getattr(request.connection, "stream", None)
             pending = self.pending_handshakes - (own in self._pending)
-        return self.admission.check(request, connections=len(self._conns), pending=pending)
+        same = 0
+        if self.admission.max_per_address is not None:
+            same = sum(1 for c in self._conns.values() if c.info.remote == request.remote_ip)
+        return self.admission.check(request, connections=len(self._conns), pending=pending,
+                                    from_address=same)
 
     def send_local(self, client_id: int, text: str) -> None:
         """Send ``text`` now to one client of this server, if it is still connected."""
