@@ -2,9 +2,13 @@
 
 Everything else in wslab listens on loopback only.  A classroom is the one
 place where students' laptops must reach the teacher's kernel, so it listens on
-a network interface, but only the one the teacher names, and every WebSocket
-needs the join token (in the join URL the students open).  Students'
-connections appear in a ServerPanel like any other client.
+one network interface: the one the teacher names, or else the one with the
+default route (printed when it starts).  Every WebSocket needs the join token (in
+the join URL the students open), and a classroom serves only the join page and
+its chat route.  Each student is bounded (connections per address, message size,
+messages a second, bytes queued), and the connections all students may hold stop
+short of the kernel's file-descriptor limit, so the teacher can always open files.
+Students' connections appear in a ServerPanel like any other client.
 
 Two ways to run one:
 
@@ -48,6 +52,10 @@ RATE_LIMIT = 20                # messages a second per connection (more: closed 
 SEND_BUFFER_MAX = 1 << 20      # bytes queued for one slow student before 1013
 #: File descriptors kept for the teacher's kernel: at least this many, or 10 % of the limit.
 FD_RESERVE_MIN = 64
+#: Descriptors the server itself opens after the budget is measured (listening sockets,
+#: event loop, wake-up pipes): students' connections end this far below the reserve, so
+#: the last one is refused by the connection limit (a clean 503) before the reserve is hit.
+SERVER_FDS = 16
 #: A routable address that is never contacted: connect() on a UDP socket only picks the
 #: route (RFC 5737 documentation range), no packet leaves.
 _ROUTE_PROBE = ("192.0.2.1", 9)
@@ -94,14 +102,14 @@ def fd_budget() -> tuple[int, int]:
     except OSError:
         open_now = 0
     reserve = fd_reserve(soft)
-    budget = soft - open_now - reserve
+    budget = soft - open_now - SERVER_FDS - reserve
     if budget < 1:
         raise ValueError(f"no file descriptors left for students: limit {soft}, {open_now} open, "
                          f"{reserve} kept for the kernel; raise the limit (ulimit -n)")
     return budget, reserve
 
 
-def _pick_host() -> str:
+def choose_host() -> str:
     """The LAN address, printed; 127.0.0.1 with a note when there is none."""
     found = lan_address()
     if found is None:
@@ -167,7 +175,7 @@ def classroom(*, host: str | None = None, port: int = 8000, token: str | None = 
     if path not in ("/chat", "/pubsub", "/echo"):
         raise ValueError(f"path is one of '/chat', '/pubsub', '/echo', got {path!r}")
     if host is None:
-        host = _pick_host()
+        host = choose_host()
     budget, reserve = fd_budget()
     if max_connections is not None:
         budget = min(budget, max_connections)

@@ -21,6 +21,7 @@ reaching ``limit - fd_reserve`` means at most ``fd_reserve`` are left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import resource
 import socket
@@ -97,7 +98,10 @@ class Acceptor:
                                            "for the kernel; try again later")
         try:
             conn.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                conn.recv(65536)  # unread input would make close() reset the connection
             conn.send(answer)
+            conn.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         finally:
