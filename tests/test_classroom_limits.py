@@ -111,7 +111,10 @@ def test_a_big_message_and_a_burst_are_not_relayed_to_the_class(room: Classroom)
     try:
         with contextlib.suppress(ConnectionClosed):
             big.send("x" * (5 << 20))
-        assert _closed_with(big) == 1009
+        # the server closes with 1009 while 5 MB are still arriving: the client may see that
+        # close or, its unread data making the server's close a reset, 1006
+        assert _closed_with(big) in (1009, 1006)
+        assert any(e.kind == "close" and e.code == 1009 for e in room.server.events)
         sent = 0
         with contextlib.suppress(ConnectionClosed):
             for i in range(3000):
@@ -213,3 +216,36 @@ def test_the_lan_address_is_found_without_traffic_and_printed(
     out = capsys.readouterr().out
     assert host == (found or "127.0.0.1")
     assert host in out or "127.0.0.1" in out
+
+
+def test_handshakes_in_progress_count_toward_the_per_address_cap(room: Classroom) -> None:
+    """Requests that have not finished their handshake hold a place too: a student cannot
+    get past ``max_per_address`` by opening many connections at once."""
+    limit = room.server.options.max_per_address
+    assert limit is not None
+    half_open = [socket.create_connection(("127.0.0.1", room.server.port), timeout=5)
+                 for _ in range(limit)]
+    try:
+        for s in half_open:
+            s.sendall(b"GET /chat HTTP/1.1\r\n")   # a handshake that is still arriving
+        deadline = time.monotonic() + 5
+        while room.server.pending_handshakes < limit and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert room.server.pending_handshakes >= limit
+        with pytest.raises(InvalidStatus) as refused:
+            _ws(room)
+        assert refused.value.response.status_code == 503
+    finally:
+        for s in half_open:
+            s.close()
+
+
+def test_the_new_options_cross_to_a_process_and_are_checked() -> None:
+    options = wslab.net.server.ServerOptions(max_per_address=3, paths=["/", "/chat"],
+                                             fd_reserve=64)
+    plain = json.loads(json.dumps(options.to_plain()))
+    assert wslab.net.server.ServerOptions.from_plain(plain) == options
+    assert options.paths == ("/", "/chat")
+    for bad in ({"max_per_address": 0}, {"fd_reserve": -1}, {"paths": "/chat"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            wslab.net.server.ServerOptions(**bad)

@@ -402,7 +402,10 @@ class LabServer(ServerURLs):
             pending = self.pending_handshakes - (own in self._pending)
         same = 0
         if self.admission.max_per_address is not None:
+            own = getattr(request.connection, "stream", None)
             same = sum(1 for c in self._conns.values() if c.info.remote == request.remote_ip)
+            same += sum(1 for s in list(self._pending)
+                        if s is not own and _peer_ip(s) == request.remote_ip)
         return self.admission.check(request, connections=len(self._conns), pending=pending,
                                     from_address=same)
 
@@ -524,6 +527,16 @@ class LabServer(ServerURLs):
         state = "running" if self.running else "stopped"
         return (f"<LabServer {self.name!r} {state} {self.url} page={self.page_url} "
                 f"clients={len(self._conns)}>")
+
+
+def _peer_ip(stream: Any) -> str | None:
+    """The client address of an open stream whose handshake is in progress, else None."""
+    if stream.closed():
+        return None
+    try:
+        return str(stream.socket.getpeername()[0])
+    except (OSError, AttributeError):
+        return None
 
 
 def _quiet_access_log(handler: tornado.web.RequestHandler) -> None:
