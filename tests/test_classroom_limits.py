@@ -41,7 +41,7 @@ def room() -> Iterator[Classroom]:
 
 def _ws(room: Classroom, path: str = "/chat") -> ClientConnection:
     return connect(f"ws://127.0.0.1:{room.server.port}{path}?token={room.token}",
-                   open_timeout=5, max_size=None)
+                   open_timeout=5, close_timeout=1, max_size=None)
 
 
 def _status(room: Classroom, path: str) -> int:
