@@ -249,3 +249,18 @@ def test_the_new_options_cross_to_a_process_and_are_checked() -> None:
     for bad in ({"max_per_address": 0}, {"fd_reserve": -1}, {"paths": "/chat"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             wslab.net.server.ServerOptions(**bad)
+
+
+def test_a_connection_into_the_descriptor_reserve_gets_503_and_one_event() -> None:
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    server = wslab.serve(port=0, name="test-fd-reserve", fd_reserve=soft - 3)  # all reserved
+    try:
+        answers = []
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                answers.append(s.recv(200))
+        assert all(a.startswith(b"HTTP/1.1 503 Service Unavailable") for a in answers)
+        rejects = [e for e in server.events if e.kind == "reject" and e.code == 503]
+        assert len(rejects) == 1 and "file descriptors" in (rejects[0].reason or "")
+    finally:
+        server.stop()

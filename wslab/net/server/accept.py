@@ -44,13 +44,16 @@ class Acceptor:
 
     ``on_exhausted(exc)`` is called once per episode of failures (not per failure);
     ``refusals`` counts the failed ``accept()`` calls, ``episodes`` the episodes;
-    ``fd_refusals`` the connections refused to keep ``fd_reserve`` descriptors free.
+    ``fd_refusals`` the connections refused to keep ``fd_reserve`` descriptors free;
+    ``on_full(refused_so_far)``, if given, is called on the first such refusal of an
+    episode (an episode ends when a connection is accepted again).
     """
 
     def __init__(self, sockets: list[socket.socket],
                  on_connection: Callable[[socket.socket, Any], None],
                  on_exhausted: Callable[[OSError, float], None], *,
-                 fd_reserve: int | None = None) -> None:
+                 fd_reserve: int | None = None,
+                 on_full: Callable[[int], None] | None = None) -> None:
         self.sockets = list(sockets)
         self._on_connection = on_connection
         self._on_exhausted = on_exhausted
@@ -63,6 +66,8 @@ class Acceptor:
         self.stopped = False
         self.fd_reserve = fd_reserve
         self.fd_refusals = 0
+        self._on_full = on_full
+        self._full = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -86,6 +91,7 @@ class Acceptor:
             if self.fd_reserve is not None and conn.fileno() >= fd_ceiling(self.fd_reserve):
                 self._refuse_full(conn)
                 continue
+            self._full = False
             try:
                 self._on_connection(conn, address)
             except OSError:
@@ -94,6 +100,10 @@ class Acceptor:
     def _refuse_full(self, conn: socket.socket) -> None:
         """Answer 503 (best effort, never blocking) and close: the reserve is reached."""
         self.fd_refusals += 1
+        if not self._full:
+            self._full = True
+            if self._on_full is not None:
+                self._on_full(self.fd_refusals)
         answer = build_error_response(503, "server full: the file descriptors left are kept "
                                            "for the kernel; try again later")
         try:

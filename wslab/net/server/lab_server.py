@@ -192,7 +192,8 @@ class LabServer(ServerURLs):
         self._http.lab = self
         http = self._http
         self._acceptor = Acceptor(self._sockets, lambda c, a: handle_connection(http, c, a),
-                                  self._accept_exhausted, fd_reserve=self.options.fd_reserve)
+                                  self._accept_exhausted, fd_reserve=self.options.fd_reserve,
+                                  on_full=self._accept_full)
         self._acceptor.start()
         self._sweep_ack_sessions()
         self.running = True
@@ -202,6 +203,12 @@ class LabServer(ServerURLs):
             f"cannot accept connections: {describe(exc)}; not accepting for {delay:g} s, "
             "then again with a growing pause (one event per episode)"),
             extra={"errno": errno.errorcode.get(exc.errno or 0, "")})
+
+    def _accept_full(self, refused: int) -> None:
+        self._log.record("reject", None, code=503, reason=(
+            f"connection refused at once: the last {self.options.fd_reserve} file descriptors "
+            f"are kept for the rest of the process ({refused} refused so far; one event per "
+            "episode)"))
 
     def _sweep_ack_sessions(self) -> None:
         """Expire idle ``/ack`` sessions now and then (lab loop)."""
