@@ -23,7 +23,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 import wslab
-from wslab.classroom import FD_RESERVE_MIN, Classroom, choose_host, fd_reserve, lan_address
+from wslab.classroom import (
+    FD_RESERVE_MIN,
+    MAX_PER_ADDRESS,
+    Classroom,
+    choose_host,
+    fd_reserve,
+    lan_address,
+)
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:connect\(\) must be used as a context manager")
 
@@ -264,3 +271,19 @@ def test_a_connection_into_the_descriptor_reserve_gets_503_and_one_event() -> No
         assert len(rejects) == 1 and "file descriptors" in (rejects[0].reason or "")
     finally:
         server.stop()
+
+
+def test_through_jupyter_students_share_one_address_so_there_is_no_cap_per_address() -> None:
+    wslab.set_public_url("/user/teacher/")
+    try:
+        room = wslab.classroom(host="jupyter", port=0, name="test-classroom-jupyter")
+        try:
+            assert room.server.options.max_per_address is None
+            held = [connect(f"ws://127.0.0.1:{room.server.port}/chat?wslab_token={room.token}",
+                            open_timeout=5, close_timeout=1) for _ in range(MAX_PER_ADDRESS + 2)]
+            for c in held:
+                _close(c)
+        finally:
+            room.stop()
+    finally:
+        wslab.set_public_url(None)

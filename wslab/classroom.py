@@ -154,7 +154,8 @@ class Classroom:
 
 def classroom(*, host: str | None = None, port: int = 8000, token: str | None = None,
               path: str = "/chat", name: str = "classroom",
-              max_connections: int | None = None, max_per_address: int = MAX_PER_ADDRESS,
+              max_connections: int | None = None,
+              max_per_address: int | None = MAX_PER_ADDRESS,
               max_message_size: int = MAX_MESSAGE_SIZE, rate_limit: int = RATE_LIMIT,
               send_buffer_max: int = SEND_BUFFER_MAX) -> Classroom:
     """Serve the browser page to a class on the interface ``host``, with a join token.
@@ -166,9 +167,10 @@ def classroom(*, host: str | None = None, port: int = 8000, token: str | None = 
     is shared on; see the module docstring for what that shares and what cannot work).
 
     Only the join page and ``path`` are served.  Per-student bounds: ``max_per_address``
-    connections per client address, ``max_message_size`` bytes a message,
-    ``rate_limit`` messages a second, ``send_buffer_max`` bytes queued for a slow
-    reader.  File descriptors stay for the teacher: at most ``RLIMIT_NOFILE`` minus
+    connections per client address (None: no cap; with ``host="jupyter"`` every student
+    comes from the Jupyter server's address, so there is none), ``max_message_size``
+    bytes a message, ``rate_limit`` messages a second, ``send_buffer_max`` bytes queued
+    for a slow reader.  File descriptors stay for the teacher: at most ``RLIMIT_NOFILE`` minus
     those open minus a reserve (64 or 10 %) connections (``max_connections`` may lower
     it), and a connection that would use a reserved descriptor gets 503 at once.
     """
@@ -190,6 +192,8 @@ def classroom(*, host: str | None = None, port: int = 8000, token: str | None = 
         # it, then fall back to the login cookie): a name of its own keeps the two apart.
         auth = TokenAuth(token, places=("query", "cookie"), query_param="wslab_token")
         listen = "127.0.0.1"
+        # every student arrives from the Jupyter server's own address: no cap per address
+        max_per_address = None
     else:
         auth = TokenAuth(token, places=("query", "cookie"))
         listen = host
