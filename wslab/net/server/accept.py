@@ -10,17 +10,28 @@ descriptor or memory (``EMFILE``, ``ENFILE``, ``ENOBUFS``, ``ENOMEM``) it stops
 listening for a while (50 ms, doubling up to 2 s), reports the episode once
 through ``on_exhausted`` and tries again; the waiting connections stay in the
 kernel's backlog meanwhile.
+
+With ``fd_reserve``, the last file descriptors of the process's ``RLIMIT_NOFILE``
+are kept for the rest of the process (a kernel that must still open files): a
+connection whose descriptor falls among them is answered ``503`` and closed at
+once.  The kernel hands out the lowest free descriptor, so a new socket's number
+reaching ``limit - fd_reserve`` means at most ``fd_reserve`` are left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import resource
 import socket
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "RESOURCE_ERRNOS", "Acceptor", "describe"]
+from ...protocol.handshake import build_error_response
+
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "RESOURCE_ERRNOS", "Acceptor", "describe",
+           "fd_ceiling"]
 
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 BACKOFF_FIRST = 0.05   # seconds without accepting after the first failure ...
@@ -32,12 +43,17 @@ class Acceptor:
     """Accept on ``sockets`` (lab loop only): ``on_connection(sock, address)`` per client.
 
     ``on_exhausted(exc)`` is called once per episode of failures (not per failure);
-    ``refusals`` counts the failed ``accept()`` calls, ``episodes`` the episodes.
+    ``refusals`` counts the failed ``accept()`` calls, ``episodes`` the episodes;
+    ``fd_refusals`` the connections refused to keep ``fd_reserve`` descriptors free;
+    ``on_full(refused_so_far)``, if given, is called on the first such refusal of an
+    episode (an episode ends when a connection is accepted again).
     """
 
     def __init__(self, sockets: list[socket.socket],
                  on_connection: Callable[[socket.socket, Any], None],
-                 on_exhausted: Callable[[OSError, float], None]) -> None:
+                 on_exhausted: Callable[[OSError, float], None], *,
+                 fd_reserve: int | None = None,
+                 on_full: Callable[[int], None] | None = None) -> None:
         self.sockets = list(sockets)
         self._on_connection = on_connection
         self._on_exhausted = on_exhausted
@@ -48,6 +64,10 @@ class Acceptor:
         self.refusals = 0
         self.episodes = 0
         self.stopped = False
+        self.fd_reserve = fd_reserve
+        self.fd_refusals = 0
+        self._on_full = on_full
+        self._full = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -68,10 +88,34 @@ class Acceptor:
                 return
             if self.exhausted:
                 self.exhausted, self._delay = False, BACKOFF_FIRST
+            if self.fd_reserve is not None and conn.fileno() >= fd_ceiling(self.fd_reserve):
+                self._refuse_full(conn)
+                continue
+            self._full = False
             try:
                 self._on_connection(conn, address)
             except OSError:
                 conn.close()  # e.g. the client reset before TLS could start
+
+    def _refuse_full(self, conn: socket.socket) -> None:
+        """Answer 503 (best effort, never blocking) and close: the reserve is reached."""
+        self.fd_refusals += 1
+        if not self._full:
+            self._full = True
+            if self._on_full is not None:
+                self._on_full(self.fd_refusals)
+        answer = build_error_response(503, "server full: the file descriptors left are kept "
+                                           "for the kernel; try again later")
+        try:
+            conn.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                conn.recv(65536)  # unread input would make close() reset the connection
+            conn.send(answer)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            conn.close()
 
     def _back_off(self, sock: socket.socket, exc: OSError) -> None:
         """Stop listening on ``sock`` for a while; report the first failure of an episode."""
@@ -104,6 +148,15 @@ class Acceptor:
                 if self._loop is not None:
                     self._loop.remove_reader(sock.fileno())
                 sock.close()
+
+
+def fd_ceiling(reserve: int) -> int:
+    """The first descriptor number of the reserve: ``RLIMIT_NOFILE``'s soft limit minus
+    ``reserve`` (no limit: no ceiling below 2**31)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 31
+    return soft - reserve
 
 
 def describe(exc: OSError) -> str:

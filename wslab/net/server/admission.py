@@ -122,6 +122,7 @@ class Admission:
     machine_name: str = ""
     max_connections: int | None = None
     auth: TokenAuth | None = None
+    max_per_address: int | None = None
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -239,16 +240,21 @@ class Admission:
         return False, (f"Host {host_header} is not an address this server listens on "
                        f"({self.bound_host})")
 
-    def check(self, request: Any, *, connections: int, pending: int) -> tuple[int, str] | None:
+    def check(self, request: Any, *, connections: int, pending: int,
+              from_address: int = 0) -> tuple[int, str] | None:
         """None when a handshake may go on, else (HTTP status, reason).
 
         ``connections``: clients connected now; ``pending``: other handshakes in
-        progress, which count toward ``max_connections`` too (503 when full); then the
-        token (401 missing, 403 wrong).
+        progress, which count toward ``max_connections`` too (503 when full);
+        ``from_address``: connections from the request's client address (503 at
+        ``max_per_address``); then the token (401 missing, 403 wrong).
         """
         if self.max_connections is not None and connections + pending >= self.max_connections:
             return 503, (f"server full: {connections} connections and {pending} "
                          f"handshakes in progress (max_connections={self.max_connections})")
+        if self.max_per_address is not None and from_address >= self.max_per_address:
+            return 503, (f"too many connections from this address: {from_address} "
+                         f"(max_per_address={self.max_per_address})")
         if self.auth is not None:
             return self.auth.check(request)
         return None

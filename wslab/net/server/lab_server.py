@@ -76,7 +76,8 @@ class LabServer(ServerURLs):
             bound_host=options.host, port=options.port, tls=options.tls,
             origins=normalise_origins(options.origins),
             machine_name=socket.gethostname().lower(),
-            max_connections=options.max_connections, auth=options.auth)
+            max_connections=options.max_connections, auth=options.auth,
+            max_per_address=options.max_per_address)
         self.subprotocols = list(options.subprotocols)
         self.compression = options.compression
         self.ping_interval = options.ping_interval
@@ -153,12 +154,15 @@ class LabServer(ServerURLs):
             settings["websocket_ping_timeout"] = self.ping_timeout
         if self.max_message_size is not None:
             settings["websocket_max_message_size"] = self.max_message_size
-        app = tornado.web.Application([
+        table: list[Any] = [
             (r"/", ClientPage, {"server": self}),
             (r"/login", LoginPage, {"server": self}),
             (r"/demo/hijack", HijackPage, {"server": self}),
             *routes_for(self),
-        ], **settings)
+        ]
+        if self.options.paths is not None:  # only the routes this server was told to serve
+            table = [row for row in table if row[0] in self.options.paths]
+        app = tornado.web.Application(table, **settings)
         try:
             self._sockets = tornado.netutil.bind_sockets(port, address=self.host)
         except OSError as exc:
@@ -188,7 +192,8 @@ class LabServer(ServerURLs):
         self._http.lab = self
         http = self._http
         self._acceptor = Acceptor(self._sockets, lambda c, a: handle_connection(http, c, a),
-                                  self._accept_exhausted)
+                                  self._accept_exhausted, fd_reserve=self.options.fd_reserve,
+                                  on_full=self._accept_full)
         self._acceptor.start()
         self._sweep_ack_sessions()
         self.running = True
@@ -198,6 +203,12 @@ class LabServer(ServerURLs):
             f"cannot accept connections: {describe(exc)}; not accepting for {delay:g} s, "
             "then again with a growing pause (one event per episode)"),
             extra={"errno": errno.errorcode.get(exc.errno or 0, "")})
+
+    def _accept_full(self, refused: int) -> None:
+        self._log.record("reject", None, code=503, reason=(
+            f"connection refused at once: the last {self.options.fd_reserve} file descriptors "
+            f"are kept for the rest of the process ({refused} refused so far; one event per "
+            "episode)"))
 
     def _sweep_ack_sessions(self) -> None:
         """Expire idle ``/ack`` sessions now and then (lab loop)."""
@@ -396,7 +407,14 @@ class LabServer(ServerURLs):
         if self.admission.max_connections is not None:
             own = getattr(request.connection, "stream", None)
             pending = self.pending_handshakes - (own in self._pending)
-        return self.admission.check(request, connections=len(self._conns), pending=pending)
+        same = 0
+        if self.admission.max_per_address is not None:
+            own = getattr(request.connection, "stream", None)
+            same = sum(1 for c in self._conns.values() if c.info.remote == request.remote_ip)
+            same += sum(1 for s in list(self._pending)
+                        if s is not own and _peer_ip(s) == request.remote_ip)
+        return self.admission.check(request, connections=len(self._conns), pending=pending,
+                                    from_address=same)
 
     def send_local(self, client_id: int, text: str) -> None:
         """Send ``text`` now to one client of this server, if it is still connected."""
@@ -516,6 +534,16 @@ class LabServer(ServerURLs):
         state = "running" if self.running else "stopped"
         return (f"<LabServer {self.name!r} {state} {self.url} page={self.page_url} "
                 f"clients={len(self._conns)}>")
+
+
+def _peer_ip(stream: Any) -> str | None:
+    """The client address of an open stream whose handshake is in progress, else None."""
+    if stream.closed():
+        return None
+    try:
+        return str(stream.socket.getpeername()[0])
+    except (OSError, AttributeError):
+        return None
 
 
 def _quiet_access_log(handler: tornado.web.RequestHandler) -> None:

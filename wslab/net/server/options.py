@@ -72,7 +72,10 @@ class ServerOptions:
 
     Every field has ``serve()``'s default.  ``auth`` may be given as a token string; it
     is kept as a :class:`~.admission.TokenAuth`.  ``origins`` and ``subprotocols`` are
-    kept as tuples.
+    kept as tuples.  ``max_per_address``: connections one client address may hold;
+    ``paths``: the routes served (None: all; ``"/"`` is the client page); ``fd_reserve``:
+    file descriptors kept free for the rest of the process (a connection that would use
+    one of them is answered 503 and closed at once).
     """
 
     host: str = "127.0.0.1"
@@ -95,12 +98,17 @@ class ServerOptions:
     backplane: str | None = None
     handshake_timeout: float = HANDSHAKE_TIMEOUT
     ack_session_ttl: float = SESSION_TTL
+    max_per_address: int | None = None
+    paths: tuple[str, ...] | None = None
+    fd_reserve: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the accepted forms once, here
         set_(self, "origins", _strings("origins", self.origins))
         set_(self, "subprotocols", _strings("subprotocols", self.subprotocols))
         set_(self, "auth", _auth(self.auth))
+        if self.paths is not None:
+            set_(self, "paths", _strings("paths", self.paths))
         if isinstance(self.port, bool) or not isinstance(self.port, int) \
                 or not 0 <= self.port <= 65535:
             raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {self.port!r}")
@@ -117,7 +125,8 @@ class ServerOptions:
         for name in ("handshake_timeout", "ack_session_ttl"):
             _seconds(name, getattr(self, name), optional=False)
         _count("events_max", self.events_max, optional=False)
-        for name in ("max_message_size", "rate_limit", "max_connections", "send_buffer_max"):
+        for name in ("max_message_size", "rate_limit", "max_connections", "send_buffer_max",
+                     "max_per_address", "fd_reserve"):
             _count(name, getattr(self, name), optional=True)
         if self.backplane is not None and (not isinstance(self.backplane, str)
                                            or not self.backplane.startswith(BACKPLANE_SCHEMES)):
@@ -144,6 +153,7 @@ class ServerOptions:
         data = {name: getattr(self, name) for name in self.names()}
         data["origins"] = list(self.origins)
         data["subprotocols"] = list(self.subprotocols)
+        data["paths"] = None if self.paths is None else list(self.paths)
         if self.auth is not None:
             if type(self.auth) is not TokenAuth:
                 raise ValueError(f"auth of type {type(self.auth).__name__} cannot be sent to a "

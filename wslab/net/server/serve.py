@@ -45,7 +45,8 @@ def serve(  # type: ignore[misc]
           handler: str | Callable[..., Any] | None = None,
           responsive: bool | None = None, backplane: str | None = None,
           handshake_timeout: float = HANDSHAKE_TIMEOUT, ack_session_ttl: float = SESSION_TTL,
-          timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
+          max_per_address: int | None = None, paths: Iterable[str] | None = None,
+          fd_reserve: int | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
     Layer 2 (I/O).  Every keyword but ``process``, ``handler`` and ``timeout`` is a
@@ -79,7 +80,8 @@ def serve(  # type: ignore[misc]
     ``handshake_timeout`` (seconds, 10) is how long a client may take to send its
     opening handshake; handshakes in progress count toward ``max_connections``.
     ``ack_session_ttl`` (seconds, 600) is how long an ``/ack`` session with no
-    connection is remembered (at most 1,000 sessions are).
+    connection is remembered (at most 1,000 sessions are).  ``max_per_address``,
+    ``paths`` and ``fd_reserve``: see :class:`~.options.ServerOptions`.
     """
     given = locals()
     keywords = ServerOptions(**{k: given[k] for k in ServerOptions.names()})
