@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .ack import SESSION_TTL
-from .admission import TokenAuth
+from .admission import TokenAuth, normalise_proxies
 
 __all__ = ["HANDSHAKE_TIMEOUT", "SEND_BUFFER_MAX", "ServerOptions"]
 
@@ -58,6 +58,15 @@ def _strings(name: str, value: object) -> tuple[str, ...]:
     return items
 
 
+def _proxies(value: object) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(normalise_proxies(_strings("trusted_proxies", value))))
+    except ValueError as exc:
+        text = str(exc)
+        raise ValueError(text if text.startswith("trusted_proxies") else
+                         f"trusted_proxies: {text}") from None
+
+
 def _auth(value: object) -> TokenAuth | None:
     if value is None or isinstance(value, TokenAuth):
         return value
@@ -95,12 +104,14 @@ class ServerOptions:
     backplane: str | None = None
     handshake_timeout: float = HANDSHAKE_TIMEOUT
     ack_session_ttl: float = SESSION_TTL
+    trusted_proxies: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the accepted forms once, here
         set_(self, "origins", _strings("origins", self.origins))
         set_(self, "subprotocols", _strings("subprotocols", self.subprotocols))
         set_(self, "auth", _auth(self.auth))
+        set_(self, "trusted_proxies", _proxies(self.trusted_proxies))
         if isinstance(self.port, bool) or not isinstance(self.port, int) \
                 or not 0 <= self.port <= 65535:
             raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {self.port!r}")
@@ -144,6 +155,7 @@ class ServerOptions:
         data = {name: getattr(self, name) for name in self.names()}
         data["origins"] = list(self.origins)
         data["subprotocols"] = list(self.subprotocols)
+        data["trusted_proxies"] = list(self.trusted_proxies)
         if self.auth is not None:
             if type(self.auth) is not TokenAuth:
                 raise ValueError(f"auth of type {type(self.auth).__name__} cannot be sent to a "

@@ -45,6 +45,7 @@ def serve(  # type: ignore[misc]
           handler: str | Callable[..., Any] | None = None,
           responsive: bool | None = None, backplane: str | None = None,
           handshake_timeout: float = HANDSHAKE_TIMEOUT, ack_session_ttl: float = SESSION_TTL,
+          trusted_proxies: Iterable[str] = (),
           timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
@@ -80,6 +81,11 @@ def serve(  # type: ignore[misc]
     opening handshake; handshakes in progress count toward ``max_connections``.
     ``ack_session_ttl`` (seconds, 600) is how long an ``/ack`` session with no
     connection is remembered (at most 1,000 sessions are).
+
+    ``trusted_proxies`` lists the ``host:port`` (or URL) of proxies in front of the
+    server whose name the Host header may carry although it is not this server's
+    (DNS rebinding is refused for every other name); the Jupyter server's public
+    address, when a notebook runs behind one, is trusted without being listed.
     """
     given = locals()
     keywords = ServerOptions(**{k: given[k] for k in ServerOptions.names()})
