@@ -1,6 +1,6 @@
 """The process server's control channel and its stop, against a real child process.
 
-The options, the token and
+Calls carry ids (a late reply never answers a later call); the options, the token and
 the pickled handler go over the child's stdin, never its command line; ``stop(grace=)``
 ends a child whose handler is stuck within about twice the grace.
 """
@@ -13,6 +13,7 @@ import pytest
 
 import wslab
 from tests.conftest import wait_until
+from wslab.net.errors import LabTimeout
 
 SECRET = "s3cret-token-on-no-command-line"
 
@@ -38,6 +39,30 @@ def test_no_secret_or_handler_on_the_command_line_and_a_large_handler_works():
         assert client.recv(timeout=5) == f"{200 * 1024}:hi"
         client.close()
     finally:
+        server.stop()
+
+
+def test_a_late_reply_never_answers_a_later_call():
+    def slow(conn, message):
+        conn.send("started")
+        time.sleep(1.5)  # the child's loop is busy: calls that need it wait
+        conn.send(message)
+
+    server = wslab.serve(name="proxy-proc-ids", process=True, handler=slow)
+    client = wslab.connect(server.url)
+    try:
+        client.send("x")
+        assert client.recv(timeout=5) == "started"  # the handler sleeps now
+        server.timeout = 0.3
+        with pytest.raises(LabTimeout):
+            server.broadcast("late")  # answered (1 client) after the sleep: too late
+        server.timeout = 10
+        assert client.recv(timeout=5) == "x"
+        clients = server.clients  # the late "1" must not be taken for this answer
+        assert isinstance(clients, list) and len(clients) == 1, clients
+        assert server.broadcast("z") == 1
+    finally:
+        client.close(timeout=2)
         server.stop()
 
 
