@@ -86,3 +86,20 @@ def test_dns_rebinding_through_the_clusters_nginx_is_refused():
         assert status(c.servers[0].port, evil, origin=f"http://{evil}") == 403
     finally:
         c.stop()
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_the_jupyter_servers_public_address_is_trusted(process):
+    wslab.set_public_url("https://hub.example.org/user/alice/")
+    try:
+        server = wslab.serve(name="proxy-hosts-hub", process=process)
+    finally:
+        wslab.set_public_url(None)
+    try:
+        # what a browser on https://hub.example.org/ sends (no port: the scheme's default)
+        assert status(server.port, "hub.example.org", origin="https://hub.example.org") == 101
+        assert status(server.port, "hub.example.org:443") == 101
+        assert status(server.port, "hub.example.org:8443") == 403  # not the hub's port
+        assert status(server.port, "evil.example", origin="https://evil.example") == 403
+    finally:
+        server.stop()

@@ -248,11 +248,12 @@ class Admission:
         except ValueError:
             return False, f"Host {host_header!r} is not host[:port]"
         name = (parts.hostname or "").rstrip(".")
-        if port is None:
-            port = 443 if self.tls else 80
+        # no port: the default of the scheme the browser used, which may be the proxy's
+        ports = (80, 443) if port is None else (port,)
+        port = port if port is not None else 443 if self.tls else 80
         if "*" in self.origins:
             return True, "any origin allowed (serve(origins=['*'])): the Host rule is off"
-        if name and f"{host_for_url(name)}:{port}" in self.proxies:
+        if name and any(f"{host_for_url(name)}:{p}" in self.proxies for p in ports):
             return True, "a trusted proxy"
         if port == self.port and is_ip(name):
             return self._address_allowed(name, host_header)
