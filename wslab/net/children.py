@@ -29,13 +29,14 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from typing import IO
 
 from .errors import LabTimeout, ServerStartError
 
-__all__ = ["Child", "ChildExited", "ChildTimeout", "python_argv", "spawn"]
+__all__ = ["Child", "ChildExited", "ChildTimeout", "python_argv", "spawn", "work_dir", "work_root"]
 
 TAIL_BYTES = 64 << 10      # what stderr_tail keeps (the newest bytes)
 LINE_BYTES = 64 << 20      # the longest stdout line a child may send
@@ -304,6 +305,60 @@ class Child:
     def __repr__(self) -> str:
         state = "running" if self.running else f"exited {self.returncode}"
         return f"<Child {self.what!r} pid={self.pid} {state}>"
+
+
+# The reaper: waits for its stdin to end (this process exited, however: the kernel's end
+# closes the pipe even on SIGKILL), lets the dying children go, then removes the folder.
+_REAPER = ("import shutil, sys, time\n"
+           "sys.stdin.buffer.read()\n"
+           "for _ in range(20):\n"
+           "    time.sleep(0.25)\n"
+           "    shutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+           "    if not __import__('os').path.exists(sys.argv[1]):\n"
+           "        break\n")
+
+
+class _WorkRoot:
+    """One temporary folder per process for every child's files, removed by a reaper
+    process when this process ends, however it ends (a SIGKILLed kernel runs no
+    ``atexit`` and no ``finally``; its children die with it, their files would stay)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._root: str | None = None
+        self._owner = 0
+        self._reaper: subprocess.Popen[bytes] | None = None
+
+    def path(self) -> str:
+        with self._lock:
+            if self._root is None or self._owner != os.getpid() or not os.path.isdir(self._root):
+                root = tempfile.mkdtemp(prefix=f"wslab-{os.getpid()}-")
+                # not a Child: the reaper must outlive this process, in its own session
+                self._reaper = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _REAPER, root], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True)
+                self._root, self._owner = root, os.getpid()
+            return self._root
+
+    @property
+    def reaper_pid(self) -> int | None:
+        return None if self._reaper is None else self._reaper.pid
+
+
+_work_root = _WorkRoot()
+
+
+def work_dir(prefix: str) -> str:
+    """A new private temporary folder for a child's files (config, logs, pid), inside
+    this process's work root: removed when this process ends, however it ends (by a
+    reaper process watching it), or earlier by whoever made it."""
+    return tempfile.mkdtemp(prefix=f"{prefix}-", dir=_work_root.path())
+
+
+def work_root() -> str:
+    """This process's folder of children's files (see :func:`work_dir`)."""
+    return _work_root.path()
 
 
 def spawn(argv: Sequence[str], *, what: str, cwd: str | None = None,

@@ -177,6 +177,19 @@ def route() -> Route:
     return _detected
 
 
+def proxy_addresses() -> frozenset[str]:
+    """``host:port`` of the Jupyter server a browser reaches this kernel's servers
+    through, when the route names one (an absolute base URL); else empty.  Servers
+    trust that name in the Host header (their own names are trusted anyway)."""
+    base = route().base
+    parts = urlsplit(base or "")
+    if not parts.hostname:
+        return frozenset()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return frozenset({f"{host.lower()}:{port}"})
+
+
 def proxiable(host: str, *, tls: bool = False) -> bool:
     """Can the Jupyter server's proxy reach a server bound to ``host``?  It dials
     ``localhost`` in plain ``ws://``/``http://``: loopback or wildcard binds, no TLS."""

@@ -24,12 +24,11 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import time
 
 from ..protocol.errors import WSLabError
 from . import loop as lab
-from .children import Child, spawn
+from .children import Child, spawn, work_dir
 from .errors import ServerStartError
 
 START_TIMEOUT = 10.0
@@ -167,7 +166,7 @@ class RedisServer(ChildService):
     def __init__(self, *, port: int = 0, timeout: float = START_TIMEOUT) -> None:
         exe = find_program("redis-server", package="redis-server")
         port = port or free_port()
-        workdir = tempfile.mkdtemp(prefix="wslab-redis-")
+        workdir = work_dir("wslab-redis")
         argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", workdir, "--protected-mode", "yes",
                 "--loglevel", "warning"]
@@ -218,7 +217,7 @@ class Nginx(ChildService):
 
     def __init__(self, config: str, *, port: int, timeout: float = START_TIMEOUT) -> None:
         exe = find_program("nginx", package="nginx")
-        workdir = tempfile.mkdtemp(prefix="wslab-nginx-")
+        workdir = work_dir("wslab-nginx")
         self.config_path = os.path.join(workdir, "nginx.conf")
         self.config = config.replace("{workdir}", workdir)
         with open(self.config_path, "w", encoding="utf-8") as f:

@@ -5,8 +5,8 @@ origins a server accepts, the names its Host header may carry, the connection
 limit and the token.  A server keeps one and replaces it when a rule changes.
 
 * the Origin, compared by scheme, host and port (RFC 6454 section 4);
-* the Host header, which must name this server when it names this server's port
-  (against DNS rebinding);
+* the Host header, which must name this server (against DNS rebinding), or be
+  exactly the ``host:port`` of a proxy the server was told to trust;
 * a token, in a query parameter, an ``Authorization: Bearer`` header or a
   cookie: missing -> 401, wrong -> 403, and no upgrade happens;
 * a maximum number of simultaneous connections: further handshakes get 503.
@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 
 from ...protocol.uri import host_for_url, origin_of
 
-__all__ = ["PLACES", "Admission", "TokenAuth", "is_ip", "make_auth", "normalise_origins"]
+__all__ = ["PLACES", "Admission", "TokenAuth", "is_ip", "make_auth", "normalise_origins",
+           "normalise_proxies"]
 
 PLACES = ("query", "header", "cookie")
 
@@ -103,12 +104,38 @@ def is_ip(text: str) -> bool:
     return True
 
 
+def normalise_proxies(proxies: Iterable[str]) -> frozenset[str]:
+    """Trusted proxies as lower-case ``host:port`` (IPv6 in brackets, the default port
+    of a URL's scheme filled in).  Each is ``host:port`` or a URL such as
+    ``https://hub.example.org/``; anything else is a ``ValueError``."""
+    if isinstance(proxies, str):
+        proxies = [proxies]
+    out = set()
+    for text in proxies:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"a trusted proxy is 'host:port' or a URL, got {text!r}")
+        value = text.strip().lower()
+        try:
+            parts = urlsplit(value if "//" in value else f"//{value}")
+            port = parts.port
+        except ValueError:
+            port, parts = None, urlsplit("")
+        if port is None and parts.scheme in ("http", "https", "ws", "wss"):
+            port = 443 if parts.scheme in ("https", "wss") else 80
+        name = (parts.hostname or "").rstrip(".")
+        if not name or port is None:
+            raise ValueError(f"a trusted proxy is 'host:port' or a URL, got {text!r}")
+        out.add(f"{host_for_url(name)}:{port}")
+    return frozenset(out)
+
+
 @dataclass(frozen=True)
 class Admission:
     """A server's admission rules as a value: every method is pure.
 
     ``origins``: page origins allowed besides the server's own (``"*"``: any, and the
-    Host rule off); ``hosts``: extra names the Host header may carry; ``bound_host``,
+    Host rule off); ``hosts``: extra names the Host header may carry; ``proxies``:
+    ``host:port`` of trusted proxies (see :func:`normalise_proxies`); ``bound_host``,
     ``port`` and ``tls``: where and how the server listens; ``machine_name``: this
     machine's host name (lower case); ``max_connections`` and ``auth``: the limit and
     the token checked by :meth:`check`.
@@ -119,6 +146,7 @@ class Admission:
     tls: bool = False
     origins: frozenset[str] = frozenset()
     hosts: frozenset[str] = frozenset()
+    proxies: frozenset[str] = frozenset()
     machine_name: str = ""
     max_connections: int | None = None
     auth: TokenAuth | None = None
@@ -202,13 +230,17 @@ class Admission:
         """Whether a request's Host header may reach this server, and why (DNS rebinding).
 
         A page on ``http://evil.example:PORT`` whose name an attacker re-points at
-        127.0.0.1 reaches this server with Origin and Host both ``evil.example:PORT``:
-        the same origin as far as the browser knows.  So a Host naming this server's
-        port must name this server: an IP address it listens on (any address when it
-        listens on all of them; loopback addresses on loopback), ``localhost``, the
-        machine's host name, the bound host, the host of an allowed origin, or one of
-        ``hosts``.  A Host with another port came through a proxy in front of us
-        (e.g. the Jupyter server's); ``origins`` holding ``"*"`` turns the rule off.
+        127.0.0.1 reaches this server (or a proxy in front of it, which passes the
+        Host on) with Origin and Host both ``evil.example:PORT``: the same origin as
+        far as the browser knows.  So the Host must name this server: an IP address
+        (on this server's port, one it listens on: any address when it listens on all
+        of them; loopback addresses on loopback), ``localhost``, the machine's host
+        name, the bound host, the host of an allowed origin, or one of ``hosts``.
+        Another name is accepted only as the exact ``host:port`` of a trusted proxy
+        (``proxies``: the cluster's nginx, the Jupyter server a browser reaches
+        through its public name).  A proxy's own headers (``X-Forwarded-Host``) are
+        not trusted: any client can send them.  ``origins`` holding ``"*"`` turns the
+        rule off.
         """
         text = host_header.strip().lower()
         try:
@@ -217,19 +249,24 @@ class Admission:
         except ValueError:
             return False, f"Host {host_header!r} is not host[:port]"
         name = (parts.hostname or "").rstrip(".")
-        if port is None:
-            port = 443 if self.tls else 80
-        if port != self.port or "*" in self.origins:
-            return True, "not addressed to this port directly (through a proxy)"
-        if is_ip(name):
+        # no port: the default of the scheme the browser used, which may be the proxy's
+        ports = (80, 443) if port is None else (port,)
+        port = port if port is not None else 443 if self.tls else 80
+        if "*" in self.origins:
+            return True, "any origin allowed (serve(origins=['*'])): the Host rule is off"
+        if name and any(f"{host_for_url(name)}:{p}" in self.proxies for p in ports):
+            return True, "a trusted proxy"
+        if port == self.port and is_ip(name):
             return self._address_allowed(name, host_header)
+        if is_ip(name):
+            return True, "an IP address on another port (a relay in front of us: no DNS name)"
         if name == "localhost" or name.endswith(".localhost"):
             return True, "localhost"
         if name in self._names:
             return True, "a name of this server"
-        return False, (f"Host {host_header} is not a name of this server: a page whose DNS name "
-                       f"was re-pointed here (DNS rebinding) is refused; server.allow_host("
-                       f"{name!r}) accepts it")
+        return False, (f"Host {host_header} is not a name of this server nor a trusted proxy: "
+                       f"a page whose DNS name was re-pointed here (DNS rebinding) is refused; "
+                       f"server.allow_host({name!r}) or serve(trusted_proxies=[...]) accepts it")
 
     def _address_allowed(self, name: str, host_header: str) -> tuple[bool, str]:
         ip = ipaddress.ip_address(name)

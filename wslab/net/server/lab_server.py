@@ -32,6 +32,7 @@ import tornado.web
 
 from ...protocol.frames import Frame, Opcode, encode_frame
 from .. import loop as lab
+from .. import public_url
 from .._tornado import handle_connection
 from ..errors import ServerStartError
 from ..events import Event, EventList, EventLog, clip, payload_size
@@ -75,6 +76,7 @@ class LabServer(ServerURLs):
         self.admission = Admission(
             bound_host=options.host, port=options.port, tls=options.tls,
             origins=normalise_origins(options.origins),
+            proxies=frozenset(options.trusted_proxies) | public_url.proxy_addresses(),
             machine_name=socket.gethostname().lower(),
             max_connections=options.max_connections, auth=options.auth,
             max_per_address=options.max_per_address)

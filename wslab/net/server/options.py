@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .ack import SESSION_TTL
-from .admission import TokenAuth
+from .admission import TokenAuth, normalise_proxies
 
 __all__ = ["HANDSHAKE_TIMEOUT", "SEND_BUFFER_MAX", "ServerOptions"]
 
@@ -56,6 +56,15 @@ def _strings(name: str, value: object) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"{name} is a list of strings, got {bad[0]!r} in it")
     return items
+
+
+def _proxies(value: object) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(normalise_proxies(_strings("trusted_proxies", value))))
+    except ValueError as exc:
+        text = str(exc)
+        raise ValueError(text if text.startswith("trusted_proxies") else
+                         f"trusted_proxies: {text}") from None
 
 
 def _auth(value: object) -> TokenAuth | None:
@@ -101,6 +110,7 @@ class ServerOptions:
     max_per_address: int | None = None
     paths: tuple[str, ...] | None = None
     fd_reserve: int | None = None
+    trusted_proxies: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the accepted forms once, here
@@ -109,6 +119,7 @@ class ServerOptions:
         set_(self, "auth", _auth(self.auth))
         if self.paths is not None:
             set_(self, "paths", _strings("paths", self.paths))
+        set_(self, "trusted_proxies", _proxies(self.trusted_proxies))
         if isinstance(self.port, bool) or not isinstance(self.port, int) \
                 or not 0 <= self.port <= 65535:
             raise ValueError(f"port is an integer 0-65535 (0 = any free port), got {self.port!r}")
@@ -154,6 +165,7 @@ class ServerOptions:
         data["origins"] = list(self.origins)
         data["subprotocols"] = list(self.subprotocols)
         data["paths"] = None if self.paths is None else list(self.paths)
+        data["trusted_proxies"] = list(self.trusted_proxies)
         if self.auth is not None:
             if type(self.auth) is not TokenAuth:
                 raise ValueError(f"auth of type {type(self.auth).__name__} cannot be sent to a "

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import loop as lab
+from .. import public_url
 from ..children import ChildExited, python_argv, spawn
 from ..errors import HandlerNotSendable, LabTimeout, ServerStartError
 from ..events import EventList
@@ -72,7 +73,10 @@ class ProcessServer(ServerURLs):
         self._calls = 0  # each call's id, echoed in its reply
         self._child = spawn(python_argv(CHILD_MODULE), what=f"server {self.name!r} (process)")
         try:
-            self._child.write_line(json.dumps({"options": options.to_plain(),
+            # the child is no kernel: it trusts the Jupyter server's address the kernel found
+            trusted = (*options.trusted_proxies, *public_url.proxy_addresses())
+            self._child.write_line(json.dumps({"options": options.replace(
+                                                   trusted_proxies=trusted).to_plain(),
                                                "handler": handler}))
             hello = self._reply(timeout)
             _raise(hello)
@@ -109,15 +113,16 @@ class ProcessServer(ServerURLs):
             if call_id is None or reply.get("id") == call_id:
                 return reply
 
-    def _forward(self, cmd: str, **args: Any) -> Any:
-        """Run ``cmd`` (a name in CALLS) in the child and return its result, converted."""
+    def _forward(self, cmd: str, *, wait: float | None = None, **args: Any) -> Any:
+        """Run ``cmd`` (a name in CALLS) in the child and return its result, converted;
+        wait ``wait`` seconds for the answer (default: the server's ``timeout``)."""
         if not self.running:
             raise ServerStartError(f"server {self.name!r} (process) is stopped")
         with self._lock:
             self._calls += 1
             self._child.write_line(json.dumps(
                 {"id": self._calls, "cmd": cmd, "args": {k: pack(v) for k, v in args.items()}}))
-            reply = self._reply(self.timeout, self._calls)
+            reply = self._reply(self.timeout if wait is None else wait, self._calls)
         _raise(reply)
         return CALLS[cmd].parent(reply.get("result"))
 
@@ -174,16 +179,26 @@ class ProcessServer(ServerURLs):
         return state
 
     def stop(self, *, timeout: float = lab.DEFAULT_TIMEOUT, code: int = 1001,
-             reason: str = "server stopping") -> None:
+             reason: str = "server stopping", grace: float = 5.0) -> None:
         """Close every client with ``code`` (1001; 1012 before a restart) and end the
-        child process.  Safe twice."""
+        child process.  Safe twice.
+
+        The child gets ``grace`` seconds (at most ``timeout``) to close its clients and
+        exit; a child that has not answered by then (a handler stuck in a long call)
+        gets SIGTERM, and SIGKILL ``grace`` seconds later, so a stop takes at most about
+        twice ``grace``."""
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
+            raise ValueError(f"grace is a number of seconds >= 0, got {grace!r}")
+        grace = min(float(grace), timeout)
+        answered = False
         if self.running:
             try:
-                self._forward("stop", code=code, reason=reason)
+                self._forward("stop", wait=grace, code=code, reason=reason)
+                answered = True
             except (ValueError, LabTimeout, OSError):
                 pass
             self.running = False
-        self._end(timeout)
+        self._end(max(grace, 0.5), close_stdin=answered)
 
     def kill(self) -> None:
         """SIGKILL the child: no close frames, no goodbye (what a crash looks like)."""
@@ -191,9 +206,9 @@ class ProcessServer(ServerURLs):
         self._child.kill()
         self._end()
 
-    def _end(self, timeout: float = 5.0) -> None:
+    def _end(self, timeout: float = 5.0, *, close_stdin: bool = True) -> None:
         self.running = False
-        self._child.stop(min(timeout, 5.0))
+        self._child.stop(min(timeout, 5.0), close_stdin=close_stdin)
         lab.unregister(self)
         registry.forget(self)
 

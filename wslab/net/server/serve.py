@@ -46,7 +46,8 @@ def serve(  # type: ignore[misc]
           responsive: bool | None = None, backplane: str | None = None,
           handshake_timeout: float = HANDSHAKE_TIMEOUT, ack_session_ttl: float = SESSION_TTL,
           max_per_address: int | None = None, paths: Iterable[str] | None = None,
-          fd_reserve: int | None = None, timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
+          fd_reserve: int | None = None, trusted_proxies: Iterable[str] = (),
+          timeout: float = lab.DEFAULT_TIMEOUT) -> ServerLike:
     """Start (or restart) the in-kernel server called ``name`` and return it listening.
 
     Layer 2 (I/O).  Every keyword but ``process``, ``handler`` and ``timeout`` is a
@@ -82,6 +83,11 @@ def serve(  # type: ignore[misc]
     ``ack_session_ttl`` (seconds, 600) is how long an ``/ack`` session with no
     connection is remembered (at most 1,000 sessions are).  ``max_per_address``,
     ``paths`` and ``fd_reserve``: see :class:`~.options.ServerOptions`.
+
+    ``trusted_proxies`` lists the ``host:port`` (or URL) of proxies in front of the
+    server whose name the Host header may carry although it is not this server's
+    (DNS rebinding is refused for every other name); the Jupyter server's public
+    address, when a notebook runs behind one, is trusted without being listed.
     """
     given = locals()
     keywords = ServerOptions(**{k: given[k] for k in ServerOptions.names()})
