@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import secrets
 import tempfile
 import time
 
@@ -167,16 +168,28 @@ class RedisServer(ChildService):
     def __init__(self, *, port: int = 0, timeout: float = START_TIMEOUT) -> None:
         exe = find_program("redis-server", package="redis-server")
         port = port or free_port()
-        workdir = tempfile.mkdtemp(prefix="wslab-redis-")
-        argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        workdir = tempfile.mkdtemp(prefix="wslab-redis-")  # mode 0700: only we read it
+        # one password and one bus key per Redis; the password goes in a config file
+        # (0600), never on a command line that ``ps`` shows
+        self.password = secrets.token_urlsafe(24)
+        self.bus_key = secrets.token_hex(32)
+        conf = os.path.join(workdir, "redis.conf")
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"requirepass {self.password}\n")
+        argv = [exe, conf, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", workdir, "--protected-mode", "yes",
                 "--loglevel", "warning"]
         super().__init__(argv, port=port, workdir=workdir, timeout=timeout)
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0``, what ``serve(backplane=...)`` takes."""
-        return f"redis://{self.host}:{self.port}/0"
+        """``redis://:PASSWORD@127.0.0.1:PORT/0#key=HEX``, what ``serve(backplane=...)`` takes.
+
+        The fragment is the bus key servers sign envelopes with (Redis never sees it);
+        the URL is a secret: a process server gets it over its stdin.
+        """
+        return f"redis://:{self.password}@{self.host}:{self.port}/0#key={self.bus_key}"
 
 
 def redis(*, port: int = 0, timeout: float = START_TIMEOUT) -> RedisServer:
