@@ -5,8 +5,9 @@ runs the real programs, never a system service: each is a child process on a
 free loopback port, with its configuration, pid file, logs and temporary files
 in a temporary directory that is removed when it stops.
 
-* :func:`redis` starts ``redis-server --port P --bind 127.0.0.1 --save '' --appendonly no
-  --dir DIR`` (no persistence: the lab's data lives as long as the process).
+* :func:`redis` starts ``redis-server DIR/redis.conf --port P --bind 127.0.0.1 --save ''
+  --appendonly no --dir DIR`` (no persistence: the lab's data lives as long as the process;
+  redis.conf, mode 0600, holds the password its URL carries).
 * :class:`Nginx` starts ``nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'`` with a
   configuration you give it (see :mod:`wslab.net.cluster` for the WebSocket one).
 
