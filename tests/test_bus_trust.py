@@ -151,3 +151,40 @@ def test_a_killed_subscription_is_re_made(pair, redis_server):
     wait_until(lambda: a.backplane.state == "connected", what="A re-subscribes")
     wait_until(lambda: b.backplane["state"] == "connected", what="B re-subscribes")
     _relays_both_ways(a, b, "after")
+
+
+def test_a_task_that_ends_is_reported_and_restarted(redis_server):
+    """The event pump ends (the server's delivery raised): the backplane says so (state,
+    event), restarts it, and recovers on the next successful command to Redis."""
+    from wslab.net import loop as lab
+    from wslab.net.backplane import Backplane
+    from wslab.net.relay import RelayHost
+
+    records: list[tuple[str, dict]] = []
+    delivered: list[int] = []
+
+    def ack_event(seq: int, text: str) -> int:
+        if not delivered:
+            delivered.append(-seq)
+            raise RuntimeError("a delivery that fails")
+        delivered.append(seq)
+        return 1
+
+    host = RelayHost(name="sup", broadcast=lambda m, p: 0, publish=lambda c, d, s: 0,
+                     ack_event=ack_event, record=lambda what, extra: records.append((what, extra)))
+    bp = Backplane(host, redis_server.url)
+    lab.run(bp.astart())
+    try:
+        first = bp.ack_broadcast({"n": 1})
+        wait_until(lambda: bp.stats.restarts == 1, what="the pump is restarted")
+        ended = [extra for what, extra in records if what == "task_ended"]
+        assert ended[0]["task"] == "event pump" and "RuntimeError" in ended[0]["error"]
+        assert any(what == "lost" for what, _ in records)
+        wait_until(lambda: bp.state == "connected", what="state recovers")
+        assert any(what == "recovered" for what, _ in records)
+        second = bp.ack_broadcast({"n": 2})
+        wait_until(lambda: second in delivered, what="the restarted pump delivers")
+        assert delivered == [-first, second]
+    finally:
+        lab.run(bp.astop())
+    assert bp.state == "stopped"

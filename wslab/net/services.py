@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import signal
 import socket
-import secrets
 import tempfile
 import time
 
