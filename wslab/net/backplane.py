@@ -26,8 +26,11 @@ the server only through its :class:`~wslab.net.relay.RelayHost`.
 
 Everything runs on the lab loop with ``redis.asyncio`` (never a blocking call);
 the ``redis`` package is imported only when a server is given a backplane.
-State changes (``connected``, ``lost``, ``recovered``) are ``backplane`` events
-in ``server.events``.  Memory is bounded by design: the outbox of messages on
+State changes (``connected``, ``lost``, ``recovered``, ``task_ended``) and dropped
+bus messages (``rejected``, one per kind per :data:`REPORT_INTERVAL`) are
+``backplane`` events in ``server.events``.  The bus is a trust boundary: every
+message is checked by :func:`wslab.protocol.bus.open_envelope` (a schema, and an
+HMAC-SHA256 with the cluster's key) before anything reads it.  Memory is bounded by design: the outbox of messages on
 their way to Redis has a cap, and the ``/ack`` state obeys
 :class:`~wslab.protocol.ack.AckLimits`.
 """
