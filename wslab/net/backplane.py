@@ -30,9 +30,9 @@ State changes (``connected``, ``lost``, ``recovered``, ``task_ended``) and dropp
 bus messages (``rejected``, one per kind per :data:`REPORT_INTERVAL`) are
 ``backplane`` events in ``server.events``.  The bus is a trust boundary: every
 message is checked by :func:`wslab.protocol.bus.open_envelope` (a schema, and an
-HMAC-SHA256 with the cluster's key) before anything reads it.  Memory is bounded by design: the outbox of messages on
-their way to Redis has a cap, and the ``/ack`` state obeys
-:class:`~wslab.protocol.ack.AckLimits`.
+HMAC-SHA256 with the cluster's key) before anything reads it.  Memory is bounded
+by design: the outbox of messages on their way to Redis has a cap, and the
+``/ack`` state obeys :class:`~wslab.protocol.ack.AckLimits`.
 """
 
 from __future__ import annotations
