@@ -26,27 +26,32 @@ the server only through its :class:`~wslab.net.relay.RelayHost`.
 
 Everything runs on the lab loop with ``redis.asyncio`` (never a blocking call);
 the ``redis`` package is imported only when a server is given a backplane.
-State changes (``connected``, ``lost``, ``recovered``) are ``backplane`` events
-in ``server.events``.  Memory is bounded by design: the outbox of messages on
-their way to Redis has a cap, and the ``/ack`` state obeys
-:class:`~wslab.protocol.ack.AckLimits`.
+State changes (``connected``, ``lost``, ``recovered``, ``task_ended``) and dropped
+bus messages (``rejected``, one per kind per :data:`REPORT_INTERVAL`) are
+``backplane`` events in ``server.events``.  The bus is a trust boundary: every
+message is checked by :func:`wslab.protocol.bus.open_envelope` (a schema, and an
+HMAC-SHA256 with the cluster's key) before anything reads it.  Memory is bounded
+by design: the outbox of messages on their way to Redis has a cap, and the
+``/ack`` state obeys :class:`~wslab.protocol.ack.AckLimits`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
+import hashlib
 import json
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import redis.asyncio as aredis
 
+from ..protocol import bus
 from ..protocol.ack import AckLimits, AckStoreUnavailable, SessionView, event_message
 from . import loop as lab
 from .errors import ServerStartError
@@ -57,6 +62,8 @@ OUTBOX_MAX = 1000
 TRACE_MAX = 2000
 RETRY_MAX = 2.0
 STOP_TIMEOUT = 2.0  # seconds astop waits for its tasks to end
+REPORT_INTERVAL = 5.0  # at most one ``rejected`` event per kind of bad envelope this often
+PROBE_INTERVAL = 0.5   # while lost: how often Redis is asked whether it is back
 _ERRORS = REDIS_ERRORS
 
 
@@ -72,6 +79,35 @@ def check_url(url: str) -> str:
     return url
 
 
+def split_url(url: str) -> tuple[str, bytes]:
+    """The URL Redis is given (no fragment) and the bus key.
+
+    The key is the fragment's ``key=<hex>`` (what :func:`wslab.net.services.redis`
+    puts there, one per Redis); without one it is derived from the URL's
+    password; a URL with neither gets a key anyone can derive, so envelopes are
+    still checked but not authenticated.
+    """
+    parts = urlsplit(check_url(url))
+    keys = parse_qs(parts.fragment).get("key", [])
+    if keys:
+        try:
+            key = bytes.fromhex(keys[0])
+        except ValueError:
+            raise ValueError("the backplane URL's #key= is hex digits") from None
+    else:
+        key = hashlib.sha256(b"wslab bus key\0" + (parts.password or "").encode()).digest()
+    return urlunsplit(parts._replace(fragment="")), bus.check_key(key)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password and key: what events and reprs show."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.password is not None:
+        netloc = ":***@" + netloc
+    return urlunsplit(parts._replace(netloc=netloc, fragment=""))
+
+
 @dataclass
 class BackplaneStats:
     """Counters of one server's backplane (messages, not bytes)."""
@@ -84,6 +120,9 @@ class BackplaneStats:
     dropped: int = 0        # not relayed: Redis was away (or the outbox overflowed)
     lost: int = 0           # times the connection to Redis was lost
     recovered: int = 0      # times it came back
+    rejected: int = 0       # bus messages that were not valid envelopes (dropped)
+    rejected_by: dict[str, int] = field(default_factory=dict)  # the same, by kind
+    restarts: int = 0       # times the subscriber, publisher or event pump was restarted
 
 
 #: a ``/ack`` session as Redis holds it (``backplane.session(sid)``)
@@ -96,7 +135,8 @@ class Backplane:
     def __init__(self, host: RelayHost, url: str, *, namespace: str = "wslab",
                  limits: AckLimits | None = None, outbox_max: int = OUTBOX_MAX) -> None:
         self.host = host
-        self.url = check_url(url)
+        self._redis_url, self._key = split_url(url)
+        self.url = redact_url(url)
         self.namespace = namespace
         self.node = f"{host.name}@{os.getpid()}.{uuid.uuid4().hex[:6]}"
         self.channel = f"{namespace}:bus"
@@ -106,7 +146,7 @@ class Backplane:
         # (t_ns, "publish" | "receive", kind, bytes): the Redis hop, made visible
         self.trace: collections.deque[tuple[int, str, str, int]] = \
             collections.deque(maxlen=TRACE_MAX)
-        self._outbox: collections.deque[str] = collections.deque()
+        self._outbox: collections.deque[bytes] = collections.deque()
         self.outbox_max = outbox_max
         self._wake = asyncio.Event()   # (bound to the lab loop when first awaited)
         self._cmd: aredis.Redis | None = None
@@ -114,11 +154,13 @@ class Backplane:
         self._tasks: list[asyncio.Task] = []
         self._lost_at: float | None = None
         self._ack_seen: int | None = None   # highest event number handed to local clients
-        self._events_q: asyncio.Queue[tuple[int, str | None]] = asyncio.Queue()
+        self._events_q: asyncio.Queue[int] = asyncio.Queue()  # event numbers known to exist
         self._subscribed = asyncio.Event()
+        self._reported: dict[str, tuple[float, int]] = {}  # kind -> (last report, unreported)
 
     def _client(self) -> aredis.Redis:
-        return aredis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
+        return aredis.Redis.from_url(self._redis_url, socket_connect_timeout=2,
+                                     socket_timeout=5)
 
     # --- life cycle (lab loop) ------------------------------------------------------------
     async def astart(self, timeout: float = 5.0) -> None:
@@ -134,9 +176,9 @@ class Backplane:
             ) from None
         self._store = RedisAckStore(cmd, namespace=self.namespace, channel=self.channel,
                                     limits=self.limits, node=self.node, on_lost=self._set_lost)
-        self._tasks = [asyncio.ensure_future(self._subscriber()),
-                       asyncio.ensure_future(self._publisher()),
-                       asyncio.ensure_future(self._event_pump())]
+        self._tasks = [asyncio.ensure_future(self._supervise("subscriber", self._subscriber)),
+                       asyncio.ensure_future(self._supervise("publisher", self._publisher)),
+                       asyncio.ensure_future(self._supervise("event pump", self._event_pump))]
         try:
             await asyncio.wait_for(self._subscribed.wait(), timeout)
         except asyncio.TimeoutError:
@@ -184,6 +226,27 @@ class Backplane:
             self.state = "connected"
             self._record("connected", channel=self.channel)
 
+    # --- supervision ----------------------------------------------------------------------
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run`` until the backplane stops; whenever it ends, say so and restart it."""
+        delay = 0.05
+        while self.state != "stopped":
+            started = time.monotonic()
+            try:
+                await run()
+                reason = "it returned"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- any end is reported, then restarted
+                reason = f"{type(exc).__name__}: {exc}"
+            if self.state == "stopped":
+                return
+            self.stats.restarts += 1
+            self._set_lost(RuntimeError(f"the backplane's {name} ended ({reason})"))
+            self._record("task_ended", task=name, error=reason[:300], restart_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = 0.05 if time.monotonic() - started > 30 else min(RETRY_MAX, delay * 2)
+
     # --- the bus: receiving ------------------------------------------------------------------
     async def _subscriber(self) -> None:
         delay = 0.05
@@ -197,15 +260,10 @@ class Backplane:
                     msg = await ps.get_message(timeout=1.0)
                     if msg is not None and msg["type"] == "subscribe":
                         break
-                current = await self.ack_store().current()
-                await self._catch_up(current)
-                self._set_connected()
+                await self._recover()
                 self._subscribed.set()
                 delay = 0.05
-                while True:
-                    msg = await ps.get_message(timeout=1.0)
-                    if msg is not None and msg["type"] == "message":
-                        self._on_bus(msg["data"])
+                await self._listen(ps)
             except asyncio.CancelledError:
                 raise
             except _ERRORS as exc:
@@ -215,49 +273,90 @@ class Backplane:
             await asyncio.sleep(delay)
             delay = min(RETRY_MAX, delay * 2)
 
+    async def _listen(self, ps: Any) -> None:
+        """Hand every bus message to :meth:`_on_bus`; while lost, ask Redis if it is back."""
+        probed = time.monotonic()
+        while True:
+            msg = await ps.get_message(timeout=PROBE_INTERVAL)
+            if msg is not None and msg["type"] == "message":
+                self._on_bus(msg["data"])
+            if self.state == "lost" and time.monotonic() - probed >= PROBE_INTERVAL:
+                probed = time.monotonic()
+                await self._probe()
+
+    async def _probe(self) -> None:
+        """One command to Redis; if it answers, the backplane has recovered."""
+        try:
+            await asyncio.wait_for(self.ack_store().redis.ping(), 2.0)
+            await self._recover()
+        except (*_ERRORS, asyncio.TimeoutError):
+            pass  # still lost; the next probe asks again
+
+    async def _recover(self) -> None:
+        current = await asyncio.wait_for(self.ack_store().current(), 5.0)
+        await self._catch_up(current)
+        self._set_connected()
+
     async def _catch_up(self, current: int) -> None:
         """After (re)subscribing: queue the events numbered while we were not listening."""
         if self._ack_seen is None:
             self._ack_seen = current  # a new server starts at the present
             return
         if current > self._ack_seen:
-            await self._events_q.put((current, None))  # a marker: fill up to ``current``
+            await self._events_q.put(current)
 
     def _on_bus(self, raw: bytes | str) -> None:
+        """One bus message: checked by :func:`wslab.protocol.bus.open_envelope`, then used."""
         try:
-            msg = json.loads(raw)
-        except ValueError:
+            env = bus.open_envelope(raw, self._key)
+        except bus.EnvelopeError as exc:
+            self._reject(exc.kind, str(exc), len(raw))
             return
-        kind = msg.get("k")
-        size = len(raw)
-        if kind == "e":
-            self.trace.append((time.monotonic_ns(), "receive", "event", size))
-            self._events_q.put_nowait((int(msg["s"]), json.dumps(msg.get("d"))))
+        if isinstance(env, bus.EventHint):
+            self.trace.append((time.monotonic_ns(), "receive", "event", len(raw)))
+            self._events_q.put_nowait(env.seq)
             return
-        if msg.get("n") == self.node:
+        if env.node == self.node:
             self.stats.own_skipped += 1
             return
         self.stats.received += 1
-        self.trace.append((time.monotonic_ns(), "receive", kind or "?", size))
-        if kind == "b":
-            message: str | bytes = base64.b64decode(msg["b64"]) if "b64" in msg else msg["t"]
-            self.host.broadcast(message, msg.get("path"))
-        elif kind == "p":
-            self.host.publish(msg["ch"], msg.get("d"), msg.get("from"))
+        kind = "b" if isinstance(env, bus.Broadcast) else "p"
+        self.trace.append((time.monotonic_ns(), "receive", kind, len(raw)))
+        try:
+            if isinstance(env, bus.Broadcast):
+                self.host.broadcast(env.message, env.path)
+            else:
+                self.host.publish(env.channel, env.data, env.sender)
+        except Exception as exc:  # noqa: BLE001 -- one bad message must not end the subscriber
+            self._reject("undeliverable", f"{type(exc).__name__}: {exc}", len(raw))
+
+    def _reject(self, kind: str, error: str, size: int) -> None:
+        """Count a dropped bus message; at most one event per kind per REPORT_INTERVAL."""
+        self.stats.rejected += 1
+        self.stats.rejected_by[kind] = self.stats.rejected_by.get(kind, 0) + 1
+        now = time.monotonic()
+        last, unreported = self._reported.get(kind, (float("-inf"), 0))
+        if now - last < REPORT_INTERVAL:
+            self._reported[kind] = (last, unreported + 1)
+            return
+        self._reported[kind] = (now, 0)
+        self._record("rejected", kind=kind, count=unreported + 1,
+                     total=self.stats.rejected_by[kind], error=error[:200], bytes=size)
 
     # --- the bus: sending ------------------------------------------------------------------------
-    def _enqueue(self, envelope: dict[str, Any]) -> None:
+    def _enqueue(self, envelope: bus.Broadcast | bus.Publication) -> None:
         if self.state == "lost":
             # Pub/sub keeps nothing for a subscriber that is not there: a message held
             # back now could reach some servers and not others.  Counted, never silent.
             self.stats.dropped += 1
             return
-        text = json.dumps(envelope, separators=(",", ":"))
+        data = bus.seal(envelope, self._key)
         if len(self._outbox) >= self.outbox_max:
             self._outbox.popleft()
             self.stats.dropped += 1
-        self._outbox.append(text)
-        self.trace.append((time.monotonic_ns(), "publish", envelope["k"], len(text)))
+        self._outbox.append(data)
+        kind = "b" if isinstance(envelope, bus.Broadcast) else "p"
+        self.trace.append((time.monotonic_ns(), "publish", kind, len(data)))
         self._wake.set()
 
     # --- Relay ------------------------------------------------------------------------------
@@ -268,16 +367,11 @@ class Backplane:
 
     def broadcast(self, message: str | bytes, path: str | None) -> None:
         """A broadcast already delivered here: publish it once for the other servers."""
-        env: dict[str, Any] = {"k": "b", "n": self.node, "path": path}
-        if isinstance(message, bytes):
-            env["b64"] = base64.b64encode(message).decode()
-        else:
-            env["t"] = message
-        self._enqueue(env)
+        self._enqueue(bus.Broadcast(self.node, path, message))
 
     def publish(self, channel: str, data: Any, sender: int | None) -> None:
         """A ``/pubsub`` publication already delivered here: publish it for the others."""
-        self._enqueue({"k": "p", "n": self.node, "ch": channel, "d": data, "from": sender})
+        self._enqueue(bus.Publication(self.node, channel, data, sender))
 
     async def _publisher(self) -> None:
         """Drain the outbox in order, many messages per round trip (a pipeline)."""
@@ -294,6 +388,7 @@ class Backplane:
                 except _ERRORS as exc:
                     self._set_lost(exc)  # drops the outbox: see _enqueue
                     break
+                self._set_connected()  # Redis answered: a stall is over
                 for _ in batch:
                     if self._outbox:
                         self._outbox.popleft()
@@ -316,26 +411,32 @@ class Backplane:
                                        ) from None
 
     async def _event_pump(self) -> None:
-        """Hand events to local clients strictly in number order, filling gaps from the stream."""
+        """Hand events to local clients strictly in number order, read from the stream.
+
+        A bus hint only says which number exists; the event itself comes from the
+        stream Redis keeps, so a forged hint neither invents an event nor moves the
+        count past a real one.
+        """
         while True:
-            seq, data = await self._events_q.get()
+            target = await self._events_q.get()
+            while not self._events_q.empty():  # many hints: one read
+                target = max(target, self._events_q.get_nowait())
             try:
-                if self._ack_seen is None:
-                    self._ack_seen = seq - 1
-                if seq <= self._ack_seen:
-                    continue
-                if seq > self._ack_seen + 1 or data is None:
-                    for s, d in await self._range(self._ack_seen + 1, seq):
-                        if s > self._ack_seen:
-                            self.stats.gap_filled += 1
-                            self._deliver_event(s, d)
-                    self._ack_seen = max(self._ack_seen, seq if data is None else seq - 1)
-                if data is not None and seq == self._ack_seen + 1:
-                    self._deliver_event(seq, data)
-            except AckStoreUnavailable:  # the subscriber will catch up
+                await self._fill(target)
+            except (AckStoreUnavailable, *_ERRORS):  # the subscriber will catch up
                 pass
-            except asyncio.CancelledError:
-                raise
+
+    async def _fill(self, target: int) -> None:
+        if self._ack_seen is None:
+            self._ack_seen = target - 1
+        if target <= self._ack_seen:
+            return
+        first = self._ack_seen + 1
+        for s, d in await self._range(first, target):
+            if s > self._ack_seen:
+                if s > first:
+                    self.stats.gap_filled += 1
+                self._deliver_event(s, d)
 
     async def _range(self, first: int, last: int) -> list[tuple[int, str]]:
         return await self.ack_store().events(first, last)

@@ -5,8 +5,9 @@ runs the real programs, never a system service: each is a child process on a
 free loopback port, with its configuration, pid file, logs and temporary files
 in a temporary directory that is removed when it stops.
 
-* :func:`redis` starts ``redis-server --port P --bind 127.0.0.1 --save '' --appendonly no
-  --dir DIR`` (no persistence: the lab's data lives as long as the process).
+* :func:`redis` starts ``redis-server DIR/redis.conf --port P --bind 127.0.0.1 --save ''
+  --appendonly no --dir DIR`` (no persistence: the lab's data lives as long as the process;
+  redis.conf, mode 0600, holds the password its URL carries).
 * :class:`Nginx` starts ``nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'`` with a
   configuration you give it (see :mod:`wslab.net.cluster` for the WebSocket one).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -166,16 +168,28 @@ class RedisServer(ChildService):
     def __init__(self, *, port: int = 0, timeout: float = START_TIMEOUT) -> None:
         exe = find_program("redis-server", package="redis-server")
         port = port or free_port()
-        workdir = work_dir("wslab-redis")
-        argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        workdir = work_dir("wslab-redis")  # mode 0700: only we read it
+        # one password and one bus key per Redis; the password goes in a config file
+        # (0600), never on a command line that ``ps`` shows
+        self.password = secrets.token_urlsafe(24)
+        self.bus_key = secrets.token_hex(32)
+        conf = os.path.join(workdir, "redis.conf")
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"requirepass {self.password}\n")
+        argv = [exe, conf, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", workdir, "--protected-mode", "yes",
                 "--loglevel", "warning"]
         super().__init__(argv, port=port, workdir=workdir, timeout=timeout)
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0``, what ``serve(backplane=...)`` takes."""
-        return f"redis://{self.host}:{self.port}/0"
+        """``redis://:PASSWORD@127.0.0.1:PORT/0#key=HEX``, what ``serve(backplane=...)`` takes.
+
+        The fragment is the bus key servers sign envelopes with (Redis never sees it);
+        the URL is a secret: a process server gets it over its stdin.
+        """
+        return f"redis://:{self.password}@{self.host}:{self.port}/0#key={self.bus_key}"
 
 
 def redis(*, port: int = 0, timeout: float = START_TIMEOUT) -> RedisServer:
