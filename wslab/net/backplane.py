@@ -57,6 +57,7 @@ from . import loop as lab
 from .errors import ServerStartError
 from .redis_ack import REDIS_ERRORS, RedisAckStore
 from .relay import RelayHost
+from .urls import redact_url
 
 OUTBOX_MAX = 1000
 TRACE_MAX = 2000
@@ -97,15 +98,6 @@ def split_url(url: str) -> tuple[str, bytes]:
     else:
         key = hashlib.sha256(b"wslab bus key\0" + (parts.password or "").encode()).digest()
     return urlunsplit(parts._replace(fragment="")), bus.check_key(key)
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password and key: what events and reprs show."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    if parts.password is not None:
-        netloc = ":***@" + netloc
-    return urlunsplit(parts._replace(netloc=netloc, fragment=""))
 
 
 @dataclass

@@ -24,7 +24,7 @@ from . import loop as lab
 from .server import serve
 from .server.options import ServerOptions
 from .services import Nginx, RedisServer, free_port, nginx_preamble, nginx_temp_paths
-from .urls import ServerURLs
+from .urls import ServerURLs, redact_url
 
 BALANCES = ("round_robin", "ip_hash", "least_conn")
 _clusters: dict[str, Cluster] = {}
@@ -187,7 +187,8 @@ class Cluster(ServerURLs):
         except BaseException:
             self._stop_parts(timeout)
             raise
-        self._note("start", None, f"{processes} server(s), nginx :{self.port}, {redis_url}")
+        self._note("start", None,
+                   f"{processes} server(s), nginx :{self.port}, {redact_url(redis_url)}")
         lab.register(self)
 
     def _note(self, kind: str, i: int | None, detail: str = "") -> None:
@@ -288,7 +289,7 @@ class Cluster(ServerURLs):
     def __repr__(self) -> str:
         up = "".join("+" if r else "-" for r in self.running)
         return (f"<Cluster {self.name!r} {self.url} servers=[{up}] balance={self.balance} "
-                f"redis={self.redis_url}>")
+                f"redis={redact_url(self.redis_url)}>")
 
 
 def cluster(processes: int = 2, *, balance: str = "round_robin",

@@ -15,11 +15,12 @@ and offer the same routes.  :class:`ServerURLs` turns those three facts into URL
 from __future__ import annotations
 
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from ..protocol.uri import host_for_url
 from . import public_url
 
-__all__ = ["Located", "ServerURLs", "ws_route"]
+__all__ = ["Located", "ServerURLs", "redact_url", "ws_route"]
 
 
 class Located(Protocol):
@@ -93,3 +94,12 @@ class ServerURLs:
         through the Jupyter server's proxy in a notebook under one."""
         return public_url.ws_url(ws_route(self, path), self.port, path, host=self.host,
                                  tls=self.tls)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password and key: what events and reprs show."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.password is not None:
+        netloc = ":***@" + netloc
+    return urlunsplit(parts._replace(netloc=netloc, fragment=""))
