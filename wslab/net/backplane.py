@@ -167,7 +167,8 @@ class Backplane:
                 "(start one with wslab.net.services.redis(), or let wslab.cluster() do it)"
             ) from None
         self._store = RedisAckStore(cmd, namespace=self.namespace, channel=self.channel,
-                                    limits=self.limits, node=self.node, on_lost=self._set_lost)
+                                    limits=self.limits, node=self.node, on_lost=self._set_lost,
+                                    on_ok=self._set_connected)
         self._tasks = [asyncio.ensure_future(self._supervise("subscriber", self._subscriber)),
                        asyncio.ensure_future(self._supervise("publisher", self._publisher)),
                        asyncio.ensure_future(self._supervise("event pump", self._event_pump))]
@@ -387,16 +388,18 @@ class Backplane:
                 self.stats.published += len(batch)
 
     # --- /ack: numbered events ------------------------------------------------------------
-    def ack_broadcast(self, data: Any) -> int:
+    def ack_broadcast(self, data: Any, event_id: str | None = None) -> int:
         """Number ``data``, store it for replay and publish it (from a cell); its number.
 
-        Every server (this one too) delivers it from the bus, in number order.
+        Every server (this one too) delivers it from the bus, in number order; a retry
+        with the same ``event_id`` returns the first number and publishes nothing.
         """
-        return lab.run(self.ack_event(data), what="ack_broadcast")
+        return lab.run(self.ack_event(data, event_id), what="ack_broadcast")
 
-    async def ack_event(self, data: Any) -> int:
+    async def ack_event(self, data: Any, event_id: str | None = None) -> int:
         try:
-            return await self.ack_store().add_event(json.dumps(data, separators=(",", ":")))
+            return await self.ack_store().add_event(json.dumps(data, separators=(",", ":")),
+                                                    event_id)
         except AckStoreUnavailable:
             raise BackplaneUnavailable(f"the backplane at {self.url} is unreachable; a "
                                        "numbered event needs it (its number comes from Redis)"

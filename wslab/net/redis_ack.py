@@ -24,6 +24,9 @@ binary message before a store is asked):
                                the event counter and the replay stream (ids are event
                                numbers), at most ``replay_max`` entries and
                                ``replay_bytes_max`` bytes
+``<ns>:ack:ids``, ``<ns>:ack:ids:order``
+                               ``ack_broadcast`` ids -> their numbers, the newest
+                               ``replay_max`` of them
 
 A session a server has a connection for is touched at every sweep (``expire``, at
 least every ``session_ttl / 2``), so only the sessions nobody uses (or whose server
@@ -184,10 +187,25 @@ return expire_idle(ttl)
 
 # Number an event, keep it in the bounded stream and publish it, atomically: the bus then
 # carries events in number order, and no two servers can take the same number.
-# KEYS: channel; ARGV: prefix, event cost, data, replay_max, replay_bytes_max
+# An event id (ARGV[6], '' for none) numbered before returns that number and publishes
+# nothing: a caller's retry after an unknown outcome never delivers twice.  The newest
+# replay_max ids are remembered (``<ns>:ack:ids`` hash, ``<ns>:ack:ids:order`` list).
+# KEYS: channel; ARGV: prefix, event cost, data, replay_max, replay_bytes_max, event id
 _EVENT_LUA = """
 local P = ARGV[1]
+local eid = ARGV[6]
+if eid ~= '' then
+  local known = redis.call('HGET', P .. 'ids', eid)
+  if known then return tonumber(known) end
+end
 local seq = redis.call('INCR', P .. 'seq')
+if eid ~= '' then
+  redis.call('HSET', P .. 'ids', eid, seq)
+  redis.call('RPUSH', P .. 'ids:order', eid)
+  while redis.call('LLEN', P .. 'ids:order') > tonumber(ARGV[4]) do
+    redis.call('HDEL', P .. 'ids', redis.call('LPOP', P .. 'ids:order'))
+  end
+end
 local size = #ARGV[3] + tonumber(ARGV[2])
 local n_max, b_max = tonumber(ARGV[4]), tonumber(ARGV[5])
 if size <= b_max then
@@ -212,17 +230,20 @@ class RedisAckStore:
     """The ``/ack`` sessions and numbered events of every server on one Redis (lab loop).
 
     ``on_lost(exc)`` is told when Redis cannot be reached; the call then raises
-    :class:`AckStoreUnavailable`.
+    :class:`AckStoreUnavailable`.  ``on_ok()`` is told after every command Redis answered,
+    so a backplane marked lost (a stall, a restart) recovers on the first one that works.
     """
 
     def __init__(self, cmd: aredis.Redis, *, namespace: str, channel: str, limits: AckLimits,
-                 node: str, on_lost: Callable[[BaseException], None]) -> None:
+                 node: str, on_lost: Callable[[BaseException], None],
+                 on_ok: Callable[[], None] | None = None) -> None:
         self.limits = limits
         self.node: str | None = node
         self.prefix = f"{namespace}:ack:"
         self.channel = channel
         self.redis = cmd
         self._on_lost = on_lost
+        self._on_ok = on_ok
         self._open = cmd.register_script(_OPEN_LUA)
         self._deliver = cmd.register_script(_DELIVER_LUA)
         self._detach = cmd.register_script(_DETACH_LUA)
@@ -235,11 +256,14 @@ class RedisAckStore:
 
     async def _run(self, script: Any, what: str, *args: Any, keys: Iterable[str] = ()) -> Any:
         try:
-            return await script(keys=list(keys), args=[self.prefix, *args])
+            result = await script(keys=list(keys), args=[self.prefix, *args])
         except REDIS_ERRORS as exc:
             self._on_lost(exc)
             raise AckStoreUnavailable(f"the Redis backplane is unreachable during /ack {what}: "
                                       f"{exc}") from None
+        if self._on_ok is not None:
+            self._on_ok()
+        return result
 
     async def open(self, sid: str, last_seen: int, previous: str | None) -> Opened:
         got = await self._run(self._open, "hello", ITEM_COST, sid, last_seen, previous or "",
@@ -264,10 +288,10 @@ class RedisAckStore:
     async def detach(self, sid: str) -> None:
         await self._run(self._detach, "close", ITEM_COST, sid)
 
-    async def add_event(self, data_text: str) -> int:
+    async def add_event(self, data_text: str, event_id: str | None = None) -> int:
         return int(await self._run(self._event, "ack_broadcast", _EVENT_COST, data_text,
                                    self.limits.replay_max, self.limits.replay_bytes_max,
-                                   keys=[self.channel]))
+                                   event_id or "", keys=[self.channel]))
 
     async def expire(self, attached: Iterable[str] = ()) -> int:
         return int(await self._run(self._expire, "sweep", ITEM_COST, self._ttl_ms, *attached))

@@ -60,16 +60,19 @@ class Relay(Protocol):
         """A ``/pubsub`` publication already delivered here."""
         ...
 
-    def ack_broadcast(self, data: Any) -> int:
+    def ack_broadcast(self, data: Any, event_id: str | None = None) -> int:
         """Number ``data`` and deliver it to every ``/ack`` client of every server (from a
-        cell or any thread); its number."""
+        cell or any thread); its number.  A retry with the same ``event_id`` returns the
+        first call's number and delivers nothing twice."""
         ...
 
 
 class LocalAckStore(AckStore, Protocol):
     """An :class:`AckStore` in this process, whose events can be numbered at once."""
 
-    def add_event_now(self, data_text: str) -> int: ...
+    event_seq: int  # the newest event number
+
+    def add_event_now(self, data_text: str, event_id: str | None = None) -> int: ...
 
 
 class LocalRelay:
@@ -94,13 +97,16 @@ class LocalRelay:
     def publish(self, channel: str, data: Any, sender: int | None) -> None:
         return None
 
-    def ack_broadcast(self, data: Any) -> int:
-        return lab.call(self.ack_broadcast_now, data, what="ack_broadcast")
+    def ack_broadcast(self, data: Any, event_id: str | None = None) -> int:
+        return lab.call(self.ack_broadcast_now, data, event_id, what="ack_broadcast")
 
-    def ack_broadcast_now(self, data: Any) -> int:
-        """Number ``data``, keep it for replay and send it to the local ``/ack`` clients."""
+    def ack_broadcast_now(self, data: Any, event_id: str | None = None) -> int:
+        """Number ``data``, keep it for replay and send it to the local ``/ack`` clients
+        (nothing again for an ``event_id`` already numbered)."""
         text = json.dumps(data, separators=(",", ":"))
-        seq = self.store.add_event_now(text)
-        self.host.ack_event(seq, event_message(seq, text))
+        before = self.store.event_seq
+        seq = self.store.add_event_now(text, event_id)
+        if seq > before:
+            self.host.ack_event(seq, event_message(seq, text))
         return seq
 

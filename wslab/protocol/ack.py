@@ -38,6 +38,7 @@ from .errors import WSLabError
 
 __all__ = ["SESSION_ID_CHARS", "SEQ_MAX", "AckConnState", "AckError", "AckLimits",
            "AckProtocol", "AckStore", "AckStoreUnavailable", "Delivery", "Hello", "Msg",
+           "check_event_id",
            "Opened", "SessionView", "SessionsFull", "ack_reply", "error_reply",
            "event_message", "parse_message", "welcome_reply"]
 
@@ -162,6 +163,18 @@ def _session_id(sid: object, limits: AckLimits) -> str:
     return sid
 
 
+def check_event_id(event_id: object, limits: AckLimits) -> str:
+    """An ``ack_broadcast`` id: the same characters and length bound as a session id."""
+    if not isinstance(event_id, str):
+        raise AckError(f"an event id is a string, got {type(event_id).__name__}")
+    if not event_id or len(event_id) > limits.session_id_max:
+        raise AckError(f"an event id has 1 to {limits.session_id_max} characters, "
+                       f"got {len(event_id)}")
+    if not SESSION_ID_CHARS.issuperset(event_id):
+        raise AckError("an event id is printable ASCII without spaces")
+    return event_id
+
+
 def _last_seen(value: object) -> int:
     if value is None:
         return 0
@@ -249,8 +262,12 @@ class AckStore(Protocol):
         """A connection of ``sid`` closed: the session may now expire or be evicted."""
         ...
 
-    async def add_event(self, data_text: str) -> int:
-        """Number a broadcast and keep it for replay (within the bounds); its number."""
+    async def add_event(self, data_text: str, event_id: str | None = None) -> int:
+        """Number a broadcast and keep it for replay (within the bounds); its number.
+
+        With an ``event_id`` (checked by :func:`check_event_id`) the call is idempotent:
+        an id the store already numbered returns that number and delivers nothing again.
+        """
         ...
 
     async def expire(self, attached: Iterable[str] = ()) -> int:

@@ -84,6 +84,8 @@ class MemoryAckStore:
         self.replay: collections.deque[tuple[int, str]] = collections.deque()
         self.replay_bytes = 0
         self.event_seq = 0
+        # ack_broadcast ids -> their numbers, the newest replay_max of them (oldest first)
+        self.event_ids: dict[str, int] = {}
         self.delivered_bytes = 0    # what all sessions' delivered lists hold, counted
         self.sessions_evicted = 0   # dropped to stay under sessions_max
         self.sessions_expired = 0   # dropped after session_ttl without a connection
@@ -107,8 +109,8 @@ class MemoryAckStore:
     async def detach(self, sid: str) -> None:
         self.detach_now(sid)
 
-    async def add_event(self, data_text: str) -> int:
-        return self.add_event_now(data_text)
+    async def add_event(self, data_text: str, event_id: str | None = None) -> int:
+        return self.add_event_now(data_text, event_id)
 
     async def expire(self, attached: Iterable[str] = ()) -> int:
         return self.expire_now()  # this store counts its connections itself
@@ -160,8 +162,19 @@ class MemoryAckStore:
             session.attached -= 1
             session.last_used = time.monotonic()
 
-    def add_event_now(self, data_text: str) -> int:
-        """Number a broadcast, keep it for replay (within the bounds); its number."""
+    def add_event_now(self, data_text: str, event_id: str | None = None) -> int:
+        """Number a broadcast, keep it for replay (within the bounds); its number.
+
+        An ``event_id`` numbered before (among the newest ``replay_max`` ids) returns
+        its number and is not numbered again.
+        """
+        if event_id is not None:
+            known = self.event_ids.get(event_id)
+            if known is not None:
+                return known
+            self.event_ids[event_id] = self.event_seq + 1
+            while len(self.event_ids) > self.limits.replay_max:
+                del self.event_ids[next(iter(self.event_ids))]
         self.event_seq += 1
         text = event_message(self.event_seq, data_text)
         size = len(text)

@@ -30,6 +30,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from ...protocol.ack import check_event_id
 from ...protocol.frames import Frame, Opcode, encode_frame
 from .. import loop as lab
 from .. import public_url
@@ -436,13 +437,18 @@ class LabServer(ServerURLs):
         """Send ``data`` to every member of ``channel`` on ``/pubsub``; returns how many."""
         return lab.call(self.pubsub.publish, channel, data, self._send_now_to, what="publish")
 
-    def ack_broadcast(self, data: Any) -> int:
+    def ack_broadcast(self, data: Any, *, id: str | None = None) -> int:
         """Send a numbered event to every ``/ack`` client and keep it for replay.
 
         Clients that are disconnected now get it when they reconnect (from a
-        buffer of the last 1,000 events).  Returns the event's number.
+        buffer of the last 1,000 events).  Returns the event's number.  With an ``id``
+        (1-128 printable ASCII characters) the call is idempotent: a retry with the same
+        id (after a timeout or a Redis fault left the outcome unknown) returns the first
+        call's number and never delivers twice (the newest ``replay_max`` ids are kept).
         """
-        return self.relay.ack_broadcast(data)
+        if id is not None:
+            check_event_id(id, self.relay.ack_store().limits)
+        return self.relay.ack_broadcast(data, id)
 
     def close_client(self, client_id: int, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake with one client (``ValueError`` for a code or

@@ -167,9 +167,10 @@ class ProcessServer(ServerURLs):
         count: int = self._forward("publish", channel=channel, data=data)
         return count
 
-    def ack_broadcast(self, data: Any) -> int:
-        """A numbered event for every ``/ack`` client (kept for replay); returns its number."""
-        number: int = self._forward("ack_broadcast", data=data)
+    def ack_broadcast(self, data: Any, *, id: str | None = None) -> int:
+        """A numbered event for every ``/ack`` client (kept for replay); returns its number.
+        A retry with the same ``id`` returns the first number and delivers nothing twice."""
+        number: int = self._forward("ack_broadcast", data=data, id=id)
         return number
 
     @property
