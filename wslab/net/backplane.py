@@ -292,8 +292,10 @@ class Backplane:
 
     async def _catch_up(self, current: int) -> None:
         """After (re)subscribing: queue the events numbered while we were not listening."""
-        if self._ack_seen is None:
-            self._ack_seen = current  # a new server starts at the present
+        if self._ack_seen is None or current < self._ack_seen:
+            # a new server starts at the present; a counter that went back (Redis reset)
+            # too: the /ack store reports the reset to the clients
+            self._ack_seen = current
             return
         if current > self._ack_seen:
             await self._events_q.put(current)
@@ -438,6 +440,7 @@ class Backplane:
 
     def _deliver_event(self, seq: int, data_text: str) -> None:
         self._ack_seen = seq
+        self.ack_store().saw(seq)  # after a Redis reset, numbering resumes above it
         self.stats.events += 1
         self.host.ack_event(seq, event_message(seq, data_text))
 

@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.ack import RESET_REASON
 from ..protocol.errors import WSLabError
 from ..protocol.state import State
 from . import loop as lab
@@ -59,7 +60,8 @@ class RcEvent:
     """A state change or attempt of a ReconnectingClient (monotonic seconds)."""
 
     t: float
-    kind: str  # "connecting", "open", "closed", "waiting", "failed", "gave-up", "stopped"
+    kind: str  # "connecting", "open", "closed", "reset", "waiting", "failed", "gave-up",
+    #            "stopped"
     attempt: int = 0
     delay: float | None = None
     code: int | None = None
@@ -76,6 +78,8 @@ class RcStats:
     events_received: int = 0
     events_lost: int = 0
     duplicate_events: int = 0
+    resets: int = 0  # the server's /ack state was reset (close 1012, RESET_REASON)
+    messages_lost: int = 0  # unacknowledged at a reset: outcome unknown, not resent
     # monotonic time of each attempt
     attempts: list[float] = field(default_factory=list, repr=False)
 
@@ -126,12 +130,15 @@ class ReconnectingClient:
         self.client: Client | None = None
         self._next_seq = 1
         self._unacked: collections.deque[tuple[int, Any]] = collections.deque()
+        # what a reset of the server's /ack state left with an unknown outcome (newest kept)
+        self.lost_messages: collections.deque[Any] = collections.deque(maxlen=queue_max)
         self._last_event = 0
         self._inbox: collections.deque[Any] = collections.deque()
         self._inbox_waiter: asyncio.Future | None = None
         self._drained: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._welcomed = False
+        self._session_used = False  # a server welcomed this session (it holds state for it)
         if start:
             self.start()
 
@@ -189,6 +196,8 @@ class ReconnectingClient:
                     self.client = None
                     self.stats.drops += 1
                     self._event("closed", code=code, detail=client.close_reason or "")
+                    if code == 1012 and client.close_reason == RESET_REASON:
+                        self._reset()
                     if _is_fatal_close(code):
                         why = f"{code} {client.close_reason or ''}".strip()
                         self._give_up(f"the server closed with {why}: retrying cannot help")
@@ -218,6 +227,20 @@ class ReconnectingClient:
             return self.max_delay
         return min(max(delay, 0.0), 3600.0)
 
+    def _reset(self) -> None:
+        """The server lost this session: what it did not acknowledge may or may not have
+        been delivered, so it is reported lost (``lost_messages``), never sent twice; the
+        session starts over at seq 1."""
+        lost = [data for _, data in self._unacked]
+        self._unacked.clear()
+        self.lost_messages.extend(lost)
+        self.stats.messages_lost += len(lost)
+        self.stats.resets += 1
+        self._next_seq = 1
+        self._session_used = False
+        self._event("reset", detail=f"{len(lost)} unacknowledged message(s) lost")
+        self._check_drained()
+
     def _give_up(self, why: str) -> None:
         self.gave_up = why
         self._event("gave-up", detail=why)
@@ -245,6 +268,9 @@ class ReconnectingClient:
             return
         op = msg.get("op")
         if op == "welcome":
+            if msg.get("new") is True and self._session_used:
+                self._reset()  # the server no longer has this session (reset or expired)
+            self._session_used = True
             nxt = int(msg.get("next", 1))
             while self._unacked and self._unacked[0][0] < nxt:
                 self._unacked.popleft()  # delivered, but its ack was lost with the connection

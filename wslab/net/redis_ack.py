@@ -39,6 +39,7 @@ Everything runs on the lab loop with ``redis.asyncio``.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -49,6 +50,7 @@ from ..protocol.ack import (
     ITEM_COST,
     SEQ_MAX,
     AckLimits,
+    AckStoreReset,
     AckStoreUnavailable,
     Delivery,
     Msg,
@@ -63,8 +65,27 @@ __all__ = ["REDIS_ERRORS", "RedisAckStore"]
 REDIS_ERRORS = (rexc.ConnectionError, rexc.TimeoutError, OSError)
 _EVENT_COST = len(event_message(SEQ_MAX, ""))  # an event message beyond its data's JSON
 
+# First in every script that writes: the epoch this store adopted (the last ARGV) must still
+# be Redis' own, else Redis lost its state (a restart without persistence, a flush) and the
+# script writes nothing.
+_GUARD = """
+local seen_epoch = redis.call('GET', ARGV[1] .. 'epoch')
+if seen_epoch ~= ARGV[#ARGV] then return {'reset', seen_epoch or ''} end
+"""
+
+# Adopt the epoch (write ours if there is none), and never let the event counter restart
+# below a number this store has seen.  ARGV: prefix, a new epoch, the lowest counter
+_EPOCH_LUA = """
+local P = ARGV[1]
+redis.call('SET', P .. 'epoch', ARGV[2], 'NX')
+if tonumber(redis.call('GET', P .. 'seq') or '0') < tonumber(ARGV[3]) then
+  redis.call('SET', P .. 'seq', ARGV[3])
+end
+return redis.call('GET', P .. 'epoch')
+"""
+
 # Shared by the scripts: Redis' clock in ms, dropping one session, trimming one list.
-_COMMON = """
+_COMMON = _GUARD + """
 local P = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -103,10 +124,12 @@ local function expire_idle(ttl)
 end
 """
 
+# Every write script's ARGV ends with the store's epoch (see _GUARD).
 # ARGV: prefix, item cost, sid, last_seen, previous sid or '', sessions_max, ttl_ms
 _OPEN_LUA = _COMMON + """
 local sid, ttl = ARGV[3], tonumber(ARGV[7])
-if redis.call('EXISTS', hkey(sid)) == 0 then
+local created = redis.call('EXISTS', hkey(sid)) == 0
+if created then
   expire_idle(ttl)
   if redis.call('ZCARD', P .. 'sessions') >= tonumber(ARGV[6]) then
     local victim = nil
@@ -131,7 +154,12 @@ touch(sid, ttl)
 local expected = tonumber(redis.call('HGET', hkey(sid), 'expected') or '1')
 local current = tonumber(redis.call('GET', P .. 'seq') or '0')
 local first = tonumber(ARGV[4]) + 1
-return {expected, current, redis.call('XRANGE', P .. 'events', first .. '-0', '+')}
+if first - 1 > current then  -- a client saw more than the counter: never number below it
+  current = first - 1
+  redis.call('SET', P .. 'seq', current)
+end
+return {expected, current, redis.call('XRANGE', P .. 'events', first .. '-0', '+'),
+        created and 1 or 0}
 """
 
 # ARGV: prefix, item cost, sid, seq, data, keep_delivered, keep_delivered_bytes,
@@ -179,7 +207,7 @@ return 0
 # ARGV: prefix, item cost, ttl_ms, ids of the sessions this server has connections for...
 _EXPIRE_LUA = _COMMON + """
 local ttl = tonumber(ARGV[3])
-for i = 4, #ARGV do
+for i = 4, #ARGV - 1 do
   if redis.call('EXISTS', hkey(ARGV[i])) == 1 then touch(ARGV[i], ttl) end
 end
 return expire_idle(ttl)
@@ -191,7 +219,7 @@ return expire_idle(ttl)
 # nothing: a caller's retry after an unknown outcome never delivers twice.  The newest
 # replay_max ids are remembered (``<ns>:ack:ids`` hash, ``<ns>:ack:ids:order`` list).
 # KEYS: channel; ARGV: prefix, event cost, data, replay_max, replay_bytes_max, event id
-_EVENT_LUA = """
+_EVENT_LUA = _GUARD + """
 local P = ARGV[1]
 local eid = ARGV[6]
 if eid ~= '' then
@@ -232,6 +260,13 @@ class RedisAckStore:
     ``on_lost(exc)`` is told when Redis cannot be reached; the call then raises
     :class:`AckStoreUnavailable`.  ``on_ok()`` is told after every command Redis answered,
     so a backplane marked lost (a stall, a restart) recovers on the first one that works.
+
+    Redis runs without persistence, so a restart empties it.  The store writes an epoch (a
+    random id) at its first command and every script checks it first: a script that finds
+    another epoch (or none) writes nothing, the store adopts the new epoch, raises the
+    event counter back to the highest number it has seen (:meth:`saw`) and raises
+    :class:`AckStoreReset` (``resets`` counts them).  A full Redis (``maxmemory`` with
+    ``noeviction``) refuses writes: :class:`AckStoreUnavailable`, nothing half written.
     """
 
     def __init__(self, cmd: aredis.Redis, *, namespace: str, channel: str, limits: AckLimits,
@@ -244,39 +279,66 @@ class RedisAckStore:
         self.redis = cmd
         self._on_lost = on_lost
         self._on_ok = on_ok
+        self.epoch: str | None = None  # adopted at the first command
+        self.high = 0                  # the highest event number this store has seen
+        self.resets = 0
         self._open = cmd.register_script(_OPEN_LUA)
         self._deliver = cmd.register_script(_DELIVER_LUA)
         self._detach = cmd.register_script(_DETACH_LUA)
         self._expire = cmd.register_script(_EXPIRE_LUA)
         self._event = cmd.register_script(_EVENT_LUA)
+        self._epoch = cmd.register_script(_EPOCH_LUA)
 
     @property
     def _ttl_ms(self) -> int:
         return max(1, int(self.limits.session_ttl * 1000))
 
+    def saw(self, seq: int) -> None:
+        """An event number handed to clients: after a reset the counter starts above it."""
+        self.high = max(self.high, seq)
+
     async def _run(self, script: Any, what: str, *args: Any, keys: Iterable[str] = ()) -> Any:
         try:
-            result = await script(keys=list(keys), args=[self.prefix, *args])
+            if self.epoch is None:
+                await self._adopt()
+            old = self.epoch
+            result = await script(keys=list(keys), args=[self.prefix, *args, old])
+            reset = isinstance(result, list) and bool(result) and result[0] == b"reset"
+            if reset:
+                await self._adopt()
         except REDIS_ERRORS as exc:
             self._on_lost(exc)
             raise AckStoreUnavailable(f"the Redis backplane is unreachable during /ack {what}: "
                                       f"{exc}") from None
+        except rexc.OutOfMemoryError:
+            # refused at the script's first write (Redis decides before the script runs)
+            raise AckStoreUnavailable(f"Redis is full (maxmemory, noeviction) during /ack "
+                                      f"{what}: nothing was written") from None
         if self._on_ok is not None:
             self._on_ok()
+        if reset:
+            self.resets += 1
+            raise AckStoreReset(f"the Redis /ack state was reset (epoch {old} -> {self.epoch},"
+                                f" events continue after {self.high})")
         return result
 
+    async def _adopt(self) -> None:
+        """Take Redis' epoch (ours if it has none); the counter never restarts below ``high``."""
+        got = await self._epoch(args=[self.prefix, uuid.uuid4().hex, self.high])
+        self.epoch = got.decode() if isinstance(got, bytes) else str(got)
     async def open(self, sid: str, last_seen: int, previous: str | None) -> Opened:
         got = await self._run(self._open, "hello", ITEM_COST, sid, last_seen, previous or "",
                               self.limits.sessions_max, self._ttl_ms)
         if got[0] == -1:
             raise SessionsFull(f"{self.limits.sessions_max} sessions in Redis, all attached")
         expected, current, entries = int(got[0]), int(got[1]), got[2]
+        self.saw(current)
         missed = []
         for eid, fields in entries:
             seq = int(eid.split(b"-")[0])
             if seq <= current:
                 missed.append((seq, event_message(seq, fields[1].decode())))
-        return Opened(expected, current, missed)
+        return Opened(expected, current, missed, int(got[3]) == 1)
 
     async def deliver(self, sid: str, msg: Msg) -> Delivery:
         limits = self.limits
@@ -289,9 +351,11 @@ class RedisAckStore:
         await self._run(self._detach, "close", ITEM_COST, sid)
 
     async def add_event(self, data_text: str, event_id: str | None = None) -> int:
-        return int(await self._run(self._event, "ack_broadcast", _EVENT_COST, data_text,
-                                   self.limits.replay_max, self.limits.replay_bytes_max,
-                                   event_id or "", keys=[self.channel]))
+        seq = int(await self._run(self._event, "ack_broadcast", _EVENT_COST, data_text,
+                                  self.limits.replay_max, self.limits.replay_bytes_max,
+                                  event_id or "", keys=[self.channel]))
+        self.saw(seq)
+        return seq
 
     async def expire(self, attached: Iterable[str] = ()) -> int:
         return int(await self._run(self._expire, "sweep", ITEM_COST, self._ttl_ms, *attached))

@@ -160,6 +160,10 @@ class ChildService:
         return f"<{type(self).__name__} pid={self.pid} {state} {self.host}:{self.port}>"
 
 
+#: the child redis-server's memory bound in bytes (``maxmemory``, policy ``noeviction``)
+MAXMEMORY = 256 << 20
+
+
 class RedisServer(ChildService):
     """Debian's ``redis-server`` on a loopback port, without persistence (layer 2)."""
 
@@ -179,7 +183,9 @@ class RedisServer(ChildService):
             f.write(f"requirepass {self.password}\n")
         argv = [exe, conf, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", workdir, "--protected-mode", "yes",
-                "--loglevel", "warning"]
+                "--loglevel", "warning",
+                # bounded, and never evicting /ack state silently: writes fail loudly instead
+                "--maxmemory", str(MAXMEMORY), "--maxmemory-policy", "noeviction"]
         super().__init__(argv, port=port, workdir=workdir, timeout=timeout)
 
     @property

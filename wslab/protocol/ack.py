@@ -8,7 +8,10 @@ client -> server
     ``{"op": "hello", "session": S, "last_seen": E}``  after every (re)connect
     ``{"op": "msg", "seq": N, "data": D}``             numbered from 1 per session
 server -> client
-    ``{"op": "welcome", "next": N, "replayed": k, "lost": m}``  the next seq expected
+    ``{"op": "welcome", "next": N, "replayed": k, "lost": m}``  the next seq expected;
+    with ``"new": true`` when the session did not exist (first use, expired, or the store
+    was reset): a client that used it before knows its unacknowledged messages have an
+    unknown outcome
     ``{"op": "ack", "seq": N}``                        delivered (or a duplicate)
     ``{"op": "event", "seq": E, "data": D}``           a numbered broadcast
     ``{"op": "error", "error": "..."}``                a message it cannot use
@@ -36,11 +39,10 @@ from typing import Any, Protocol
 
 from .errors import WSLabError
 
-__all__ = ["SESSION_ID_CHARS", "SEQ_MAX", "AckConnState", "AckError", "AckLimits",
-           "AckProtocol", "AckStore", "AckStoreUnavailable", "Delivery", "Hello", "Msg",
-           "check_event_id",
-           "Opened", "SessionView", "SessionsFull", "ack_reply", "error_reply",
-           "event_message", "parse_message", "welcome_reply"]
+__all__ = ["RESET_REASON", "SESSION_ID_CHARS", "SEQ_MAX", "AckConnState", "AckError",
+           "AckLimits", "AckProtocol", "AckStore", "AckStoreReset", "AckStoreUnavailable",
+           "Delivery", "Hello", "Msg", "Opened", "SessionView", "SessionsFull", "ack_reply",
+           "check_event_id", "error_reply", "event_message", "parse_message", "welcome_reply"]
 
 #: the characters a session id may use: printable ASCII without the space, so an id is
 #: as many bytes as characters wherever it is stored (a Redis key, an event, a log)
@@ -60,6 +62,16 @@ class SessionsFull(WSLabError):
 
 class AckStoreUnavailable(WSLabError):
     """The store cannot be reached (Redis away): the server cannot number nor de-duplicate."""
+
+
+#: the close reason (with code 1012) of every ``/ack`` connection of a server whose store
+#: was reset: its sessions and unreplayed events are gone, a client starts its session over
+RESET_REASON = "ack state reset: sessions and events lost"
+
+
+class AckStoreReset(AckStoreUnavailable):
+    """The store lost its state (a Redis restarted without persistence, or flushed): every
+    session it held is gone, and what a client sent without an ack has an unknown outcome."""
 
 
 def _positive(label: str, value: object) -> None:
@@ -198,10 +210,14 @@ def ack_reply(seq: int) -> str:
     return _reply(op="ack", seq=seq)
 
 
-def welcome_reply(expected: int, replayed: int, lost: int, node: str | None = None) -> str:
-    if node is None:
-        return _reply(op="welcome", next=expected, replayed=replayed, lost=lost)
-    return _reply(op="welcome", next=expected, replayed=replayed, lost=lost, node=node)
+def welcome_reply(expected: int, replayed: int, lost: int, node: str | None = None, *,
+                  new: bool = False) -> str:
+    fields: dict[str, Any] = {"next": expected, "replayed": replayed, "lost": lost}
+    if node is not None:
+        fields["node"] = node
+    if new:
+        fields["new"] = True
+    return _reply(op="welcome", **fields)
 
 
 def event_message(seq: int, data_text: str) -> str:
@@ -222,11 +238,13 @@ class Delivery(enum.Enum):
 @dataclass(frozen=True)
 class Opened:
     """A session after a hello: the next seq expected, the newest event number, and the
-    kept events after the client's ``last_seen`` as ``(seq, event message)``."""
+    kept events after the client's ``last_seen`` as ``(seq, event message)``; ``created``
+    when this hello made the session."""
 
     expected: int
     current: int
     missed: list[tuple[int, str]]
+    created: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,11 +262,13 @@ class AckStore(Protocol):
     """Sessions and numbered events, bounded by :class:`AckLimits` before anything is kept.
 
     ``previous`` is the session the connection used before this hello (None at first).
-    A store that cannot be reached raises :class:`AckStoreUnavailable`.
+    A store that cannot be reached raises :class:`AckStoreUnavailable`, one that finds its
+    state lost raises :class:`AckStoreReset` (and starts over, its numbers never going back).
     """
 
     limits: AckLimits
     node: str | None  # named in ``welcome`` when several servers share the store
+    resets: int       # times the store found its state lost (0 for a store in memory)
 
     async def open(self, sid: str, last_seen: int, previous: str | None) -> Opened:
         """Attach a connection to ``sid`` (made if new: :class:`SessionsFull` if it cannot
@@ -332,7 +352,8 @@ class AckProtocol:
             queued, state.syncing = state.syncing, None
         state.session = hello.session
         lost = max(0, opened.current - hello.last_seen - len(opened.missed))
-        out = [welcome_reply(opened.expected, len(opened.missed), lost, self.store.node)]
+        out = [welcome_reply(opened.expected, len(opened.missed), lost, self.store.node,
+                             new=opened.created)]
         out += [text for _, text in opened.missed]
         last = max([hello.last_seen, opened.current, *(s for s, _ in opened.missed)])
         for seq, text in queued or ():  # numbered while the store was read

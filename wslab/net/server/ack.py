@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ...protocol.ack import (
+    RESET_REASON,
     AckConnState,
     AckLimits,
     AckProtocol,
     AckStore,
+    AckStoreReset,
     AckStoreUnavailable,
     Delivery,
     Msg,
@@ -74,6 +76,7 @@ class MemoryAckStore:
     """
 
     node: str | None = None
+    resets = 0  # memory is never reset under a running server
 
     def __init__(self, limits: AckLimits | None = None, **changes: Any) -> None:
         if limits is None:
@@ -126,6 +129,7 @@ class MemoryAckStore:
         now = time.monotonic()
         self.expire_now(now)
         session = self.sessions.pop(sid, None)
+        created = session is None
         if session is None:
             if len(self.sessions) >= self.limits.sessions_max and not self._evict_one():
                 raise SessionsFull(f"{len(self.sessions)} sessions, all attached")
@@ -139,7 +143,7 @@ class MemoryAckStore:
                 old.attached -= 1
             session.attached += 1
         missed = [(s, t) for s, t in self.replay if s > last_seen]
-        return Opened(session.expected, self.event_seq, missed)
+        return Opened(session.expected, self.event_seq, missed, created)
 
     def deliver_now(self, sid: str, msg: Msg) -> Delivery:
         session = self.sessions.pop(sid, None)
@@ -259,6 +263,9 @@ class AckRoute:
     """The ``/ack`` route's connections over one :class:`AckProtocol` (lab loop only).
 
     ``record(kind, client_id, code, reason)`` writes an event of the server's log.
+    When the store was reset (its ``resets`` count grew) every connection is closed with
+    1012 and :data:`~wslab.protocol.ack.RESET_REASON`: their sessions are gone, and a
+    client must hear so (its unacknowledged messages have an unknown outcome).
     """
 
     def __init__(self, store: AckStore,
@@ -267,6 +274,7 @@ class AckRoute:
         self._record = record
         self._conns: dict[int, tuple[AckPeer, AckConnState]] = {}
         self._detaching: set[asyncio.Task[Any]] = set()  # detaches and sweeps running
+        self._resets = store.resets
 
     @property
     def store(self) -> AckStore:
@@ -275,14 +283,20 @@ class AckRoute:
     @store.setter
     def store(self, store: AckStore) -> None:
         self.protocol.store = store
+        self._resets = store.resets
 
     async def handle(self, peer: AckPeer, message: str | bytes) -> None:
         """One message from ``peer``: its replies are sent before the next is read."""
         entry = self._conns.get(peer.id)
         if entry is None:
             entry = self._conns[peer.id] = (peer, AckConnState())
+        if self.check_reset():
+            return
         try:
             replies = await self.protocol.handle(entry[1], message)
+        except AckStoreReset:
+            self.check_reset()
+            return
         except AckStoreUnavailable as exc:
             # Without its store this server can neither number nor de-duplicate: 1013
             # "try again later" sends the client back through the balancer, with its queue.
@@ -291,6 +305,20 @@ class AckRoute:
             return
         for text in replies:
             _send(peer, text)
+
+    def check_reset(self) -> bool:
+        """Close every connection with 1012 if the store was reset since the last look."""
+        resets = self.protocol.store.resets
+        if resets == self._resets:
+            return False
+        self._resets = resets
+        conns = list(self._conns.values())
+        self._conns.clear()  # their sessions are gone: nothing to detach
+        self._record("error", None, 1012, f"/ack: the store was reset; closing {len(conns)} "
+                     "connection(s)")
+        for peer, _ in conns:
+            peer.close(1012, RESET_REASON)
+        return True
 
     def forget(self, peer: AckPeer) -> None:
         """``peer`` closed: its session may expire (a store away now: it expires later)."""
@@ -305,6 +333,8 @@ class AckRoute:
             await self.protocol.store.detach(sid)
         except AckStoreUnavailable:
             pass  # Redis away: the session expires after session_ttl instead
+        finally:
+            self.check_reset()
 
     def sweep_soon(self) -> None:
         """Start :meth:`sweep` on the lab loop without waiting for it."""
@@ -319,9 +349,12 @@ class AckRoute:
             return await self.protocol.store.expire(attached)
         except AckStoreUnavailable:
             return 0
+        finally:
+            self.check_reset()
 
     def deliver_event(self, seq: int, text: str) -> int:
         """Send the event numbered ``seq`` to every connection that still needs it."""
+        self.check_reset()
         sent = 0
         for peer, state in list(self._conns.values()):
             out = self.protocol.event_for(state, seq, text)
