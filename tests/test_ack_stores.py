@@ -145,10 +145,10 @@ def test_a_bad_session_id_is_refused_before_anything_is_kept(make, sid):
     assert [m["op"] for m in got] == ["error"] and "session id" in got[0]["error"]
     assert h.session_count() == 0
     if h.redis is not None:
-        assert h.redis.dbsize() <= 3  # the event counter and the bus bookkeeping at most
+        assert h.redis.dbsize() <= 4  # the epoch, the event counter and the bus bookkeeping
         assert h.used_memory() - before < 1024
     assert welcome(hello(raw, "x" * 128)) == {"op": "welcome", "next": 1, "replayed": 0,
-                                             "lost": 0}
+                                             "lost": 0, "new": True}
 
 
 @pytest.mark.parametrize("last_seen", ["yesterday", -1, 1.5, SEQ_MAX + 1, True, [3], {"n": 1}])
@@ -160,7 +160,7 @@ def test_a_bad_last_seen_is_an_error_not_zero(make, last_seen):
     assert [m["op"] for m in got] == ["error"] and "last_seen" in got[0]["error"]
     assert h.session("s1") is None  # nothing replayed, nothing made
     got = hello(raw, "s1", None)  # null means "nothing seen yet"
-    assert welcome(got) == {"op": "welcome", "next": 1, "replayed": 1, "lost": 0}
+    assert welcome(got) == {"op": "welcome", "next": 1, "replayed": 1, "lost": 0, "new": True}
     assert got[1]["data"] == "kept for replay"
 
 
@@ -198,7 +198,8 @@ def test_the_same_errors_on_both_stores(make, message, error):
 def test_duplicates_and_gaps_are_the_same_on_both_stores(make):
     h = make()
     raw = h.raw()
-    assert welcome(hello(raw, "s1")) == {"op": "welcome", "next": 1, "replayed": 0, "lost": 0}
+    assert welcome(hello(raw, "s1")) == {"op": "welcome", "next": 1, "replayed": 0, "lost": 0,
+                                         "new": True}
     for _ in range(3):
         assert replies(raw, json.dumps({"op": "msg", "seq": 1, "data": "once"})) \
             == [{"op": "ack", "seq": 1}]

@@ -79,7 +79,7 @@ def test_a_session_over_a_hello_a_duplicate_and_a_gap():
     proto.on_deliver = lambda sid, data: delivered.append((sid, data))
     st = AckConnState()
     assert run(proto, st, '{"op": "hello", "session": "s", "last_seen": 0}') \
-        == [{"op": "welcome", "next": 1, "replayed": 0, "lost": 0}]
+        == [{"op": "welcome", "next": 1, "replayed": 0, "lost": 0, "new": True}]
     assert run(proto, st, '{"op": "msg", "seq": 1, "data": "a"}') == [{"op": "ack", "seq": 1}]
     assert run(proto, st, '{"op": "msg", "seq": 1, "data": "a"}') == [{"op": "ack", "seq": 1}]
     assert run(proto, st, '{"op": "msg", "seq": 3, "data": "c"}') == []
@@ -93,7 +93,7 @@ def test_replay_and_lost_come_from_one_rule():
         store.add_event_now(json.dumps(i))
     st = AckConnState()
     got = run(proto, st, '{"op": "hello", "session": "s", "last_seen": 1}')
-    assert got == [{"op": "welcome", "next": 1, "replayed": 2, "lost": 2},
+    assert got == [{"op": "welcome", "next": 1, "replayed": 2, "lost": 2, "new": True},
                    {"op": "event", "seq": 4, "data": 3}, {"op": "event", "seq": 5, "data": 4}]
     assert st.last_event == 5
 
