@@ -105,3 +105,40 @@ def test_a_call_that_failed_in_a_stall_is_retried_once(redis_server):
     finally:
         rc.stop()
         a.stop()
+
+
+def test_closed_ack_connections_are_forgotten_at_once():
+    """3,000 /ack connections, each a hello and a message, then closed: the route holds
+    none of them, the sessions stay within sessions_max, and traced memory grows by a
+    bounded amount (sessions and the bounded event log, not the connections)."""
+    import gc
+    import json
+    import tracemalloc
+
+    server = wslab.serve(name="xo-mem")
+
+    def cycle(n: int, tag: str) -> None:
+        for i in range(n):
+            c = wslab.connect(server.ack_url)
+            c.send(json.dumps({"op": "hello", "session": f"{tag}{i}", "last_seen": 0}))
+            c.recv(5)
+            c.send(json.dumps({"op": "msg", "seq": 1, "data": "x" * 100}))
+            c.recv(5)
+            c.close()
+
+    try:
+        cycle(200, "warm")
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        cycle(3000, "m")
+        wait_until(lambda: server.ack_route.connection_count == 0,
+                   what="every closed /ack connection forgotten")
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        print(f"traced memory after 3,000 closed /ack connections: +{grown / 1e6:.1f} MB")
+        assert grown < 12e6
+        assert len(server.ack_route.store.sessions) <= server.ack_route.store.limits.sessions_max
+    finally:
+        server.stop()

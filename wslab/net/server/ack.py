@@ -306,6 +306,11 @@ class AckRoute:
         for text in replies:
             _send(peer, text)
 
+    @property
+    def connection_count(self) -> int:
+        """The ``/ack`` connections this route holds (a closed one is forgotten at once)."""
+        return len(self._conns)
+
     def check_reset(self) -> bool:
         """Close every connection with 1012 if the store was reset since the last look."""
         resets = self.protocol.store.resets
