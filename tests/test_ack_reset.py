@@ -91,7 +91,7 @@ def test_open_ack_connections_are_closed_with_1012_on_a_reset(redis_server):
 def test_the_child_redis_is_bounded_and_never_evicts(redis_server):
     import redis
 
-    r = redis.Redis(host=redis_server.host, port=redis_server.port)
+    r = redis.Redis.from_url(redis_server.url)  # with the per-server password
     try:
         assert int(r.config_get("maxmemory")["maxmemory"]) == MAXMEMORY
         assert r.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
@@ -105,7 +105,7 @@ def test_a_full_redis_refuses_ack_writes_loudly(redis_server):
     import redis
 
     a = wslab.serve(name="xo-a", backplane=redis_server.url)
-    r = redis.Redis(host=redis_server.host, port=redis_server.port)
+    r = redis.Redis.from_url(redis_server.url)  # with the per-server password
     client = wslab.connect(a.ack_url)
     try:
         client.send(json.dumps({"op": "hello", "session": "full", "last_seen": 0}))
