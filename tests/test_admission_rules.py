@@ -77,16 +77,25 @@ def test_with_origin_returns_a_new_value_and_rejects_junk():
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8765", "127.9.9.9:8765", "localhost:8765",
                                   "app.localhost:8765", "teacher-box:8765", "[::1]:8765",
-                                  "elsewhere.example:9999", "elsewhere.example"])
-def test_hosts_that_name_this_server_or_another_port(host):
+                                  "127.0.0.1:9999", "localhost"])
+def test_hosts_that_name_this_server_on_any_port(host):
     assert rules().host_allowed(host)[0], host
 
 
 @pytest.mark.parametrize("host", ["evil.example:8765", "10.0.0.7:8765", "127.0.0.1:99999",
-                                  "bad host:8765:1"])
+                                  "bad host:8765:1", "elsewhere.example:9999",
+                                  "elsewhere.example"])
 def test_hosts_refused(host):
+    """Another port is no proof of a proxy: a rebinding page through any port is refused."""
     ok, why = rules().host_allowed(host)
     assert not ok and why
+
+
+def test_a_trusted_proxy_may_carry_its_own_host_and_nothing_else():
+    trusting = dataclasses.replace(rules(), proxies=frozenset({"hub.example:8000"}))
+    assert trusting.host_allowed("hub.example:8000")[0]
+    assert not trusting.host_allowed("hub.example:8001")[0]
+    assert not trusting.host_allowed("evil.example:8000")[0]
 
 
 def test_rebinding_refusal_names_the_fix_and_allow_host_applies_it():
