@@ -63,7 +63,7 @@ def test_slow_consumer_is_closed_and_fast_clients_get_everything():
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
     raw.connect(("127.0.0.1", server.port))
     try:
-        raw.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        raw.sendall(b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     b"Sec-WebSocket-Version: 13\r\n\r\n")
         assert raw.recv(4096).startswith(b"HTTP/1.1 101")  # ...and then it never reads again

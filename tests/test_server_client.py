@@ -315,8 +315,9 @@ def test_close_code_validation():
 def test_abnormal_close_is_1006(server):
     """RFC 6455 7.1.5: no close frame -> the connection is closed abnormally (1006)."""
     raw = socket.create_connection(("127.0.0.1", server.port))
-    raw.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    raw.sendall(b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n")
     assert raw.recv(4096).startswith(b"HTTP/1.1 101")
     raw.close()  # TCP gone, no close frame
     wait_until(lambda: server.events.of("close"), 5)
@@ -344,7 +345,7 @@ def test_empty_close_frame_is_1005_not_1006(server):
     """RFC 6455 7.1.5: a Close frame without a code is 1005 (no status received)."""
     raw = socket.create_connection(("127.0.0.1", server.port))
     try:
-        raw.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        raw.sendall(b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     b"Sec-WebSocket-Version: 13\r\n\r\n")
         assert raw.recv(4096).startswith(b"HTTP/1.1 101")

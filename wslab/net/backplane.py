@@ -97,7 +97,7 @@ def split_url(url: str) -> tuple[str, bytes]:
             raise ValueError("the backplane URL's #key= is hex digits") from None
     else:
         key = hashlib.sha256(b"wslab bus key\0" + (parts.password or "").encode()).digest()
-    return urlunsplit(parts._replace(fragment="")), bus.check_key(key)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")), bus.check_key(key)
 
 
 @dataclass

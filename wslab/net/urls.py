@@ -102,4 +102,4 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rpartition("@")[2]
     if parts.password is not None:
         netloc = ":***@" + netloc
-    return urlunsplit(parts._replace(netloc=netloc, fragment=""))
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
