@@ -33,6 +33,7 @@ class Traffic(threading.Thread):
         self.servers, self.clients = servers, clients
         self.sent: dict[str, list[int]] = {rc.session: [] for rc in clients}
         self.events_ok: list[int] = []        # ids whose ack_broadcast returned
+        self.numbers: dict[int, tuple[str, int]] = {}   # id -> (server, event number)
         self.events_unknown: list[int] = []   # ids every retry of which raised
         self.retries = 0
         self.errors: list[str] = []
@@ -51,7 +52,8 @@ class Traffic(threading.Thread):
             server = self.servers[i % 2]
             for attempt in range(6):              # bounded retries, same id
                 try:
-                    server.ack_broadcast({"e": i}, id=f"ev-{i}")
+                    number = server.ack_broadcast({"e": i}, id=f"ev-{i}")
+                    self.numbers[i] = ("ab"[i % 2], number)
                     self.events_ok.append(i)
                     break
                 except Exception:  # noqa: BLE001 - the outcome is unknown: retry, same id
@@ -146,8 +148,13 @@ def test_exactly_once_or_reported_lost_through_stall_garbage_and_restart(redis_s
             assert len(got) == len(set(got)), f"duplicate events: {got}"
             assert rc.stats.duplicate_events == 0
             assert set(got) <= may_exist
+            missing = sorted(produced - set(got))
             assert len(got) + rc.stats.events_lost >= len(produced), (
-                rc.session, sorted(produced - set(got)), rc.stats)
+                f"SILENTLY LOST on {'ab'[clients.index(rc)]}: ids {missing} numbered "
+                f"{[traffic.numbers.get(m) for m in missing]}; numbers around them "
+                f"{ {i: traffic.numbers.get(i) for i in range(min(missing) - 3, min(missing) + 4)} }"
+                f"; {rc.stats}; A {a.backplane.snapshot()} high={a.backplane.ack_store().high}; "
+                f"B {b.backplane}")
             summary["events_received"] += len(got)
             summary["events_lost"] += rc.stats.events_lost
         summary["events_ok"] = len(produced)
