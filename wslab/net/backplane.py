@@ -309,6 +309,7 @@ class Backplane:
             return
         if isinstance(env, bus.EventHint):
             self.trace.append((time.monotonic_ns(), "receive", "event", len(raw)))
+            self._heard_of(env.seq)
             self._events_q.put_nowait(env.seq)
             return
         if env.node == self.node:
@@ -406,6 +407,15 @@ class Backplane:
             raise BackplaneUnavailable(f"the backplane at {self.url} is unreachable; a "
                                        "numbered event needs it (its number comes from Redis)"
                                        ) from None
+
+    def _heard_of(self, seq: int) -> None:
+        """A number some server handed out: after a Redis reset, numbering resumes above it
+        even if its event was not read from the stream yet (else the number would be handed
+        out twice and both events lost).  A hint is not signed (Redis' script publishes it),
+        so one may move the mark at most ``replay_max`` past what this server knows."""
+        store = self.ack_store()
+        if seq <= max(store.high, self._ack_seen or 0) + self.limits.replay_max:
+            store.saw(seq)
 
     async def _event_pump(self) -> None:
         """Hand events to local clients strictly in number order, read from the stream.
