@@ -209,3 +209,18 @@ def redis_server():
     r = services.redis()
     yield r
     r.stop()
+
+
+@pytest.fixture
+def pair(redis_server):
+    """Server A in this process, server B in a child process, one Redis between them."""
+    a = wslab.serve(name="pair-a", backplane=redis_server.url)
+    b = wslab.serve(name="pair-b", process=True, backplane=redis_server.url)
+    yield a, b
+    b.stop()
+    a.stop()
+
+
+def backplane_events(server: object, what: str) -> list:
+    """The server's ``backplane`` events whose reason is ``what``."""
+    return [e for e in server.events if e.kind == "backplane" and e.reason == what]  # type: ignore[attr-defined]

@@ -10,22 +10,8 @@ import sys
 import pytest
 
 import wslab
-from tests.conftest import wait_until
+from tests.conftest import backplane_events, wait_until
 from wslab.net import services
-
-
-@pytest.fixture
-def pair(redis_server):
-    """Server A in this process, server B in a child process, one Redis between them."""
-    a = wslab.serve(name="bp-a", backplane=redis_server.url)
-    b = wslab.serve(name="bp-b", process=True, backplane=redis_server.url)
-    yield a, b
-    b.stop()
-    a.stop()
-
-
-def _backplane_events(server, what: str) -> list:
-    return [e for e in server.events if e.kind == "backplane" and e.reason == what]
 
 
 def test_the_default_path_never_imports_redis():
@@ -173,7 +159,7 @@ def test_redis_going_away_and_coming_back(pair, redis_server):
     a.broadcast("before")
     assert on_a.recv(5) == "before" and on_b.recv(5) == "before"
     redis_server.kill()
-    wait_until(lambda: _backplane_events(a, "lost"), what="A reports the backplane lost")
+    wait_until(lambda: backplane_events(a, "lost"), what="A reports the backplane lost")
     wait_until(lambda: b.backplane["state"] == "lost", what="B reports the backplane lost")
     # Local clients are still served: echo, and a broadcast to this process's own clients.
     on_a.send("echo?")
@@ -181,12 +167,12 @@ def test_redis_going_away_and_coming_back(pair, redis_server):
     assert a.broadcast("local only") == 1
     assert on_a.recv(5) == "local only"
     assert a.backplane.stats.dropped == 1     # not relayed, and counted
-    lost = _backplane_events(a, "lost")[0]
+    lost = backplane_events(a, "lost")[0]
     assert "local clients are still served" in lost.extra["effect"]
     redis_server.restart()
-    wait_until(lambda: _backplane_events(a, "recovered"), what="A recovers")
+    wait_until(lambda: backplane_events(a, "recovered"), what="A recovers")
     wait_until(lambda: b.backplane["state"] == "connected", what="B recovers")
-    assert _backplane_events(a, "recovered")[0].extra["down_s"] > 0
+    assert backplane_events(a, "recovered")[0].extra["down_s"] > 0
     assert b.backplane["recovered"] == 1
     b.broadcast("after")
     assert on_a.recv(5) == "after" and on_b.recv(5) == "after"

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 import wslab
-from tests.conftest import wait_until
+from tests.conftest import backplane_events, wait_until
 
 BAD = [b"[1, 2]", b"42", b'"str"', b"null", b'{"k":"b","n":"x"}', b'{"k":"p","n":"x"}',
        b'{"k":"e","s":"abc"}', b'{"k":"e","s":1e999}']
@@ -21,18 +21,8 @@ FORGED = [b'{"k":"b","n":"evil","t":"forged"}',                       # unsigned
 HINT = b'{"k":"e","s":1000000000,"d":"forged"}'                     # a forged event number
 
 
-@pytest.fixture
-def pair(redis_server):
-    """Server A in this process, server B in a child process, one Redis between them."""
-    a = wslab.serve(name="bus-a", backplane=redis_server.url)
-    b = wslab.serve(name="bus-b", process=True, backplane=redis_server.url)
-    yield a, b
-    b.stop()
-    a.stop()
 
 
-def _events(server, what: str) -> list:
-    return [e for e in server.events if e.kind == "backplane" and e.reason == what]
 
 
 def _relays_both_ways(a, b, tag: str) -> None:
@@ -102,7 +92,7 @@ def test_forged_and_malformed_envelopes_are_dropped_counted_and_never_fatal(pair
     bob.send("fence")
     assert alice.recv(5) == "fence"
     # one event per kind, not one per message
-    rejected = _events(a, "rejected")
+    rejected = backplane_events(a, "rejected")
     kinds = [e.extra["kind"] for e in rejected]
     assert len(kinds) == len(set(kinds)) == 4
     assert set(a.backplane.stats.rejected_by) == set(kinds)
@@ -122,7 +112,7 @@ def test_a_flood_of_bad_messages_makes_one_event_per_kind(redis_server):
             pipe.publish("wslab:bus", b"[1]")
         pipe.execute()
         wait_until(lambda: a.backplane.stats.rejected == 2000, what="2000 counted")
-        assert len(_events(a, "rejected")) == 1
+        assert len(backplane_events(a, "rejected")) == 1
         assert a.backplane.state == "connected"
     finally:
         a.stop()
@@ -135,11 +125,11 @@ def test_a_five_second_stall_is_recovered_from(pair, redis_server):
     try:
         a.broadcast("during")   # waits on the stalled Redis, then times out: lost
         wait_until(lambda: a.backplane.state == "lost", timeout=15, what="A says lost")
-        assert _events(a, "lost")
+        assert backplane_events(a, "lost")
     finally:
         redis_server.signal(signal.SIGCONT)
     wait_until(lambda: a.backplane.state == "connected", timeout=15, what="A recovers")
-    assert _events(a, "recovered")
+    assert backplane_events(a, "recovered")
     _relays_both_ways(a, b, "after")
 
 
