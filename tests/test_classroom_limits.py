@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 import wslab
+from tests.conftest import wait_until
 from wslab.classroom import (
     FD_RESERVE_MIN,
     MAX_PER_ADDRESS,
@@ -235,10 +236,8 @@ def test_handshakes_in_progress_count_toward_the_per_address_cap(room: Classroom
     try:
         for s in half_open:
             s.sendall(b"GET /chat HTTP/1.1\r\n")   # a handshake that is still arriving
-        deadline = time.monotonic() + 5
-        while room.server.pending_handshakes < limit and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert room.server.pending_handshakes >= limit
+        wait_until(lambda: room.server.pending_handshakes >= limit, timeout=5,
+                   what="every half-open handshake counted")
         with pytest.raises(InvalidStatus) as refused:
             _ws(room)
         assert refused.value.response.status_code == 503
