@@ -77,11 +77,13 @@ def check_backoff(backoff: object, *, clients: int = 40, seed: int = 0) -> Resul
         return hint(NAME, wrong)
     herd = herd_experiment(clients=clients, backoff=backoff, label="yours", seed=seed,
                            initial_delay=INITIAL, factor=FACTOR, max_delay=CAP)
-    peak = herd.peak(SPIKE_WINDOW, since=herd.restart_after)
+    # judged on when the retries were due: a busy machine starts late timers together, a
+    # bunching that is the loop's, not the backoff's (the lag is reported, never hidden)
+    peak = herd.peak(SPIKE_WINDOW, since=herd.restart_after, scheduled=True)
     if peak > 0.4 * clients:
-        return hint(NAME, f"once the server was back, {peak} of {clients} clients retried within "
-                          f"{SPIKE_WINDOW * 1e3:.0f} ms of each other: a spike the restarted "
-                          "server has to absorb")
+        return hint(NAME, f"once the server was back, {peak} of {clients} clients were due to "
+                          f"retry within {SPIKE_WINDOW * 1e3:.0f} ms of each other: a spike the "
+                          "restarted server has to absorb")
     limit = herd.restart_after + 2 * CAP + 1.0
     if herd.all_back_after is None or herd.all_back_after > limit:
         took = "not within 20 s" if herd.all_back_after is None else f"{herd.all_back_after:.2f} s"
@@ -89,8 +91,16 @@ def check_backoff(backoff: object, *, clients: int = 40, seed: int = 0) -> Resul
                           f"only after {took} (allowed {limit:.1f} s): is the cap applied?")
     return passed(NAME, f"{clients} real clients, server down {herd.restart_after:g} s: "
                         f"{len(herd.attempts)} attempts; once it was back, at most {peak} within "
-                        f"{SPIKE_WINDOW * 1e3:.0f} ms (without jitter all {clients} come at once); "
-                        f"all back {herd.all_back_after:.2f} s after the outage began")
+                        f"{SPIKE_WINDOW * 1e3:.0f} ms were due (without jitter all {clients} come "
+                        f"at once); all back {herd.all_back_after:.2f} s after the outage began"
+                        + _lag_note(herd.max_late))
+
+
+def _lag_note(late: float) -> str:
+    if late < 0.02:
+        return ""
+    return (f" (this machine started some retries up to {late * 1e3:.0f} ms late, "
+            "which bunches them; the spike above counts when they were due)")
 
 
 def stop_retrying(answer: object) -> Result:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..net.reconnect import JITTERS, ReconnectingClient
 from ..net.server import serve
@@ -26,11 +26,20 @@ class HerdResult:
     restart_after: float
     attempts: list[float]  # seconds after the server went down, every client's every attempt
     all_back_after: float | None  # seconds until every client was connected again
+    # when each attempt was due (the failure before it plus the backoff's delay), same clock;
+    # a busy machine starts attempts late, and late timers bunch up whatever the backoff did
+    due: list[float] = field(default_factory=list)
+    max_late: float = 0.0  # the longest an attempt started after it was due: the loop's lag
 
-    def peak(self, window: float = 0.02, *, since: float = 0.0) -> int:
+    def peak(self, window: float = 0.02, *, since: float = 0.0, scheduled: bool = False) -> int:
         """The most attempts that fell within any ``window`` seconds at or after ``since``
-        (e.g. ``restart_after``: the spike the restarted server has to absorb)."""
-        times = [t for t in self.attempts if t >= since]
+        (e.g. ``restart_after``: the spike the restarted server has to absorb).
+
+        ``scheduled=True`` counts when the attempts were due rather than when they ran:
+        the spike the backoff itself makes, without the bunching of a lagging loop.
+        """
+        source = sorted(self.due) if scheduled else self.attempts
+        times = [t for t in source if t >= since]
         best, lo = 0, 0
         for hi, t in enumerate(times):
             while t - times[lo] > window:
@@ -68,9 +77,12 @@ def herd_experiment(*, clients: int = 50, jitter: str = "full", restart_after: f
         server = serve(name=f"herd-{jitter}", port=port)
         back = _wait(lambda: all(rc.state is State.OPEN and rc.stats.connects >= 2 for rc in rcs),
                      timeout)
-        attempts = sorted(t - t0 for rc in rcs for t in rc.stats.attempts if t > t0)
-        return HerdResult(label or jitter, clients, restart_after, attempts,
-                          (back - t0) if back is not None else None)
+        pairs = [(a - t0, d - t0) for rc in rcs
+                 for a, d in zip(rc.stats.attempts, rc.stats.due, strict=False) if a > t0]
+        return HerdResult(label or jitter, clients, restart_after, sorted(a for a, _ in pairs),
+                          (back - t0) if back is not None else None,
+                          due=[d for _, d in pairs],
+                          max_late=max((a - d for a, d in pairs), default=0.0))
     finally:
         for rc in rcs:
             rc.stop()

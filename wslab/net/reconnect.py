@@ -36,6 +36,7 @@ from .errors import ConnectionFailed, LabTimeout
 
 JITTERS = ("none", "full", "equal")
 FATAL_STATUS = (401, 403, 404)
+ATTEMPTS_KEPT = 10_000  # per client: stats.attempts and stats.due keep the latest this many
 
 
 class QueueFull(WSLabError):
@@ -80,8 +81,13 @@ class RcStats:
     duplicate_events: int = 0
     resets: int = 0  # the server's /ack state was reset (close 1012, RESET_REASON)
     messages_lost: int = 0  # unacknowledged at a reset: outcome unknown, not resent
-    # monotonic time of each attempt
-    attempts: list[float] = field(default_factory=list, repr=False)
+    # monotonic time of each attempt (the latest ATTEMPTS_KEPT)
+    attempts: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=ATTEMPTS_KEPT), repr=False)
+    # monotonic time each attempt was due: the previous failure plus the backoff delay.
+    # ``attempts[i] - due[i]`` is how late the event loop started it (a busy machine).
+    due: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=ATTEMPTS_KEPT), repr=False)
 
 
 def _is_fatal_close(code: int | None) -> bool:
@@ -175,10 +181,12 @@ class ReconnectingClient:
 
     async def _run(self) -> None:
         attempt = 0
+        due = time.monotonic()
         try:
             while True:
                 self._event("connecting", attempt=attempt)
                 self.stats.attempts.append(time.monotonic())
+                self.stats.due.append(due)
                 client = Client(self.url, ping_interval=self.ping_interval,
                                 ping_timeout=self.ping_timeout)
                 try:
@@ -208,6 +216,7 @@ class ReconnectingClient:
                     return
                 delay = self._delay(attempt)
                 self._event("waiting", attempt=attempt + 1, delay=delay)
+                due = time.monotonic() + delay
                 await asyncio.sleep(delay)
                 attempt += 1
         except asyncio.CancelledError:
