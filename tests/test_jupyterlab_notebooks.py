@@ -18,7 +18,7 @@ from tests.jupyterlab import jupyterlab, run_notebook
 
 pytestmark = pytest.mark.browser
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
