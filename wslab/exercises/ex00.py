@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from ..protocol import frames as fr
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -11,6 +14,7 @@ solution = solution_function("ex00")
 
 #: Payload sizes at every boundary of the three length forms (RFC 6455 section 5.2).
 SIZES = (0, 5, 125, 126, 127, 1000, 65535, 65536, 70_000, 1 << 20)
+POLL_DELAY = "Exercise 2 (polling delay)"
 
 
 def real_header_bytes(payload_size: int, from_client: bool) -> int:
@@ -29,6 +33,22 @@ def _why(size: int, from_client: bool) -> str:
     return f"{form}{mask} (RFC 6455 5.2)"
 
 
+def _diagnosis(got: int, size: int, from_client: bool, want: int) -> str:
+    """A likely cause of a wrong header size, when one fits (else "")."""
+    plain = real_header_bytes(size, False)
+    if from_client and got == plain:
+        return " Your count leaves out the masking key of client frames."
+    if not from_client and got == plain + 4:
+        return " You added a masking key to a server frame: only clients mask (5.1)."
+    if from_client and got == plain + 32:
+        return " The masking key is 4 bytes (32 bits): count bytes, not bits."
+    if size > 65535 and got == want - 4:
+        return " The 64-bit extended length is 8 bytes, not 4."
+    if got - want in (14, 56):  # 16 or 64 added where 2 or 8 belong
+        return " Count the extended length in bytes (2 or 8), not in bits (16 or 64)."
+    return ""
+
+
 def check_header_bytes(fn: object) -> Result:
     """Exercise 1: ``fn(payload_size, from_client)`` returns the frame's header size."""
     name = "Exercise 1 (header bytes)"
@@ -45,26 +65,54 @@ def check_header_bytes(fn: object) -> Result:
                     side = "client" if from_client else "server"
                     return hint(name, f"header_bytes({size}, {from_client}) returned {got}; a "
                                       f"{side} frame with a {size:,}-byte payload has {want} "
-                                      f"header bytes: {_why(size, from_client)}")
+                                      f"header bytes: {_why(size, from_client)}."
+                                      f"{_diagnosis(got, size, from_client, want)}")
     except StudentError as exc:
         return hint(name, exc.hint)
     return passed(name, f"all {2 * len(SIZES)} sizes match the codec: server frames have 2-10 "
                         "header bytes, client frames 6-14 (the 4-byte masking key)")
 
 
-def short_poll_wait(answer: object, poll_interval: float) -> Result:
-    """Exercise 2: the typical delay of short polling, in milliseconds."""
-    name = "Exercise 2 (polling delay)"
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return hint(name, "answer with a number of milliseconds")
-    expected = poll_interval * 1e3 / 2
-    if abs(answer - poll_interval * 1e3) < 1e-6:
-        return hint(name, "that is the worst case; a message created at a random moment "
-                          "waits on average for half of the interval")
-    if abs(answer - poll_interval) < 1e-9 or abs(answer - poll_interval / 2) < 1e-9:
-        return hint(name, "that looks like seconds: answer in milliseconds")
-    if not 0.8 * expected <= answer <= 1.2 * expected:
-        return hint(name, f"a message waits between 0 and {poll_interval * 1e3:.0f} ms for "
-                          "the next poll; what is the middle of that range?")
-    return passed(name, f"about {expected:.0f} ms: half the polling interval (compare the "
-                        "measured p50 of short polling above)")
+# -- Exercise 2: predict the delay of short polling, then measure it ----------------------
+
+def predict_polling_delay(answer: object) -> Result:
+    """Keep the learner's guess of short polling's median delay (ms), before the demo."""
+    return _predict.record(POLL_DELAY, answer, unit="ms")
+
+
+def _short_polling(results: Sequence[object]) -> object | None:
+    for r in results:
+        if getattr(r, "method", None) == "short polling":
+            return r
+    return None
+
+
+def _judge_polling(p50: float, interval_ms: float) -> Callable[[float | str], tuple[bool, str]]:
+    def judge(value: float | str) -> tuple[bool, str]:
+        g = float(value)
+        measured = f"Short polling's measured median delay: {p50:.0f} ms; you predicted {g:g} ms."
+        if abs(g - p50) <= max(0.35 * p50, 25.0):
+            return True, (f"{measured} A message made at a random moment waits between 0 and "
+                          f"{interval_ms:.0f} ms for the next poll; the median message waited "
+                          f"{p50 / interval_ms:.0%} of the interval")
+        if 0 < g < 5 and abs(g * 1e3 - p50) <= max(0.35 * p50, 25.0):
+            return False, f"{measured} That looks like seconds: the question asked for ms."
+        if abs(g - interval_ms) <= 0.1 * interval_ms:
+            return False, (f"{measured} {interval_ms:.0f} ms is the longest wait (a message "
+                           "made just after a poll); the median message waits less")
+        side = "less" if g > p50 else "more"
+        return False, (f"{measured} Messages waited {side} than you thought: each waits from "
+                       f"its creation to the next poll, between 0 and {interval_ms:.0f} ms")
+    return judge
+
+
+def compare_polling_delay(results: Sequence[object], *, measured_at: float,
+                          poll_interval: float) -> Result:
+    """Set the recorded guess against short polling's measured median delay."""
+    r = _short_polling(results)
+    p50 = getattr(r, "p50_ms", None)
+    if not isinstance(p50, float) or p50 != p50:
+        return hint(POLL_DELAY, "no short-polling delay was measured: run the comparison "
+                                "cell (compare_push) again")
+    return _predict.compare(POLL_DELAY, measured_at=measured_at,
+                            judge=_judge_polling(p50, poll_interval * 1e3))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 
 from ..labs.wire import send_upgrade
 from ..net.server import LabServer
 from ..protocol import handshake as hs
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, first_difference, takes
@@ -18,20 +20,60 @@ SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3
 SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
+def _b64_sha1(text: str) -> str:
+    return base64.b64encode(hashlib.sha1(text.encode("latin-1")).digest()).decode("ascii")
+
+
 def _accept_mistake(key: str, got: object) -> str:
-    """What a wrong Sec-WebSocket-Accept most likely did."""
-    digest = hashlib.sha1((key + hs.GUID).encode()).digest()
+    """What a wrong Sec-WebSocket-Accept most likely did, or "" when no known mistake fits."""
     if isinstance(got, (bytes, bytearray)):
         return "return a str (the header's text): .decode('ascii') the base64 bytes"
     if not isinstance(got, str):
         return f"return the base64 text as a str, not {type(got).__name__}"
-    if got == digest.hex():
-        return "that is the SHA-1 in hex; base64-encode the 20 raw bytes (.digest()) instead"
-    decoded = base64.b64decode(key) + hs.GUID.encode()
-    if got == base64.b64encode(hashlib.sha1(decoded).digest()).decode():
-        return "you base64-decoded the key first; use the key exactly as the text it is"
-    if got == base64.b64encode(hashlib.sha1(key.encode()).digest()).decode():
-        return f"the GUID {hs.GUID} is missing: hash key + GUID"
+    right = key + hs.GUID
+    digest = hashlib.sha1(right.encode()).digest()
+    want = base64.b64encode(digest).decode()
+    known = {
+        digest.hex(): "that is the SHA-1 in hex; base64-encode the 20 raw bytes (.digest()) "
+                      "instead",
+        base64.b64encode(digest.hex().encode()).decode():
+            "that is base64 of the hex digest (40 hex characters, so 56 base64 characters); "
+            "base64-encode the 20 raw bytes of .digest(), not .hexdigest()",
+        _b64_sha1(key + hs.GUID.lower()):
+            f"the GUID is in lower case; it is the fixed text {hs.GUID}, upper-case letters "
+            "included, and SHA-1 sees every letter's case",
+        _b64_sha1(hs.GUID + key): "the GUID comes after the key: hash key + GUID, not GUID + key",
+        _b64_sha1(key + hs.GUID.replace("-", "")):
+            f"the GUID lost its dashes; use it exactly as written, {hs.GUID}",
+        _b64_sha1(key): f"the GUID {hs.GUID} is missing: hash key + GUID",
+        _b64_sha1(key.rstrip("=") + hs.GUID):
+            "the key lost its '=' padding; append the GUID to the key exactly as received",
+        base64.b64encode(hashlib.sha1(base64.b64decode(key) + hs.GUID.encode()).digest())
+        .decode(): "you base64-decoded the key first; use the key exactly as the text it is",
+        base64.b64encode(hashlib.sha256(right.encode()).digest()).decode():
+            "that is SHA-256 (32 bytes, 44 base64 characters); the handshake uses SHA-1 "
+            "(20 bytes, 28 characters)",
+        base64.urlsafe_b64encode(digest).decode():
+            "that is URL-safe base64 ('-' and '_'); the header uses standard base64, "
+            "with '+' and '/' (base64.b64encode)",
+        want.rstrip("="): "the '=' padding at the end is missing: base64 of 20 bytes ends "
+                          "in one '='",
+    }
+    if got in known:
+        return known[got]
+    if got.strip() == want:
+        return "there is whitespace around the value; return exactly the base64 text"
+    if got == SAMPLE_ACCEPT:
+        return ("that is the RFC example's answer, for its sample key; compute it from the key "
+                "you are given")
+    try:
+        raw = base64.b64decode(got.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return ""
+    if len(raw) == 20:
+        return ("yours is a well-formed SHA-1 digest in base64, of different input: check the "
+                f"GUID character by character ({hs.GUID}) and that the key is used as the "
+                "text it is")
     return ""
 
 
@@ -49,6 +91,7 @@ def check_accept_key(fn: object) -> Result:
             case = "the RFC's sample key (section 1.3)" if key == SAMPLE_KEY else "a random key"
             why = _accept_mistake(key, got) or (
                 f"{first_difference(str(got).encode(), want.encode())} (as text)")
+            why = why[0].upper() + why[1:]
             return hint(name, f"accept_key({key!r}), {case}, returned {got!r}; expected "
                               f"{want!r}. {why}")
     except StudentError as exc:
@@ -57,47 +100,64 @@ def check_accept_key(fn: object) -> Result:
                         "server's computation (RFC 6455 4.2.2)")
 
 
-def check_upgrade_request(fn: object, server: LabServer) -> Result:
-    """Exercise 2: ``fn(host, port, path, key)`` returns the upgrade request as bytes.
-
-    The bytes are parsed as a server would (RFC 6455 4.2.1), then sent unchanged to
-    the live ``server`` over a plain socket; the check reports its real answer.
-    """
-    name = "Exercise 2 (upgrade request)"
-    key = hs.make_key()
-    host, port, path = server.host, server.port, "/echo"
-    try:
-        takes(fn, 4, what="upgrade_request")
-        data = call(fn, host, port, path, key, what="upgrade_request")
-    except StudentError as exc:
-        return hint(name, exc.hint)
+def _request_problem(data: object, host: str, port: int, path: str, key: str) -> str:
+    """What is wrong with ``data`` as the upgrade request for these arguments ("" if nothing)."""
     if isinstance(data, str):
-        return hint(name, "return bytes: the wire carries bytes, so .encode('ascii') the text")
+        return "return bytes: the wire carries bytes, so .encode('ascii') the text"
     if not isinstance(data, (bytes, bytearray)):
-        return hint(name, f"return the request as bytes, not {type(data).__name__}")
+        return f"return the request as bytes, not {type(data).__name__}"
     data = bytes(data)
     if b"\n" in data and b"\r\n" not in data:
-        return hint(name, "each line of an HTTP request ends with CRLF, '\\r\\n', not only "
-                          "'\\n' (RFC 9112 2.1)")
+        return ("each line of an HTTP request ends with CRLF, '\\r\\n', not only '\\n' "
+                "(RFC 9112 2.1)")
     if not data.endswith(b"\r\n\r\n"):
-        return hint(name, "the request must end with an empty line: the last header's "
-                          "'\\r\\n' followed by one more '\\r\\n' (RFC 9112 2.1)")
+        return ("the request must end with an empty line: the last header's '\\r\\n' followed "
+                "by one more '\\r\\n' (RFC 9112 2.1)")
     try:
         request = hs.parse_request(data)
     except hs.HandshakeError as exc:
-        return hint(name, f"a server would answer {exc.status}: {exc}")
+        return f"a server would answer {exc.status}: {exc}"
     except hs.NeedMoreData:
-        return hint(name, "the header block never ends: end it with '\\r\\n\\r\\n'")
+        return "the header block never ends: end it with '\\r\\n\\r\\n'"
     if request.key != key:
-        return hint(name, f"Sec-WebSocket-Key is {request.key!r}; send the key you were given, "
-                          f"{key!r}")
+        return f"Sec-WebSocket-Key is {request.key!r}; send the key you were given, {key!r}"
     if request.path != path:
-        return hint(name, f"the request line asks for {request.path!r}; use the path argument "
-                          f"{path!r}")
+        return f"the request line asks for {request.path!r}; use the path argument {path!r}"
     if request.host != f"{host}:{port}":
-        return hint(name, f"Host is {request.host!r}; it carries the host and the port, "
-                          f"'{host}:{port}' (RFC 6455 4.1 item 4, RFC 9112 3.2)")
-    exchange = send_upgrade(server.url, data)
+        return (f"Host is {request.host!r}; it carries the host and the port, '{host}:{port}' "
+                "(RFC 6455 4.1 item 4: the port may be left out only when it is the default, "
+                "80 or 443; RFC 9112 3.2)")
+    return ""
+
+
+#: Arguments of the first, parse-only call: nothing here is the live server's.
+DRY_RUN = ("ws.example.test", 8765, "/chat?room=7")
+
+
+def check_upgrade_request(fn: object, server: LabServer) -> Result:
+    """Exercise 2: ``fn(host, port, path, key)`` returns the upgrade request as bytes.
+
+    First called with other arguments (host, port, path and key all different), parsed
+    only; then with the live ``server``'s, parsed as a server would (RFC 6455 4.2.1) and
+    sent unchanged over a plain socket; the check reports the server's real answer.
+    """
+    name = "Exercise 2 (upgrade request)"
+    dry_key, key = hs.make_key(), hs.make_key()
+    host, port, path = server.host, server.port, "/echo"
+    try:
+        takes(fn, 4, what="upgrade_request")
+        dry = call(fn, *DRY_RUN, dry_key, what="upgrade_request")
+        problem = _request_problem(dry, *DRY_RUN, dry_key)
+        if problem:
+            args = ", ".join(repr(a) for a in DRY_RUN)
+            return hint(name, f"upgrade_request({args}, {dry_key!r}): {problem}")
+        data = call(fn, host, port, path, key, what="upgrade_request")
+    except StudentError as exc:
+        return hint(name, exc.hint)
+    problem = _request_problem(data, host, port, path, key)
+    if problem:
+        return hint(name, f"upgrade_request({host!r}, {port}, {path!r}, {key!r}): {problem}")
+    exchange = send_upgrade(server.url, bytes(data))
     if exchange.status != 101:
         body = exchange.body.decode("utf-8", "replace").strip()
         return hint(name, f"the live server answered {exchange.status_line!r}"
@@ -106,40 +166,84 @@ def check_upgrade_request(fn: object, server: LabServer) -> Result:
         hs.check_response(exchange.head, key)
     except hs.HandshakeError as exc:  # the server's fault, not the learner's
         return hint(name, f"the server's 101 failed the client's checks: {exc}")
+    ending = ("; then Close frames with 1000 both ways and the server's FIN ended it cleanly"
+              if exchange.close_code == 1000 and exchange.tcp_closed_by_server else "")
     return passed(name, f"the live server answered {exchange.status_line!r} with the right "
-                        f"Sec-WebSocket-Accept; then a Close 1000 ended it cleanly "
-                        f"({len(data)} request bytes, all yours)")
+                        f"Sec-WebSocket-Accept{ending} ({len(data)} request bytes, all yours; "
+                        f"a request for {DRY_RUN[0]}:{DRY_RUN[1]}{DRY_RUN[2]} was right too)")
 
 
-# which header each rule of handshake.check_response is about
-_RULE_HEADER = {
-    "missing Upgrade: websocket": "Upgrade",
-    "Connection header lacks Upgrade": "Connection",
-    "missing Sec-WebSocket-Accept": "Sec-WebSocket-Accept",
-    "Sec-WebSocket-Accept does not match the key": "Sec-WebSocket-Accept",
-    "server chose a subprotocol the client did not offer": "Sec-WebSocket-Protocol",
-    "server chose more than one subprotocol": "Sec-WebSocket-Protocol",
-    "server accepted an extension the client did not offer": "Sec-WebSocket-Extensions",
+# -- Exercise 3: predict what the live server answers to broken requests ---------------------
+
+REFUSALS = "Exercise 3 (refused handshakes)"
+Judge = Callable[[float | str], tuple[bool, str]]
+#: The broken requests of the notebook's demo (wslab.handshake_by_hand variants).
+VARIANTS = ("wrong_version", "missing_key", "bad_origin")
+_WHY = {
+    ("wrong_version", 426): "A version the server does not speak gets an error 'such as 426 "
+                            "Upgrade Required' with Sec-WebSocket-Version: 13, the versions it "
+                            "does speak (RFC 6455 4.2.2, 4.4)",
+    ("missing_key", 400): "A request without Sec-WebSocket-Key is not a valid WebSocket "
+                          "handshake: 400 Bad Request (RFC 6455 4.2.1, 4.2.2)",
+    ("bad_origin", 403): "The request is well-formed, but the server does not accept the "
+                         "page's origin: 403 Forbidden (RFC 6455 4.2.2, 10.2)",
 }
 
 
-def broken_rule(answer: object, response: bytes, key: str) -> Result:
-    """Exercise 3: name the header a bad 101 response gets wrong."""
-    name = "Exercise 3 (a bad answer)"
-    try:
-        hs.check_response(response, key)
-    except hs.HandshakeError as exc:
-        rule = exc.rule
-    else:
-        return hint(name, "this response is actually valid")
-    header = _RULE_HEADER.get(rule)
-    if header is None:
-        return hint(name, f"this response breaks a rule about its status line: {rule}")
-    if not isinstance(answer, str) or not answer.strip():
-        return hint(name, "answer with a header's name, e.g. 'Upgrade'")
-    if answer.strip().rstrip(":").lower() != header.lower():
-        return hint(name, f"{answer.strip()!r} is fine in this answer; compare each header with "
-                          "what the client expects for its key (RFC 6455 4.1, client checks)")
-    return passed(name, f"{header}: check_response says '{rule}' (RFC 6455 4.1); a client "
-                        "must fail the connection")
+def _name(variant: str) -> str:
+    return f"Exercise 3 ({variant.replace('_', ' ')})"
 
+
+def predict_refusals(guess: object) -> Result:
+    """Keep one predicted HTTP status per broken request, before the demo sends them."""
+    if not isinstance(guess, dict) or set(guess) != set(VARIANTS):
+        return hint(REFUSALS, "keep the dict of the cell, one entry per variant: "
+                              + ", ".join(repr(v) for v in VARIANTS))
+    bad = [v for v in VARIANTS if isinstance(guess[v], bool) or not isinstance(guess[v], int)
+           or not 100 <= guess[v] <= 599]
+    if bad:
+        for v in VARIANTS:
+            _predict.forget(_name(v))
+        return hint(REFUSALS, "write your prediction first: an HTTP status code (100-599) for "
+                              f"{', '.join(bad)} (replace None), then run this cell and only "
+                              "then the demo below")
+    for v in VARIANTS:
+        _predict.record(_name(v), guess[v])
+    shown = ", ".join(f"{v} {guess[v]}" for v in VARIANTS)
+    return passed(REFUSALS, f"predictions recorded: {shown}. Now run the demo; the cell after "
+                            "it compares them with the server's real answers")
+
+
+def _judge_status(variant: str, status: int | None, line: str) -> Judge:
+    def judge(value: float | str) -> tuple[bool, str]:
+        said = f"{variant}: the server answered {line or status}; you predicted {value:g}"
+        why = _WHY.get((variant, status), "")
+        if value == status:
+            return True, f"{said}. " + (why or "right")
+        if status == 426 and value == 400:
+            return False, (f"{said}. 400 is a fair guess (the RFC asks for 'an appropriate "
+                           f"HTTP error code (such as 426 Upgrade Required)'); this server "
+                           f"chose 426. {why}")
+        if value == 101:
+            return False, f"{said}. 101 would open a WebSocket; this request was refused: {why}"
+        return False, f"{said}. " + (why or "Compare with the status line above")
+    return judge
+
+
+def compare_refusals(transcripts: object, *, measured_at: float) -> Result:
+    """Set each predicted status against the live server's answer to that broken request."""
+    got = {getattr(t, "variant", None): t for t in transcripts} \
+        if isinstance(transcripts, (list, tuple)) else {}
+    if set(got) != set(VARIANTS):
+        return hint(REFUSALS, "run the demo cell above first: it sends the three broken "
+                              "requests to the live server")
+    lines, ok = [], True
+    for v in VARIANTS:
+        t = got[v]
+        judge = _judge_status(v, t.status, t.status_line)
+        r = _predict.compare(_name(v), measured_at=measured_at, judge=judge)
+        if r.message.startswith(("no prediction", "your prediction was recorded")):
+            return hint(REFUSALS, r.message)
+        ok = ok and r.ok
+        lines.append(r.message)
+    return (passed if ok else hint)(REFUSALS, "\n".join(lines))

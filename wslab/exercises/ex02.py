@@ -28,17 +28,62 @@ FIELDS = ("fin", "rsv1", "rsv2", "rsv3", "opcode", "masked", "length", "mask_key
           "header_size")
 
 
-def expected_header(data: bytes) -> dict:
-    """The header fields of ``data``'s first frame, as wslab.protocol.frames decodes them."""
-    frame, used = fr.decode_frame(data, extensions_rsv1=True)
+def header_fields(frame: fr.Frame) -> dict:
+    """The header fields of ``frame`` as the exercise asks for them (from the Frame itself,
+    so frames with RSV2 or RSV3 set, which a receiver must refuse, can be checked too)."""
     return {"fin": frame.fin, "rsv1": frame.rsv1, "rsv2": frame.rsv2, "rsv3": frame.rsv3,
             "opcode": int(frame.opcode), "masked": frame.mask_key is not None,
             "length": len(frame.payload), "mask_key": frame.mask_key,
-            "header_size": used - len(frame.payload)}
+            "header_size": len(fr.frame_header(frame))}
 
 
-def random_frames(n: int, *, seed: int | None = None) -> list[tuple[str, bytes]]:
-    """``n`` valid frames with random flags, opcodes, masks and all three length forms."""
+def expected_header(data: bytes) -> dict:
+    """The header fields of ``data``'s first frame, as wslab.protocol.frames decodes them."""
+    frame, used = fr.decode_frame(data, extensions_rsv1=True)
+    return header_fields(frame)
+
+
+Case = tuple[str, bytes, dict]
+
+
+def _case(what: str, frame: fr.Frame) -> Case:
+    return what, fr.encode_frame(frame, strict=False), header_fields(frame)
+
+
+def flag_frames(rng: random.Random) -> list[Case]:
+    """Each reserved bit alone, then FIN/RSV patterns a swapped or skipped bit cannot pass."""
+    key = rng.randbytes(4)
+    cases = [
+        _case("RSV2 alone set, masked text", fr.Frame(fr.Opcode.TEXT, b"rsv2", rsv2=True,
+                                                      mask_key=key)),
+        _case("RSV3 alone set, binary", fr.Frame(fr.Opcode.BINARY, b"rsv3", rsv3=True)),
+        _case("RSV1 alone set, text", fr.Frame(fr.Opcode.TEXT, b"rsv1", rsv1=True)),
+        _case("FIN clear, RSV2 and RSV3 set, continuation",
+              fr.Frame(fr.Opcode.CONTINUATION, b"...", fin=False, rsv2=True, rsv3=True)),
+    ]
+    for i in range(16):  # every combination of FIN, RSV1, RSV2, RSV3
+        bits = [bool(i & m) for m in (8, 4, 2, 1)]
+        frame = fr.Frame(fr.Opcode.BINARY, rng.randbytes(rng.randint(0, 9)), fin=bits[0],
+                         rsv1=bits[1], rsv2=bits[2], rsv3=bits[3],
+                         mask_key=rng.randbytes(4) if i % 3 else None)
+        cases.append(_case(f"flags FIN={bits[0]:d} RSV1={bits[1]:d} RSV2={bits[2]:d} "
+                           f"RSV3={bits[3]:d}", frame))
+    return cases
+
+
+def boundary_frames(rng: random.Random) -> list[Case]:
+    """Payloads of 125, 126, 65535 and 65536 bytes, masked and not: every length form's edge."""
+    cases = []
+    for size in (0, 125, 126, 127, 65535, 65536):
+        for key in (None, rng.randbytes(4)):
+            frame = fr.Frame(fr.Opcode.BINARY, bytes(size), mask_key=key)
+            cases.append(_case(f"a {size:,}-byte payload, {'masked' if key else 'unmasked'}",
+                               frame))
+    return cases
+
+
+def random_frames(n: int, *, seed: int | None = None) -> list[Case]:
+    """``n`` frames with random flags (all four bits), opcodes, masks and length forms."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -48,15 +93,15 @@ def random_frames(n: int, *, seed: int | None = None) -> list[tuple[str, bytes]]
         else:
             size = rng.choice([rng.randint(0, 125), rng.randint(126, 65535),
                                rng.randint(65536, 70_000)])
-        rsv1 = opcode in (fr.Opcode.TEXT, fr.Opcode.BINARY) and rng.random() < 0.3
         key = rng.randbytes(4) if rng.random() < 0.5 else None
+        flags = {f: rng.random() < 0.3 for f in ("rsv1", "rsv2", "rsv3")}
         if opcode == fr.Opcode.CLOSE:
             frame = fr.Frame.close(rng.choice([1000, 1001, 1011, 4000]), "x" * (size // 2),
                                    mask_key=key)
         else:
-            frame = fr.Frame(opcode, rng.randbytes(size), rsv1=rsv1, mask_key=key,
-                             fin=opcode.is_control or rng.random() < 0.7)
-        out.append((f"random frame {i + 1}", fr.encode_frame(frame)))
+            frame = fr.Frame(opcode, rng.randbytes(size), mask_key=key,
+                             fin=opcode.is_control or rng.random() < 0.7, **flags)
+        out.append(_case(f"random frame {i + 1}", frame))
     return out
 
 
@@ -83,34 +128,89 @@ def _field_text(field: str, data: bytes) -> str:
     return "Payload len (the low 7 bits of byte 1, 0x7F)"
 
 
+def _compare(got: object, what: str, data: bytes, want: dict) -> str:
+    """The first field of ``got`` that differs from ``want``, as a hint ("" if none)."""
+    if not isinstance(got, dict):
+        return (f"parse_header returned {type(got).__name__}; return a dict with the keys "
+                f"{', '.join(FIELDS)}")
+    missing = [f for f in FIELDS if f not in got]
+    if missing:
+        return f"the dict lacks {', '.join(missing)}"
+    for field in FIELDS:
+        mine = got[field]
+        if field == "mask_key" and isinstance(mine, bytearray):
+            mine = bytes(mine)
+        kind = _wrong_type(field, mine)
+        if mine != want[field] or kind:
+            more = " ..." if len(data) > 14 else ""
+            return (f"{what}, frame {data[:14].hex(' ')}{more}: {_field_text(field, data)} "
+                    f"is {want[field]!r}, yours {mine!r}{kind}{_swap(field, got, want)} "
+                    "(RFC 6455 5.2)")
+    return ""
+
+
+_BOOLS = ("fin", "rsv1", "rsv2", "rsv3", "masked")
+
+
+def _wrong_type(field: str, value: object) -> str:
+    """A note when ``value`` has the wrong type for ``field`` ("" when the type is right)."""
+    kind = type(value).__name__
+    a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    if field in _BOOLS and not isinstance(value, bool):
+        return f" ({a_kind}; return True or False, e.g. bool(byte & mask))"
+    if field in ("opcode", "length", "header_size") and (
+            isinstance(value, bool) or not isinstance(value, int)):
+        return f" ({a_kind}; return an int)"
+    if field == "mask_key" and value is not None and not isinstance(value, bytes):
+        return f" ({a_kind}; return the 4 bytes, or None)"
+    return ""
+
+
+def _swap(field: str, got: dict, want: dict) -> str:
+    """A note when the wrong value is exactly another reserved bit's."""
+    others = [f for f in ("rsv1", "rsv2", "rsv3") if f != field]
+    if field in ("rsv1", "rsv2", "rsv3") and any(got[field] == want[o] != want[field]
+                                                 for o in others):
+        return "; bits of byte 0 from the left: FIN 0x80, RSV1 0x40, RSV2 0x20, RSV3 0x10"
+    return ""
+
+
 def check_parse_header(fn: object) -> Result:
     """Exercise 2: ``fn(data)`` returns the header fields of the frame starting at ``data``."""
     name = "Exercise 2 (frame header parser)"
-    cases = list(RFC_FRAMES) + random_frames(200)
+    rng = random.Random()
+    cases = ([(what, data, expected_header(data)) for what, data in RFC_FRAMES]
+             + flag_frames(rng) + boundary_frames(rng) + random_frames(200))
     try:
         takes(fn, 1, what="parse_header")
-        for what, data in cases:
+        for what, data, want in cases:
             got = call(fn, data, what="parse_header")
-            if not isinstance(got, dict):
-                return hint(name, f"parse_header returned {type(got).__name__}; return a dict "
-                                  f"with the keys {', '.join(FIELDS)}")
-            missing = [f for f in FIELDS if f not in got]
-            if missing:
-                return hint(name, f"the dict lacks {', '.join(missing)}")
-            want = expected_header(data)
-            for field in FIELDS:
-                mine = got[field]
-                if field == "mask_key" and isinstance(mine, bytearray):
-                    mine = bytes(mine)
-                if mine != want[field]:
-                    more = " ..." if len(data) > 14 else ""
-                    return hint(name, f"{what}, frame {data[:14].hex(' ')}{more}: "
-                                      f"{_field_text(field, data)} is {want[field]!r}, yours "
-                                      f"{mine!r} (RFC 6455 5.2)")
+            problem = _compare(got, what, data, want)
+            if problem:
+                return hint(name, problem)
     except StudentError as exc:
         return hint(name, exc.hint)
-    return passed(name, f"{len(RFC_FRAMES)} frames of RFC 6455 5.7 and 200 random ones "
-                        "(all three length forms, masked and not) match wslab.protocol.frames")
+    return passed(name, f"the {len(RFC_FRAMES)} frames of RFC 6455 5.7, every FIN/RSV1/RSV2/"
+                        "RSV3 combination, payloads of 125, 126, 65,535 and 65,536 bytes and "
+                        "200 random frames match")
+
+
+def _mask_mistake(data: bytes, key: bytes, got: bytes, want: bytes) -> str:
+    """Where the learner's masking first goes wrong, and which key byte it used there."""
+    if len(got) != len(want):
+        where = first_difference(got, want)
+        if len(got) < len(want):
+            return (f"{where}: every payload byte is masked, the key repeating every 4 bytes "
+                    "(zip() stops at the shorter of its inputs)")
+        return f"{where}: the result has exactly as many bytes as the payload"
+    i = next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
+    used = got[i] ^ data[i]
+    which = [j for j in range(4) if key[j] == used]
+    told = (f"yours XORs it with 0x{used:02x}, key[{which[0]}]" if which
+            else f"yours is data[{i}] unchanged" if used == 0
+            else f"yours is not data[{i}] XOR any key byte")
+    return (f"{first_difference(got, want)}. Byte {i} is XORed with key[{i} % 4] = "
+            f"key[{i % 4}] = 0x{key[i % 4]:02x}; {told}")
 
 
 def check_mask(fn: object) -> Result:
@@ -119,8 +219,9 @@ def check_mask(fn: object) -> Result:
     rng = random.Random()
     cases = [("5.7: 'Hello'", b"Hello", bytes.fromhex("37fa213d")),
              ("an empty payload", b"", os.urandom(4))]
-    cases += [(f"a random {n}-byte payload", rng.randbytes(n), rng.randbytes(4))
-              for n in (1, 3, 4, 5, 7, 64, 125, 1000, 5000)]
+    distinct = bytes(rng.sample(range(256), 4))  # four different key bytes
+    cases += [(f"a random {n}-byte payload", rng.randbytes(n), distinct if n == 9 else
+               rng.randbytes(4)) for n in (1, 3, 4, 5, 7, 9, 64, 125, 1000, 5000)]
     try:
         takes(fn, 2, what="mask")
         for what, data, key in cases:
@@ -133,8 +234,7 @@ def check_mask(fn: object) -> Result:
                                   "bytes(...) around a list of ints")
             if got != want:
                 return hint(name, f"{what}, key {key.hex(' ')}: "
-                                  f"{first_difference(got, want)}; byte i is XORed with "
-                                  "key[i % 4] (RFC 6455 5.3)")
+                                  f"{_mask_mistake(data, key, got, want)} (RFC 6455 5.3)")
     except StudentError as exc:
         return hint(name, exc.hint)
     return passed(name, "7f 9f 4d 51 58 for the RFC's example, and random payloads from 0 to "

@@ -7,6 +7,8 @@ nothing the notebook's server is doing interferes; real clients connect to it.
 from __future__ import annotations
 
 import itertools
+import math
+import random
 import re
 import statistics
 import time
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 from ..net.client import Client, connect
 from ..net.errors import WSLabError
 from ..net.server import LabServer, serve
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, takes
@@ -55,14 +58,26 @@ def _wait(pred: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
 
 
 class _Run:
-    """A server of the check's own with the learner's handler installed."""
+    """A server of the check's own with the learner's handler installed.
+
+    The handler is called through a thin wrapper that keeps what it returned, so a
+    handler that returns its answer instead of sending it can be told so.
+    """
 
     def __init__(self, fn: object, what: str) -> None:
         takes(fn, 2, what=what)
         self.what = what
+        self.returned: list[object] = []
         self.server = serve(name="ex03-check")
         self.server.number_clients_from(next(_FIRST_IDS))
-        self.server.on_message(fn)  # type: ignore[arg-type]
+
+        def handler(conn: object, message: object) -> object:
+            result = fn(conn, message)  # type: ignore[operator]
+            if result is not None:
+                self.returned.append(result)
+            return result
+
+        self.server.on_message(handler)  # type: ignore[arg-type]
         self.clients: list[Client] = []
 
     def join(self, url: str) -> tuple[Client, int]:
@@ -73,15 +88,20 @@ class _Run:
         new = sorted({c.id for c in self.server.clients} - before)
         return client, new[0] if new else -1
 
-    def recv(self, client: Client, after: str) -> str:
+    def recv(self, client: Client, after: str, rule: str = "") -> str | bytes:
         try:
-            return client.recv(timeout=TIMEOUT)  # type: ignore[return-value]
+            return client.recv(timeout=TIMEOUT)
         except (TimeoutError, WSLabError) as exc:
             error = _handler_error(self.server, self.what)
             if error:
                 raise StudentError(error) from None
             if isinstance(exc, TimeoutError):
-                raise StudentError(f"nothing arrived within {TIMEOUT:g} s after {after}") from None
+                why = f". Rule: {rule}" if rule else ""
+                if self.returned:
+                    why = (f": {self.what} returned {self.returned[-1]!r} but sent nothing. "
+                           "The server ignores what a handler returns; send with conn.send(...)")
+                raise StudentError(f"nothing arrived within {TIMEOUT:g} s after {after}"
+                                   f"{why}") from None
             raise StudentError(f"the connection closed after {after}: {exc}") from None
 
     def stop(self) -> None:
@@ -90,8 +110,16 @@ class _Run:
         self.server.stop()
 
 
+def _not_text(got: object) -> str:
+    """A hint for a reply that is not a text message ("" when it is one)."""
+    if isinstance(got, bytes):
+        return (f"arrived as a binary message, {got!r}: send a str to answer with a text "
+                "message (bytes become a binary frame, RFC 6455 5.6)")
+    return ""
+
+
 def check_shout(fn: object) -> Result:
-    """Exercise 1: ``fn(conn, message)`` answers every message in upper case."""
+    """Exercise 1: ``fn(conn, message)`` answers every message in upper case, to its sender."""
     name = "Exercise 1 (shout)"
     try:
         run = _Run(fn, "shout")
@@ -100,40 +128,168 @@ def check_shout(fn: object) -> Result:
     try:
         one, _ = run.join(run.server.url)
         two, _ = run.join(run.server.url)
-        for client, text in ((one, "Hello WebSocket"), (two, "é is for écoute"),
-                             (one, "second message")):
+        sent: dict[int, str] = {}
+        for client, who, text in ((one, "client 1", "Hello WebSocket"),
+                                  (two, "client 2", "é is for écoute"),
+                                  (one, "client 1", "second message")):
             client.send(text)
-            got = run.recv(client, f"sending {text!r}")
+            sent[id(client)] = text
+            got = run.recv(client, f"{who} sent {text!r}")
+            others = [t.upper() for k, t in sent.items() if k != id(client)]
+            if got in others:
+                return hint(name, f"{who} sent {text!r} and first received {got!r}, the answer "
+                                  "to the other client: conn.send() answers only the sender, "
+                                  "server.broadcast() would reach everyone")
+            if _not_text(got):
+                return hint(name, f"{text!r} came back, but it {_not_text(got)}")
             if got == text:
-                return hint(name, f"{text!r} came back unchanged: reply with message.upper()")
+                return hint(name, f"{who}'s {text!r} came back unchanged: reply with "
+                                  "message.upper()")
             if got != text.upper():
-                return hint(name, f"{text!r} came back as {got!r}; expected {text.upper()!r}")
+                return hint(name, f"{who} sent {text!r} and received {got!r}; expected "
+                                  f"{text.upper()!r} (str.upper() also knows letters beyond "
+                                  "ASCII, like é)")
     except StudentError as exc:
         return hint(name, exc.hint)
     finally:
         run.stop()
-    return passed(name, "two real clients each got their own messages back in upper case")
+    return passed(name, "two real clients each got their own messages back in upper case, "
+                        "é included")
 
 
-def _chat_script(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], str]]:
-    """(sender, text, {receiver: expected}, rule) for alice, bob and carol on /chat."""
-    a, b, c = (f"guest{ids[n]}" for n in ("alice", "bob", "carol"))
-    return [
-        ("alice", "hello", {"alice": f"{a}: hello", "bob": f"{a}: hello"},
-         "a plain message goes to everyone on /chat as 'NAME: text', NAME guest<id> at first"),
-        ("alice", "/nick alice", {"alice": f"* {a} is now alice", "bob": f"* {a} is now alice"},
-         "/nick NAME tells everyone '* OLD is now NAME'"),
-        ("bob", "/who", {"bob": f"* online: alice, {b}"},
-         "/who answers only the sender: '* online: ' and the sorted names"),
-        ("bob", "/nick bob", {"alice": f"* {b} is now bob", "bob": f"* {b} is now bob"},
-         "/nick NAME tells everyone; /who's answer must not have gone to alice"),
-        ("alice", "hi bob", {"alice": "alice: hi bob", "bob": "alice: hi bob"},
-         "after /nick, messages carry the new name"),
-        ("bob", "/nick ", {"bob": "* usage: /nick NAME"},
-         "an empty name is refused, to the sender only: '* usage: /nick NAME'"),
-        ("carol", "/who", {"carol": f"* online: alice, bob, {c}"},
-         "a newcomer is guest<id> until they pick a name"),
+# -- Exercise 2: the chat --------------------------------------------------------------------
+
+NICKS = ("ann", "bob", "kai", "lea", "mia", "zoe")  # on both sides of "guest..." in sort order
+
+
+def _three_nicks(rng: random.Random) -> list[str]:
+    """Three names in a joining order that is NOT their sorted order (nor its reverse), so
+    a /who that lists clients in joining order, by id or reversed cannot pass by luck."""
+    while True:
+        names = rng.sample(NICKS, 3)
+        if names not in (sorted(names), sorted(names, reverse=True)):
+            return names
+
+
+def _who(names: list[str]) -> str:
+    return "* online: " + ", ".join(sorted(names))
+
+
+class _Chat:
+    """Three chat clients (a, b, c: joining order) and a silent client of /echo."""
+
+    def __init__(self, run: _Run, nicks: list[str]) -> None:
+        self.run, self.nicks = run, dict(zip("abc", nicks, strict=True))
+        self.clients: dict[str, Client] = {}
+        self.ids: dict[str, int] = {}
+        self.names: dict[str, str] = {}  # what each is called now
+        self.bystander: Client | None = None  # a silent client of /echo
+        self.bystander_id = -1
+        self.gone: list[str] = []  # names of clients that left
+
+    def join(self, who: str) -> None:
+        self.clients[who], self.ids[who] = self.run.join(self.run.server.chat_url)
+        self.names[who] = f"guest{self.ids[who]}"
+
+    def step(self, sender: str, text: str, expect: dict[str, str], rule: str) -> str:
+        """Send ``text`` from ``sender``; "" when each receiver got its line, else a hint."""
+        self.clients[sender].send(text)
+        said = f"{self.names[sender]} sent {text!r}"
+        for receiver, want in expect.items():
+            got = self.run.recv(self.clients[receiver],
+                                f"{said} ({self.names[receiver]} was waiting)", rule)
+            if got != want:
+                return (f"{said}; {self.names[receiver]} received {got!r}, expected {want!r}. "
+                        f"Rule: {rule}{self._why(got, want)}")
+        return ""
+
+    def _why(self, got: object, want: str) -> str:
+        if not isinstance(got, str) or not want.startswith("* online: "):
+            return _not_text(got) and f"; it {_not_text(got)}"
+        if not got.startswith("* online: "):
+            return ""
+        listed, right = got[len("* online: "):].split(", "), want[len("* online: "):].split(", ")
+        if sorted(listed) == right:
+            return "; your names are right but not sorted (sorted(...))"
+        notes = [self._extra(n) for n in listed if n not in right]
+        missing = [n for n in right if n not in listed]
+        if missing:
+            notes.append(f"{', '.join(missing)} is missing")
+        return "; " + "; ".join(notes) if notes else ""
+
+    def _extra(self, listed: str) -> str:
+        """Why a name in a /who answer should not be there."""
+        for who, cid in self.ids.items():
+            if listed == f"guest{cid}" and self.names[who] != listed:
+                return (f"{listed} is called {self.names[who]} since its /nick: list the "
+                        "names the clients picked")
+        if listed in self.gone:
+            return f"{listed} left: list only the clients connected now (conn.server.clients)"
+        if listed == f"guest{self.bystander_id}":
+            return (f"{listed} is a client of /echo, not of the chat: keep only clients with "
+                    "c.path == '/chat'")
+        return f"{listed} should not be listed"
+
+    def rename(self, who: str, new: str) -> None:
+        self.names[who] = new
+
+
+def _play(chat: _Chat) -> str:
+    """The conversation; "" when every line arrived as the rules say, else a hint."""
+    n = chat.nicks
+    chat.join("a")
+    chat.bystander, chat.bystander_id = chat.run.join(chat.run.server.url)  # between them
+    chat.join("b")
+    ga, gb = chat.names["a"], chat.names["b"]
+    steps: list[tuple[str, str, dict[str, str], str, tuple[str, str] | None]] = [
+        ("a", "hello", {"a": f"{ga}: hello", "b": f"{ga}: hello"},
+         "a plain message goes to everyone on /chat as 'NAME: text', NAME guest<id> at first",
+         None),
+        ("a", f"/nick {n['a']}", {"a": f"* {ga} is now {n['a']}", "b": f"* {ga} is now {n['a']}"},
+         "/nick NAME tells everyone on /chat '* OLD is now NAME'", ("a", n["a"])),
+        ("b", "/who", {"b": _who([n["a"], gb])},
+         "/who answers only the sender: '* online: ' and the names on /chat, sorted", None),
+        ("b", f"/nick {n['b']}", {"a": f"* {gb} is now {n['b']}", "b": f"* {gb} is now {n['b']}"},
+         "/nick NAME tells everyone; /who's answer must not have gone to the others",
+         ("b", n["b"])),
+        ("a", "hi there", {"a": f"{n['a']}: hi there", "b": f"{n['a']}: hi there"},
+         "after /nick, messages carry the new name", None),
+        ("b", "/nick ", {"b": "* usage: /nick NAME"},
+         "an empty name is refused, to the sender only: '* usage: /nick NAME'", None),
     ]
+    for sender, text, expect, rule, renamed in steps:
+        problem = chat.step(sender, text, expect, rule)
+        if problem:
+            return problem
+        if renamed:
+            chat.rename(*renamed)
+    chat.join("c")
+    gc = chat.names["c"]
+    later = [
+        ("c", "/who", {"c": _who([n["a"], n["b"], gc])},
+         "a newcomer is guest<id> until they pick a name; /who lists names sorted", None),
+        ("c", f"/nick {n['c']}", {w: f"* {gc} is now {n['c']}" for w in "abc"},
+         "/nick NAME tells everyone on /chat", ("c", n["c"])),
+        ("a", "/who", {"a": _who([n["a"], n["b"], n["c"]])},
+         "/who lists the names sorted, whatever order the clients joined in", None),
+    ]
+    for sender, text, expect, rule, renamed in later:
+        problem = chat.step(sender, text, expect, rule)
+        if problem:
+            return problem
+        if renamed:
+            chat.rename(*renamed)
+    return ""
+
+
+def _bystander_saw(echo: Client) -> str:
+    """What the silent /echo client received (it should be nothing), after a ping: frames
+    the server wrote to it before the pong have arrived once the ping returns."""
+    echo.ping(b"barrier")
+    try:
+        return repr(echo.recv(timeout=0))
+    except (TimeoutError, WSLabError):
+        return ""
 
 
 def check_chat(fn: object) -> Result:
@@ -143,49 +299,114 @@ def check_chat(fn: object) -> Result:
         run = _Run(fn, "chat")
     except StudentError as exc:
         return hint(name, exc.hint)
+    chat = _Chat(run, _three_nicks(random.Random()))
     try:
-        clients, ids = {}, {}
-        for who in ("alice", "bob"):
-            clients[who], ids[who] = run.join(run.server.chat_url)
-        step_carol = 6
-        for i, (sender, text, expect, rule) in enumerate(_chat_script({**ids, "carol": 0})):
-            if i == step_carol:
-                clients["carol"], ids["carol"] = run.join(run.server.chat_url)
-                sender, text, expect, rule = _chat_script(ids)[i]
-            clients[sender].send(text)
-            for receiver, want in expect.items():
-                got = run.recv(clients[receiver], f"{sender} sent {text!r}")
-                if got != want:
-                    return hint(name, f"{sender} sent {text!r}; {receiver} received {got!r}, "
-                                      f"expected {want!r}. Rule: {rule}")
-        clients["alice"].close()
-        _wait(lambda: len(run.server.clients) == 2)
-        clients["carol"].send("/who")
-        want = f"* online: bob, guest{ids['carol']}"
-        got = run.recv(clients["carol"], "alice left and carol sent '/who'")
-        if got != want:
-            return hint(name, f"after alice left, carol's /who got {got!r}, expected {want!r}: "
-                              "list only the clients connected now (conn.server.clients)")
+        problem = _play(chat)
+        if problem:
+            return hint(name, problem)
+        saw = _bystander_saw(chat.bystander) if chat.bystander else ""
+        if saw:
+            return hint(name, f"a client of /echo, not of the chat, received {saw}: send chat "
+                              "lines only to /chat, conn.server.broadcast(text, path='/chat')")
+        left = chat.names["a"]
+        chat.gone.append(left)
+        chat.clients["a"].close()
+        _wait(lambda: len(run.server.clients) == 3)
+        problem = chat.step("c", "/who", {"c": _who([chat.names["b"], chat.names["c"]])},
+                            f"after {left} left, /who lists only the clients connected now "
+                            "(conn.server.clients)")
+        if problem:
+            return hint(name, problem)
     except StudentError as exc:
         return hint(name, exc.hint)
     finally:
         run.stop()
-    return passed(name, "three real clients: broadcasts, /nick, /who, a refused empty name and "
-                        "a departure all behave")
+    order = ", ".join(chat.nicks.values())
+    return passed(name, f"three real clients joined as {order}: broadcasts, /nick, /who "
+                        "(sorted, only /chat, only the asker), a refused empty name and a "
+                        "departure all behave")
 
 
-def median_ms(answer: object, samples: Sequence[float]) -> Result:
-    """Exercise 3: the median round trip in milliseconds."""
-    name = "Exercise 3 (median)"
-    truth = statistics.median(samples) * 1e3
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return hint(name, "answer with a number of milliseconds")
-    if abs(answer - truth * 1e-3) < truth * 1e-5:
-        return hint(name, "that looks like seconds: multiply by 1000 for milliseconds")
-    if abs(answer - statistics.mean(samples) * 1e3) < 1e-9 and abs(answer - truth) > 1e-9:
-        return hint(name, "that is the mean; the median is the middle value "
-                          "(statistics.median), far less sensitive to rare slow outliers")
-    if abs(answer - truth) > max(truth * 0.01, 1e-6):
-        return hint(name, f"{answer:.4f} ms is not the median of these samples")
-    return passed(name, f"median {truth:.3f} ms, mean {statistics.mean(samples) * 1e3:.3f} ms: "
-                        "a few slow outliers pull the mean up, not the median")
+# -- Exercise 3: predict the round trip, then measure it ---------------------------------------
+
+RTT = "Exercise 3 (round trips)"
+Judge = Callable[[float | str], tuple[bool, str]]
+
+
+def _name(part: str) -> str:
+    return f"{RTT}: {part}"
+
+
+def predict_rtt(median_ms: object, mean: object) -> Result:
+    """Keep two guesses before the measurement: the median round trip in ms, and whether the
+    mean will be "above" or "below" the median."""
+    number = isinstance(median_ms, (int, float)) and not isinstance(median_ms, bool) \
+        and math.isfinite(median_ms) and median_ms > 0
+    side = isinstance(mean, str) and mean.strip().lower() in ("above", "below")
+    if not (number and side):
+        _predict.forget(_name("median"))
+        _predict.forget(_name("mean"))
+        missing = ([] if number else ["median_guess: a number of milliseconds above 0"]) \
+            + ([] if side else ["mean_guess: 'above' or 'below'"])
+        return hint(RTT, "write your prediction first (replace None): "
+                         + "; ".join(missing) + ". Then run this cell, and only then the "
+                         "measurement below")
+    _predict.record(_name("median"), median_ms, unit="ms")
+    _predict.record(_name("mean"), mean, choices=("above", "below"))
+    return passed(RTT, f"predictions recorded: median {median_ms:g} ms, mean "
+                       f"{mean.strip().lower()} the median. Now run the measurement; the "
+                       "cell after it compares them with what it measured")
+
+
+def _judge_median(median: float) -> Judge:
+    def judge(value: float | str) -> tuple[bool, str]:
+        g = float(value)
+        ratio = g / median
+        said = f"measured median {median:.3f} ms; you predicted {g:g} ms"
+        if 1 / 3 <= ratio <= 3:
+            return True, f"{said}: the right order of magnitude"
+        if ratio > 3:
+            return False, (f"{said}, {ratio:.0f} times the real value. On loopback no byte "
+                           "crosses a wire: a round trip is two programs and the kernel's "
+                           "TCP stack, a fraction of a millisecond")
+        return False, (f"{said}, 1/{1 / ratio:.0f} of the real value: even on loopback each "
+                       "message passes through Python, Tornado and the kernel twice")
+    return judge
+
+
+def _judge_mean(mean: float, median: float, slowest: float, n: int) -> Judge:
+    actual = "above" if mean > median else "below"
+
+    def judge(value: float | str) -> tuple[bool, str]:
+        said = (f"the mean, {mean:.3f} ms, is {actual} the median; you predicted {value}. The "
+                f"slowest of the {n} round trips took {slowest:.3f} ms")
+        if value == actual == "above":
+            return True, (f"{said}: a few slow round trips pull the mean up, and the median, "
+                          "the middle value, does not move")
+        if value == actual:
+            return True, f"{said}: in this sample no slow outliers pulled the mean up"
+        if actual == "above":
+            return False, (f"{said}: a round trip cannot be much faster than the usual one, "
+                           "but a few can be much slower, and those pull the mean up; the "
+                           "median, the middle value, does not move")
+        return False, (f"{said}: this time no slow outliers pulled the mean up; run the "
+                       "measurement again and compare")
+    return judge
+
+
+def compare_rtt(samples: Sequence[float], *, measured_at: float) -> Result:
+    """Set the two guesses against the round trips measured (seconds each)."""
+    if not samples or not all(isinstance(x, (int, float)) for x in samples):
+        return hint(RTT, "no round trips were measured: run the measurement cell first")
+    median = statistics.median(samples) * 1e3
+    mean = statistics.mean(samples) * 1e3
+    results = [_predict.compare(_name("median"), measured_at=measured_at,
+                                judge=_judge_median(median)),
+               _predict.compare(_name("mean"), measured_at=measured_at,
+                                judge=_judge_mean(mean, median, max(samples) * 1e3,
+                                                  len(samples)))]
+    for r in results:
+        if r.message.startswith(("no prediction", "your prediction was recorded")):
+            return hint(RTT, r.message)
+    ok = all(r.ok for r in results)
+    return (passed if ok else hint)(RTT, "\n".join(r.message for r in results))

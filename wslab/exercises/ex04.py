@@ -7,12 +7,14 @@ side that would close in that situation, and reports the code the peer read.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..net.client import connect
 from ..net.errors import WSLabError
 from ..net.server import LabServer, serve
 from ..protocol.closecodes import describe_close_code, is_valid_close_code_on_wire
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -139,16 +141,48 @@ def check_close_code(fn: object) -> Result:
                   + "\n".join(lines))
 
 
-def after_drop(answer: object) -> Result:
-    """Exercise 2: what close code does a client report when TCP dies without a Close frame?"""
-    name = "Exercise 2 (dropped)"
-    if answer == 1006 and not isinstance(answer, bool):
-        return passed(name, "1006 ABNORMAL_CLOSURE, reported locally, never sent (RFC 6455 "
-                            "7.1.5, 7.4.1)")
-    if answer == 1005:
-        return hint(name, "1005 means a Close frame arrived *without* a code; here no Close "
-                          "frame arrived at all")
-    if answer in (1000, 1001):
-        return hint(name, "nobody sent a Close frame, so no code was sent: what does the "
-                          "client report then?")
-    return hint(name, "run the drop cell above and read client.close_code")
+# -- Exercise 2: predict the code after a dropped connection, then drop one ------------------
+
+DROPPED = "Exercise 2 (dropped)"
+
+
+def predict_drop(answer: object) -> Result:
+    """Keep the learner's guess of ``client.close_code`` after the server cuts TCP."""
+    if answer is not None and (isinstance(answer, bool) or not isinstance(answer, int)
+                               or not 0 <= answer <= 4999):
+        _predict.forget(DROPPED)
+        return hint(DROPPED, f"{answer!r} is not a close code: write one such as 1000 (an int)")
+    return _predict.record(DROPPED, answer)
+
+
+def _judge_drop(code: int) -> Callable[[float | str], tuple[bool, str]]:
+    def judge(value: float | str) -> tuple[bool, str]:
+        said = f"the client reported {describe_close_code(code)}; you predicted {value:g}"
+        if value == code == 1006:
+            return True, (f"{said}. No Close frame arrived, so no code was sent: the client "
+                          "reports 1006 itself, and 1006 never appears in a Close frame "
+                          "(RFC 6455 7.1.5, 7.4.1)")
+        if value == code:
+            return True, f"{said}"
+        if value == 1005:
+            return False, (f"{said}. 1005 means a Close frame arrived *without* a code; here no "
+                           "Close frame arrived at all (RFC 6455 7.1.5)")
+        if value in (1000, 1001):
+            return False, (f"{said}. {value:g} would have to be sent in a Close frame, and "
+                           "nobody sent one: the server cut the TCP connection")
+        if value in (1002, 1011):
+            return False, (f"{said}. The client saw no protocol error and no server error "
+                           "message: it saw the TCP connection end without any Close frame")
+        return False, (f"{said}. Look at the close codes table above: which code describes a "
+                       "connection that ended without a Close frame?")
+    return judge
+
+
+def compare_drop(client: object, *, measured_at: float) -> Result:
+    """Set the guess against the code the client reported after the drop."""
+    code = getattr(client, "close_code", None)
+    if isinstance(code, bool) or not isinstance(code, int):
+        return hint(DROPPED, "the client has not seen its connection end: run the drop cell "
+                             "above again")
+    return _predict.compare(DROPPED, measured_at=measured_at,
+                            judge=_judge_drop(code))

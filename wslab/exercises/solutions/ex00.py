@@ -12,8 +12,3 @@ def header_bytes(payload_size: int, from_client: bool) -> int:
         size += 4          # every client frame carries a 4-byte masking key (5.3)
     return size
 
-
-def short_poll_wait(poll_interval: float) -> float:
-    # a message is created at a random moment between two polls: it waits between 0 and
-    # poll_interval for the next one, half of it on average (in milliseconds)
-    return poll_interval * 1000 / 2

@@ -22,12 +22,3 @@ def upgrade_request(host: str, port: int, path: str, key: str) -> bytes:
         "Sec-WebSocket-Version: 13",
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")   # an empty line ends the head
-
-
-def broken_rule(response: bytes, key: str) -> str:
-    # the answer's Sec-WebSocket-Accept was computed for another key than the one we sent
-    for line in response.decode("latin-1").split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        if name.lower() == "sec-websocket-accept" and value.strip() != accept_key(key):
-            return name
-    return ""

@@ -1,7 +1,5 @@
 """Model solutions for 03_echo_server_and_client.ipynb (shown by ``ex03.solution(name)``)."""
 
-import statistics
-
 
 def shout(conn, message):
     conn.send(message.upper())
@@ -26,6 +24,3 @@ def chat(conn, message):
     else:
         conn.server.broadcast(f"{me}: {message}", path="/chat")
 
-
-def median_ms(samples):
-    return statistics.median(samples) * 1000   # the middle value, in milliseconds

@@ -13,8 +13,3 @@ def close_code(situation: str) -> int:
         "logged in elsewhere": 4001,  # 4000-4999: private use, your application's meaning (7.4.2)
     }[situation]
 
-
-def after_drop(client) -> int:
-    # no Close frame arrived, so there is no code to read: the client reports 1006,
-    # abnormal closure; it is never sent in a Close frame (RFC 6455 7.1.5, 7.4.1)
-    return client.close_code
