@@ -221,9 +221,10 @@ def _judge_status(variant: str, status: int | None, line: str) -> Judge:
         if value == status:
             return True, f"{said}. " + (why or "right")
         if status == 426 and value == 400:
-            return False, (f"{said}. 400 is a fair guess (the RFC asks for 'an appropriate "
-                           f"HTTP error code (such as 426 Upgrade Required)'); this server "
-                           f"chose 426. {why}")
+            return False, (f"{said}. 400 is a fair guess: the RFC asks for 'an appropriate "
+                           "HTTP error code (such as 426 Upgrade Required)' (4.2.2); this "
+                           "server chose 426, with Sec-WebSocket-Version: 13, the version it "
+                           "speaks (4.4)")
         if value == 101:
             return False, f"{said}. 101 would open a WebSocket; this request was refused: {why}"
         return False, f"{said}. " + (why or "Compare with the status line above")
