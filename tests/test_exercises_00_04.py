@@ -289,7 +289,10 @@ MASK_WRONG = [
      ["5.7: 'Hello'", "yours has 4 bytes", "zip()"]),
     ("only the first 4 bytes masked", lambda d, k: bytes(b ^ k[i] if i < 4 else b
                                                          for i, b in enumerate(d)),
-     ["5.7: 'Hello'", "byte 4 differs", "not data[4] XOR any key byte"]),
+     ["5.7: 'Hello'", "byte 4 differs", "yours is data[4] unchanged"]),
+    ("addition instead of XOR (right for byte 0 of the RFC's example)",
+     lambda d, k: bytes((b + k[i % 4]) % 256 for i, b in enumerate(d)),
+     ["byte 1 differs", "not data[1] XOR any key byte"]),
     ("a list", lambda d, k: [b ^ k[i % 4] for i, b in enumerate(d)], ["bytes"]),
     ("unchanged", lambda d, k: d, ["byte 0 differs", "data[0] unchanged"]),
 ]

@@ -217,7 +217,7 @@ def predict_refusals(guess: object) -> Result:
 def _judge_status(variant: str, status: int | None, line: str) -> Judge:
     def judge(value: float | str) -> tuple[bool, str]:
         said = f"{variant}: the server answered {line or status}; you predicted {value:g}"
-        why = _WHY.get((variant, status), "")
+        why = _WHY.get((variant, status or 0), "")
         if value == status:
             return True, f"{said}. " + (why or "right")
         if status == 426 and value == 400:

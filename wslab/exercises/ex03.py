@@ -77,7 +77,7 @@ class _Run:
                 self.returned.append(result)
             return result
 
-        self.server.on_message(handler)  # type: ignore[arg-type]
+        self.server.on_message(handler)
         self.clients: list[Client] = []
 
     def join(self, url: str) -> tuple[Client, int]:
@@ -354,7 +354,7 @@ def predict_rtt(median_ms: object, mean: object) -> Result:
     _predict.record(_name("median"), median_ms, unit="ms")
     _predict.record(_name("mean"), mean, choices=("above", "below"))
     return passed(RTT, f"predictions recorded: median {median_ms:g} ms, mean "
-                       f"{mean.strip().lower()} the median. Now run the measurement; the "
+                       f"{str(mean).strip().lower()} the median. Now run the measurement; the "
                        "cell after it compares them with what it measured")
 
 
