@@ -34,8 +34,8 @@ class CloseOutcome:
     gave_up: str | None              # the client's own reason, when it gave up
 
     def __str__(self) -> str:
-        if self.gave_up:
-            return f"{self.code}: gave up ({self.gave_up})"
+        if self.gave_up:  # its reason without the moral ("...: retrying cannot help")
+            return f"{self.code}: gave up ({self.gave_up.split(': ')[0]})"
         if self.reconnected_after is not None:
             return f"{self.code}: connected again after {self.reconnected_after * 1e3:.0f} ms"
         return f"{self.code}: neither connected again nor gave up in time"
