@@ -60,17 +60,10 @@ def _closes_normally(client, interval, timeout):
 def test_ex05_heartbeat_loop():
     _passes(ex05.check_heartbeat(sol.get("ex05", "heartbeat")))
     _fails(ex05.check_heartbeat(_stub), "not written yet")
-    _fails(ex05.check_heartbeat(_keeps_pinging), "blackholed", "no Close")
+    _fails(ex05.check_heartbeat(_keeps_pinging), "blackhole", "no Close")
     _fails(ex05.check_heartbeat(_closes_normally), "1000", "1011")
     swapped = sol.get("ex05", "heartbeat")
     _fails(ex05.check_heartbeat(lambda c, i, t: swapped(c, t, i)), "one every")
-
-
-def test_ex05_question():
-    _passes(ex05.browser_heartbeat("application"))
-    _fails(ex05.browser_heartbeat("protocol"), "ping()")
-    _fails(ex05.browser_heartbeat("apple"))  # no substring acceptance
-    _fails(ex05.browser_heartbeat(None))
 
 
 # --- 06: backoff ----------------------------------------------------------------------------
@@ -88,13 +81,6 @@ def test_herd_peak_counts_the_densest_window():
     from wslab.labs.herd import HerdResult
     r = HerdResult("x", 4, 1.0, [0.10, 0.105, 0.11, 0.5], 1.5)
     assert r.peak(0.02) == 3 and r.peak(0.001) == 1 and r.peak(1.0) == 4
-
-
-def test_ex06_question():
-    _passes(ex06.stop_retrying(1008))
-    _fails(ex06.stop_retrying(4000), "session expired")
-    _fails(ex06.stop_retrying(1013), "later")
-    _fails(ex06.stop_retrying("1008"))
 
 
 # --- 07: rooms ------------------------------------------------------------------------------
@@ -122,15 +108,9 @@ def _list_members(rooms, conn, message):
 def test_ex07_rooms_with_real_clients():
     _passes(ex07.check_rooms(sol.get("ex07", "on_message")))
     _fails(ex07.check_rooms(_stub), "not written yet")
-    _fails(ex07.check_rooms(_broadcasts_to_all), "cy received", "lab")
+    _fails(ex07.check_rooms(_broadcasts_to_all), "cy also received", "lab")
     _fails(ex07.check_rooms(_list_members), "second time", "members")
     _fails(ex07.check_rooms(lambda rooms, conn, message: rooms[message]), "KeyError")
-
-
-def test_ex07_question():
-    _passes(ex07.slow_code(1013))
-    _fails(ex07.slow_code(1009), "too big")
-    _fails(ex07.slow_code(True))
 
 
 # --- 08: subprotocol selection -----------------------------------------------------------
@@ -151,19 +131,6 @@ def test_ex08_select_in_real_handshakes():
         (m for m in SUPPORTED for o in offered if o.startswith(m[:9])), None)), "chat.json.v2")
     good = sol.get("ex08", "select")
     _fails(ex08.check_select(lambda offered: good(offered) or ""), "cannot send")
-
-
-def test_ex08_question():
-    from wslab.labs.compression import CompressionRecord
-    fields = CompressionRecord.__dataclass_fields__
-    recs = []
-    for kind, ratio in (("json", 0.2), ("random", 1.01)):
-        values = {f: 0 for f in fields}
-        values.update(kind=kind, size=1000, compressed=True, ratio=ratio)
-        recs.append(CompressionRecord(**values))
-    _passes(ex08.no_gain("random", recs))
-    _fails(ex08.no_gain("json", recs), "ratio")
-    _fails(ex08.no_gain("rand", recs), "one of")
 
 
 def test_chromium_fails_a_connection_when_no_subprotocol_is_selected():

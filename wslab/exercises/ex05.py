@@ -3,16 +3,28 @@
 ``check_heartbeat(heartbeat)`` runs the learner's ``heartbeat(client, interval,
 timeout)`` on a real client behind a FaultProxy: first on a healthy connection
 (it must ping about once per interval and not close), then the proxy blackholes
-the connection at a random moment and the loop must send its Close within the
-worst case, one interval plus the timeout (RFC 6455 5.5.2-5.5.3 give the ping
-and pong; when to give up is the application's choice).
+the connection at a random moment.  The loop must wait ``timeout`` for the
+missing pong (measured from that ping to the loop's Close frame), close with
+1011 and return.  RFC 6455 5.5.2 makes the peer answer a ping (unless it already
+received a Close frame) and 5.5.3 says the pong carries the ping's data; when to
+give up is the application's choice.
+
+``interval`` and ``timeout`` differ by at least ``MIN_APART`` seconds, so a loop
+that waits one where the other was meant is told apart by the measurement.
+
+The prediction (:func:`predict_idle_pings`, :func:`idle_pings`) is asked before
+:func:`wslab.labs.heartbeat.ping_modes_demo` runs and compared with what it counted.
 """
 
 from __future__ import annotations
 
+import inspect
 import statistics
+from typing import Any
 
-from ..labs.heartbeat import heartbeat_trial
+from ..labs.heartbeat import LoopTrial, PingModes, heartbeat_trial
+from ..net.client import Client
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -20,7 +32,27 @@ from ._student import StudentError, call, takes
 solution = solution_function("ex05")
 
 NAME = "Exercise 1 (heartbeat loop)"
-SLACK_S = 0.15  # scheduling on a shared machine: added to the upper bound
+SLACK_S = 0.2    # scheduling on a shared machine: the most added to `timeout` for a Close
+DETECT_SLACK_S = 0.3  # ... and to interval + timeout for the whole detection
+EARLY_S = 0.03   # a Close this much sooner than `timeout` after the ping gave up early
+MIN_APART = 0.15  # interval and timeout at least this far apart: the check can tell them apart
+PING_DEFAULT = inspect.signature(Client.ping).parameters["timeout"].default
+
+
+class _Watched:
+    """The client as the learner's loop sees it: every attribute is the client's own;
+    the arguments of each ``ping`` call are noted, so a hint can name them."""
+
+    def __init__(self, client: Client) -> None:
+        self.client_ = client
+        self.ping_calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def ping(self, *args: Any, **kwargs: Any) -> float:
+        self.ping_calls.append((args, dict(kwargs)))
+        return self.client_.ping(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client_, name)
 
 
 def _close_code(text: str | None) -> int | None:
@@ -30,86 +62,216 @@ def _close_code(text: str | None) -> int | None:
         return None
 
 
-def check_heartbeat(heartbeat: object, *, interval: float = 0.4, timeout: float = 0.25,
-                    seed: int | None = None) -> Result:
-    """Run ``heartbeat(client, interval, timeout)`` against a blackhole; say what it did."""
-    try:
-        takes(heartbeat, 3, what="heartbeat(client, interval, timeout)")
-    except StudentError as exc:
-        return hint(NAME, exc.hint)
-
-    def loop(client, i, t):  # noqa: ANN001, ANN202
-        return call(heartbeat, client, i, t, what="heartbeat()")
-
-    trial = heartbeat_trial(loop, interval=interval, timeout=timeout, seed=seed)
-    err = trial.loop_error
-    if isinstance(err, StudentError) and "not written yet" in err.hint:
-        return hint(NAME, err.hint)
-    if trial.closed_healthy is not None:
-        return hint(NAME, f"your loop closed a HEALTHY connection ({trial.closed_healthy}) "
-                          f"after {trial.pings_healthy} ping(s) whose pongs came back in "
-                          f"{_ms(max(trial.rtts, default=0))} at most: close only when a pong "
-                          f"is missing after {timeout:g} s")
-    if err is not None and trial.detection_s is None:
-        return hint(NAME,
-                    err.hint if isinstance(err, StudentError) else f"{type(err).__name__}: {err}")
-    expected = trial.healthy_s / interval
-    if trial.pings_healthy == 0:
-        return hint(NAME, f"your loop sent no ping in {trial.healthy_s:.2f} s of a healthy "
-                          f"connection; expected about {expected:.0f} (client.ping(...))")
-    every = statistics.median(trial.gaps) if trial.gaps else trial.healthy_s
-    if not 0.8 * interval <= every <= 1.25 * interval + 0.05:
-        return hint(NAME,
-                    f"your loop sent {trial.pings_healthy} ping(s) in {trial.healthy_s:.2f} s, "
-                          f"one every {every:.2f} s (median); expected one every interval = "
-                          f"{interval:g} s (about {expected:.0f})")
-    bound = interval + timeout
-    if trial.detection_s is None:
-        extra = ": it returned without sending a Close" if trial.returned_unclosed else ""
-        return hint(NAME, f"the proxy blackholed the connection and your loop sent no Close "
-                          f"within {2 * bound + 2:.1f} s{extra}: after a missed pong (TimeoutError "
-                          "from client.ping), close the connection and stop")
-    low = timeout - 0.05 - max(trial.rtts, default=0)
-    if trial.detection_s < low:
-        return hint(NAME, f"your loop gave up {trial.detection_s:.3f} s after the blackhole "
-                          f"began, before a pong could be {timeout:g} s late: wait `timeout` "
-                          "for each pong")
-    if trial.detection_s > bound + SLACK_S:
-        return hint(NAME, f"detected after {trial.detection_s:.3f} s; the worst case of a ping "
-                          f"every {interval:g} s with a {timeout:g} s timeout is {bound:.2f} s "
-                          "(one interval plus the timeout): do not sleep again after a miss")
-    code = _close_code(trial.close_sent)
-    if code == 1000:
-        return hint(NAME, "you closed with 1000 (normal closure: the purpose was fulfilled); a "
-                          "missing pong is a failure: close with 1011 (unexpected condition, "
-                          "RFC 6455 7.4.1), as the websockets library and wslab's keepalive do")
-    if code not in (1001, 1011):
-        return hint(NAME, f"you closed with {trial.close_sent!r}; use 1011 "
-                          "'keepalive timeout' (RFC 6455 7.4.1)")
-    if trial.loop_running:
-        return hint(NAME, "the Close was sent in time, but your loop was still running after "
-                          "the connection closed: return after closing")
-    return passed(NAME, f"{trial.pings_healthy} pings in {trial.healthy_s:.2f} s while healthy "
-                        f"(pongs in {_ms(min(trial.rtts, default=0))} to "
-                        f"{_ms(max(trial.rtts, default=0))}); blackholed, your loop sent "
-                        f"Close {trial.close_sent!r} after {trial.detection_s:.3f} s, within "
-                        f"interval + timeout = {bound:.2f} s")
-
-
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
 
-def browser_heartbeat(answer: object) -> Result:
-    """Read-back: which heartbeat can JavaScript in a page send?"""
-    name = "Question (browsers)"
-    if not isinstance(answer, str):
-        return hint(name, "answer with one of the strings 'protocol' or 'application'")
-    text = answer.strip().lower()
-    if text == "application":
-        return passed(name, "the browser WebSocket API has no ping(): pages send application "
-                            "messages; browsers do answer a server's ping frames by themselves")
-    if text == "protocol":
-        return hint(name,
-                    "look for a ping() method on the browser's WebSocket object: there is none")
-    return hint(name, f"{answer!r} is neither 'protocol' nor 'application'")
+def _arguments(interval: object, timeout: object) -> str | None:
+    """What is wrong with the check's own arguments, or None."""
+    for name, value in (("interval", interval), ("timeout", timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 5:
+            return f"check_heartbeat's {name} is a number of seconds 0.05-5, got {value!r}"
+    if abs(interval - timeout) < MIN_APART:  # type: ignore[operator]
+        return (f"interval={interval:g} and timeout={timeout:g} are too close for the check to "
+                "tell which one your loop waits for: choose them at least "
+                f"{MIN_APART:g} s apart (e.g. interval=0.6, timeout=0.2)")
+    return None
+
+
+def check_heartbeat(heartbeat: object, *, interval: float = 0.6, timeout: float = 0.2,
+                    seed: int | None = None) -> Result:
+    """Run ``heartbeat(client, interval, timeout)`` against a blackhole; say what it did."""
+    wrong = _arguments(interval, timeout)
+    if wrong:
+        return hint(NAME, wrong)
+    try:
+        takes(heartbeat, 3, what="heartbeat(client, interval, timeout)")
+    except StudentError as exc:
+        return hint(NAME, exc.hint)
+    watched: list[_Watched] = []
+
+    def loop(client: Client, i: float, t: float) -> object:
+        view = _Watched(client)
+        watched.append(view)
+        return call(heartbeat, view, i, t, what="heartbeat()")
+
+    trial = heartbeat_trial(loop, interval=interval, timeout=timeout, seed=seed)
+    calls = watched[0].ping_calls if watched else []
+    for find in (_crashed, _healthy, _no_close, _waited, _closed_badly):
+        wrong = find(trial, calls)
+        if wrong:
+            return hint(NAME, wrong)
+    return passed(NAME, _measured(trial))
+
+
+def _positional(calls: list) -> str | None:
+    for args, _kwargs in calls:
+        if args and isinstance(args[0], (int, float)) and not isinstance(args[0], bool):
+            return (f"your loop called client.ping({args[0]!r}): a positional argument is the "
+                    "ping's payload (bytes), and the timeout is keyword-only: "
+                    "client.ping(timeout=timeout)")
+    return None
+
+
+def _crashed(trial: LoopTrial, calls: list) -> str | None:
+    """The loop raised while the connection was still ours (not once the trial cut it)."""
+    err = trial.loop_error
+    if err is None or trial.error_in_cleanup:
+        return None
+    text = err.hint if isinstance(err, StudentError) else f"{type(err).__name__}: {err}"
+    if "not written yet" in text:
+        return text
+    if trial.close_sent is not None and "ConnectionClosed" in text:
+        return (f"your loop sent its Close ({trial.close_sent!r}) and then went on: {text}. "
+                "Return right after closing")
+    return _positional(calls) or text
+
+
+def _healthy(trial: LoopTrial, calls: list) -> str | None:
+    interval, timeout = trial.interval, trial.timeout
+    if trial.closed_healthy is not None:
+        return (f"your loop closed a HEALTHY connection ({trial.closed_healthy}) after "
+                f"{trial.pings_healthy} ping(s) whose pongs came back in "
+                f"{_ms(max(trial.rtts, default=0))} at most: close only when a pong is "
+                f"missing after `timeout` = {timeout:g} s")
+    expected = trial.healthy_s / interval
+    if trial.pings_healthy == 0:
+        return (f"your loop sent no ping in {trial.healthy_s:.2f} s of a healthy connection; "
+                f"expected about {expected:.0f} (client.ping(timeout=timeout))")
+    every = statistics.median(trial.gaps) if trial.gaps else trial.healthy_s
+    if not 0.8 * interval <= every <= 1.25 * interval + 0.05:
+        return (f"your loop sent {trial.pings_healthy} ping(s) in {trial.healthy_s:.2f} s, "
+                f"one every {every:.2f} s (median); expected one every interval = "
+                f"{interval:g} s (about {expected:.0f})")
+    return None
+
+
+def _no_close(trial: LoopTrial, calls: list) -> str | None:
+    """The blackhole came and no Close left within the watch."""
+    if trial.detection_s is not None:
+        return None
+    timeout = trial.timeout
+    watch = 2 * (trial.interval + timeout) + 2
+    bare = [kw for args, kw in calls if "timeout" not in kw and not args]
+    if bare:
+        return (f"no Close within {watch:.1f} s of the blackhole: your loop called "
+                f"client.ping() without timeout=, so each ping waits {PING_DEFAULT:g} s (the "
+                f"default) for its pong. Pass timeout=timeout ({timeout:g} s here)")
+    if trial.unanswered >= 2:  # it went on after a miss
+        return (f"{trial.unanswered} pings went unanswered after the blackhole and your loop "
+                f"kept pinging, with no Close within {watch:.1f} s: after a missed pong "
+                "(TimeoutError from client.ping), close with 1011 and stop")
+    if trial.pending_s is not None and trial.pending_s > timeout + SLACK_S:
+        waits = sorted({kw.get("timeout") for _a, kw in calls}, key=str)
+        return (f"no Close within {watch:.1f} s of the blackhole: your loop's only unanswered "
+                f"ping had waited {trial.pending_s:.2f} s for its pong (client.ping was given "
+                f"timeout={', '.join(map(repr, waits))}); wait timeout = {timeout:g} s, then "
+                "close")
+    if trial.returned_unclosed:
+        return ("the proxy blackholed the connection and your loop returned without sending "
+                "a Close: after a missed pong (TimeoutError from client.ping), close with "
+                "1011 and only then return")
+    return (f"the proxy blackholed the connection and your loop sent no Close within "
+            f"{watch:.1f} s: after a missed pong (TimeoutError from client.ping), close the "
+            "connection and stop")
+
+
+def wait_slack(interval: float, timeout: float) -> float:
+    """What a Close may come later than ``timeout`` after its ping: scheduling on a busy
+    machine, but never so much that a loop waiting ``interval`` would pass."""
+    return min(SLACK_S, (interval - timeout) / 2) if interval > timeout else SLACK_S
+
+
+def _waited(trial: LoopTrial, calls: list) -> str | None:
+    """How long the loop waited for the missing pong: the timeout, not more, not less."""
+    interval, timeout, wait = trial.interval, trial.timeout, trial.pong_wait_s
+    if wait is None:
+        return (f"your loop sent Close {trial.close_sent!r} {trial.detection_s:.3f} s after "
+                "the blackhole began, without a ping going unanswered first: close when a "
+                f"pong is missing after {timeout:g} s")
+    said = f"your loop sent its Close {wait:.3f} s after the ping whose pong never came"
+    if wait < timeout - EARLY_S:
+        return f"{said}, before the timeout ({timeout:g} s) was over: wait `timeout` for the pong"
+    if wait <= timeout + wait_slack(interval, timeout):
+        return None
+    near = min(0.1, abs(interval - timeout) / 2)
+    if abs(wait - interval) <= near:
+        return (f"{said}: that is `interval` ({interval:g} s), not `timeout` ({timeout:g} s). "
+                "Wait `timeout` for the pong: client.ping(timeout=timeout)")
+    if abs(wait - (interval + timeout)) <= near:
+        return (f"{said}: the timeout ({timeout:g} s) plus another interval ({interval:g} s). "
+                "Close right after the TimeoutError; do not sleep again first")
+    return f"{said}; it should wait the timeout, {timeout:g} s, and then close"
+
+
+def _closed_badly(trial: LoopTrial, calls: list) -> str | None:
+    bound = trial.interval + trial.timeout
+    if trial.detection_s is not None and trial.detection_s > bound + DETECT_SLACK_S:
+        return (f"detected after {trial.detection_s:.3f} s; the worst case of a ping every "
+                f"{trial.interval:g} s with a {trial.timeout:g} s timeout is {bound:.2f} s "
+                "(one interval plus the timeout)")
+    code = _close_code(trial.close_sent)
+    if code == 1000:
+        return ("you closed with 1000 (normal closure: the purpose was fulfilled); a missing "
+                "pong is a failure: close with 1011 (unexpected condition, RFC 6455 7.4.1), "
+                "as the websockets library and wslab's keepalive do")
+    if code == 1001:
+        return ("you closed with 1001 (going away: this endpoint is leaving, a server shutting "
+                "down or a page navigated away); the peer stopped answering, an unexpected "
+                "condition: close with 1011 (RFC 6455 7.4.1)")
+    if code != 1011:
+        return (f"you closed with {trial.close_sent!r}; use 1011 'keepalive timeout' "
+                "(RFC 6455 7.4.1)")
+    if trial.loop_running:
+        return ("the Close was sent in time, but your loop was still running after the "
+                "connection closed: return after closing")
+    return None
+
+
+def _measured(trial: LoopTrial) -> str:
+    """The PASS text: only what was measured, against the bound it can be compared with."""
+    bound = trial.interval + trial.timeout
+    every = statistics.median(trial.gaps) if trial.gaps else trial.healthy_s
+    detected = trial.detection_s or 0.0
+    if detected <= bound:
+        versus = f"within interval + timeout = {bound:.2f} s"
+    else:
+        versus = (f"interval + timeout = {bound:.2f} s plus {(detected - bound) * 1e3:.0f} ms "
+                  "this busy machine took to run the loop")
+    return (f"{trial.pings_healthy} pings in {trial.healthy_s:.2f} s while healthy, one every "
+            f"{every:.2f} s (pongs in {_ms(min(trial.rtts, default=0))} to "
+            f"{_ms(max(trial.rtts, default=0))}); blackholed, your loop sent Close "
+            f"{trial.close_sent!r} {trial.pong_wait_s:.3f} s after the unanswered ping "
+            f"(timeout = {trial.timeout:g} s) and {detected:.3f} s after the blackhole "
+            f"began, {versus}")
+
+
+# --- predict, then observe: pings on a busy connection ------------------------------------
+
+IDLE_PINGS = "Prediction (pings while busy)"
+
+
+def predict_idle_pings(answer: object) -> Result:
+    """Keep the guess: how many pings will the ``ping_mode="idle"`` client send while busy?"""
+    return _predict.record(IDLE_PINGS, answer, unit="pings")
+
+
+def idle_pings(modes: PingModes) -> Result:
+    """Compare the guess with the pings :func:`ping_modes_demo` counted."""
+    if not isinstance(modes, PingModes):
+        return hint(IDLE_PINGS, "pass the result of ping_modes_demo(...) (run the demo cell)")
+
+    def judge(value: float | str) -> tuple[bool, str]:
+        said = f"you predicted {value:g}" if isinstance(value, float) else f"you said {value!r}"
+        measured = (f"measured: in {modes.seconds:.2f} s with an echo every "
+                    f"{modes.seconds / modes.messages * 1e3:.0f} ms, the idle-mode client sent "
+                    f"{modes.idle_pings} ping(s) and the fixed-interval one "
+                    f"{modes.fixed_pings} (ping_interval = {modes.interval:g} s); {said}")
+        right = isinstance(value, float) and abs(value - modes.idle_pings) <= 1
+        why = ("Every message that arrives restarts the idle client's clock, so a busy "
+               "connection needs no ping" if modes.idle_pings == 0 else
+               "This machine paused the traffic longer than the interval, so the idle "
+               "client's clock ran out")
+        return right, f"{measured}. {why}"
+
+    return _predict.compare(IDLE_PINGS, measured_at=modes.started_at, judge=judge)

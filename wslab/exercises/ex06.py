@@ -6,7 +6,12 @@ from ``rng``, growing), then gives it to real ReconnectingClients whose server
 goes down for a second (:func:`wslab.labs.herd.herd_experiment`): their retries
 must not come in a spike, and all must be back soon after the server is.
 RFC 6455 section 7.2.3 asks for exactly this: a randomised first delay and a
-growing one after that.
+growing one after that.  The delays are judged first, on fixed seeds: at most the
+ceiling, spread evenly from 0 to it (no mass at the cap, no floor), so a cap applied
+after the jitter, an exponent off by one or equal jitter are named before the herd runs.
+
+The prediction (:func:`predict_give_up`, :func:`give_up`) is asked before
+:func:`wslab.labs.retry_codes.close_code_demo` runs and compared with what it saw.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import math
 import random
 
 from ..labs.herd import herd_experiment
+from ..labs.retry_codes import CloseCodeDemo
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -41,28 +48,82 @@ def _draws(backoff: object, attempt: int, rng: random.Random, n: int) -> list[fl
     return out
 
 
+N_DRAWS = 200
+ATTEMPTS = range(10)  # 0-4 below the cap, 5-9 at it (0.1 x 2**5 = 3.2 > 2)
+
+
+def _over(a: int, top: float) -> str:
+    """The first delay above the ceiling, with the likely reason."""
+    ceiling = _ceiling(a)
+    said = (f"backoff({a}, rng) returned {top:.3f} s; the longest wait before retry {a} is "
+            f"min({CAP:g}, {INITIAL:g} x {FACTOR:g}**{a}) = {ceiling:g} s")
+    ratio = top / ceiling
+    if ratio > 100:
+        return f"{said}: return seconds, not milliseconds"
+    if ceiling == CAP:
+        return f"{said}: the cap of {CAP:g} s is missing"
+    if 1.5 < ratio <= 2.05:
+        return f"{said}: about twice as long, is the exponent one too high (2 ** (attempt + 1))?"
+    return f"{said}: the ceiling starts at {INITIAL:g} s and grows x{FACTOR:g} per attempt"
+
+
+def _shape(a: int, vals: list[float]) -> str | None:
+    """What is wrong with the spread of ``N_DRAWS`` delays before retry ``a``, or None."""
+    ceiling = _ceiling(a)
+    at_cap = sum(1 for v in vals if abs(v - CAP) < 1e-9)
+    if ceiling == CAP and at_cap > N_DRAWS // 20:
+        return (f"{at_cap} of {N_DRAWS} calls of backoff({a}, rng) returned exactly {CAP:g} s: "
+                "the cap was applied after the jitter (min(cap, random wait)), so the clients "
+                "that reach it all wait the same. Cap the ceiling first, then draw "
+                "uniformly between 0 and it")
+    if max(vals) < 0.9 * ceiling:
+        said = (f"{N_DRAWS} calls of backoff({a}, rng) never returned more than "
+                f"{max(vals):.3f} s; full jitter reaches up to the ceiling, "
+                f"min({CAP:g}, {INITIAL:g} x {FACTOR:g}**{a}) = {ceiling:g} s")
+        if a == 0 and 0.4 <= max(vals) / ceiling <= 0.55:
+            return f"{said}: half of it, is the exponent one too low (2 ** (attempt - 1))?"
+        return f"{said}: the ceiling grows x{FACTOR:g} per attempt up to the cap"
+    if min(vals) > 0.25 * ceiling:
+        return (f"{N_DRAWS} calls of backoff({a}, rng) never returned less than "
+                f"{min(vals):.3f} s (ceiling {ceiling:g} s): that is equal jitter or less; full "
+                "jitter draws anywhere between 0 and the ceiling")
+    dist = _ks_uniform(vals, ceiling)
+    if dist > 0.2:
+        mean = sum(vals) / len(vals)
+        return (f"the delays before retry {a} are not spread evenly between 0 and {ceiling:g} s "
+                f"(mean {mean:.3f} s, expected about {ceiling / 2:.3f} s): draw with "
+                "rng.uniform(0, ceiling)")
+    return None
+
+
+def _ks_uniform(vals: list[float], top: float) -> float:
+    """The Kolmogorov-Smirnov distance between ``vals`` and uniform(0, top)."""
+    xs = sorted(vals)
+    n = len(xs)
+    return max(max((i + 1) / n - x / top, x / top - i / n) for i, x in enumerate(xs))
+
+
 def _properties(backoff: object) -> str | None:
     """What is wrong with the delays themselves, or None."""
-    draws = {a: _draws(backoff, a, random.Random(100 + a), 200) for a in range(10)}
+    draws = {a: _draws(backoff, a, random.Random(100 + a), N_DRAWS) for a in ATTEMPTS}
     for a, vals in draws.items():
         if min(vals) < 0:
             return f"backoff({a}, rng) returned {min(vals):.3f} s: a wait cannot be negative"
         if max(vals) > _ceiling(a) + 1e-9:
-            return (f"backoff({a}, rng) returned {max(vals):.3f} s; the longest wait before "
-                    f"retry {a} is min({CAP:g}, {INITIAL:g} x {FACTOR:g}**{a}) = {_ceiling(a):g} s")
+            return _over(a, max(vals))
     if _draws(backoff, 3, random.Random(7), 20) != _draws(backoff, 3, random.Random(7), 20):
         return ("two rngs with the same seed gave different delays: draw the randomness from "
                 "the `rng` argument (rng.uniform, rng.random), not the random module, so a run "
                 "can be replayed")
     spread = max(draws[3]) - min(draws[3])
     if spread < 0.1 * _ceiling(3):
-        return (f"200 calls of backoff(3, rng) all gave {min(draws[3]):.3f} to "
+        return (f"{N_DRAWS} calls of backoff(3, rng) all gave {min(draws[3]):.3f} to "
                 f"{max(draws[3]):.3f} s: "
                 "no jitter, so clients that dropped together retry together (a herd)")
-    m1, m4 = sum(draws[1]) / 200, sum(draws[4]) / 200
-    if m4 < 3 * m1:
-        return (f"the mean wait is {m1:.3f} s before retry 1 and {m4:.3f} s before retry 4: "
-                f"it should grow by x{FACTOR:g} per attempt (exponential backoff)")
+    for a, vals in draws.items():
+        wrong = _shape(a, vals)
+        if wrong:
+            return wrong
     return None
 
 
@@ -89,10 +150,12 @@ def check_backoff(backoff: object, *, clients: int = 40, seed: int = 0) -> Resul
         took = "not within 20 s" if herd.all_back_after is None else f"{herd.all_back_after:.2f} s"
         return hint(NAME, f"the server was back after {herd.restart_after:g} s but the last client "
                           f"only after {took} (allowed {limit:.1f} s): is the cap applied?")
-    return passed(NAME, f"{clients} real clients, server down {herd.restart_after:g} s: "
-                        f"{len(herd.attempts)} attempts; once it was back, at most {peak} within "
-                        f"{SPIKE_WINDOW * 1e3:.0f} ms were due (without jitter all {clients} come "
-                        f"at once); all back {herd.all_back_after:.2f} s after the outage began"
+    return passed(NAME, f"{N_DRAWS} delays per attempt 0-9 spread from 0 to min({CAP:g}, "
+                        f"{INITIAL:g} x {FACTOR:g}**attempt); {clients} real clients, server "
+                        f"down {herd.restart_after:g} s: {len(herd.attempts)} attempts; once it "
+                        f"was back, at most {peak} within {SPIKE_WINDOW * 1e3:.0f} ms were due "
+                        f"(allowed: {int(0.4 * clients)}); all back "
+                        f"{herd.all_back_after:.2f} s after the outage began"
                         + _lag_note(herd.max_late))
 
 
@@ -103,18 +166,37 @@ def _lag_note(late: float) -> str:
             "which bunches them; the spike above counts when they were due)")
 
 
-def stop_retrying(answer: object) -> Result:
-    """Question: after which close code should a client stop retrying?"""
-    name = "Question (give up)"
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        return hint(name, "answer with a close code (a whole number)")
-    if answer == 1008:
-        return passed(name, "1008 policy violation: the server refused this client on purpose; "
-                            "the same connection would be refused again (RFC 6455 7.4.1)")
-    if answer in (1001, 1011, 1012, 1013):
-        return hint(name, f"{answer} says the server had a problem or is restarting: a later "
-                          "retry may well succeed")
-    if 4000 <= answer <= 4999:
-        return hint(name, f"{answer} means what the application says (RFC 6455 7.4.2): a 4000 "
-                          "'session expired' asks for a new login, then a reconnect")
-    return hint(name, f"{answer} is not among the four codes offered")
+# --- predict, then observe: which close ends retrying ---------------------------------------
+
+GIVE_UP = "Prediction (when to stop retrying)"
+CODES = (1001, 1011, 1013, 1008)
+
+
+def predict_give_up(answer: object) -> Result:
+    """Keep the guess: after which of :data:`CODES` will a ReconnectingClient give up?"""
+    if isinstance(answer, int) and not isinstance(answer, bool):
+        answer = str(answer)
+    return _predict.record(GIVE_UP, answer, choices=tuple(str(c) for c in CODES))
+
+
+def give_up(demo: CloseCodeDemo) -> Result:
+    """Compare the guess with what :func:`wslab.labs.retry_codes.close_code_demo` saw."""
+    if not isinstance(demo, CloseCodeDemo):
+        return hint(GIVE_UP, "pass the result of close_code_demo(...) (run the demo cell)")
+
+    def judge(value: float | str) -> tuple[bool, str]:
+        came_back = [o for o in demo.outcomes if not o.gave_up]
+        quit_ = demo.gave_up()
+        back = ", ".join(f"{o.code}" for o in came_back) or "none"
+        stopped = ", ".join(str(c) for c in quit_) or "none"
+        measured = (f"measured: the client connected again after {back}, and gave up after "
+                    f"{stopped}; you said {value}")
+        right = str(value) in {str(c) for c in quit_}
+        if quit_ != [1008] or len(came_back) != len(demo.outcomes) - 1:
+            return right, measured  # an unusual run: the measurement alone, no story
+        why = ("1008 (policy violation) says the server refused this client on purpose: the "
+               "same connection would be refused again (RFC 6455 7.4.1). The others say the "
+               "server went away, failed or is overloaded: a later try may well work")
+        return right, f"{measured}. {why}"
+
+    return _predict.compare(GIVE_UP, measured_at=demo.started_at, judge=judge)

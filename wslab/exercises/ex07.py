@@ -3,17 +3,23 @@
 ``check_rooms(on_message)`` installs the learner's ``on_message(rooms, conn,
 message)`` on a fresh server and drives it with real clients: they join and
 leave rooms and talk, and every message each client receives is compared with
-what it should receive, in order.  WebSocket knows no rooms (RFC 6455 1.1:
+what it should receive, in order, and nothing else (a member of another room
+speaks in a room it is not in, too).  WebSocket knows no rooms (RFC 6455 1.5:
 a connection is one stream of messages); this is the application's job.
+
+The prediction (:func:`predict_lazy`, :func:`lazy_client`) is asked before the
+notebook's slow-consumer demo and compared with what its server recorded.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 
 from ..net.client import connect
-from ..net.server import serve
+from ..net.server import LabServer, serve
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -22,6 +28,7 @@ solution = solution_function("ex07")
 
 NAME = "Exercise 1 (rooms)"
 WAIT_S = 3.0
+QUIET_S = 0.15  # a message that was not for a client would arrive within this
 
 
 class _Failed(Exception):
@@ -58,7 +65,8 @@ def check_rooms(on_message: object) -> Result:
         server.stop()
     return passed(NAME, "3 real clients: joins answered with the right member counts (joining "
                         "twice counts once), each 'said' reached exactly the room's members, "
-                        "the sender too, nobody after leaving, and a stranger got an error")
+                        "the sender too, nobody after leaving; a member of another room and a "
+                        "client that left got an error, and nobody else heard them")
 
 
 class _Steps:
@@ -83,13 +91,41 @@ class _Steps:
                 raise _Failed(f"{self.case}: {who}'s connection closed ({exc})") from None
         if got is None:
             raise _Failed(f"{self.case}: {who} received nothing within {WAIT_S:g} s; "
-                          f"expected {json.dumps(want)}")
+                          f"expected {json.dumps(want)}{self.meanwhile(who)}")
         try:
             data = json.loads(got)
         except (TypeError, ValueError):
             data = got
         if data != want:
             raise _Failed(f"{self.case}: {who} received {got!r}; expected {json.dumps(want)}")
+
+    def meanwhile(self, but: str) -> str:
+        """What the other clients received instead, as the end of a hint."""
+        seen = []
+        for name, client in self.users.items():
+            if name == but:
+                continue
+            try:
+                seen.append(f"{name} received {client.recv(timeout=0.02)!r}")
+            except Exception:  # noqa: BLE001 - nothing there (or closed): nothing to add
+                continue
+        return f" (meanwhile {' and '.join(seen)})" if seen else ""
+
+    def nothing(self, *who: str, wait: float = QUIET_S) -> None:
+        """``who`` receive nothing more within ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.errors:
+                raise _Failed(f"{self.case}: {self.errors[0]}")
+            for name in who:
+                try:
+                    got = self.users[name].recv(timeout=0.01)
+                except TimeoutError:
+                    continue
+                except Exception:  # noqa: BLE001 - a closed connection is reported by expect()
+                    continue
+                raise _Failed(f"{self.case}: {name} also received {got!r}, which was not for "
+                              f"{name}")
 
     def run(self) -> None:
         said = lambda room, text: {"op": "said", "room": room, "text": text}  # noqa: E731
@@ -109,32 +145,65 @@ class _Steps:
         self.send("ann", op="say", room="lab", text="hi")
         self.expect("ann", said("lab", "hi"))
         self.expect("bob", said("lab", "hi"))
+        self.nothing("ann", "bob", "cy")
+        self.case = "cy (lobby only) says 'anyone?' in lobby"
         self.send("cy", op="say", room="lobby", text="anyone?")
-        self.case = "cy (lobby only) says 'anyone?' in lobby, after ann's 'hi' in lab"
         self.expect("cy", said("lobby", "anyone?"))
+        self.nothing("ann", "bob")
+        self.case = ("cy, a member of lobby but not of lab, says 'psst' in lab (an error, to cy "
+                     "only)")
+        self.send("cy", op="say", room="lab", text="psst")
+        self.expect("cy", {"op": "error", "reason": "not in room lab"})
+        self.nothing("ann", "bob", "cy")
         self.case = "bob leaves lab"
         self.send("bob", op="leave", room="lab")
         self.expect("bob", {"op": "left", "room": "lab"})
         self.case = "ann says 'bye' in lab after bob left (only ann gets it)"
         self.send("ann", op="say", room="lab", text="bye")
         self.expect("ann", said("lab", "bye"))
+        self.nothing("bob", "cy")
         self.case = "bob, no longer in lab, says 'back?' in lab (an error, to bob only)"
         self.send("bob", op="say", room="lab", text="back?")
         self.expect("bob", {"op": "error", "reason": "not in room lab"})
+        self.nothing("ann", "bob", "cy")
         self.case = "ann says 'still here' in lab (ann only: bob's 'back?' reached nobody)"
         self.send("ann", op="say", room="lab", text="still here")
         self.expect("ann", said("lab", "still here"))
+        self.nothing("ann", "bob", "cy")
 
 
-def slow_code(answer: object) -> Result:
-    """Question: the close code for a client that cannot keep up."""
-    name = "Question (slow consumer)"
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        return hint(name, "answer with a close code (a whole number)")
-    if answer == 1013:
-        return passed(name, "1013 try again later: the client may come back with an empty buffer")
-    if answer == 1008:
-        return hint(name, "1008 (policy) is defensible, but look at which code wslab's event shows")
-    if answer == 1009:
-        return hint(name, "1009 is for one message that is too big, not for a backlog")
-    return hint(name, "read slow_server.events.of('error') after the slow-consumer cell")
+# --- predict, then observe: one client that never reads ---------------------------------------
+
+LAZY = "Prediction (a client that never reads)"
+OUTCOMES = ("slow", "pile", "drop")
+
+
+def predict_lazy(answer: object) -> Result:
+    """Keep the guess: what happens when one client of a broadcast never reads?"""
+    return _predict.record(LAZY, answer, choices=OUTCOMES)
+
+
+def lazy_client(server: LabServer, received: Sequence[int], *, sent: int = 120) -> Result:
+    """Compare the guess with what happened: ``received`` is how many of the ``sent``
+    broadcasts each fast client got; the server's events say whether it dropped the lazy
+    one, with which code."""
+    events = list(server.events) if isinstance(server, LabServer) else []
+    if not events:
+        return hint(LAZY, "pass the demo's server and the fast clients' counts "
+                          "(run the demo cell first)")
+    measured_at = min(e.t_ns for e in events) / 1e9
+    errors = [e for e in events if e.kind == "error"]
+    everyone = all(n == sent for n in received)
+    outcome = "slow" if not everyone else ("drop" if errors else "pile")
+
+    def judge(value: float | str) -> tuple[bool, str]:
+        fast = f"the {len(received)} fast clients received {list(received)} of {sent}"
+        lazy = (f"the server closed the lazy client with {errors[0].code} ({errors[0].reason})"
+                if errors else "the server did not close the lazy client")
+        text = f"measured: {fast}; {lazy}; you said {value!r}"
+        if outcome == "drop":
+            text += (". Each client has its own send buffer: the fast ones never waited, and "
+                     "the lazy one was dropped once its backlog passed send_buffer_max")
+        return value == outcome, text
+
+    return _predict.compare(LAZY, measured_at=measured_at, judge=judge)

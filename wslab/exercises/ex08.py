@@ -6,14 +6,20 @@ and connects real clients offering different lists; each client applies RFC
 6455 section 4.1 and fails the connection if the server names a subprotocol it
 never offered.  The server's rule (section 4.2.2): pick one of the offers, here
 the first of ``SUPPORTED`` (the server's preference) the client offered, or
-none (omit the header).
+none (omit the header).  Names match exactly: ``chat.json.v2`` and ``chat.json`` are
+not ``chat.json.v1``.
+
+The prediction (:func:`predict_no_gain`, :func:`no_gain`) is asked before
+:func:`wslab.labs.compression.compression_experiment` runs and compared with its records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..labs.compression import KINDS, CompressionRecord
 from ..labs.negotiation import SelectingServer, offer
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -30,6 +36,7 @@ CASES = [  # (what the client offers, what this server must choose)
     (["mqtt"], None),
     ([], None),
     (["chat.json.v2"], None),
+    (["chat.json"], None),
 ]
 
 
@@ -37,8 +44,54 @@ def _header(name: str | None) -> str:
     return "no Sec-WebSocket-Protocol header" if name is None else f"Sec-WebSocket-Protocol: {name}"
 
 
+def _reversible(select: object) -> bool:
+    """Whether ``select`` reads a global SUPPORTED list the check may reverse for a while."""
+    code = getattr(select, "__code__", None)
+    space = getattr(select, "__globals__", None)
+    return (code is not None and isinstance(space, dict) and "SUPPORTED" in code.co_names
+            and isinstance(space.get("SUPPORTED"), list))
+
+
+def _expected(offered: list[str], supported: list[str]) -> str | None:
+    return next((name for name in supported if name in offered), None)
+
+
+def _round(server: SelectingServer, supported: list[str], note: str) -> str | None:
+    """Every case against the server's preference ``supported``: what went wrong, or None."""
+    for offered, _ in CASES:
+        want = _expected(offered, supported)
+        got = offer(server.url, offered)
+        if server.errors:
+            err = server.errors[0]
+            return (err.hint if isinstance(err, StudentError) else
+                    f"select({offered!r}) returned something the handshake cannot send: {err}")
+        if got.failed:
+            return (f"{note}the client offered {offered}; your server answered with "
+                    f"{_header_from(got.response_head)} and the client failed the "
+                    f"connection: {got.failed} (RFC 6455 4.1). Expected {_header(want)}")
+        if got.chosen != want:
+            if want is not None and got.chosen in supported:
+                why = ("the server's order of preference (SUPPORTED) decides, not the "
+                       "client's order, nor any other")
+            elif got.chosen is not None and got.chosen not in supported:
+                why = "answer only with a subprotocol this server speaks (SUPPORTED)"
+            elif want is None:
+                why = "names match exactly"
+            else:
+                why = "pick one the client offered"
+            return (f"{note}the client offered {offered}; your server answered with "
+                    f"{_header(got.chosen)}; expected {_header(want)}: {why}")
+    return None
+
+
 def check_select(select: object) -> Result:
-    """Run ``select(offered)`` in a live server's handshake; real clients offer lists."""
+    """Run ``select(offered)`` in a live server's handshake; real clients offer lists.
+
+    When ``select`` reads the notebook's global ``SUPPORTED``, every case runs a second
+    time with that list reversed (and then restored): the answer must follow the
+    server's preference, so an answer that only happened to come out right (a set's
+    order, the client's order) is caught.
+    """
     try:
         takes(select, 1, what="select(offered)")
     except StudentError as exc:
@@ -48,30 +101,28 @@ def check_select(select: object) -> Result:
         return call(select, offered, what=f"select({offered!r})")
 
     server = SelectingServer(guarded)
+    rounds = [(SUPPORTED, "")]
+    if _reversible(select):
+        rounds.append((SUPPORTED[::-1], f"with SUPPORTED reversed to {SUPPORTED[::-1]} (the "
+                                        "check swaps your list to see that its order decides), "))
+    space = select.__globals__ if len(rounds) == 2 else {}  # type: ignore[attr-defined]
+    saved = space.get("SUPPORTED")
     try:
-        for offered, want in CASES:
-            got = offer(server.url, offered)
-            if server.errors:
-                err = server.errors[0]
-                return hint(NAME, err.hint if isinstance(err, StudentError) else
-                            f"select({offered!r}) returned something the handshake cannot "
-                            f"send: {err}")
-            if got.failed:
-                return hint(NAME, f"the client offered {offered}; your server answered with "
-                                  f"{_header_from(got.response_head)} and the client failed the "
-                                  f"connection: {got.failed} (RFC 6455 4.1). "
-                                  f"Expected {_header(want)}")
-            if got.chosen != want:
-                why = ("the server's order of preference (SUPPORTED) decides, not the client's"
-                       if want is not None and got.chosen in SUPPORTED else
-                       "names match exactly" if want is None else "pick one the client offered")
-                return hint(NAME, f"the client offered {offered}; your server answered with "
-                                  f"{_header(got.chosen)}; expected {_header(want)}: {why}")
+        for supported, note in rounds:
+            if note:
+                space["SUPPORTED"] = list(supported)
+            wrong = _round(server, supported, note)
+            if wrong:
+                return hint(NAME, wrong)
     finally:
+        if len(rounds) == 2:
+            space["SUPPORTED"] = saved
         server.stop()
-    return passed(NAME, f"{len(CASES)} real handshakes: the server's favourite among the offers, "
-                        "and no header at all when nothing matches (RFC 6455 4.2.2); every "
-                        "client accepted the answer (4.1)")
+    runs = len(CASES) * len(rounds)
+    return passed(NAME, f"{runs} real handshakes: the server's favourite among the offers"
+                        f"{' (for both orders of SUPPORTED)' if len(rounds) == 2 else ''}, "
+                        "exact names only, and no header at all when nothing matches "
+                        "(RFC 6455 4.2.2); every client accepted the answer (4.1)")
 
 
 def _header_from(head: bytes) -> str:
@@ -81,14 +132,37 @@ def _header_from(head: bytes) -> str:
     return "no Sec-WebSocket-Protocol header"
 
 
-def no_gain(answer: object, records: Sequence) -> Result:
-    """Question: which payload kind does not shrink with permessage-deflate?"""
-    name = "Question (what compresses)"
-    kinds = sorted({r.kind for r in records})
-    if not isinstance(answer, str) or answer not in kinds:
-        return hint(name, f"answer with one of {kinds}")
-    worst = max((r for r in records if r.compressed), key=lambda r: r.ratio).kind
-    if answer == worst:
-        return passed(name, f"{worst}: random bytes have no repetition for DEFLATE to find; "
-                            "they even grow by a few bytes")
-    return hint(name, "compare the compressed ratio column per kind")
+# --- predict, then observe: what compresses ----------------------------------------------------
+
+NO_GAIN = "Prediction (what compresses)"
+
+
+def predict_no_gain(answer: object) -> Result:
+    """Keep the guess: which payload kind will gain nothing from permessage-deflate?"""
+    return _predict.record(NO_GAIN, answer, choices=KINDS)
+
+
+def no_gain(records: Sequence[CompressionRecord]) -> Result:
+    """Compare the guess with :func:`compression_experiment`'s records: the kind whose
+    compressed messages took the most bytes on the wire per payload byte."""
+    on = [r for r in records if isinstance(r, CompressionRecord) and r.compressed]
+    if not on:
+        return hint(NO_GAIN, "pass the records of compression_experiment(...) "
+                             "(run the experiment cell first)")
+    biggest = max(r.size for r in on)
+    at = {r.kind: r for r in on if r.size == biggest}
+    off = {r.kind: r for r in records if not r.compressed and r.size == biggest}
+    worst = max(at.values(), key=lambda r: r.ratio)
+
+    def judge(value: float | str) -> tuple[bool, str]:
+        sizes = "; ".join(
+            f"{k} {off[k].wire_bytes_up:,} -> {r.wire_bytes_up:,} bytes"
+            if k in off else f"{k} ratio {r.ratio:.3f}" for k, r in sorted(at.items()))
+        text = (f"measured, {biggest:,}-byte messages from the client, bytes on the wire "
+                f"without -> with compression: {sizes}; you said {value!r}")
+        if worst.kind == "random":
+            text += (". Random bytes have no repetition for DEFLATE to find (nor have images, "
+                     "video or zip files: they are compressed already)")
+        return value == worst.kind, text
+
+    return _predict.compare(NO_GAIN, measured_at=min(r.measured_at for r in on), judge=judge)

@@ -83,6 +83,7 @@ class CompressionRecord:
     (send -> echo received) over ``rounds`` messages on a direct connection.
     ``wire_bytes_*_repeat``: median for the same message sent again on the same
     connection (context takeover makes it cheaper); None when ``rounds`` is 1.
+    ``measured_at``: when the measurement began (a prediction must come before it).
     """
 
     kind: str
@@ -95,6 +96,7 @@ class CompressionRecord:
     wire_bytes_up_repeat: int | None = None
     wire_bytes_down_repeat: int | None = None
     rounds: int = 1
+    measured_at: float = 0.0  # time.monotonic() when this cell's first message was sent
 
     def __str__(self) -> str:
         state = "on " if self.compressed else "off"
@@ -306,6 +308,7 @@ def _run_mode(compressed: bool, payloads: dict[tuple[str, int], str | bytes], ro
                        app_heartbeat=False, timeout=timeout)
         tap = Tap(server.url, timeout=timeout)
         for (kind, size), payload in payloads.items():
+            began = time.monotonic()
             wire = _measure(tap.url, lambda c, p=payload: _atapped(c, tap, p, rounds, timeout),
                             compressed, rounds, timeout, tap)
             rtts = _measure(server.url, lambda c, p=payload: _atimed(c, p, rounds, timeout),
@@ -319,7 +322,7 @@ def _run_mode(compressed: bool, payloads: dict[tuple[str, int], str | bytes], ro
                 wire_bytes_up_repeat=round(statistics.median(u for u, _ in rest)) if rest else None,
                 wire_bytes_down_repeat=(round(statistics.median(d for _, d in rest))
                                         if rest else None),
-                rounds=rounds))
+                rounds=rounds, measured_at=began))
     finally:
         if tap is not None:
             tap.stop()

@@ -95,7 +95,11 @@ def detection_experiment(settings: list[tuple[float, float]] = ((0.2, 0.2), (0.5
 
 @dataclass
 class LoopTrial:
-    """What a heartbeat loop did, healthy and then blackholed (times in seconds)."""
+    """What a heartbeat loop did, healthy and then blackholed (times in seconds).
+
+    Everything here is read from the client's own log (what left and arrived, and
+    when), never from the loop's code: a check states only what was measured.
+    """
 
     interval: float
     timeout: float
@@ -106,7 +110,15 @@ class LoopTrial:
     closed_healthy: str | None = None  # a Close sent while healthy (code and reason)
     detection_s: float | None = None   # blackhole start -> the loop's Close frame
     close_sent: str | None = None      # "code reason" of that Close
+    # from the last unanswered ping before the Close to the Close: how long the loop waited
+    # for the missing pong (the timeout, if it waited `timeout`)
+    pong_wait_s: float | None = None
+    # pings sent after the blackhole began (or in flight when it began) that got no pong
+    unanswered: int = 0
+    # no Close: how long the newest unanswered ping had waited when the watch ended
+    pending_s: float | None = None
     loop_error: BaseException | None = None
+    error_in_cleanup: bool = False     # the error came once the trial cut the connection
     loop_returned: bool = False
     loop_running: bool = False         # still running when the trial ended
     returned_unclosed: bool = False    # returned after the blackhole without sending a Close
@@ -117,14 +129,53 @@ def _client_log(client, kind: str, since_ns: int) -> list:  # noqa: ANN001
             and e.t_ns >= since_ns]
 
 
+def _pong_times(client) -> dict[bytes, int]:  # noqa: ANN001
+    return {bytes(e.data): e.t_ns for e in list(client.log)
+            if e.direction == "in" and e.kind == "pong"}
+
+
+def _healthy_part(trial: LoopTrial, client, start: int, t_fail: int) -> None:  # noqa: ANN001
+    """Pings, their gaps and round trips, and any Close, from ``start`` to ``t_fail``."""
+    trial.healthy_s = (t_fail - start) / 1e9
+    pings = _client_log(client, "ping", start)
+    sent = [e.t_ns for e in pings if e.t_ns <= t_fail]
+    trial.pings_healthy = len(sent)
+    trial.gaps = [(b - a) / 1e9 for a, b in zip(sent, sent[1:], strict=False)]
+    pongs = _pong_times(client)
+    trial.rtts = [(pongs[bytes(e.data)] - e.t_ns) / 1e9 for e in pings
+                  if bytes(e.data) in pongs and e.t_ns <= t_fail]
+    early = [e for e in _client_log(client, "close", start) if e.t_ns <= t_fail]
+    if early:
+        trial.closed_healthy = str(early[0].data)
+
+
+def _blackholed_part(trial: LoopTrial, client, start: int, t_fail: int,  # noqa: ANN001
+                     now: int) -> None:
+    """The pings that got no pong and how long the loop waited for the last one."""
+    pongs = _pong_times(client)
+    closes = _client_log(client, "close", t_fail)
+    close_t = closes[0].t_ns if closes else None
+    # every ping of the healthy part was answered (else the check stopped there); a ping
+    # still in flight when the blackhole began loses its pong too
+    missing = [e.t_ns for e in _client_log(client, "ping", start)
+               if bytes(e.data) not in pongs and e.t_ns <= (close_t or now)]
+    trial.unanswered = len(missing)
+    if close_t is not None:
+        if missing:
+            trial.pong_wait_s = (close_t - missing[-1]) / 1e9
+    elif missing:
+        trial.pending_s = (now - missing[-1]) / 1e9
+
+
 def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: float,
                     healthy_periods: float = 3.5, seed: int | None = None) -> LoopTrial:
     """Run ``loop(client, interval, timeout)`` in a thread on a client behind a FaultProxy.
 
     The connection is healthy for ``healthy_periods`` intervals plus a random
     phase, then the proxy blackholes it.  Recorded from the client's own log:
-    the pings sent, the pongs' round trips, and when the loop's Close frame left
-    (the detection time).  Bounded: waits at most 2 x (interval + timeout) + 2 s
+    the pings sent, the pongs' round trips, when the loop's Close frame left
+    (the detection time) and how long after the unanswered ping (the wait for
+    the missing pong).  Bounded: waits at most 2 x (interval + timeout) + 2 s
     after the blackhole.  Stops what it starts (a loop that never returns is
     reported, its thread left as a daemon).
     """
@@ -137,6 +188,7 @@ def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: fl
     proxy = FaultProxy(server.url)
     client = connect(proxy.url)
     done = threading.Event()
+    cleaning = threading.Event()
 
     def run() -> None:
         try:
@@ -144,6 +196,7 @@ def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: fl
             trial.loop_returned = True
         except BaseException as exc:  # noqa: BLE001 - reported to the learner
             trial.loop_error = exc
+            trial.error_in_cleanup = cleaning.is_set()
         finally:
             done.set()
 
@@ -155,20 +208,8 @@ def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: fl
         while time.monotonic() < healthy_until and not done.is_set():
             time.sleep(0.01)
         t_fail = time.perf_counter_ns()
-        trial.healthy_s = (t_fail - start) / 1e9
-        sent = [e.t_ns for e in _client_log(client, "ping", start)]
-        trial.pings_healthy = len(sent)
-        trial.gaps = [(b - a) / 1e9 for a, b in zip(sent, sent[1:], strict=False)]
-        pongs = {bytes(e.data): e.t_ns for e in list(client.log)
-                 if e.direction == "in" and e.kind == "pong"}
-        trial.rtts = [(pongs[bytes(e.data)] - e.t_ns) / 1e9
-                      for e in _client_log(client, "ping", start)
-                      if bytes(e.data) in pongs]
-        early = _client_log(client, "close", start)
-        if early:
-            trial.closed_healthy = str(early[0].data)
-            return trial
-        if done.is_set():
+        _healthy_part(trial, client, start, t_fail)
+        if trial.closed_healthy is not None or done.is_set():
             return trial
         proxy.set("blackhole")
         deadline = time.monotonic() + 2 * (interval + timeout) + 2
@@ -182,9 +223,11 @@ def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: fl
                 break
             time.sleep(0.005)
         if trial.close_sent is not None:
-            done.wait(timeout + 2)  # let the loop finish its close
+            done.wait(interval + timeout + 2)  # let the loop finish its close (or go on)
+        _blackholed_part(trial, client, start, t_fail, time.perf_counter_ns())
         trial.returned_unclosed = done.is_set() and trial.close_sent is None
     finally:
+        cleaning.set()
         proxy.clear()
         proxy.reset_all()
         client.stop(timeout=2)
@@ -193,6 +236,48 @@ def heartbeat_trial(loop: Callable[..., object], *, interval: float, timeout: fl
         proxy.stop()
         server.stop()
     return trial
+
+
+# --- fixed-interval pings or pings when idle (notebook 05) ----------------------------------
+
+@dataclass(frozen=True)
+class PingModes:
+    """Pings sent by two clients during the same busy stretch of traffic."""
+
+    interval: float
+    seconds: float           # how long the traffic lasted
+    messages: int            # echoes each client exchanged in that time
+    fixed_pings: int         # ping_mode="fixed": a ping every interval, whatever happens
+    idle_pings: int          # ping_mode="idle": a ping only after `interval` without data
+    started_at: float        # time.monotonic() when the traffic began
+
+
+def ping_modes_demo(url: str, *, interval: float = 0.2, messages: int = 60,
+                    pause: float = 0.015) -> PingModes:
+    """Two clients of the echo server at ``url`` exchange ``messages`` echoes, one every
+    ``pause`` seconds; count the pings each one's keepalive sent meanwhile.
+
+    ``ping_mode`` is wslab's own option: "fixed" pings every ``interval`` as the
+    websockets library does; "idle" pings only after ``interval`` with nothing
+    received, as aiohttp does.  Bounded: at most 1,000 messages.
+    """
+    if not isinstance(messages, int) or not 1 <= messages <= 1000:
+        raise ValueError(f"messages is an integer 1-1,000, got {messages!r}")
+    clients = {mode: connect(url, ping_interval=interval, ping_timeout=1, ping_mode=mode)
+               for mode in ("fixed", "idle")}
+    try:
+        started = time.monotonic()
+        for i in range(messages):
+            for c in clients.values():
+                c.send(str(i))
+                c.recv(timeout=5)
+            time.sleep(pause)
+        seconds = time.monotonic() - started
+        return PingModes(interval, seconds, messages, clients["fixed"].keepalive.pings_sent,
+                         clients["idle"].keepalive.pings_sent, started)
+    finally:
+        for c in clients.values():
+            c.stop()
 
 
 # --- a live client for the FaultPanel ----------------------------------------------------

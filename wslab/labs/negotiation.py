@@ -168,6 +168,8 @@ class BrowserOutcome:
     url: str
     protocols: tuple[str, ...]
     opened: bool
+    # ws.protocol once open: the server's choice, or "" (the empty string, never null, when
+    # it chose none); None here only when the socket never opened and it was not read
     protocol: str | None
     close_code: int | None
     error_event: bool
@@ -212,6 +214,6 @@ def chromium_offer(page_url: str, cases: Iterable[tuple[str, Iterable[str]]], *,
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise WSLabError(f"headless Chromium failed: {last}")
     seen = json.loads(proc.stdout)
-    return [BrowserOutcome(u, tuple(p), bool(s.get("opened")), s.get("protocol") or None,
+    return [BrowserOutcome(u, tuple(p), bool(s.get("opened")), s.get("protocol"),
                            s.get("code"), bool(s.get("error")), list(s.get("console", [])))
             for (u, p), s in zip(cases, seen, strict=True)]
