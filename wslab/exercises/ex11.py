@@ -3,6 +3,7 @@ and reading the measured cost of the Redis hop."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 from ..labs.stats import percentile
@@ -13,13 +14,8 @@ from ._student import StudentError, call, takes
 solution = solution_function("ex11")
 
 
-def check_deliver_once(deliver_once: object) -> Result:
-    """Exercise 1: ``deliver_once(last_seen, incoming) -> (data to deliver, new last_seen)``."""
-    name = "Exercise 1 (exactly once)"
-    try:
-        takes(deliver_once, 2, what="deliver_once(last_seen, incoming)")
-    except StudentError as exc:
-        return hint(name, exc.hint)
+def _deliver_cases() -> list[tuple[str, int, list[tuple[int, str]], tuple[list[str], int]]]:
+    """(label, last_seen, incoming, (data to deliver, new last_seen)), in a random order."""
     cases = [
         ("in order", 0, [(1, "a"), (2, "b"), (3, "c")], (["a", "b", "c"], 3)),
         ("a replay overlapping what arrived live", 2,
@@ -27,28 +23,82 @@ def check_deliver_once(deliver_once: object) -> Result:
         ("the same event from two servers", 5, [(6, "x"), (6, "x"), (7, "y")], (["x", "y"], 7)),
         ("nothing new", 9, [(8, "old"), (9, "older")], ([], 9)),
         ("a gap (7 is missing): 8 must wait", 6, [(8, "late")], ([], 6)),
+        ("a gap after two good ones (13 is missing)", 10, [(11, "k"), (12, "l"), (14, "n")],
+         (["k", "l"], 12)),
+        ("a late duplicate after newer events", 3, [(4, "d"), (5, "e"), (4, "d")],
+         (["d", "e"], 5)),
+        ("two events with the same text", 20, [(21, "ok"), (22, "ok")], (["ok", "ok"], 22)),
         ("an empty batch", 3, [], ([], 3)),
     ]
-    for label, last_seen, incoming, want in cases:
+    random.shuffle(cases)
+    return cases
+
+
+def _deliver_why(out: list, want: list, incoming: list, last_seen: int) -> str:
+    """What the difference between ``out`` and ``want`` says about the rule."""
+    seqs = [s for s, _ in incoming]
+    if len(out) > len(want):
+        if any(s <= last_seen for s in seqs):
+            return (f" (numbers up to last_seen={last_seen} were delivered already: skip every "
+                    "seq <= last_seen)")
+        return " (something was delivered twice, or past a gap: deliver seq == last_seen + 1 only)"
+    if len(out) < len(want):
+        if len(set(out)) < len(out) or len(set(d for _, d in incoming)) < len(set(seqs)):
+            return (" (two events are two numbers even when their text is the same: decide by "
+                    "seq, not by data)")
+        return f" (seq {last_seen + 1} was the next one: it must be delivered)"
+    if sorted(out) == sorted(want):
+        return " (the right data, in the wrong order: deliver in seq order)"
+    return " (deliver a number only when it is last_seen + 1, then move last_seen on)"
+
+
+def check_deliver_once(deliver_once: object) -> Result:
+    """Exercise 1: ``deliver_once(last_seen, incoming) -> (data to deliver, new last_seen)``."""
+    name = "Exercise 1 (exactly once)"
+    try:
+        takes(deliver_once, 2, what="deliver_once(last_seen, incoming)")
+    except StudentError as exc:
+        return hint(name, exc.hint)
+    for label, last_seen, incoming, want in _deliver_cases():
         try:
             got = call(deliver_once, last_seen, list(incoming), what="deliver_once()")
         except StudentError as exc:
             return hint(name, f"{label}: {exc.hint}")
-        if not isinstance(got, tuple) or len(got) != 2:
-            return hint(name, f"return a pair (list of data, new last_seen); got {got!r}")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return hint(name, f"{label}: return a pair (list of data, new last_seen); "
+                              f"got {got!r}")
         out, seen = got
+        if not isinstance(out, (list, tuple)):
+            return hint(name, f"{label}: the first item is the list of data to deliver; "
+                              f"got {out!r}")
         if list(out) != want[0]:
-            why = ""
-            if len(out) > len(want[0]):
-                why = " (something was delivered twice, or out of order)"
             return hint(name, f"{label}: last_seen={last_seen}, incoming={incoming} -> you "
-                              f"delivered {list(out)!r}, expected {want[0]!r}{why}")
-        if seen != want[1]:
-            return hint(name,
-                        f"{label}: the new last_seen should be {want[1]}, you returned {seen!r}")
+                              f"delivered {list(out)!r}, expected {want[0]!r}"
+                              + _deliver_why(list(out), want[0], incoming, last_seen))
+        if isinstance(seen, bool) or seen != want[1]:
+            why = (" (the last number DELIVERED, not the last or largest one that arrived)"
+                   if seen in [s for s, _ in incoming] else "")
+            return hint(name, f"{label}: last_seen={last_seen}, incoming={incoming} -> the new "
+                              f"last_seen should be {want[1]}, you returned {seen!r}{why}")
     return passed(name, "each number delivered once, in order, duplicates and replays "
                         "skipped, and nothing delivered past a gap: what ReconnectingClient "
                         "and each server's event pump do")
+
+
+def _paths(rng: random.Random) -> dict[str, list[float]]:
+    """Paths of idle timeouts (s); the last one random, its shortest anywhere in the list."""
+    shortest = float(rng.randrange(20, 50))
+    hops = [shortest, float(rng.randrange(60, 120)), float(rng.randrange(300, 400))]
+    rng.shuffle(hops)
+    return {
+        "nginx alone (proxy_read_timeout 60 s)": [60.0],
+        "a cloud load balancer (60 s) then nginx (60 s)": [60.0, 60.0],
+        "a router with a 55 s limit, a 350 s NAT and nginx": [55.0, 350.0, 60.0],
+        "a 350 s NAT, then a corporate proxy with 30 s, then nginx (60 s)":
+            [350.0, 30.0, 60.0],
+        f"a path with the idle timeouts {hops}": hops,
+        "a 2 s lab proxy": [2.0],
+    }
 
 
 def check_ping_interval(ping_interval: object) -> Result:
@@ -58,13 +108,7 @@ def check_ping_interval(ping_interval: object) -> Result:
         takes(ping_interval, 1, what="ping_interval(idle_timeouts)")
     except StudentError as exc:
         return hint(name, exc.hint)
-    paths = {
-        "nginx alone (proxy_read_timeout 60 s)": [60.0],
-        "a cloud load balancer (60 s) then nginx (60 s)": [60.0, 60.0],
-        "a router with a 55 s limit, a 350 s NAT and nginx": [55.0, 350.0, 60.0],
-        "a 2 s lab proxy": [2.0],
-    }
-    for label, timeouts in paths.items():
+    for label, timeouts in _paths(random.Random()).items():
         try:
             got = call(ping_interval, list(timeouts), what="ping_interval()")
         except StudentError as exc:
@@ -72,13 +116,17 @@ def check_ping_interval(ping_interval: object) -> Result:
         if isinstance(got, bool) or not isinstance(got, (int, float)):
             return hint(name, f"{label}: return a number of seconds, got {got!r}")
         low = min(timeouts)
+        if got >= 100 * low:
+            return hint(name, f"{label}: {got:g} looks like milliseconds; the timeouts are in "
+                              f"seconds, and so is the answer (at most {low / 2:g} here)")
         if got >= low:
             return hint(name, f"{label}: {got:g} s is not below the shortest idle timeout "
                               f"({low:g} s): the connection is cut before the first ping")
         if got > low / 2:
             return hint(name, f"{label}: {got:g} s works only if every ping arrives on time; "
-                              "leave room for one late or lost ping (at most half the timeout)")
-        if got < low / 20:
+                              "leave room for one late or lost ping (at most half the shortest "
+                              f"timeout, {low / 2:g} s)")
+        if got <= 0 or got < low / 20:
             return hint(name, f"{label}: {got:g} s is safe but wasteful: thousands of clients "
                               "pinging that often cost the server real work")
     return passed(name, "below half the shortest idle timeout on the path, and not wastefully "
