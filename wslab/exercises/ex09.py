@@ -49,33 +49,37 @@ class Case:
 
 
 def table(secret: str, rng: random.Random) -> list[Case]:
-    """The handshakes admit() is asked about before the live bank, in a random order."""
+    """The handshakes admit() is asked about before the live bank, simplest first; the
+    port of the local site is random, so a foreign origin extends a different one each run."""
     bank, port = "https://bank.example", rng.randrange(1024, 6554)
     local = f"http://127.0.0.1:{port}"
-    longer = f"http://127.0.0.1:{port}{rng.randrange(10)}"  # a valid port: at most 65539
-    longer = longer if int(longer.rsplit(":", 1)[1]) <= 65535 else f"http://127.0.0.1:{port}0"
-    cases = [
+    longer = f"{local}{rng.randrange(10)}"
+    longer = longer if int(longer.rsplit(":", 1)[1]) <= 65535 else f"{local}0"
+    foreign = "the victim's cookie"
+    return [
         Case("the bank's own page, logged in", bank, secret, bank, 101),
+        Case("a script with no Origin and the right token", None, secret, bank, 101,
+             "non-browser clients often send no Origin at all (None); their token decides"),
+        Case("a script with no Origin and no token", None, None, bank, 401),
+        Case("the bank's own page with a wrong token", bank, secret[::-1], bank, 403),
+        Case(f"a page of https://evil.example with {foreign}", "https://evil.example", secret,
+             bank, 403, "a page of another origin is refused (403) even with the victim's "
+                        "cookie: compare Origin with site"),
         Case(f"the page {local} (the site itself), logged in", local, secret, local, 101),
-        Case("a script with no Origin and the right token", None, secret, bank, 101),
-        Case("a script with no Origin and no token", None, None, bank, 401,
-             "no token at all is 401 (who are you?)"),
-        Case("the bank's own page with a wrong token", bank, secret[::-1], bank, 403,
-             "a wrong token is 403 (no token at all would be 401)"),
-        Case("a page of https://bank.example.evil.net (a domain of the attacker's whose name "
-             "starts with the bank's) with the victim's cookie", "https://bank.example.evil.net",
-             secret, bank, 403, f"{WHOLE}: a prefix match lets bank.example.evil.net in"),
         Case(f"a page on port {longer.rsplit(':', 1)[1]} of the same host (its origin starts "
-             f"with {local}) with the victim's cookie", longer, secret, local, 403,
+             f"with {local}) with {foreign}", longer, secret, local, 403,
              f"{WHOLE}: {longer} starts with {local} but is another origin"),
-        Case("a page of https://evilbank.example (its name ends with the bank's) with the "
-             "victim's cookie", "https://evilbank.example", secret, bank, 403,
+        Case(f"a page of https://bank.example.evil.net (the attacker's domain, starting with "
+             f"the bank's name) with {foreign}", "https://bank.example.evil.net", secret, bank,
+             403, f"{WHOLE}: a prefix match lets bank.example.evil.net in"),
+        Case(f"a page of https://evilbank.example (its name ends with the bank's) with "
+             f"{foreign}", "https://evilbank.example", secret, bank, 403,
              f"{WHOLE}: an ending or a substring match lets evilbank.example in"),
-        Case("a page with Origin: null (a sandboxed iframe, a file: or data: page) with the "
-             "victim's cookie", "null", secret, bank, 403,
+        Case(f"a page with Origin: null (a sandboxed iframe, a file: or data: page) with "
+             f"{foreign}", "null", secret, bank, 403,
              "'null' is the Origin of an opaque page (RFC 6454 section 7), another origin, "
              "not a missing one; only a missing Origin (None) means a non-browser client"),
-        Case("the bank's host over plain http (another scheme) with the victim's cookie",
+        Case(f"the bank's host over plain http (another scheme) with {foreign}",
              "http://bank.example", secret, bank, 403,
              "scheme, host and port must all match (RFC 6454 section 5): http://bank.example "
              "is another origin than https://bank.example"),
@@ -88,8 +92,6 @@ def table(secret: str, rng: random.Random) -> list[Case]:
         Case(f"the bank's own page with the token {secret.upper()!r}", bank, secret.upper(),
              bank, 403, "tokens are case-sensitive; compare them exactly"),
     ]
-    rng.shuffle(cases)
-    return cases
 
 
 def _status_hint(got: object) -> str | None:
@@ -106,9 +108,10 @@ def _ask_table(decide, secret: str) -> str | None:  # noqa: ANN001
         if wrong:
             return f"{case.who}: admit({case.origin!r}, {case.token!r}, {case.site!r}) {wrong}"
         if got != case.want:
+            advice = _advice(case.want, got) if {case.want, got} == {401, 403} else ""
             return (f"{case.who}: admit({case.origin!r}, {case.token!r}, {case.site!r}) "
                     f"returned {got}, expected {case.want}"
-                    + (f": {case.why}" if case.why else _advice(case.want, got)))
+                    + (advice or (f": {case.why}" if case.why else _advice(case.want, got))))
     return None
 
 
@@ -163,7 +166,6 @@ def _live(decide, secret: str) -> Result:  # noqa: ANN001, C901
         (f"a page of http://localhost:{bank.port} (the same server, another origin) with "
          "the victim's cookie", f"http://localhost:{bank.port}", good, 403),
     ]
-    random.shuffle(cases)
     try:
         try:  # the hijack itself, as the victim's browser would send it
             with connect(bank.url, headers={"Cookie": good}, origin=evil.origin) as hijacked:
@@ -220,10 +222,8 @@ def _advice(want: int, got: object) -> str:
         return ": a matching Origin proves nothing by itself; any script can send it"
     if want == 101 and got == 403:
         return ": non-browser clients often send no Origin at all; their token decides"
-    if want == 401 and got == 403:
-        return ": no token at all is 401 (who are you?), a wrong one 403"
-    if want == 403 and got == 401:
-        return ": a token that is there but wrong is 403; 401 means none was sent"
+    if {want, got} == {401, 403}:
+        return ": 401 means no token was sent (who are you?), 403 a wrong token or a foreign page"
     return ""
 
 

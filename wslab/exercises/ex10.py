@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ..labs.latency import stall_trial
 from ..labs.stats import percentile
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -148,21 +149,46 @@ def _against_truth(got: list[float], truth: list[float], stall: float) -> Result
     return passed(NAME, f"your loop saw the stall as the users did: {table}{shift}")
 
 
-def gil_slowdown(answer: object, records: Sequence) -> Result:
-    """Question: how many times slower was the in-kernel server while a cell computed
-    with the default 5 ms switch interval, than with the cell idle?"""
-    name = "Question (the GIL)"
+# --- prediction: how much slower does a computing cell make the in-kernel server? -----------
+
+GIL = "Prediction (the GIL)"
+SLOWDOWNS = ("same", "few", "tens")  # under x2, x2 to x10, x10 or more
+BOUNDS = (2.0, 10.0)
+
+
+def _bucket(ratio: float) -> set[str]:
+    """The slowdown's bucket; both neighbours when it lies within 25 % of a boundary."""
+    out = {SLOWDOWNS[sum(ratio >= b for b in BOUNDS)]}
+    for k, b in enumerate(BOUNDS):
+        if b / 1.25 <= ratio <= b * 1.25:
+            out |= {SLOWDOWNS[k], SLOWDOWNS[k + 1]}
+    return out
+
+
+def predict_gil(answer: object) -> Result:
+    """Record the guess: with the cell computing and CPython's default 5 ms switch interval,
+    is the in-kernel server's median round trip about the 'same' (under x2), a 'few' times
+    slower (x2 to x10) or 'tens' of times slower (x10 or more) than with the cell idle?"""
+    return _predict.record(GIL, answer, choices=SLOWDOWNS)
+
+
+def compare_gil(records: Sequence) -> Result:
+    """The guess against the GIL experiment's records (the busy 5 ms median / the idle one)."""
     idle = next(r for r in records if not r.busy and "process" not in r.label)
     busy = next(r for r in records
                 if r.busy and r.switch_interval >= 0.004 and "process" not in r.label)
-    truth = busy.p50_ms / idle.p50_ms
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return hint(name, "answer with a number: the busy median divided by the idle median")
-    if abs(answer - truth) <= 0.25 * truth:
-        return passed(name, f"x{truth:.0f}: {busy.p50_ms:.3f} ms against {idle.p50_ms:.3f} ms. "
-                            "Each round trip waits for the computing thread to hand over the GIL, "
-                            "which it does only every switch interval")
-    if abs(answer - 1 / truth) <= 0.25 / truth:
-        return hint(name, "upside down: the busy median divided by the idle one")
-    return hint(name, f"divide the median of '{busy.label}' by that of '{idle.label}' "
-                      "in the table above")
+    ratio = busy.p50_ms / idle.p50_ms
+    names = {"same": "about the same (under x2)", "few": "a few times slower (x2-x10)",
+             "tens": "tens of times slower (x10 or more)"}
+
+    def judge(value: float | str) -> tuple[bool, str]:
+        right = value in _bucket(ratio)
+        measured = (f"measured x{ratio:.1f}: median {busy.p50_ms:.3f} ms while the cell computed, "
+                    f"{idle.p50_ms:.3f} ms while it was idle. Each round trip waits until the "
+                    "computing thread hands over the GIL, which it does only when the switch "
+                    f"interval ({busy.switch_interval * 1e3:g} ms) has passed")
+        if right:
+            return True, f"right, {names[str(value)]}: {measured}"
+        return False, f"you predicted {names.get(str(value), value)}; {measured}"
+
+    return _predict.compare(GIL, measured_at=min(idle.at, busy.at), judge=judge)
