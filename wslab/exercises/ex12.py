@@ -452,15 +452,16 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
         thread.start()
         healthy = 4 * INTERVAL
         thread.join(healthy)
-        _healthy(outcome, _heartbeats(client, since), healthy)
+        beats = _heartbeats(client, since)
+        _healthy(outcome, beats, healthy)
         t0, dark = time.monotonic(), time.perf_counter_ns()
         proxy.set("blackhole")
         bound = INTERVAL + TIMEOUT + SLACK
         thread.join(bound)
         if thread.is_alive():
-            beats = _heartbeats(client, dark)
-            if beats >= 2:
-                raise _Fail(f"watch sent {beats} heartbeats in the {bound:g} s after the "
+            unanswered = _heartbeats(client, dark)
+            if unanswered >= 2:
+                raise _Fail(f"watch sent {unanswered} heartbeats in the {bound:g} s after the "
                             "blackhole and none was answered, yet it kept going: return as "
                             f"soon as one gets no answer within timeout ({TIMEOUT:g} s)")
             raise _Fail(f"no detection within {bound:g} s of the blackhole (interval "
@@ -474,9 +475,10 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
                         "TimeoutError and return")
             raise _Fail(err)
         took = outcome["t"] - t0
-        return (f"quiet while the server answered ({healthy:g} s, one heartbeat every "
-                f"{INTERVAL:g} s); dead peer noticed {took:.2f} s after the blackhole (worst "
-                f"case interval + timeout = {INTERVAL + TIMEOUT:g} s, {SLACK:g} s slack allowed)")
+        return (f"quiet while the server answered ({beats} heartbeats in {healthy:g} s, "
+                f"interval {INTERVAL:g} s); dead peer noticed {took:.2f} s after the blackhole "
+                f"(worst case interval + timeout = {INTERVAL + TIMEOUT:g} s, {SLACK:g} s slack "
+                "allowed)")
     finally:
         if thread.is_alive():
             proxy.reset_all()  # the next ping raises ConnectionClosed and ends the loop

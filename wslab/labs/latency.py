@@ -31,12 +31,17 @@ class ColdPath:
     first_rtt_s: list[float]       # round trips on the first connection, from message 1
     later_rtt_s: list[float]       # round trips on the last connection, from message 1
 
+    def row(self) -> tuple[float, float, float, float]:
+        """(first handshake, median later handshake, first round trip, median later
+        round trip), in ms."""
+        med = statistics.median
+        return (self.first_connect_s * 1e3, med(self.later_connect_s) * 1e3,
+                self.first_rtt_s[0] * 1e3, med(self.later_rtt_s) * 1e3)
+
     def __str__(self) -> str:
-        first, later = self.first_connect_s * 1e3, statistics.median(self.later_connect_s) * 1e3
-        rtt, med = self.first_rtt_s[0] * 1e3, statistics.median(self.later_rtt_s) * 1e3
-        return (f"started in {self.start_s * 1e3:4.0f} ms; handshake: first {first:6.2f} ms, "
-                f"later {later:5.2f} ms (x{first / later:.1f}); round trip: first "
-                f"{rtt:5.2f} ms, later median {med:5.2f} ms (x{rtt / med:.1f})")
+        hs, hs2, rtt, rtt2 = self.row()
+        return (f"handshake {hs:.2f} ms then {hs2:.2f} ms; round trip {rtt:.2f} ms "
+                f"then {rtt2:.2f} ms (median); started in {self.start_s * 1e3:.0f} ms")
 
 
 def cold_path(*, processes: int = 3, n: int = 30, later: int = 3) -> list[ColdPath]:
@@ -68,6 +73,20 @@ def cold_path(*, processes: int = 3, n: int = 30, later: int = 3) -> list[ColdPa
             server.stop()
         out.append(ColdPath(started, first, handshakes, first_rtt, rtts))
     return out
+
+
+def cold_summary(runs: list[ColdPath]) -> str:
+    """A table: per fresh process, the first handshake and round trip against later
+    ones (ms, and how many times slower the first was); then the medians."""
+    med = statistics.median
+    rows = [(str(k), *r.row()) for k, r in enumerate(runs, 1)]
+    rows.append(("median", *(med(r[i] for r in rows) for i in range(1, 5))))
+    lines = ["fresh     handshake (ms)          round trip (ms)",
+             "process   first   later  ratio    first   later  ratio"]
+    for name, hs, hs2, rtt, rtt2 in rows:
+        lines.append(f"{name:<8}{hs:7.2f} {hs2:7.2f} {hs / hs2:5.1f}x  {rtt:7.2f} {rtt2:7.2f} "
+                     f"{rtt / rtt2:5.1f}x")
+    return "\n".join(lines)
 
 
 def tcp_vs_websocket(*, n: int = 500) -> dict[str, float]:
