@@ -692,3 +692,13 @@ def test_browser_token_places_measured_in_chromium():
     assert places.skipped is None, places.skipped
     assert places.opened == {"query": True, "header": False, "cookie": True}
     assert "401" in places.refused["header"]
+
+
+def test_cold_summary_tables_first_against_later():
+    from wslab.labs.latency import ColdPath, cold_summary
+    runs = [ColdPath(0.5, 0.020, [0.004, 0.005], [0.002, 0.0002], [0.0002, 0.0002]),
+            ColdPath(0.6, 0.010, [0.005], [0.001, 0.0003], [0.0004, 0.0002, 0.0002])]
+    text = cold_summary(runs)
+    assert " 10.0x" in text and "  5.0x" in text  # first round trips 2.0 and 1.0 ms / 0.2
+    last = text.splitlines()[-1].split()
+    assert last[0] == "median" and last[1] == "15.00" and last[2] == "4.75"
