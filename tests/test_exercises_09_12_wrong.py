@@ -696,9 +696,10 @@ def test_browser_token_places_measured_in_chromium():
 
 def test_cold_summary_tables_first_against_later():
     from wslab.labs.latency import ColdPath, cold_summary
-    runs = [ColdPath(0.5, 0.020, [0.004, 0.005], [0.002, 0.0002], [0.0002, 0.0002]),
-            ColdPath(0.6, 0.010, [0.005], [0.001, 0.0003], [0.0004, 0.0002, 0.0002])]
-    text = cold_summary(runs)
-    assert " 10.0x" in text and "  5.0x" in text  # first round trips 2.0 and 1.0 ms / 0.2
-    last = text.splitlines()[-1].split()
-    assert last[0] == "median" and last[1] == "15.00" and last[2] == "4.75"
+    runs = [ColdPath(0.5, 0.020, [0.004, 0.005], [0.002, 0.0002], [0.0004, 0.0002]),
+            ColdPath(0.6, 0.010, [0.005], [0.001, 0.0003], [0.0002, 0.0002, 0.0002])]
+    lines = cold_summary(runs).splitlines()
+    assert lines[2].split() == ["1", "20.00", "4.50", "4.4x", "2.00", "0.40", "5.0x"]
+    assert lines[3].split() == ["2", "10.00", "5.00", "2.0x", "1.00", "0.20", "5.0x"]
+    assert lines[4].split()[:3] == ["median", "15.00", "4.75"]
+    assert lines[5] == "steady state: a median round trip of 0.25 ms"  # of 0.3 and 0.2

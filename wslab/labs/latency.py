@@ -32,16 +32,16 @@ class ColdPath:
     later_rtt_s: list[float]       # round trips on the last connection, from message 1
 
     def row(self) -> tuple[float, float, float, float]:
-        """(first handshake, median later handshake, first round trip, median later
-        round trip), in ms."""
-        med = statistics.median
-        return (self.first_connect_s * 1e3, med(self.later_connect_s) * 1e3,
-                self.first_rtt_s[0] * 1e3, med(self.later_rtt_s) * 1e3)
+        """(first handshake, median later handshake, first round trip of the first
+        connection, first round trip of the last connection), in ms: the same steps, in a
+        cold process and in the same process warm."""
+        return (self.first_connect_s * 1e3, statistics.median(self.later_connect_s) * 1e3,
+                self.first_rtt_s[0] * 1e3, self.later_rtt_s[0] * 1e3)
 
     def __str__(self) -> str:
         hs, hs2, rtt, rtt2 = self.row()
-        return (f"handshake {hs:.2f} ms then {hs2:.2f} ms; round trip {rtt:.2f} ms "
-                f"then {rtt2:.2f} ms (median); started in {self.start_s * 1e3:.0f} ms")
+        return (f"handshake {hs:.2f} ms then {hs2:.2f} ms; first round trip {rtt:.2f} ms "
+                f"then {rtt2:.2f} ms; started in {self.start_s * 1e3:.0f} ms")
 
 
 def cold_path(*, processes: int = 3, n: int = 30, later: int = 3) -> list[ColdPath]:
@@ -76,16 +76,19 @@ def cold_path(*, processes: int = 3, n: int = 30, later: int = 3) -> list[ColdPa
 
 
 def cold_summary(runs: list[ColdPath]) -> str:
-    """A table: per fresh process, the first handshake and round trip against later
-    ones (ms, and how many times slower the first was); then the medians."""
+    """A table: per fresh process, its first handshake and first round trip against the
+    same steps on a later connection (ms, and how many times slower the first was); the
+    medians; then the steady state (the median round trip of the later connections)."""
     med = statistics.median
     rows = [(str(k), *r.row()) for k, r in enumerate(runs, 1)]
     rows.append(("median", *(med(r[i] for r in rows) for i in range(1, 5))))
-    lines = ["fresh     handshake (ms)          round trip (ms)",
+    lines = ["fresh     handshake (ms)          first round trip (ms)",
              "process   first   later  ratio    first   later  ratio"]
     for name, hs, hs2, rtt, rtt2 in rows:
         lines.append(f"{name:<8}{hs:7.2f} {hs2:7.2f} {hs / hs2:5.1f}x  {rtt:7.2f} {rtt2:7.2f} "
                      f"{rtt / rtt2:5.1f}x")
+    steady = med(med(r.later_rtt_s) for r in runs) * 1e3
+    lines.append(f"steady state: a median round trip of {steady:.2f} ms")
     return "\n".join(lines)
 
 
