@@ -402,7 +402,7 @@ def check_rooms(on_command: Callable[..., Any], on_gone: Callable[..., Any]) -> 
 
 # --- (c) the heartbeat ---------------------------------------------------------------------
 
-INTERVAL, TIMEOUT, SLACK = 0.4, 0.2, 1.0  # unequal: swapping them cannot pass by luck
+INTERVAL, TIMEOUT, SLACK = 0.5, 0.2, 1.0  # unequal: swapping them cannot pass by luck
 
 
 def _heartbeats(client: Client, since_ns: int) -> int:
@@ -420,7 +420,7 @@ def _healthy(watch_outcome: dict[str, Any], beats: int, healthy: float) -> None:
         raise _Fail(f"watch returned {watch_outcome.get('value')!r} while the server was "
                     f"answering (within {healthy:g} s): return only when a heartbeat goes "
                     "unanswered")
-    most = round(healthy / INTERVAL) + 2
+    most = round(healthy / INTERVAL) + 1
     if beats > most:
         raise _Fail(f"watch sent {beats} heartbeats in {healthy:g} s, about one every "
                     f"{healthy / beats:.2f} s; it should wait interval ({INTERVAL:g} s) between "
