@@ -26,6 +26,8 @@ POINTS = (50, 90, 99, 100)
 
 OFFSET_MAX = 0.02  # a schedule started up to 20 ms before the check's is still right
 BEHIND_MAX = 0.0015  # ... and one started later than the first send only by noise
+EARLY_MAX = 0.002  # messages sent this much before the schedule of the first ten: not paced
+# (the bound grows to 4 intervals: on a busy machine the first ten may all leave late)
 UNITS = ((1e3, "milliseconds", "not multiplied by 1000"),
          (1e6, "microseconds", "not multiplied by 1e6"),
          (1e9, "nanoseconds", "not of perf_counter_ns(), which counts nanoseconds"))
@@ -59,12 +61,25 @@ def _slope(got: Sequence[float], truth: Sequence[float]) -> float:
     return sum((i - mx) * (d - my) for i, d in enumerate(diffs)) / den if den else 0.0
 
 
+def _scale(got: Sequence[float], truth: Sequence[float]) -> float | None:
+    """The factor between yours and the truth when it is about the same for every message
+    (the 10th and 90th percentile of the per-message ratios within x3): another unit.
+    None when the ratio changes from message to message (another rule, not a unit)."""
+    ratios = [g / t for g, t in zip(got, truth, strict=True) if t > 1e-4]
+    if len(ratios) < len(truth) // 2:
+        return None
+    low, high = percentile(ratios, 10), percentile(ratios, 90)
+    if low <= 0 or high / low > 3:
+        return None
+    return percentile(ratios, 50)
+
+
 def _shape(got: list[float], truth: list[float], interval: float) -> str | None:
     """A hint when the values are in another unit, from two clocks, negative, or grow with
     the message number; None when they are latencies in seconds of the right kind."""
-    ratio = percentile(got, 50) / max(percentile(truth, 50), 1e-9)
+    ratio = _scale(got, truth)
     for factor, unit, fix in UNITS:
-        if factor / 3 <= ratio <= factor * 3:
+        if ratio is not None and factor / 3 <= ratio <= factor * 3:
             return (f"your median is {percentile(got, 50):.4g} for a true median of "
                     f"{percentile(truth, 50) * 1e3:.3g} ms: your latencies look like {unit}. "
                     f"Return seconds: the difference of two time.perf_counter() values, {fix}")
@@ -112,7 +127,7 @@ def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
     if len(t.truth_s) < n:
         return hint(NAME, f"only {len(t.truth_s)} of {n} replies arrived: send one message and "
                           "receive its echo per step")
-    if t.early_s > 0.002:
+    if t.early_s > max(EARLY_MAX, 4 * interval):
         return hint(NAME, f"a message left {t.early_s * 1e3:.1f} ms before its due time: pace the "
                           f"loop, one message every {interval * 1e3:g} ms from the start")
     truth = t.truth_s[:n]
