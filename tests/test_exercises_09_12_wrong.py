@@ -575,9 +575,9 @@ def _by_state(client, interval, timeout):
 
 
 WATCH_WRONG = {
-    "interval and timeout swapped": (_swapped_watch, ["heartbeats in 2 s",
+    "interval and timeout swapped": (_swapped_watch, ["heartbeats in 2.4 s",
                                                       "sleep(interval)"]),
-    "no pause between pings": (_no_pause, ["heartbeats in 2 s", "wait interval"]),
+    "no pause between pings": (_no_pause, ["heartbeats in 2.4 s", "wait interval"]),
     "keeps going after a missed pong": (_keeps_going, ["none was answered", "kept going"]),
     "ping frames without timeout": (_frames_without_timeout, ["no detection within",
                                                              "ping(timeout=timeout)"]),
