@@ -1,10 +1,11 @@
 """Checks for 09_security.ipynb (layer 4): an origin and token check at the handshake.
 
 ``check_admit(admit)`` first asks the learner's ``admit(origin, token, site)``
-about a table of handshakes of three sites (in a new random order, with a random
-port, each run), among them the textbook mistakes: a foreign origin that
-*extends* the site (``https://bank.example.evil.net``, port 4000 and 40001), the
-opaque ``Origin: null``, another scheme, a token that is a prefix of the secret.
+about a table of handshakes of two sites (one on a random port each run), among
+them the textbook mistakes: a foreign origin that *extends* the site
+(``https://bank.example.evil.net``; port 4000 and 40001), one that ends like it,
+the opaque ``Origin: null``, another scheme, a token that is a prefix of the
+secret or the secret plus more.
 Then it puts the function in front of a real "bank" server that trusts its
 session cookie, replays the hijack (a page of another origin carrying the
 victim's cookie) and a set of forged requests over raw sockets.  Browsers always

@@ -11,6 +11,10 @@ own origin.
 with whatever ``Origin`` and ``Cookie`` it is given: a non-browser client can
 claim any origin, which is why Origin protects browser users only and never
 replaces the token (RFC 6455 section 10.2).
+
+:func:`token_places` asks headless Chromium where a page can put a token: the
+query string and a cookie work, an ``Authorization`` header cannot be sent by
+``new WebSocket(url, protocols)`` at all.
 """
 
 from __future__ import annotations
