@@ -148,7 +148,7 @@ def test_chromium_fails_a_connection_when_no_subprotocol_is_selected():
     assert both.opened and both.protocol == "chat.json.v1"
 
 
-# --- 09: origin and token --------------------------------------------------------------------
+# --- 09: origin and token (more wrong answers: tests/test_exercises_09_12_wrong.py) ----------
 
 def _token_only(origin, token, site):
     return 401 if token is None else (101 if token == "s3cret" else 403)
@@ -167,20 +167,13 @@ def _origin_required(origin, token, site):
 def test_ex09_admit_against_hijack_and_forgeries():
     _passes(ex09.check_admit(sol.get("ex09", "admit")))
     _fails(ex09.check_admit(_stub), "not written yet")
-    _fails(ex09.check_admit(_token_only), "hijack worked", "balance")
-    _fails(ex09.check_admit(_origin_only), "not logged in", "expected 401")
+    _fails(ex09.check_admit(_token_only), "https://evil.example", "compare Origin with site")
+    _fails(ex09.check_admit(_origin_only), "no Origin and the right token", "expected 101")
     _fails(ex09.check_admit(_origin_required), "no Origin", "expected 101")
     _fails(ex09.check_admit(lambda o, t, s: True), "returned True")
 
 
-def test_ex09_question():
-    _passes(ex09.browser_token("query"))
-    _passes(ex09.browser_token("cookie"))
-    _fails(ex09.browser_token("header"), "no headers")
-    _fails(ex09.browser_token("a query"))  # no substring acceptance
-
-
-# --- 10: coordinated omission, the GIL ------------------------------------------------------
+# --- 10: coordinated omission (more wrong answers: tests/test_exercises_09_12_wrong.py) -------
 
 def _naive(client, n, interval):
     start = time.perf_counter()
@@ -192,16 +185,6 @@ def _naive(client, n, interval):
         client.send("m")
         client.recv()
         out.append(time.perf_counter() - sent)
-    return out
-
-
-def _unpaced(client, n, interval):
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        client.send("m")
-        client.recv()
-        out.append(time.perf_counter() - t)
     return out
 
 
@@ -221,26 +204,11 @@ def test_ex10_measure_through_a_stall():
     _passes(ex10.check_measure(sol.get("ex10", "measure")))
     early = ex10.check_measure(_early_clock)
     _fails(early, "ms off the truth")
-    off = re.search(r"about \+(\d+) ms off", early.message)  # 50 ms, plus a loaded machine's
+    off = re.search(r"about \+(\d+)\.\d ms off", early.message)  # 50 ms, plus a loaded machine's
     assert off is not None and 48 <= int(off.group(1)) <= 60, early.message
     _fails(ex10.check_measure(_stub), "not written yet")
     _fails(ex10.check_measure(_naive), "your loop reports", "from when the message was due")
-    _fails(ex10.check_measure(_unpaced), "before its due time")
     _fails(ex10.check_measure(lambda c, n, i: [0.0] * 3), "returned 3 value(s)")
-
-
-def test_ex10_question_reads_the_measured_records():
-    from wslab.labs.gil import GilRecord
-    gil = [GilRecord("in-kernel server, cell idle, switch interval 0.5 ms", 0.0005, False,
-                     [0.0001]),
-           GilRecord("in-kernel server, cell computing, switch interval 5 ms", 0.005, True,
-                     [0.008]),
-           GilRecord("in-kernel server, cell computing, switch interval 0.5 ms", 0.0005, True,
-                     [0.001])]
-    _passes(ex10.gil_slowdown(80, gil))
-    _fails(ex10.gil_slowdown(1 / 80, gil), "upside down")
-    _fails(ex10.gil_slowdown(10, gil), "divide")
-    _fails(ex10.gil_slowdown("80", gil), "number")
 
 
 def test_every_solution_is_shown_on_request():

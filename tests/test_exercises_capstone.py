@@ -37,7 +37,7 @@ def test_token_model_passes():
     r = ex12.check_token(MODEL["verify_token"])
     assert r.ok, r
     assert "HTTP 401" in r.message and "4001" in r.message
-    assert "compare_digest" not in r.message  # the model uses it: no nudge
+    assert "constant time" in r.message
 
 
 def test_token_stub_not_written():
@@ -50,16 +50,15 @@ def test_token_that_trusts_the_name_fails():
     assert_hint(ex12.check_token(trusting), "bob's signature", "forged token gets in")
 
 
-def test_token_with_plain_equality_passes_with_a_nudge():
+def test_token_with_plain_equality_is_not_yet_whatever_the_comments_say():
     def plain(token):
+        # compare_digest would be better (a comment proves nothing)
         if not isinstance(token, str) or token.count(".") != 1:
             return None
         user, sig = token.split(".")
         good = hmac.new(ex12.SECRET, user.encode(), hashlib.sha256).hexdigest()[:16]
         return user if user and sig == good else None
-    r = ex12.check_token(plain)
-    assert r.ok, r
-    assert "compare_digest" in r.message
+    assert_hint(ex12.check_token(plain), "sig == good", "hmac.compare_digest")
 
 
 def test_token_prefix_match_fails():
@@ -146,7 +145,7 @@ def test_heartbeat_watching_state_never_notices():
         while client.state.name == "OPEN":
             time.sleep(interval)
         return "dead"
-    assert_hint(ex12.check_heartbeat(by_state), "TCP stays open")
+    assert_hint(ex12.check_heartbeat(by_state), "sent nothing", "unanswered")
 
 
 def test_heartbeat_that_raises_is_told_to_catch():

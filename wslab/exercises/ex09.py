@@ -1,19 +1,30 @@
 """Checks for 09_security.ipynb (layer 4): an origin and token check at the handshake.
 
-``check_admit(admit)`` puts the learner's ``admit(origin, token, site)`` in
-front of a real "bank" server that trusts its session cookie, then replays the
-hijack (a page of another origin, carrying the victim's cookie) and a set of
-forged requests over raw sockets.  Browsers always send ``Origin`` and pages
-cannot change it; any other client can send anything (RFC 6455 section 10.2),
-so the token must be checked too.
+``check_admit(admit)`` first asks the learner's ``admit(origin, token, site)``
+about a table of handshakes of two sites (one on a random port each run), among
+them the textbook mistakes: a foreign origin that *extends* the site
+(``https://bank.example.evil.net``; port 4000 and 40001), one that ends like it,
+the opaque ``Origin: null``, another scheme, a token that is a prefix of the
+secret or the secret plus more.
+Then it puts the function in front of a real "bank" server that trusts its
+session cookie, replays the hijack (a page of another origin carrying the
+victim's cookie) and a set of forged requests over raw sockets.  Browsers always
+send ``Origin`` and pages cannot change it; any other client can send anything
+(RFC 6455 sections 4.1 and 10.2), so the token must be checked too, and in
+constant time (:mod:`._constant_time`).
 """
 
 from __future__ import annotations
 
-from ..labs.hijack import AdmitWith, forged_handshake
+import random
+from dataclasses import dataclass
+
+from ..labs.hijack import AdmitWith, TokenPlaces, forged_handshake
 from ..net.client import connect
 from ..net.errors import ConnectionFailed
 from ..net.server import serve
+from . import _predict
+from ._constant_time import Watch, insecure
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -21,18 +32,121 @@ from ._student import StudentError, call, takes
 solution = solution_function("ex09")
 
 NAME = "Exercise 1 (origin and token)"
+STATUSES = (101, 401, 403)
+
+WHOLE = "compare the whole Origin with site (==), not a part of it"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One handshake put to admit(): what it is, the answer, and what a wrong one means."""
+
+    who: str
+    origin: str | None
+    token: str | None
+    site: str
+    want: int
+    why: str = ""
+
+
+def table(secret: str, rng: random.Random) -> list[Case]:
+    """The handshakes admit() is asked about before the live bank, simplest first; the
+    port of the local site is random, so a foreign origin extends a different one each run."""
+    bank, port = "https://bank.example", rng.randrange(1024, 6554)
+    local = f"http://127.0.0.1:{port}"
+    longer = f"{local}{rng.randrange(10)}"
+    longer = longer if int(longer.rsplit(":", 1)[1]) <= 65535 else f"{local}0"
+    foreign = "the victim's cookie"
+    return [
+        Case("the bank's own page, logged in", bank, secret, bank, 101),
+        Case("a script with no Origin and the right token", None, secret, bank, 101,
+             "non-browser clients often send no Origin at all (None); their token decides"),
+        Case("a script with no Origin and no token", None, None, bank, 401),
+        Case("the bank's own page with a wrong token", bank, secret[::-1], bank, 403),
+        Case(f"a page of https://evil.example with {foreign}", "https://evil.example", secret,
+             bank, 403, "a page of another origin is refused (403) even with the victim's "
+                        "cookie: compare Origin with site"),
+        Case(f"the page {local} (the site itself), logged in", local, secret, local, 101),
+        Case(f"a page on port {longer.rsplit(':', 1)[1]} of the same host (its origin starts "
+             f"with {local}) with {foreign}", longer, secret, local, 403,
+             f"{WHOLE}: {longer} starts with {local} but is another origin"),
+        Case(f"a page of https://bank.example.evil.net (the attacker's domain, starting with "
+             f"the bank's name) with {foreign}", "https://bank.example.evil.net", secret, bank,
+             403, f"{WHOLE}: a prefix match lets bank.example.evil.net in"),
+        Case(f"a page of https://evilbank.example (its name ends with the bank's) with "
+             f"{foreign}", "https://evilbank.example", secret, bank, 403,
+             f"{WHOLE}: an ending or a substring match lets evilbank.example in"),
+        Case(f"a page with Origin: null (a sandboxed iframe, a file: or data: page) with "
+             f"{foreign}", "null", secret, bank, 403,
+             "'null' is the Origin of an opaque page (RFC 6454 section 7), another origin, "
+             "not a missing one; only a missing Origin (None) means a non-browser client"),
+        Case(f"the bank's host over plain http (another scheme) with {foreign}",
+             "http://bank.example", secret, bank, 403,
+             "scheme, host and port must all match (RFC 6454 section 5): http://bank.example "
+             "is another origin than https://bank.example"),
+        Case(f"the bank's own page with the token {secret[:3]!r} (the start of the secret)",
+             bank, secret[:3], bank, 403,
+             "compare the whole token; a prefix or substring match lets a guess in"),
+        Case(f"the bank's own page with the token {secret + '!'!r} (the secret and more)",
+             bank, secret + "!", bank, 403,
+             "compare the whole token; startswith or `in` lets a longer guess in"),
+        Case(f"the bank's own page with the token {secret.upper()!r}", bank, secret.upper(),
+             bank, 403, "tokens are case-sensitive; compare them exactly"),
+    ]
+
+
+def _status_hint(got: object) -> str | None:
+    if isinstance(got, bool) or got not in STATUSES:
+        return (f"returned {got!r}; return one of the HTTP statuses {STATUSES} as an int "
+                "(101 accept, 401 no token, 403 refused)")
+    return None
+
+
+def _ask_table(decide, secret: str) -> str | None:  # noqa: ANN001
+    for case in table(secret, random.Random()):
+        got = decide(case.origin, case.token, case.site)
+        wrong = _status_hint(got)
+        if wrong:
+            return f"{case.who}: admit({case.origin!r}, {case.token!r}, {case.site!r}) {wrong}"
+        if got != case.want:
+            advice = _advice(case.want, got) if {case.want, got} == {401, 403} else ""
+            return (f"{case.who}: admit({case.origin!r}, {case.token!r}, {case.site!r}) "
+                    f"returned {got}, expected {case.want}"
+                    + (advice or (f": {case.why}" if case.why else _advice(case.want, got))))
+    return None
 
 
 def check_admit(admit: object, *, secret: str = "s3cret") -> Result:
-    """The hijack and forged handshakes against a bank guarded by ``admit``."""
+    """The table, then the hijack and forged handshakes against a bank guarded by ``admit``."""
     try:
         takes(admit, 3, what="admit(origin, token, site)")
     except StudentError as exc:
         return hint(NAME, exc.hint)
+    watch = Watch()
 
     def decide(origin, token, site):  # noqa: ANN001, ANN202
-        return call(admit, origin, token, site, what=f"admit({origin!r}, {token!r}, site)")
+        return call(admit, origin, watch.text(token), site,
+                    what=f"admit({origin!r}, {token!r}, {site!r})")
 
+    try:
+        wrong = _ask_table(decide, secret)
+    except StudentError as exc:
+        return hint(NAME, exc.hint)
+    if wrong:
+        return hint(NAME, wrong)
+    live = _live(decide, secret)
+    if not live.ok:
+        return live
+    slow = insecure(watch, admit, 1)  # type: ignore[arg-type]
+    if slow is not None:
+        return hint(NAME, f"every answer was right, but {slow} compares the token with "
+                          "== or !=, which stops at the first character that differs: how long "
+                          "a refusal takes tells an attacker how much of a guess was right. "
+                          "Use hmac.compare_digest(token, SECRET)")
+    return live
+
+
+def _live(decide, secret: str) -> Result:  # noqa: ANN001, C901
     evil = serve(name="ex09-evil")
     guard = AdmitWith(secret, places=("cookie",), decide=decide)
     bank = serve(name="ex09-bank", origins=["*"], auth=guard)  # only admit() decides
@@ -59,21 +173,22 @@ def check_admit(admit: object, *, secret: str = "s3cret") -> Result:
                 hijacked.send("what is my balance?")
                 stolen = hijacked.recv(timeout=5)
             if _why(guard) is not None:
-                return _why(guard)
-            return hint(NAME, f"the hijack worked: a page of {evil.origin} (another "
-                                             f"origin) with the victim's cookie was accepted and "
-                                             f"read {stolen!r}: compare Origin with site")
+                return _why(guard)  # type: ignore[return-value]
+            return hint(NAME, f"the hijack worked: a page of {evil.origin} (another origin, the "
+                              f"same host as the bank {bank.origin}) with the victim's cookie "
+                              f"was accepted and read {stolen!r}: compare scheme, host and port "
+                              "of Origin with site")
         except ConnectionFailed as exc:
             if _why(guard) is not None:
-                return _why(guard)
+                return _why(guard)  # type: ignore[return-value]
             if exc.status != 403:
                 return hint(NAME,
                             f"the hijack (Origin {evil.origin}, the victim's cookie) got HTTP "
-                                  f"{exc.status}; a foreign page is forbidden: 403")
+                            f"{exc.status}; a foreign page is forbidden: 403")
         for who, origin, cookie, want in cases:
             got = forged_handshake(bank.url, origin=origin, cookie=cookie)
             if _why(guard) is not None:
-                return _why(guard)
+                return _why(guard)  # type: ignore[return-value]
             if got != want:
                 return hint(NAME, f"{who}: your check answered {got}, expected {want} "
                                   f"(Origin {origin!r}, token {_token(cookie)})"
@@ -82,9 +197,10 @@ def check_admit(admit: object, *, secret: str = "s3cret") -> Result:
         bank.stop()
         evil.stop()
     return passed(NAME,
-                  f"the hijack from {evil.origin} got 403; {len(cases)} forged handshakes over "
-                        "raw sockets got the right 101/401/403: Origin stops foreign pages, "
-                        "the token stops everyone else (Origin can be forged by scripts)")
+                  f"every handshake of the table judged right; the hijack from {evil.origin} "
+                  f"got 403; {len(cases)} forged handshakes over raw sockets got the right "
+                  "101/401/403; the token compared in constant time. Origin stops foreign "
+                  "pages, the token stops everyone else (scripts can forge Origin)")
 
 
 def _why(guard: AdmitWith) -> Result | None:
@@ -102,22 +218,40 @@ def _token(cookie: str | None) -> str:
 
 def _advice(want: int, got: object) -> str:
     if want == 403 and got == 101:
-        return ": compare the whole Origin with site (==), not a part of it"
+        return f": {WHOLE}"
     if want == 401 and got == 101:
         return ": a matching Origin proves nothing by itself; any script can send it"
     if want == 101 and got == 403:
         return ": non-browser clients often send no Origin at all; their token decides"
-    if want == 401 and got == 403:
-        return ": no token at all is 401 (who are you?), a wrong one 403"
+    if {want, got} == {401, 403}:
+        return ": 401 means no token was sent (who are you?), 403 a wrong token or a foreign page"
     return ""
 
 
-def browser_token(answer: object) -> Result:
-    """Question: where can JavaScript in a page put a token for new WebSocket(...)?"""
-    name = "Question (browser tokens)"
-    if not isinstance(answer, str) or answer.strip().lower() not in ("query", "header", "cookie"):
-        return hint(name, "answer 'query', 'header' or 'cookie'")
-    if answer.strip().lower() == "header":
-        return hint(name, "new WebSocket(url, protocols) takes no headers at all")
-    return passed(name, "the URL (query) or a cookie the browser already holds; some apps "
-                        "also abuse Sec-WebSocket-Protocol, or send the token as the first message")
+# --- prediction: where can a page put its token? -------------------------------------------
+
+PLACES = ("query", "header", "cookie")
+BROWSER = "Prediction (browser tokens)"
+
+
+def predict_browser_token(answer: object) -> Result:
+    """Record the guess: which of query, header, cookie can a page NOT use?"""
+    return _predict.record(BROWSER, answer, choices=PLACES)
+
+
+def compare_browser_token(places: TokenPlaces) -> Result:
+    """The guess against what headless Chromium did with each place (``places``)."""
+
+    def judge(value: float | str) -> tuple[bool, str]:
+        if places.skipped:
+            return value == "header", (f"not measured here ({places.skipped}); the browser's "
+                                       "API decides it: new WebSocket(url, protocols) takes no "
+                                       "headers, so 'header' is the one a page cannot use")
+        failed = [p for p in PLACES if not places.opened[p]]
+        measured = (f"measured in Chromium: {places.summary()}. A page's only inputs are "
+                    "the URL and the subprotocols; the browser adds the cookies itself")
+        if value in failed:
+            return True, f"right: {measured}"
+        return False, f"you predicted {value!r}, but it worked; {measured}"
+
+    return _predict.compare(BROWSER, measured_at=places.measured_at, judge=judge)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ..labs.latency import stall_trial
 from ..labs.stats import percentile
+from . import _predict
 from ._result import Result, hint, passed
 from ._solutions import solution_function
 from ._student import StudentError, call, takes
@@ -23,7 +24,13 @@ NAME = "Exercise 1 (coordinated omission)"
 POINTS = (50, 90, 99, 100)
 
 
-OFFSET_MAX = 0.02  # a schedule started up to 20 ms apart from the check's is still right
+OFFSET_MAX = 0.02  # a schedule started up to 20 ms before the check's is still right
+BEHIND_MAX = 0.0015  # ... and one started later than the first send only by noise
+EARLY_MAX = 0.002  # messages sent this much before the schedule of the first ten: not paced
+# (the bound grows to 4 intervals: on a busy machine the first ten may all leave late)
+UNITS = ((1e3, "milliseconds", "not multiplied by 1000"),
+         (1e6, "microseconds", "not multiplied by 1e6"),
+         (1e9, "nanoseconds", "not of perf_counter_ns(), which counts nanoseconds"))
 
 
 def _close(a: float, b: float) -> bool:
@@ -33,8 +40,8 @@ def _close(a: float, b: float) -> bool:
 def _offset(got: Sequence[float], truth: Sequence[float]) -> float:
     """The constant by which the learner's latencies differ from the truth, message by
     message (the median difference): where their clock started against the check's
-    anchor (the first sends, as logged).  A constant shift is not the error the exercise
-    is about; measuring from the send time instead of the due time is not constant."""
+    schedule.  A constant shift is not the error the exercise is about; measuring from
+    the send time instead of the due time is not constant."""
     return percentile([g - t for g, t in zip(got, truth, strict=True)], 50)
 
 
@@ -43,6 +50,55 @@ def _constant(got: Sequence[float], truth: Sequence[float]) -> bool:
     half of the differences within 3 ms): a clock started elsewhere, not a wrong rule."""
     diffs = [g - t for g, t in zip(got, truth, strict=True)]
     return percentile(diffs, 75) - percentile(diffs, 25) <= 0.003
+
+
+def _slope(got: Sequence[float], truth: Sequence[float]) -> float:
+    """Least-squares slope of (yours - truth) against the message number, in s/message."""
+    diffs = [g - t for g, t in zip(got, truth, strict=True)]
+    n = len(diffs)
+    mx, my = (n - 1) / 2, sum(diffs) / n
+    den = sum((i - mx) ** 2 for i in range(n))
+    return sum((i - mx) * (d - my) for i, d in enumerate(diffs)) / den if den else 0.0
+
+
+def _scale(got: Sequence[float], truth: Sequence[float]) -> float | None:
+    """The factor between yours and the truth when it is about the same for every message
+    (the 10th and 90th percentile of the per-message ratios within x3): another unit.
+    None when the ratio changes from message to message (another rule, not a unit)."""
+    ratios = [g / t for g, t in zip(got, truth, strict=True) if t > 1e-4]
+    if len(ratios) < len(truth) // 2:
+        return None
+    low, high = percentile(ratios, 10), percentile(ratios, 90)
+    if low <= 0 or high / low > 3:
+        return None
+    return percentile(ratios, 50)
+
+
+def _shape(got: list[float], truth: list[float], interval: float) -> str | None:
+    """A hint when the values are in another unit, from two clocks, negative, or grow with
+    the message number; None when they are latencies in seconds of the right kind."""
+    ratio = _scale(got, truth)
+    for factor, unit, fix in UNITS:
+        if ratio is not None and factor / 3 <= ratio <= factor * 3:
+            return (f"your median is {percentile(got, 50):.4g} for a true median of "
+                    f"{percentile(truth, 50) * 1e3:.3g} ms: your latencies look like {unit}. "
+                    f"Return seconds: the difference of two time.perf_counter() values, {fix}")
+    big = next((v for v in got if abs(v) > 1e5), None)
+    if big is not None:
+        return (f"a latency of {big:.4g} s (over a day) comes from two clocks mixed: "
+                "time.time() counts from 1970, time.perf_counter() from an arbitrary point; "
+                "take every time from time.perf_counter()")
+    low = min(range(len(got)), key=got.__getitem__)
+    if got[low] < -BEHIND_MAX:
+        return (f"message {low} has a latency of {got[low] * 1e3:.2f} ms: a latency cannot be "
+                "negative. You subtract a time later than when the message was due; for "
+                "message i that is start + i * interval, the time you slept until")
+    slope = _slope(got, truth)
+    if abs(slope - interval) <= 0.25 * interval:
+        return (f"your latencies grow by about {slope * 1e3:.2f} ms per message, the "
+                f"interval ({interval * 1e3:g} ms): you measure every reply from the start of "
+                "the run. Measure reply i from when message i was due, start + i * interval")
+    return None
 
 
 def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
@@ -54,12 +110,16 @@ def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
         return hint(NAME, exc.hint)
 
     def loop(client, k, i):  # noqa: ANN001, ANN202
-        return call(measure, client, k, i, what="measure()")
+        got = call(measure, client, k, i, what="measure()")
+        if not isinstance(got, (list, tuple)):
+            raise StudentError(f"measure() returned {type(got).__name__} {got!r:.40}; return "
+                               f"a list of {k} latencies in seconds, one per message")
+        return got
 
     t = stall_trial(loop, n=n, interval=interval, stall=stall)
     if t.error is not None:
         return hint(NAME, t.error.hint if isinstance(t.error, StudentError) else str(t.error))
-    got = t.reported_s
+    got = list(t.reported_s)
     if len(got) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                 for v in got):
         return hint(NAME, f"measure() returned {len(got)} value(s); return a list of {n} "
@@ -67,17 +127,26 @@ def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
     if len(t.truth_s) < n:
         return hint(NAME, f"only {len(t.truth_s)} of {n} replies arrived: send one message and "
                           "receive its echo per step")
-    if t.early_s > 0.002:
+    if t.early_s > max(EARLY_MAX, 4 * interval):
         return hint(NAME, f"a message left {t.early_s * 1e3:.1f} ms before its due time: pace the "
                           f"loop, one message every {interval * 1e3:g} ms from the start")
     truth = t.truth_s[:n]
+    wrong = _shape(got, truth, interval)
+    if wrong:
+        return hint(NAME, wrong)
+    return _against_truth(got, truth, stall)
+
+
+def _against_truth(got: list[float], truth: list[float], stall: float) -> Result:
     offset = _offset(got, truth)
-    if abs(offset) > OFFSET_MAX and not _constant(got, truth):
+    if not _constant(got, truth):
         offset = 0.0  # not where a clock started: an error that grows (the check below names it)
-    if abs(offset) > OFFSET_MAX:
-        return hint(NAME, f"your latencies are about {offset * 1e3:+.0f} ms off the truth for "
-                          "most messages: take start just before the first message and measure "
-                          "each reply against start + i * interval")
+    if offset > OFFSET_MAX or offset < -BEHIND_MAX:
+        where = "before" if offset > 0 else "after"
+        return hint(NAME, f"your latencies are about {offset * 1e3:+.1f} ms off the truth for "
+                          f"most messages: your schedule starts {where} the first message. Take "
+                          "start just before the first message and measure each reply against "
+                          "start + i * interval")
     got = [v - offset for v in got]
     shift = (f" (yours less {offset * 1e3:.1f} ms, where your clock started)"
              if abs(offset) > 5e-4 else "")
@@ -95,21 +164,46 @@ def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
     return passed(NAME, f"your loop saw the stall as the users did: {table}{shift}")
 
 
-def gil_slowdown(answer: object, records: Sequence) -> Result:
-    """Question: how many times slower was the in-kernel server while a cell computed
-    with the default 5 ms switch interval, than with the cell idle?"""
-    name = "Question (the GIL)"
+# --- prediction: how much slower does a computing cell make the in-kernel server? -----------
+
+GIL = "Prediction (the GIL)"
+SLOWDOWNS = ("same", "few", "tens")  # under x2, x2 to x10, x10 or more
+BOUNDS = (2.0, 10.0)
+
+
+def _bucket(ratio: float) -> set[str]:
+    """The slowdown's bucket; both neighbours when it lies within 25 % of a boundary."""
+    out = {SLOWDOWNS[sum(ratio >= b for b in BOUNDS)]}
+    for k, b in enumerate(BOUNDS):
+        if b / 1.25 <= ratio <= b * 1.25:
+            out |= {SLOWDOWNS[k], SLOWDOWNS[k + 1]}
+    return out
+
+
+def predict_gil(answer: object) -> Result:
+    """Record the guess: with the cell computing and CPython's default 5 ms switch interval,
+    is the in-kernel server's median round trip about the 'same' (under x2), a 'few' times
+    slower (x2 to x10) or 'tens' of times slower (x10 or more) than with the cell idle?"""
+    return _predict.record(GIL, answer, choices=SLOWDOWNS)
+
+
+def compare_gil(records: Sequence) -> Result:
+    """The guess against the GIL experiment's records (the busy 5 ms median / the idle one)."""
     idle = next(r for r in records if not r.busy and "process" not in r.label)
     busy = next(r for r in records
                 if r.busy and r.switch_interval >= 0.004 and "process" not in r.label)
-    truth = busy.p50_ms / idle.p50_ms
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return hint(name, "answer with a number: the busy median divided by the idle median")
-    if abs(answer - truth) <= 0.25 * truth:
-        return passed(name, f"x{truth:.0f}: {busy.p50_ms:.3f} ms against {idle.p50_ms:.3f} ms. "
-                            "Each round trip waits for the computing thread to hand over the GIL, "
-                            "which it does only every switch interval")
-    if abs(answer - 1 / truth) <= 0.25 / truth:
-        return hint(name, "upside down: the busy median divided by the idle one")
-    return hint(name, f"divide the median of '{busy.label}' by that of '{idle.label}' "
-                      "in the table above")
+    ratio = busy.p50_ms / idle.p50_ms
+    names = {"same": "about the same (under x2)", "few": "a few times slower (x2-x10)",
+             "tens": "tens of times slower (x10 or more)"}
+
+    def judge(value: float | str) -> tuple[bool, str]:
+        right = value in _bucket(ratio)
+        measured = (f"measured x{ratio:.1f}: median {busy.p50_ms:.3f} ms while the cell computed, "
+                    f"{idle.p50_ms:.3f} ms while it was idle. Each round trip waits until the "
+                    "computing thread hands over the GIL, which it does only when the switch "
+                    f"interval ({busy.switch_interval * 1e3:g} ms) has passed")
+        if right:
+            return True, f"right, {names[str(value)]}: {measured}"
+        return False, f"you predicted {names.get(str(value), value)}; {measured}"
+
+    return _predict.compare(GIL, measured_at=min(idle.at, busy.at), judge=judge)

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..net.children import Child, ChildExited, spawn
 from ..net.loop import DEFAULT_SWITCH_INTERVAL as DEFAULT_INTERVAL
@@ -78,6 +78,7 @@ class GilRecord:
     busy: bool
     samples_s: list[float]
     cpu: int | None = None  # the one CPU the kernel's threads ran on, None if not pinned
+    at: float = field(default_factory=time.monotonic)  # when measured (time.monotonic())
 
     @property
     def p50_ms(self) -> float:

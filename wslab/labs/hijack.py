@@ -11,17 +11,24 @@ own origin.
 with whatever ``Origin`` and ``Cookie`` it is given: a non-browser client can
 claim any origin, which is why Origin protects browser users only and never
 replaces the token (RFC 6455 section 10.2).
+
+:func:`token_places` asks headless Chromium where a page can put a token: the
+query string and a cookie work, an ``Authorization`` header cannot be sent by
+``new WebSocket(url, protocols)`` at all.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..net import loop as lab
 from ..net.raw import open_websocket
+from ..net.server import serve
 from ..net.server.admission import TokenAuth
+from ..protocol.errors import WSLabError
 from ..protocol.handshake import status_of
 
 STATUSES = (101, 401, 403)
@@ -64,3 +71,63 @@ def forged_handshake(url: str, *, origin: str | None = None, cookie: str | None 
         return status_of(head)
 
     return lab.run(run(), timeout=timeout + 5, what=f"forged handshake to {url}")
+
+
+@dataclass(frozen=True)
+class TokenPlaces:
+    """What a page in headless Chromium managed with a token in each place.
+
+    ``opened[place]``: whether ``new WebSocket(...)`` opened against a server that takes
+    the token only there; ``refused[place]``: the server's reason when it did not.
+    ``skipped``: why nothing was measured (no Chromium here), else None.
+    """
+
+    opened: dict[str, bool]
+    refused: dict[str, str]
+    measured_at: float
+    skipped: str | None = None
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"not measured: {self.skipped}"
+        return "; ".join(f"{p}: " + ("opened" if ok else f"refused ({self.refused.get(p, '?')})")
+                         for p, ok in self.opened.items())
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def token_places(secret: str = "s3cret") -> TokenPlaces:
+    """Log in to a cookie server in headless Chromium, then open a WebSocket from that page
+    to three servers, each taking the token only in the query, only in an ``Authorization``
+    header, only in the cookie (RFC 6455 section 10.5 leaves the choice to the server).
+    The page passes ``?token=`` in the query URL and nothing else: it has no way to add a
+    header; the browser attaches the cookie itself."""
+    from .negotiation import chromium_available, chromium_offer
+
+    at = time.monotonic()
+    why = chromium_available()
+    if why:
+        return TokenPlaces({}, {}, at, skipped=why)
+    cookie = serve(name="places-cookie", auth=TokenAuth(secret, places=("cookie",)))
+    others = {p: serve(name=f"places-{p}", auth=TokenAuth(secret, places=(p,)),
+                       origins=[cookie.origin]) for p in ("query", "header")}
+    servers = {"query": others["query"], "header": others["header"], "cookie": cookie}
+    urls = {"query": f"{others['query'].url}?token={secret}", "header": others["header"].url,
+            "cookie": cookie.url}
+    try:
+        try:
+            seen = chromium_offer(f"{cookie.origin}/login?token={secret}",
+                                  [(urls[p], []) for p in servers])
+        except WSLabError as exc:
+            return TokenPlaces({}, {}, at, skipped=str(exc))
+        opened = {p: s.opened for p, s in zip(servers, seen, strict=True)}
+        refused = {}
+        for p, srv in servers.items():
+            rejects = srv.events.of("reject")
+            if rejects:
+                refused[p] = f"HTTP {rejects[-1].code}: {rejects[-1].reason}"
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    return TokenPlaces(opened, refused, at)

@@ -13,6 +13,7 @@ import threading
 import time
 import timeit
 from dataclasses import dataclass
+from typing import Any
 
 from ..net import loop as lab
 from ..net.client import connect
@@ -20,10 +21,75 @@ from ..net.faults import FaultProxy
 from ..net.server import serve
 
 
-def cold_start(url: str, *, n: int = 60) -> list[float]:
-    """Round trips of the first ``n`` messages on a brand-new connection (no warm-up)."""
-    with connect(url) as c:
-        return c.measure_rtt(n=n, warmup=0)
+@dataclass(frozen=True)
+class ColdPath:
+    """One fresh server process: its first handshake and round trips, and later ones."""
+
+    start_s: float                 # serve(process=True) until it listens
+    first_connect_s: float         # the first opening handshake the process ever served
+    later_connect_s: list[float]   # handshakes of the next connections
+    first_rtt_s: list[float]       # round trips on the first connection, from message 1
+    later_rtt_s: list[float]       # round trips on the last connection, from message 1
+
+    def row(self) -> tuple[float, float, float, float]:
+        """(first handshake, median later handshake, first round trip of the first
+        connection, first round trip of the last connection), in ms: the same steps, in a
+        cold process and in the same process warm."""
+        return (self.first_connect_s * 1e3, statistics.median(self.later_connect_s) * 1e3,
+                self.first_rtt_s[0] * 1e3, self.later_rtt_s[0] * 1e3)
+
+    def __str__(self) -> str:
+        hs, hs2, rtt, rtt2 = self.row()
+        return (f"handshake {hs:.2f} ms then {hs2:.2f} ms; first round trip {rtt:.2f} ms "
+                f"then {rtt2:.2f} ms; started in {self.start_s * 1e3:.0f} ms")
+
+
+def cold_path(*, processes: int = 3, n: int = 30, later: int = 3) -> list[ColdPath]:
+    """Start ``processes`` fresh server processes one after the other; on each, time the
+    first handshake and the first ``n`` round trips, then ``later`` more connections and
+    the round trips of the last one.  A fresh process runs its code for the first time
+    (lazy imports, empty caches, the adaptive interpreter not yet specialised): what a
+    benchmark started right after a deploy or a restart measures.  This kernel's client
+    is already warm, so the difference is the server's."""
+    if not 1 <= processes <= 10 or not 5 <= n <= 1000 or not 1 <= later <= 20:
+        raise ValueError("processes 1-10, n 5-1000, later 1-20")
+    out = []
+    for k in range(processes):
+        t0 = time.perf_counter()
+        server = serve(name=f"cold-path-{k}", process=True)
+        try:
+            started = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with connect(server.url) as c:
+                first = time.perf_counter() - t0
+                first_rtt = c.measure_rtt(n=n, warmup=0)
+            handshakes, rtts = [], []
+            for _ in range(later):
+                t0 = time.perf_counter()
+                with connect(server.url) as c:
+                    handshakes.append(time.perf_counter() - t0)
+                    rtts = c.measure_rtt(n=n, warmup=0)
+        finally:
+            server.stop()
+        out.append(ColdPath(started, first, handshakes, first_rtt, rtts))
+    return out
+
+
+def cold_summary(runs: list[ColdPath]) -> str:
+    """A table: per fresh process, its first handshake and first round trip against the
+    same steps on a later connection (ms, and how many times slower the first was); the
+    medians; then the steady state (the median round trip of the later connections)."""
+    med = statistics.median
+    rows = [(str(k), *r.row()) for k, r in enumerate(runs, 1)]
+    rows.append(("median", *(med(r[i] for r in rows) for i in range(1, 5))))
+    lines = ["fresh     handshake (ms)          first round trip (ms)",
+             "process   first   later  ratio    first   later  ratio"]
+    for name, hs, hs2, rtt, rtt2 in rows:
+        lines.append(f"{name:<8}{hs:7.2f} {hs2:7.2f} {hs / hs2:5.1f}x  {rtt:7.2f} {rtt2:7.2f} "
+                     f"{rtt / rtt2:5.1f}x")
+    steady = med(med(r.later_rtt_s) for r in runs) * 1e3
+    lines.append(f"steady state: a median round trip of {steady:.2f} ms")
+    return "\n".join(lines)
 
 
 def tcp_vs_websocket(*, n: int = 500) -> dict[str, float]:
@@ -169,16 +235,48 @@ def bandwidth_sizes(*, kib_per_s: float = 1024, sizes: tuple[int, ...] = (1_000,
 
 
 HOLD_MS = 60_000.0  # "hold every reply": a latency far longer than any stall, cleared early
+STAMPS_MAX = 100_000  # sends/receives a TimedClient keeps (a loop under test may run away)
+
+
+class TimedClient:
+    """The client a loop under test is given: the real one, plus the time of each
+    ``send()`` call and of each ``recv()`` return, taken in the loop's own thread.
+
+    A reply reaches the lab loop first and the loop's thread a little later (the
+    thread hop); stamping here puts that hop in the truth too, so a loop that measures
+    from the actual send time can never report more than the truth.  Every other
+    attribute is the real client's.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.sent_ns: list[int] = []
+        self.got_ns: list[int] = []
+
+    def send(self, message: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if len(self.sent_ns) < STAMPS_MAX:
+            self.sent_ns.append(time.perf_counter_ns())
+        return self.client.send(message, *args, **kwargs)
+
+    def recv(self, *args: Any, **kwargs: Any) -> Any:
+        message = self.client.recv(*args, **kwargs)
+        if len(self.got_ns) < STAMPS_MAX:
+            self.got_ns.append(time.perf_counter_ns())
+        return message
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
 
 
 @dataclass
 class StallTrial:
     """A paced latency loop run through a network stall, and the truth about it.
 
-    ``truth_s[i]`` is when reply ``i`` arrived minus when message ``i`` was due
-    (``start + i * interval``, ``start`` when the first message left): what a
-    user sending on schedule would have waited.  ``reported_s`` is what the loop under test
-    returned.
+    ``truth_s[i]`` is when the loop had reply ``i`` (``recv()`` returned in its own
+    thread) minus when message ``i`` was due (``start + i * interval``): what a user
+    sending on schedule would have waited.  ``start`` is the schedule the sends kept
+    best (the least late of them all), so a message that left on time counts from
+    the moment it left.  ``reported_s`` is what the loop under test returned.
     """
 
     n: int
@@ -190,12 +288,23 @@ class StallTrial:
     error: BaseException | None = None
 
 
+def _schedule(sent_s: list[float], interval: float) -> tuple[float, float]:
+    """(start of the schedule for the truth, how early the earliest message left).
+
+    Early is judged against the first ten sends (a loop that does not pace drifts
+    ahead of them); the truth's start is the least late send of the whole run, so no
+    message of a paced loop counts as sent before it was due."""
+    first = min(s - i * interval for i, s in enumerate(sent_s[:10]))
+    early = max([0.0] + [(first + i * interval) - s for i, s in enumerate(sent_s)])
+    return min(s - i * interval for i, s in enumerate(sent_s)), early
+
+
 def stall_trial(loop, *, n: int = 200, interval: float = 0.005, stall: float = 0.2,  # noqa: ANN001
                 stall_at: float = 0.3) -> StallTrial:
     """Run ``loop(client, n, interval)`` (it returns one latency per message, in seconds)
     on a client behind a FaultProxy that holds every reply for ``stall`` seconds once,
-    ``stall_at`` of the way through the run.  The truth comes from the client's own log
-    (perf_counter_ns of each reply) and the schedule ``start + i * interval``.
+    ``stall_at`` of the way through the run.  The loop gets a :class:`TimedClient`; the
+    truth comes from its stamps and the schedule ``start + i * interval``.
     """
     if not isinstance(n, int) or not 20 <= n <= 5000:
         raise ValueError(f"n is an integer 20-5000, got {n!r}")
@@ -207,10 +316,11 @@ def stall_trial(loop, *, n: int = 200, interval: float = 0.005, stall: float = 0
     reported: list[float] = []
     error = None
     timers: list[threading.Timer] = []
+    truth: list[float] = []
+    early = 0.0
     try:
         client.measure_rtt(n=20, warmup=5)  # a warm connection, as in the other cells
-        since = time.perf_counter_ns()
-        start = time.perf_counter()
+        timed = TimedClient(client)
         hold = n * interval * stall_at
         timers = [threading.Timer(hold, proxy.set, ("latency",),
                                   {"ms": HOLD_MS, "direction": "downstream"}),
@@ -218,20 +328,13 @@ def stall_trial(loop, *, n: int = 200, interval: float = 0.005, stall: float = 0
         for t in timers:
             t.start()
         try:
-            reported = list(loop(client, n, interval))
+            reported = list(loop(timed, n, interval))
         except BaseException as exc:  # noqa: BLE001 - the loop under test: reported
             error = exc
-        log = list(client.log)
-        texts = [e for e in log if e.kind == "text" and e.t_ns >= since]
-        sent = [e.t_ns for e in texts if e.direction == "out"]
-        got = [e.t_ns for e in texts if e.direction == "in"]
+        sent = [s / 1e9 for s in timed.sent_ns[:n]]
         if sent:
-            # The schedule: start + i * interval, anchored on the first ten messages (the one
-            # that left least late).  Anchoring on the first alone would put the whole schedule
-            # late when that one message waited for a busy machine, and the rest "early".
-            start = min(s / 1e9 - i * interval for i, s in enumerate(sent[:10]))
-        truth = [g / 1e9 - (start + i * interval) for i, g in enumerate(got[:n])]
-        early = max([0.0] + [(start + i * interval) - s / 1e9 for i, s in enumerate(sent[:n])])
+            start, early = _schedule(sent, interval)
+            truth = [g / 1e9 - (start + i * interval) for i, g in enumerate(timed.got_ns[:n])]
     finally:
         for t in timers:
             t.cancel()
@@ -239,4 +342,3 @@ def stall_trial(loop, *, n: int = 200, interval: float = 0.005, stall: float = 0
         client.stop()
         server.stop()
     return StallTrial(n, interval, stall, reported, truth, early, error)
-

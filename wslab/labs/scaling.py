@@ -164,6 +164,7 @@ class LatencyRecord:
     samples_ms: list[float] = field(repr=False)
     local_ms: list[float] = field(repr=False)    # clients of the sending process
     remote_ms: list[float] = field(repr=False)   # clients of the other one (through Redis)
+    at: float = field(default_factory=time.monotonic, repr=False)  # when measured (monotonic)
 
     @property
     def p50_ms(self) -> float:
