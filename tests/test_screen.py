@@ -1,10 +1,21 @@
 """The classroom screen: what a projector at 1024 x 768 shows, measured in headless Chromium.
 
-JupyterLab at 1024 x 768 gives an output area 844 px wide with the left side bar closed
-(the way to project) and 592 px with it open (measured in the real JupyterLab of
-tests/jupyterlab.py).  Each view is rendered into a page of that width, then measured:
+Widths measured in the real JupyterLab of tests/jupyterlab.py (JupyterLab 4.6, Chromium at
+1024 x 768; tests/test_screen_lab.py measures them again and fails when they change):
+
+=====================================  ==================  ================
+                                       side bar open       side bar closed
+                                       (the default)       (Ctrl+B)
+=====================================  ==================  ================
+output area, prompt column included    656 px              908 px
+widget or image output                 592 px              844 px
+HTML output (20 px right padding)      572 px of content   824 px
+=====================================  ==================  ================
+
+Each HTML view is rendered here into a page of the HTML content width, then measured:
 nothing overflows sideways, nothing is clipped, labels are big enough, counts match rows.
-PNG screenshots land in test-artifacts/ for a human to look at.
+Widgets are measured in the real JupyterLab (tests/test_screen_lab.py), figures by
+tests/test_screen_plots.py.  PNG screenshots land in test-artifacts/ for a human to look at.
 """
 
 from __future__ import annotations
@@ -23,7 +34,10 @@ from wslab.protocol.state import ConnectionStateMachine
 pytestmark = pytest.mark.browser
 
 VIEWPORT = {"width": 1024, "height": 768}
-OUTPUT_SIDEBAR_CLOSED, OUTPUT_SIDEBAR_OPEN = 844, 592
+OUTPUT_AREA = {"open": 656, "closed": 908}
+WIDGET_WIDTH = {"open": 592, "closed": 844}
+HTML_WIDTH = {"open": 572, "closed": 824}
+OUTPUT_SIDEBAR_CLOSED, OUTPUT_SIDEBAR_OPEN = HTML_WIDTH["closed"], HTML_WIDTH["open"]
 MIN_LABEL_PX = 11.0
 
 

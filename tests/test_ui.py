@@ -134,13 +134,16 @@ def test_size_and_log_axes_read_as_plain_numbers():
 
 
 def test_compare_bars_wraps_long_labels_so_they_never_overlap():
+    from tests.test_screen_plots import render, text_overlaps
     names = [f"server {i}, cell computing, switch interval 0.5 ms" for i in range(5)]
     fig = plots.compare_bars(dict.fromkeys(names, 1.0), ylabel="ms", title="t")
-    fig.canvas.draw()
-    boxes = [t.get_window_extent() for t in fig.axes[0].get_xticklabels()]
-    assert len(boxes) == 5
-    for left, right in zip(boxes, boxes[1:], strict=False):
-        assert left.x1 <= right.x0, "tick labels overlap"
+    render(fig)
+    labels = [t for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert len(labels) == 5 and all("\n" in t.get_text() for t in labels)
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.y0)
+    for below, above in zip(boxes, boxes[1:], strict=False):
+        assert below.y1 <= above.y0, "tick labels overlap"
+    assert text_overlaps(fig) == []
 
 
 def test_plots_reject_bad_input():

@@ -218,7 +218,7 @@ class ClientPanel(W.VBox):
     def _log_html(self) -> str:
         rows = [r.cells() for r in list(self.message_log)[-ROWS_SHOWN:]][::-1]
         return _html.table(["ms", "", "kind", "bytes", "content (newest first)"], rows,
-                           css_class="wslab-log", empty="no messages yet")
+                           css_class="wslab-log", empty="no messages yet", right=(0, 3))
 
     def _rtt_text(self) -> str:
         xs = self.rtt_samples

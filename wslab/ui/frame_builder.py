@@ -34,16 +34,19 @@ class FrameBuilder(W.VBox):
         self.mask_key = W.Text(value="37fa213d", description="key (hex)",
                                layout=W.Layout(width="14em"), style={"description_width": "5em"})
         self.new_key = W.Button(description="random key", layout=W.Layout(width="auto"))
+        # The payload and hex boxes take the row's free width (at most 34em), the controls
+        # beside them keep theirs: nothing is pushed out of a narrow output.
         self.payload = W.Textarea(value=payload, description="payload",
-                                  layout=W.Layout(width="34em", height="4em"),
+                                  layout=W.Layout(width="auto", flex="1 1 auto", max_width="34em",
+                                                  height="4em"),
                                   style={"description_width": "4em"})
         self.payload_kind = W.Dropdown(options=["text (UTF-8)", "hex"], value="text (UTF-8)",
                                        layout=W.Layout(width="9em"))
         self.repeat = W.BoundedIntText(value=1, min=1, max=100_000, description="× repeat",
-                                       layout=W.Layout(width="12em"),
-                                       style={"description_width": "5em"})
+                                       layout=W.Layout(width="9em"),
+                                       style={"description_width": "4.2em"})
         self.hex_in = W.Text(placeholder="hex bytes to decode, e.g. 81 05 48 65 6c 6c 6f",
-                             layout=W.Layout(width="34em"))
+                             layout=W.Layout(width="auto", flex="1 1 auto", max_width="34em"))
         self.decode_button = W.Button(description="Decode", icon="search",
                                       layout=W.Layout(width="auto"))
         self.bytes_view = W.HTML()
@@ -58,10 +61,13 @@ class FrameBuilder(W.VBox):
             W.HTML("<b>Build a frame</b> (RFC 6455 section 5.2)"),
             W.HBox([self.fin, *self.rsv, self.opcode]),
             W.HBox([self.mask, self.mask_key, self.new_key]),
-            W.HBox([self.payload, W.VBox([self.payload_kind, self.repeat])]),
+            W.HBox([self.payload, W.VBox([self.payload_kind, self.repeat],
+                                         layout=W.Layout(flex="0 0 auto"))],
+                   layout=W.Layout(width="100%", max_width="44em")),
             self.bytes_view,
             W.HTML("<b>…or decode bytes</b>"),
-            W.HBox([self.hex_in, self.decode_button]),
+            W.HBox([self.hex_in, self.decode_button],
+                   layout=W.Layout(width="100%", max_width="44em")),
             self.diagram,
         ], **kwargs)
         self.add_class("wslab-frame-builder")

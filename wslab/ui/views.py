@@ -19,7 +19,7 @@ ARROW_COLOURS = {"→": "#1a5fb4", "←": "#26a269", "✓": "#26a269", "✗": "#
 CHECK_MARKS = {"✓": "OK", "✗": "FAIL"}
 # CR LF at the end of an HTTP line, as a grey \r\n (the control pictures U+240D U+240A
 # are missing from most fonts and show as empty boxes).
-CRLF_HTML = "<span style='color:#868e96;font-size:10px'>\\r\\n</span>"
+CRLF_HTML = "<span style='color:#868e96;font-size:11px'>\\r\\n</span>"
 
 
 def _bytes_html(data: bytes) -> str:
@@ -51,7 +51,8 @@ def transcript_html(t: Transcript) -> str:
         colour = ARROW_COLOURS.get(s.direction, "#3d3846")
         body = (f"<pre style='margin:0;white-space:pre-wrap;overflow-wrap:anywhere'>"
                 f"{_bytes_html(s.data)}</pre>" if s.data else "")
-        rfc = f"<br><small>RFC 6455 {html.escape(s.rfc)}</small>" if s.rfc else ""
+        rfc = (f"<br><span style='font-size:11px'>RFC 6455 {html.escape(s.rfc)}</span>"
+               if s.rfc else "")
         mark = CHECK_MARKS.get(s.direction)
         head = (f"<span style='background:{colour};color:#fff;border-radius:3px;padding:0 4px;"
                 f"font:600 11px sans-serif'>{mark}</span>" if mark else html.escape(s.direction))
