@@ -90,22 +90,21 @@ def test_bit_diagram_fits_without_clipping(chromium_path, width, frame):
 
 
 def _state_png(taken=()) -> bytes:
-    """The PNG IPython shows for the diagram (the inline backend's print_figure, tight box)."""
-    from IPython.core.pylabtools import print_figure
-
-    from wslab.ui import diagrams
-    return print_figure(diagrams.state_diagram(taken=taken), "png", bbox_inches="tight")
+    """The PNG a notebook shows for the diagram (the formatter wslab.ui.plots registers)."""
+    from wslab.ui import diagrams, plots
+    return plots.figure_png(diagrams.state_diagram(taken=taken), dpi=plots.DPI)
 
 
 def _smallest_label_px(taken=()) -> tuple[float, list[float]]:
-    from wslab.ui import diagrams
+    """The smallest text of the diagram in px of its PNG."""
+    from wslab.ui import diagrams, plots
     fig = diagrams.state_diagram(taken=taken)
-    sizes = [t.get_fontsize() for ax in fig.axes for t in ax.texts] + \
-        [ax.title.get_fontsize() for ax in fig.axes]
-    return min(sizes) * fig.dpi / 72, sizes
+    sizes = [t.get_fontsize() for ax in fig.axes for t in ax.texts if t.get_text()]
+    return min(sizes) * plots.DPI / 72, sizes
 
 
-def test_state_diagram_fits_and_labels_are_at_least_11px(chromium_path):
+@pytest.mark.parametrize("state", ["open", "closed"])
+def test_state_diagram_fits_and_labels_are_at_least_11px(chromium_path, state):
     m = ConnectionStateMachine()
     for event in ("101 received/sent", "close frame sent", "close frame received"):
         m.handle(event)
@@ -113,19 +112,20 @@ def test_state_diagram_fits_and_labels_are_at_least_11px(chromium_path):
         png = _state_png(taken)
         src = "data:image/png;base64," + base64.b64encode(png).decode()
         with chromium(chromium_path) as ctx:
-            page = page_with(ctx, f"<img id='diagram' src='{src}'>", OUTPUT_SIDEBAR_CLOSED)
+            page = page_with(ctx, f"<img id='diagram' src='{src}'>", WIDGET_WIDTH[state])
             page.wait_for_function("() => document.getElementById('diagram').complete")
             natural, shown = page.evaluate(
                 "() => { const i = document.getElementById('diagram');"
                 " return [i.naturalWidth, i.getBoundingClientRect().width]; }")
             got = overflow(page)
             name = "taken" if taken else "plain"
-            page.locator("#out").screenshot(path=str(artifact_dir() / f"screen_state_{name}.png"))
+            page.locator("#out").screenshot(
+                path=str(artifact_dir() / f"screen_state_{name}_{state}.png"))
         label_px, sizes = _smallest_label_px(taken)
         smallest_on_screen = label_px * shown / natural
         assert got["scroll"] <= got["client"], got
-        assert natural <= OUTPUT_SIDEBAR_CLOSED, \
-            f"the PNG is {natural} px wide: it gets scaled down"
+        assert natural <= WIDGET_WIDTH["closed"], \
+            f"the PNG is {natural} px wide: it gets scaled down even with the side bar closed"
         assert smallest_on_screen >= MIN_LABEL_PX, (smallest_on_screen, sizes)
 
 

@@ -26,18 +26,20 @@ def badge(state: State, note: str = "") -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, css_class: str,
           max_height: str = "14em", empty: str = "nothing yet",
-          right: Sequence[int] = ()) -> str:
+          right: Sequence[int] = (), wrap: int | None = -1) -> str:
     """A compact table that scrolls up and down, never sideways; cells are escaped.
 
-    It takes the width of its container: the last column (the message, the event) wraps,
-    at spaces or anywhere in a long word, and keeps runs of spaces; the other columns stay on
-    one line, the ``right`` ones right-aligned (numbers)."""
-    last = len(headers) - 1
+    It takes the width of its container: the ``wrap`` column (by default the last: the
+    message, the event) takes the room left and wraps, at spaces or anywhere in a long word,
+    keeping runs of spaces; the other columns stay on one line, the ``right`` ones
+    right-aligned (numbers).  ``wrap=None``: no column wraps (short cells only)."""
+    wrapped = None if wrap is None else range(len(headers))[wrap]
 
     def cell_style(i: int) -> str:
-        wrap = ("white-space:pre-wrap;overflow-wrap:anywhere;width:100%" if i == last
+        flow = ("white-space:pre-wrap;overflow-wrap:anywhere;width:100%" if i == wrapped
                 else "white-space:nowrap")
-        return f"padding:1px 6px;{wrap}" + (";text-align:right" if i in right else "")
+        return (f"padding:1px 6px;vertical-align:top;{flow}"
+                + (";text-align:right" if i in right else ""))
 
     head = "".join(f"<th style='{cell_style(i)};text-align:{'right' if i in right else 'left'}'>"
                    f"{esc(h)}</th>" for i, h in enumerate(headers))
@@ -50,7 +52,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, css_class
         body = (f"<tr><td colspan='{len(headers)}' style='color:#77767b;padding:2px 6px'>"
                 f"{esc(empty)}</td></tr>")
     return (f"<div class='{css_class}' style='max-height:{max_height};overflow-y:auto;"
-            f"overflow-x:hidden;border:1px solid #deddda;font-family:monospace;font-size:12px'>"
+            f"overflow-x:hidden;border:1px solid #deddda;font-family:monospace;font-size:12px;"
+            f"line-height:1.35'>"
             f"<table style='border-collapse:collapse;width:100%'><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table></div>")
 

@@ -100,13 +100,18 @@ def state_diagram(*, taken: Iterable[Transition] = (), title: str = "WebSocket c
     return fig
 
 
+_L = " style='text-align:left'"  # JupyterLab right-aligns table cells: words read from the left
+
+
 def state_table_html(rows: Iterable[Transition] = TRANSITIONS) -> str:
     """The same table as HTML: from, event, to, RFC 6455 section, what happens."""
     body = "".join(
-        f"<tr><td>{t.source.name}</td><td>{esc(t.event)}</td><td>{t.target.name}</td>"
-        f"<td>{esc(t.rfc)}</td><td style='text-align:left'>{esc(t.note)}</td></tr>" for t in rows)
-    return ("<table class='wslab-state-table'><thead><tr><th>from</th><th>event</th><th>to</th>"
-            f"<th>RFC 6455</th><th>what happens</th></tr></thead><tbody>{body}</tbody></table>")
+        f"<tr><td{_L}>{t.source.name}</td><td{_L}>{esc(t.event)}</td><td{_L}>{t.target.name}</td>"
+        f"<td{_L}>{esc(t.rfc)}</td><td{_L}>{esc(t.note)}</td></tr>" for t in rows)
+    head = "".join(f"<th{_L}>{h}</th>" for h in ("from", "event", "to", "RFC 6455",
+                                                   "what happens"))
+    return (f"<table class='wslab-state-table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 def close_codes_html() -> str:
@@ -114,13 +119,13 @@ def close_codes_html() -> str:
     from ..protocol.closecodes import CloseCode, describe_close_code
 
     rows = "".join(
-        f"<tr><td>{int(c)}</td><td><code>{c.name}</code></td>"
-        f"<td>{'yes' if c.on_wire else '<b>never</b>'}</td>"
-        f"<td style='text-align:left'>{esc(c.meaning)}</td></tr>" for c in CloseCode)
+        f"<tr><td{_L}>{int(c)}</td><td{_L}><code>{c.name}</code></td>"
+        f"<td{_L}>{'yes' if c.on_wire else '<b>never</b>'}</td>"
+        f"<td{_L}>{esc(c.meaning)}</td></tr>" for c in CloseCode)
     ranges = "".join(
-        f"<tr><td>{lo}-{hi}</td><td colspan='2'></td><td style='text-align:left'>"
+        f"<tr><td{_L}>{lo}-{hi}</td><td colspan='2'></td><td{_L}>"
         f"{esc(describe_close_code(lo).split(': ', 1)[1])}</td></tr>"
         for lo, hi in ((0, 999), (1016, 2999), (3000, 3999), (4000, 4999)))
-    return ("<table class='wslab-close-codes'><thead><tr><th>code</th><th>name</th>"
-            "<th>sent on the wire?</th><th>meaning</th></tr></thead>"
+    head = "".join(f"<th{_L}>{h}</th>" for h in ("code", "name", "sent on the wire?", "meaning"))
+    return (f"<table class='wslab-close-codes'><thead><tr>{head}</tr></thead>"
             f"<tbody>{rows}{ranges}</tbody></table>")

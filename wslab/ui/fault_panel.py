@@ -48,8 +48,10 @@ class FaultPanel(W.VBox):
             inputs = {}
             for name, default in PARAMS[fault]:
                 cls = W.BoundedIntText if isinstance(default, int) else W.BoundedFloatText
+                # the name's own width (about 0.6em a letter) and a 5em box for the number
                 inputs[name] = cls(value=default, min=0, max=10**9, description=name,
-                                   layout=W.Layout(width="auto", flex="0 1 auto"),
+                                   layout=W.Layout(width=f"{0.6 * len(name) + 5.5:.1f}em",
+                                                   flex="0 0 auto"),
                                    style={"description_width": "initial"})
             direction = W.Dropdown(options=["both", "upstream", "downstream"], value="both",
                                    layout=W.Layout(width="7.5em", flex="0 0 auto"))
@@ -88,7 +90,8 @@ class FaultPanel(W.VBox):
                   if p else "")
         colour = "#1a7f43" if status.startswith("OPEN") else "#b3261e"
         self.live_view.value = (
-            f"<div class='wslab-live' style='font-family:monospace;font-size:13px'>"
+            f"<div class='wslab-live' style='font-family:monospace;font-size:13px;"
+            f"line-height:1.4'>"
             f"live client through the proxy: <b style='color:{colour}'>{_html.esc(status)}</b>"
             f"{counts}</div>")
         self._render()
@@ -134,7 +137,8 @@ class FaultPanel(W.VBox):
         active = {d: list(f) for d, f in self.proxy.faults.items() if f}
         up, down = st.get("upstream", {}), st.get("downstream", {})
         self.stats_view.value = (
-            f"<div class='wslab-fault-stats' style='font-family:monospace;font-size:12px'>"
+            f"<div class='wslab-fault-stats' style='font-family:monospace;font-size:12px;"
+            f"line-height:1.4'>"
             f"connections open {self.proxy.connections}, accepted {st.get('accepted')}, "
             f"reset {st.get('reset')}<br>upstream {up.get('bytes')} B forwarded, "
             f"{up.get('dropped')} B dropped · downstream {down.get('bytes')} B forwarded, "

@@ -19,6 +19,11 @@ OPCODES = [(f"0x{v:X} {fr.Opcode(v).name}" if v in fr.Opcode._value2member_map_
             else f"0x{v:X} reserved", v) for v in range(16)]
 
 
+def _compact(html: str) -> str:
+    """HTML in a widget inherits the widgets' 28 px line height: set an ordinary one."""
+    return f"<div style='line-height:1.4'>{html}</div>"
+
+
 class FrameBuilder(W.VBox):
     """Toggles for FIN, RSV1-3, opcode, mask and payload -> bytes and bit diagram, live."""
 
@@ -43,8 +48,8 @@ class FrameBuilder(W.VBox):
         self.payload_kind = W.Dropdown(options=["text (UTF-8)", "hex"], value="text (UTF-8)",
                                        layout=W.Layout(width="9em"))
         self.repeat = W.BoundedIntText(value=1, min=1, max=100_000, description="× repeat",
-                                       layout=W.Layout(width="9em"),
-                                       style={"description_width": "4.2em"})
+                                       layout=W.Layout(width="9.5em"),
+                                       style={"description_width": "4.8em"})
         self.hex_in = W.Text(placeholder="hex bytes to decode, e.g. 81 05 48 65 6c 6c 6f",
                              layout=W.Layout(width="auto", flex="1 1 auto", max_width="34em"))
         self.decode_button = W.Button(description="Decode", icon="search",
@@ -105,7 +110,7 @@ class FrameBuilder(W.VBox):
                                   "spaces allowed</span>")
             return None
         ex = explain(data)
-        self.diagram.value = ex._repr_html_()
+        self.diagram.value = _compact(ex._repr_html_())
         return ex
 
     # --- drawing --------------------------------------------------------------------------
@@ -134,4 +139,4 @@ class FrameBuilder(W.VBox):
         self.bytes_view.value = (f"<div class='wslab-frame-bytes' style='font-family:monospace'>"
                                  f"{len(self.data)} bytes on the wire: {_html.esc(shown)}</div>")
         self.hex_in.value = self.data[:4096].hex(" ")
-        self.diagram.value = explain(self.data)._repr_html_()
+        self.diagram.value = _compact(explain(self.data)._repr_html_())

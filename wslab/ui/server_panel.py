@@ -119,7 +119,7 @@ class ServerPanel(W.VBox):
             f"server {state}</div>" + _html.table(
                 ["id", "remote", "path", "subprotocol", "connected", "in", "out"], rows,
                 css_class="wslab-clients", max_height="8em", empty="no clients connected",
-                right=(0, 4, 5, 6)))
+                right=(0, 4, 5, 6), wrap=None))
         ids = [c.id for c in infos]
         if list(self.target.options) != ids:
             keep = self.target.value if self.target.value in ids else (ids[0] if ids else None)

@@ -63,17 +63,24 @@ def transcript_html(t: Transcript) -> str:
             f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(s.note)}</td></tr>")
     return ("<table class='wslab-transcript' style='table-layout:fixed;width:100%'>"
             "<colgroup><col style='width:3.2em'><col style='width:22%'><col style='width:40%'>"
-            "<col></colgroup><thead><tr><th></th><th>step</th>"
-            "<th>exact bytes</th><th>what they mean</th></tr></thead><tbody>"
+            "<col></colgroup><thead><tr><th></th><th style='text-align:left'>step</th>"
+            "<th style='text-align:left'>exact bytes</th>"
+            "<th style='text-align:left'>what they mean</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
 def push_table_html(results: PushComparison) -> str:
-    """compare_push() results, one row per method."""
+    """compare_push() results, one column per method and one row per measure (ten measures
+    side by side would not fit a projector's 572 px; four methods do)."""
     rows = [r.row() for r in results]
-    head = "".join(f"<th>{k}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    head = "".join(f"<th style='text-align:right'>{html.escape(str(r['method']))}</th>"
+                   for r in rows)
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(key)}</th>"
+        + "".join(f"<td style='text-align:right'>{html.escape(str(r[key]))}</td>" for r in rows)
+        + "</tr>" for key in rows[0] if key != "method")
+    return (f"<table class='wslab-push'><thead><tr><th></th>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 VIEWS: dict[type, Any] = {TapTable: tap_table_html, Transcript: transcript_html,
