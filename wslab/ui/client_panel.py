@@ -245,8 +245,9 @@ def side_by_side(*panels: W.Widget, min_width: str = "28em") -> W.HBox:
 
     Each panel gets an equal share of the row but never less than ``min_width``;
     when the row is narrower than that (a projector at 1024 x 768 with JupyterLab's
-    side bar open leaves about 590 px), the panels stack one per line at full width
-    instead of overflowing or squeezing their buttons.
+    side bar open leaves a widget 592 px), the panels stack one per line at full width
+    instead of overflowing or squeezing their buttons.  Their logs wrap long messages
+    inside the panel (tests/test_screen_lab.py measures both widths).
     """
     for p in panels:
         p.layout.width = "auto"
