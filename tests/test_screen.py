@@ -10,6 +10,7 @@ Widths measured in the real JupyterLab of tests/jupyterlab.py (JupyterLab 4.6, C
 output area, prompt column included    656 px              908 px
 widget or image output                 592 px              844 px
 HTML output (20 px right padding)      572 px of content   824 px
+a code cell's line, before it scrolls  74 characters       106 characters
 =====================================  ==================  ================
 
 Each HTML view is rendered here into a page of the HTML content width, then measured:
@@ -37,6 +38,7 @@ VIEWPORT = {"width": 1024, "height": 768}
 OUTPUT_AREA = {"open": 656, "closed": 908}
 WIDGET_WIDTH = {"open": 592, "closed": 844}
 HTML_WIDTH = {"open": 572, "closed": 824}
+CODE_CHARS = {"open": 74, "closed": 106}  # characters of a code line shown before it scrolls
 OUTPUT_SIDEBAR_CLOSED, OUTPUT_SIDEBAR_OPEN = HTML_WIDTH["closed"], HTML_WIDTH["open"]
 MIN_LABEL_PX = 11.0
 

@@ -23,7 +23,14 @@ import pytest
 from tests.browser import chromium
 from tests.conftest import CHROMIUM, artifact_dir, need
 from tests.jupyterlab import jupyterlab, kernel_exec, run_notebook
-from tests.test_screen import HTML_WIDTH, MIN_LABEL_PX, OUTPUT_AREA, VIEWPORT, WIDGET_WIDTH
+from tests.test_screen import (
+    CODE_CHARS,
+    HTML_WIDTH,
+    MIN_LABEL_PX,
+    OUTPUT_AREA,
+    VIEWPORT,
+    WIDGET_WIDTH,
+)
 
 pytestmark = pytest.mark.browser
 NOTEBOOK = "screen_views.ipynb"
@@ -225,6 +232,26 @@ def test_output_widths_are_the_measured_constants(lab, state):
     }""")
     assert got == {"area": OUTPUT_AREA[state], "widget": WIDGET_WIDTH[state],
                    "html_content": HTML_WIDTH[state], "html_box": WIDGET_WIDTH[state]}, got
+
+
+@pytest.mark.parametrize("state", SIDEBAR)
+def test_code_cells_show_the_measured_number_of_characters(lab, state):
+    """How long a notebook's code line may be before it scrolls sideways (the CODE_CHARS
+    tests/test_screen.py records, for the notebooks' authors)."""
+    set_sidebar(lab, state)
+    chars = lab.evaluate("""() => {
+      const cell = window.jupyterapp.shell.currentWidget.content.widgets[0].node;
+      const scroller = cell.querySelector('.cm-scroller');
+      const line = cell.querySelector('.cm-line');
+      const ls = getComputedStyle(line), ctx = document.createElement('canvas').getContext('2d');
+      ctx.font = `${ls.fontSize} ${ls.fontFamily}`;
+      const width = ctx.measureText('x'.repeat(100)).width / 100;
+      const left = line.getBoundingClientRect().left + parseFloat(ls.paddingLeft);
+      const right = scroller.getBoundingClientRect().left + scroller.clientWidth
+                    - parseFloat(ls.paddingRight);
+      return Math.floor((right - left) / width);
+    }""")
+    assert chars == CODE_CHARS[state], chars
 
 
 @pytest.mark.parametrize("state", SIDEBAR)
