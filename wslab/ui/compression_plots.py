@@ -71,6 +71,7 @@ def compression_figure(records: Sequence, *,
         log_axis(ax)
         ax.grid(alpha=0.3, which="both")
     top.tick_params(labelbottom=True)
+    top.set_xlabel("payload size (log scale)")
     top.set_ylabel("bytes per message\n(server → client)")
     top.set_title("Size on the wire (log scales)", fontsize=10)
     bottom.set_xlabel("payload size (log scale)")

@@ -319,9 +319,11 @@ def connection_timeline(events: Sequence, *, title: str = "Reconnecting client: 
     del handles
     ax.set_yticks([])
     ax.set_ylim(-0.6, 0.7)
+    ax.set_xlim(left=-0.02 * max(end - t0, 0.1))  # the first attempt's mark whole
     ax.set_xlabel("time (s)")
     ax.set_title(title)
-    fig.legend(loc="outside lower center", ncol=4, fontsize=MIN_PT, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=4, fontsize=MIN_PT,
+              frameon=False)
     return fig
 
 
