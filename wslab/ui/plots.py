@@ -264,7 +264,7 @@ def push_comparison(results: Sequence) -> Figure:
     return fig
 
 
-def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+def figure_png(fig: Figure, *, dpi: int = DPI) -> bytes:
     """A figure as PNG bytes (for an ipywidgets Image or a file)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
