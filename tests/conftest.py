@@ -30,6 +30,7 @@ SLOW_MODULES = {
     "test_protocol_fuzz.py": "hypothesis fuzzing: 4-17 s per test on a loaded machine",
     "test_children_kernel.py": "a real kernel started, given children, then killed (~14 s each)",
     "test_exercises_00_04_notebooks.py": "notebooks 00-04 in a kernel, stopped by their last cell",
+    "test_screen_lab.py": "every view in a real JupyterLab, side bar open and closed",
 }
 SLOW_TESTS = {  # measured over 11 s with --durations (2 cores, shared with other jobs)
     "test_reconnect.py::test_soak_10000_messages_through_random_resets": "a soak",

@@ -1,10 +1,22 @@
 """The classroom screen: what a projector at 1024 x 768 shows, measured in headless Chromium.
 
-JupyterLab at 1024 x 768 gives an output area 844 px wide with the left side bar closed
-(the way to project) and 592 px with it open (measured in the real JupyterLab of
-tests/jupyterlab.py).  Each view is rendered into a page of that width, then measured:
+Widths measured in the real JupyterLab of tests/jupyterlab.py (JupyterLab 4.6, Chromium at
+1024 x 768; tests/test_screen_lab.py measures them again and fails when they change):
+
+=====================================  ==================  ================
+                                       side bar open       side bar closed
+                                       (the default)       (Ctrl+B)
+=====================================  ==================  ================
+output area, prompt column included    656 px              908 px
+widget or image output                 592 px              844 px
+HTML output (20 px right padding)      572 px of content   824 px
+a code cell's line, before it scrolls  74 characters       106 characters
+=====================================  ==================  ================
+
+Each HTML view is rendered here into a page of the HTML content width, then measured:
 nothing overflows sideways, nothing is clipped, labels are big enough, counts match rows.
-PNG screenshots land in test-artifacts/ for a human to look at.
+Widgets are measured in the real JupyterLab (tests/test_screen_lab.py), figures by
+tests/test_screen_plots.py.  PNG screenshots land in test-artifacts/ for a human to look at.
 """
 
 from __future__ import annotations
@@ -23,7 +35,11 @@ from wslab.protocol.state import ConnectionStateMachine
 pytestmark = pytest.mark.browser
 
 VIEWPORT = {"width": 1024, "height": 768}
-OUTPUT_SIDEBAR_CLOSED, OUTPUT_SIDEBAR_OPEN = 844, 592
+OUTPUT_AREA = {"open": 656, "closed": 908}
+WIDGET_WIDTH = {"open": 592, "closed": 844}
+HTML_WIDTH = {"open": 572, "closed": 824}
+CODE_CHARS = {"open": 74, "closed": 106}  # characters of a code line shown before it scrolls
+OUTPUT_SIDEBAR_CLOSED, OUTPUT_SIDEBAR_OPEN = HTML_WIDTH["closed"], HTML_WIDTH["open"]
 MIN_LABEL_PX = 11.0
 
 
@@ -76,22 +92,21 @@ def test_bit_diagram_fits_without_clipping(chromium_path, width, frame):
 
 
 def _state_png(taken=()) -> bytes:
-    """The PNG IPython shows for the diagram (the inline backend's print_figure, tight box)."""
-    from IPython.core.pylabtools import print_figure
-
-    from wslab.ui import diagrams
-    return print_figure(diagrams.state_diagram(taken=taken), "png", bbox_inches="tight")
+    """The PNG a notebook shows for the diagram (the formatter wslab.ui.plots registers)."""
+    from wslab.ui import diagrams, plots
+    return plots.figure_png(diagrams.state_diagram(taken=taken), dpi=plots.DPI)
 
 
 def _smallest_label_px(taken=()) -> tuple[float, list[float]]:
-    from wslab.ui import diagrams
+    """The smallest text of the diagram in px of its PNG."""
+    from wslab.ui import diagrams, plots
     fig = diagrams.state_diagram(taken=taken)
-    sizes = [t.get_fontsize() for ax in fig.axes for t in ax.texts] + \
-        [ax.title.get_fontsize() for ax in fig.axes]
-    return min(sizes) * fig.dpi / 72, sizes
+    sizes = [t.get_fontsize() for ax in fig.axes for t in ax.texts if t.get_text()]
+    return min(sizes) * plots.DPI / 72, sizes
 
 
-def test_state_diagram_fits_and_labels_are_at_least_11px(chromium_path):
+@pytest.mark.parametrize("state", ["open", "closed"])
+def test_state_diagram_fits_and_labels_are_at_least_11px(chromium_path, state):
     m = ConnectionStateMachine()
     for event in ("101 received/sent", "close frame sent", "close frame received"):
         m.handle(event)
@@ -99,19 +114,20 @@ def test_state_diagram_fits_and_labels_are_at_least_11px(chromium_path):
         png = _state_png(taken)
         src = "data:image/png;base64," + base64.b64encode(png).decode()
         with chromium(chromium_path) as ctx:
-            page = page_with(ctx, f"<img id='diagram' src='{src}'>", OUTPUT_SIDEBAR_CLOSED)
+            page = page_with(ctx, f"<img id='diagram' src='{src}'>", WIDGET_WIDTH[state])
             page.wait_for_function("() => document.getElementById('diagram').complete")
             natural, shown = page.evaluate(
                 "() => { const i = document.getElementById('diagram');"
                 " return [i.naturalWidth, i.getBoundingClientRect().width]; }")
             got = overflow(page)
             name = "taken" if taken else "plain"
-            page.locator("#out").screenshot(path=str(artifact_dir() / f"screen_state_{name}.png"))
+            page.locator("#out").screenshot(
+                path=str(artifact_dir() / f"screen_state_{name}_{state}.png"))
         label_px, sizes = _smallest_label_px(taken)
         smallest_on_screen = label_px * shown / natural
         assert got["scroll"] <= got["client"], got
-        assert natural <= OUTPUT_SIDEBAR_CLOSED, \
-            f"the PNG is {natural} px wide: it gets scaled down"
+        assert natural <= WIDGET_WIDTH["closed"], \
+            f"the PNG is {natural} px wide: it gets scaled down even with the side bar closed"
         assert smallest_on_screen >= MIN_LABEL_PX, (smallest_on_screen, sizes)
 
 

@@ -134,13 +134,16 @@ def test_size_and_log_axes_read_as_plain_numbers():
 
 
 def test_compare_bars_wraps_long_labels_so_they_never_overlap():
+    from tests.test_screen_plots import render, text_overlaps
     names = [f"server {i}, cell computing, switch interval 0.5 ms" for i in range(5)]
     fig = plots.compare_bars(dict.fromkeys(names, 1.0), ylabel="ms", title="t")
-    fig.canvas.draw()
-    boxes = [t.get_window_extent() for t in fig.axes[0].get_xticklabels()]
-    assert len(boxes) == 5
-    for left, right in zip(boxes, boxes[1:], strict=False):
-        assert left.x1 <= right.x0, "tick labels overlap"
+    render(fig)
+    labels = [t for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert len(labels) == 5 and all("\n" in t.get_text() for t in labels)
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.y0)
+    for below, above in zip(boxes, boxes[1:], strict=False):
+        assert below.y1 <= above.y0, "tick labels overlap"
+    assert text_overlaps(fig) == []
 
 
 def test_plots_reject_bad_input():
@@ -292,3 +295,39 @@ def test_panels_stop_keeps_the_view(server):
     chat.stop()
     assert panel.state == wslab.State.CLOSED and panel.comm is not None  # still displayed
     assert "CLOSED" in chat.header.value and chat.comm is not None
+
+
+def test_panels_stop_only_what_they_own(server):
+    """Closing or replacing a panel (what re-running its cell amounts to) ends that panel's own
+    connection and nothing else: the server, the proxy and its faults, other panels and other
+    clients carry on; a dropped BrowserClient closes only its own widget."""
+    import gc
+
+    from wslab.ui import BrowserClient, ChatPanel, FaultPanel
+    proxy = wslab.FaultProxy(server.url)
+    bystander = wslab.connect(proxy.url)
+    panels = [ServerPanel(server), FaultPanel(proxy, live=True), ChatPanel(server.pubsub_url),
+              ClientPanel(server.url)]
+    server_panel, fault_panel, chat, old = panels
+    keep = ClientPanel(server.url)
+    try:
+        old.connect()
+        keep.connect()
+        proxy.set("latency", ms=1)
+        wait_until(lambda: fault_panel.probe.answered >= 1, what="the live probe's first pong")
+        old.close()             # ipywidgets' close: the panel and its own connection
+        server_panel.close()    # stops listening to the server's events, not the server
+        fault_panel.stop()      # stops its live probe, not the proxy
+        chat.close()
+        BrowserClient(server)   # made and dropped at once, as a re-run cell's old widget
+        gc.collect()
+        assert old.state == wslab.State.CLOSED and chat.client.state == wslab.State.CLOSED
+        assert server.running and keep.state == wslab.State.OPEN
+        assert [proxy.faults[d]["latency"]["ms"] for d in ("upstream", "downstream")] == [1, 1]
+        assert bystander.ping() > 0 and bystander.state == wslab.State.OPEN
+        keep.send("still here")
+        wait_until(lambda: keep.rtt_samples, what="an echo on the panel that was kept")
+    finally:
+        keep.close()
+        bystander.close()
+        proxy.stop()

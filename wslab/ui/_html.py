@@ -25,26 +25,43 @@ def badge(state: State, note: str = "") -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, css_class: str,
-          max_height: str = "14em", empty: str = "nothing yet") -> str:
-    """A compact scrollable table; cells are escaped."""
-    head = "".join(f"<th style='text-align:left;padding:1px 6px'>{esc(h)}</th>" for h in headers)
+          max_height: str = "14em", empty: str = "nothing yet",
+          right: Sequence[int] = (), wrap: int | None = -1) -> str:
+    """A compact table that scrolls up and down, never sideways; cells are escaped.
+
+    It takes the width of its container: the ``wrap`` column (by default the last: the
+    message, the event) takes the room left and wraps, at spaces or anywhere in a long word,
+    keeping runs of spaces; the other columns stay on one line, the ``right`` ones
+    right-aligned (numbers).  ``wrap=None``: no column wraps (short cells only)."""
+    wrapped = None if wrap is None else range(len(headers))[wrap]
+
+    def cell_style(i: int) -> str:
+        flow = ("white-space:pre-wrap;overflow-wrap:anywhere;width:100%" if i == wrapped
+                else "white-space:nowrap")
+        return (f"padding:1px 6px;vertical-align:top;{flow}"
+                + (";text-align:right" if i in right else ""))
+
+    head = "".join(f"<th style='{cell_style(i)};text-align:{'right' if i in right else 'left'}'>"
+                   f"{esc(h)}</th>" for i, h in enumerate(headers))
     if rows:
         body = "".join(
-            "<tr>" + "".join(f"<td style='padding:1px 6px;white-space:pre'>{esc(c)}</td>"
-                             for c in r)
+            "<tr>" + "".join(f"<td style='{cell_style(i)}'>{esc(str(c).strip())}</td>"
+                             for i, c in enumerate(r))
             + "</tr>" for r in rows)
     else:
         body = (f"<tr><td colspan='{len(headers)}' style='color:#77767b;padding:2px 6px'>"
                 f"{esc(empty)}</td></tr>")
-    return (f"<div class='{css_class}' style='max-height:{max_height};overflow:auto;"
-            f"border:1px solid #deddda;font-family:monospace;font-size:12px'>"
+    return (f"<div class='{css_class}' style='max-height:{max_height};overflow-y:auto;"
+            f"overflow-x:hidden;border:1px solid #deddda;font-family:monospace;font-size:12px;"
+            f"line-height:1.35'>"
             f"<table style='border-collapse:collapse;width:100%'><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table></div>")
 
 
-def sparkline(values_ms: Sequence[float], *, width: int = 260, height: int = 70) -> str:
-    """An inline SVG plot of round trips (ms) with labelled axes; cheap enough to redraw live."""
-    left, bottom, top, right = 38, 16, 6, 6
+def sparkline(values_ms: Sequence[float], *, width: int = 260, height: int = 80) -> str:
+    """An inline SVG plot of round trips (ms) with labelled axes; cheap enough to redraw live.
+    Its labels are 11 px, the smallest a projector shows legibly."""
+    left, bottom, top, right = 44, 18, 8, 6
     w, h = width - left - right, height - top - bottom
     if not values_ms:
         return (f"<svg width='{width}' height='{height}' role='img' "
@@ -60,10 +77,10 @@ def sparkline(values_ms: Sequence[float], *, width: int = 260, height: int = 70)
         f"style='font-family:sans-serif'>"
         f"<line x1='{left}' y1='{top}' x2='{left}' y2='{top + h}' stroke='#9a9996'/>"
         f"<line x1='{left}' y1='{top + h}' x2='{left + w}' y2='{top + h}' stroke='#9a9996'/>"
-        f"<text x='{left - 3}' y='{top + 8}' font-size='9' text-anchor='end'>{ymax:.2f}</text>"
-        f"<text x='{left - 3}' y='{top + h}' font-size='9' text-anchor='end'>0</text>"
-        f"<text x='2' y='{top + h / 2 + 3}' font-size='9'>ms</text>"
-        f"<text x='{left + w}' y='{height - 3}' font-size='9' text-anchor='end'>"
+        f"<text x='{left - 3}' y='{top + 9}' font-size='11' text-anchor='end'>{ymax:.2f}</text>"
+        f"<text x='{left - 3}' y='{top + h}' font-size='11' text-anchor='end'>0</text>"
+        f"<text x='2' y='{top + h / 2 + 4}' font-size='11'>ms</text>"
+        f"<text x='{left + w}' y='{height - 3}' font-size='11' text-anchor='end'>"
         f"last {n} messages</text>"
         f"<polyline points='{pts}' fill='none' stroke='#1a5fb4' stroke-width='1.5'/>"
         f"</svg>")

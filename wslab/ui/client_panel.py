@@ -218,7 +218,7 @@ class ClientPanel(W.VBox):
     def _log_html(self) -> str:
         rows = [r.cells() for r in list(self.message_log)[-ROWS_SHOWN:]][::-1]
         return _html.table(["ms", "", "kind", "bytes", "content (newest first)"], rows,
-                           css_class="wslab-log", empty="no messages yet")
+                           css_class="wslab-log", empty="no messages yet", right=(0, 3))
 
     def _rtt_text(self) -> str:
         xs = self.rtt_samples
@@ -245,8 +245,9 @@ def side_by_side(*panels: W.Widget, min_width: str = "28em") -> W.HBox:
 
     Each panel gets an equal share of the row but never less than ``min_width``;
     when the row is narrower than that (a projector at 1024 x 768 with JupyterLab's
-    side bar open leaves about 590 px), the panels stack one per line at full width
-    instead of overflowing or squeezing their buttons.
+    side bar open leaves a widget 592 px), the panels stack one per line at full width
+    instead of overflowing or squeezing their buttons.  Their logs wrap long messages
+    inside the panel (tests/test_screen_lab.py measures both widths).
     """
     for p in panels:
         p.layout.width = "auto"

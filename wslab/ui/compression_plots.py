@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from .plots import _figure, log_axis, size_axis
+from .plots import MIN_PT, _figure, log_axis, size_axis
 
 KIND_COLOURS = {"json": "#1a5fb4", "repetitive": "#26a269", "random": "#c01c28"}
 _SPARE = ("#e66100", "#613583", "#865e3c", "#3d3846")
@@ -41,18 +41,19 @@ def _series(recs: list, kind: str, compressed: bool) -> list:
 def compression_figure(records: Sequence, *,
                        title: str = "permessage-deflate: bytes on the wire and round trip"
                        ) -> Figure:
-    """Two panels against payload size: wire bytes (left) and median round trip (right).
+    """Two panels against payload size: wire bytes (top) and median round trip (below).
 
     One colour per payload kind; solid line = compression on, dashed = off.
     The wire bytes are the server -> client frames of the first message on a
     fresh connection (headers included); the grey dotted line is "wire =
-    payload".
+    payload".  The panels are stacked so each gets the full width: the size labels
+    (100 B ... 1 MiB) never collide.
     """
     recs = _check(records)
     kinds = list(dict.fromkeys(r.kind for r in recs))
-    fig, (left, right) = _figure(height=3.8, ncols=2)
+    fig, (top, bottom) = _figure(height=5.0, nrows=2, sharex=True)
     sizes = sorted({r.size for r in recs})
-    left.plot(sizes, sizes, ":", color="#9a9996", lw=1, label="wire = payload")
+    top.plot(sizes, sizes, ":", color="#9a9996", lw=1, label="wire = payload")
     for kind in kinds:
         colour = _colour(kind, kinds)
         for compressed, style in ((False, "--"), (True, "-")):
@@ -61,23 +62,23 @@ def compression_figure(records: Sequence, *,
                 continue
             label = f"{kind}, deflate {'on' if compressed else 'off'}"
             xs = [r.size for r in series]
-            left.plot(xs, [r.wire_bytes_down for r in series], style, marker="o", ms=3.5,
-                      color=colour, label=label)
-            right.plot(xs, [r.rtt_median_s * 1e3 for r in series], style, marker="o", ms=3.5,
-                       color=colour, label=label)
-    size_axis(left, sizes)
-    log_axis(left)
-    left.set_xlabel("payload size (log scale)")
-    left.set_ylabel("bytes on the wire per message\n(server → client, log scale)")
-    left.set_title("Size on the wire", fontsize=10)
-    size_axis(right, sizes)
-    log_axis(right)
-    right.set_xlabel("payload size (log scale)")
-    right.set_ylabel("median echo round trip (ms, log scale)")
-    right.set_title("Echo round trip", fontsize=10)
-    for ax in (left, right):
+            top.plot(xs, [r.wire_bytes_down for r in series], style, marker="o", ms=3.5,
+                     color=colour, label=label)
+            bottom.plot(xs, [r.rtt_median_s * 1e3 for r in series], style, marker="o", ms=3.5,
+                        color=colour, label=label)
+    for ax in (top, bottom):
+        size_axis(ax, sizes)
+        log_axis(ax)
         ax.grid(alpha=0.3, which="both")
-    left.legend(loc="upper left", fontsize=7, handlelength=3)
+    top.tick_params(labelbottom=True)
+    top.set_xlabel("payload size (log scale)")
+    top.set_ylabel("bytes per message\n(server → client)")
+    top.set_title("Size on the wire (log scales)", fontsize=10)
+    bottom.set_xlabel("payload size (log scale)")
+    bottom.set_ylabel("median echo\nround trip (ms)")
+    bottom.set_title("Echo round trip (log scales)", fontsize=10)
+    fig.legend(*top.get_legend_handles_labels(), loc="outside lower center", ncol=3,
+               fontsize=MIN_PT, handlelength=3, frameon=False)
     fig.suptitle(title, fontsize=11)
     return fig
 

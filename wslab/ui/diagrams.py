@@ -13,22 +13,31 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ..protocol.state import TRANSITIONS, State, Transition
 from ._html import esc
+from .plots import MIN_PT, WIDTH
 
-POSITIONS = {State.CONNECTING: (0.0, 1.0), State.OPEN: (1.6, 1.0), State.CLOSING: (3.2, 1.0),
-             State.CLOSED: (1.6, -0.35)}
+# Coordinates in inches on a WIDTH x HEIGHT figure: the layout is planned at the size it is
+# shown, so labels go where there is room for them at LABEL_PT.
+HEIGHT = 4.6
+POSITIONS = {State.CONNECTING: (0.8, 3.45), State.OPEN: (3.1, 3.45), State.CLOSING: (5.4, 3.45),
+             State.CLOSED: (2.55, 0.45)}
 COLOURS = {State.CONNECTING: "#f9f06b", State.OPEN: "#8ff0a4", State.CLOSING: "#ffbe6f",
            State.CLOSED: "#f66151"}
-BEND = {(State.CONNECTING, State.CLOSED): -0.15, (State.CLOSING, State.CLOSED): 0.15,
+BEND = {(State.CONNECTING, State.CLOSED): 0.25, (State.CLOSING, State.CLOSED): 0.25,
         (State.OPEN, State.CLOSED): 0.0}
+# Where each arrow's label goes: (x, y, horizontal alignment, vertical alignment, whether each
+# transition's RFC sections go on a line of their own).
+LABELS = {(State.CONNECTING, State.OPEN): (1.95, 3.72, "center", "bottom", True),
+          (State.OPEN, State.CLOSING): (4.25, 3.72, "center", "bottom", False),
+          (State.OPEN, State.CLOSED): (2.9, 2.72, "right", "center", True),
+          (State.CONNECTING, State.CLOSED): (1.15, 1.75, "left", "center", True),
+          (State.CLOSING, State.CLOSED): (6.15, 0.7, "right", "center", False)}
 
+HALF_W, HALF_H = 0.72, 0.2
 
-HALF_W, HALF_H = 0.5, 0.14
-
-# Sized for a projector: the figure is drawn at DPI and LABEL_PT so that shown at its natural
-# width (at most about 840 px, a JupyterLab output at 1024 x 768 with the side bar closed)
-# the smallest label is 8.5 pt x 100/72 = 11.8 px tall.  tests/test_screen.py measures it.
-DPI = 100
-LABEL_PT, STATE_PT, TITLE_PT = 8.5, 11, 11
+# Sized for a projector like every figure (see wslab.ui.plots): WIDTH wide, shown as a PNG
+# of plots.DPI, so a label of MIN_PT is 11.9 px tall even with JupyterLab's side bar open.
+# tests/test_screen_plots.py measures it, and that no two texts overlap.
+LABEL_PT, STATE_PT, TITLE_PT = MIN_PT, 10.5, 10.5
 TAKEN = "#1a5fb4"
 
 
@@ -39,8 +48,8 @@ def _anchor(src: State, dst: State) -> tuple[tuple[float, float], tuple[float, f
         d = HALF_W if x1 > x0 else -HALF_W
         return (x0 + d, y0), (x1 - d, y1)
     start = (x0, y0 - HALF_H)
-    if x0 == x1:
-        return start, (x1, y1 + HALF_H)
+    if abs(x0 - x1) < HALF_W:
+        return start, (x1 + (x0 - x1) / 2, y1 + HALF_H)
     return start, (x1 - HALF_W if x0 < x1 else x1 + HALF_W, y1)
 
 
@@ -59,12 +68,13 @@ def state_diagram(*, taken: Iterable[Transition] = (), title: str = "WebSocket c
     ``ConnectionStateMachine.history``); their arrows are drawn thick and blue.
     """
     taken = list(taken)
-    fig = Figure(figsize=(8.1, 4.5), dpi=DPI, layout="constrained")
-    ax = fig.add_subplot()
-    ax.set_xlim(-0.6, 4.1)
-    ax.set_ylim(-0.55, 1.75)
+    fig = Figure(figsize=(WIDTH, HEIGHT))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, WIDTH)
+    ax.set_ylim(0, HEIGHT)
     ax.axis("off")
-    ax.set_title(title + "  (numbers as in the browser's readyState)", fontsize=TITLE_PT)
+    ax.text(WIDTH / 2, HEIGHT - 0.08, title + "  (numbers as in the browser's readyState)",
+            ha="center", va="top", fontsize=TITLE_PT)
     for state, (x, y) in POSITIONS.items():
         ax.add_patch(FancyBboxPatch((x - HALF_W, y - HALF_H), 2 * HALF_W, 2 * HALF_H,
                                     boxstyle="round,pad=0.02", fc=COLOURS[state], ec="#3d3846"))
@@ -81,28 +91,27 @@ def state_diagram(*, taken: Iterable[Transition] = (), title: str = "WebSocket c
             color=TAKEN if hit else "#5e5c64", lw=3 if hit else 1.2))
         # A taken transition: an arrow (U+2192, in every text font, no emoji font needed)
         # in front of its event, and the label in the arrow's blue.
+        x, y, ha, va, wrap = LABELS[(src, dst)]
         label = "\n".join(
-            f"{'→ ' if (src, dst, t.event) in used else ''}{t.event}  [{t.rfc}]" for t in rows)
-        style = {"fontsize": LABEL_PT, "color": TAKEN if hit else "#241f31"}
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-        if y0 == y1:
-            ax.text(mx, my + 0.17, label, ha="center", va="bottom", **style)
-        elif x0 == x1:  # above the slanted arrows' labels, so the two never touch
-            ax.text(mx + 0.06, my + 0.3, label, ha="left", va="center", **style)
-        else:
-            side = -1 if x1 > x0 else 1
-            ax.text(mx + side * 0.12, my - 0.05, label, ha="right" if side < 0 else "left",
-                    va="center", **style)
+            f"{'→ ' if (src, dst, t.event) in used else ''}{t.event}{sep}[{t.rfc}]"
+            for t in rows for sep in (("\n" if wrap else "  "),))
+        ax.text(x, y, label, ha=ha, va=va, multialignment=ha if ha != "center" else "center",
+                fontsize=LABEL_PT, color=TAKEN if hit else "#241f31")
     return fig
+
+
+_L = " style='text-align:left'"  # JupyterLab right-aligns table cells: words read from the left
 
 
 def state_table_html(rows: Iterable[Transition] = TRANSITIONS) -> str:
     """The same table as HTML: from, event, to, RFC 6455 section, what happens."""
     body = "".join(
-        f"<tr><td>{t.source.name}</td><td>{esc(t.event)}</td><td>{t.target.name}</td>"
-        f"<td>{esc(t.rfc)}</td><td style='text-align:left'>{esc(t.note)}</td></tr>" for t in rows)
-    return ("<table class='wslab-state-table'><thead><tr><th>from</th><th>event</th><th>to</th>"
-            f"<th>RFC 6455</th><th>what happens</th></tr></thead><tbody>{body}</tbody></table>")
+        f"<tr><td{_L}>{t.source.name}</td><td{_L}>{esc(t.event)}</td><td{_L}>{t.target.name}</td>"
+        f"<td{_L}>{esc(t.rfc)}</td><td{_L}>{esc(t.note)}</td></tr>" for t in rows)
+    head = "".join(f"<th{_L}>{h}</th>" for h in ("from", "event", "to", "RFC 6455",
+                                                   "what happens"))
+    return (f"<table class='wslab-state-table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 def close_codes_html() -> str:
@@ -110,13 +119,13 @@ def close_codes_html() -> str:
     from ..protocol.closecodes import CloseCode, describe_close_code
 
     rows = "".join(
-        f"<tr><td>{int(c)}</td><td><code>{c.name}</code></td>"
-        f"<td>{'yes' if c.on_wire else '<b>never</b>'}</td>"
-        f"<td style='text-align:left'>{esc(c.meaning)}</td></tr>" for c in CloseCode)
+        f"<tr><td{_L}>{int(c)}</td><td{_L}><code>{c.name}</code></td>"
+        f"<td{_L}>{'yes' if c.on_wire else '<b>never</b>'}</td>"
+        f"<td{_L}>{esc(c.meaning)}</td></tr>" for c in CloseCode)
     ranges = "".join(
-        f"<tr><td>{lo}-{hi}</td><td colspan='2'></td><td style='text-align:left'>"
+        f"<tr><td{_L}>{lo}-{hi}</td><td colspan='2'></td><td{_L}>"
         f"{esc(describe_close_code(lo).split(': ', 1)[1])}</td></tr>"
         for lo, hi in ((0, 999), (1016, 2999), (3000, 3999), (4000, 4999)))
-    return ("<table class='wslab-close-codes'><thead><tr><th>code</th><th>name</th>"
-            "<th>sent on the wire?</th><th>meaning</th></tr></thead>"
+    head = "".join(f"<th{_L}>{h}</th>" for h in ("code", "name", "sent on the wire?", "meaning"))
+    return (f"<table class='wslab-close-codes'><thead><tr>{head}</tr></thead>"
             f"<tbody>{rows}{ranges}</tbody></table>")

@@ -35,6 +35,7 @@ class FaultPanel(W.VBox):
     def __init__(self, proxy: FaultProxy, *, live: bool = False, **kwargs: object) -> None:
         self.proxy = proxy
         self.rows: dict[str, dict[str, W.Widget]] = {}
+        self.buttons: dict[str, dict[str, W.Button]] = {}  # fault -> {"Set": ..., "Clear": ...}
         self.status = W.HTML()
         self.stats_view = W.HTML()
         self.live_view = W.HTML()
@@ -47,20 +48,30 @@ class FaultPanel(W.VBox):
             inputs = {}
             for name, default in PARAMS[fault]:
                 cls = W.BoundedIntText if isinstance(default, int) else W.BoundedFloatText
+                # the name's own width (about 0.6em a letter) and a 5em box for the number
                 inputs[name] = cls(value=default, min=0, max=10**9, description=name,
-                                   layout=W.Layout(width="12em"),
-                                   style={"description_width": "5.5em"})
+                                   layout=W.Layout(width=f"{0.6 * len(name) + 5.5:.1f}em",
+                                                   flex="0 0 auto"),
+                                   style={"description_width": "initial"})
             direction = W.Dropdown(options=["both", "upstream", "downstream"], value="both",
-                                   layout=W.Layout(width="8.5em"))
+                                   layout=W.Layout(width="7.5em", flex="0 0 auto"))
             set_b = W.Button(description="Set", button_style="warning",
-                             layout=W.Layout(width="5em"))
-            clear_b = W.Button(description="Clear", layout=W.Layout(width="5em"))
+                             layout=W.Layout(width="4em", flex="0 0 auto"))
+            clear_b = W.Button(description="Clear", layout=W.Layout(width="4.5em",
+                                                                  flex="0 0 auto"))
             set_b.on_click(lambda _, f=fault: self.apply(f))
             clear_b.on_click(lambda _, f=fault: self.remove(f))
             self.rows[fault] = {"direction": direction, **inputs}
+            self.buttons[fault] = {"Set": set_b, "Clear": clear_b}
+            # The parameters take what is left of the row and wrap inside it when the screen
+            # is narrow; the name, the direction and the buttons keep their size, so Set and
+            # Clear line up on every row and are never cut.
+            params = W.HBox(list(inputs.values()),
+                            layout=W.Layout(flex="1 1 0", min_width="0", flex_flow="row wrap"))
             children.append(W.HBox([W.HTML(f"<code>{fault}</code>",
-                                           layout=W.Layout(width="6.5em")),
-                                    *inputs.values(), direction, set_b, clear_b]))
+                                           layout=W.Layout(width="6.5em", flex="0 0 auto")),
+                                    params, direction, set_b, clear_b],
+                                   layout=W.Layout(width="100%", align_items="center")))
         reset_b = W.Button(description="Reset all connections", button_style="danger",
                            layout=W.Layout(width="auto"))
         clear_all = W.Button(description="Clear all faults", layout=W.Layout(width="auto"))
@@ -79,7 +90,8 @@ class FaultPanel(W.VBox):
                   if p else "")
         colour = "#1a7f43" if status.startswith("OPEN") else "#b3261e"
         self.live_view.value = (
-            f"<div class='wslab-live' style='font-family:monospace;font-size:13px'>"
+            f"<div class='wslab-live' style='font-family:monospace;font-size:13px;"
+            f"line-height:1.4'>"
             f"live client through the proxy: <b style='color:{colour}'>{_html.esc(status)}</b>"
             f"{counts}</div>")
         self._render()
@@ -125,7 +137,8 @@ class FaultPanel(W.VBox):
         active = {d: list(f) for d, f in self.proxy.faults.items() if f}
         up, down = st.get("upstream", {}), st.get("downstream", {})
         self.stats_view.value = (
-            f"<div class='wslab-fault-stats' style='font-family:monospace;font-size:12px'>"
+            f"<div class='wslab-fault-stats' style='font-family:monospace;font-size:12px;"
+            f"line-height:1.4'>"
             f"connections open {self.proxy.connections}, accepted {st.get('accepted')}, "
             f"reset {st.get('reset')}<br>upstream {up.get('bytes')} B forwarded, "
             f"{up.get('dropped')} B dropped · downstream {down.get('bytes')} B forwarded, "

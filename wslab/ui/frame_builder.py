@@ -19,6 +19,11 @@ OPCODES = [(f"0x{v:X} {fr.Opcode(v).name}" if v in fr.Opcode._value2member_map_
             else f"0x{v:X} reserved", v) for v in range(16)]
 
 
+def _compact(html: str) -> str:
+    """HTML in a widget inherits the widgets' 28 px line height: set an ordinary one."""
+    return f"<div style='line-height:1.4'>{html}</div>"
+
+
 class FrameBuilder(W.VBox):
     """Toggles for FIN, RSV1-3, opcode, mask and payload -> bytes and bit diagram, live."""
 
@@ -34,16 +39,19 @@ class FrameBuilder(W.VBox):
         self.mask_key = W.Text(value="37fa213d", description="key (hex)",
                                layout=W.Layout(width="14em"), style={"description_width": "5em"})
         self.new_key = W.Button(description="random key", layout=W.Layout(width="auto"))
+        # The payload and hex boxes take the row's free width (at most 34em), the controls
+        # beside them keep theirs: nothing is pushed out of a narrow output.
         self.payload = W.Textarea(value=payload, description="payload",
-                                  layout=W.Layout(width="34em", height="4em"),
+                                  layout=W.Layout(width="auto", flex="1 1 auto", max_width="34em",
+                                                  height="4em"),
                                   style={"description_width": "4em"})
         self.payload_kind = W.Dropdown(options=["text (UTF-8)", "hex"], value="text (UTF-8)",
                                        layout=W.Layout(width="9em"))
         self.repeat = W.BoundedIntText(value=1, min=1, max=100_000, description="× repeat",
-                                       layout=W.Layout(width="12em"),
-                                       style={"description_width": "5em"})
+                                       layout=W.Layout(width="9.5em"),
+                                       style={"description_width": "4.8em"})
         self.hex_in = W.Text(placeholder="hex bytes to decode, e.g. 81 05 48 65 6c 6c 6f",
-                             layout=W.Layout(width="34em"))
+                             layout=W.Layout(width="auto", flex="1 1 auto", max_width="34em"))
         self.decode_button = W.Button(description="Decode", icon="search",
                                       layout=W.Layout(width="auto"))
         self.bytes_view = W.HTML()
@@ -58,10 +66,13 @@ class FrameBuilder(W.VBox):
             W.HTML("<b>Build a frame</b> (RFC 6455 section 5.2)"),
             W.HBox([self.fin, *self.rsv, self.opcode]),
             W.HBox([self.mask, self.mask_key, self.new_key]),
-            W.HBox([self.payload, W.VBox([self.payload_kind, self.repeat])]),
+            W.HBox([self.payload, W.VBox([self.payload_kind, self.repeat],
+                                         layout=W.Layout(flex="0 0 auto"))],
+                   layout=W.Layout(width="100%", max_width="44em")),
             self.bytes_view,
             W.HTML("<b>…or decode bytes</b>"),
-            W.HBox([self.hex_in, self.decode_button]),
+            W.HBox([self.hex_in, self.decode_button],
+                   layout=W.Layout(width="100%", max_width="44em")),
             self.diagram,
         ], **kwargs)
         self.add_class("wslab-frame-builder")
@@ -99,7 +110,7 @@ class FrameBuilder(W.VBox):
                                   "spaces allowed</span>")
             return None
         ex = explain(data)
-        self.diagram.value = ex._repr_html_()
+        self.diagram.value = _compact(ex._repr_html_())
         return ex
 
     # --- drawing --------------------------------------------------------------------------
@@ -128,4 +139,4 @@ class FrameBuilder(W.VBox):
         self.bytes_view.value = (f"<div class='wslab-frame-bytes' style='font-family:monospace'>"
                                  f"{len(self.data)} bytes on the wire: {_html.esc(shown)}</div>")
         self.hex_in.value = self.data[:4096].hex(" ")
-        self.diagram.value = explain(self.data)._repr_html_()
+        self.diagram.value = _compact(explain(self.data)._repr_html_())

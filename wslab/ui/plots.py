@@ -24,8 +24,15 @@ if TYPE_CHECKING:
 
     from ..labs.latency import OmissionResult
 
-WIDTH = 7.5    # inches: readable at notebook width
-HEIGHT = 3.4
+# Sized for a projector at 1024 x 768 (tests/test_screen_plots.py measures every figure): a
+# notebook shows a figure as a PNG of WIDTH x DPI = 818 px, at that size when the side bar is
+# closed (844 px of output) and scaled down to 592 px when it is open, so MIN_PT, the smallest
+# text, is 9 pt x 132 / 72 x 592 / 818 = 11.9 px on the screen (at least 11 px is the rule).
+# A wider figure or a smaller font breaks that: keep figures WIDTH wide.
+WIDTH = 6.2    # inches
+HEIGHT = 2.9
+DPI = 132
+MIN_PT = 9     # legends, annotations, the smallest tick labels
 PERCENTILES = (50, 90, 99)
 COLOURS = {50: "#1a5fb4", 90: "#e66100", 99: "#c01c28"}
 
@@ -46,14 +53,17 @@ def _check(samples: Sequence[float]) -> list[float]:
     return xs
 
 
-def _figure(height: float = HEIGHT, ncols: int = 1) -> tuple[Figure, list]:
+def _figure(height: float = HEIGHT, ncols: int = 1, nrows: int = 1, **kw: object
+            ) -> tuple[Figure, list]:
+    """A WIDTH-wide figure and its axes (row by row); ``kw`` goes to ``Figure.subplots``."""
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, list(axes)
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, [ax for row in axes for ax in row]
 
 
 def _plain(v: float) -> str:
-    return f"{v:,.6g}"
+    """1,000,000 and 0.25 (never 1e+06)."""
+    return f"{v:,.0f}" if v == round(v) else f"{v:,.6g}"
 
 
 def log_axis(ax: Axes, which: str = "y") -> None:
@@ -113,24 +123,57 @@ def rtt_series(samples: Sequence[float], *, title: str = "Echo round trip, one m
     return fig
 
 
+def histogram_range(xs: Sequence[float]) -> tuple[float, float]:
+    """The x range a round-trip histogram shows: from the fastest sample to just past the 99th
+    percentile (p99 x 1.05), but no closer than 1.5 x p90 and no further than 3 x p90 (and
+    never past the slowest sample).
+
+    Round trips are a tight body and a few slow outliers (a garbage collection, the
+    scheduler).  An axis stretched to a 100x outlier puts the whole body in one bar; one
+    clipped this way keeps the body readable even when up to 10 % of the samples are slow,
+    and the samples beyond it are counted on the plot instead of drawn.  (A log axis would
+    keep the outliers in view, but squeezes a body that spans less than a factor of two into a
+    few bars and gives its bars unequal widths.)
+    """
+    lo, hi = min(xs), max(xs)
+    p90 = percentile(xs, 90)
+    end = min(max(1.05 * percentile(xs, 99), 1.5 * p90), 3 * p90)
+    return lo, min(hi, max(end, lo * 1.01 + 1e-9))
+
+
 def rtt_histogram(samples: Sequence[float], *, bins: int = 50,
                   title: str = "Round-trip distribution") -> Figure:
-    """Histogram (left axis) and cumulative distribution (right axis), p50/p90/p99 marked."""
+    """Histogram (left axis) and cumulative distribution (right axis), p50/p90/p99 marked.
+
+    The axis ends at :func:`histogram_range`; samples slower than that are counted in a note
+    at the right edge (with the slowest), and a percentile beyond it says so in the legend.
+    """
     xs = sorted(x * 1e3 for x in _check(samples))
+    lo, hi = histogram_range(xs)
+    shown = [x for x in xs if x <= hi]
+    beyond = len(xs) - len(shown)
     fig, (ax,) = _figure()
-    ax.hist(xs, bins=bins, color="#99c1f1", edgecolor="#1a5fb4", linewidth=0.4)
+    ax.hist(shown, bins=bins, range=(lo, hi), color="#99c1f1", edgecolor="#1a5fb4",
+            linewidth=0.4)
     ax.set_xlabel("round trip (ms)")
     ax.set_ylabel("messages")
     cdf = ax.twinx()
     n = len(xs)
-    cdf.plot(xs, [(i + 1) / n for i in range(n)], color="#3d3846", lw=1.2, label="CDF")
+    cdf.plot(shown, [(i + 1) / n for i in range(len(shown))], color="#3d3846", lw=1.2,
+             label="CDF")
     cdf.set_ylim(0, 1.02)
-    cdf.set_ylabel("fraction of messages at or below")
+    cdf.set_ylabel("fraction at or below")
     for p in PERCENTILES:
         v = percentile(xs, p)
-        ax.axvline(v, color=COLOURS[p], ls="--", lw=1, label=f"p{p} {v:.3f} ms")
-    ax.set_title(title)
-    ax.legend(loc="center right")
+        off = " (beyond the axis)" if v > hi else ""
+        ax.axvline(min(v, hi), color=COLOURS[p], ls="--", lw=1, label=f"p{p} {v:.3f} ms{off}")
+    ax.set_xlim(lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02)
+    if beyond:
+        ax.annotate(f"{beyond} slower, up to {xs[-1]:.3g} ms →", xy=(1, 1.0),
+                    xycoords="axes fraction", ha="right", va="bottom", fontsize=MIN_PT,
+                    color="#c01c28")
+    ax.set_title(title, loc="left")
+    ax.legend(loc="center right", fontsize=MIN_PT)
     ax.grid(alpha=0.3)
     return fig
 
@@ -159,57 +202,69 @@ def rtt_vs_size(by_size: Mapping[int, Sequence[float]], *,
 
 def compare_bars(values: Mapping[str, float], *, ylabel: str, title: str,
                  fmt: str = "{:.3g}") -> Figure:
-    """A labelled bar per entry (e.g. bytes per message for polling vs WebSocket)."""
+    """A labelled bar per entry (e.g. bytes per message for polling vs WebSocket), its value
+    written after it.  The bars lie horizontally with the names on the left, wrapped at 32
+    characters, so however long the names they never collide; ``ylabel`` names the values
+    (the axis along the bars)."""
     if not values:
         raise ValueError("compare_bars takes {label: number}")
-    fig, (ax,) = _figure()
     names = list(values)
-    width = max(10, 80 // len(names))  # characters per tick line: labels never overlap
-    ticks = ["\n".join(w for line in k.split("\n") for w in textwrap.wrap(line, width) or [""])
+    fig, (ax,) = _figure(height=0.45 * len(names) + 1.2)
+    ticks = ["\n".join(w for line in k.split("\n") for w in textwrap.wrap(line, 32) or [""])
              for k in names]
-    bars = ax.bar(ticks, [values[k] for k in names], color=["#99c1f1", "#f9f06b", "#8ff0a4",
-                                                             "#ffbe6f", "#dc8add"][:len(names)],
-                  edgecolor="#3d3846", linewidth=0.6)
+    y = list(range(len(names)))[::-1]
+    bars = ax.barh(y, [values[k] for k in names], color=["#99c1f1", "#f9f06b", "#8ff0a4",
+                                                          "#ffbe6f", "#dc8add"][:len(names)],
+                   edgecolor="#3d3846", linewidth=0.6)
     for bar, name in zip(bars, names, strict=True):
-        ax.annotate(fmt.format(values[name]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=9)
-    ax.margins(y=0.12)  # room for the value above the tallest bar
-    ax.set_ylabel(ylabel)
+        ax.annotate(" " + fmt.format(values[name]),
+                    (bar.get_width(), bar.get_y() + bar.get_height() / 2), va="center",
+                    fontsize=MIN_PT)
+    ax.set_yticks(y, ticks)
+    ax.margins(x=0.15)  # room for the value after the longest bar
+    ax.set_xlabel(ylabel)
     ax.set_title(title)
-    ax.grid(alpha=0.3, axis="y")
+    ax.grid(alpha=0.3, axis="x")
     return fig
 
 
 def push_comparison(results: Sequence) -> Figure:
-    """Two panels for ``wslab.labs.push_compare.compare_push`` results: wire overhead, latency."""
+    """Two panels for ``wslab.labs.push_compare.compare_push`` results: wire overhead, latency.
+
+    One row per method, its name written once on the left (horizontal bars: the names never
+    collide, however narrow the screen).
+    """
     if not results:
         raise ValueError("push_comparison takes the list compare_push() returns")
-    fig, (left, right) = _figure(ncols=2)
-    names = [r.method for r in results]
+    fig, (left, right) = _figure(height=0.5 * len(results) + 1.2, ncols=2, sharey=True)
+    names = [r.method.replace(" ", "\n", 1) if len(r.method) > 12 else r.method
+             for r in results]
+    y = list(range(len(results)))[::-1]
     colours = ["#99c1f1", "#f9f06b", "#dc8add", "#8ff0a4"][:len(names)]
     over = [r.overhead_per_message for r in results]
-    bars = left.bar(names, over, color=colours, edgecolor="#3d3846", linewidth=0.6)
+    bars = left.barh(y, over, color=colours, edgecolor="#3d3846", linewidth=0.6)
     for bar, v in zip(bars, over, strict=True):
-        left.annotate(f"{v:.0f}", (bar.get_x() + bar.get_width() / 2, v), ha="center",
-                      va="bottom", fontsize=9)
-    left.set_ylabel("overhead bytes per message")
-    left.set_title("Wire cost beyond the message itself")
+        left.annotate(f" {v:.0f}", (v, bar.get_y() + bar.get_height() / 2), va="center",
+                      fontsize=MIN_PT)
+    left.set_yticks(y, names)
+    left.margins(x=0.22)  # room for the number after the longest bar
+    left.set_xlabel("overhead bytes per message")
+    left.set_title("Wire cost beyond the message")
     p50 = [r.p50_ms for r in results]
     p99 = [r.p99_ms for r in results]
-    right.bar(names, p50, color=colours, edgecolor="#3d3846", linewidth=0.6,
-              yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99, strict=True)]],
-              capsize=4, label="p50 (bar up to p99)")
-    log_axis(right)
-    right.set_ylabel("delivery latency (ms, log scale)")
+    right.barh(y, p50, color=colours, edgecolor="#3d3846", linewidth=0.6,
+               xerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99, strict=True)]],
+               capsize=4, label="p50, line up to p99")
+    log_axis(right, "x")
+    right.set_xlabel("delivery latency (ms, log)")
     right.set_title("From creation to arrival")
-    right.legend(loc="upper right", fontsize=8)
+    right.legend(loc="lower right", fontsize=MIN_PT)
     for ax in (left, right):
-        ax.tick_params(axis="x", labelsize=8.5)
-        ax.grid(alpha=0.3, axis="y")
+        ax.grid(alpha=0.3, axis="x")
     return fig
 
 
-def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+def figure_png(fig: Figure, *, dpi: int = DPI) -> bytes:
     """A figure as PNG bytes (for an ipywidgets Image or a file)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -226,7 +281,7 @@ def _register_ipython_formatter() -> None:
     if ip is None:
         return
     formatter = ip.display_formatter.formatters["image/png"]
-    formatter.for_type(Figure, lambda fig: figure_png(fig, dpi=110))
+    formatter.for_type(Figure, lambda fig: figure_png(fig, dpi=DPI))
 
 
 _register_ipython_formatter()
@@ -243,7 +298,7 @@ def connection_timeline(events: Sequence, *, title: str = "Reconnecting client: 
     if not evs:
         raise ValueError("connection_timeline takes ReconnectingClient.events (none yet)")
     t0 = evs[0].t
-    fig, (ax,) = _figure(height=2.6)
+    fig, (ax,) = _figure(height=2.9)
     spans = [e for e in evs if e.kind in TIMELINE_COLOURS]
     end = evs[-1].t
     for cur, nxt in zip(spans, spans[1:] + [None], strict=True):
@@ -254,7 +309,8 @@ def connection_timeline(events: Sequence, *, title: str = "Reconnecting client: 
         if e.kind == "connecting":
             ax.plot([e.t - t0], [0.42], "v", color="#1a5fb4", ms=6)
         if e.kind == "waiting" and e.delay is not None:
-            ax.annotate(f"{e.delay * 1e3:.0f} ms", (e.t - t0, -0.3), fontsize=7, rotation=45)
+            ax.annotate(f"{e.delay * 1e3:.0f} ms", (e.t - t0, -0.3), fontsize=MIN_PT,
+                        rotation=45)
         if e.kind == "closed":
             ax.plot([e.t - t0], [0], "x", color="#c01c28", ms=8)
     handles = [ax.barh(0, 0, color=c, label=k) for k, c in TIMELINE_COLOURS.items()]
@@ -263,9 +319,10 @@ def connection_timeline(events: Sequence, *, title: str = "Reconnecting client: 
     del handles
     ax.set_yticks([])
     ax.set_ylim(-0.6, 0.7)
+    ax.set_xlim(left=-0.02 * max(end - t0, 0.1))  # the first attempt's mark whole
     ax.set_xlabel("time (s)")
     ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=7, fontsize=7.5,
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=4, fontsize=MIN_PT,
               frameon=False)
     return fig
 
@@ -284,9 +341,9 @@ def thundering_herd(results: Sequence, *, bin_s: float = 0.1,
         ax.axvline(r.restart_after, color="#26a269", ls="--", lw=1, label="server back")
         back = f", all back after {r.all_back_after:.2f} s" if r.all_back_after else ""
         ax.set_title(f"jitter = {r.jitter!r}: {len(r.attempts)} attempts by {r.clients} "
-                     f"clients{back}", fontsize=9.5)
+                     f"clients{back}", fontsize=10)
         ax.set_ylabel(f"attempts per {bin_s * 1e3:.0f} ms")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="upper right", fontsize=MIN_PT)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("time since the server went down (s)")
     fig.suptitle(title)
@@ -309,7 +366,7 @@ def pong_latency(samples: Sequence, *, marks: Sequence[tuple[float, str]] = (),
     for t, label in marks:
         ax.axvline(t - t0, color="#e66100", ls="--", lw=1)
         ax.annotate(label, (t - t0, ax.get_ylim()[1] * 0.95), rotation=90, va="top",
-                    ha="right", fontsize=8, color="#e66100")
+                    ha="right", fontsize=MIN_PT, color="#e66100")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("round trip (ms)")
     ax.set_ylim(bottom=0)
@@ -340,7 +397,7 @@ def detection_times(records: Sequence, *, title: str = "Time to detect a dead co
     ax.set_ylabel("failure → detection (s)")
     ax.set_ylim(bottom=0)
     ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=MIN_PT)
     ax.grid(alpha=0.3, axis="y")
     return fig
 
@@ -358,7 +415,7 @@ def coordinated_omission(result: OmissionResult, *,
     left.set_xlabel("message number")
     left.set_ylabel("latency (ms, log scale)")
     left.set_title("Per message")
-    left.legend(loc="upper right", fontsize=8)
+    left.legend(loc="upper right", fontsize=MIN_PT)
     ps = [50, 90, 99, 99.9]
     for xs, colour, label in ((result.naive_s, "#1a5fb4", "actual"),
                               (result.intended_s, "#c01c28", "intended")):
@@ -368,10 +425,10 @@ def coordinated_omission(result: OmissionResult, *,
     right.set_xlabel("percentile")
     right.set_ylabel("latency (ms, log scale)")
     right.set_title("Percentiles")
-    right.legend(loc="upper left", fontsize=8)
+    right.legend(loc="upper left", fontsize=MIN_PT)
     for ax in (left, right):
         ax.grid(alpha=0.3, which="both")
-    fig.suptitle(f"{title}: a {result.stall_s * 1e3:.0f} ms server stall, "
+    fig.suptitle(f"{title}\na {result.stall_s * 1e3:.0f} ms server stall, "
                  f"a message due every {result.interval_s * 1e3:g} ms")
     return fig
 

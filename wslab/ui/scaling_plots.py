@@ -8,12 +8,12 @@ from matplotlib.figure import Figure
 
 from ..labs.scaling import LatencyRecord, RollingRestart
 from ..labs.stats import percentile
-from .plots import log_axis
+from .plots import MIN_PT, WIDTH, log_axis
 
 
 def latency_figure(records: Sequence[LatencyRecord]) -> Figure:
     """p50 and p99 per setup; for two processes, local clients and those reached through Redis."""
-    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    fig = Figure(figsize=(WIDTH, 3.4), layout="constrained")
     ax = fig.subplots()
     rows: list[tuple[str, list[float]]] = []
     for r in records:
@@ -26,22 +26,22 @@ def latency_figure(records: Sequence[LatencyRecord]) -> Figure:
     p99 = [percentile(s, 99) for _, s in rows]
     ax.barh(y, p99, color="#f2b8a0", label="p99")
     ax.barh(y, p50, color="#2f6db3", label="p50")
-    ax.set_yticks(y, [label for label, _ in rows], fontsize=8)
-    ax.set_xlabel("broadcast latency (ms): from the request to send until each client has it")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_yticks(y, [label for label, _ in rows], fontsize=MIN_PT)
+    ax.set_xlabel("broadcast latency (ms):\nfrom the request to send until each client has it")
+    ax.legend(loc="lower right", fontsize=MIN_PT)
     return fig
 
 
 def timeline_figure(rr: RollingRestart) -> Figure:
     """Each event's latency over time; restarts and the client's disconnects marked."""
-    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    fig = Figure(figsize=(WIDTH, 3.2), layout="constrained")
     ax = fig.subplots()
     t = [p - rr.t0 for p in rr.published_at]
     ax.scatter(t, rr.latency_ms, s=3, color="#2f6db3", label="event latency")
     for k, (tr, i) in enumerate(rr.restarts):
         ax.axvline(tr - rr.t0, color="#c0392b", lw=1, ls="--",
                    label="server restarted (1012)" if k == 0 else None)
-        ax.text(tr - rr.t0, 1.0, f" {i}", transform=ax.get_xaxis_transform(), fontsize=7,
+        ax.text(tr - rr.t0, 1.0, f" {i}", transform=ax.get_xaxis_transform(), fontsize=MIN_PT,
                 color="#c0392b", va="top")
     for k, (td, _) in enumerate(rr.disconnects):
         ax.axvline(td - rr.t0, color="#888", lw=0.8,
@@ -51,5 +51,5 @@ def timeline_figure(rr: RollingRestart) -> Figure:
     ax.set_ylabel("publish -> receive (ms, log)")
     ax.set_title(f"Rolling restart: {len(rr.received)} of {rr.sent} events, "
                  f"{'each once, in order' if rr.in_order_once else 'NOT each once in order'}")
-    ax.legend(fontsize=8, loc="upper right")
+    fig.legend(loc="outside lower center", ncol=3, fontsize=MIN_PT, frameon=False)
     return fig

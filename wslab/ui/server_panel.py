@@ -118,7 +118,8 @@ class ServerPanel(W.VBox):
             f"<div class='wslab-client-count' data-count='{len(rows)}'>{len(rows)} client(s), "
             f"server {state}</div>" + _html.table(
                 ["id", "remote", "path", "subprotocol", "connected", "in", "out"], rows,
-                css_class="wslab-clients", max_height="8em", empty="no clients connected"))
+                css_class="wslab-clients", max_height="8em", empty="no clients connected",
+                right=(0, 4, 5, 6), wrap=None))
         ids = [c.id for c in infos]
         if list(self.target.options) != ids:
             keep = self.target.value if self.target.value in ids else (ids[0] if ids else None)
@@ -129,7 +130,7 @@ class ServerPanel(W.VBox):
         self.events_view.value = _html.table(
             ["ms", "event (newest first)"],
             [(f"{(e.t_ns - t0) / 1e6:9.1f}", str(e)) for e in reversed(events)],
-            css_class="wslab-events", empty="no events yet")
+            css_class="wslab-events", empty="no events yet", right=(0,))
 
     def close(self) -> None:
         self.server.unsubscribe(self._listener)

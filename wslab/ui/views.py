@@ -19,7 +19,7 @@ ARROW_COLOURS = {"→": "#1a5fb4", "←": "#26a269", "✓": "#26a269", "✗": "#
 CHECK_MARKS = {"✓": "OK", "✗": "FAIL"}
 # CR LF at the end of an HTTP line, as a grey \r\n (the control pictures U+240D U+240A
 # are missing from most fonts and show as empty boxes).
-CRLF_HTML = "<span style='color:#868e96;font-size:10px'>\\r\\n</span>"
+CRLF_HTML = "<span style='color:#868e96;font-size:11px'>\\r\\n</span>"
 
 
 def _bytes_html(data: bytes) -> str:
@@ -51,7 +51,8 @@ def transcript_html(t: Transcript) -> str:
         colour = ARROW_COLOURS.get(s.direction, "#3d3846")
         body = (f"<pre style='margin:0;white-space:pre-wrap;overflow-wrap:anywhere'>"
                 f"{_bytes_html(s.data)}</pre>" if s.data else "")
-        rfc = f"<br><small>RFC 6455 {html.escape(s.rfc)}</small>" if s.rfc else ""
+        rfc = (f"<br><span style='font-size:11px'>RFC 6455 {html.escape(s.rfc)}</span>"
+               if s.rfc else "")
         mark = CHECK_MARKS.get(s.direction)
         head = (f"<span style='background:{colour};color:#fff;border-radius:3px;padding:0 4px;"
                 f"font:600 11px sans-serif'>{mark}</span>" if mark else html.escape(s.direction))
@@ -62,17 +63,24 @@ def transcript_html(t: Transcript) -> str:
             f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(s.note)}</td></tr>")
     return ("<table class='wslab-transcript' style='table-layout:fixed;width:100%'>"
             "<colgroup><col style='width:3.2em'><col style='width:22%'><col style='width:40%'>"
-            "<col></colgroup><thead><tr><th></th><th>step</th>"
-            "<th>exact bytes</th><th>what they mean</th></tr></thead><tbody>"
+            "<col></colgroup><thead><tr><th></th><th style='text-align:left'>step</th>"
+            "<th style='text-align:left'>exact bytes</th>"
+            "<th style='text-align:left'>what they mean</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
 def push_table_html(results: PushComparison) -> str:
-    """compare_push() results, one row per method."""
+    """compare_push() results, one column per method and one row per measure (ten measures
+    side by side would not fit a projector's 572 px; four methods do)."""
     rows = [r.row() for r in results]
-    head = "".join(f"<th>{k}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    head = "".join(f"<th style='text-align:right'>{html.escape(str(r['method']))}</th>"
+                   for r in rows)
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(key)}</th>"
+        + "".join(f"<td style='text-align:right'>{html.escape(str(r[key]))}</td>" for r in rows)
+        + "</tr>" for key in rows[0] if key != "method")
+    return (f"<table class='wslab-push'><thead><tr><th></th>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 VIEWS: dict[type, Any] = {TapTable: tap_table_html, Transcript: transcript_html,
