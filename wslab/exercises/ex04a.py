@@ -194,7 +194,8 @@ def _closing_answers(answers: object) -> dict[str, dict[str, str]] | str:
             if value is None:
                 return f"write your answer for answers[{scenario!r}][{q!r}] (replace None)"
             if not isinstance(value, str) or value.strip().lower() not in (*SIDES, "both"):
-                return f"answers[{scenario!r}][{q!r}] is 'client' or 'server', got {value!r}"
+                return (f"answers[{scenario!r}][{q!r}] is 'client' or 'server' (or 'both'), "
+                        f"got {value!r}")
             out[scenario][q] = value.strip().lower()
     return out
 
@@ -375,61 +376,79 @@ def _reset_story(trace: Trace, n: int, rst: TcpPacket) -> str:
 
 # --- Exercise 4: unmask a client frame by hand --------------------------------------------
 
-def _xor(data: bytes, key: bytes) -> bytes:
-    return bytes(b ^ key[i % len(key)] for i, b in enumerate(data))
-
-
-def _mistakes(trace: Trace, n: int, f: WireFrame) -> list[tuple[bytes, str]]:
-    """(wrong result, hint) for the mistakes a learner is likely to make on this frame."""
+def _mistakes(f: WireFrame) -> list[tuple[bytes, str]]:
+    """(wrong result, hint) for mistakes that leave a recognisable result on this frame."""
     raw, payload = f.raw, f.frame.payload
     key = f.frame.mask_key or b"\0\0\0\0"
     masked = raw[f.header_size:]
-    field7 = raw[1] & 0x7F
     out = [
         (masked, "the payload is still masked: XOR byte i with mask_key[i % 4] (RFC 6455 5.3)"),
         (raw, "your result is the whole frame, header included: the payload starts after "
               "the 4-byte masking key"),
         (raw[f.header_size - 4:], "your result starts with the masking key: the payload "
                                   "starts after it"),
-        (_xor(masked, key[::-1]), "the key bytes are used in the wrong order: byte i is "
-                                  "XORed with mask_key[i % 4] (RFC 6455 5.3)"),
-        (_xor(masked, key[:1]), "every byte was XORed with the key's first byte only: "
-                                "byte i takes mask_key[i % 4] (RFC 6455 5.3)"),
+        (fr.mask(masked, key[::-1]), "the key bytes are used in the wrong order: byte i is "
+                                     "XORed with mask_key[i % 4] (RFC 6455 5.3)"),
+        (fr.mask(masked, key[:1] * 4), "every byte was XORed with the key's first byte only: "
+                                       "byte i takes mask_key[i % 4] (RFC 6455 5.3)"),
     ]
-    if field7 >= 126:
-        short = raw[6:6 + field7]
-        out.append((_xor(short, raw[2:6]),
-                    f"you read the 7-bit length field ({field7}) as the length: {field7} means "
-                    f"a {'16' if field7 == 126 else '64'}-bit length follows in bytes 2-"
-                    f"{3 if field7 == 126 else 9}, and the masking key comes after it "
-                    "(RFC 6455 5.2)"))
-    if field7 == 127:
-        length16 = int.from_bytes(raw[2:4], "big")
-        out.append((_xor(raw[8:8 + length16], raw[4:8]),
-                    "127 means a 64-bit length (8 bytes, bytes 2-9), not 16-bit: the masking "
-                    "key is at bytes 10-13 (RFC 6455 5.2)"))
-    if field7 >= 126:
-        out.append((_xor(masked, raw[2:6]), "the masking key comes after the extended length: "
-                                            f"at byte {f.header_size - 4}, not byte 2 "
-                                            "(RFC 6455 5.2)"))
+    if f.length_form != "7-bit":
+        out.append((fr.mask(masked, raw[2:6]),
+                    f"the masking key comes after the extended length: at byte "
+                    f"{f.header_size - 4} of this frame, not byte 2 (RFC 6455 5.2)"))
     return [(bad, why) for bad, why in out if bad != payload]
 
 
-def _diagnose(trace: Trace, n: int, f: WireFrame, result: bytes) -> str:
+def _length_mistake(f: WireFrame, result: bytes) -> str | None:
+    """A hint when the result's length betrays how the length field was read."""
+    if f.length_form == "7-bit":
+        return None
+    field7 = 126 if f.length_form == "16-bit" else 127
+    if len(result) == field7:
+        return (f"you read the 7-bit length field ({field7}) as the length: {field7} means a "
+                f"{f.length_form} length follows ({2 if field7 == 126 else 8} bytes), and the "
+                "masking key comes after it (RFC 6455 5.2)")
+    if field7 == 127 and len(result) < 65_536 and len(result) != len(f.frame.payload) \
+            and len(result) in (0, len(f.frame.payload) & 0xFFFF):
+        return ("127 means a 64-bit length (8 bytes after byte 1), not 16-bit: read all 8 "
+                "bytes, then the masking key (RFC 6455 5.2)")
+    return None
+
+
+def _probe(fn: object, payloads: list[bytes], payload: bytes) -> bool:
+    """Does the learner's function give the right payload for these payloads?"""
+    try:
+        return bool(call(fn, payloads) == payload)  # type: ignore[arg-type]
+    except StudentError:
+        return False
+
+
+def _diagnose(trace: Trace, n: int, f: WireFrame, fn: object, result: bytes) -> str:
+    payloads = trace.payloads(n)
     where = (f"connection {n} (first frame {f.describe()}, {f.length_form} length, "
-             f"{len(trace.payloads(n))} TCP payloads)")
-    for bad, why in _mistakes(trace, n, f):
+             f"{len(payloads)} TCP payloads)")
+    for bad, why in _mistakes(f):
         if result == bad:
             return f"{where}: {why}"
+    length = _length_mistake(f, result)
+    if length is not None:
+        return f"{where}: {length}"
     payload = f.frame.payload
+    stream = b"".join(payloads)
+    head = trace.head(n)
+    if len(payloads) > 1 and (_probe(fn, [stream], payload)
+                              or _probe(fn, [head, stream[len(head):]], payload)):
+        return (f"{where}: your function finds the frame when all bytes come in one payload, "
+                "but here they come in several: join them first (a frame may span TCP "
+                "segments, and the first payload is the HTTP request)")
+    if _probe(fn, [stream[f.start:]], payload):
+        return (f"{where}: your function works when the bytes begin with the frame, but a "
+                "connection begins with the HTTP request: the frames start after the blank "
+                "line (b'\\r\\n\\r\\n') that ends it")
     if result and payload.startswith(result):
         return (f"{where}: you returned the first {len(result):,} bytes of the payload, which "
-                f"has {len(payload):,}: a frame may continue in the next TCP payloads (join "
-                "them), and its length is in the header (RFC 6455 5.2)")
-    head = trace.head(n)
-    if result and (result in head or trace.conn(n).stream("client").find(result) == 0):
-        return (f"{where}: that came from the HTTP request: the frames begin after the blank "
-                "line (b'\\r\\n\\r\\n') that ends the handshake")
+                f"has {len(payload):,} (the length field says how many, RFC 6455 5.2): the "
+                "rest is in the next TCP payloads, join them")
     return f"{where}: {first_difference(result, payload)}"
 
 
@@ -466,7 +485,7 @@ def check_unmask(trace: object, fn: object) -> Result:
             return hint(name, f"connection {n}: unmask_first returned "
                               f"{type(result).__name__}; return bytes")
         if bytes(result) != f.frame.payload:
-            return hint(name, _diagnose(trace, n, f, bytes(result)))
+            return hint(name, _diagnose(trace, n, f, fn, bytes(result)))
         done.append(f)
     if not done:
         return hint(name, "the capture holds no client frame: run the experiment cell again")

@@ -154,6 +154,8 @@ class LoopbackCapture:
         while self._newest_probe_in_file() < first:
             child = self._child
             if child is None or not child.running:
+                if child is not None:
+                    child.stop(1.0)  # joins its output threads: the whole message is read
                 raise CaptureUnavailable(_why_not(child.stderr_tail if child else ""))
             now = time.monotonic()
             if now > deadline:

@@ -17,8 +17,11 @@ def closing(trace):
         conn = trace.conn(n)
         fin = next(p for p in conn.packets if p.flag_names.startswith("FIN"))
         closer = conn.side(fin)          # who sent the first FIN
-        # the end that closes first waits in TIME_WAIT (RFC 9293 3.6); trace.sockets() agrees
-        answers[scenario] = {"first FIN": closer, "TIME_WAIT": closer}
+        # who waited: the kernel's socket table (trace.sockets()); where it could not be
+        # read, the end that closed first (RFC 9293 3.6)
+        held = trace.time_wait.get(n) or [closer]
+        answers[scenario] = {"first FIN": closer,
+                             "TIME_WAIT": "both" if len(held) == 2 else held[0]}
     return answers
 
 
