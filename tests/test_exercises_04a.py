@@ -100,7 +100,7 @@ def test_ex1_wrong_counts_get_specific_hints(captured):
     assert len(wrong) >= 6
     for answer, words in wrong.items():
         fails(ex04a.check_segments(big, answer), words)
-    fails(ex04a.check_segments(big, n + 40), "too many", "(starts)", "(frame ends)")
+    fails(ex04a.check_segments(big, n + 40), "too many", "start of", "(frame ends)")
     fails(ex04a.check_segments(big, None), "replace None")
     for bad in ("3", 3.0, True):
         fails(ex04a.check_segments(big, bad), "whole number")

@@ -239,7 +239,7 @@ def test_without_tshark_wslab_reads_the_capture(monkeypatch, server):
     have_dumpcap()
     monkeypatch.setenv("WSLAB_TSHARK", "none")
     trace = traces.big_message(server, size=5000)
-    assert trace.reader.startswith("wslab's own pcap reader") and trace.tshark is None
+    assert trace.reader.startswith("wslab's reader (no tshark)") and trace.tshark is None
     assert "tshark is not available" in trace.wireshark()
     assert "TEXT 5000 B, masked" in str(trace.table())
     assert trace.frames(1, "client")[0].frame.payload.decode() == \
@@ -338,7 +338,7 @@ def test_notebook_with_model_solutions_and_no_tshark_passes_every_check(jupyter_
     for n in (1, 2, 3, 4):
         assert f"Exercise {n} (" in text
     assert text.count("[PASS]") == 4 and "[NOT YET]" not in text
-    assert "wslab's own pcap reader" in text and "tshark is not available" in text
+    assert "wslab's reader (no tshark)" in text and "tshark is not available" in text
 
 
 def test_notebook_with_stubs_reveals_no_solution(jupyter_env, monkeypatch):
@@ -361,7 +361,7 @@ def test_notebook_without_permission_to_capture_runs_and_says_why(jupyter_env, m
     assert text.count("[NOT YET]") == 4
     assert text.count("there is no capture to check against") == 4
     assert "usermod -aG wireshark" in text
-    assert "the tap's file, client → server: [185," in text  # the tap needs no capture
+    assert "tap's file, client → server: [185," in text  # the tap needs no capture
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def _segment_mistakes(trace: Trace, f: WireFrame, n: int) -> list[tuple[int, str
     acks_between = sum(1 for p in c.sent_by("server") if first < p.number < last)
     out = [
         (1, "one message is not one segment: TCP cuts the byte stream where it likes. Find "
-            "the client's packets from the one marked '(starts)' to the one marked "
+            "the client's packets from the one marked 'start of' to the one marked "
             "'(frame ends)'"),
         (n + echo_n, "you counted the server's echo too: the question is about the client's "
                      "message, so count packets from client to server only"),
@@ -123,7 +123,7 @@ def check_segments(trace: object, answer: object) -> Result:
             return hint(name, f"{got}: {why}")
     side = "few" if got < n else "many"
     return hint(name, f"{got} is too {side}: in the table, count the packets from client to "
-                      "server from the one marked '(starts)' to the one marked '(frame ends)'")
+                      "server from the one marked 'start of' to the one marked '(frame ends)'")
 
 
 def _segments_story(trace: Trace, f: WireFrame, carrying: list[TcpPacket]) -> str:

@@ -78,7 +78,7 @@ class WireFrame:
         unmasked = self.header_size - (4 if self.frame.masked else 0)
         return {2: "7-bit", 4: "16-bit", 10: "64-bit"}.get(unmasked, "?")
 
-    def describe(self) -> str:
+    def describe(self, *, masked: bool = True) -> str:
         """``TEXT 70000 B, masked``; a Close frame with its code."""
         op = self.frame.opcode
         name = op.name if isinstance(op, fr.Opcode) else f"opcode {op}"
@@ -87,7 +87,7 @@ class WireFrame:
             body = f"CLOSE {code}" if code is not None else "CLOSE"
         else:
             body = f"{name} {len(self.frame.payload)} B"
-        return body + (", masked" if self.frame.masked else "")
+        return body + (", masked" if self.frame.masked and masked else "")
 
 
 def _read_stream(data: bytes, side: str) -> tuple[bytes, list[WireFrame]]:
@@ -113,22 +113,27 @@ def _read_stream(data: bytes, side: str) -> tuple[bytes, list[WireFrame]]:
 
 
 class TraceTable(list):
-    """Packets of a trace, one line each, like Wireshark's packet list (text)."""
+    """Packets of a trace, one line each, like Wireshark's packet list (text).
 
-    COLUMNS = ("No.", "ms", "conn", "from → to", "flags", "seq", "ack", "len", "what")
+    Columns a trace does not need are left out, so that a line fits a projected
+    notebook (about 74 characters): ``conn`` when the ends' names already tell the
+    connections apart, ``ms`` unless asked for."""
+
+    COLUMNS = ("No.", "ms", "conn", "from→to", "flags", "seq", "ack", "len", "what")
+    RIGHT = frozenset({0, 1, 2, 5, 6, 7})
 
     def __init__(self, rows: list[tuple[str, ...]], header: str, *,
-                 drop_conn: bool = False) -> None:
+                 drop: frozenset[str] = frozenset()) -> None:
         super().__init__(rows)
         self.header = header
-        self.drop_conn = drop_conn  # one connection: no "conn" column
+        self.drop = drop  # names of the columns left out
 
     def __str__(self) -> str:
         if not self:
             return self.header + "\n(no packets)"
-        keep = [i for i in range(len(self.COLUMNS)) if not (self.drop_conn and i == 2)]
+        keep = [i for i, name in enumerate(self.COLUMNS) if name not in self.drop]
         rows = [tuple(r[i] for i in keep) for r in [self.COLUMNS, *self]]
-        right = {keep.index(i) for i in (0, 1, 2, 5, 6, 7) if i in keep}
+        right = {k for k, i in enumerate(keep) if i in self.RIGHT}
         widths = [max(len(r[i]) for r in rows) for i in range(len(keep) - 1)]
         lines = [self.header]
         for r in rows:
@@ -255,11 +260,11 @@ class Trace:
         where it ends ("ends"), as Wireshark names a reassembled message once."""
         c = self.conn(n)
         if pkt.has(RST):
-            return "reset: the connection is aborted"
+            return "reset: connection aborted"
         if pkt.has(SYN):
             if pkt.mss is None:
                 return "no options"
-            return f"MSS {pkt.mss}" + (f", window scale {pkt.wscale}"
+            return f"MSS {pkt.mss}" + (f", wscale {pkt.wscale}"
                                        if pkt.wscale is not None else "")
         parts = []
         if pkt.payload:
@@ -268,14 +273,13 @@ class Trace:
             end = start + len(pkt.payload)
             head = self.head(n, side)
             if start < len(head):
-                parts.append("HTTP " + head.split(b"\r\n", 1)[0].decode("latin-1")
-                             .replace("HTTP/1.1 ", "").replace(" HTTP/1.1", ""))
+                parts.append(_http_line(head))
             for f in self.frames(n, side):
                 if f.start < end and f.end > start:
                     if f.start >= start and f.end <= end:
                         parts.append(f.describe())
                     elif f.start >= start:
-                        parts.append(f"{f.describe()} (starts)")
+                        parts.append(f"start of {f.describe(masked=False)}")
                     elif f.end <= end:
                         parts.append("(frame ends)")
                     else:
@@ -286,12 +290,13 @@ class Trace:
             parts.append("no more data from sender")
         return " + ".join(parts)
 
-    def table(self, conn: int | None = None) -> TraceTable:
+    def table(self, conn: int | None = None, *, times: bool = False) -> TraceTable:
         """The packets (of connection ``conn``, or all), one line each.
 
         ``seq`` and ``ack`` are relative, as Wireshark shows them (0 = the SYN);
         ``len`` is the TCP payload; ``what`` says what the payload is, read by
-        wslab.protocol, or what the flags mean.
+        wslab.protocol, or what the flags mean.  ``times`` adds the milliseconds
+        since the first packet.
         """
         if self.unavailable:
             return TraceTable([], f"no capture: {self.unavailable}")
@@ -305,13 +310,17 @@ class Trace:
                 mine = c.side(p)
                 other = "server" if mine == "client" else "client"
                 ack = (p.ack - isn[other]) & 0xFFFFFFFF if p.has(ACK) else 0
-                rows.append((p, (str(p.number), f"{(p.t_ns - t0) / 1e6:.3f}", str(n),
-                                 " → ".join(self.who(n, p)), p.flag_names,
+                rows.append((p, (str(p.number), f"{(p.t_ns - t0) / 1e6:.1f}", str(n),
+                                 "→".join(self.who(n, p)), p.flag_names.replace(", ", ","),
                                  str((p.seq - isn[mine]) & 0xFFFFFFFF), str(ack),
                                  str(len(p.payload)), self._what(n, p))))
         rows.sort(key=lambda r: r[0].number)
-        drop_conn = conn is not None or len(self.connections) == 1
-        return TraceTable([r for _, r in rows], self.describe(), drop_conn=drop_conn)
+        shown = range(1, len(self.connections) + 1) if conn is None else [conn]
+        names = [self.ends(n) for n in shown]
+        drop = {"ms"} if not times else set()
+        if len(set(names)) == len(names):  # the ends' names tell the connections apart
+            drop.add("conn")
+        return TraceTable([r for _, r in rows], self.describe(), drop=frozenset(drop))
 
     def describe(self) -> str:
         """One line: what was captured, how, and who read it."""
@@ -350,20 +359,28 @@ class Trace:
             owner = self._owner(s) if isinstance(s, SocketState) else None
             if owner is not None:
                 lines.append(f"{s.local[0]}:{s.local[1]:<5} ↔ {s.remote[0]}:{s.remote[1]:<5} "
-                             f"{s.state:<11} the {owner}")
+                             f"{s.state:<11} {owner}")
         return TraceText("\n".join(lines) or "no socket of these connections is left")
 
     def _owner(self, s: SocketState) -> str | None:
         """Whose socket ``s`` is ("conn 2's client"), or None for another connection."""
         for n, c in enumerate(self.connections, start=1):
             if (s.local, s.remote) == (c.client, c.server):
-                return f"{self.ends(n)[0]}'s socket of conn {n}"
+                return f"conn {n}'s {self.ends(n)[0]}"
             if (s.local, s.remote) == (c.server, c.client):
-                return f"{self.ends(n)[1]}'s socket of conn {n}"
+                return f"conn {n}'s {self.ends(n)[1]}"
         return None
 
     def __repr__(self) -> str:
         return f"<Trace {self.describe()}>"
+
+
+def _http_line(head: bytes) -> str:
+    """``HTTP request GET /echo`` or ``HTTP response 101``: a head's first line, short."""
+    words = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+    if words[:1] and words[0].startswith("HTTP/") and len(words) > 1:
+        return f"HTTP response {words[1]}"
+    return "HTTP request " + " ".join(words[:2])
 
 
 # --- reading a capture ---------------------------------------------------------------
@@ -376,7 +393,7 @@ def read_trace(path: str, *, story: str, names: dict[int, tuple[str, str]] | Non
     if tshark is not None:
         packets, reader = tshark_packets(path, tshark), tshark_version(tshark)
     else:
-        packets, reader = read_pcap(path), "wslab's own pcap reader (no tshark)"
+        packets, reader = read_pcap(path), "wslab's reader (no tshark)"
     return Trace(path, packets, reader, story, dict(names or {}),
                  reconstructed=reconstructed, tshark=tshark)
 
