@@ -47,8 +47,8 @@ from ..protocol import frames as fr
 from ..protocol import handshake as hs
 from ..protocol.errors import WSLabError
 
-__all__ = ["Trace", "TraceTable", "WireFrame", "big_message", "closing", "masked_frames",
-           "reset", "tap_and_wire"]
+__all__ = ["Trace", "TraceTable", "WireFrame", "big_message", "closing", "compare",
+           "masked_frames", "reset", "tap_and_wire"]
 
 SETTLE_TIMEOUT = 10.0  # seconds to wait for the capture to show every connection's end
 WAIT = 5.0             # seconds for one step of an experiment (a message, a close)
@@ -591,3 +591,19 @@ def tap_and_wire(server: ServerLike, *, size: int = 70_000,
     made = read_trace(path, story="the tap's file", names={server.port: ("client", "server")},
                       reconstructed=True)
     return made, wire
+
+
+def compare(made: Trace, wire: Trace) -> TraceText:
+    """The tap's file beside the wire (from :func:`tap_and_wire`): the client's data
+    packets in each, and whether the bytes and the cuts are the same."""
+    lines = [f"tap's file, client → server: {made.data_sizes(1)}"]
+    if wire.unavailable:
+        return TraceText("\n".join([*lines, f"the wire: no capture: {wire.unavailable}"]))
+    same_bytes = made.conn(1).stream("client") == wire.conn(1).stream("client")
+    same_cuts = made.data_sizes(1) == wire.data_sizes(1)
+    lines += [f"the wire, client → tap:      {wire.data_sizes(1)}",
+              f"the wire, tap → server:      {wire.data_sizes(2)}",
+              f"same bytes: {'yes' if same_bytes else 'NO'}; "
+              f"same cuts: {'yes' if same_cuts else 'no'}",
+              wire.describe()]
+    return TraceText("\n".join(lines))
