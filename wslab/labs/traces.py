@@ -256,8 +256,9 @@ class Trace:
     def _what(self, n: int, pkt: TcpPacket) -> str:
         """What a packet carries, read by wslab.protocol; or what its flags mean.
 
-        A frame split over several packets is named where it starts ("starts") and
-        where it ends ("ends"), as Wireshark names a reassembled message once."""
+        A frame split over several packets is named where it starts ("start of ...")
+        and marked where it continues and ends, the way Wireshark names a reassembled
+        message once."""
         c = self.conn(n)
         if pkt.has(RST):
             return "reset: connection aborted"
@@ -451,12 +452,6 @@ def _text(rng: random.Random, size: int) -> str:
     if len(text) < size:
         text += "".join(rng.choice(string.ascii_lowercase) for _ in range(size - len(text)))
     return text[:size]
-
-
-def _wait_client_gone(server: ServerLike, before: int) -> None:
-    deadline = time.monotonic() + WAIT
-    while len(server.clients) > before and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 def _echo(client: Client, message: str) -> None:

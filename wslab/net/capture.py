@@ -103,6 +103,8 @@ class LoopbackCapture:
                                   + [f"udp dst port {self.probe_port}"])
         self.path = os.path.join(work_dir("capture"), "capture.pcapng")
         self._probes_sent = 0
+        self._scanned = 0  # bytes of the file already searched for probes
+        self._newest = 0   # the newest probe found there
         self._child: Child | None = None
         try:
             argv = [find_dumpcap(), "-i", interface, "-f", self.filter, "-w", self.path,
@@ -133,13 +135,18 @@ class LoopbackCapture:
                                ("127.0.0.1", self.probe_port))
 
     def _newest_probe_in_file(self) -> int:
-        """The number of the newest probe the file holds so far (0: none yet)."""
+        """The number of the newest probe the file holds so far (0: none yet).  Reads only
+        what was written since the last look (a probe cut in two is read again whole)."""
         try:
             with open(self.path, "rb") as fh:
+                fh.seek(self._scanned)
                 data = fh.read()
         except OSError:
-            return 0
-        return max((int(n) for n in _PROBE.findall(data)), default=0)
+            return self._newest
+        found = [int(n) for n in _PROBE.findall(data)]
+        self._newest = max([self._newest, *found])
+        self._scanned += max(0, len(data) - 32)  # a probe's text is shorter than 32 bytes
+        return self._newest
 
     def settle(self, *, timeout: float = 5.0) -> None:
         """Return once every packet sent before this call is in the file.
