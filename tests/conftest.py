@@ -37,6 +37,11 @@ SLOW_TESTS = {  # measured over 11 s with --durations (2 cores, shared with othe
     "test_protocol_differential.py::test_wslab_encodes_wsproto_decodes": "15 s",
     "test_protocol_differential.py::test_wsproto_encodes_wslab_decodes": "14 s",
     "test_exercises_05_10.py::test_ex05_heartbeat_loop": "13 s",
+    "test_traces.py::test_notebook_with_model_solutions_and_no_tshark_passes_every_check":
+        "notebook 04a in a kernel, 23 s",
+    "test_traces.py::test_notebook_with_stubs_reveals_no_solution": "notebook 04a, 30 s",
+    "test_traces.py::test_notebook_without_permission_to_capture_runs_and_says_why":
+        "notebook 04a, 24 s",
 }
 
 

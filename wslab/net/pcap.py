@@ -1,21 +1,36 @@
-"""Write a pcap capture from relayed TCP payloads (layer 2, I/O: writes a file).
+"""pcap files (layer 2, I/O): write one from relayed TCP payloads, read TCP from any capture.
 
-The tap sees TCP *payload*, not packets, so this module synthesises what a
-capture on the loopback interface would show: Ethernet + IPv4 + TCP headers
-with consistent sequence and acknowledgement numbers, a three-way handshake
-before the first byte and FIN/ACK at the end, and correct checksums, so
-Wireshark's and tshark's WebSocket dissector reads the conversation.
-Timestamps are nanoseconds (pcap magic ``a1b23c4d``).
+Writing (:func:`write_pcap`, what ``Tap.to_pcap()`` uses): the tap sees TCP
+*payload*, not packets, so this module synthesises what a capture on the
+loopback interface would show: Ethernet + IPv4 + TCP headers with consistent
+sequence and acknowledgement numbers, a three-way handshake before the first
+byte and FIN/ACK at the end, and correct checksums, so Wireshark's and tshark's
+WebSocket dissector reads the conversation.  Only the payload bytes are real:
+segment boundaries are the relay's reads, and the handshake, FINs and headers
+are invented.  Timestamps are nanoseconds (pcap magic ``a1b23c4d``).
+
+Reading (:func:`read_pcap`, :func:`tcp_connections`): the TCP packets of a
+real capture (pcap or pcapng; Ethernet, Linux cooked, raw IP or BSD loopback
+framing; IPv4 and IPv6) as :class:`TcpPacket` values, exactly as captured, and
+the connections they form, each direction's bytes reassembled in sequence
+order.  A record cut short at the end of the file (a capture still being
+written) is left out.  This reader knows TCP only: the bytes a connection
+carried are handed to :mod:`wslab.protocol` to be read as WebSocket.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import struct
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ..protocol.errors import WSLabError
 
 MAX_SEGMENT = 65495  # IPv4 total length 65535 - 20 IP - 20 TCP
-SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
+FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+FLAG_NAMES = ((FIN, "FIN"), (SYN, "SYN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"),
+              (URG, "URG"), (0x40, "ECE"), (0x80, "CWR"))  # Wireshark's order
 
 
 @dataclass(frozen=True)
@@ -128,3 +143,274 @@ def _v4(addr: tuple[str, int]) -> tuple[str, int]:
     if host.count(".") != 3:
         host = "127.0.0.1"
     return host, port
+
+
+# --- reading -----------------------------------------------------------------------------
+
+class PcapError(WSLabError, ValueError):
+    """A file that is not a pcap or pcapng capture, or one this reader cannot follow."""
+
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class TcpPacket:
+    """One captured TCP packet, as it was on the wire.
+
+    ``number`` counts every packet in the file from 1 (Wireshark's "No."), ``t_ns`` is
+    the capture time in ns since the epoch, ``seq``/``ack`` are the raw 32-bit
+    numbers, ``window`` the raw window field (before any window scale), ``flags`` the
+    TCP flag byte, ``mss`` and ``wscale`` the options of a SYN (else None).
+    """
+
+    number: int
+    t_ns: int
+    src: Address
+    dst: Address
+    seq: int
+    ack: int
+    flags: int
+    window: int
+    payload: bytes = b""
+    mss: int | None = None
+    wscale: int | None = None
+
+    @property
+    def flag_names(self) -> str:
+        """The flags set, Wireshark's way: ``"SYN, ACK"``."""
+        return ", ".join(name for bit, name in FLAG_NAMES if self.flags & bit)
+
+    def has(self, flag: int) -> bool:
+        return bool(self.flags & flag)
+
+
+# link-layer types (www.tcpdump.org/linktypes.html) -> how to find the IP packet
+_NULL, _ETHERNET, _RAW, _SLL, _IPV4, _IPV6, _SLL2 = 0, 1, 101, 113, 228, 229, 276
+
+
+def _ip_of(link: int, frame: bytes) -> bytes | None:
+    """The IP packet inside one captured frame, or None when it carries something else."""
+    if link == _ETHERNET:
+        off, ethertype = 14, frame[12:14]
+        while ethertype in (b"\x81\x00", b"\x88\xa8") and len(frame) >= off + 4:  # VLAN tags
+            ethertype, off = frame[off + 2:off + 4], off + 4
+        return frame[off:] if ethertype in (b"\x08\x00", b"\x86\xdd") else None
+    if link == _SLL:
+        return frame[16:] if frame[14:16] in (b"\x08\x00", b"\x86\xdd") else None
+    if link == _SLL2:
+        return frame[20:] if frame[0:2] in (b"\x08\x00", b"\x86\xdd") else None
+    if link == _NULL:
+        return frame[4:]
+    if link in (_RAW, _IPV4, _IPV6):
+        return frame
+    return None
+
+
+def _tcp_options(options: bytes) -> tuple[int | None, int | None]:
+    """(MSS, window scale) from a TCP header's options (RFC 9293 3.2, RFC 7323 2.2)."""
+    mss = wscale = None
+    i = 0
+    while i < len(options):
+        kind = options[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(options) or options[i + 1] < 2:
+            break
+        size = options[i + 1]
+        body = options[i + 2:i + size]
+        if kind == 2 and len(body) == 2:
+            mss = int.from_bytes(body, "big")
+        elif kind == 3 and len(body) == 1:
+            wscale = body[0]
+        i += size
+    return mss, wscale
+
+
+def _tcp_of(number: int, t_ns: int, ip: bytes) -> TcpPacket | None:
+    """Decode an IPv4 or IPv6 packet carrying TCP; None for anything else."""
+    if len(ip) < 20:
+        return None
+    version = ip[0] >> 4
+    if version == 4:
+        ihl = (ip[0] & 0x0F) * 4
+        total = int.from_bytes(ip[2:4], "big")
+        frag = int.from_bytes(ip[6:8], "big")
+        if ip[9] != 6 or frag & 0x3FFF or ihl < 20:  # not TCP, or a fragment
+            return None
+        src_ip, dst_ip = str(ipaddress.IPv4Address(ip[12:16])), \
+            str(ipaddress.IPv4Address(ip[16:20]))
+        segment = ip[ihl:total] if total >= ihl else ip[ihl:]
+    elif version == 6 and len(ip) >= 40:
+        if ip[6] != 6:  # extension headers are not followed here
+            return None
+        src_ip, dst_ip = str(ipaddress.IPv6Address(ip[8:24])), \
+            str(ipaddress.IPv6Address(ip[24:40]))
+        segment = ip[40:40 + int.from_bytes(ip[4:6], "big")]
+    else:
+        return None
+    if len(segment) < 20:
+        return None
+    sport, dport, seq, ack, off, flags, window = struct.unpack("!HHIIBBH", segment[:16])
+    header = (off >> 4) * 4
+    if header < 20 or header > len(segment):
+        return None
+    mss, wscale = _tcp_options(segment[20:header]) if flags & SYN else (None, None)
+    return TcpPacket(number, t_ns, (src_ip, sport), (dst_ip, dport), seq, ack, flags, window,
+                     bytes(segment[header:]), mss, wscale)
+
+
+def _pcap_records(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(link type, t_ns, frame) of a classic pcap file."""
+    magic = data[:4]
+    endian, nano = {b"\xd4\xc3\xb2\xa1": ("<", False), b"\xa1\xb2\xc3\xd4": (">", False),
+                    b"\x4d\x3c\xb2\xa1": ("<", True), b"\xa1\xb2\x3c\x4d": (">", True)}[magic]
+    if len(data) < 24:
+        return
+    link = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
+    pos = 24
+    while pos + 16 <= len(data):
+        sec, frac, caplen, _orig = struct.unpack(endian + "IIII", data[pos:pos + 16])
+        if pos + 16 + caplen > len(data):
+            return  # cut short: still being written
+        yield link, sec * 1_000_000_000 + frac * (1 if nano else 1000), \
+            data[pos + 16:pos + 16 + caplen]
+        pos += 16 + caplen
+
+
+def _pcapng_records(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(link type, t_ns, frame) of a pcapng file (enhanced and simple packet blocks)."""
+    endian = "<"
+    links: list[tuple[int, int]] = []  # per interface: link type, ns per timestamp unit
+    pos = 0
+    while pos + 12 <= len(data):
+        if data[pos:pos + 4] == b"\x0a\x0d\x0d\x0a":  # section header: fixes the byte order
+            endian = "<" if data[pos + 8:pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            links = []
+        kind, length = struct.unpack(endian + "II", data[pos:pos + 8])
+        if length < 12 or length % 4:
+            raise PcapError(f"pcapng block at byte {pos} has a bad length {length}")
+        if pos + length > len(data):
+            return  # cut short: still being written
+        body = data[pos + 8:pos + length - 4]
+        if kind == 1:  # interface description
+            links.append((struct.unpack(endian + "H", body[:2])[0], _ns_per_unit(body, endian)))
+        elif kind == 6 and len(body) >= 20:  # enhanced packet
+            iface, hi, lo, caplen = struct.unpack(endian + "IIII", body[:16])
+            if iface < len(links):
+                link, unit = links[iface]
+                yield link, ((hi << 32) | lo) * unit, body[20:20 + caplen]
+        elif kind == 3 and links:  # simple packet: no time stamp
+            yield links[0][0], 0, body[4:]
+        pos += length
+
+
+def _ns_per_unit(idb: bytes, endian: str) -> int:
+    """Nanoseconds per time stamp unit of an interface (option if_tsresol; default µs)."""
+    pos = 8
+    while pos + 4 <= len(idb):
+        code, size = struct.unpack(endian + "HH", idb[pos:pos + 4])
+        if code == 0:
+            break
+        if code == 9 and size == 1:
+            res = idb[pos + 4]
+            return 10 ** max(0, 9 - res) if not res & 0x80 else max(1, 10**9 >> (res & 0x7F))
+        pos += 4 + size + (-size % 4)
+    return 1000
+
+
+def read_pcap(path: str) -> list[TcpPacket]:
+    """Every TCP packet of the capture at ``path``, in file order (see the module doc)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data[:4] == b"\x0a\x0d\x0d\x0a":
+        records = _pcapng_records(data)
+    elif data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
+                      b"\xa1\xb2\x3c\x4d"):
+        records = _pcap_records(data)
+    elif not data:
+        return []
+    else:
+        raise PcapError(f"{path} is not a pcap or pcapng capture (it starts {data[:4].hex()})")
+    packets: list[TcpPacket] = []
+    for number, (link, t_ns, frame) in enumerate(records, start=1):
+        ip = _ip_of(link, frame)
+        pkt = _tcp_of(number, t_ns, ip) if ip is not None else None
+        if pkt is not None:
+            packets.append(pkt)
+    return packets
+
+
+@dataclass
+class TcpConnection:
+    """The packets of one TCP connection, and the bytes each side sent, in sequence order.
+
+    ``client`` is the side that sent the first SYN (without ACK); when the capture began
+    after the handshake, the side that sent the first packet.
+    """
+
+    client: Address
+    server: Address
+    packets: list[TcpPacket] = field(default_factory=list)
+
+    def side(self, pkt: TcpPacket) -> str:
+        """``"client"`` or ``"server"``: who sent ``pkt``."""
+        return "client" if pkt.src == self.client else "server"
+
+    def sent_by(self, side: str) -> list[TcpPacket]:
+        """The packets ``side`` ("client" or "server") sent."""
+        who = self.client if side == "client" else self.server
+        return [p for p in self.packets if p.src == who]
+
+    def first_seq(self, side: str) -> int | None:
+        """The sequence number of ``side``'s first data byte (its ISN + 1), if seen."""
+        sent = self.sent_by(side)
+        for p in sent:
+            if p.has(SYN):
+                return (p.seq + 1) & 0xFFFFFFFF
+        return sent[0].seq if sent else None
+
+    def offset(self, pkt: TcpPacket) -> int:
+        """Where ``pkt``'s payload starts in its sender's byte stream (0 = the first byte)."""
+        base = self.first_seq(self.side(pkt))
+        return 0 if base is None else (pkt.seq - base) & 0xFFFFFFFF
+
+    def stream(self, side: str) -> bytes:
+        """Every byte ``side`` sent, placed by sequence number (a retransmission once)."""
+        out = bytearray()
+        for p in self.sent_by(side):
+            if not p.payload:
+                continue
+            at = self.offset(p)
+            if at > len(out) + (1 << 30):  # not plausibly this stream: skip
+                continue
+            end = at + len(p.payload)
+            if end > len(out):
+                out.extend(b"\0" * (end - len(out)))
+            out[at:end] = p.payload  # a retransmission writes the same bytes again
+        return bytes(out)
+
+
+def tcp_connections(packets: Iterable[TcpPacket]) -> list[TcpConnection]:
+    """Group ``packets`` by connection (address pair), in the order each connection began.
+
+    A new SYN on an address pair whose connection already ended starts a new connection.
+    """
+    found: list[TcpConnection] = []
+    open_: dict[frozenset[Address], TcpConnection] = {}
+    for p in packets:
+        key = frozenset((p.src, p.dst))
+        conn = open_.get(key)
+        if conn is not None and p.has(SYN) and not p.has(ACK) and any(
+                q.has(FIN) or q.has(RST) for q in conn.packets):
+            conn = None  # the same ports again: a new connection
+        if conn is None:
+            client, server = (p.dst, p.src) if p.has(SYN) and p.has(ACK) else (p.src, p.dst)
+            conn = TcpConnection(client, server)
+            open_[key] = conn
+            found.append(conn)
+        conn.packets.append(p)
+    return found

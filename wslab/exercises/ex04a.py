@@ -1,0 +1,498 @@
+"""Checks for 04a_reading_the_wire.ipynb (layer 4, exercises).
+
+Every answer is judged against the learner's OWN capture (a Trace from
+:mod:`wslab.labs.traces`): the truth is computed from the packets in it, so
+there is no answer key to copy, and a capture that came out differently on
+another machine is judged by what it holds.  A wrong answer gets a hint that
+points at the packets to read, not the number to write.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..labs.traces import Trace, WireFrame
+from ..net.pcap import FIN, RST, TcpPacket
+from ..protocol import frames as fr
+from ._result import Result, hint, passed
+from ._solutions import solution_function
+from ._student import StudentError, call, first_difference, takes
+
+solution = solution_function("ex04a")
+SIDES = ("client", "server")
+ETHERNET_MSS = (1460, 1448, 1500, 1400)  # what a learner may remember from Ethernet
+
+
+def _usable(name: str, trace: object, what: str) -> Result | None:
+    """A hint when ``trace`` is not a capture the check can read, else None."""
+    if not isinstance(trace, Trace):
+        return hint(name, f"pass the trace your experiment cell made ({what}), got "
+                          f"{type(trace).__name__}")
+    if trace.unavailable:
+        return hint(name, f"there is no capture to check against: {trace.unavailable}")
+    if trace.reconstructed:
+        return hint(name, "this is the tap's made-up file: answer from a real capture "
+                          f"({what})")
+    if not trace.connections:
+        return hint(name, f"the capture holds no TCP connection: run the experiment cell "
+                          f"({what}) again")
+    return None
+
+
+def _whole_number(name: str, answer: object, what: str) -> int | Result:
+    if answer is None:
+        return hint(name, f"write your answer: replace None with {what}")
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return hint(name, f"{answer!r} is not a whole number: write {what}")
+    return answer
+
+
+# --- Exercise 1: how many segments ------------------------------------------------------
+
+def message_frame(trace: Trace) -> WireFrame | None:
+    """The client's first data frame on connection 1 (the experiment's big message)."""
+    return next((f for f in trace.frames(1, "client")
+                 if f.frame.opcode in (fr.Opcode.TEXT, fr.Opcode.BINARY)), None)
+
+
+def _segment_mistakes(trace: Trace, f: WireFrame, n: int) -> list[tuple[int, str]]:
+    """(count, hint) for the counts a plausible mistake gives on this capture."""
+    c = trace.conn(1)
+    syn_mss = next((p.mss for p in c.packets if p.mss), None)
+    echo = next((g for g in trace.frames(1, "server")
+                 if g.frame.opcode in (fr.Opcode.TEXT, fr.Opcode.BINARY)), None)
+    echo_n = len(trace.segments(1, "server", echo.start, echo.end)) if echo else 0
+    sent = c.sent_by("client")
+    carrying = trace.segments(1, "client", f.start, f.end)
+    first, last = carrying[0].number, carrying[-1].number
+    acks_between = sum(1 for p in c.sent_by("server") if first < p.number < last)
+    out = [
+        (1, "one message is not one segment: TCP cuts the byte stream where it likes. Find "
+            "the client's packets from the one marked 'start of' to the one marked "
+            "'(frame ends)'"),
+        (n + echo_n, "you counted the server's echo too: the question is about the client's "
+                     "message, so count packets from client to server only"),
+        (sum(1 for p in sent if p.payload), "you counted every client packet with data, the "
+                                            "HTTP request and the Close frame too: count "
+                                            "only those carrying the message's frame"),
+        (len(sent), "you counted every packet the client sent, the ACKs with len 0 too: "
+                    "count packets that carry bytes of the frame"),
+        (len(c.packets), "that is every packet of the connection, both ways: count the "
+                         "client's packets that carry the frame"),
+        (n + acks_between, "you counted the server's ACKs in between as well: count packets "
+                           "from client to server only"),
+    ]
+    if syn_mss:
+        out.append((math.ceil(len(f.raw) / syn_mss),
+                    f"that is how many MSS-sized segments it would take (the SYNs offer an MSS "
+                    f"of {syn_mss:,}); look at the len column: are the segments that big?"))
+    for mss in ETHERNET_MSS:
+        out.append((math.ceil(len(f.raw) / mss),
+                    f"that is what an Ethernet path would need (MTU 1500, MSS about {mss}). "
+                    "This capture is on the loopback interface: read the MSS in the SYN and "
+                    "the len of each packet"))
+    return out
+
+
+def check_segments(trace: object, answer: object) -> Result:
+    """Exercise 1: how many TCP segments carried the client's big message?"""
+    name = "Exercise 1 (segments)"
+    bad = _usable(name, trace, "trace = traces.big_message(server)")
+    if bad is not None:
+        return bad
+    assert isinstance(trace, Trace)
+    f = message_frame(trace)
+    if f is None:
+        return hint(name, "the capture holds no message from the client on connection 1: "
+                          "run the experiment cell again")
+    carrying = trace.segments(1, "client", f.start, f.end)
+    n = len(carrying)
+    got = _whole_number(name, answer, "the number of TCP segments (packets)")
+    if isinstance(got, Result):
+        return got
+    if got == n:
+        return passed(name, _segments_story(trace, f, carrying))
+    if got > 1000:
+        return hint(name, f"{got} looks like a number of bytes: the question asks how many "
+                          "segments (packets) carried the frame")
+    if got < 1:
+        return hint(name, "at least one segment carried it: count the client's packets that "
+                          "hold bytes of the frame")
+    for count, why in _segment_mistakes(trace, f, n):
+        if got == count:
+            return hint(name, f"{got}: {why}")
+    side = "few" if got < n else "many"
+    return hint(name, f"{got} is too {side}: in the table, count the packets from client to "
+                      "server from the one marked 'start of' to the one marked '(frame ends)'")
+
+
+def _segments_story(trace: Trace, f: WireFrame, carrying: list[TcpPacket]) -> str:
+    """The PASS text: what the capture shows about the segments, and why (as measured)."""
+    c = trace.conn(1)
+    sizes = [len(p.payload) for p in carrying]
+    text = (f"{len(carrying)} segments carried the client's {len(f.raw):,}-byte frame "
+            f"({len(f.frame.payload):,} bytes of payload + {f.header_size} of header; the HTTP "
+            f"request came before it): {', '.join(f'{s:,}' for s in sizes)} bytes.")
+    repeats = len(carrying) - len({c.offset(p) for p in carrying})
+    if repeats:
+        text += f" ({repeats} of them retransmissions of bytes already sent.)"
+    mss = next((p.mss for p in c.packets if p.mss), None)
+    if mss and max(sizes) < mss:
+        text += f" They are not MSS-sized: the SYNs offered an MSS of {mss:,}."
+        offered = [trace.window(1, p) for p in c.sent_by("server")
+                   if p.number < carrying[0].number]
+        if offered and max(sizes) * 2 == max(offered):
+            text += (f" Each full segment is half the {max(offered):,}-byte window the server "
+                     "had offered: Linux sends no segment larger than half the largest window "
+                     "the receiver has offered (tcp_bound_to_half_wnd in include/net/tcp.h).")
+    text += (f" On an Ethernet path (MSS 1460) the same frame would need at least "
+             f"{math.ceil(len(f.raw) / 1460)} segments.")
+    return text
+
+
+# --- Exercise 2: who closes first ---------------------------------------------------------
+
+SCENARIOS = ("client starts", "server starts")
+QUESTIONS = ("first FIN", "TIME_WAIT")
+
+
+def first_fin(trace: Trace, n: int) -> TcpPacket | None:
+    """The first packet with FIN on connection ``n``."""
+    return next((p for p in trace.conn(n).packets if p.has(FIN)), None)
+
+
+def time_wait_holders(trace: Trace, n: int) -> list[str]:
+    """Who held TIME_WAIT on connection ``n``: as the kernel's socket table showed it, or,
+    where it could not be read, by RFC 9293 3.6 from the FINs (the end that closed first;
+    both ends when the two FINs crossed)."""
+    if n in trace.time_wait and trace.time_wait[n]:
+        return trace.time_wait[n]
+    c = trace.conn(n)
+    fins = [p for p in c.packets if p.has(FIN)]
+    if not fins:
+        return []
+    one = c.side(fins[0])
+    second = next((p for p in fins if c.side(p) != one), None)
+    if second is not None and second.ack != (fins[0].seq + 1) & 0xFFFFFFFF:
+        return list(SIDES)  # the second FIN did not acknowledge the first: they crossed
+    return [one]
+
+
+def _closing_answers(answers: object) -> dict[str, dict[str, str]] | str:
+    """The answers, normalised, or a hint saying what is malformed and where."""
+    if not isinstance(answers, dict) or set(answers) != set(SCENARIOS):
+        return ("answers is a dict with the keys 'client starts' and 'server starts', each "
+                "holding {'first FIN': ..., 'TIME_WAIT': ...}")
+    out: dict[str, dict[str, str]] = {}
+    for scenario in SCENARIOS:
+        inner = answers[scenario]
+        if not isinstance(inner, dict) or set(inner) != set(QUESTIONS):
+            return f"answers[{scenario!r}] is a dict with the keys 'first FIN' and 'TIME_WAIT'"
+        out[scenario] = {}
+        for q in QUESTIONS:
+            value = inner[q]
+            if value is None:
+                return f"write your answer for answers[{scenario!r}][{q!r}] (replace None)"
+            if not isinstance(value, str) or value.strip().lower() not in (*SIDES, "both"):
+                return (f"answers[{scenario!r}][{q!r}] is 'client' or 'server' (or 'both'), "
+                        f"got {value!r}")
+            out[scenario][q] = value.strip().lower()
+    return out
+
+
+def check_closing(trace: object, answers: object) -> Result:
+    """Exercise 2: who sent the first FIN, and who was left in TIME_WAIT, in each close?"""
+    name = "Exercise 2 (FIN and TIME_WAIT)"
+    bad = _usable(name, trace, "trace = traces.closing(server)")
+    if bad is not None:
+        return bad
+    assert isinstance(trace, Trace)
+    if len(trace.connections) < 2:
+        return hint(name, "the capture should hold two connections: run the experiment again")
+    got = _closing_answers(answers)
+    if isinstance(got, str):
+        return hint(name, got)
+    facts = []
+    for n, scenario in enumerate(SCENARIOS, start=1):
+        fin = first_fin(trace, n)
+        if fin is None:
+            return hint(name, f"connection {n} has no FIN in the capture: run the experiment "
+                              "again")
+        sender = trace.conn(n).side(fin)
+        holders = time_wait_holders(trace, n)
+        said_fin, said_wait = got[scenario]["first FIN"], got[scenario]["TIME_WAIT"]
+        if said_fin != sender:
+            return hint(name, f"{scenario!r}, first FIN: not what your capture shows (RFC 6455 "
+                              "7.1.1 says what should happen; the capture shows what did). In "
+                              f"connection {n}, find the first packet with FIN among its "
+                              "flags: which end sent it (from → to)?")
+        truth_wait = "both" if len(holders) == 2 else holders[0] if holders else sender
+        if said_wait != truth_wait:
+            why = ("the end that closes first is the one that waits (RFC 9293 3.6: FIN-WAIT-1, "
+                   "FIN-WAIT-2, then TIME-WAIT)")
+            if said_wait != said_fin:
+                why = (f"you said the {said_fin} sent the first FIN but the {said_wait} waits: "
+                       + why)
+            return hint(name, f"{scenario!r}, TIME_WAIT: {why}; trace.sockets() shows the "
+                              "kernel's own table")
+        facts.append(_closing_fact(trace, n, scenario, fin, holders))
+    return passed(name, "\n".join(facts))
+
+
+def _closing_fact(trace: Trace, n: int, scenario: str, fin: TcpPacket,
+                  holders: list[str]) -> str:
+    sender = trace.conn(n).side(fin)
+    whose = " and the ".join(f"{h}'s" for h in holders)
+    seen = (f"the kernel's table showed the {whose} socket in TIME_WAIT"
+            if trace.time_wait.get(n) else
+            f"so (RFC 9293 3.6) the {whose} socket went to TIME_WAIT; the kernel's table "
+            "could not be read here")
+    text = (f"connection {n} ({scenario}): the {sender} sent the first FIN (packet "
+            f"{fin.number}); {seen}.")
+    if sender == "server":
+        text += " As RFC 6455 7.1.1 asks: the server closes TCP first and holds TIME_WAIT."
+    else:
+        text += (" Not what RFC 6455 7.1.1 asks (the server should close first so that the "
+                 "client is not left in TIME_WAIT): this client closed as soon as both Close "
+                 "frames had passed, which 5.5.1 allows (the client SHOULD wait for the "
+                 "server, but MAY close).")
+    return text
+
+
+# --- Exercise 3: the reset fault ----------------------------------------------------------
+
+RESET_KEYS = ("flag", "sent by port", "close frame")
+
+
+def client_leg(trace: Trace) -> int:
+    """The connection between the client and the proxy (its server end is named proxy)."""
+    for n in range(1, len(trace.connections) + 1):
+        if trace.ends(n) == ("client", "proxy"):
+            return n
+    return 1
+
+
+def _reset_answers(answers: object) -> tuple[set[str], int, bool] | str:
+    if not isinstance(answers, dict) or set(answers) != set(RESET_KEYS):
+        return "answers is a dict with the keys 'flag', 'sent by port' and 'close frame'"
+    for key in RESET_KEYS:
+        if answers[key] is None:
+            return f"write your answer for answers[{key!r}] (replace None)"
+    flag, port, close = (answers[k] for k in RESET_KEYS)
+    if not isinstance(flag, str) or not flag.strip():
+        return f"answers['flag'] is a TCP flag's name such as 'SYN', got {flag!r}"
+    names = {w for w in flag.upper().replace(",", " ").replace("/", " ").split() if w}
+    if not names <= {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}:
+        return f"answers['flag'] names TCP flags (FIN, SYN, RST, PSH, ACK, URG), got {flag!r}"
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        return f"answers['sent by port'] is a port number, got {port!r}"
+    if not isinstance(close, bool):
+        return f"answers['close frame'] is True or False, got {close!r}"
+    return names, port, close
+
+
+def check_reset(trace: object, answers: object) -> Result:
+    """Exercise 3: what the reset fault looks like on the client's connection."""
+    name = "Exercise 3 (reset)"
+    bad = _usable(name, trace, "trace = traces.reset(server)")
+    if bad is not None:
+        return bad
+    assert isinstance(trace, Trace)
+    got = _reset_answers(answers)
+    if isinstance(got, str):
+        return hint(name, got)
+    flags, port, close = got
+    n = client_leg(trace)
+    c = trace.conn(n)
+    rst = next((p for p in c.packets if p.has(RST)), None)
+    if rst is None:
+        return hint(name, "the client's connection has no RST in this capture: run the "
+                          "experiment cell again")
+    closes = [f for side in SIDES for f in trace.frames(n, side)
+              if f.frame.opcode == fr.Opcode.CLOSE]
+    if "RST" not in flags:
+        return hint(name, _flag_hint(flags, n))
+    if not flags <= set(rst.flag_names.split(", ")):
+        return hint(name, f"the packet that ends connection {n} has RST, but not all of "
+                          f"{', '.join(sorted(flags))}: name the flag that ends it")
+    if port != rst.src[1]:
+        return hint(name, _port_hint(trace, n, port))
+    if close != bool(closes):
+        return hint(name, "look again at the what column of connection "
+                          f"{n} before the reset: " + ("is there a CLOSE frame?" if close else
+                                                        "a CLOSE frame did cross"))
+    return passed(name, _reset_story(trace, n, rst))
+
+
+def _flag_hint(flags: set[str], n: int) -> str:
+    if "FIN" in flags:
+        return (f"there is no FIN on connection {n}: a FIN is an orderly end. Read the flags "
+                "of its last packet")
+    if flags == {"ACK"} or flags == {"PSH", "ACK"} or flags == {"PSH"}:
+        return (f"{'/'.join(sorted(flags))} is set on most packets: which flag is new in the "
+                f"last packet of connection {n}?")
+    return f"read the flags of the last packet of connection {n}: which one ends it?"
+
+
+def _port_hint(trace: Trace, n: int, port: int) -> str:
+    c = trace.conn(n)
+    if port == c.client[1]:
+        return (f"{port} is the client's own port: the RST went TO the client. Which port "
+                "sent it (from → to)?")
+    for m, other in enumerate(trace.connections, start=1):
+        if m != n and port in (other.client[1], other.server[1]):
+            client, server = trace.ends(m)
+            return (f"{port} is a port of connection {m} ({client} ↔ {server}), which the "
+                    f"client never talks to: the question is about connection {n}, the "
+                    "client's own")
+    return (f"no packet of connection {n} comes from port {port}: read the RST's from → to "
+            "and the ports in the table's header line")
+
+
+def _reset_story(trace: Trace, n: int, rst: TcpPacket) -> str:
+    text = (f"packet {rst.number}: the {trace.who(n, rst)[0]} (port {rst.src[1]}) sent "
+            f"[{rst.flag_names}] to the client; no Close frame came first, so there was no "
+            "closing handshake at all.")
+    others = [(m, p) for m in range(1, len(trace.connections) + 1) if m != n
+              for p in trace.conn(m).packets if p.has(RST)]
+    for m, p in others:
+        a, b = trace.who(m, p)
+        text += f" Packet {p.number} reset connection {m} too ({a} → {b})."
+    sent = [f for f in trace.frames(n, "client") if f.frame.opcode != fr.Opcode.CLOSE]
+    if sent and others:
+        m = others[0][0]
+        passed_on = len([f for f in trace.frames(m, "client")
+                         if f.frame.opcode != fr.Opcode.CLOSE])
+        if passed_on < len(sent):
+            text += (f" The client sent {len(sent)} messages; only {passed_on} reached the "
+                     "server: the last one died in the proxy.")
+    code = trace.notes.get("close_code")
+    if code is not None:
+        text += (f" The client reported close code {code}"
+                 + (": abnormal closure, no Close frame (RFC 6455 7.1.5, 7.4.1)."
+                    if code == 1006 else "."))
+    return text
+
+
+# --- Exercise 4: unmask a client frame by hand --------------------------------------------
+
+def _mistakes(f: WireFrame) -> list[tuple[bytes, str]]:
+    """(wrong result, hint) for mistakes that leave a recognisable result on this frame."""
+    raw, payload = f.raw, f.frame.payload
+    key = f.frame.mask_key or b"\0\0\0\0"
+    masked = raw[f.header_size:]
+    out = [
+        (masked, "the payload is still masked: XOR byte i with mask_key[i % 4] (RFC 6455 5.3)"),
+        (raw, "your result is the whole frame, header included: the payload starts after "
+              "the 4-byte masking key"),
+        (raw[f.header_size - 4:], "your result starts with the masking key: the payload "
+                                  "starts after it"),
+        (fr.mask(masked, key[::-1]), "the key bytes are used in the wrong order: byte i is "
+                                     "XORed with mask_key[i % 4] (RFC 6455 5.3)"),
+        (fr.mask(masked, key[:1] * 4), "every byte was XORed with the key's first byte only: "
+                                       "byte i takes mask_key[i % 4] (RFC 6455 5.3)"),
+    ]
+    if f.length_form != "7-bit":
+        out.append((fr.mask(masked, raw[2:6]),
+                    f"the masking key comes after the extended length: at byte "
+                    f"{f.header_size - 4} of this frame, not byte 2 (RFC 6455 5.2)"))
+    return [(bad, why) for bad, why in out if bad != payload]
+
+
+def _length_mistake(f: WireFrame, result: bytes) -> str | None:
+    """A hint when the result's length betrays how the length field was read."""
+    if f.length_form == "7-bit":
+        return None
+    field7 = 126 if f.length_form == "16-bit" else 127
+    if len(result) == field7:
+        return (f"you read the 7-bit length field ({field7}) as the length: {field7} means a "
+                f"{f.length_form} length follows ({2 if field7 == 126 else 8} bytes), and the "
+                "masking key comes after it (RFC 6455 5.2)")
+    if field7 == 127 and len(result) < 65_536 and len(result) != len(f.frame.payload) \
+            and len(result) in (0, len(f.frame.payload) & 0xFFFF):
+        return ("127 means a 64-bit length (8 bytes after byte 1), not 16-bit: read all 8 "
+                "bytes, then the masking key (RFC 6455 5.2)")
+    return None
+
+
+def _probe(fn: object, payloads: list[bytes], payload: bytes) -> bool:
+    """Does the learner's function give the right payload for these payloads?"""
+    try:
+        return bool(call(fn, payloads) == payload)  # type: ignore[arg-type]
+    except StudentError:
+        return False
+
+
+def _diagnose(trace: Trace, n: int, f: WireFrame, fn: object, result: bytes) -> str:
+    payloads = trace.payloads(n)
+    where = (f"connection {n} (first frame {f.describe()}, {f.length_form} length, "
+             f"{len(payloads)} TCP payloads)")
+    for bad, why in _mistakes(f):
+        if result == bad:
+            return f"{where}: {why}"
+    length = _length_mistake(f, result)
+    if length is not None:
+        return f"{where}: {length}"
+    payload = f.frame.payload
+    stream = b"".join(payloads)
+    head = trace.head(n)
+    if len(payloads) > 1 and (_probe(fn, [stream], payload)
+                              or _probe(fn, [head, stream[len(head):]], payload)):
+        return (f"{where}: your function finds the frame when all bytes come in one payload, "
+                "but here they come in several: join them first (a frame may span TCP "
+                "segments, and the first payload is the HTTP request)")
+    if _probe(fn, [stream[f.start:]], payload):
+        return (f"{where}: your function works when the bytes begin with the frame, but a "
+                "connection begins with the HTTP request: the frames start after the blank "
+                "line (b'\\r\\n\\r\\n') that ends it")
+    if result and payload.startswith(result):
+        return (f"{where}: you returned the first {len(result):,} bytes of the payload, which "
+                f"has {len(payload):,} (the length field says how many, RFC 6455 5.2): the "
+                "rest is in the next TCP payloads, join them")
+    return f"{where}: {first_difference(result, payload)}"
+
+
+def check_unmask(trace: object, fn: object) -> Result:
+    """Exercise 4: ``fn(payloads)`` finds the client's first frame in a connection's TCP
+    payloads and returns its payload unmasked; checked on every connection of the trace."""
+    name = "Exercise 4 (unmask by hand)"
+    bad = _usable(name, trace, "trace = traces.masked_frames(server)")
+    if bad is not None:
+        return bad
+    assert isinstance(trace, Trace)
+    if not callable(fn):
+        return hint(name, f"unmask_first should be a function (def ...), got "
+                          f"{type(fn).__name__}")
+    try:
+        takes(fn, 1, what="unmask_first")
+    except StudentError as exc:
+        return hint(name, exc.hint)
+    done = []
+    for n in range(1, len(trace.connections) + 1):
+        frames = trace.frames(n, "client")
+        if not frames:
+            continue
+        f = frames[0]
+        try:
+            result = call(fn, list(trace.payloads(n)), what="unmask_first")
+        except StudentError as exc:
+            return hint(name, f"connection {n} (first frame {f.describe()}, {f.length_form} "
+                              f"length): {exc.hint}")
+        if isinstance(result, str):
+            return hint(name, f"connection {n}: return bytes (the payload as it was sent, "
+                              "unmasked), not str")
+        if not isinstance(result, (bytes, bytearray)):
+            return hint(name, f"connection {n}: unmask_first returned "
+                              f"{type(result).__name__}; return bytes")
+        if bytes(result) != f.frame.payload:
+            return hint(name, _diagnose(trace, n, f, fn, bytes(result)))
+        done.append(f)
+    if not done:
+        return hint(name, "the capture holds no client frame: run the experiment cell again")
+    forms = ", ".join(f"{len(f.frame.payload):,} B ({f.length_form}, key "
+                      f"{(f.frame.mask_key or b'').hex()})" for f in done)
+    return passed(name, f"your function found and unmasked the first frame of each of the "
+                        f"{len(done)} connections in your capture: {forms}. Each key was "
+                        "fresh and random (RFC 6455 5.3), and each payload matches what "
+                        "wslab.protocol reads from the same bytes.")
+
