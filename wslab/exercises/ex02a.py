@@ -54,6 +54,13 @@ def check_earlier(accept_key: object, parse_header: object, mask: object) -> Res
                         "and 02")
 
 
+def _failed(name: str, case: str, exc: StudentError) -> Result:
+    """The learner's code raised (or is not written): say for which input."""
+    if not case or "not written yet" in exc.hint:
+        return hint(name, exc.hint)
+    return hint(name, f"{case}: {exc.hint}")
+
+
 def _attempt(fn: object, *args: Any, what: str) -> tuple[bool, Any]:
     """Call the learner's ``fn``: (True, the Fail it raised) or (False, what it returned)."""
     box: list[Fail] = []
@@ -108,9 +115,11 @@ def check_handshake(fn: object) -> Result:
     """``fn(request)`` answers an upgrade request: 101 with the right Sec-WebSocket-Accept;
     426 naming version 13 for another version; a 4xx without a key (RFC 6455 4.2.2)."""
     name = "Exercise 1 (the server's handshake)"
+    case = ""
     try:
         takes(fn, 1, what="handshake")
         for what, key in _upgrade_cases():
+            case = f"for {what}"
             req = _request(key, lower="lower" in what, browser="browser" in what)
             resp = call(fn, req, what="handshake")
             problem = _response_problem(resp)
@@ -122,12 +131,13 @@ def check_handshake(fn: object) -> Result:
             if problem:
                 return hint(name, f"for {what}: {problem}")
         for req, want, rule in _refusals():
+            case = f"for a request with {rule}"
             resp = call(fn, req, what="handshake")
             problem = _response_problem(resp) or _refusal_problem(bytes(resp), want)
             if problem:
                 return hint(name, f"for a request with {rule}: {problem}")
     except StudentError as exc:
-        return hint(name, exc.hint)
+        return _failed(name, case, exc)
     return passed(name, f"101 with the right Sec-WebSocket-Accept for {len(_upgrade_cases())} "
                         "requests (the RFC's key, a browser's, lower-case names), 426 naming "
                         "version 13 for version 12, and 400 without a key (RFC 6455 4.2.2)")
@@ -222,9 +232,11 @@ def check_read_frame(fn: object) -> Result:
     """``fn(recv_exactly)`` reads one frame: ``(h, payload)`` with the payload unmasked,
     taking exactly the frame's bytes from ``recv_exactly(n)``."""
     name = "Exercise 2 (reading a frame)"
+    case = ""
     try:
         takes(fn, 1, what="read_frame")
         for what, data in _read_cases():
+            case = what
             stream = _Stream(data + NEXT_FRAME, len(data))
             got = call(fn, stream.recv_exactly, what="read_frame")
             problem = _read_problem(got, data, stream)
@@ -232,7 +244,7 @@ def check_read_frame(fn: object) -> Result:
                 more = " ..." if len(data) > 14 else ""
                 return hint(name, f"{what}, frame {data[:14].hex(' ')}{more}: {problem}")
     except StudentError as exc:
-        return hint(name, exc.hint)
+        return _failed(name, case, exc)
     return passed(name, f"{len(RFC_FRAMES)} frames of RFC 6455 5.7, frames of 0 to 65,536 bytes "
                         "(all three length forms) and 60 random ones: each read to its last "
                         "byte and no further, the payload unmasked")
@@ -259,9 +271,11 @@ def check_encode_frame(fn: object) -> Result:
              (0, 1, 125, 126, 127, 1000, 40_000, 65_535, 65_536, 70_000)]
     cases += [(op, rng.randbytes(n)) for op in (8, 9, 10) for n in (0, 2, 125)]
     cases.insert(0, (1, b"Hello"))
+    case = ""
     try:
         takes(fn, 2, what="encode_frame")
         for op, payload in cases:
+            case = f"encode_frame({op}, {len(payload):,} bytes)"
             got = call(fn, op, payload, what="encode_frame")
             if isinstance(got, bytearray):
                 got = bytes(got)
@@ -276,7 +290,7 @@ def check_encode_frame(fn: object) -> Result:
                                   f"{first_difference(got, want)}, {_byte_name(at, len(payload))}"
                                   f"; want {want[:10].hex(' ')}... (RFC 6455 5.2)")
     except StudentError as exc:
-        return hint(name, exc.hint)
+        return _failed(name, case, exc)
     return passed(name, "81 05 48 65 6c 6c 6f for 'Hello' (RFC 6455 5.7), and every length form "
                         "from 0 to 70,000 bytes for data and control opcodes")
 
@@ -332,9 +346,11 @@ def _rule(what: str) -> str:
 def check_check_frame(fn: object) -> Result:
     """``fn(h)`` raises ``Fail(1002, reason)`` for a header RFC 6455 rejects, else returns."""
     name = "Exercise 4 (what to reject)"
+    case = ""
     try:
         takes(fn, 1, what="check_frame")
         for what, h, want in CHECK_CASES:
+            case = f"for {what}"
             failed, got = _attempt(fn, dict(h), what="check_frame")
             if want is None and failed:
                 return hint(name, f"{what} is valid, but check_frame raised Fail({got.code}, "
@@ -346,7 +362,7 @@ def check_check_frame(fn: object) -> Result:
                 return hint(name, f"{what}: Fail({got.code}); a broken framing rule is a "
                                   "protocol error, 1002 (RFC 6455 7.4.1)")
     except StudentError as exc:
-        return hint(name, exc.hint)
+        return _failed(name, case, exc)
     return passed(name, f"{sum(w is None for _, _, w in CHECK_CASES)} valid headers pass and "
                         f"{sum(w is not None for _, _, w in CHECK_CASES)} broken ones raise "
                         "Fail(1002): RSV bits, reserved opcodes, no mask, big or fragmented "
@@ -413,6 +429,8 @@ def _assemble_problem(fn: object, steps: tuple[Any, ...]) -> str:
 
 
 _ASSEMBLE_WHY = {
+    "one text frame": "a text message is a str: decode its UTF-8 (5.6)",
+    "one binary frame": "binary messages are bytes: only text is decoded (5.6)",
     "3 fragments": "return None until the frame with FIN=1, then the whole message (5.4)",
     "2 fragments": "return None until the frame with FIN=1, then the whole message (5.4)",
     "in a row": "after a message, start afresh: the state holds one message at a time",
@@ -430,15 +448,17 @@ def check_assemble(fn: object) -> Result:
     """``fn(state, h, payload)`` turns data frames into messages: None until FIN, then str
     (text) or bytes (binary); ``Fail`` 1002 for broken fragment order, 1007 for bad UTF-8."""
     name = "Exercise 5 (messages from fragments)"
+    case = ""
     try:
         takes(fn, 3, what="assemble")
         for what, steps in ASSEMBLE_CASES:
+            case = what
             problem = _assemble_problem(fn, steps)
             if problem:
                 why = next((v for k, v in _ASSEMBLE_WHY.items() if k in what), "")
                 return hint(name, f"{what}: {problem}" + (f". {why}" if why else ""))
     except StudentError as exc:
-        return hint(name, exc.hint)
+        return _failed(name, case, exc)
     return passed(name, f"{len(ASSEMBLE_CASES)} sequences: messages whole from their fragments, "
                         "text as str and binary as bytes, 1002 for fragments out of order, 1007 "
                         "for UTF-8 that breaks, even mid-message (RFC 6455 5.4, 8.1)")
@@ -509,16 +529,18 @@ def check_control(fn: object) -> Result:
     """``fn(h, payload)`` answers a control frame: a Pong for a Ping, None for a Pong, the
     Close answer for a Close, or ``Fail`` for a Close that breaks a rule."""
     name = "Exercise 6 (ping, pong and close)"
+    case = ""
     try:
         takes(fn, 2, what="control")
         for what, op, payload, want in CONTROL_CASES:
+            case = what
             failed, got = _attempt(fn, header(op, length=len(payload)), payload,
                                    what="control")
             problem = _control_problem(failed, got, want)
             if problem:
                 return hint(name, f"{what}: {problem}")
     except StudentError as exc:
-        return hint(name, exc.hint)
+        return _failed(name, case, exc)
     closes = sum(w[0] == "close" for *_, w in CONTROL_CASES)
     wrong = sum(w[0] == "fail" for *_, w in CONTROL_CASES)
     return passed(name, f"pings answered with their payload, a pong left alone, {closes} closes "
@@ -555,11 +577,13 @@ def _responses(key: str) -> list[tuple[str, bytes, bool]]:
 def check_check_upgrade(fn: object) -> Result:
     """``fn(response, key)`` is True only for a 101 that proves the server read ``key``."""
     name = "Exercise 7 (the client's check of the answer)"
+    case = ""
     try:
         takes(fn, 2, what="check_upgrade")
         for _ in range(3):
             key = hs.make_key()
             for what, response, want in _responses(key):
+                case = f"for {what}"
                 got = call(fn, response, key, what="check_upgrade")
                 if not isinstance(got, bool):
                     return hint(name, f"{what}: returned {got!r}; return True or False")
@@ -569,7 +593,7 @@ def check_check_upgrade(fn: object) -> Result:
                                       f"{'accept' if want else 'refuse'} it (RFC 6455 4.1, "
                                       "the client's checks 1-4)")
     except StudentError as exc:
-        return hint(name, exc.hint)
+        return _failed(name, case, exc)
     return passed(name, "valid answers accepted (header names in any case, Connection as a "
                         "list), and 200, a missing Upgrade, Connection or Accept, and a wrong "
                         "Accept refused (RFC 6455 4.1)")
@@ -584,9 +608,11 @@ def check_client_frame(fn: object) -> Result:
     cases += [(op, rng.randbytes(n), os.urandom(4)) for op in (1, 2)
               for n in (0, 1, 125, 126, 40_000, 65_535, 65_536)]
     cases += [(op, rng.randbytes(n), os.urandom(4)) for op in (8, 9, 10) for n in (0, 2, 125)]
+    case = ""
     try:
         takes(fn, 3, what="client_frame")
         for op, payload, key in cases:
+            case = f"client_frame({op}, {len(payload):,} bytes, key {key.hex(' ')})"
             got = call(fn, op, payload, key, what="client_frame")
             if isinstance(got, bytearray):
                 got = bytes(got)
@@ -603,7 +629,7 @@ def check_client_frame(fn: object) -> Result:
                                   f"{key.hex(' ')}): {first_difference(got, want)}, in {part}; "
                                   f"want {want[:12].hex(' ')}... (RFC 6455 5.2, 5.3)")
     except StudentError as exc:
-        return hint(name, exc.hint)
+        return _failed(name, case, exc)
     return passed(name, "81 85 37 fa 21 3d 7f 9f 4d 51 58 for 'Hello' (RFC 6455 5.7), and every "
                         "length form, masked with the key given")
 
@@ -643,7 +669,9 @@ def check_client(**pieces: Callable[..., Any]) -> Result:
     if result.error:
         return hint(name, f"{result.error} (after: {'; '.join(result.lines[-3:]) or 'nothing'})")
     if result.received != messages:
-        return hint(name, f"sent {len(messages)} messages, got back {result.received!r}")
+        closed = [ln for ln in result.lines if ln.startswith("< CLOSE")]
+        why = f"; the server answered {closed[0][2:]}" if closed else ""
+        return hint(name, f"sent {len(messages)} messages, got back {result.received!r}{why}")
     if result.close_code != 1000:
         return hint(name, f"the close ended with {result.close_code}, not 1000")
     return passed(name, "the upgrade, three masked messages (text, 200 bytes of binary, 300 "

@@ -495,7 +495,8 @@ class OwnClient:
                 self.log.append(f"< PING {_preview(payload)}, > PONG")
             elif op == 8:
                 self.close_code = int.from_bytes(payload[:2], "big") if payload else 1005
-                self.log.append(f"< CLOSE {self.close_code}")
+                reason = payload[2:].decode("utf-8", "replace")
+                self.log.append(f"< CLOSE {self.close_code}" + (f" {reason!r}" if reason else ""))
                 self._sock.send(self._frame(8, payload[:2]))
                 return None
             elif op < 8:
