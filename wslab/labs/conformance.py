@@ -44,6 +44,7 @@ from ..protocol.receiver import (
     Role,
 )
 from ..protocol.state import State
+from ..protocol.uri import parse_ws_uri
 
 __all__ = ["CASES", "FAILED", "NON_STRICT", "OK", "Case", "CaseResult", "ConformanceReport",
            "case_table", "run_conformance"]
@@ -874,8 +875,7 @@ def run_conformance(url: str, *, cases: Iterable[str] | None = None, timeout: fl
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
             0.05 <= timeout <= 60):
         raise ValueError(f"timeout is seconds per answer, 0.05 to 60, got {timeout!r}")
-    from ..net.raw import Target
-    Target.parse(url)  # a ValueError names a URL that is not ws://
+    parse_ws_uri(url, schemes=("ws",))  # a ValueError names a URL that is not ws://
     chosen = _select(cases)
     t0 = time.monotonic()
     bound = len(chosen) * (6 * timeout + 6) + 10
