@@ -35,6 +35,8 @@ SLOW_TESTS = {  # measured over 11 s with --durations (2 cores, shared with othe
     "test_protocol_differential.py::test_wslab_encodes_wsproto_decodes": "15 s",
     "test_protocol_differential.py::test_wsproto_encodes_wslab_decodes": "14 s",
     "test_exercises_05_10.py::test_ex05_heartbeat_loop": "13 s",
+    "test_exercises_02a.py::test_notebook_with_model_solutions":
+        "runs notebook 02a in a kernel with the model solutions loaded (~30 s)",
 }
 
 

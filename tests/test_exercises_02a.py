@@ -548,7 +548,8 @@ def test_check_client_passes_the_model_and_refuses_broken_pieces():
 
 # -- the notebook, with the model solutions loaded -----------------------------------------------
 
-STUBS = ("accept_key", "parse_header", "mask", "handshake", "read_frame", "encode_frame",
+STUBS = ("accept_key", "parse_header", "mask", "upgrade_request", "handshake", "read_frame",
+         "encode_frame",
          "check_frame", "assemble", "control", "check_upgrade", "client_frame")
 
 

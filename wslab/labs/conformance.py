@@ -23,10 +23,12 @@ Each wait is bounded (``timeout`` per wait, the whole run by the number of cases
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from ..net import loop as lab
 from ..net.errors import ConnectionFailed, LabTimeout
@@ -136,7 +138,7 @@ def frame(opcode: int, payload: bytes | str = b"", *, fin: bool = True, rsv1: bo
           rsv2: bool = False, rsv3: bool = False, masked: bool = True) -> fr.Frame:
     """A client frame (masked with a fresh key unless ``masked=False``), any opcode."""
     data = payload.encode("utf-8") if isinstance(payload, str) else payload
-    return fr.Frame(opcode, data, fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3,
+    return fr.Frame(cast(Op, opcode), data, fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3,
                     mask_key=_key() if masked else None)
 
 
@@ -487,7 +489,7 @@ async def _open(url: str, timeout: float) -> _Probe:
     return _Probe(conn, timeout)
 
 
-def _echo(frames: Callable[[], list[fr.Frame]], want: list[tuple[int, str | bytes]],
+def _echo(frames: Callable[[], Sequence[fr.Frame | bytes]], want: list[tuple[int, str | bytes]],
           pongs: Sequence[bytes] = (), *, pongs_first: bool = False
           ) -> Callable[[str, float], Awaitable[Verdict]]:
     async def run(url: str, timeout: float) -> Verdict:
@@ -501,7 +503,7 @@ def _echo(frames: Callable[[], list[fr.Frame]], want: list[tuple[int, str | byte
     return run
 
 
-def _fail(frames: Callable[[], list[fr.Frame | bytes]], code: int
+def _fail(frames: Callable[[], Sequence[fr.Frame | bytes]], code: int
           ) -> Callable[[str, float], Awaitable[Verdict]]:
     async def run(url: str, timeout: float) -> Verdict:
         probe = await _open(url, timeout)
@@ -588,6 +590,9 @@ def _judge_refusal(head: bytes, status: int, header: tuple[str, str] | None) -> 
     line = head.split(b"\r\n", 1)[0].decode("latin-1") if head else "TCP closed, no answer"
     if got is None or got == 101 or got < 400:
         return Verdict(FAILED, line, "the handshake MUST be refused with an HTTP error")
+    if got >= 500:
+        return Verdict(FAILED, line, "a 5xx says the server failed; the request is at fault: "
+                                     "answer with a 4xx")
     if header is not None:
         name, value = header
         have = [ln.partition(b":")[2].strip().decode("latin-1") for ln in head.split(b"\r\n")
@@ -618,6 +623,10 @@ _LENGTH_HINT = {
 }
 
 
+def _frames_of(opcode: int, payload: str | bytes) -> list[fr.Frame | bytes]:
+    return [frame(opcode, payload)]
+
+
 def _length_cases() -> list[Case]:
     cases = []
     sizes = [(Op.TEXT, 0, "7"), (Op.TEXT, 125, "7"), (Op.TEXT, 126, "16"),
@@ -631,7 +640,7 @@ def _length_cases() -> list[Case]:
             f"2.{i}", "length forms", f"{name}, {n:,} bytes ({form}-bit length)",
             f"the same {name} message back", "5.2, 5.6",
             _LENGTH_HINT[form] + "; unmask the payload (5.3)",
-            _echo(lambda op=op, d=data: [frame(op, d)], [(op, data)])))
+            _echo(functools.partial(_frames_of, op, data), [(op, data)])))
     return cases
 
 
@@ -784,7 +793,7 @@ def _close_cases() -> list[Case]:
     for i, code in enumerate((999, 1004, 1005, 1006, 1015, 2999, 5000), 1):
         cases.append(Case(f"7.7.{i}", "closing", f"close code {code} (invalid on the wire)",
                           "Close 1002", "7.4.1, 7.4.2", invalid,
-                          _fail(lambda code=code: [frame(Op.CLOSE, _code(code))], 1002)))
+                          _fail(functools.partial(_frames_of, Op.CLOSE, _code(code)), 1002)))
     return cases
 
 

@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..net import loop as lab
 from ..net.errors import ConnectionFailed, ServerStartError
@@ -51,7 +51,8 @@ from ..protocol import handshake as hs
 from ..protocol.errors import WSLabError
 from ..protocol.uri import parse_ws_uri
 
-__all__ = ["PIECES", "Fail", "OwnClient", "OwnServer", "PeerGone", "start"]
+__all__ = ["CLIENT_PIECES", "PIECES", "Fail", "Meeting", "OwnClient", "OwnServer", "PeerGone",
+           "meet_clients", "start", "talk"]
 
 HEAD_MAX = 16 * 1024
 MESSAGE_MAX = 16 * 1024 * 1024
@@ -382,8 +383,8 @@ def _frame_of(result: object) -> tuple[dict[str, Any], bytes]:
         raise _PieceError(_Call("read_frame", TypeError(
             "read_frame returns (h, payload): the header dict of parse_header and the "
             f"unmasked payload bytes; got {type(result).__name__}")))
-    h, payload = result  # type: ignore[misc]
-    return h, bytes(payload)
+    pair = cast(tuple[dict[str, Any], bytes], result)
+    return pair[0], bytes(pair[1])
 
 
 def _first_line(data: object) -> str:
@@ -461,19 +462,33 @@ class OwnClient:
             self._sock.close()
             raise
 
+    def _piece(self, name: str, *args: Any) -> Any:
+        try:
+            return self.pieces[name](*args)
+        except (PeerGone, ConnectionFailed):
+            raise
+        except Exception as exc:  # noqa: BLE001 - named, then reported by talk()
+            detail = f": {exc}" if str(exc) else ""
+            if isinstance(exc, NotImplementedError):
+                detail = " (not written yet)"
+            raise ClientPieceError(f"{name} raised {type(exc).__name__}{detail}") from exc
+
     def _upgrade(self, host: str, port: int, path: str) -> None:
         key = hs.make_key()
-        request = self.pieces["upgrade_request"](host, port, path, key)
+        request = self._piece("upgrade_request", host, port, path, key)
         self._sock.send(request)
         self.log.append(f"> {_first_line(request)}")
         response = self._sock.read_head()
         self.log.append(f"< {_first_line(response)}")
-        if not self.pieces["check_upgrade"](response, key):
+        if not self._piece("check_upgrade", response, key):
             raise ConnectionFailed(self.url, "check_upgrade refused the server's answer: "
                                    + _first_line(response))
 
     def _frame(self, opcode: int, payload: bytes) -> bytes:
-        return bytes(self.pieces["client_frame"](opcode, payload, os.urandom(4)))
+        frame = self._piece("client_frame", opcode, payload, os.urandom(4))
+        if not isinstance(frame, (bytes, bytearray)):
+            raise ClientPieceError(f"client_frame returned {type(frame).__name__}, not bytes")
+        return bytes(frame)
 
     def send(self, message: str | bytes) -> None:
         """A text (str) or binary (bytes) message in one masked frame."""
@@ -486,7 +501,7 @@ class OwnClient:
     def recv(self) -> str | bytes | None:
         """The next message (answering pings meanwhile); None once the server closed."""
         while True:
-            h, payload = self.pieces["read_frame"](self._sock.recv_exactly)
+            h, payload = _frame_of_client(self._piece("read_frame", self._sock.recv_exactly))
             op = h["opcode"]
             if h.get("masked"):
                 raise ConnectionFailed(self.url, "the server masked a frame (RFC 6455 5.1)")
@@ -500,7 +515,7 @@ class OwnClient:
                 self._sock.send(self._frame(8, payload[:2]))
                 return None
             elif op < 8:
-                message = self.pieces["assemble"](self._state, h, payload)
+                message = self._piece("assemble", self._state, h, payload)
                 if message is not None:
                     binary = isinstance(message, bytes)
                     self.log.append(f"< {'BINARY' if binary else 'TEXT'} "
@@ -516,6 +531,17 @@ class OwnClient:
                 pass
         self._sock.close()
         return self.close_code
+
+
+class ClientPieceError(WSLabError):
+    """One of the client's pieces raised; the message names it."""
+
+
+def _frame_of_client(result: object) -> tuple[dict[str, Any], bytes]:
+    try:
+        return _frame_of(result)
+    except _PieceError as exc:
+        raise ClientPieceError(str(exc.call.error)) from None
 
 
 def _as_bytes(message: str | bytes) -> bytes:
@@ -551,6 +577,8 @@ def talk(url: str, pieces: dict[str, Callable[..., Any]],
     Never raises: what went wrong is in ``Talk.error``."""
     received: list[str | bytes] = []
     client = None
+    if not isinstance(url, str) or not url:
+        return Talk(str(url), [], [], None, "no server to talk to (is it running?)")
     try:
         client = OwnClient(url, pieces, timeout=timeout)
         for m in messages:
@@ -563,4 +591,83 @@ def talk(url: str, pieces: dict[str, Callable[..., Any]],
         return Talk(url, client.log, received, code)
     except Exception as exc:  # noqa: BLE001 - reported, the notebook goes on
         lines = client.log if client is not None else []
-        return Talk(url, lines, received, None, f"{type(exc).__name__}: {exc}")
+        what = str(exc) if isinstance(exc, WSLabError) else f"{type(exc).__name__}: {exc}"
+        return Talk(url, lines, received, None, what)
+
+
+# --- real clients meet a server -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Meeting:
+    """What one real client did with a server."""
+
+    client: str
+    ok: bool
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.client:<22} {'OK' if self.ok else 'NOT YET':<8} {self.what}"
+
+
+class Meetings(list[Meeting]):
+    """The clients' results; prints as one line per client."""
+
+    def __str__(self) -> str:
+        return "\n".join(str(m) for m in self)
+
+    def _repr_pretty_(self, p, cycle) -> None:  # noqa: ANN001
+        p.text(str(self))
+
+
+def _meet_wslab(url: str, timeout: float) -> Meeting:
+    from ..net import connect
+    name = "wslab.connect"
+    try:
+        client = connect(url)
+    except WSLabError as exc:
+        return Meeting(name, False, str(exc))
+    try:
+        client.send("hello from wslab")
+        text = client.recv(timeout=timeout)
+        client.send(b"\x00\x01\xff")
+        data = client.recv(timeout=timeout)
+        rtt = client.ping(timeout=timeout)
+        client.close(1000, "bye", timeout=timeout)
+    except (WSLabError, TimeoutError) as exc:
+        client.stop()
+        return Meeting(name, False, f"{type(exc).__name__}: {exc}")
+    ok = text == "hello from wslab" and data == b"\x00\x01\xff" and client.close_code == 1000
+    return Meeting(name, ok, f"echoed {text!r} and {data!r}, ping answered in "
+                             f"{rtt * 1000:.1f} ms, closed with {client.close_code}")
+
+
+def _meet_websockets(url: str, timeout: float) -> Meeting:
+    try:
+        import websockets
+        from websockets.sync.client import connect as ws_connect
+    except ImportError:
+        return Meeting("websockets", False, "the websockets library is not installed "
+                                            "(pip install websockets)")
+    name = f"websockets {websockets.__version__}"
+    try:
+        with ws_connect(url, open_timeout=timeout, close_timeout=timeout) as ws:
+            ws.send("hello from websockets")
+            text = ws.recv(timeout=timeout)
+            ws.send(b"\x00\x01\xff")
+            data = ws.recv(timeout=timeout)
+            t0 = time.perf_counter()
+            answered = ws.ping(b"are you there?").wait(timeout)
+            rtt = time.perf_counter() - t0
+        code = ws.close_code
+    except Exception as exc:  # noqa: BLE001 - the library's errors, reported as a line
+        return Meeting(name, False, f"{type(exc).__name__}: {exc}")
+    ok = text == "hello from websockets" and data == b"\x00\x01\xff" and answered
+    ping = f"answered in {rtt * 1000:.1f} ms" if answered else "not answered"
+    return Meeting(name, ok and code == 1000,
+                   f"echoed {text!r} and {data!r}, ping {ping}, closed with {code}")
+
+
+def meet_clients(url: str, *, timeout: float = 5.0) -> Meetings:
+    """wslab's client and the ``websockets`` library each connect to ``url``, send a text
+    and a binary message, ping, and close.  Never raises: each line says what happened."""
+    return Meetings([_meet_wslab(url, timeout), _meet_websockets(url, timeout)])

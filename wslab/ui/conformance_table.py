@@ -17,6 +17,7 @@ from ..labs.conformance import FAILED, NON_STRICT, OK, CaseResult, ConformanceRe
 COLOURS = {OK: ("#1a7f43", "#e7f7ec"), NON_STRICT: ("#8a5a00", "#fff4d6"),
            FAILED: ("#b3261e", "#fbe9ea")}
 _CELL = "padding:2px 6px;vertical-align:top;text-align:left"
+BLOCKED = "the opening handshake failed"   # how the run reports a case that could not start
 
 
 def _esc(value: object) -> str:
@@ -86,11 +87,23 @@ class ConformanceTable:
             first = results[0]
             body = (f"<div>every case: {_badge(first.outcome)} {_esc(first.got)}"
                     f"{'<br><i>' + _esc(first.note) + '</i>' if first.note else ''}</div>")
-        else:
-            groups: dict[str, list[CaseResult]] = {}
-            for r in results:
-                groups.setdefault(r.group, []).append(r)
-            body = "".join(_group(name, rows) for name, rows in groups.items())
+            return self._wrap(summary, body)
+        shown = [r for r in results if r.group == "handshake"]
+        blocked = [r for r in results if r.group != "handshake"]
+        if not (shown and blocked and all(r.got.startswith(BLOCKED) for r in blocked)):
+            shown, blocked = results, []
+        groups: dict[str, list[CaseResult]] = {}
+        for r in shown:
+            groups.setdefault(r.group, []).append(r)
+        body = "".join(_group(name, rows) for name, rows in groups.items())
+        if blocked:
+            body += (f"<div style='margin-top:4px'>{_badge(FAILED)} the other "
+                     f"{len(blocked)} cases could not start: {_esc(blocked[0].got)}. "
+                     "Fix the handshake first.</div>")
+        return self._wrap(summary, body)
+
+    @staticmethod
+    def _wrap(summary: str, body: str) -> str:
         return (f"<div class='wslab-conformance' style='font:12px/1.35 system-ui,sans-serif;"
                 f"max-width:100%'>{summary}{body}</div>")
 

@@ -17,6 +17,8 @@ running and says why, so a notebook goes on without a traceback.
 from __future__ import annotations
 
 import contextlib
+import functools
+import html
 import os
 import pathlib
 import re
@@ -27,10 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...net import children
+from ...net import children, public_url
 from ...net import loop as lab
 from ...net.client import Client, connect
-from ...net.errors import ConnectionFailed, LabTimeout, ServerStartError
+from ...net.errors import LabTimeout, ServerStartError
 from ...net.raw import open_websocket
 from ...net.tap import Tap, TapTable
 from ...protocol import frames as fr
@@ -38,8 +40,8 @@ from ...protocol import handshake as hs
 from ...protocol.state import State
 
 __all__ = ["CHANGES", "Claim", "NodeServer", "WslabServe", "claims", "client_page",
-           "conversation", "node_setup", "source", "start_echo_twin", "start_primer_server",
-           "start_wslab_serve"]
+           "conversation", "node_setup", "page_for", "side_by_side", "source", "start_echo_twin",
+           "start_primer_server", "start_wslab_serve"]
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -261,15 +263,52 @@ def start_wslab_serve() -> WslabServe:
 
 def client_page(url: str) -> str:
     """The primer's ``client.html`` with its URL replaced by ``url`` (see CHANGES)."""
-    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-        raise ValueError(f"url is the server's ws:// URL as the browser reaches it, got {url!r}")
-    return source("client.html").replace(PRIMER_URL, repr(url))
+    if not isinstance(url, str) or not url or any(c in url for c in "'\"\\\r\n<>"):
+        raise ValueError(f"url is the server's URL as the browser reaches it, got {url!r}")
+    return source("client.html").replace(PRIMER_URL, f"'{url}'")
 
 
-def conversation(url: str, messages: tuple[str | bytes, ...] = ("hello", b"\x00\x01\x02")
-                 ) -> TapTable:
-    """wslab's client talks to ``url`` through a :class:`~wslab.net.tap.Tap`: each message,
-    its answer, then a Close 1000; returns the tap's table of every frame both ways."""
+def page_for(node: NodeServer) -> str:
+    """``client.html`` pointed at ``node`` as *your* browser reaches it (through Jupyter's
+    proxy when the notebook runs under one); a short note when it is not running."""
+    if not node or node.url is None:
+        return f"<p>node server.js is not running: {html.escape(node.why or 'stopped')}</p>"
+    return client_page(public_url.for_browser(node.url))
+
+
+def side_by_side(node: NodeServer, cli: WslabServe, message: str = "hello") -> str:
+    """Send ``message`` to both terminal servers with wslab's client; their answers and
+    what each printed, as text."""
+    out = []
+    for name, server in (("node server.js", node), ("python -m wslab serve", cli)):
+        url = server.url if server else None
+        if not url:
+            out.append(f"{name}: not running ({getattr(server, 'why', '')})")
+            continue
+        server.log(0.05)  # what it printed before: not this conversation's
+        client = connect(url)
+        try:
+            client.send(message)
+            out.append(f"{name} at {url} answered {client.recv(timeout=5)!r}, and printed:")
+        finally:
+            client.close()
+        printed: list[str] = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not any(
+                "close" in ln or "关闭" in ln for ln in printed):
+            printed += server.log(0.1)   # both print a line for the close: wait for it
+        out += [f"    {line}" for line in printed]
+    return "\n".join(out)
+
+
+def conversation(target: Any, messages: tuple[str | bytes, ...] = ("hello", b"\x00\x01\x02")
+                 ) -> TapTable | str:
+    """wslab's client talks to ``target`` (a server or its URL) through a
+    :class:`~wslab.net.tap.Tap`: each message, its answer, then a Close 1000; returns the
+    tap's table of every frame both ways (a sentence when the server is not running)."""
+    url = target if isinstance(target, str) else getattr(target, "url", None)
+    if not url:
+        return f"not running: {getattr(target, 'why', '') or 'no URL'}"
     tap = Tap(url)
     try:
         client = connect(tap.url)
@@ -298,8 +337,8 @@ class Claim:
     measured: dict[str, Any] = field(default_factory=dict)
 
 
-def _log_message(node: NodeServer, server: Any) -> Claim:
-    client = connect(node.url)
+def _node_log(node: NodeServer) -> str:
+    client = connect(node.url or "")
     try:
         node.log(0.5)
         client.send("hello")
@@ -307,24 +346,22 @@ def _log_message(node: NodeServer, server: Any) -> Claim:
     finally:
         client.close()
     line = next((ln for ln in node.log(1.0) if "收到消息" in ln), "(no log line)")
-    other = connect(server.url)
+    return f"the log line is {line!r}; the reply was {reply!r}"
+
+
+def _wslab_log(server: Any) -> str:
+    client = connect(server.url)
     try:
-        other.send("hello")
-        other.recv(timeout=5)
+        client.send("hello")
+        client.recv(timeout=5)
     finally:
-        other.close()
+        client.close()
     seen = next((str(e) for e in reversed(server.events)
                  if e.kind == "message" and e.direction == "in"), "")
-    return Claim(
-        "the server prints each message it receives: console.log('收到消息:', message)",
-        "section 5", f"the log line is {line!r}; the reply was {reply!r}",
-        f"the event log shows the text: {seen}",
-        "6.2: a message is text (UTF-8) or binary; in ws 8 `message` is a Buffer (its "
-        "bytes) with an isBinary flag, so console.log prints bytes; '+' converts it with "
-        "toString()", {"log": line, "reply": reply})
+    return f"the event log shows the text: {seen}"
 
 
-def _no_reconnect(url: str, restart: Callable[[], None]) -> str:
+def _no_reconnect(url: str, restart: Callable[[], object]) -> str:
     client: Client = connect(url)
     try:
         restart()
@@ -399,31 +436,41 @@ def _wslab_bad_frame(url: str) -> str:
 
 def claims(node: NodeServer, server: Any) -> list[Claim]:
     """Measure the primer's claims on its Node server (``node``) and on a wslab server
-    (``server``, from ``wslab.serve()``).  Restarts ``node`` twice (a few seconds)."""
-    if not node or node.url is None:
-        raise ConnectionFailed("node server.js", f"it is not running: {node.why or 'stopped'}")
+    (``server``, from ``wslab.serve()``).  Restarts ``node`` twice (a few seconds).  When
+    ``node`` is not running, its column says why and wslab's is still measured."""
     from ...net.server import serve
-    out = [_log_message(node, server)]
+    live = bool(node) and node.url is not None
+    url = node.url or ""
+
+    def on_node(measure: Callable[[], str]) -> str:
+        return measure() if live else f"not measured: node server.js is not running " \
+                                      f"({node.why or 'stopped'})"
+    out = [Claim("the server prints each message it receives: console.log('收到消息:', message)",
+                 "section 5", on_node(lambda: _node_log(node)), _wslab_log(server),
+                 "5.6, 6.2: a message is text (UTF-8) or binary; in ws 8 `message` is a Buffer (its "
+                 "bytes) with an isBinary flag, so console.log prints bytes; '+' converts it "
+                 "with toString()")]
     spare = serve(name="primer-claims")
     try:
         out.append(Claim(
             "WebSocket has automatic reconnection (断线重连)", "sections 1 and 4",
-            _no_reconnect(node.url, node.restart),
-            _no_reconnect(spare.url, lambda: serve(name="primer-claims", port=spare.port)),
+            on_node(lambda: _no_reconnect(url, node.restart)),
+            _no_reconnect(spare.url, functools.partial(serve, name="primer-claims",
+                                                       port=spare.port)),
             "nothing in RFC 6455 reconnects; 7.2.3 asks a client that reconnects to back off "
             "(notebook 06); the browser API does not either"))
     finally:
         serve(name="primer-claims").stop()
     out.append(Claim("compression with Gzip and Deflate (消息压缩)", "section 4",
-                     _compression(node.url), _compression(server.url),
+                     on_node(lambda: _compression(url)), _compression(server.url),
                      "RFC 7692 defines permessage-deflate, negotiated per connection and off "
                      "unless both sides agree; there is no gzip extension (notebook 08)"))
     out.append(Claim("cross-origin: connects across any domains (支持跨域)", "section 1",
-                     _origin(node.url), _origin(server.url),
+                     on_node(lambda: _origin(url)), _origin(server.url),
                      "10.2: there is no CORS; a server checks Origin itself or any page may "
                      "connect with the user's cookies (notebook 09)"))
-    out.append(Claim("server.js is a working server", "section 5", _one_bad_frame(node),
-                     _wslab_bad_frame(server.url),
+    out.append(Claim("server.js is a working server", "section 5",
+                     on_node(lambda: _one_bad_frame(node)), _wslab_bad_frame(server.url),
                      "7.1.7: a broken frame fails that connection with 1002; ws 8 reports it "
                      "as an 'error' event, which without a listener ends the process"))
     return out
