@@ -447,9 +447,9 @@ def claims(node: NodeServer, server: Any) -> list[Claim]:
                                       f"({node.why or 'stopped'})"
     out = [Claim("the server prints each message it receives: console.log('收到消息:', message)",
                  "section 5", on_node(lambda: _node_log(node)), _wslab_log(server),
-                 "5.6, 6.2: a message is text (UTF-8) or binary; in ws 8 `message` is a Buffer (its "
-                 "bytes) with an isBinary flag, so console.log prints bytes; '+' converts it "
-                 "with toString()")]
+                 "5.6, 6.2: a message is text (UTF-8) or binary; in ws 8 `message` is a "
+                 "Buffer (its bytes) with an isBinary flag, so console.log prints bytes; '+' "
+                 "converts it with toString()")]
     spare = serve(name="primer-claims")
     try:
         out.append(Claim(
