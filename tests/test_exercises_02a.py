@@ -534,6 +534,12 @@ def test_check_server_passes_the_model_and_names_a_broken_piece():
     finally:
         broken.stop()
     fails(ex02a.check_server("ws://nowhere"), "own_server.start")
+    unwritten = own_server.start(name="pytest-02a", **{**MODEL_PIECES, "handshake": stub})
+    try:
+        fails(ex02a.check_server(unwritten), "opening handshake fails", "500",
+              "handshake raised NotImplementedError")
+    finally:
+        unwritten.stop()
 
 
 def test_check_client_passes_the_model_and_refuses_broken_pieces():

@@ -646,11 +646,18 @@ def check_server(server: object, *, timeout: float = 2.0) -> Result:
     if report.ok:
         return passed(name, f"all {len(report.results)} cases OK in {report.seconds:.1f} s "
                             "(RFC 6455 4.2, 5, 7, 8)")
+    crashes = "; ".join(dict.fromkeys(
+        f"{e.piece} raised {type(e.error).__name__}" for e in server.errors))
+    own = f"\nYour server's own errors: {crashes}" if crashes else ""
+    first = report.results[0]
+    if first.id == "1.1" and not first.ok:
+        return hint(name, f"the opening handshake fails, so no other case can start: "
+                          f"{first.got}. Fix the handshake first (Exercise 1).{own}")
     worst = report.not_ok()
     lines = "\n".join(r.line() for r in worst[:3])
     more = f"\n... and {len(worst) - 3} more" if len(worst) > 3 else ""
     return hint(name, f"{c['OK']} OK, {c['NON-STRICT']} NON-STRICT, {c['FAILED']} FAILED of "
-                      f"{len(report.results)} cases:\n{lines}{more}")
+                      f"{len(report.results)} cases:\n{lines}{more}{own}")
 
 
 def check_client(**pieces: Callable[..., Any]) -> Result:

@@ -1,8 +1,8 @@
 """The conformance run as a table (layer 4, presentation).
 
 :func:`conformance_table` shows a :class:`wslab.labs.conformance.ConformanceReport`: a
-summary line with the counts, then one row per case (id, case, result, expected, what
-came back, RFC 6455 section), grouped, with the groups that hold a NON-STRICT or FAILED
+summary line with the counts, then one row per case (id, the case and what it expects,
+result, what came back, RFC 6455 section), grouped, with the groups that hold a NON-STRICT or FAILED
 case open.  When every case ended the same way (a server that refuses every handshake),
 one line says so instead of 55 identical rows.
 """
@@ -39,12 +39,13 @@ def _row(r: CaseResult) -> str:
     if not r.ok and r.hint:
         got += f"<br><span style='color:#5e5c64'>look at: {_esc(r.hint)}</span>"
     return (f"<tr class='wslab-case' data-case='{_esc(r.id)}' data-outcome='{_esc(r.outcome)}' "
-            f"style='background:{bg if not r.ok else 'transparent'}'>"
+            f"style='background:{bg if not r.ok else 'transparent'};"
+            f"border-top:1px solid #f0efee'>"
             f"<td style='{_CELL};white-space:nowrap'>{_esc(r.id)}</td>"
-            f"<td style='{_CELL}'>{_esc(r.title)}</td><td style='{_CELL}'>{_badge(r.outcome)}</td>"
-            f"<td style='{_CELL}'>{_esc(r.expected)}</td>"
+            f"<td style='{_CELL}'>{_esc(r.title)}<br><span style='color:#5e5c64'>expected: "
+            f"{_esc(r.expected)}</span></td><td style='{_CELL}'>{_badge(r.outcome)}</td>"
             f"<td style='{_CELL};overflow-wrap:anywhere'>{got}</td>"
-            f"<td style='{_CELL};white-space:nowrap'>{_esc(r.rfc)}</td></tr>")
+            f"<td style='{_CELL}'>{_esc(r.rfc)}</td></tr>")
 
 
 def _group(name: str, rows: list[CaseResult]) -> str:
@@ -52,14 +53,14 @@ def _group(name: str, rows: list[CaseResult]) -> str:
     bad = counts[NON_STRICT] + counts[FAILED]
     tally = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     head = "<tr>" + "".join(f"<th style='{_CELL}'>{h}</th>" for h in
-                            ("#", "case", "result", "expected", "what came back",
+                            ("#", "case, and what RFC 6455 expects", "result", "what came back",
                              "RFC 6455")) + "</tr>"
     body = "".join(_row(r) for r in rows)
     return (f"<details {'open' if bad else ''} style='margin:2px 0'>"
             f"<summary style='cursor:pointer;font-weight:600'>{_esc(name)}: {_esc(tally)}"
             f"</summary><table style='border-collapse:collapse;width:100%;table-layout:fixed'>"
-            f"<colgroup><col style='width:3.4em'><col style='width:22%'><col style='width:7.5em'>"
-            f"<col style='width:20%'><col><col style='width:5.5em'></colgroup>"
+            f"<colgroup><col style='width:3.2em'><col style='width:31%'><col style='width:6.6em'>"
+            f"<col><col style='width:4.9em'></colgroup>"
             f"<thead>{head}</thead><tbody>{body}</tbody></table></details>")
 
 
