@@ -84,10 +84,17 @@ _Event = (Message | PingReceived | PongReceived | CloseReceived | ProtocolViolat
 _TERMINAL = (CloseReceived, ProtocolViolation, _TcpClosed, _Silent, _BadFrame)
 
 
+def _plain(text: str) -> str:
+    """Characters beyond the BMP (U+10000 and up) as escapes: few fonts draw them."""
+    return "".join(c if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in text)
+
+
 def _short(data: str | bytes, limit: int = 24) -> str:
     if len(data) <= limit:
-        return repr(data)
-    return f"{data[:limit]!r}..."
+        shown = repr(data)
+    else:
+        shown = f"{data[:limit]!r}..."
+    return _plain(shown) if isinstance(data, str) else shown
 
 
 def _size(data: str | bytes) -> str:
@@ -99,7 +106,7 @@ def _data(opcode: int, data: str | bytes) -> str:
     """'TEXT 'abc' (3 bytes)', or 'BINARY of 40,000 bytes' for a long one."""
     name = Op(opcode).name if opcode in (1, 2) else f"opcode {opcode}"
     if len(data) <= 24:
-        return f"{name} {data!r} ({_size(data)})"
+        return f"{name} {_short(data)} ({_size(data)})"
     return f"{name} of {_size(data)} ({_short(data, 12)})"
 
 
@@ -740,9 +747,10 @@ def _utf8_cases() -> list[Case]:
         Case("6.1", "UTF-8", "text with 1- to 4-byte characters", "the same text back",
              "5.6, 8.1", "decode the whole message as UTF-8, encode the echo as UTF-8",
              _echo(lambda: [frame(Op.TEXT, mixed)], [(Op.TEXT, mixed)])),
-        Case("6.2", "UTF-8", "a 4-byte character split across two fragments", "'𝄞 split' "
-             "back", "5.4, 8.1", "UTF-8 is checked across fragment boundaries: a character "
-             "may start in one fragment and end in the next",
+        Case("6.2", "UTF-8", "a 4-byte character split across two fragments",
+             "the text back: U+1D11E, then ' split'", "5.4, 8.1",
+             "UTF-8 is checked across fragment boundaries: a character may start in one "
+             "fragment and end in the next",
              _echo(lambda: [frame(Op.TEXT, clef[:2], fin=False),
                             frame(Op.CONTINUATION, clef[2:] + b" split")],
                    [(Op.TEXT, "𝄞 split")])),
