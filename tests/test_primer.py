@@ -14,7 +14,6 @@ from tests.conftest import need, wait_until
 from wslab.exercises.solutions import ex02a as m
 from wslab.labs import own_server, primer
 from wslab.labs.conformance import OK, run_conformance
-from wslab.net.errors import ConnectionFailed
 from wslab.ui.primer_table import claims_table
 
 NODE = primer.node_setup()
@@ -37,21 +36,27 @@ def test_the_packaged_files_are_the_primers():
     assert "ws.send('服务器收到消息:' + message);" in js
     assert "new WebSocket('ws://localhost:8080')" in page and "socket.send(message);" in page
     assert "ws://127.0.0.1:9/" in primer.client_page("ws://127.0.0.1:9/")
-    with pytest.raises(ValueError):
-        primer.client_page("http://x/")
+    for bad in ("", "ws://x/'); alert(1); ('", None):
+        with pytest.raises(ValueError):
+            primer.client_page(bad)
     with pytest.raises(ValueError):
         primer.source("../secret")
     assert [c[0] for c in primer.CHANGES] == ["server.js", "client.html"]
 
 
-def test_a_missing_node_or_ws_is_said_clearly(monkeypatch, tmp_path):
+def test_a_missing_node_or_ws_is_said_clearly(monkeypatch, tmp_path, server):
     monkeypatch.setenv(primer.NODE_ENV, str(tmp_path / "no-node"))
     why = primer.node_setup()
     assert isinstance(why, str) and "Node.js is not installed" in why and primer.NODE_ENV in why
-    server = primer.start_primer_server()
-    assert not server and server.url is None and "Node.js" in repr(server)
-    with pytest.raises(ConnectionFailed, match="not running"):
-        primer.claims(server, None)
+    missing = primer.start_primer_server()
+    assert not missing and missing.url is None and "Node.js" in repr(missing)
+    rows = primer.claims(missing, server)   # wslab's column is still measured
+    assert all(r.node.startswith("not measured: node server.js is not running (Node.js")
+               for r in rows)
+    assert "403 (refused)" in rows[3].wslab
+    assert primer.conversation(missing).startswith("not running: Node.js")
+    assert "not running" in primer.page_for(missing)
+    assert "node server.js: not running" in primer.side_by_side(missing, missing)
     monkeypatch.delenv(primer.NODE_ENV)
     need(not isinstance(NODE, str), "Node.js")
     monkeypatch.setenv(primer.MODULES_ENV, str(tmp_path))
