@@ -42,6 +42,8 @@ SLOW_TESTS = {  # measured over 11 s with --durations (2 cores, shared with othe
     "test_traces.py::test_notebook_with_stubs_reveals_no_solution": "notebook 04a, 30 s",
     "test_traces.py::test_notebook_without_permission_to_capture_runs_and_says_why":
         "notebook 04a, 24 s",
+    "test_exercises_02a.py::test_notebook_with_model_solutions":
+        "runs notebook 02a in a kernel with the model solutions loaded (~30 s)",
 }
 
 
