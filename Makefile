@@ -1,6 +1,6 @@
 # wslab: two set-up commands.  `make lab` and `make test`.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 # JupyterLab refuses to run as root unless told; containers often are root.
@@ -14,9 +14,8 @@ find_python = $(firstword $(foreach p,python$(1) $(wildcard $(HOME)/.pyenv/versi
 # newest one these machines have.
 PYOLDEST ?= $(call find_python,3.11)
 PYNEWEST ?= $(call find_python,3.13)
-FAST := -m "not slow"
 
-.PHONY: lab test check lint typecheck bench serve clean node-peers system-check \
+.PHONY: lab test check fast-tests lint typecheck bench serve clean node-peers system-check \
         test-versions test-newest test-floor
 
 $(BIN)/python:
@@ -55,8 +54,11 @@ system-check: node-peers
 	@$(PYTHON) tests/sysdeps.py
 
 # The developer's loop (a few minutes): lint, types, and the tests not marked `slow`.
-check: lint typecheck
-	$(BIN)/python -m pytest $(FAST) $(PYTEST_ARGS)
+check: lint typecheck fast-tests
+
+# The tests not marked `slow`, with $(VENV)'s Python (the version runs set VENV).
+fast-tests: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -80,7 +82,7 @@ define versioned_venv
 	$(1)/bin/python -m pip install --quiet --upgrade pip
 	$(1)/bin/python -m pip install --quiet -e '.[test]' $(4)
 	$(1)/bin/python -m pip check
-	touch $(1)/.installed
+	touch $(1)/.installed $(1)/.installed-test
 endef
 
 .venv-py313/.installed: pyproject.toml setup.py
@@ -93,10 +95,10 @@ endef
 	.venv-floor/bin/python tests/floors.py --check
 
 test-newest: .venv-py313/.installed
-	.venv-py313/bin/python -m pytest $(FAST) $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory fast-tests VENV=.venv-py313
 
 test-floor: .venv-floor/.installed
-	.venv-floor/bin/python -m pytest $(FAST) $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory fast-tests VENV=.venv-floor
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py

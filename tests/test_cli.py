@@ -67,14 +67,14 @@ def test_serve_port_in_use_is_a_clear_error():
 # --- the options: made from ServerOptions, mapped onto it, help in plain text -------------
 
 def _parse(*argv: str):
-    from wslab._cli import parser
+    from wslab.cli.main import parser
     return parser().parse_args(["serve", *argv])
 
 
 def test_every_server_option_is_an_option_or_said_not_to_be():
     from dataclasses import fields
 
-    from wslab._cli_serve import GROUPS, HELP, NOT_ON_THE_COMMAND_LINE
+    from wslab.cli.serve_options import GROUPS, HELP, NOT_ON_THE_COMMAND_LINE
     from wslab.net.server.options import ServerOptions
 
     names = {f.name for f in fields(ServerOptions)}
@@ -84,7 +84,7 @@ def test_every_server_option_is_an_option_or_said_not_to_be():
 
 
 def test_the_options_users_reach_for_map_onto_server_options(monkeypatch):
-    from wslab._cli_serve import AUTH_ENV, server_options
+    from wslab.cli.serve_options import AUTH_ENV, server_options
     from wslab.net.server.admission import TokenAuth
     from wslab.net.server.options import ServerOptions
 
@@ -119,7 +119,7 @@ def test_the_options_users_reach_for_map_onto_server_options(monkeypatch):
     (["--handler", "mymod:fn"], "--handler runs in a server process: add --process"),
 ])
 def test_a_bad_value_is_one_line_naming_the_option(capsys, argv, says):
-    from wslab._cli import main
+    from wslab.cli.main import main
 
     assert main(["serve", *argv]) == 2
     err = capsys.readouterr().err
@@ -127,7 +127,7 @@ def test_a_bad_value_is_one_line_naming_the_option(capsys, argv, says):
 
 
 def test_a_value_of_the_wrong_type_is_refused_by_the_parser(capsys):
-    from wslab._cli import main
+    from wslab.cli.main import main
 
     with pytest.raises(SystemExit) as stop:
         main(["serve", "--max-message-size", "lots"])
@@ -136,7 +136,7 @@ def test_a_value_of_the_wrong_type_is_refused_by_the_parser(capsys):
 
 
 def test_help_is_plain_text():
-    from wslab._cli import parser
+    from wslab.cli.main import parser
 
     top = parser()
     sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))

@@ -45,7 +45,7 @@ try:
     from .protocol import HandshakeError, NeedMoreData, ProtocolError, WSLabError
     from .protocol.state import State
 except ModuleNotFoundError as _missing:  # `python -m wslab` in a Python without tornado...
-    from ._cli_env import missing_dependency
+    from .cli.env import missing_dependency
 
     missing_dependency(_missing)  # one line and exit 2 on the command line
     raise

@@ -1,4 +1,4 @@
-"""``python -m wslab``: the command line (``serve``, ``notebooks``; see wslab/_cli.py).
+"""``python -m wslab``: the command line (``serve``, ``notebooks``; see wslab/cli/).
 
 ``python -m wslab serve --port 8080`` is the classic ``node server.js`` of WebSocket
 tutorials: the same LabServer as in the notebooks, in a terminal.  ``python -m wslab
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ._cli import main
+from .cli.main import main
 
 __all__ = ["main"]
 

@@ -11,8 +11,8 @@ import sys
 import threading
 from typing import Any
 
-from . import __version__
-from ._cli_serve import AUTH_ENV, add_server_options, server_options
+from .. import __version__
+from .serve_options import AUTH_ENV, add_server_options, server_options
 
 DESCRIPTION = ("wslab: learn the WebSocket protocol hands-on. Run the course's server in a "
                "terminal, or copy the course's notebooks into a folder.")
@@ -63,7 +63,7 @@ def _follow(server: Any, done: threading.Event, *, quiet: bool, polled: bool) ->
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from . import WSLabError, serve, stop_all
+    from .. import WSLabError, serve, stop_all
 
     if args.handler is not None and not args.process:
         print("wslab serve: --handler runs in a server process: add --process",
@@ -91,7 +91,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
-    from .course import CourseError, deliver
+    from ..course import CourseError, deliver
 
     try:
         report = deliver(args.dest)

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-_CHECKOUT = Path(__file__).resolve().parents[1]
+_CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def _command_line() -> bool:

@@ -18,7 +18,7 @@ import types
 import typing
 from typing import Any
 
-from .net.server.options import ServerOptions
+from ..net.server.options import ServerOptions
 
 __all__ = ["AUTH_ENV", "CLI_DEFAULTS", "GROUPS", "HELP", "NOT_ON_THE_COMMAND_LINE",
            "add_server_options", "flag", "server_options"]
