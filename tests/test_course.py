@@ -184,3 +184,17 @@ def test_the_command_reports_what_it_did(tmp_path):
     again = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "0 added, 0 updated" in again.stdout, again.stdout
     assert "added      " not in again.stdout and again.stderr == ""
+
+
+def test_readme_gives_the_hub_the_spawner_command_the_hub_test_runs():
+    """README's jupyterhub_config.py lines are the ones tests/test_hub.py starts servers with."""
+    import re
+    import types
+
+    from tests.hub import SPAWNER_CMD
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (block,) = [b for b in blocks if "c.Spawner.cmd" in b]
+    c = types.SimpleNamespace(Spawner=types.SimpleNamespace())
+    exec(block, {"c": c})  # noqa: S102 - our own README
+    assert c.Spawner.cmd == SPAWNER_CMD
