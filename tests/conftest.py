@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pathlib
@@ -31,6 +32,7 @@ SLOW_MODULES = {
     "test_children_kernel.py": "a real kernel started, given children, then killed (~14 s each)",
     "test_exercises_00_04_notebooks.py": "notebooks 00-04 in a kernel, stopped by their last cell",
     "test_screen_lab.py": "every view in a real JupyterLab, side bar open and closed",
+    "test_packaging.py": "builds the wheel and installs it into a fresh venv (~2 min)",
 }
 SLOW_TESTS = {  # measured over 11 s with --durations (2 cores, shared with other jobs)
     "test_reconnect.py::test_soak_10000_messages_through_random_resets": "a soak",
@@ -228,6 +230,19 @@ def pair(redis_server):
     yield a, b
     b.stop()
     a.stop()
+
+
+@pytest.fixture(scope="session")
+def installed_wslab():
+    """wslab's wheel installed into a fresh venv outside the checkout (tests/wheelenv.py),
+    one per test run (tests/test_packaging.py and the JupyterHub test share it)."""
+    from tests.wheelenv import Installed
+
+    env = Installed.create()
+    yield env
+    (artifact_dir() / "packaging-seconds.json").write_text(
+        json.dumps({k: round(v, 1) for k, v in env.seconds.items()}, indent=1))
+    env.remove()
 
 
 def backplane_events(server: object, what: str) -> list:

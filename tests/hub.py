@@ -2,8 +2,13 @@
 
 The hub (``jupyterhub`` from PyPI) runs as a child process with everything in a temporary
 folder: its database, cookie secret, the users' home folders, the Jupyter dirs of the
-single-user servers.  Its proxy is ``configurable-http-proxy`` from npm, which ``.ci/run``
+single-user servers.  Its proxy is ``configurable-http-proxy`` from npm, which ``make test``
 installs into ``.cache/node`` (tests never install anything).
+
+The single-user servers run as on a real hub image: from an environment where wslab is
+installed the plain way (``installed``: the wheel in a fresh venv, tests/wheelenv.py, with
+JupyterHub added), never from the checkout (no PYTHONPATH reaches them), and they start with
+README's ``Spawner.cmd``, which copies the course into each student's ``~/wslab``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ import urllib.request
 from collections.abc import Iterator
 
 from tests.jupyterlab import ROOT, _free_port, lab_env
+from tests.wheelenv import Installed, clean_env
 
+# README's line for a hub: the course into ~/wslab at every start, then the server.
+SPAWNER_CMD = ["sh", "-c", 'python -m wslab notebooks "$HOME/wslab"; '
+               'exec jupyterhub-singleuser "$@"', "--"]
 CHP = ROOT / ".cache" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 PASSWORD = "classroom"
 
@@ -37,12 +46,12 @@ def hub_binary() -> str | None:
 
 
 def _config(tmp: pathlib.Path, port: int, notebooks: list[str],
-            users: list[str]) -> pathlib.Path:
-    bindir = pathlib.Path(sys.executable).parent
+            users: list[str], installed: Installed) -> pathlib.Path:
     homes = tmp / "home"
     homes.mkdir()
     env = {k: v for k, v in lab_env(tmp / "user-jupyter").items()
            if k.startswith(("JUPYTER", "IPYTHONDIR", "MPL"))}
+    env["PATH"] = f"{installed.bindir}{os.pathsep}{os.environ.get('PATH', '')}"
     args = ["--LabApp.expose_app_in_browser=True"]
     if os.getuid() == 0:
         args.append("--allow-root")
@@ -64,7 +73,7 @@ c.DummyAuthenticator.password = {PASSWORD!r}
 c.Authenticator.allow_all = True
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = {str(homes / "{username}")!r}
-c.Spawner.cmd = [{str(bindir / "jupyterhub-singleuser")!r}]
+c.Spawner.cmd = {SPAWNER_CMD!r}
 c.Spawner.args = {args!r}
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = {env!r}
@@ -73,7 +82,7 @@ c.Spawner.http_timeout = 120
 """
     path = tmp / "jupyterhub_config.py"
     path.write_text(text)
-    for user in users:  # each user's home starts with the course notebooks
+    for user in users:  # and ``notebooks`` in each home, besides ~/wslab (the course)
         (homes / user).mkdir()
         for name in notebooks:
             shutil.copy(ROOT / "notebooks" / name, homes / user / name)
@@ -81,17 +90,21 @@ c.Spawner.http_timeout = 120
 
 
 @contextlib.contextmanager
-def jupyterhub(tmp: pathlib.Path, notebooks: list[str], *,
+def jupyterhub(tmp: pathlib.Path, notebooks: list[str], *, installed: Installed,
                users: list[str] = ("alice",)) -> Iterator[str]:
-    """Start a JupyterHub on 127.0.0.1 whose ``users`` have ``notebooks`` in their home;
-    yield its public URL (``http://127.0.0.1:PORT``)."""
+    """Start a JupyterHub on 127.0.0.1 whose ``users`` have the course in ``~/wslab`` and
+    ``notebooks`` in their home, their servers running from ``installed`` (with JupyterHub:
+    ``installed_wslab.hub_environment()``); yield its public URL (``http://127.0.0.1:PORT``)."""
+    assert installed.with_hub, "the single-user servers need installed.hub_environment()"
     port = _free_port()
-    config = _config(tmp, port, notebooks, list(users))
-    env = dict(os.environ)
+    config = _config(tmp, port, notebooks, list(users), installed)
+    # the hub's own process: this Python's jupyterhub, nothing of the checkout on its path
+    env = clean_env()
     env["PATH"] = f"{pathlib.Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    # the hub runs the labextension-disable step once for every user's shared config dir
-    user_env = lab_env(tmp / "user-jupyter")
-    subprocess.run([str(pathlib.Path(sys.executable).parent / "jupyter"), "labextension",
+    # the labextension-disable step once for every user's shared config dir
+    user_env = clean_env(**{k: v for k, v in lab_env(tmp / "user-jupyter").items()
+                            if k.startswith(("JUPYTER", "IPYTHONDIR", "MPL"))})
+    subprocess.run([str(installed.bindir / "jupyter"), "labextension",
                     "disable", "@jupyterlab/apputils-extension:announcements"],
                    env=user_env, check=True, capture_output=True, timeout=60)
     log = open(tmp / "jupyterhub.log", "w")  # noqa: SIM115 - closed below

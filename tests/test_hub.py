@@ -1,6 +1,9 @@
 """A real JupyterHub: a student logs in with Chromium, opens notebook 03, and the notebook's
 BrowserClient echoes through the hub's proxy, the single-user server and jupyter-server-proxy.
 
+The single-user server runs from wslab's wheel installed in a fresh venv (tests/wheelenv.py),
+and README's ``Spawner.cmd`` put the course into the student's ``~/wslab`` as it started.
+
 Chromium may reach the hub's public address only (Playwright refuses everything else), as a
 student's laptop reaches a hub and nothing behind it.
 """
@@ -23,23 +26,32 @@ NOTEBOOK = "03_echo_server_and_client.ipynb"
 USER = "alice"
 
 
-def test_browser_client_echoes_through_a_real_jupyterhub(tmp_path, chromium_path):
+def test_browser_client_echoes_through_a_real_jupyterhub(tmp_path, chromium_path,
+                                                          installed_wslab):
     need(hub_binary() is not None, "jupyterhub (pip install -e '.[test]')")
     need(proxy_command() is not None,
-         "configurable-http-proxy (npm install --prefix .cache/node configurable-http-proxy)")
+         "configurable-http-proxy (make test installs it into .cache/node with npm)")
     shot = tmp_path / "jupyterhub_03.png"
-    with jupyterhub(tmp_path, [NOTEBOOK], users=[USER]) as hub, chromium(chromium_path) as ctx:
+    installed = installed_wslab.hub_environment()
+    with jupyterhub(tmp_path, [], users=[USER], installed=installed) as hub, \
+            chromium(chromium_path) as ctx:
         refusals = Refusals(ctx, hub)
         page = ctx.new_page()
         try:
             log_in(page, hub, USER)
-            run_notebook(page, f"{hub}/user/{USER}", NOTEBOOK, skip_last=True,
+            run_notebook(page, f"{hub}/user/{USER}", f"wslab/{NOTEBOOK}", skip_last=True,
                          timeout_ms=180_000)
             facts = json.loads(kernel_exec(page, (
-                "import json, os\n"
+                "import json, os, sys\n"
                 "print(json.dumps({'prefix': os.environ.get('JUPYTERHUB_SERVICE_PREFIX'),"
-                " 'url': browser.url, 'port': server.port, 'page': server.page_url}))")))
+                " 'url': browser.url, 'port': server.port, 'page': server.page_url,"
+                " 'python': sys.executable, 'wslab': wslab.__file__,"
+                " 'course': sorted(os.listdir(os.path.expanduser('~/wslab')))}))")))
             assert facts["prefix"] == f"/user/{USER}/"
+            # the plain install, not the checkout; the course delivered at the server's start
+            assert facts["python"].startswith(str(installed.root))
+            assert facts["wslab"].startswith(str(installed.root)), facts["wslab"]
+            assert NOTEBOOK in facts["course"] and ".wslab-course.json" in facts["course"]
             assert facts["url"] == f"/user/{USER}/proxy/{facts['port']}/echo"
             assert facts["page"] == f"/user/{USER}/proxy/{facts['port']}/"
             widget = page.locator(".wslab-bc").first

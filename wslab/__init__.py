@@ -15,34 +15,40 @@ rules), ``wslab.net`` (the I/O library), ``wslab.labs`` (the experiments),
 ``wslab.ui`` (widgets and plots) and ``wslab.exercises`` (checks).
 """
 
-from . import classroom
-from .classroom import Classroom
-from .labs import Transcript, handshake_by_hand
-from .net import (
-    Client,
-    ClientInfo,
-    Connection,
-    ConnectionClosed,
-    ConnectionFailed,
-    Event,
-    FaultProxy,
-    HandlerNotSendable,
-    LabServer,
-    LabTimeout,
-    QueueFull,
-    ReconnectingClient,
-    ServerStartError,
-    Tap,
-    connect,
-    responsive,
-    serve,
-    servers,
-    stop_all,
-)
-from .net.cluster import cluster
-from .net.public_url import set_public_url
-from .protocol import HandshakeError, NeedMoreData, ProtocolError, WSLabError
-from .protocol.state import State
+try:
+    from . import classroom
+    from .classroom import Classroom
+    from .labs import Transcript, handshake_by_hand
+    from .net import (
+        Client,
+        ClientInfo,
+        Connection,
+        ConnectionClosed,
+        ConnectionFailed,
+        Event,
+        FaultProxy,
+        HandlerNotSendable,
+        LabServer,
+        LabTimeout,
+        QueueFull,
+        ReconnectingClient,
+        ServerStartError,
+        Tap,
+        connect,
+        responsive,
+        serve,
+        servers,
+        stop_all,
+    )
+    from .net.cluster import cluster
+    from .net.public_url import set_public_url
+    from .protocol import HandshakeError, NeedMoreData, ProtocolError, WSLabError
+    from .protocol.state import State
+except ModuleNotFoundError as _missing:  # `python -m wslab` in a Python without tornado...
+    from .cli.env import missing_dependency
+
+    missing_dependency(_missing)  # one line and exit 2 on the command line
+    raise
 
 __version__ = "0.1.0"
 
