@@ -29,6 +29,7 @@ SLOW_MODULES = {
     "test_cluster.py": "nginx, redis-server and process servers per test; a soak",
     "test_protocol_fuzz.py": "hypothesis fuzzing: 4-17 s per test on a loaded machine",
     "test_children_kernel.py": "a real kernel started, given children, then killed (~14 s each)",
+    "test_hop_jupyter.py": "a Jupyter server with wslab's hop and a kernel (~10 s)",
 }
 SLOW_TESTS = {  # measured over 11 s with --durations (2 cores, shared with other jobs)
     "test_reconnect.py::test_soak_10000_messages_through_random_resets": "a soak",

@@ -18,7 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
-from tests.jupyterlab import ROOT, _free_port, lab_env
+from tests.jupyterlab import ROOT, _free_port, enable_server_extensions, lab_env
 
 CHP = ROOT / ".cache" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 PASSWORD = "classroom"
@@ -37,7 +37,7 @@ def hub_binary() -> str | None:
 
 
 def _config(tmp: pathlib.Path, port: int, notebooks: list[str],
-            users: list[str]) -> pathlib.Path:
+            users: list[str], extra_files: list[pathlib.Path] = ()) -> pathlib.Path:
     bindir = pathlib.Path(sys.executable).parent
     homes = tmp / "home"
     homes.mkdir()
@@ -77,20 +77,27 @@ c.Spawner.http_timeout = 120
         (homes / user).mkdir()
         for name in notebooks:
             shutil.copy(ROOT / "notebooks" / name, homes / user / name)
+        for extra in extra_files:  # e.g. a notebook a test wrote
+            shutil.copy(extra, homes / user / extra.name)
     return path
 
 
 @contextlib.contextmanager
 def jupyterhub(tmp: pathlib.Path, notebooks: list[str], *,
-               users: list[str] = ("alice",)) -> Iterator[str]:
-    """Start a JupyterHub on 127.0.0.1 whose ``users`` have ``notebooks`` in their home;
-    yield its public URL (``http://127.0.0.1:PORT``)."""
+               users: list[str] = ("alice",), extra_files: list[pathlib.Path] = (),
+               server_extensions: list[str] = ()) -> Iterator[str]:
+    """Start a JupyterHub on 127.0.0.1 whose ``users`` have ``notebooks`` (and
+    ``extra_files``) in their home, and whose single-user servers enable
+    ``server_extensions`` too; yield its public URL (``http://127.0.0.1:PORT``)."""
     port = _free_port()
-    config = _config(tmp, port, notebooks, list(users))
+    config = _config(tmp, port, notebooks, list(users), list(extra_files))
     env = dict(os.environ)
     env["PATH"] = f"{pathlib.Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # the hub runs the labextension-disable step once for every user's shared config dir
     user_env = lab_env(tmp / "user-jupyter")
+    if server_extensions:
+        enable_server_extensions(pathlib.Path(user_env["JUPYTER_CONFIG_DIR"]),
+                                 list(server_extensions))
     subprocess.run([str(pathlib.Path(sys.executable).parent / "jupyter"), "labextension",
                     "disable", "@jupyterlab/apputils-extension:announcements"],
                    env=user_env, check=True, capture_output=True, timeout=60)
