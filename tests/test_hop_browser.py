@@ -139,6 +139,33 @@ def test_the_hop_is_transparent_where_jupyter_server_proxy_is_not(tmp_path, chro
             assert up[0][4] is True, frames  # RSV1: compressed by Chromium itself
             assert up[1][5] == 4002, frames
             assert all(not f[2] for f in frames if f[0] == "server"), frames
+
+            # The lesson's cells (docs/hop_lesson_cells.md), one kernel_exec per cell
+            kernel_exec(page, "from wslab.ui.hop_lesson import RouteTrial, compare_routes\n"
+                              "trials = [RouteTrial('wslab'), RouteTrial('jupyter-server-proxy')]"
+                              "\nfor trial in trials:\n    trial.open()")
+            said = kernel_exec(page, "for trial in trials:\n    print(trial.close_both_ways())")
+            assert said.split("\n")[:2] == ["wslab's hop: closed both ways",
+                                            "jupyter-server-proxy: closed both ways"], said
+            wait_until(lambda: "?" not in kernel_exec(
+                page, "print(compare_routes(trials).rows()[-1])"), 30,
+                what="the browser's close events in the comparison")
+            rows = {r[0]: r[1:] for r in json.loads(kernel_exec(
+                page, "print(json.dumps(compare_routes(trials).rows()))"))}
+            (artifact_dir() / "hop_lesson_table.json").write_text(json.dumps(rows, indent=1))
+            # Chromium's header reaches the kernel as sent; the proxy's client writes its own
+            assert rows["offer reaching the kernel"] == ["a.v1, b.v1", "a.v1,b.v1"], rows
+            assert rows["the kernel's server chose"] == ["b.v1"] * 2, rows
+            assert rows["the browser was told"] == ["'b.v1', extensions 'permessage-deflate'",
+                                                    "'a.v1', extensions ''"], rows
+            assert rows["extensions it agreed"][0].startswith("permessage-deflate"), rows
+            assert rows["extensions it agreed"][1].startswith("permessage-deflate"), rows
+            assert rows["first data frame in the kernel"][0].startswith("TEXT RSV1=1 mask key")
+            assert rows["the kernel's server received"] == ["4002 'bye'", "1005 ''"], rows
+            assert rows["the browser's close event"] == ["4001 'custom reason'", "1005 ''"], rows
+            html = kernel_exec(page, "print(compare_routes(trials)._repr_html_())")
+            assert "wslab-hop-compare" in html
+            kernel_exec(page, "for trial in trials:\n    trial.stop()")
             assert refusals.refused == [], refusals.refused
             kernel_exec(page, "wslab.stop_all()")
             page.screenshot(path=str(shot))

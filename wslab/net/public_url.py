@@ -138,6 +138,12 @@ def set_public_url(url: str | None, *, via: str | None = None) -> Route:
     return _override
 
 
+def hop_available() -> bool:
+    """Whether the Jupyter server that started this kernel runs wslab's hop (it gave the
+    kernel ``WSLAB_HOP_DIR``)."""
+    return hop_ports.hop_dir() is not None
+
+
 def _in_kernel() -> bool:
     ip = sys.modules.get("IPython")
     shell = ip.get_ipython() if ip is not None and hasattr(ip, "get_ipython") else None
