@@ -85,7 +85,7 @@ c.Spawner.http_timeout = 120
 @contextlib.contextmanager
 def jupyterhub(tmp: pathlib.Path, notebooks: list[str], *,
                users: list[str] = ("alice",), extra_files: list[pathlib.Path] = (),
-               server_extensions: list[str] = ()) -> Iterator[str]:
+               server_extensions: list[str] | dict[str, bool] = ()) -> Iterator[str]:
     """Start a JupyterHub on 127.0.0.1 whose ``users`` have ``notebooks`` (and
     ``extra_files``) in their home, and whose single-user servers enable
     ``server_extensions`` too; yield its public URL (``http://127.0.0.1:PORT``)."""
@@ -97,7 +97,7 @@ def jupyterhub(tmp: pathlib.Path, notebooks: list[str], *,
     user_env = lab_env(tmp / "user-jupyter")
     if server_extensions:
         enable_server_extensions(pathlib.Path(user_env["JUPYTER_CONFIG_DIR"]),
-                                 list(server_extensions))
+                                 server_extensions)
     subprocess.run([str(pathlib.Path(sys.executable).parent / "jupyter"), "labextension",
                     "disable", "@jupyterlab/apputils-extension:announcements"],
                    env=user_env, check=True, capture_output=True, timeout=60)

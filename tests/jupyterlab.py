@@ -43,24 +43,28 @@ def lab_env(tmp: pathlib.Path) -> dict[str, str]:
 HOP_EXTENSION = "wslab.net.jupyter_ext"
 
 
-def enable_server_extensions(config_dir: pathlib.Path, names: list[str]) -> None:
+def enable_server_extensions(config_dir: pathlib.Path,
+                             names: list[str] | dict[str, bool]) -> None:
     """Enable Jupyter server extensions in ``config_dir`` (a JUPYTER_CONFIG_DIR), as an
-    installed package's ``jupyter_server_config.d`` file does."""
+    installed package's ``jupyter_server_config.d`` file does; a dict also disables
+    (``{HOP_EXTENSION: False}``: the user's config wins over the installed one)."""
     folder = config_dir / "jupyter_server_config.d"
     folder.mkdir(parents=True, exist_ok=True)
+    enabled = dict(names) if isinstance(names, dict) else {name: True for name in names}
     (folder / "wslab-tests.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {name: True for name in names}}}))
+        {"ServerApp": {"jpserver_extensions": enabled}}))
 
 
 @contextlib.contextmanager
 def jupyterlab(tmp: pathlib.Path, notebooks: list[str], *,
                base_url: str = "/", extra_files: list[pathlib.Path] = (),
-               server_extensions: list[str] = (), token: str = "",
+               server_extensions: list[str] | dict[str, bool] = (), token: str = "",
                app: str = "lab") -> Iterator[str]:
     """Start JupyterLab on a temporary copy of ``notebooks``; yield its base URL
     (``http://127.0.0.1:PORT`` plus ``base_url`` without its last slash, e.g.
     ``/user/alice`` as on a JupyterHub).  ``server_extensions``: Jupyter server
-    extensions to enable (e.g. :data:`HOP_EXTENSION`); ``token``: the server's token
+    extensions to enable (e.g. ``[HOP_EXTENSION]``; a dict enables and disables);
+    ``token``: the server's token
     (none by default); ``app="server"`` starts a plain Jupyter server, no JupyterLab."""
     root = tmp / "nb"
     root.mkdir()
@@ -70,7 +74,7 @@ def jupyterlab(tmp: pathlib.Path, notebooks: list[str], *,
         shutil.copy(path, root / path.name)
     env = lab_env(tmp)
     if server_extensions:
-        enable_server_extensions(pathlib.Path(env["JUPYTER_CONFIG_DIR"]), list(server_extensions))
+        enable_server_extensions(pathlib.Path(env["JUPYTER_CONFIG_DIR"]), server_extensions)
     bindir = pathlib.Path(sys.executable).parent
     jupyter = str(bindir / "jupyter")
     lab_args = ["--LabApp.expose_app_in_browser=True", "--LabServerApp.open_browser=False"]

@@ -163,7 +163,7 @@ def test_the_hop_is_transparent_where_jupyter_server_proxy_is_not(tmp_path, chro
             assert rows["first data frame in the kernel"][0].startswith("TEXT RSV1=1 mask key")
             assert rows["the kernel's server received"] == ["4002 'bye'", "1005 ''"], rows
             assert rows["the browser's close event"] == ["4001 'custom reason'", "1005 ''"], rows
-            html = kernel_exec(page, "print(compare_routes(trials)._repr_html_())")
+            html = kernel_exec(page, "print(compare_routes(trials).value)")
             assert "wslab-hop-compare" in html
             kernel_exec(page, "for trial in trials:\n    trial.stop()")
             assert refusals.refused == [], refusals.refused

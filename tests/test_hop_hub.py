@@ -39,8 +39,15 @@ def test_close_codes_and_the_subprotocol_survive_a_real_jupyterhub(tmp_path, chr
             run_notebook(page, f"{hub}/user/{USER}", NOTEBOOK, timeout_ms=180_000)
             via, port = kernel_exec(page, "print(public_url.route().via, server.port)").split()
             assert via == "wslab"
+            proxy = browser_round(page, "jsp", "public_url.for_browser(server.url, "
+                                               "via='jupyter-server-proxy')")
             hop = browser_round(page, "hop", "server")
-            (artifact_dir() / "hop_hub.json").write_text(json.dumps(hop, indent=1))
+            (artifact_dir() / "hop_hub.json").write_text(
+                json.dumps({"jupyter-server-proxy": proxy, "wslab hop": hop}, indent=1))
+            # behind the hub too, jupyter-server-proxy loses what the hop keeps
+            assert proxy["server_saw_close"] == proxy["browser_saw_close"] == [1005, ""], proxy
+            assert (proxy["protocol"], proxy["server_chose"], proxy["extensions"]) == \
+                ("a.v1", "b.v1", ""), proxy
             assert hop["url"] == f"/user/{USER}/wslab/{port}/echo"
             assert hop["server_saw_close"] == [4002, "bye"], hop
             assert hop["browser_saw_close"] == [4001, "custom reason"], hop

@@ -33,7 +33,7 @@ def test_without_a_browser_the_trial_says_so_and_stops_cleanly():
         rows = dict((r[0], r[1:]) for r in table.rows())
         assert rows["the browser offered"] == ["a.v1, b.v1"] * 2
         assert rows["the kernel's server received"] == ["?", "?"]
-        assert "wslab-hop-compare" in table._repr_html_() and "jupyter-server-proxy" in str(table)
+        assert "wslab-hop-compare" in table.value and "jupyter-server-proxy" in str(table)
     finally:
         for t in trials:
             t.stop()

@@ -146,6 +146,9 @@ class HopsHandler(APIHandler):
 
     @web.authenticated
     async def get(self) -> None:
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read",
+                                                                "kernels")):
+            raise web.HTTPError(403, "not authorized to read kernels")
         hops: _Hops = self.settings["wslab_hops"]
         self.finish(json.dumps({"open": [h.as_dict() for h in hops.open],
                                 "done": [h.as_dict() for h in hops.done],

@@ -27,15 +27,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import ipywidgets as W
+
 from ..net import public_url
 from ..net.server import LabServer, serve
 from ..net.tap import C2S, Tap, TapRecord
 from ..protocol import handshake as hs
 from ..protocol.errors import WSLabError
-from ._html import table
+from ._html import esc, table
 from .browser_client import BrowserClient
 
-__all__ = ["BROWSER_CLOSE", "OFFER", "ROUTES", "SERVER_CLOSE", "SPOKEN", "RouteComparison",
+__all__ = ["BROWSER_CLOSE", "OFFER", "ROUTES", "SERVER_CLOSE", "SPOKEN", "RouteTable",
            "RouteTrial", "compare_routes"]
 
 ROUTES = {public_url.HOP: "wslab's hop", public_url.JSP: "jupyter-server-proxy"}
@@ -98,15 +100,16 @@ class RouteTrial:
 
     def open(self) -> RouteTrial:
         """Open the two browser sockets (the browser does it once this cell has run)."""
-        if self.first is not None:
-            return self
+        if self.first is not None or (self.via == public_url.HOP and public_url.route().proxied
+                                      and not public_url.hop_available()):
+            return self  # opened already, or no hop to open them through (see self.note)
         self.first = BrowserClient(self.url, protocols=list(OFFER))
         self.second = BrowserClient(self.url, protocols=list(OFFER))
         self.first.connect()
         self.second.connect()
         return self
 
-    def close_both_ways(self, *, timeout: float = 5.0) -> str:
+    def close_both_ways(self, *, timeout: float = 3.0) -> str:
         """One message from the browser, then the browser closes the first socket with
         4002 "bye" and the server the second with 4001 "custom reason".  Says what it did."""
         if self.first is None or self.second is None:
@@ -195,30 +198,45 @@ class RouteTrial:
         return f"<RouteTrial {self.name} {self.url}{' ' + self.note if self.note else ''}>"
 
 
-class RouteComparison:
-    """The facts of several trials side by side (HTML in a notebook, text elsewhere)."""
+class RouteTable(W.HTML):
+    """The facts of several trials side by side, one column per route.  A live widget:
+    it redraws when a browser socket of a trial opens or closes (the browser's reports
+    reach the kernel between cells), so Run All ends with the whole table."""
 
     def __init__(self, trials: Sequence[RouteTrial]) -> None:
-        self.names = [t.name for t in trials]
-        self.facts = [t.facts() for t in trials]
-        self.notes = [f"{t.name}: {t.note}" for t in trials if t.note]
+        super().__init__()
+        self.trials = list(trials)
+        self.names = [t.name for t in self.trials]
+        for trial in self.trials:
+            for bc in (trial.first, trial.second):
+                if bc is not None:
+                    bc.observe(self._changed, names=["ready_state", "protocol"])
+        self.refresh()
+
+    def _changed(self, _change: Any) -> None:
+        self.refresh()
 
     def rows(self) -> list[list[str]]:
-        keys = list(self.facts[0]) if self.facts else []
-        return [[key, *(f[key] for f in self.facts)] for key in keys]
+        """``[fact, value for each route]``, read afresh."""
+        facts = [t.facts() for t in self.trials]
+        return [[key, *(f[key] for f in facts)] for key in (facts[0] if facts else [])]
+
+    def notes(self) -> list[str]:
+        return [f"{t.name}: {t.note}" for t in self.trials if t.note]
+
+    def refresh(self) -> None:
+        notes = "".join(f"<p style='font-size:12px;color:#865e3c'>{esc(n)}</p>"
+                        for n in self.notes())
+        self.value = table(["", *self.names], self.rows(), css_class="wslab-hop-compare",
+                           max_height="32em") + notes
 
     def __str__(self) -> str:
         rows = [["", *self.names], *self.rows()]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-        return "\n".join(lines + self.notes)
-
-    def _repr_html_(self) -> str:
-        notes = "".join(f"<p style='font-size:12px;color:#865e3c'>{n}</p>" for n in self.notes)
-        return table(["", *self.names], self.rows(), css_class="wslab-hop-compare",
-                     max_height="32em") + notes
+        return "\n".join(lines + self.notes())
 
 
-def compare_routes(trials: Sequence[RouteTrial]) -> RouteComparison:
-    """What each end sent and what the other end saw, one column per route."""
-    return RouteComparison(trials)
+def compare_routes(trials: Sequence[RouteTrial]) -> RouteTable:
+    """What each end sent and what the other end saw, one column per route (live)."""
+    return RouteTable(trials)
