@@ -123,6 +123,18 @@ def test_the_hop_is_transparent_where_jupyter_server_proxy_is_not(tmp_path, chro
             assert (hop["protocol"], hop["server_chose"]) == ("b.v1", "b.v1"), hop
             assert hop["extensions"].startswith("permessage-deflate"), hop
 
+            # the client page through the hop: its WebSocket URL is relative to the page
+            page_url = kernel_exec(page, "print(server.page_url)").strip()
+            assert page_url == f"{BASE_URL}wslab/{port}/"
+            client = ctx.new_page()
+            client.goto(origin + page_url, timeout=30_000)
+            client.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
+            client.locator("#messageInput").fill("from the client page")
+            client.locator("#sendButton").click()
+            client.locator("#log li[data-kind=received]", has_text="from the client page") \
+                .wait_for(timeout=30_000)
+            client.close()
+
             # Chromium's own frames, as they arrive in the kernel (through the hop, a Tap)
             kernel_exec(page, "bt = BrowserClient(public_url.for_browser(tap.url))\n"
                               "bt.connect()")
