@@ -250,3 +250,21 @@ def test_a_reader_that_stops_reading_cannot_make_the_hop_buffer_grow(jupyter):
     slow = [h for h in hops["done"] if h["websocket"]][-1]
     assert slow["buffered_peak"] <= CHUNK and slow["down"] < sent * (1 << 20), slow
     assert os.environ.get("WSLAB_HOP_DIR") is None  # the test process itself has no hop
+
+
+def test_traffic_through_the_hop_is_activity_of_the_jupyter_server(jupyter):
+    """A hub's idle culler reads the server's last activity: a learner who only uses the
+    browser's WebSocket is active."""
+    base, _, facts = jupyter
+
+    def last_activity() -> str:
+        with urllib.request.urlopen(urllib.request.Request(
+                f"{base}/api/status?no_track_activity=1", headers=AUTH), timeout=30) as r:
+            return json.loads(r.read())["last_activity"]
+
+    before = last_activity()
+    assert last_activity() == before  # reading it changes nothing
+    with ws_connect(_ws(base, facts["url"]), additional_headers=AUTH, open_timeout=30) as ws:
+        ws.send("still here")
+        assert ws.recv(timeout=30) == "still here"
+    assert last_activity() > before

@@ -98,11 +98,13 @@ async def _dial(host: str, port: int, head: bytes) -> tuple[IOStream, bytes]:
     return stream, answer
 
 
-async def _pump(src: IOStream, dst: IOStream, record: HopRecord, up: bool) -> None:
+async def _pump(src: IOStream, dst: IOStream, record: HopRecord, up: bool,
+                on_traffic: Callable[[], None]) -> None:
     """Copy ``src`` to ``dst`` unchanged until either closes; one chunk in flight at most."""
     try:
         while True:
             data = await src.read_bytes(CHUNK, partial=True)
+            on_traffic()
             if up:
                 record.up += len(data)
             else:
@@ -114,9 +116,10 @@ async def _pump(src: IOStream, dst: IOStream, record: HopRecord, up: bool) -> No
         pass
 
 
-async def _splice(browser: IOStream, server: IOStream, record: HopRecord) -> None:
-    pumps = [asyncio.ensure_future(_pump(browser, server, record, True)),
-             asyncio.ensure_future(_pump(server, browser, record, False))]
+async def _splice(browser: IOStream, server: IOStream, record: HopRecord,
+                  on_traffic: Callable[[], None]) -> None:
+    pumps = [asyncio.ensure_future(_pump(browser, server, record, True, on_traffic)),
+             asyncio.ensure_future(_pump(server, browser, record, False, on_traffic))]
     try:
         await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -139,14 +142,21 @@ async def _refused_body(server: IOStream, answer: bytes) -> bytes:
     return b""
 
 
+def _nothing() -> None:
+    return None
+
+
 async def carry(*, method: str, target: str, headers: list[tuple[str, str]], host: str,
-                port: int, detach: Callable[[], IOStream], record: HopRecord) -> None:
+                port: int, detach: Callable[[], IOStream], record: HopRecord,
+                on_traffic: Callable[[], None] = _nothing) -> None:
     """Carry one browser request to ``host:port`` and relay until either side closes.
 
     ``headers`` are the browser's, in order; ``detach()`` hands over the browser's
     connection once the kernel's server has answered (the HTTP server must not answer
-    it).  Raises :class:`HopUnreachable` before anything was sent to the browser, so
-    the caller can still answer with an error page.
+    it); ``on_traffic()`` is called for every chunk relayed (a Jupyter server counts it
+    as activity, so a hub's idle culler spares a learner who only uses the browser).
+    Raises :class:`HopUnreachable` before anything was sent to the browser, so the
+    caller can still answer with an error page.
     """
     head = forward_request(method, target, headers)
     server, answer = await _dial(host, port, head)
@@ -167,6 +177,6 @@ async def carry(*, method: str, target: str, headers: list[tuple[str, str]], hos
         except StreamClosedError:
             server.close()
             return
-        await _splice(browser, server, record)
+        await _splice(browser, server, record, on_traffic)
     finally:
         record.ended = time.time()

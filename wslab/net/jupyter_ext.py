@@ -29,6 +29,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import datetime
 import json
 import os
 import pathlib
@@ -92,6 +93,12 @@ class HopHandler(JupyterHandler):
         raise web.HTTPError(403, f"port {port} is not a wslab server of this Jupyter "
                                  "server's kernels (the hop is no open proxy)")
 
+    def _active(self) -> None:
+        """Traffic through the hop is activity of this Jupyter server (as the hub's idle
+        culler reads it: ``last_activity_times``, as jupyter-server-proxy records it)."""
+        self.settings.setdefault("last_activity_times", {})["wslab"] = \
+            datetime.datetime.now(datetime.timezone.utc)
+
     async def _admit(self) -> None:
         """The Jupyter server's own checks: authenticated, authorized, same origin."""
         user = self.current_user
@@ -129,7 +136,7 @@ class HopHandler(JupyterHandler):
         self.hops.open.append(record)
         try:
             await carry(method=method, target=target, headers=headers, host=host, port=port,
-                        detach=self.detach, record=record)
+                        detach=self.detach, record=record, on_traffic=self._active)
         except HopUnreachable as exc:
             record.error = str(exc)
             raise web.HTTPError(exc.status, str(exc)) from None
@@ -143,6 +150,7 @@ class HopsHandler(APIHandler):
     """``<base_url>wslab/api/hops``: the hops open now and the last finished ones."""
 
     auth_resource = "kernels"
+    _track_activity = False  # reading it is no activity (jupyter_server's switch)
 
     @web.authenticated
     async def get(self) -> None:
