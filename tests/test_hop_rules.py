@@ -107,6 +107,8 @@ def test_a_kernel_lists_its_ports_only_where_a_hop_gave_it_a_folder(tmp_path, mo
     assert hop_ports.registered(tmp_path, 1) == {}  # another process listed nothing
     with pytest.raises(ValueError, match="1-65535"):
         hop_ports.register(0)
+    # the Jupyter server stopped and took its folder: nothing to list, no error in a cell
+    assert hop_ports.register(41236, directory=tmp_path / "gone") is False
     # a file that lies about its pid, or names a host that is not loopback, counts for nothing
     (tmp_path / "77.json").write_text(json.dumps({"pid": 78, "ports": {"1": "127.0.0.1"}}))
     (tmp_path / "79.json").write_text(json.dumps({"pid": 79, "ports": {"2": "10.0.0.1",
@@ -138,3 +140,52 @@ def test_the_listening_socket_must_belong_to_the_kernels_process_tree():
 
 def test_without_proc_the_list_alone_decides(tmp_path):
     assert hop_ports.owned_by(80, 1, proc=tmp_path) is None
+
+
+# --- browser URLs through the hop (wslab.net.public_url) ------------------------------
+@pytest.fixture
+def hop_env(tmp_path, monkeypatch):
+    from wslab.net import public_url
+    monkeypatch.setenv(hop_ports.ENV_DIR, str(tmp_path))
+    public_url.set_public_url(None)
+    yield tmp_path
+    public_url.set_public_url(None)
+
+
+def test_browser_urls_take_the_hop_when_the_jupyter_server_runs_it(hop_env, server):
+    from wslab.net import public_url
+    from wslab.ui import BrowserClient
+    route = public_url.set_public_url("/user/alice/")
+    assert route.via == "wslab" and "wslab's hop" in str(route) and public_url.hop_available()
+    assert server.browser_url("/chat") == f"/user/alice/wslab/{server.port}/chat"
+    assert server.page_url == f"/user/alice/wslab/{server.port}/"
+    assert server.url == f"ws://127.0.0.1:{server.port}/echo"  # kernel-side: direct
+    assert hop_ports.registered(hop_env, os.getpid()) == {server.port: "127.0.0.1"}
+    bc = BrowserClient(server)
+    try:
+        assert bc.url == f"/user/alice/wslab/{server.port}/echo"
+    finally:
+        bc.close_widget()
+    # the other route on request, and the inverse of both for a browser on this machine
+    assert public_url.for_browser(server.url, via="jupyter-server-proxy") == \
+        f"/user/alice/proxy/{server.port}/echo"
+    for segment in ("wslab", "proxy"):
+        assert public_url.direct(f"wss://hub.example.org/user/alice/{segment}/41234/echo") == \
+            "ws://127.0.0.1:41234/echo"
+    with pytest.raises(ValueError, match="via"):
+        public_url.for_browser(server.url, via="nginx")
+    assert public_url.set_public_url("/user/alice/", via="jupyter-server-proxy").via == \
+        "jupyter-server-proxy"
+    assert server.page_url == f"/user/alice/proxy/{server.port}/"
+
+
+def test_a_kernel_of_a_hub_with_the_hop_takes_it(hop_env, monkeypatch):
+    from wslab.net import public_url
+    hub = {"JUPYTERHUB_SERVICE_PREFIX": "/user/bob/", hop_ports.ENV_DIR: str(hop_env)}
+    route = public_url.detect(in_kernel=True, environ=hub)
+    assert (route.base, route.via) == ("/user/bob/", "wslab")
+    del hub[hop_ports.ENV_DIR]
+    assert public_url.detect(in_kernel=True, environ=hub).via == "jupyter-server-proxy"
+    monkeypatch.setattr(public_url, "_proxy_installed", lambda: False)
+    route = public_url.detect(in_kernel=True, environ=hub)
+    assert not route.proxied and "wslab.net.jupyter_ext" in route.source

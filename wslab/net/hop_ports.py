@@ -43,8 +43,9 @@ def register(port: int, host: str = "127.0.0.1", *, directory: pathlib.Path | No
              pid: int | None = None) -> bool:
     """Add ``port`` (listening on loopback ``host``) to this process's list for the hop.
 
-    Returns False (and writes nothing) when no hop started this process.  The file is
-    replaced whole (written beside it, then renamed), readable by its owner only.
+    Returns False (and writes nothing) when no hop started this process, or when its
+    folder is gone (the Jupyter server stopped).  The file is replaced whole (written
+    beside it, then renamed), readable by its owner only.
     """
     folder = directory if directory is not None else hop_dir()
     if folder is None:
@@ -60,14 +61,17 @@ def register(port: int, host: str = "127.0.0.1", *, directory: pathlib.Path | No
             return True
         ports[port] = address
         text = json.dumps({"pid": me, "ports": {str(p): h for p, h in sorted(ports.items())}})
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{me}-", suffix=".json")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{me}-", suffix=".json")
+        except OSError:
+            return False
         try:
             with os.fdopen(fd, "w") as out:
                 out.write(text)
             os.replace(tmp, path)
         except OSError:
             pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
+            return False
     return True
 
 

@@ -31,6 +31,11 @@ The route is chosen once per process, in this order:
    kernel's parent process): proxied under its ``base_url``;
 5. otherwise (nbclient, VS Code, a console): direct.
 
+Proxied URLs take wslab's hop when the kernel has ``WSLAB_HOP_DIR``, else
+jupyter-server-proxy (when neither is there: direct); ``set_public_url(..., via=...)``
+and the ``via=`` argument of :func:`for_browser`, :func:`ws_url` and :func:`http_url` pick
+one (notebook 08 compares the two).
+
 Without a known public origin the proxied URLs are origin-relative paths (``/user/alice/...``):
 a link or an iframe in the notebook resolves them against the page's own origin, whatever
 host name the browser used; :class:`wslab.ui.BrowserClient` and the client page do the same
