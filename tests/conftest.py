@@ -33,6 +33,7 @@ SLOW_MODULES = {
     "test_exercises_00_04_notebooks.py": "notebooks 00-04 in a kernel, stopped by their last cell",
     "test_screen_lab.py": "every view in a real JupyterLab, side bar open and closed",
     "test_packaging.py": "builds the wheel and installs it into a fresh venv (~2 min)",
+    "test_hop_jupyter.py": "a Jupyter server with wslab's hop and a kernel (~10 s)",
 }
 SLOW_TESTS = {  # measured over 11 s with --durations (2 cores, shared with other jobs)
     "test_reconnect.py::test_soak_10000_messages_through_random_resets": "a soak",

@@ -23,7 +23,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
-from tests.jupyterlab import ROOT, _free_port, lab_env
+from tests.jupyterlab import ROOT, _free_port, enable_server_extensions, lab_env
 from tests.wheelenv import Installed, clean_env
 
 # README's line for a hub: the course into ~/wslab at every start, then the server.
@@ -46,7 +46,8 @@ def hub_binary() -> str | None:
 
 
 def _config(tmp: pathlib.Path, port: int, notebooks: list[str],
-            users: list[str], installed: Installed) -> pathlib.Path:
+            users: list[str], installed: Installed,
+            extra_files: list[pathlib.Path] = ()) -> pathlib.Path:
     homes = tmp / "home"
     homes.mkdir()
     env = {k: v for k, v in lab_env(tmp / "user-jupyter").items()
@@ -86,24 +87,31 @@ c.Spawner.http_timeout = 120
         (homes / user).mkdir()
         for name in notebooks:
             shutil.copy(ROOT / "notebooks" / name, homes / user / name)
+        for extra in extra_files:  # e.g. a notebook a test wrote
+            shutil.copy(extra, homes / user / extra.name)
     return path
 
 
 @contextlib.contextmanager
 def jupyterhub(tmp: pathlib.Path, notebooks: list[str], *, installed: Installed,
-               users: list[str] = ("alice",)) -> Iterator[str]:
+               users: list[str] = ("alice",), extra_files: list[pathlib.Path] = (),
+               server_extensions: list[str] | dict[str, bool] = ()) -> Iterator[str]:
     """Start a JupyterHub on 127.0.0.1 whose ``users`` have the course in ``~/wslab`` and
-    ``notebooks`` in their home, their servers running from ``installed`` (with JupyterHub:
-    ``installed_wslab.hub_environment()``); yield its public URL (``http://127.0.0.1:PORT``)."""
+    ``notebooks`` (and ``extra_files``) in their home, their servers running from
+    ``installed`` (with JupyterHub: ``installed_wslab.hub_environment()``) with
+    ``server_extensions`` switched on or off; yield its public URL (``http://127.0.0.1:PORT``)."""
     assert installed.with_hub, "the single-user servers need installed.hub_environment()"
     port = _free_port()
-    config = _config(tmp, port, notebooks, list(users), installed)
+    config = _config(tmp, port, notebooks, list(users), installed, list(extra_files))
     # the hub's own process: this Python's jupyterhub, nothing of the checkout on its path
     env = clean_env()
     env["PATH"] = f"{pathlib.Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # the labextension-disable step once for every user's shared config dir
     user_env = clean_env(**{k: v for k, v in lab_env(tmp / "user-jupyter").items()
                             if k.startswith(("JUPYTER", "IPYTHONDIR", "MPL"))})
+    if server_extensions:
+        enable_server_extensions(pathlib.Path(user_env["JUPYTER_CONFIG_DIR"]),
+                                 server_extensions)
     subprocess.run([str(installed.bindir / "jupyter"), "labextension",
                     "disable", "@jupyterlab/apputils-extension:announcements"],
                    env=user_env, check=True, capture_output=True, timeout=60)

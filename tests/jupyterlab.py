@@ -39,12 +39,33 @@ def lab_env(tmp: pathlib.Path) -> dict[str, str]:
     return env
 
 
+#: The Jupyter server extension of wslab's hop (wslab.net.jupyter_ext).
+HOP_EXTENSION = "wslab.net.jupyter_ext"
+
+
+def enable_server_extensions(config_dir: pathlib.Path,
+                             names: list[str] | dict[str, bool]) -> None:
+    """Enable Jupyter server extensions in ``config_dir`` (a JUPYTER_CONFIG_DIR), as an
+    installed package's ``jupyter_server_config.d`` file does; a dict also disables
+    (``{HOP_EXTENSION: False}``: the user's config wins over the installed one)."""
+    folder = config_dir / "jupyter_server_config.d"
+    folder.mkdir(parents=True, exist_ok=True)
+    enabled = dict(names) if isinstance(names, dict) else {name: True for name in names}
+    (folder / "wslab-tests.json").write_text(json.dumps(
+        {"ServerApp": {"jpserver_extensions": enabled}}))
+
+
 @contextlib.contextmanager
 def jupyterlab(tmp: pathlib.Path, notebooks: list[str], *,
-               base_url: str = "/", extra_files: list[pathlib.Path] = ()) -> Iterator[str]:
+               base_url: str = "/", extra_files: list[pathlib.Path] = (),
+               server_extensions: list[str] | dict[str, bool] = (), token: str = "",
+               app: str = "lab") -> Iterator[str]:
     """Start JupyterLab on a temporary copy of ``notebooks``; yield its base URL
     (``http://127.0.0.1:PORT`` plus ``base_url`` without its last slash, e.g.
-    ``/user/alice`` as on a JupyterHub)."""
+    ``/user/alice`` as on a JupyterHub).  ``server_extensions``: Jupyter server
+    extensions to enable (e.g. ``[HOP_EXTENSION]``; a dict enables and disables);
+    ``token``: the server's token
+    (none by default); ``app="server"`` starts a plain Jupyter server, no JupyterLab."""
     root = tmp / "nb"
     root.mkdir()
     for name in notebooks:
@@ -52,19 +73,24 @@ def jupyterlab(tmp: pathlib.Path, notebooks: list[str], *,
     for path in extra_files:  # e.g. a notebook a test wrote
         shutil.copy(path, root / path.name)
     env = lab_env(tmp)
+    if server_extensions:
+        enable_server_extensions(pathlib.Path(env["JUPYTER_CONFIG_DIR"]), server_extensions)
     bindir = pathlib.Path(sys.executable).parent
     jupyter = str(bindir / "jupyter")
-    subprocess.run([jupyter, "labextension", "disable",
-                    "@jupyterlab/apputils-extension:announcements"],
-                   env=env, check=True, capture_output=True, timeout=60)
+    lab_args = ["--LabApp.expose_app_in_browser=True", "--LabServerApp.open_browser=False"]
+    if app == "lab":
+        subprocess.run([jupyter, "labextension", "disable",
+                        "@jupyterlab/apputils-extension:announcements"],
+                       env=env, check=True, capture_output=True, timeout=60)
+    else:
+        lab_args = []
     port = _free_port()
     log = open(tmp / "jupyterlab.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [jupyter, "lab", "--no-browser", "--allow-root", f"--ServerApp.port={port}",
-         "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
+        [jupyter, app, "--no-browser", "--allow-root", f"--ServerApp.port={port}",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={token}", "--ServerApp.password=",
          "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--LabServerApp.open_browser=False",
-         f"--ServerApp.base_url={base_url}"],
+         *lab_args, f"--ServerApp.base_url={base_url}"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}" + base_url.rstrip("/")
     try:
@@ -74,7 +100,8 @@ def jupyterlab(tmp: pathlib.Path, notebooks: list[str], *,
                 log = (tmp / "jupyterlab.log").read_text()[-2000:]
                 raise RuntimeError(f"JupyterLab exited: {log}")
             try:
-                with urllib.request.urlopen(f"{base}/api/status", timeout=2) as r:
+                status = f"{base}/api/status" + (f"?token={token}" if token else "")
+                with urllib.request.urlopen(status, timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:

@@ -1,5 +1,6 @@
 """A real JupyterHub: a student logs in with Chromium, opens notebook 03, and the notebook's
-BrowserClient echoes through the hub's proxy, the single-user server and jupyter-server-proxy.
+BrowserClient echoes through the hub's proxy, the single-user server and wslab's hop (the
+Jupyter server extension a plain install enables).
 
 The single-user server runs from wslab's wheel installed in a fresh venv (tests/wheelenv.py),
 and README's ``Spawner.cmd`` put the course into the student's ``~/wslab`` as it started.
@@ -52,8 +53,8 @@ def test_browser_client_echoes_through_a_real_jupyterhub(tmp_path, chromium_path
             assert facts["python"].startswith(str(installed.root))
             assert facts["wslab"].startswith(str(installed.root)), facts["wslab"]
             assert NOTEBOOK in facts["course"] and ".wslab-course.json" in facts["course"]
-            assert facts["url"] == f"/user/{USER}/proxy/{facts['port']}/echo"
-            assert facts["page"] == f"/user/{USER}/proxy/{facts['port']}/"
+            assert facts["url"] == f"/user/{USER}/wslab/{facts['port']}/echo"
+            assert facts["page"] == f"/user/{USER}/wslab/{facts['port']}/"
             widget = page.locator(".wslab-bc").first
             widget.wait_for(timeout=30_000)
             widget.scroll_into_view_if_needed()
@@ -68,7 +69,7 @@ def test_browser_client_echoes_through_a_real_jupyterhub(tmp_path, chromium_path
                 page, "print(browser.received)"), 30, what="the echo in browser.received")
             opened = json.loads(kernel_exec(
                 page, "import json; print(json.dumps(browser.of('open')[-1]))"))
-            assert opened["url"] == (f"{hub.replace('http', 'ws', 1)}/user/{USER}/proxy/"
+            assert opened["url"] == (f"{hub.replace('http', 'ws', 1)}/user/{USER}/wslab/"
                                      f"{facts['port']}/echo")
             origins = json.loads(kernel_exec(
                 page, "print(json.dumps([e.extra.get('origin') for e in server.events.of('open')"
@@ -85,7 +86,7 @@ def test_browser_client_echoes_through_a_real_jupyterhub(tmp_path, chromium_path
             # classroom(host="jupyter"): the join link goes through the hub
             join = kernel_exec(page, "room = wslab.classroom(host='jupyter', port=0)\n"
                                      "print(room.join_url)").strip()
-            assert join.startswith(f"/user/{USER}/proxy/") and "wslab_token=" in join
+            assert join.startswith(f"/user/{USER}/wslab/") and "wslab_token=" in join
             student = ctx.new_page()
             student.goto(hub + join, timeout=60_000)
             student.locator("#readyState[data-state='1']").wait_for(timeout=30_000)

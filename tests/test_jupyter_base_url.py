@@ -4,6 +4,8 @@ Playwright refuses every HTTP request and every WebSocket that does not go to th
 server's own origin, as a hub's network would.  The client page, the chat and
 app-heartbeat pages and BrowserClient must then work through jupyter-server-proxy
 (``/user/alice/proxy/<port>/``), and the kernel's server must see the Jupyter server's origin.
+wslab's own hop is switched off here, so this is the route where it is not installed
+(tests/test_hop_browser.py tests the hop).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 
 from tests.browser import chromium
 from tests.conftest import artifact_dir, wait_until
-from tests.jupyterlab import jupyterlab, kernel_exec, run_notebook
+from tests.jupyterlab import HOP_EXTENSION, jupyterlab, kernel_exec, run_notebook
 
 pytestmark = pytest.mark.browser
 BASE_URL = "/user/alice/"
@@ -64,7 +66,8 @@ def _events(page) -> list[dict]:
 def test_browser_features_work_through_a_base_url_jupyter_server(tmp_path, chromium_path):
     shot = tmp_path / "jupyter_base_url.png"
     _write_notebook(tmp_path)
-    with jupyterlab(tmp_path, [], base_url=BASE_URL, extra_files=[tmp_path / NOTEBOOK]) as base, \
+    with jupyterlab(tmp_path, [], base_url=BASE_URL, extra_files=[tmp_path / NOTEBOOK],
+                    server_extensions={HOP_EXTENSION: False}) as base, \
             chromium(chromium_path) as ctx:
         origin = re.match(r"http://[^/]+", base).group(0)
         refusals = Refusals(ctx, origin)

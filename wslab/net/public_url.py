@@ -3,13 +3,21 @@
 A wslab server listens on the kernel's machine (127.0.0.1 by default).  A browser on the
 same machine can reach it there.  On a JupyterHub, Binder or any remote Jupyter server the
 student's browser reaches the Jupyter server and nothing else, so every URL wslab hands to a
-*browser* goes through the Jupyter server's proxy (the ``jupyter-server-proxy`` extension)::
+*browser* goes through the Jupyter server, by one of two routes::
 
+    <base_url>wslab/<port>/<path>        e.g. /user/alice/wslab/41234/echo
     <base_url>proxy/<port>/<path>        e.g. /user/alice/proxy/41234/echo
 
-WebSockets included: the browser opens a WebSocket to the Jupyter server, which opens its own
-WebSocket to the kernel's server and relays messages.  Kernel-side clients (``wslab.connect``),
-the terminal server (``python -m wslab serve``) and plain scripts always use the direct URL.
+The first is wslab's own hop (:mod:`wslab.net.jupyter_ext`, a Jupyter server extension):
+it forwards the browser's request and then bytes, unchanged, so close codes, reasons, the
+subprotocol and permessage-deflate are the browser's and the kernel's server's own.  It is
+used whenever the Jupyter server that started this kernel runs it (the kernel then has
+``WSLAB_HOP_DIR`` in its environment), and each port a browser URL names is listed for it
+(:func:`wslab.net.hop_ports.register`).  The second is ``jupyter-server-proxy``, which ends
+the browser's WebSocket and opens its own to the kernel's server: it loses close codes and
+reasons, answers subprotocol offers itself and negotiates no extension with the browser;
+it is used when the hop is not there.  Kernel-side clients (``wslab.connect``), the
+terminal server (``python -m wslab serve``) and plain scripts always use the direct URL.
 
 The route is chosen once per process, in this order:
 
@@ -22,6 +30,11 @@ The route is chosen once per process, in this order:
    directory, found by ``jupyter_server.serverapp.list_running_servers()`` and matched on the
    kernel's parent process): proxied under its ``base_url``;
 5. otherwise (nbclient, VS Code, a console): direct.
+
+Proxied URLs take wslab's hop when the kernel has ``WSLAB_HOP_DIR``, else
+jupyter-server-proxy (when neither is there: direct); ``set_public_url(..., via=...)``
+and the ``via=`` argument of :func:`for_browser`, :func:`ws_url` and :func:`http_url` pick
+one (notebook 08 compares the two).
 
 Without a known public origin the proxied URLs are origin-relative paths (``/user/alice/...``):
 a link or an iframe in the notebook resolves them against the page's own origin, whatever
@@ -40,8 +53,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..protocol.hop import SEGMENT
+from . import hop_ports
+
 ENV_VAR = "WSLAB_PUBLIC_URL"
 _LOOPBACK_BINDS = {"", "127.0.0.1", "localhost", "0.0.0.0", "::", "::1", "[::1]"}
+#: The two routes through a Jupyter server, by the name of what carries them.
+HOP, JSP = "wslab", "jupyter-server-proxy"
+_SEGMENTS = {HOP: SEGMENT, JSP: "proxy"}
 
 
 @dataclass(frozen=True)
@@ -50,11 +69,13 @@ class Route:
 
     ``base`` is None for direct URLs, else the Jupyter server's base URL ending in ``/``:
     a path (``/user/alice/``) or an absolute URL (``https://hub.example.org/user/alice/``).
-    ``source`` says how it was found, in words.
+    ``source`` says how it was found, in words; ``via`` what carries browser URLs through
+    the Jupyter server: ``"wslab"`` (wslab's hop) or ``"jupyter-server-proxy"``.
     """
 
     base: str | None
     source: str
+    via: str = JSP
 
     @property
     def proxied(self) -> bool:
@@ -63,6 +84,9 @@ class Route:
     def __str__(self) -> str:
         if self.base is None:
             return f"direct (browser URLs point at the kernel's machine): {self.source}"
+        if self.via == HOP:
+            return (f"through wslab's hop in the Jupyter server {self.base}{SEGMENT}/<port>/ "
+                    f"(bytes unchanged): {self.source}")
         return f"through the Jupyter server's proxy {self.base}proxy/<port>/: {self.source}"
 
 
@@ -70,7 +94,7 @@ _override: Route | None = None
 _detected: Route | None = None
 
 
-def _parse_base(value: str, source: str) -> Route:
+def _parse_base(value: str, source: str, via: str = JSP) -> Route:
     text = value.strip()
     if text.lower() in ("direct", "off", "none", "0"):
         return Route(None, f"{source} says direct")
@@ -85,25 +109,44 @@ def _parse_base(value: str, source: str) -> Route:
                          f"starting with '/' ('/user/alice/'), or 'direct'; got {value!r}")
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-    return Route(base, source)
+    return Route(base, source, via)
 
 
-def set_public_url(url: str | None) -> Route:
+def _check_via(via: str | None) -> None:
+    if via is not None and via not in _SEGMENTS:
+        raise ValueError(f"via is {HOP!r} (wslab's hop), {JSP!r} or None (the hop when the "
+                         f"Jupyter server runs it), got {via!r}")
+
+
+def _default_via(env: Mapping[str, str]) -> str:
+    return HOP if hop_ports.hop_dir(dict(env)) is not None else JSP
+
+
+def set_public_url(url: str | None, *, via: str | None = None) -> Route:
     """Say how a browser reaches this kernel's servers, for setups detection gets wrong.
 
     ``url`` is the Jupyter server's base URL as the browser sees it
     (``"https://hub.example.org/user/alice/"`` or ``"/user/alice/"``), ``"direct"`` for
-    URLs straight to the kernel's machine, or None to detect again.  Returns the route.
-    Servers already running pick it up: their browser-facing URLs are computed on use.
+    URLs straight to the kernel's machine, or None to detect again.  ``via``: ``"wslab"``
+    (wslab's hop), ``"jupyter-server-proxy"``, or None for the hop when the Jupyter
+    server that started this kernel runs it.  Returns the route.  Servers already
+    running pick it up: their browser-facing URLs are computed on use.
     """
     global _override, _detected
+    _check_via(via)
     if url is None:
         _override, _detected = None, None
         return route()
     if not isinstance(url, str):
         raise ValueError(f"set_public_url takes a URL string, 'direct' or None, got {url!r}")
-    _override = _parse_base(url, "set_public_url()")
+    _override = _parse_base(url, "set_public_url()", via or _default_via(os.environ))
     return _override
+
+
+def hop_available() -> bool:
+    """Whether the Jupyter server that started this kernel runs wslab's hop (it gave the
+    kernel ``WSLAB_HOP_DIR``)."""
+    return hop_ports.hop_dir() is not None
 
 
 def _in_kernel() -> bool:
@@ -145,24 +188,28 @@ def detect(*, in_kernel: bool | None = None,
            environ: Mapping[str, str] | None = None) -> Route:
     """Work the route out from the environment (no cache, no override; see :func:`route`)."""
     env = os.environ if environ is None else environ
+    via = _default_via(env)
     value = env.get(ENV_VAR, "").strip()
     if value:
-        return _parse_base(value, f"the environment variable {ENV_VAR}")
+        return _parse_base(value, f"the environment variable {ENV_VAR}", via)
     if not (_in_kernel() if in_kernel is None else in_kernel):
         return Route(None, "not inside a Jupyter kernel (a script or a terminal)")
-    if not _proxy_installed():
-        return Route(None, "jupyter-server-proxy is not installed, so a browser can reach "
-                           "this kernel's servers only on this machine")
+    if via == JSP and not _proxy_installed():
+        return Route(None, "neither wslab's hop (the Jupyter server extension "
+                           "wslab.net.jupyter_ext) nor jupyter-server-proxy runs in the Jupyter "
+                           "server, so a browser can reach this kernel's servers only on this "
+                           "machine")
     prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "").strip()
     if prefix:
         public = env.get("JUPYTERHUB_PUBLIC_URL", "").strip()
         if public.startswith(("http://", "https://")):
-            return _parse_base(public, "JupyterHub (JUPYTERHUB_PUBLIC_URL)")
-        return _parse_base(prefix, "JupyterHub (JUPYTERHUB_SERVICE_PREFIX)")
+            return _parse_base(public, "JupyterHub (JUPYTERHUB_PUBLIC_URL)", via)
+        return _parse_base(prefix, "JupyterHub (JUPYTERHUB_SERVICE_PREFIX)", via)
     info = _find_jupyter_server(env)
     if info is not None:
         return _parse_base(info.get("base_url") or "/",
-                           f"the Jupyter server on port {info.get('port')} (pid {info.get('pid')})")
+                           f"the Jupyter server on port {info.get('port')} (pid {info.get('pid')})",
+                           via)
     return Route(None, "no Jupyter server started this kernel (nbclient, a console or another "
                        f"front end); set_public_url() or {ENV_VAR} can say otherwise")
 
@@ -196,32 +243,23 @@ def proxiable(host: str, *, tls: bool = False) -> bool:
     return not tls and host.strip("[]") in {h.strip("[]") for h in _LOOPBACK_BINDS}
 
 
-def _proxy_path(port: int, path: str) -> str:
+def _proxy_path(port: int, path: str, via: str | None = None, host: str = "127.0.0.1") -> str:
+    """``<base><segment>/<port><path>`` for the route in force (or ``via``); a port named
+    in a URL through wslab's hop is listed for the hop (:func:`hop_ports.register`)."""
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port <= 65535:
         raise ValueError(f"port is an integer 1-65535, got {port!r}")
     if not path.startswith("/"):
         raise ValueError(f"path starts with '/', got {path!r}")
-    base = route().base
-    assert base is not None
-    return f"{base}proxy/{port}{path}"
+    _check_via(via)
+    current = route()
+    assert current.base is not None
+    chosen = via or current.via
+    if chosen == HOP:
+        hop_ports.register(port, host)
+    return f"{current.base}{_SEGMENTS[chosen]}/{port}{path}"
 
 
-def http_url(direct_origin: str, port: int, path: str = "/", *, host: str = "127.0.0.1",
-             tls: bool = False) -> str:
-    """The URL a browser opens for ``path`` on a server at ``direct_origin``:
-    ``direct_origin + path`` when direct, ``<base>proxy/<port><path>`` when proxied."""
-    if route().proxied and proxiable(host, tls=tls):
-        return _proxy_path(port, path)
-    return direct_origin + path
-
-
-def ws_url(direct_url: str, port: int, path: str, *, host: str = "127.0.0.1",
-           tls: bool = False) -> str:
-    """The WebSocket URL a browser dials.  Proxied: ``ws(s)://<public host><base>proxy/...``
-    when the public origin is known, else the origin-relative path (the page resolves it)."""
-    if not (route().proxied and proxiable(host, tls=tls)):
-        return direct_url
-    url = _proxy_path(port, path)
+def _as_ws(url: str) -> str:
     if url.startswith("https://"):
         return "wss://" + url[len("https://"):]
     if url.startswith("http://"):
@@ -229,34 +267,53 @@ def ws_url(direct_url: str, port: int, path: str, *, host: str = "127.0.0.1",
     return url
 
 
-def for_browser(url: str) -> str:
+def http_url(direct_origin: str, port: int, path: str = "/", *, host: str = "127.0.0.1",
+             tls: bool = False, via: str | None = None) -> str:
+    """The URL a browser opens for ``path`` on a server at ``direct_origin``:
+    ``direct_origin + path`` when direct, ``<base>wslab/<port><path>`` (or
+    ``<base>proxy/<port><path>``) when through the Jupyter server."""
+    if route().proxied and proxiable(host, tls=tls):
+        return _proxy_path(port, path, via, host)
+    return direct_origin + path
+
+
+def ws_url(direct_url: str, port: int, path: str, *, host: str = "127.0.0.1",
+           tls: bool = False, via: str | None = None) -> str:
+    """The WebSocket URL a browser dials.  Through the Jupyter server:
+    ``ws(s)://<public host><base>wslab/<port>/...`` when the public origin is known, else
+    the origin-relative path (the page resolves it).  ``via`` picks the route."""
+    if not (route().proxied and proxiable(host, tls=tls)):
+        return direct_url
+    return _as_ws(_proxy_path(port, path, via, host))
+
+
+def for_browser(url: str, *, via: str | None = None) -> str:
     """Rewrite a direct URL of a server on this machine (``ws://127.0.0.1:PORT/echo``,
-    ``http://localhost:PORT/``) into the one a browser must use; other URLs unchanged."""
+    ``http://localhost:PORT/``) into the one a browser must use; other URLs unchanged.
+    ``via`` picks the route through the Jupyter server (default: the route in force)."""
+    _check_via(via)
     parts = urlsplit(url)
     if not route().proxied or parts.scheme not in ("ws", "http") or parts.port is None:
         return url
     if (parts.hostname or "") not in ("127.0.0.1", "localhost", "::1"):
         return url
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    proxied = _proxy_path(parts.port, path)
-    if parts.scheme == "ws":
-        if proxied.startswith("https://"):
-            return "wss://" + proxied[len("https://"):]
-        if proxied.startswith("http://"):
-            return "ws://" + proxied[len("http://"):]
-    return proxied
+    proxied = _proxy_path(parts.port, path, via, parts.hostname or "127.0.0.1")
+    return _as_ws(proxied) if parts.scheme == "ws" else proxied
 
 
 def direct(url: str) -> str:
     """The inverse of :func:`for_browser`, for a browser or client that runs on the kernel's
-    machine (headless Chromium started by a lab): ``<base>proxy/<port>/path`` becomes
-    ``http://127.0.0.1:<port>/path`` (``ws://`` for a WebSocket URL); other URLs unchanged."""
+    machine (headless Chromium started by a lab): ``<base>wslab/<port>/path`` and
+    ``<base>proxy/<port>/path`` become ``http://127.0.0.1:<port>/path`` (``ws://`` for a
+    WebSocket URL); other URLs unchanged."""
     base = route().base
     if base is None:
         return url
     parts = urlsplit(url)
     base_path = urlsplit(base).path
-    m = re.match(re.escape(base_path) + r"proxy/(\d+)(/.*)?$", parts.path)
+    segments = "|".join(re.escape(s) for s in _SEGMENTS.values())
+    m = re.match(re.escape(base_path) + rf"(?:{segments})/(\d+)(/.*)?$", parts.path)
     if m is None or (parts.scheme and parts.scheme not in ("http", "https", "ws", "wss")):
         return url
     scheme = "ws" if parts.scheme in ("ws", "wss") else "http"
