@@ -42,9 +42,24 @@ def outputs_text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+LIVE_PROBE = "import wslab\nprint('LIVE', len(wslab.servers()))"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_top_to_bottom(path, jupyter_env):
-    nb = run_notebook(path)
+    """Run All: no error, nothing on stderr, and the live parts are still live afterwards
+    (stopping everything is a deliberate act, not the last cell's side effect); the kernel's
+    shutdown at the end of the test stops them (children die with the kernel)."""
+    nb = nbformat.read(path, as_version=4)
+    starts_servers = any(c.cell_type == "code" and "serve(" in c.source for c in nb.cells)
+    probe = nbformat.v4.new_code_cell(LIVE_PROBE)
+    nb.cells.append(probe)
+    NotebookClient(nb, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    live = "".join(o.get("text", "") for o in probe.outputs).split()
+    if starts_servers:
+        assert live[:1] == ["LIVE"] and int(live[1]) >= 1, (
+            f"{path.name}: after Run All no server is running ({live})")
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     stderr = [o["text"] for c in nb.cells for o in c.get("outputs", [])
