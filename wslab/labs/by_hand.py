@@ -20,8 +20,8 @@ from ..protocol.errors import HandshakeError, NeedMoreData, ProtocolError
 
 VARIANTS = {
     None: "a correct handshake, one text message, a clean close",
-    "wrong_version": "Sec-WebSocket-Version: 8 (the server must answer 426 and name 13, "
-                     "RFC 6455 4.4)",
+    "wrong_version": "Sec-WebSocket-Version: 8 (the server answers with an error such as 426 "
+                     "and names 13 in Sec-WebSocket-Version, RFC 6455 4.2.2)",
     "missing_key": "no Sec-WebSocket-Key (a malformed request: 400, RFC 6455 4.2.1)",
     "bad_origin": "Origin: http://evil.example (a server checking origins answers 403, "
                   "RFC 6455 10.2)",
