@@ -263,3 +263,29 @@ def test_without_its_dependencies_the_command_says_how_to_run_it(tmp_path):
     imported = subprocess.run([sys.executable, "-c", "import wslab"], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=60)
     assert imported.returncode == 1 and "ModuleNotFoundError" in imported.stderr
+
+
+def _conformance(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wslab", "conformance", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_conformance_grades_a_server_by_url_and_says_so_in_its_exit_status():
+    import wslab
+
+    server = wslab.serve(name="cli-conformance")
+    try:
+        done = _conformance(server.url, "--case", "2", "--case", "7.1")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "11 OK, 0 NON-STRICT, 0 FAILED of 11 cases" in done.stdout, done.stdout
+    finally:
+        server.stop()
+    # nothing listening: every case fails, exit status 1, no traceback
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = _conformance(f"ws://127.0.0.1:{port}/", "--case", "2.1", "--timeout", "0.5")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    done = _conformance("http://127.0.0.1:1/")
+    assert done.returncode == 2 and "wslab conformance:" in done.stderr
+    assert "Traceback" not in done.stderr

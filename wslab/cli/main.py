@@ -1,4 +1,5 @@
-"""The command line: ``python -m wslab serve | notebooks | bench`` (and the ``wslab`` script).
+"""The command line: ``python -m wslab serve | notebooks | conformance | bench``
+(and the ``wslab`` script).
 
 Help texts are plain text: argparse prints them as they are.
 """
@@ -104,6 +105,26 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFORMANCE = ("Grade any ws:// echo server (yours, the Node primer's, another language's) "
+               "with the course's conformance run: text and binary of each length form, "
+               "fragments with pings between them, invalid UTF-8, reserved bits and opcodes, "
+               "oversize control frames, close codes. Each case is OK, NON-STRICT or FAILED "
+               "with what was expected, what came back and the RFC 6455 section. Exit status "
+               "0 only when every case is OK.")
+
+
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    from ..labs.conformance import run_conformance
+
+    try:
+        report = run_conformance(args.url, cases=args.case or None, timeout=args.timeout)
+    except ValueError as exc:
+        print(f"wslab conformance: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.ok else 1
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     """The peers benchmark lives in the repository, not in the installed package."""
     print("wslab: the peers benchmark is not part of the installed package; it needs a clone\n"
@@ -132,6 +153,14 @@ def parser() -> argparse.ArgumentParser:
                        description=NOTEBOOKS)
     n.add_argument("dest", metavar="DEST", help="the folder, e.g. ~/wslab")
     n.set_defaults(func=_cmd_notebooks)
+    c = sub.add_parser("conformance", help="grade a ws:// echo server, case by case",
+                       description=CONFORMANCE)
+    c.add_argument("url", metavar="URL", help="the echo server, e.g. ws://127.0.0.1:8080/")
+    c.add_argument("--case", action="append", metavar="ID",
+                   help="run only this case or group (e.g. 2 or 7.1); may be repeated")
+    c.add_argument("--timeout", type=float, default=2.0,
+                   help="seconds to wait for each answer (default 2)")
+    c.set_defaults(func=_cmd_conformance)
     b = sub.add_parser("bench", help="needs the repository: python -m bench.peers there")
     b.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # the old options,
     b.add_argument("--out", help=argparse.SUPPRESS)  # accepted so the message below is seen
