@@ -347,6 +347,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         elif len(self._ping_sent) > 100:
             self._ping_sent.clear()
         self._ping_sent[payload] = time.perf_counter_ns()
+        if self.conn.held is not None:  # broadcasts sent before this ping leave first
+            self.conn.release()
         try:
             self.ping(payload)
         except tornado.websocket.WebSocketClosedError:
@@ -391,6 +393,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def lab_close(self, code: int, reason: str) -> None:
         if self.ws_connection is None or self.conn is None or self.conn.closed:
             return
+        if self.conn.held is not None:  # broadcasts sent before the close leave first
+            self.conn.release()
         self.lab.event_log.record("close", self.conn.id, direction="out", opcode="close",
                                   code=code, reason=reason)
         self.close(code, reason)
