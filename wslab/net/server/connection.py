@@ -30,7 +30,7 @@ from ...protocol.frames import Opcode, encode_header
 from .. import loop as lab
 from .._tornado import write_buffer_size
 from ..errors import ConnectionClosed
-from ..events import EventLog, clip, payload_size
+from ..events import EventLog
 
 __all__ = ["BROADCAST_SLICE", "Broadcast", "ClientInfo", "Connection", "ConnectionHandler",
            "ConnectionOwner", "SharedDeflate",
@@ -208,8 +208,7 @@ class Connection:
                 return  # the write met a reset connection and Tornado closed the stream
         self.messages_out += 1
         if log:
-            self.server.event_log.record_message(self.id, "out", "binary" if binary else "text",
-                                                 payload_size(message), clip(message))
+            self.server.event_log.record_message(self.id, "out", message)
         if fut is not None:
             self.check_send_buffer(stream)
 

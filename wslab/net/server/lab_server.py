@@ -96,7 +96,7 @@ class LabServer(ServerURLs):
         self.rate_limit = options.rate_limit
         self.send_buffer_max = options.send_buffer_max
         self.ca_file: str | None = None  # with tls=True: the local CA clients must trust
-        self._log = EventLog(options.events_max)
+        self._log = EventLog(options.events_max, level=options.events_level)
         self._conns: dict[int, Connection] = {}
         self._next_id = 1
         self._on_message: MessageHook | None = None
@@ -521,9 +521,11 @@ class LabServer(ServerURLs):
     def event_log(self) -> EventLog:
         return self._log
 
-    def subscribe(self, fn: Callable[[Event], None]) -> Callable[[Event], None]:
-        """Call ``fn(event)`` on the lab loop for every new event (for live panels)."""
-        return self._log.subscribe(fn)
+    def subscribe(self, fn: Callable[[Any], None], *,
+                  batch: bool = False) -> Callable[[Any], None]:
+        """Call ``fn(event)`` on the lab loop for every new event (for live panels), after
+        the loop turn that recorded it; ``batch=True``: ``fn(events)`` once per turn."""
+        return self._log.subscribe(fn, batch=batch)
 
     def unsubscribe(self, fn: Callable[[Event], None]) -> None:
         self._log.unsubscribe(fn)

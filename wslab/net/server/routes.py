@@ -41,7 +41,6 @@ from ...protocol.deflate import EXTENSION_NAME, PerMessageDeflate, parse_extensi
 from ...protocol.errors import HandshakeError
 from ...protocol.handshake import parse_request, split_header_list
 from .._tornado import WebSocketParams
-from ..events import clip, payload_size
 from ..keepalive import Keepalive
 from .connection import Connection
 from .context import ServerContext
@@ -240,11 +239,9 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         if conn is None:
             return None
         conn.messages_in += 1
-        binary = isinstance(message, bytes)
         if self._pings_unlogged:
             self._flush_pings()
-        self.lab.event_log.record_message(conn.id, "in", "binary" if binary else "text",
-                                          payload_size(message), clip(message))
+        self.lab.event_log.record_message(conn.id, "in", message)
         # every message counts toward the rate limit, application pings included
         if self.lab.rate_limit is not None and conn.over_rate(self.lab.rate_limit):
             return None
