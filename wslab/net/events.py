@@ -19,7 +19,7 @@ from typing import Any
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-KINDS = ("open", "message", "ping", "pong", "close", "error", "reject")
+KINDS = ("open", "message", "ping", "pong", "close", "error", "reject", "limit")
 
 
 @dataclass(slots=True)
