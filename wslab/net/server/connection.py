@@ -99,7 +99,7 @@ class Connection:
     """
 
     __slots__ = ("server", "id", "_handler", "protocol", "info", "messages_in", "messages_out",
-                 "closed", "_window_start", "_window_count", "_state", "held")
+                 "closed", "_window_start", "_window_count", "_state", "held", "corked")
     _state: dict[str, Any] | None
 
     @property
@@ -134,6 +134,9 @@ class Connection:
         #: sent to this client (a reply, a close, a ping) writes these first: per client,
         #: messages leave in the order they were sent.
         self.held: list[Broadcast] | None = None
+        #: frames written while the replies to one read chunk are gathered (see
+        #: :meth:`cork`), sent with one ``send()`` when the chunk is done; None otherwise
+        self.corked: list[bytes] | None = None
 
     @property
     def path(self) -> str:
@@ -180,19 +183,11 @@ class Connection:
             if deflater is None:
                 if frame is None:  # framed by wslab.protocol, as a broadcast is
                     frame = server_frame(binary, payload_bytes(message))
-                if type(stream) is _IOStream and not write_buffer_size(stream):
-                    # Nothing queued for this client: hand the frame to the kernel at once
-                    # (one send() call, no Future); queue only what it did not take.
-                    try:
-                        sent = stream.socket.send(frame)
-                    except BlockingIOError:
-                        sent = 0
-                    except OSError:
-                        return
-                    fut = stream.write(frame[sent:]) if sent < len(frame) else None
-                else:
-                    fut = stream.write(frame)
+                fut = self.write_plain(stream, frame)
+                if fut is _DROPPED:
+                    return
             else:
+                self.flush()
                 # Tornado's write_message, minus the Task it wraps around every write.
                 data = payload_bytes(message)
                 if shared is not None:
@@ -211,6 +206,65 @@ class Connection:
             self.server.event_log.record_message(self.id, "out", message)
         if fut is not None:
             self.check_send_buffer(stream)
+
+    def write_plain(self, stream: Any, frame: bytes) -> Any:
+        """Write one uncompressed frame (lab loop): gathered while :meth:`cork` is on and
+        nothing is queued, else handed to the kernel with one ``send()`` when nothing is
+        queued (no Future), else queued behind what waits.  Returns the write's Future when
+        something waits in the stream's buffer, None when all left, ``_DROPPED`` when the
+        connection was reset under us.  Raises ``StreamClosedError`` like a write."""
+        if type(stream) is _IOStream and not write_buffer_size(stream):
+            if self.corked is not None:  # the replies of one chunk: one send()
+                self.corked.append(frame)
+                return None
+            try:
+                sent = stream.socket.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return _DROPPED
+            return stream.write(frame[sent:]) if sent < len(frame) else None
+        self.flush()  # gathered frames go first
+        return stream.write(frame)
+
+    def cork(self) -> None:
+        """Gather what is sent to this client until :meth:`uncork` (lab loop): the replies
+        to one read chunk leave with one ``send()``.  Order is kept (anything that cannot
+        join the gathered bytes sends them first) and the ``send_buffer_max`` rule is
+        applied when they are sent."""
+        if self.corked is None:
+            self.corked = []
+
+    def uncork(self) -> None:
+        """Send what was gathered since :meth:`cork`, and stop gathering (lab loop)."""
+        self.flush()
+        self.corked = None
+
+    def flush(self) -> None:
+        """Send the gathered frames now with one ``send()``; queue what the kernel did not
+        take, then apply ``send_buffer_max`` (lab loop)."""
+        frames = self.corked
+        if not frames:
+            return
+        self.corked = []
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        proto = self._handler.ws_connection
+        stream = proto.stream if proto is not None else None
+        if stream is None or stream.closed():
+            return  # reset under us: dropped like any send to a closed connection
+        try:
+            sent = stream.socket.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return
+        if sent < len(data):
+            try:
+                lab.fire_and_forget(stream.write(data[sent:]))
+            except tornado.iostream.StreamClosedError:
+                return
+            if not stream.closed():
+                self.check_send_buffer(stream)
 
     def release(self) -> None:
         """Write the broadcasts this client still waits for, in order, now (lab loop)."""
@@ -316,6 +370,7 @@ class SharedDeflate:
 
 
 _IOStream = tornado.iostream.IOStream
+_DROPPED = object()  # Connection.write_plain: the connection was reset under the write
 #: server frame headers (FIN, no mask) for TEXT and BINARY payloads under 126 bytes,
 #: built once by wslab.protocol
 _SMALL_HEADERS = tuple(tuple(encode_header(opcode=op, length=n) for n in range(126))
@@ -411,7 +466,8 @@ def deliver(conn: Connection, item: Broadcast) -> bool:
     proto = conn.live_protocol
     stream = proto.stream if proto is not None else None
     if (stream is None or type(stream) is not _IOStream or stream.socket is None
-            or (item.compression and proto.compressor is not None) or write_buffer_size(stream)):
+            or (item.compression and proto.compressor is not None) or write_buffer_size(stream)
+            or conn.corked is not None):
         before = conn.messages_out
         conn.send_now(item.message, frame, log=False, shared=item.shared)
         return conn.messages_out != before

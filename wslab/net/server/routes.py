@@ -346,6 +346,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         self._ping_sent[payload] = time.perf_counter_ns()
         if self.conn.held is not None:  # broadcasts sent before this ping leave first
             self.conn.release()
+        if self.conn.corked:
+            self.conn.flush()
         try:
             self.ping(payload)
         except tornado.websocket.WebSocketClosedError:
@@ -377,6 +379,17 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         self.lab.event_log.record("close", self.conn.id, direction="out", opcode="close",
                                   code=code, reason=reason)
 
+    def lab_batch(self, on: bool) -> None:
+        """StrictProtocol's hook around the whole frames of one read chunk (lab loop):
+        ``True`` before them, ``False`` after (and before anything it awaits), so the
+        replies to one chunk leave in one ``send()`` (:meth:`Connection.cork`)."""
+        conn = self.conn
+        if conn is not None:
+            if on:
+                conn.cork()
+            else:
+                conn.uncork()
+
     def lab_drop(self) -> None:
         ws = self.ws_connection
         if ws is None or self.conn is None:
@@ -392,6 +405,8 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             return
         if self.conn.held is not None:  # broadcasts sent before the close leave first
             self.conn.release()
+        if self.conn.corked:  # and the replies gathered so far
+            self.conn.flush()
         self.lab.event_log.record("close", self.conn.id, direction="out", opcode="close",
                                   code=code, reason=reason)
         self.close(code, reason)
