@@ -262,11 +262,17 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         if fn is None:
             self.lab_default(conn, message)
             return None
+        corked = conn.corked is not None
+        if corked:  # the learner's code may send, then block: what it sent leaves at once
+            conn.uncork()
         try:
             result = fn(conn, message)
         except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
             self._handler_failed(exc)
             return None
+        finally:
+            if corked:
+                conn.cork()
         if inspect.isawaitable(result):
             return self._await_handler(result)
         return None
