@@ -12,10 +12,10 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -120,6 +120,34 @@ def _built(item: Event | _Lazy) -> Event:
                  payload_size(data) if size < 0 else size, None, "", data)
 
 
+class EventBatch(Sequence[Event]):
+    """The events of one batch, as a listener subscribed with ``batch=True`` gets them: a
+    read-only sequence whose messages become :class:`Event` objects only when read (a
+    panel that only notes "something changed" builds none)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[Event | _Lazy]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, i: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Event]: ...
+
+    def __getitem__(self, i: int | slice) -> Event | list[Event]:
+        if isinstance(i, slice):
+            return [_built(item) for item in self._items[i]]
+        return _built(self._items[i])
+
+    def __iter__(self) -> Iterator[Event]:
+        return map(_built, self._items)
+
+
 class EventLog:
     """A bounded, thread-safe ring of :class:`Event` with optional listeners.
 
@@ -128,7 +156,8 @@ class EventLog:
     needs it.  ``level`` (one of :data:`EVENT_LEVELS`) says what is recorded at all.
     Listeners are notified in batches, once per turn of the loop that recorded the
     events (at once when no loop runs): ``fn(event)`` for each event, or, subscribed
-    with ``batch=True``, ``fn(events)`` once per batch.  A listener that raises is
+    with ``batch=True``, ``fn(events)`` once per batch (an :class:`EventBatch`, whose
+    messages are built only if the listener reads them).  A listener that raises is
     removed (a broken widget must not break the server).
     """
 
@@ -175,13 +204,13 @@ class EventLog:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        events = [_built(item) for item in pending]
+        batch_view = EventBatch(pending)
         for fn, batch in list(self._listeners):
             try:
                 if batch:
-                    fn(events)
+                    fn(batch_view)
                 else:
-                    for ev in events:
+                    for ev in batch_view:
                         fn(ev)
             except Exception:  # noqa: BLE001 - a broken listener is dropped, not the server
                 self.unsubscribe(fn)
