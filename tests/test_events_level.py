@@ -87,3 +87,18 @@ def test_a_listener_that_raises_is_removed():
     log.record("open", 1)  # no loop runs in this thread: notified at once
     log.record("open", 2)
     assert calls == [1]
+
+
+def test_an_open_read_back_carries_the_clients_details():
+    server = wslab.serve(name="opens")
+    try:
+        with wslab.connect(server.url):
+            wait_until(lambda: server.clients, what="the open")
+            [opened] = server.events.of("open")
+            info = server.clients[0]
+        assert opened.client_id == info.id
+        assert dict(opened.extra) == {"remote": info.remote, "path": "/echo",
+                                      "subprotocol": None, "origin": None}
+        assert "client" in str(opened)
+    finally:
+        server.stop()

@@ -101,6 +101,9 @@ _NOT_LIFECYCLE = frozenset(("message", "ping", "pong"))
 #: a message as the ring keeps it until someone reads it: (t_ns, client_id, direction,
 #: payload or its first PREVIEW_LIMIT, size or -1 when the payload is whole)
 _Lazy = tuple[int, "int | None", str, "str | bytes", int]
+#: an open as the ring keeps it: (t_ns, client_id, the client's info: an object with
+#: ``remote``, ``path``, ``subprotocol`` and ``origin``, shared with its connection)
+_LazyOpen = tuple[int, int, Any]
 
 
 def check_level(level: object) -> str:
@@ -111,10 +114,15 @@ def check_level(level: object) -> str:
     return str(level)
 
 
-def _built(item: Event | _Lazy) -> Event:
-    """The Event a ring entry stands for (a message is built when it is read)."""
+def _built(item: Event | _Lazy | _LazyOpen) -> Event:
+    """The Event a ring entry stands for (a message or an open is built when it is read)."""
     if isinstance(item, Event):
         return item
+    if len(item) == 3:
+        t_open, client, info = item
+        return Event(t_open, "open", client, extra={
+            "remote": info.remote, "path": info.path, "subprotocol": info.subprotocol,
+            "origin": info.origin})
     t_ns, cid, direction, data, size = item
     return Event(t_ns, "message", cid, direction, "binary" if isinstance(data, bytes) else "text",
                  payload_size(data) if size < 0 else size, None, "", data)
@@ -127,7 +135,7 @@ class EventBatch(Sequence[Event]):
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: list[Event | _Lazy]) -> None:
+    def __init__(self, items: list[Event | _Lazy | _LazyOpen]) -> None:
         self._items = items
 
     def __len__(self) -> int:
@@ -168,9 +176,10 @@ class EventLog:
         #: False when messages are not recorded (level "lifecycle")
         self.messages = level != "lifecycle"
         self._control = level == "all"
-        self._ring: collections.deque[Event | _Lazy] = collections.deque(maxlen=maxlen)
+        self._ring: collections.deque[Event | _Lazy | _LazyOpen] = collections.deque(
+            maxlen=maxlen)
         self._listeners: list[tuple[Callable[[Any], None], bool]] = []
-        self._pending: list[Event | _Lazy] = []
+        self._pending: list[Event | _Lazy | _LazyOpen] = []
         self._lock = threading.Lock()
         self.total = 0  # events ever recorded, including those the ring dropped
 
@@ -187,7 +196,7 @@ class EventLog:
         self._append(ev)
         return ev
 
-    def _append(self, item: Event | _Lazy) -> None:
+    def _append(self, item: Event | _Lazy | _LazyOpen) -> None:
         self._ring.append(item)
         self.total += 1
         if self._listeners:
@@ -214,6 +223,12 @@ class EventLog:
                         fn(ev)
             except Exception:  # noqa: BLE001 - a broken listener is dropped, not the server
                 self.unsubscribe(fn)
+
+    def record_open(self, client_id: int, info: Any) -> None:
+        """:meth:`record` for a client's open: ``info`` (its ``remote``, ``path``,
+        ``subprotocol`` and ``origin``, the connection's own object) becomes the event's
+        ``extra`` when read, so an idle connection's open costs the ring a small tuple."""
+        self._append((time.monotonic_ns(), client_id, info))
 
     def record_message(self, client_id: int | None, direction: str,
                        message: str | bytes) -> None:

@@ -95,6 +95,9 @@ class LabProtocol(StrictProtocol):
                         prefix="hb-").run()
 
 
+_SHARED_PARAMS: dict[tuple[Any, ...], Any] = {}  # see LabSocket.get_websocket_protocol
+
+
 class LabSocket(tornado.websocket.WebSocketHandler):
     """Tornado hooks -> LabServer events and policies; a route defines ``lab_handle``.
 
@@ -214,10 +217,16 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
             return None  # Tornado answers 426 Upgrade Required with Sec-WebSocket-Version: 13
-        params = WebSocketParams(
-            ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            max_message_size=self.max_message_size,
-            compression_options=self.get_compression_options())
+        # One parameter object per set of values, shared by the connections (Tornado only
+        # reads it): an idle connection carries no copy of its own (issue 26, memory).
+        key = (self.ping_interval, self.ping_timeout, self.max_message_size,
+               self.lab.compression)
+        params = _SHARED_PARAMS.get(key)
+        if params is None:
+            params = _SHARED_PARAMS[key] = WebSocketParams(
+                ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+                max_message_size=self.max_message_size,
+                compression_options=self.get_compression_options())
         return LabProtocol(self, False, params)
 
     # --- life cycle ------------------------------------------------------------
@@ -228,10 +237,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         self.lab.handshake_done(self._lab_stream)
         self.set_nodelay(True)
         self.conn = self.lab.attach(self)
-        self.lab.event_log.record("open", self.conn.id, extra={
-            "remote": self.conn.info.remote, "path": self.request.path,
-            "subprotocol": self.selected_subprotocol,
-            "origin": self.request.headers.get("Origin")})
+        self.lab.event_log.record_open(self.conn.id, self.conn.info)
         self.lab.run_open_hook(self.conn)
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
