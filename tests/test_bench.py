@@ -32,7 +32,8 @@ from wslab.ui.peers_plots import echo_comparison_figure
 TINY = bench.BenchConfig(rounds=2, echo_n=20, echo_big_n=3, warmup=3, pipeline_n=200, window=32,
                          paced_n=100, paced_rate=2000, broadcast_clients=(5,), broadcast_reps=2,
                          memory_connections=5, step_timeout=30, metric_budget=120,
-                         profile_echoes=300)
+                         profile_echoes=300, handshakes_n=20, handshake_workers=2,
+                         mixed_clients=5, mixed_n=100, mixed_rate=500, mixed_rounds=1)
 PEERS = ("wslab", "tornado", "websockets")
 
 
@@ -98,17 +99,23 @@ def test_broadcast_is_each_servers_own_call_and_rounds_are_kept(results):
     # The in-kernel server shares this (test) process, whose allocator may hold freed memory
     # that 5 idle connections fit in: its RSS growth, so the ratio, can be 0.  The goal is
     # still computed and judged; a fresh child server's RSS always grows.
-    memory = goals["wslab memory per idle connection / bare tornado"]
+    memory = goals["wslab memory per idle connection / bare tornado (plain process)"]
     assert math.isfinite(memory["ratio"]) and memory["met"] in (True, False)
     assert results.memory_of("tornado").kib_per_connection > 0
     assert goals["wslab pipelined msg/s / websockets"]["higher"] is True
+    handshakes = goals["wslab handshakes/s / bare tornado"]
+    assert handshakes["ratio"] > 0 and handshakes["higher"] is True
+    mixed = next(t for name, t in goals.items() if name.startswith("wslab mixed:"))
+    assert mixed["ratio"] > 0 and mixed["limit"] == 5.0
+    assert results.median("handshakes (per s)", "tornado") > 0
     calls = results.calls_per_echo  # cProfile on the lab loop: Python calls per echo
     assert calls["echoes"] == 300 and calls["calls_per_echo"] > 1
 
 
 def test_child_processes_are_stopped(results):
-    # 2 servers, 3 fan-out receivers, 3 memory clients, 2 measuring clients: all reaped
-    assert len(results.child_pids) == 2 + 3 + 3 + 2
+    # 2 servers, 3 fan-out receivers, 3 memory clients, 2 measuring clients, and for the
+    # mixed load 3 fan-out receivers and 1 measuring client: all reaped
+    assert len(results.child_pids) == 2 + 3 + 3 + 2 + 3 + 1
     assert not set(results.child_pids) & _children()
     for pid in results.child_pids:
         assert not os.path.exists(f"/proc/{pid}") or pid not in _children()

@@ -17,7 +17,10 @@ each, answered with one JSON line:
   stops sending while the server stalls, so the stall hides in one slow
   sample and the messages that *should* have been sent meanwhile are never
   measured: coordinated omission.  Timing from the schedule charges the stall
-  to every message it delayed.
+  to every message it delayed;
+* ``handshakes``: ``n`` opening handshakes, ``workers`` at a time, each on a new TCP
+  connection (upgrade request, the whole 101 answer read, then the connection reset so
+  no TIME_WAIT piles up); the answer is handshakes per second and how many failed.
 
 The child runs its clients on its own lab loop; EOF on stdin ends it.
 """
@@ -143,6 +146,57 @@ async def _saturating(url: str, n: int, window: int, size: int, timeout: float) 
     return run
 
 
+async def _handshakes(url: str, n: int, workers: int, timeout: float) -> dict[str, Any]:
+    """``n`` opening handshakes against ``url``, ``workers`` in flight: (per second, failed).
+
+    Each on a new TCP connection: the upgrade request, the 101 answer read and checked
+    (RFC 6455 section 4.1), then the connection reset (SO_LINGER 0: no TIME_WAIT)."""
+    import socket
+    import struct
+
+    from wslab.protocol.uri import parse_ws_uri
+
+    from .wire import _upgrade_answer, _upgrade_request
+
+    uri = parse_ws_uri(url)
+    left = n
+    failed = 0
+    linger = struct.pack("ii", 1, 0)
+
+    async def one() -> None:
+        request, key = _upgrade_request(uri)
+        reader, writer = await asyncio.open_connection(uri.host, uri.port)
+        try:
+            writer.write(request)
+            head = b""
+            while True:
+                chunk = await reader.read(4096)
+                if not chunk:
+                    raise ConnectionError("closed during the handshake")
+                head += chunk
+                if _upgrade_answer(head, key) is not None:
+                    return
+        finally:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            writer.close()
+
+    async def worker() -> None:
+        nonlocal left, failed
+        while left > 0:
+            left -= 1
+            try:
+                await asyncio.wait_for(one(), timeout)
+            except (OSError, asyncio.TimeoutError):
+                failed += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    took = time.perf_counter() - t0
+    return {"per_s": (n - failed) / took if took > 0 else 0.0, "failed": failed}
+
+
 async def _paced(url: str, n: int, window: int, size: int, rate: int,
                  timeout: float) -> PipeRun:
     """On a fixed schedule (message i is due at t0 + i/rate), at most ``window`` outstanding.
@@ -218,6 +272,9 @@ def _meter_child() -> None:
                     got = asdict(lab.run(_saturating(url, req["n"], req["window"], req["size"],
                                                      timeout), timeout=timeout + 10,
                                          what="pipelined run"))
+                elif op == "handshakes":
+                    got = lab.run(_handshakes(url, req["n"], req["workers"], timeout),
+                                  timeout=timeout * 3 + 10, what="handshakes")
                 elif op == "paced":
                     got = asdict(lab.run(_paced(url, req["n"], req["window"], req["size"],
                                                 req["rate"], timeout), timeout=timeout + 10,

@@ -68,6 +68,7 @@ import gc
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -157,10 +158,15 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
         res.notes.append("memory: /proc is not available here; not measured")
         mem_targets = []
     # the in-kernel server holds one socket per client in this process; children inherit
-    _raise_fd_limit(256 + 2 * max([cfg.memory_connections, *cfg.broadcast_clients, 0]))
+    _raise_fd_limit(256 + 2 * max([cfg.memory_connections, *cfg.broadcast_clients,
+                                   cfg.mixed_clients, 0]))
     n_echo = len(targets) + (1 if client_compare else 0)
+    mixed_targets = [t for t in chat_targets if t.name != "wslab-process"] \
+        if cfg.mixed_n else []
     total = (len(mem_targets) + cfg.rounds * (2 * n_echo + len(targets))
-             + len(cfg.broadcast_clients) * len(chat_targets) * (1 + cfg.broadcast_reps))
+             + len(cfg.broadcast_clients) * len(chat_targets) * (1 + cfg.broadcast_reps)
+             + (cfg.rounds * len(targets) if cfg.handshakes_n else 0)
+             + cfg.mixed_rounds * len(mixed_targets))
     prog = _Progress(total, progress if progress is not None else True)
     meter: _Meter | None = None
     try:
@@ -174,10 +180,19 @@ def run_targets(targets: Sequence[Target], config: BenchConfig | None = None, *,
         run = _Run(cfg, res, prog, meter)
         run.echo(targets, client_compare)  # 2. sequential echo, 32 B then 64 KiB
         run.pipelined(targets)             # 3. saturating throughput, then paced latency
+        if cfg.handshakes_n:               # 4. opening handshakes per second
+            run.handshakes(targets)
         meter.close()
         meter = None
-        for n in cfg.broadcast_clients:    # 4. broadcast fan-out, reps interleaved
+        for n in cfg.broadcast_clients:    # 5. broadcast fan-out, reps interleaved
             run.broadcast(chat_targets, n)
+        if mixed_targets:                  # 6. a chatty client while broadcasts go out
+            meter = _Meter(cfg.step_timeout)
+            run.meter = meter
+            run.mixed(mixed_targets)
+            if any(t.name == "wslab-process" for t in chat_targets):
+                res.notes.append("mixed load: wslab-process not measured (its broadcast "
+                                 "has no path: the chatty client would get it too)")
     finally:
         if meter is not None:
             meter.close()
@@ -256,6 +271,58 @@ class _Run:
                 paced_received=sum(p.received for _, p in runs),
                 paced_p50_us=percentile(lat, 50) if lat else None,
                 paced_p99_us=percentile(lat, 99) if lat else None))
+
+    def handshakes(self, targets: Sequence[Target]) -> None:
+        """Opening handshakes per second (new TCP connection each), interleaved."""
+        cfg, res = self.cfg, self.res
+
+        def step(t: Target, r: int) -> None:
+            got = self.meter.ask("handshakes", t.echo_url, self.timeout * 3 + 20,
+                                 n=cfg.handshakes_n, workers=cfg.handshake_workers)
+            if got["failed"]:
+                res.notes.append(f"handshakes: {t.name} round {r}: {got['failed']} failed")
+            res.add_round("handshakes (per s)", t.name, r, got["per_s"])
+
+        _rounds(cfg, self.prog, "handshakes", targets, step, res.notes)
+
+    def mixed(self, targets: Sequence[Target]) -> None:
+        """A chatty client's echo latency (paced, from the intended send time) while
+        ``mixed_clients`` chat clients get a broadcast every ``mixed_every`` s."""
+        cfg, res = self.cfg, self.res
+        label = (f"mixed: chatty p99, {cfg.mixed_clients} clients, broadcast every "
+                 f"{cfg.mixed_every * 1e3:g} ms")
+
+        def step(t: Target, r: int) -> None:
+            assert t.chat_url is not None
+            fan = _Fanout(t.chat_url, cfg.mixed_clients, self.timeout, t.broadcast)
+            stop = threading.Event()
+            sent = [0]
+
+            def broadcasts() -> None:
+                tick = time.monotonic()
+                while not stop.is_set() and sent[0] < 10_000:
+                    fan.rep(f"mix{r}-{sent[0]}", 5.0)
+                    sent[0] += 1
+                    tick += cfg.mixed_every
+                    stop.wait(max(0.0, tick - time.monotonic()))
+
+            thread = threading.Thread(target=broadcasts, name="bench-mixed", daemon=True)
+            try:
+                thread.start()
+                got = PipeRun(**self.meter.ask(
+                    "paced", t.echo_url, self.timeout + 20, n=cfg.mixed_n, window=cfg.window,
+                    size=SMALL, rate=cfg.mixed_rate))
+            finally:
+                stop.set()
+                thread.join(15)
+                fan.close()
+            if got.latencies_ns:
+                res.add_round(label, t.name, r,
+                              percentile([x / 1e6 for x in got.latencies_ns], 99))
+            res.add_round("mixed: broadcasts made", t.name, r, float(sent[0]))
+
+        _rounds(replace(cfg, rounds=cfg.mixed_rounds), self.prog, "mixed", targets, step,
+                res.notes)
 
     def broadcast(self, chat_targets: Sequence[Target], n: int) -> None:
         """Every peer holds ``n`` chat clients; broadcasts timed, reps interleaved."""

@@ -32,6 +32,8 @@ from .records import NODE, PEERS, Say
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_SCRIPT = ROOT / "bench" / "node_ws_server.js"
+#: bare Tornado in a plain process that imports nothing of wslab (the memory baseline)
+TORNADO_SCRIPT = ROOT / "bench" / "tornado_plain_server.py"
 NODE_CACHE = ROOT / ".cache" / "node"  # npm install --prefix .cache/node ws@8 (git-ignored)
 
 
@@ -294,6 +296,7 @@ class _Peers:
         self.skipped: dict[str, str] = {}
         self.children: list[_Child] = []
         self._server: Any = None
+        self._process: Any = None
         unknown = [n for n in names if n not in PEERS]
         if unknown:
             raise ValueError(f"unknown peers {unknown}; choose from {list(PEERS)}")
@@ -311,6 +314,18 @@ class _Peers:
             self.targets.append(Target(name, self._server.url, self._server.chat_url,
                                        os.getpid(), _in_process_trigger(self._server)))
             return
+        if name == "wslab-process":  # as users run it: serve(process=True), called from here
+            from wslab.net.server import serve as serve_process
+            proc = serve_process(name="bench-process", process=True)
+            self._process = proc
+
+            def trigger(text: str) -> int:
+                t0 = time.perf_counter_ns()
+                proc.broadcast(text)  # the pipe hop to the child is part of the figure
+                return t0
+
+            self.targets.append(Target(name, proc.url, proc.chat_url, proc.pid, trigger))
+            return
         if name == "websockets":
             try:
                 import websockets.asyncio.server  # noqa: F401
@@ -327,9 +342,10 @@ class _Peers:
                 return
             argv, env = how
             child = _Child(name, argv, env_extra=env)
+        elif name == "tornado":  # -I: no PYTHONPATH, nothing of wslab on the way in
+            child = _Child(name, [sys.executable, "-I", str(TORNADO_SCRIPT)])
         else:
-            kind = "wslab" if name == "wslab-process" else name
-            child = _py_child(name, "targets", "_serve_child", kind)
+            child = _py_child(name, "targets", "_serve_child", name)
         self.children.append(child)
         try:
             port = int(child.ready_line(60))
@@ -348,3 +364,6 @@ class _Peers:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._process is not None:
+            self._process.stop()
+            self._process = None

@@ -66,6 +66,8 @@ HELP: dict[str, tuple[str, str, str]] = {
     "backplane": ("scaling out", "URL", "join the servers sharing this Redis, e.g. "
                   "redis://127.0.0.1:6379/0"),
     "events_max": ("memory", "N", "events kept for the log"),
+    "events_level": ("memory", "LEVEL", "what the log records: lifecycle (opens, closes, "
+                     "errors), messages (and every message) or all (and pings, pongs)"),
     "ack_session_ttl": ("memory", "SECONDS", "how long an /ack session without a "
                         "connection is remembered"),
 }

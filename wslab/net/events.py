@@ -8,17 +8,18 @@ timestamp (``time.monotonic_ns``).  The log is a ring: it keeps the newest
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-KINDS = ("open", "message", "ping", "pong", "close", "error", "reject")
+KINDS = ("open", "message", "ping", "pong", "close", "error", "reject", "limit")
 
 
 @dataclass(slots=True)
@@ -91,18 +92,94 @@ def preview(data: Any, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
+#: what an event log records: ``"lifecycle"`` (opens, closes, errors, rejections and the
+#: server's own notes), ``"messages"`` (those and every message, both directions) or
+#: ``"all"`` (those and every ping and pong too, the default)
+EVENT_LEVELS = ("lifecycle", "messages", "all")
+_NOT_LIFECYCLE = frozenset(("message", "ping", "pong"))
+
+#: a message as the ring keeps it until someone reads it: (t_ns, client_id, direction,
+#: payload or its first PREVIEW_LIMIT, size or -1 when the payload is whole)
+_Lazy = tuple[int, "int | None", str, "str | bytes", int]
+#: an open as the ring keeps it: (t_ns, client_id, the client's info: an object with
+#: ``remote``, ``path``, ``subprotocol`` and ``origin``, shared with its connection)
+_LazyOpen = tuple[int, int, Any]
+
+
+def check_level(level: object) -> str:
+    """``level`` when it is one of :data:`EVENT_LEVELS`, else ValueError naming them."""
+    if level not in EVENT_LEVELS:
+        raise ValueError(f"events_level is one of {', '.join(map(repr, EVENT_LEVELS))}, "
+                         f"got {level!r}")
+    return str(level)
+
+
+def _built(item: Event | _Lazy | _LazyOpen) -> Event:
+    """The Event a ring entry stands for (a message or an open is built when it is read)."""
+    if isinstance(item, Event):
+        return item
+    if len(item) == 3:
+        t_open, client, info = item
+        return Event(t_open, "open", client, extra={
+            "remote": info.remote, "path": info.path, "subprotocol": info.subprotocol,
+            "origin": info.origin})
+    t_ns, cid, direction, data, size = item
+    return Event(t_ns, "message", cid, direction, "binary" if isinstance(data, bytes) else "text",
+                 payload_size(data) if size < 0 else size, None, "", data)
+
+
+class EventBatch(Sequence[Event]):
+    """The events of one batch, as a listener subscribed with ``batch=True`` gets them: a
+    read-only sequence whose messages become :class:`Event` objects only when read (a
+    panel that only notes "something changed" builds none)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[Event | _Lazy | _LazyOpen]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, i: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Event]: ...
+
+    def __getitem__(self, i: int | slice) -> Event | list[Event]:
+        if isinstance(i, slice):
+            return [_built(item) for item in self._items[i]]
+        return _built(self._items[i])
+
+    def __iter__(self) -> Iterator[Event]:
+        return map(_built, self._items)
+
+
 class EventLog:
     """A bounded, thread-safe ring of :class:`Event` with optional listeners.
 
-    Listeners are called on the lab loop thread for every new event; a listener
-    that raises is removed (a broken widget must not break the server).
+    Cheap until read: a message (the hot path, :meth:`record_message`) is kept as a
+    small tuple and becomes an :class:`Event` only when the log is read or a listener
+    needs it.  ``level`` (one of :data:`EVENT_LEVELS`) says what is recorded at all.
+    Listeners are notified in batches, once per turn of the loop that recorded the
+    events (at once when no loop runs): ``fn(event)`` for each event, or, subscribed
+    with ``batch=True``, ``fn(events)`` once per batch (an :class:`EventBatch`, whose
+    messages are built only if the listener reads them).  A listener that raises is
+    removed (a broken widget must not break the server).
     """
 
-    def __init__(self, maxlen: int = 10_000) -> None:
+    def __init__(self, maxlen: int = 10_000, *, level: str = "all") -> None:
         if not isinstance(maxlen, int) or maxlen < 1:
             raise ValueError(f"events_max must be a positive integer, got {maxlen!r}")
-        self._ring: collections.deque[Event] = collections.deque(maxlen=maxlen)
-        self._listeners: list[Callable[[Event], None]] = []
+        self.level = check_level(level)
+        #: False when messages are not recorded (level "lifecycle")
+        self.messages = level != "lifecycle"
+        self._control = level == "all"
+        self._ring: collections.deque[Event | _Lazy | _LazyOpen] = collections.deque(
+            maxlen=maxlen)
+        self._listeners: list[tuple[Callable[[Any], None], bool]] = []
+        self._pending: list[Event | _Lazy | _LazyOpen] = []
         self._lock = threading.Lock()
         self.total = 0  # events ever recorded, including those the ring dropped
 
@@ -111,37 +188,76 @@ class EventLog:
         return self._ring.maxlen or 0
 
     def record(self, kind: str, client_id: int | None = None, **fields: Any) -> Event:
-        return self._append(Event(time.monotonic_ns(), kind, client_id, **fields))
-
-    def _append(self, ev: Event) -> Event:
-        self._ring.append(ev)
-        self.total += 1
-        if self._listeners:
-            for fn in list(self._listeners):
-                try:
-                    fn(ev)
-                except Exception:  # noqa: BLE001 - a broken listener is dropped, not the server
-                    self.unsubscribe(fn)
+        """Record one event (not kept when ``level`` leaves its kind out); returns it."""
+        ev = Event(time.monotonic_ns(), kind, client_id, **fields)
+        if kind in _NOT_LIFECYCLE and not (self._control or (kind == "message"
+                                                             and self.messages)):
+            return ev
+        self._append(ev)
         return ev
 
-    def record_message(self, client_id: int | None, direction: str, opcode: str, size: int,
-                       data: Any) -> None:
-        """:meth:`record` for the hot path of every message (positional, no kwargs dict)."""
-        self._append(Event(time.monotonic_ns(), "message", client_id, direction, opcode, size,
-                           None, "", data))
+    def _append(self, item: Event | _Lazy | _LazyOpen) -> None:
+        self._ring.append(item)
+        self.total += 1
+        if self._listeners:
+            self._pending.append(item)
+            if len(self._pending) == 1:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self._notify()
+                else:
+                    loop.call_soon(self._notify)
 
-    def subscribe(self, fn: Callable[[Event], None]) -> Callable[[Event], None]:
+    def _notify(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        batch_view = EventBatch(pending)
+        for fn, batch in list(self._listeners):
+            try:
+                if batch:
+                    fn(batch_view)
+                else:
+                    for ev in batch_view:
+                        fn(ev)
+            except Exception:  # noqa: BLE001 - a broken listener is dropped, not the server
+                self.unsubscribe(fn)
+
+    def record_open(self, client_id: int, info: Any) -> None:
+        """:meth:`record` for a client's open: ``info`` (its ``remote``, ``path``,
+        ``subprotocol`` and ``origin``, the connection's own object) becomes the event's
+        ``extra`` when read, so an idle connection's open costs the ring a small tuple."""
+        self._append((time.monotonic_ns(), client_id, info))
+
+    def record_message(self, client_id: int | None, direction: str,
+                       message: str | bytes) -> None:
+        """:meth:`record` for the hot path of every message: a tuple now, an Event (with
+        its opcode, size and preview of the first PREVIEW_LIMIT) when read."""
+        if not self.messages:
+            return
+        if len(message) <= PREVIEW_LIMIT:
+            self._append((time.monotonic_ns(), client_id, direction, message, -1))
+        else:
+            self._append((time.monotonic_ns(), client_id, direction, message[:PREVIEW_LIMIT],
+                          payload_size(message)))
+
+    def subscribe(self, fn: Callable[[Any], None], *,
+                  batch: bool = False) -> Callable[[Any], None]:
+        """Call ``fn(event)`` for every new event (``batch=True``: ``fn(events)``, a list,
+        once per batch), after the loop turn that recorded them."""
         with self._lock:
-            self._listeners.append(fn)
+            self._listeners.append((fn, batch))
         return fn
 
-    def unsubscribe(self, fn: Callable[[Event], None]) -> None:
+    def unsubscribe(self, fn: Callable[[Any], None]) -> None:
         with self._lock:
-            if fn in self._listeners:
-                self._listeners.remove(fn)
+            self._listeners = [(f, b) for f, b in self._listeners if f is not fn]
+            if not self._listeners:
+                self._pending = []
 
     def snapshot(self) -> list[Event]:
-        return list(self._ring.copy())
+        return [_built(item) for item in self._ring.copy()]
 
     def clear(self) -> None:
         self._ring.clear()

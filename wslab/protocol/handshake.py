@@ -96,6 +96,10 @@ class Headers(Mapping[str, str]):
 
     def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
         self._pairs = tuple((str(k), str(v)) for k, v in pairs)
+        # lower-cased name -> values in order, made once (a handshake looks up ~8 names)
+        self._by_name: dict[str, list[str]] = {}
+        for k, v in self._pairs:
+            self._by_name.setdefault(k.lower(), []).append(v)
 
     def __getitem__(self, name: str) -> str:
         values = self.get_all(name)
@@ -105,8 +109,7 @@ class Headers(Mapping[str, str]):
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in order ([] when absent)."""
-        low = name.lower()
-        return [v for k, v in self._pairs if k.lower() == low]
+        return list(self._by_name.get(name.lower(), ()))
 
     def __iter__(self) -> Iterator[str]:
         seen: dict[str, str] = {}
@@ -142,6 +145,8 @@ def split_header_list(value: str) -> list[str]:
     >>> split_header_list('permessage-deflate; a="1,2", x-foo')
     ['permessage-deflate; a="1,2"', 'x-foo']
     """
+    if '"' not in value:  # no quoted string: every comma separates (the common case)
+        return [item for item in (part.strip() for part in value.split(",")) if item]
     items: list[str] = []
     current: list[str] = []
     quoted = escaped = False
@@ -370,6 +375,10 @@ def _split_head(data: bytes, what: str) -> tuple[str, list[str], int]:
     return lines[0], lines[1:], len(head)
 
 
+#: a control character in a header value (tab is allowed; RFC 7230 section 3.2)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _parse_fields(lines: list[str], what: str) -> Headers:
     pairs = []
     for line in lines:
@@ -381,7 +390,7 @@ def _parse_fields(lines: list[str], what: str) -> Headers:
             raise _fail(f"{what} header line {line!r} is not 'Name: value'", status=400,
                         rule="malformed header line", rfc="4.1 / RFC 7230 3.2")
         value = value.strip(" \t")
-        if any(ord(c) < 32 and c != "\t" or c == "\x7f" for c in value):
+        if _CONTROL.search(value):
             raise _fail(f"{what} header {name} holds a control character", status=400,
                         rule="malformed header line", rfc="4.1 / RFC 7230 3.2")
         pairs.append((name, value))

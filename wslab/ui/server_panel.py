@@ -41,7 +41,8 @@ class ServerPanel(W.VBox):
         self.send_one_button.on_click(lambda _: self.send_to())
         self.close_button.on_click(lambda _: self.close_client())
         self._redraw = Throttle(self._render, 0.15)
-        self._listener = server.subscribe(lambda ev: self._redraw.poke())
+        self._listener = server.subscribe(lambda events: self._redraw.poke(),
+                                          batch=True)
         super().__init__([
             W.HTML("<div style='overflow-wrap:anywhere'>"
                    f"<b>server {_html.esc(server.name)}</b> &nbsp; "

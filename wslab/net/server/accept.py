@@ -16,6 +16,14 @@ are kept for the rest of the process (a kernel that must still open files): a
 connection whose descriptor falls among them is answered ``503`` and closed at
 once.  The kernel hands out the lowest free descriptor, so a new socket's number
 reaching ``limit - fd_reserve`` means at most ``fd_reserve`` are left.
+
+Without a reserve, a client never hangs at the limit either: the acceptor holds one
+spare descriptor, and when ``accept()`` fails with ``EMFILE``/``ENFILE`` it closes the
+spare, accepts the waiting clients one at a time on it, answers each ``503`` and
+closes it, then takes its spare back and backs off as above (a client arriving
+meanwhile waits at most ``BACKOFF_MAX`` seconds for its 503).  :func:`raise_file_limit`
+lifts the process's soft ``RLIMIT_NOFILE`` to the hard one (a server calls it as it
+starts, and says so in an event).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import resource
 import socket
 from collections.abc import Callable
@@ -31,9 +40,10 @@ from typing import Any
 from ...protocol.handshake import build_error_response
 
 __all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "RESOURCE_ERRNOS", "Acceptor", "describe",
-           "fd_ceiling"]
+           "fd_ceiling", "raise_file_limit"]
 
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_NO_FD = frozenset({errno.EMFILE, errno.ENFILE})
 BACKOFF_FIRST = 0.05   # seconds without accepting after the first failure ...
 BACKOFF_MAX = 2.0      # ... doubling up to this
 _BATCH = 128           # connections accepted per wake-up (Tornado's default backlog)
@@ -46,7 +56,8 @@ class Acceptor:
     ``refusals`` counts the failed ``accept()`` calls, ``episodes`` the episodes;
     ``fd_refusals`` the connections refused to keep ``fd_reserve`` descriptors free;
     ``on_full(refused_so_far)``, if given, is called on the first such refusal of an
-    episode (an episode ends when a connection is accepted again).
+    episode (an episode ends when a connection is accepted again).  ``limit_refusals``
+    counts the clients answered 503 on the spare descriptor when none was left.
     """
 
     def __init__(self, sockets: list[socket.socket],
@@ -68,9 +79,12 @@ class Acceptor:
         self.fd_refusals = 0
         self._on_full = on_full
         self._full = False
+        self._spare: int | None = None
+        self.limit_refusals = 0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._take_spare()
         for sock in self.sockets:
             sock.setblocking(False)
             self._loop.add_reader(sock.fileno(), self._accept, sock)
@@ -84,6 +98,8 @@ class Acceptor:
             except ConnectionAbortedError:
                 continue  # the client gave up while it waited in the backlog
             except OSError as exc:
+                if exc.errno in _NO_FD:
+                    self._refuse_on_spare(sock)
                 self._back_off(sock, exc)
                 return
             if self.exhausted:
@@ -97,6 +113,29 @@ class Acceptor:
             except OSError:
                 conn.close()  # e.g. the client reset before TLS could start
 
+    def _take_spare(self) -> None:
+        if self._spare is None:
+            try:
+                self._spare = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self._spare = None  # none free now; taken again after the next refusal
+
+    def _refuse_on_spare(self, sock: socket.socket) -> None:
+        """No descriptor left: answer the waiting clients 503 one at a time on the spare."""
+        for _ in range(_BATCH):
+            if self._spare is None:
+                return
+            os.close(self._spare)
+            self._spare = None
+            try:
+                conn, _address = sock.accept()
+            except OSError:
+                self._take_spare()
+                return
+            self.limit_refusals += 1
+            _answer_503(conn, "server out of file descriptors (RLIMIT_NOFILE); try again later")
+            self._take_spare()
+
     def _refuse_full(self, conn: socket.socket) -> None:
         """Answer 503 (best effort, never blocking) and close: the reserve is reached."""
         self.fd_refusals += 1
@@ -104,18 +143,8 @@ class Acceptor:
             self._full = True
             if self._on_full is not None:
                 self._on_full(self.fd_refusals)
-        answer = build_error_response(503, "server full: the file descriptors left are kept "
-                                           "for the kernel; try again later")
-        try:
-            conn.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                conn.recv(65536)  # unread input would make close() reset the connection
-            conn.send(answer)
-            conn.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        finally:
-            conn.close()
+        _answer_503(conn, "server full: the file descriptors left are kept for the kernel; "
+                          "try again later")
 
     def _back_off(self, sock: socket.socket, exc: OSError) -> None:
         """Stop listening on ``sock`` for a while; report the first failure of an episode."""
@@ -148,6 +177,48 @@ class Acceptor:
                 if self._loop is not None:
                     self._loop.remove_reader(sock.fileno())
                 sock.close()
+        if self._spare is not None:
+            os.close(self._spare)
+            self._spare = None
+
+
+def _answer_503(conn: socket.socket, reason: str) -> None:
+    """Answer 503 with ``reason`` (best effort, never blocking) and close ``conn``."""
+    try:
+        conn.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            conn.recv(65536)  # unread input would make close() reset the connection
+        conn.send(build_error_response(503, reason))
+        conn.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def raise_file_limit() -> tuple[int, int] | None:
+    """Lift this process's soft ``RLIMIT_NOFILE`` to its hard limit, where it may.
+
+    Returns ``(old, new)`` when it was raised, None when it already was at the hard
+    limit or the system refused (the process keeps the limit it had).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    target = hard
+    if hard == resource.RLIM_INFINITY:  # Linux caps it at fs.nr_open
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                target = int(f.read())
+        except (OSError, ValueError):
+            return None
+    if soft >= target:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError):
+        return None
+    return soft, target
 
 
 def fd_ceiling(reserve: int) -> int:

@@ -129,6 +129,9 @@ def normalise_proxies(proxies: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+_HOST_VERDICTS_MAX = 256  # Host values whose verdict an Admission keeps
+
+
 @dataclass(frozen=True)
 class Admission:
     """A server's admission rules as a value: every method is pure.
@@ -152,12 +155,17 @@ class Admission:
     auth: TokenAuth | None = None
     max_per_address: int | None = None
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
+    # Host header -> host_allowed's verdict: the rules are fixed for this value, and most
+    # handshakes carry the same Host; bounded (a hostile client may vary it)
+    _host_verdicts: dict[str, tuple[bool, str]] = field(init=False, repr=False, compare=False,
+                                                        hash=False)
 
     def __post_init__(self) -> None:
         names = {self.bound_host.strip("[]").lower(), self.machine_name.lower(), *self.hosts}
         names |= {urlsplit(o).hostname or "" for o in self.origins}
         names.discard("")
         object.__setattr__(self, "_names", frozenset(names))
+        object.__setattr__(self, "_host_verdicts", {})
 
     # --- values derived from the rules ------------------------------------------
     @property
@@ -240,8 +248,18 @@ class Admission:
         (``proxies``: the cluster's nginx, the Jupyter server a browser reaches
         through its public name).  A proxy's own headers (``X-Forwarded-Host``) are
         not trusted: any client can send them.  ``origins`` holding ``"*"`` turns the
-        rule off.
+        rule off.  (A verdict is kept per Host value: the rules of this value never change.)
         """
+        known = self._host_verdicts.get(host_header)
+        if known is not None:
+            return known
+        verdict = self._host_verdict(host_header)
+        if len(self._host_verdicts) >= _HOST_VERDICTS_MAX:
+            self._host_verdicts.clear()
+        self._host_verdicts[host_header] = verdict
+        return verdict
+
+    def _host_verdict(self, host_header: str) -> tuple[bool, str]:
         text = host_header.strip().lower()
         try:
             parts = urlsplit(f"//{text}")

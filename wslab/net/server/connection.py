@@ -30,10 +30,12 @@ from ...protocol.frames import Opcode, encode_header
 from .. import loop as lab
 from .._tornado import write_buffer_size
 from ..errors import ConnectionClosed
-from ..events import EventLog, clip, payload_size
+from ..events import EventLog
 
-__all__ = ["ClientInfo", "Connection", "ConnectionHandler", "ConnectionOwner", "SharedDeflate",
-           "app_pong", "broadcast_frame", "check_close_args", "payload_bytes", "server_frame"]
+__all__ = ["BROADCAST_SLICE", "Broadcast", "ClientInfo", "Connection", "ConnectionHandler",
+           "ConnectionOwner", "SharedDeflate",
+           "app_pong", "broadcast_frame", "check_close_args", "deliver", "payload_bytes",
+           "server_frame"]
 
 
 class ConnectionOwner(Protocol):
@@ -97,7 +99,7 @@ class Connection:
     """
 
     __slots__ = ("server", "id", "_handler", "protocol", "info", "messages_in", "messages_out",
-                 "closed", "_window_start", "_window_count", "_state")
+                 "closed", "_window_start", "_window_count", "_state", "held", "corked")
     _state: dict[str, Any] | None
 
     @property
@@ -127,6 +129,14 @@ class Connection:
         self._window_start = 0.0
         self._window_count = 0
         self._state: dict[str, Any] | None = None
+        #: broadcasts that reached this client's turn not yet (a large fan-out goes out in
+        #: slices, see :func:`broadcast_frame`); None when nothing waits.  Anything else
+        #: sent to this client (a reply, a close, a ping) writes these first: per client,
+        #: messages leave in the order they were sent.
+        self.held: list[Broadcast] | None = None
+        #: frames written while the replies to one read chunk are gathered (see
+        #: :meth:`cork`), sent with one ``send()`` when the chunk is done; None otherwise
+        self.corked: list[bytes] | None = None
 
     @property
     def path(self) -> str:
@@ -159,6 +169,8 @@ class Connection:
         encoded as an unmasked, uncompressed frame (a broadcast encodes it once);
         ``log=False``: the caller records one event for the whole broadcast;
         ``shared``: a broadcast's compressed copies, one per parameter set."""
+        if self.held is not None:
+            self.release()
         proto = self._handler.ws_connection
         if self.closed or proto is None:
             return
@@ -171,19 +183,11 @@ class Connection:
             if deflater is None:
                 if frame is None:  # framed by wslab.protocol, as a broadcast is
                     frame = server_frame(binary, payload_bytes(message))
-                if type(stream) is _IOStream and not write_buffer_size(stream):
-                    # Nothing queued for this client: hand the frame to the kernel at once
-                    # (one send() call, no Future); queue only what it did not take.
-                    try:
-                        sent = stream.socket.send(frame)
-                    except BlockingIOError:
-                        sent = 0
-                    except OSError:
-                        return
-                    fut = stream.write(frame[sent:]) if sent < len(frame) else None
-                else:
-                    fut = stream.write(frame)
+                fut = self.write_plain(stream, frame)
+                if fut is _DROPPED:
+                    return
             else:
+                self.flush()
                 # Tornado's write_message, minus the Task it wraps around every write.
                 data = payload_bytes(message)
                 if shared is not None:
@@ -199,10 +203,75 @@ class Connection:
                 return  # the write met a reset connection and Tornado closed the stream
         self.messages_out += 1
         if log:
-            self.server.event_log.record_message(self.id, "out", "binary" if binary else "text",
-                                                 payload_size(message), clip(message))
+            self.server.event_log.record_message(self.id, "out", message)
         if fut is not None:
             self.check_send_buffer(stream)
+
+    def write_plain(self, stream: Any, frame: bytes) -> Any:
+        """Write one uncompressed frame (lab loop): gathered while :meth:`cork` is on and
+        nothing is queued, else handed to the kernel with one ``send()`` when nothing is
+        queued (no Future), else queued behind what waits.  Returns the write's Future when
+        something waits in the stream's buffer, None when all left, ``_DROPPED`` when the
+        connection was reset under us.  Raises ``StreamClosedError`` like a write."""
+        if type(stream) is _IOStream and not write_buffer_size(stream):
+            if self.corked is not None:  # the replies of one chunk: one send()
+                self.corked.append(frame)
+                return None
+            try:
+                sent = stream.socket.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return _DROPPED
+            return stream.write(frame[sent:]) if sent < len(frame) else None
+        self.flush()  # gathered frames go first
+        return stream.write(frame)
+
+    def cork(self) -> None:
+        """Gather what is sent to this client until :meth:`uncork` (lab loop): the replies
+        to one read chunk leave with one ``send()``.  Order is kept (anything that cannot
+        join the gathered bytes sends them first) and the ``send_buffer_max`` rule is
+        applied when they are sent."""
+        if self.corked is None:
+            self.corked = []
+
+    def uncork(self) -> None:
+        """Send what was gathered since :meth:`cork`, and stop gathering (lab loop)."""
+        self.flush()
+        self.corked = None
+
+    def flush(self) -> None:
+        """Send the gathered frames now with one ``send()``; queue what the kernel did not
+        take, then apply ``send_buffer_max`` (lab loop)."""
+        frames = self.corked
+        if not frames:
+            return
+        self.corked = []
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        proto = self._handler.ws_connection
+        stream = proto.stream if proto is not None else None
+        if stream is None or stream.closed():
+            return  # reset under us: dropped like any send to a closed connection
+        try:
+            sent = stream.socket.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return
+        if sent < len(data):
+            try:
+                lab.fire_and_forget(stream.write(data[sent:]))
+            except tornado.iostream.StreamClosedError:
+                return
+            if not stream.closed():
+                self.check_send_buffer(stream)
+
+    def release(self) -> None:
+        """Write the broadcasts this client still waits for, in order, now (lab loop)."""
+        held, self.held = self.held, None
+        if held is not None:
+            for item in held:
+                deliver(self, item)
 
     def check_send_buffer(self, stream: Any) -> None:
         """Bytes wait in the stream's buffer: a client over ``send_buffer_max`` is failed
@@ -301,6 +370,7 @@ class SharedDeflate:
 
 
 _IOStream = tornado.iostream.IOStream
+_DROPPED = object()  # Connection.write_plain: the connection was reset under the write
 #: server frame headers (FIN, no mask) for TEXT and BINARY payloads under 126 bytes,
 #: built once by wslab.protocol
 _SMALL_HEADERS = tuple(tuple(encode_header(opcode=op, length=n) for n in range(126))
@@ -320,46 +390,103 @@ def server_frame(binary: bool, data: bytes) -> bytes:
     return encode_header(opcode=Opcode.BINARY if binary else Opcode.TEXT, length=n) + data
 
 
-def broadcast_frame(conns: list[Connection], message: str | bytes, frame: bytes,
-                    shared: SharedDeflate, compression: bool) -> list[int]:
-    """Send one broadcast to ``conns`` (lab loop); the ids it went to.
+#: clients one turn of the lab loop writes a broadcast to; the rest of a larger fan-out
+#: goes out in later turns, so the loop reads and answers other clients in between
+BROADCAST_SLICE = 128
 
-    The checks that do not depend on the client are made once, out of the loop;
-    per client only what may differ: closed, its compressor (only when the server
-    negotiates compression), something already queued.  A client with nothing
-    queued gets the pre-encoded frame with one ``send()``; every other case takes
-    :meth:`Connection.send_now`, with all of its rules.
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """One broadcast's message, its pre-encoded frame and its shared compressed copies."""
+
+    message: str | bytes
+    frame: bytes
+    shared: SharedDeflate
+    compression: bool
+
+
+def broadcast_frame(conns: list[Connection], message: str | bytes, frame: bytes,
+                    shared: SharedDeflate, compression: bool, *,
+                    slice_size: int | None = None) -> list[int]:
+    """Send one broadcast to ``conns`` (lab loop); the ids of the clients it goes to.
+
+    Fairness: the first ``slice_size`` clients (default :data:`BROADCAST_SLICE`) are
+    written to now; every later one gets the broadcast in a later turn of the loop, one
+    slice per turn, so a fan-out to thousands never holds the loop for all of them at
+    once.  Order per client stays exact: a client whose turn has not come holds the
+    broadcast in :attr:`Connection.held`, and a later broadcast queues behind it; any
+    other send, close or ping to that client writes what it holds first.  Backpressure
+    is unchanged (see :func:`deliver`).  The ids include the clients still waiting for
+    their turn (one closing meanwhile drops its copy, as any send to a closed client).
     """
-    ids = []
+    item = Broadcast(message, frame, shared, compression)
+    limit = BROADCAST_SLICE if slice_size is None else slice_size
+    ids: list[int] = []
+    later: list[Connection] = []
     for conn in conns:
         if conn.closed:
             continue
-        proto = conn.live_protocol
-        stream = proto.stream if proto is not None else None
-        if (stream is None or type(stream) is not _IOStream or stream.socket is None
-                or (compression and proto.compressor is not None) or write_buffer_size(stream)):
-            before = conn.messages_out
-            conn.send_now(message, frame, log=False, shared=shared)
-            if conn.messages_out != before:
+        if conn.held is not None:  # an earlier broadcast waits for this client: queue behind
+            conn.held.append(item)
+            ids.append(conn.id)
+        elif len(ids) < limit:
+            if deliver(conn, item):
                 ids.append(conn.id)
-            continue
-        try:
-            sent = stream.socket.send(frame)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            continue  # reset under us: on_close is on its way; dropped like a closed send
-        if sent < len(frame):
-            try:
-                lab.fire_and_forget(stream.write(frame[sent:]))
-            except tornado.iostream.StreamClosedError:
-                continue
-            if stream.closed():
-                continue
-            conn.check_send_buffer(stream)
-        conn.messages_out += 1
-        ids.append(conn.id)
+        else:
+            conn.held = [item]
+            later.append(conn)
+            ids.append(conn.id)
+    if later:
+        asyncio.get_running_loop().call_soon(_release_slices, later, 0, limit)
     return ids
+
+
+def _release_slices(conns: list[Connection], start: int, size: int) -> None:
+    """One turn of a sliced broadcast: the next ``size`` waiting clients get what they
+    hold (a client that was written to meanwhile holds nothing any more)."""
+    end = start + size
+    for conn in conns[start:end]:
+        conn.release()
+    if end < len(conns):
+        asyncio.get_running_loop().call_soon(_release_slices, conns, end, size)
+
+
+def deliver(conn: Connection, item: Broadcast) -> bool:
+    """Write one broadcast to one client now (lab loop); True when it was sent or queued.
+
+    The checks that do not depend on the client are made once by the caller; here
+    only what may differ: closed, its compressor (only when the server negotiates
+    compression), something already queued.  A client with nothing queued gets the
+    pre-encoded frame with one ``send()``; every other case takes
+    :meth:`Connection.send_now`, with all of its rules (``send_buffer_max``: 1013).
+    """
+    if conn.closed:
+        return False
+    frame = item.frame
+    proto = conn.live_protocol
+    stream = proto.stream if proto is not None else None
+    if (stream is None or type(stream) is not _IOStream or stream.socket is None
+            or (item.compression and proto.compressor is not None) or write_buffer_size(stream)
+            or conn.corked is not None):
+        before = conn.messages_out
+        conn.send_now(item.message, frame, log=False, shared=item.shared)
+        return conn.messages_out != before
+    try:
+        sent = stream.socket.send(frame)
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        return False  # reset under us: on_close is on its way; dropped like a closed send
+    if sent < len(frame):
+        try:
+            lab.fire_and_forget(stream.write(frame[sent:]))
+        except tornado.iostream.StreamClosedError:
+            return False
+        if stream.closed():
+            return False
+        conn.check_send_buffer(stream)
+    conn.messages_out += 1
+    return True
 
 
 def app_pong(message: str) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import socket
 import traceback
@@ -41,7 +42,7 @@ from ..relay import LocalRelay, Relay, RelayHost
 from ..tls import make_tls
 from ..urls import ServerURLs
 from . import registry
-from .accept import Acceptor, describe
+from .accept import Acceptor, describe, raise_file_limit
 from .ack import AckRoute, MemoryAckStore
 from .admission import Admission, TokenAuth, normalise_origins
 from .connection import (
@@ -96,7 +97,7 @@ class LabServer(ServerURLs):
         self.rate_limit = options.rate_limit
         self.send_buffer_max = options.send_buffer_max
         self.ca_file: str | None = None  # with tls=True: the local CA clients must trust
-        self._log = EventLog(options.events_max)
+        self._log = EventLog(options.events_max, level=options.events_level)
         self._conns: dict[int, Connection] = {}
         self._next_id = 1
         self._on_message: MessageHook | None = None
@@ -198,6 +199,7 @@ class LabServer(ServerURLs):
                                   self._accept_exhausted, fd_reserve=self.options.fd_reserve,
                                   on_full=self._accept_full)
         self._acceptor.start()
+        self._say_file_limit(raise_file_limit())
         self._sweep_ack_sessions()
         self.running = True
 
@@ -206,6 +208,17 @@ class LabServer(ServerURLs):
             f"cannot accept connections: {describe(exc)}; not accepting for {delay:g} s, "
             "then again with a growing pause (one event per episode)"),
             extra={"errno": errno.errorcode.get(exc.errno or 0, "")})
+
+    def _say_file_limit(self, raised: tuple[int, int] | None) -> None:
+        """One ``limit`` event (and a log line) when starting raised the open-file limit."""
+        if raised is None:
+            return
+        old, new = raised
+        text = (f"raised this process's soft open-file limit (RLIMIT_NOFILE) from {old} to "
+                f"{new}, its hard limit: more clients at once; at the limit new clients "
+                "are answered 503")
+        self._log.record("limit", None, reason=text, extra={"soft_was": old, "soft": new})
+        logging.getLogger("wslab").info("server %r: %s", self.name, text)
 
     def _accept_full(self, refused: int) -> None:
         self._log.record("reject", None, code=503, reason=(
@@ -521,9 +534,11 @@ class LabServer(ServerURLs):
     def event_log(self) -> EventLog:
         return self._log
 
-    def subscribe(self, fn: Callable[[Event], None]) -> Callable[[Event], None]:
-        """Call ``fn(event)`` on the lab loop for every new event (for live panels)."""
-        return self._log.subscribe(fn)
+    def subscribe(self, fn: Callable[[Any], None], *,
+                  batch: bool = False) -> Callable[[Any], None]:
+        """Call ``fn(event)`` on the lab loop for every new event (for live panels), after
+        the loop turn that recorded it; ``batch=True``: ``fn(events)`` once per turn."""
+        return self._log.subscribe(fn, batch=batch)
 
     def unsubscribe(self, fn: Callable[[Event], None]) -> None:
         self._log.unsubscribe(fn)

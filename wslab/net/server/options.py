@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..events import check_level
 from .ack import SESSION_TTL
 from .admission import TokenAuth, normalise_proxies
 
@@ -84,7 +85,10 @@ class ServerOptions:
     kept as tuples.  ``max_per_address``: connections one client address may hold;
     ``paths``: the routes served (None: all; ``"/"`` is the client page); ``fd_reserve``:
     file descriptors kept free for the rest of the process (a connection that would use
-    one of them is answered 503 and closed at once).
+    one of them is answered 503 and closed at once); ``events_level``: what the event log
+    records, ``"lifecycle"`` (opens, closes, errors, rejections), ``"messages"`` (and every
+    message) or ``"all"`` (and every ping and pong; the default): a message costs nearly
+    nothing until the log is read, and nothing at all at ``"lifecycle"``.
     """
 
     host: str = "127.0.0.1"
@@ -94,6 +98,7 @@ class ServerOptions:
     subprotocols: tuple[str, ...] = field(default=())
     compression: bool = False
     events_max: int = 10_000
+    events_level: str = "all"
     ping_interval: float | None = None
     ping_timeout: float | None = None
     max_message_size: int | None = None
@@ -136,6 +141,7 @@ class ServerOptions:
         for name in ("handshake_timeout", "ack_session_ttl"):
             _seconds(name, getattr(self, name), optional=False)
         _count("events_max", self.events_max, optional=False)
+        check_level(self.events_level)
         for name in ("max_message_size", "rate_limit", "max_connections", "send_buffer_max",
                      "max_per_address", "fd_reserve"):
             _count(name, getattr(self, name), optional=True)

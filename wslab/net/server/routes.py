@@ -41,7 +41,6 @@ from ...protocol.deflate import EXTENSION_NAME, PerMessageDeflate, parse_extensi
 from ...protocol.errors import HandshakeError
 from ...protocol.handshake import parse_request, split_header_list
 from .._tornado import WebSocketParams
-from ..events import clip, payload_size
 from ..keepalive import Keepalive
 from .connection import Connection
 from .context import ServerContext
@@ -94,6 +93,9 @@ class LabProtocol(StrictProtocol):
                         on_timeout=lambda reason: handler.lab_keepalive_timeout(timeout),
                         abort=abort, interval=self.ping_interval, timeout=timeout,
                         prefix="hb-").run()
+
+
+_SHARED_PARAMS: dict[tuple[Any, ...], Any] = {}  # see LabSocket.get_websocket_protocol
 
 
 class LabSocket(tornado.websocket.WebSocketHandler):
@@ -215,10 +217,16 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
             return None  # Tornado answers 426 Upgrade Required with Sec-WebSocket-Version: 13
-        params = WebSocketParams(
-            ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            max_message_size=self.max_message_size,
-            compression_options=self.get_compression_options())
+        # One parameter object per set of values, shared by the connections (Tornado only
+        # reads it): an idle connection carries no copy of its own (issue 26, memory).
+        key = (self.ping_interval, self.ping_timeout, self.max_message_size,
+               self.lab.compression)
+        params = _SHARED_PARAMS.get(key)
+        if params is None:
+            params = _SHARED_PARAMS[key] = WebSocketParams(
+                ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+                max_message_size=self.max_message_size,
+                compression_options=self.get_compression_options())
         return LabProtocol(self, False, params)
 
     # --- life cycle ------------------------------------------------------------
@@ -229,10 +237,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         self.lab.handshake_done(self._lab_stream)
         self.set_nodelay(True)
         self.conn = self.lab.attach(self)
-        self.lab.event_log.record("open", self.conn.id, extra={
-            "remote": self.conn.info.remote, "path": self.request.path,
-            "subprotocol": self.selected_subprotocol,
-            "origin": self.request.headers.get("Origin")})
+        self.lab.event_log.record_open(self.conn.id, self.conn.info)
         self.lab.run_open_hook(self.conn)
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
@@ -240,11 +245,9 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         if conn is None:
             return None
         conn.messages_in += 1
-        binary = isinstance(message, bytes)
         if self._pings_unlogged:
             self._flush_pings()
-        self.lab.event_log.record_message(conn.id, "in", "binary" if binary else "text",
-                                          payload_size(message), clip(message))
+        self.lab.event_log.record_message(conn.id, "in", message)
         # every message counts toward the rate limit, application pings included
         if self.lab.rate_limit is not None and conn.over_rate(self.lab.rate_limit):
             return None
@@ -265,11 +268,17 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         if fn is None:
             self.lab_default(conn, message)
             return None
+        corked = conn.corked is not None
+        if corked:  # the learner's code may send, then block: what it sent leaves at once
+            conn.uncork()
         try:
             result = fn(conn, message)
         except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
             self._handler_failed(exc)
             return None
+        finally:
+            if corked:
+                conn.cork()
         if inspect.isawaitable(result):
             return self._await_handler(result)
         return None
@@ -347,6 +356,10 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         elif len(self._ping_sent) > 100:
             self._ping_sent.clear()
         self._ping_sent[payload] = time.perf_counter_ns()
+        if self.conn.held is not None:  # broadcasts sent before this ping leave first
+            self.conn.release()
+        if self.conn.corked:
+            self.conn.flush()
         try:
             self.ping(payload)
         except tornado.websocket.WebSocketClosedError:
@@ -378,6 +391,17 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         self.lab.event_log.record("close", self.conn.id, direction="out", opcode="close",
                                   code=code, reason=reason)
 
+    def lab_batch(self, on: bool) -> None:
+        """StrictProtocol's hook around the whole frames of one read chunk (lab loop):
+        ``True`` before them, ``False`` after (and before anything it awaits), so the
+        replies to one chunk leave in one ``send()`` (:meth:`Connection.cork`)."""
+        conn = self.conn
+        if conn is not None:
+            if on:
+                conn.cork()
+            else:
+                conn.uncork()
+
     def lab_drop(self) -> None:
         ws = self.ws_connection
         if ws is None or self.conn is None:
@@ -391,6 +415,10 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def lab_close(self, code: int, reason: str) -> None:
         if self.ws_connection is None or self.conn is None or self.conn.closed:
             return
+        if self.conn.held is not None:  # broadcasts sent before the close leave first
+            self.conn.release()
+        if self.conn.corked:  # and the replies gathered so far
+            self.conn.flush()
         self.lab.event_log.record("close", self.conn.id, direction="out", opcode="close",
                                   code=code, reason=reason)
         self.close(code, reason)

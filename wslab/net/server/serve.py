@@ -36,7 +36,7 @@ def serve(options: ServerOptions | None = None, *, process: Literal[True],
 def serve(  # type: ignore[misc]
           options: ServerOptions | None = None, *, host: str = "127.0.0.1", port: int = 0,
           name: str = "default", origins: Iterable[str] = (), subprotocols: Iterable[str] = (),
-          compression: bool = False, events_max: int = 10_000,
+          compression: bool = False, events_max: int = 10_000, events_level: str = "all",
           ping_interval: float | None = None, ping_timeout: float | None = None,
           max_message_size: int | None = None, app_heartbeat: bool = True,
           auth: str | TokenAuth | None = None, max_connections: int | None = None,

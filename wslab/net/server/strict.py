@@ -189,8 +189,24 @@ class StrictProtocol(Protocol13):
             rx.receive_data(piece)
             await self._dispatch(rx.events_received())
 
-    async def _fast(self, buf: bytes, pos: int, end: int) -> int:  # kept flat: runs per frame
-        """Handle the whole plain frames of ``buf`` from ``pos``; return where it stopped."""
+    async def _fast(self, buf: bytes, pos: int, end: int) -> int:
+        """Handle the whole plain frames of ``buf`` from ``pos``; return where it stopped.
+
+        A handler with a ``lab_batch(on)`` method (the server's) is told when the frames
+        of this chunk begin (``True``) and end, and before anything is awaited
+        (``False``): what it sends in between may leave in one ``send()``."""
+        batch = getattr(self.handler, "lab_batch", None)
+        if batch is None:
+            return await self._fast_frames(buf, pos, end, _no_batch)
+        batch(True)
+        try:
+            return await self._fast_frames(buf, pos, end, batch)
+        finally:
+            batch(False)
+
+    async def _fast_frames(self, buf: bytes, pos: int, end: int,  # kept flat: runs per frame
+                           batch: Any) -> int:
+        """:meth:`_fast`'s loop; ``batch``: the handler's ``lab_batch`` (or a no-op)."""
         klen = 4 if self.receiver.role is Role.SERVER else 0  # masking key bytes, by role
         masked = 0x80 if klen else 0
         limit = self.receiver.max_size
@@ -236,7 +252,9 @@ class StrictProtocol(Protocol13):
                 pos = start + n
                 self.count_in(wire + head + n)
                 wire = 0
+                batch(False)
                 await self._control(op, payload)
+                batch(True)
                 continue
             pos = start + n
             wire += head + n
@@ -248,7 +266,9 @@ class StrictProtocol(Protocol13):
                 # (a consumer of these messages, other connections) get a turn
                 self.count_in(wire)
                 wire = turn = 0
+                batch(False)
                 await (done or asyncio.sleep(0))
+                batch(True)
         self.count_in(wire)
         return pos
 
@@ -337,3 +357,7 @@ class StrictProtocol(Protocol13):
             await asyncio.wait([sent], timeout=FAIL_FLUSH_TIMEOUT)
         self.abort()
         self.receiver.connection_lost()
+
+
+def _no_batch(on: bool) -> None:
+    """The ``lab_batch`` of a handler that has none (wslab's client)."""
