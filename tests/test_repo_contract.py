@@ -84,7 +84,7 @@ def _imports(path: pathlib.Path) -> set[str]:
 
 # Layers (docs/ARCHITECTURE.md): imports point down only.  ui and exercises share
 # layer 4 but neither imports the other; classroom and the package root sit on top.
-LAYER = {"wslab.protocol": 1, "wslab.net": 2, "wslab.labs": 3, "wslab.ui": 4,
+LAYER = {"wslab.protocol": 1, "wslab.i18n": 1, "wslab.net": 2, "wslab.labs": 3, "wslab.ui": 4,
          "wslab.exercises": 4, "wslab.classroom": 5, "wslab.__main__": 5, "wslab.cli": 5,
          "wslab.course": 5}
 SIBLINGS = {("wslab.ui", "wslab.exercises"), ("wslab.exercises", "wslab.ui")}

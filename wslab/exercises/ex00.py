@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..i18n import N_
 from ..protocol import frames as fr
 from . import _predict
 from ._result import Result, hint, passed
@@ -14,7 +15,7 @@ solution = solution_function("ex00")
 
 #: Payload sizes at every boundary of the three length forms (RFC 6455 section 5.2).
 SIZES = (0, 5, 125, 126, 127, 1000, 65535, 65536, 70_000, 1 << 20)
-POLL_DELAY = "Exercise 1 (polling delay)"
+POLL_DELAY = N_("Exercise 1 (polling delay)")
 
 
 def real_header_bytes(payload_size: int, from_client: bool) -> int:
@@ -51,7 +52,7 @@ def _diagnosis(got: int, size: int, from_client: bool, want: int) -> str:
 
 def check_header_bytes(fn: object) -> Result:
     """Exercise 2: ``fn(payload_size, from_client)`` returns the frame's header size."""
-    name = "Exercise 2 (header bytes)"
+    name = N_("Exercise 2 (header bytes)")
     try:
         takes(fn, 2, what="header_bytes")
         for from_client in (False, True):

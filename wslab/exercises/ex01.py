@@ -6,6 +6,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 
+from ..i18n import N_
 from ..labs.wire import send_upgrade
 from ..net.server import LabServer
 from ..protocol import handshake as hs
@@ -79,7 +80,7 @@ def _accept_mistake(key: str, got: object) -> str:
 
 def check_accept_key(fn: object) -> Result:
     """Exercise 1: ``fn(key)`` returns Sec-WebSocket-Accept; RFC vector, then random keys."""
-    name = "Exercise 1 (accept key)"
+    name = N_("Exercise 1 (accept key)")
     keys = [SAMPLE_KEY] + [hs.make_key() for _ in range(20)]
     try:
         takes(fn, 1, what="accept_key")
@@ -141,7 +142,7 @@ def check_upgrade_request(fn: object, server: LabServer) -> Result:
     only; then with the live ``server``'s, parsed as a server would (RFC 6455 4.2.1) and
     sent unchanged over a plain socket; the check reports the server's real answer.
     """
-    name = "Exercise 2 (upgrade request)"
+    name = N_("Exercise 2 (upgrade request)")
     dry_key, key = hs.make_key(), hs.make_key()
     host, port, path = server.host, server.port, "/echo"
     try:
@@ -175,7 +176,7 @@ def check_upgrade_request(fn: object, server: LabServer) -> Result:
 
 # -- Exercise 3: predict what the live server answers to broken requests ---------------------
 
-REFUSALS = "Exercise 3 (refused handshakes)"
+REFUSALS = N_("Exercise 3 (refused handshakes)")
 Judge = Callable[[float | str], tuple[bool, str]]
 #: The broken requests of the notebook's demo (wslab.handshake_by_hand variants).
 VARIANTS = ("wrong_version", "missing_key", "bad_origin")
@@ -190,8 +191,13 @@ _WHY = {
 }
 
 
+_NAMES = {"wrong_version": N_("Exercise 3 (wrong version)"),
+          "missing_key": N_("Exercise 3 (missing key)"),
+          "bad_origin": N_("Exercise 3 (bad origin)")}
+
+
 def _name(variant: str) -> str:
-    return f"Exercise 3 ({variant.replace('_', ' ')})"
+    return _NAMES.get(variant) or f"Exercise 3 ({variant.replace('_', ' ')})"
 
 
 def predict_refusals(guess: object) -> Result:

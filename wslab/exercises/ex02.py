@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 
+from ..i18n import N_
 from ..protocol import frames as fr
 from ._result import Result, hint, passed
 from ._solutions import solution_function
@@ -177,7 +178,7 @@ def _swap(field: str, got: dict, want: dict) -> str:
 
 def check_parse_header(fn: object) -> Result:
     """Exercise 2: ``fn(data)`` returns the header fields of the frame starting at ``data``."""
-    name = "Exercise 2 (frame header parser)"
+    name = N_("Exercise 2 (frame header parser)")
     rng = random.Random()
     cases = ([(what, data, expected_header(data)) for what, data in RFC_FRAMES]
              + flag_frames(rng) + boundary_frames(rng) + random_frames(200))
@@ -215,7 +216,7 @@ def _mask_mistake(data: bytes, key: bytes, got: bytes, want: bytes) -> str:
 
 def check_mask(fn: object) -> Result:
     """Exercise 1: ``fn(data, key)`` masks (and unmasks) like RFC 6455 section 5.3."""
-    name = "Exercise 1 (masking)"
+    name = N_("Exercise 1 (masking)")
     rng = random.Random()
     cases = [("5.7: 'Hello'", b"Hello", bytes.fromhex("37fa213d")),
              ("an empty payload", b"", os.urandom(4))]

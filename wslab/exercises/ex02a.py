@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from ..i18n import N_
 from ..labs import conformance
 from ..labs.own_server import CLIENT_PIECES, Fail, OwnServer, talk
 from ..net import serve
@@ -45,7 +46,7 @@ def earlier_models(*names: str) -> tuple[Callable[..., Any], ...]:
 def check_earlier(accept_key: object, parse_header: object, mask: object) -> Result:
     """Your pieces from notebooks 01 and 02 still pass their checks."""
     from . import ex01, ex02
-    name = "Your pieces from 01 and 02"
+    name = N_("Your pieces from 01 and 02")
     for result in (ex01.check_accept_key(accept_key), ex02.check_mask(mask),
                    ex02.check_parse_header(parse_header)):
         if not result.ok:
@@ -114,7 +115,7 @@ def _upgrade_cases() -> list[tuple[str, str]]:
 def check_handshake(fn: object) -> Result:
     """``fn(request)`` answers an upgrade request: 101 with the right Sec-WebSocket-Accept;
     426 naming version 13 for another version; a 4xx without a key (RFC 6455 4.2.2)."""
-    name = "Exercise 1 (the server's handshake)"
+    name = N_("Exercise 1 (the server's handshake)")
     case = ""
     try:
         takes(fn, 1, what="handshake")
@@ -236,7 +237,7 @@ def _read_problem(got: object, data: bytes, want: dict, stream: _Stream) -> str:
 def check_read_frame(fn: object) -> Result:
     """``fn(recv_exactly)`` reads one frame: ``(h, payload)`` with the payload unmasked,
     taking exactly the frame's bytes from ``recv_exactly(n)``."""
-    name = "Exercise 2 (reading a frame)"
+    name = N_("Exercise 2 (reading a frame)")
     case = ""
     try:
         takes(fn, 1, what="read_frame")
@@ -270,7 +271,7 @@ def _byte_name(i: int, n: int) -> str:
 
 def check_encode_frame(fn: object) -> Result:
     """``fn(opcode, payload)`` builds a server frame: FIN=1, unmasked, shortest length form."""
-    name = "Exercise 3 (encoding a frame)"
+    name = N_("Exercise 3 (encoding a frame)")
     rng = random.Random()
     cases = [(op, rng.randbytes(n)) for op in (1, 2) for n in
              (0, 1, 125, 126, 127, 1000, 40_000, 65_535, 65_536, 70_000)]
@@ -350,7 +351,7 @@ def _rule(what: str) -> str:
 
 def check_check_frame(fn: object) -> Result:
     """``fn(h)`` raises ``Fail(1002, reason)`` for a header RFC 6455 rejects, else returns."""
-    name = "Exercise 4 (what to reject)"
+    name = N_("Exercise 4 (what to reject)")
     case = ""
     try:
         takes(fn, 1, what="check_frame")
@@ -452,7 +453,7 @@ _ASSEMBLE_WHY = {
 def check_assemble(fn: object) -> Result:
     """``fn(state, h, payload)`` turns data frames into messages: None until FIN, then str
     (text) or bytes (binary); ``Fail`` 1002 for broken fragment order, 1007 for bad UTF-8."""
-    name = "Exercise 5 (messages from fragments)"
+    name = N_("Exercise 5 (messages from fragments)")
     case = ""
     try:
         takes(fn, 3, what="assemble")
@@ -533,7 +534,7 @@ def _control_problem(failed: bool, got: Any, want: tuple[str, Any]) -> str:
 def check_control(fn: object) -> Result:
     """``fn(h, payload)`` answers a control frame: a Pong for a Ping, None for a Pong, the
     Close answer for a Close, or ``Fail`` for a Close that breaks a rule."""
-    name = "Exercise 6 (ping, pong and close)"
+    name = N_("Exercise 6 (ping, pong and close)")
     case = ""
     try:
         takes(fn, 2, what="control")
@@ -581,7 +582,7 @@ def _responses(key: str) -> list[tuple[str, bytes, bool]]:
 
 def check_check_upgrade(fn: object) -> Result:
     """``fn(response, key)`` is True only for a 101 that proves the server read ``key``."""
-    name = "Exercise 7 (the client's check of the answer)"
+    name = N_("Exercise 7 (the client's check of the answer)")
     case = ""
     try:
         takes(fn, 2, what="check_upgrade")
@@ -607,7 +608,7 @@ def check_check_upgrade(fn: object) -> Result:
 def check_client_frame(fn: object) -> Result:
     """``fn(opcode, payload, key)`` builds a client frame: MASK=1, the key, the payload
     masked with it (RFC 6455 5.2, 5.3)."""
-    name = "Exercise 8 (a client's masked frame)"
+    name = N_("Exercise 8 (a client's masked frame)")
     rng = random.Random()
     cases = [(1, b"Hello", bytes.fromhex("37fa213d"))]
     cases += [(op, rng.randbytes(n), os.urandom(4)) for op in (1, 2)
@@ -643,7 +644,7 @@ def check_client_frame(fn: object) -> Result:
 
 def check_server(server: object, *, timeout: float = 2.0) -> Result:
     """The conformance run against your running server: PASS when every case is OK."""
-    name = "Your server, graded"
+    name = N_("Your server, graded")
     if not isinstance(server, OwnServer):
         return hint(name, "pass the server that own_server.start(...) returned")
     report = conformance.run_conformance(server.url, timeout=timeout)
@@ -668,7 +669,7 @@ def check_server(server: object, *, timeout: float = 2.0) -> Result:
 def check_client(**pieces: Callable[..., Any]) -> Result:
     """Your client (``upgrade_request``, ``check_upgrade``, ``client_frame``, ``read_frame``,
     ``assemble``) talks to wslab's server: two messages echoed, then a clean close."""
-    name = "Your client, talking to wslab's server"
+    name = N_("Your client, talking to wslab's server")
     missing = [p for p in CLIENT_PIECES if p not in pieces]
     if missing:
         return hint(name, f"pass every piece: missing {', '.join(missing)}")

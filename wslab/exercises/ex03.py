@@ -14,6 +14,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
+from ..i18n import N_
 from ..net.client import Client, connect
 from ..net.errors import WSLabError
 from ..net.server import LabServer, serve
@@ -120,7 +121,7 @@ def _not_text(got: object) -> str:
 
 def check_shout(fn: object) -> Result:
     """Exercise 1: ``fn(conn, message)`` answers every message in upper case, to its sender."""
-    name = "Exercise 1 (shout)"
+    name = N_("Exercise 1 (shout)")
     try:
         run = _Run(fn, "shout")
     except StudentError as exc:
@@ -294,7 +295,7 @@ def _bystander_saw(echo: Client) -> str:
 
 def check_chat(fn: object) -> Result:
     """Exercise 2: ``fn(conn, message)`` is a chat with /nick and /who (see the notebook)."""
-    name = "Exercise 2 (chat commands)"
+    name = N_("Exercise 2 (chat commands)")
     try:
         run = _Run(fn, "chat")
     except StudentError as exc:
@@ -329,7 +330,7 @@ def check_chat(fn: object) -> Result:
 
 # -- Exercise 3: predict the round trip, then measure it ---------------------------------------
 
-RTT = "Exercise 3 (round trips)"
+RTT = N_("Exercise 3 (round trips)")
 Judge = Callable[[float | str], tuple[bool, str]]
 
 

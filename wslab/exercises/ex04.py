@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..i18n import N_
 from ..net.client import connect
 from ..net.errors import WSLabError
 from ..net.server import LabServer, serve
@@ -105,7 +106,7 @@ def _peer_saw(server: LabServer, situation: Situation, code: int) -> int | None:
 
 def check_close_code(fn: object) -> Result:
     """Exercise 1: ``fn(situation)`` returns the close code for each of ``SITUATIONS``."""
-    name = "Exercise 1 (close codes)"
+    name = N_("Exercise 1 (close codes)")
     try:
         takes(fn, 1, what="close_code")
         answers = {key: call(fn, key, what="close_code") for key in SITUATIONS}
@@ -143,7 +144,7 @@ def check_close_code(fn: object) -> Result:
 
 # -- Exercise 2: predict the code after a dropped connection, then drop one ------------------
 
-DROPPED = "Exercise 2 (dropped)"
+DROPPED = N_("Exercise 2 (dropped)")
 
 
 def predict_drop(answer: object) -> Result:

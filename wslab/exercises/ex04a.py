@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from ..i18n import N_
 from ..labs.traces import Trace, WireFrame
 from ..net.pcap import FIN, RST, TcpPacket
 from ..protocol import frames as fr
@@ -96,7 +97,7 @@ def _segment_mistakes(trace: Trace, f: WireFrame, n: int) -> list[tuple[int, str
 
 def check_segments(trace: object, answer: object) -> Result:
     """Exercise 1: how many TCP segments carried the client's big message?"""
-    name = "Exercise 1 (segments)"
+    name = N_("Exercise 1 (segments)")
     bad = _usable(name, trace, "trace = traces.big_message(server)")
     if bad is not None:
         return bad
@@ -202,7 +203,7 @@ def _closing_answers(answers: object) -> dict[str, dict[str, str]] | str:
 
 def check_closing(trace: object, answers: object) -> Result:
     """Exercise 2: who sent the first FIN, and who was left in TIME_WAIT, in each close?"""
-    name = "Exercise 2 (FIN and TIME_WAIT)"
+    name = N_("Exercise 2 (FIN and TIME_WAIT)")
     bad = _usable(name, trace, "trace = traces.closing(server)")
     if bad is not None:
         return bad
@@ -293,7 +294,7 @@ def _reset_answers(answers: object) -> tuple[set[str], int, bool] | str:
 
 def check_reset(trace: object, answers: object) -> Result:
     """Exercise 3: what the reset fault looks like on the client's connection."""
-    name = "Exercise 3 (reset)"
+    name = N_("Exercise 3 (reset)")
     bad = _usable(name, trace, "trace = traces.reset(server)")
     if bad is not None:
         return bad
@@ -455,7 +456,7 @@ def _diagnose(trace: Trace, n: int, f: WireFrame, fn: object, result: bytes) -> 
 def check_unmask(trace: object, fn: object) -> Result:
     """Exercise 4: ``fn(payloads)`` finds the client's first frame in a connection's TCP
     payloads and returns its payload unmasked; checked on every connection of the trace."""
-    name = "Exercise 4 (unmask by hand)"
+    name = N_("Exercise 4 (unmask by hand)")
     bad = _usable(name, trace, "trace = traces.masked_frames(server)")
     if bad is not None:
         return bad

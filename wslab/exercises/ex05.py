@@ -22,6 +22,7 @@ import inspect
 import statistics
 from typing import Any
 
+from ..i18n import N_
 from ..labs.heartbeat import LoopTrial, PingModes, heartbeat_trial
 from ..net.client import Client
 from . import _predict
@@ -31,7 +32,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex05")
 
-NAME = "Exercise 1 (heartbeat loop)"
+NAME = N_("Exercise 1 (heartbeat loop)")
 SLACK_S = 0.2    # scheduling on a shared machine: the most added to `timeout` for a Close
 DETECT_SLACK_S = 0.3  # ... and to interval + timeout for the whole detection
 EARLY_S = 0.03   # a Close this much sooner than `timeout` after the ping gave up early

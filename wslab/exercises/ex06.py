@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import random
 
+from ..i18n import N_
 from ..labs.herd import herd_experiment
 from ..labs.retry_codes import CloseCodeDemo
 from . import _predict
@@ -28,7 +29,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex06")
 
-NAME = "Exercise 1 (backoff with jitter)"
+NAME = N_("Exercise 1 (backoff with jitter)")
 INITIAL, FACTOR, CAP = 0.1, 2.0, 2.0
 SPIKE_WINDOW = 0.05  # seconds: attempts this close together hit the server as one spike
 

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Sequence
 
+from ..i18n import N_
 from ..net.client import connect
 from ..net.server import LabServer, serve
 from . import _predict
@@ -26,7 +27,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex07")
 
-NAME = "Exercise 1 (rooms)"
+NAME = N_("Exercise 1 (rooms)")
 WAIT_S = 3.0
 QUIET_S = 0.15  # a message that was not for a client would arrive within this
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..i18n import N_
 from ..labs.compression import KINDS, CompressionRecord
 from ..labs.negotiation import SelectingServer, offer
 from . import _predict
@@ -26,7 +27,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex08")
 
-NAME = "Exercise 1 (subprotocol selection)"
+NAME = N_("Exercise 1 (subprotocol selection)")
 SUPPORTED = ["chat.json.v1", "chat.bin.v1"]
 CASES = [  # (what the client offers, what this server must choose)
     (["chat.json.v1"], "chat.json.v1"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from ..i18n import N_
 from ..labs.hijack import AdmitWith, TokenPlaces, forged_handshake
 from ..net.client import connect
 from ..net.errors import ConnectionFailed
@@ -31,7 +32,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex09")
 
-NAME = "Exercise 1 (origin and token)"
+NAME = N_("Exercise 1 (origin and token)")
 STATUSES = (101, 401, 403)
 
 WHOLE = "compare the whole Origin with site (==), not a part of it"

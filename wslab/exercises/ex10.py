@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..i18n import N_
 from ..labs.latency import stall_trial
 from ..labs.stats import percentile
 from . import _predict
@@ -20,7 +21,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex10")
 
-NAME = "Exercise 1 (coordinated omission)"
+NAME = N_("Exercise 1 (coordinated omission)")
 POINTS = (50, 90, 99, 100)
 
 

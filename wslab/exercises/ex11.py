@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from ..i18n import N_
 from ..labs.stats import percentile
 from . import _predict
 from ._result import Result, hint, passed
@@ -53,7 +54,7 @@ def _deliver_why(out: list, want: list, incoming: list, last_seen: int) -> str:
 
 def check_deliver_once(deliver_once: object) -> Result:
     """Exercise 1: ``deliver_once(last_seen, incoming) -> (data to deliver, new last_seen)``."""
-    name = "Exercise 1 (exactly once)"
+    name = N_("Exercise 1 (exactly once)")
     try:
         takes(deliver_once, 2, what="deliver_once(last_seen, incoming)")
     except StudentError as exc:
@@ -102,7 +103,7 @@ def _paths(rng: random.Random) -> dict[str, list[float]]:
 
 def check_ping_interval(ping_interval: object) -> Result:
     """Exercise 2: a heartbeat interval for a path of proxies and balancers."""
-    name = "Exercise 2 (heartbeat interval)"
+    name = N_("Exercise 2 (heartbeat interval)")
     try:
         takes(ping_interval, 1, what="ping_interval(idle_timeouts)")
     except StudentError as exc:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import N_
 from ..net import ConnectionClosed, ConnectionFailed, FaultProxy, connect, serve
 from ..net.client import Client
 from ._constant_time import Watch, insecure
@@ -288,7 +289,7 @@ def _timing(watch: Watch, verify_token: Callable[..., Any]) -> str | None:
 def check_token(verify_token: Callable[..., Any]) -> Result:
     """Part (a): verify_token accepts exactly the tokens the server signed, comparing
     signatures in constant time (security checks never pass the insecure version)."""
-    name = "Part (a) sign in"
+    name = N_("Part (a) sign in")
     watch = Watch()
     try:
         takes(verify_token, 1, what="verify_token")
@@ -390,7 +391,7 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
 
 def check_rooms(on_command: Callable[..., Any], on_gone: Callable[..., Any]) -> Result:
     """Part (b): join / leave / say, numbered, and cleanup when a connection closes."""
-    name = "Part (b) rooms"
+    name = N_("Part (b) rooms")
     try:
         takes(on_command, 4, what="on_command")
         takes(on_gone, 2, what="on_gone")
@@ -488,7 +489,7 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
 
 def check_heartbeat(watch: Callable[..., Any]) -> Result:
     """Part (c): a client-side heartbeat that notices a silent peer within interval + timeout."""
-    name = "Part (c) heartbeat"
+    name = N_("Part (c) heartbeat")
     try:
         takes(watch, 3, what="watch")
         how = _scenario_heartbeat(watch)
@@ -591,7 +592,7 @@ def _compare_stream(seqs: list[Any], want: list[int], chat: Chat) -> str:
 
 def check_resume(resume: Callable[..., Any]) -> Result:
     """Part (d): after a reconnect nothing is lost and nothing arrives twice."""
-    name = "Part (d) resume"
+    name = N_("Part (d) resume")
     try:
         takes(resume, 4, what="resume")
         how = _scenario_resume(_parts(resume=resume))
@@ -607,7 +608,7 @@ def check_chat(verify_token: Callable[..., Any], on_command: Callable[..., Any],
                resume: Callable[..., Any]) -> Result:
     """The whole chat with only the student's parts: every scenario above, live.  A
     failure names the part, (a) to (d), it came from."""
-    name = "Capstone (all parts yours)"
+    name = N_("Capstone (all parts yours)")
     mine = {"verify_token": verify_token, "on_command": on_command, "on_gone": on_gone,
             "resume": resume}
     scenarios: list[tuple[str, Callable[[], str]]] = [
