@@ -1,6 +1,7 @@
 """Layer 1 (i18n): which learner-facing messages the code has, and which a catalogue lacks.
 
-A learner-facing message is a string literal handed to ``_()`` or ``N_()``.  Rules (tests
+A learner-facing message is a string literal handed to ``_()``, ``N_()`` or ``P_()`` (plot
+text, :mod:`wslab.ui.fonts`).  Rules (tests
 apply them to every module of wslab):
 
 - the argument of ``_()``/``N_()`` is one literal (never an f-string or a variable: the
@@ -21,7 +22,7 @@ from .po import Entry
 
 __all__ = ["Message", "bad_calls", "missing", "placeholder_mismatches", "scan", "scan_source"]
 
-MARKERS = ("_", "N_")
+MARKERS = ("_", "N_", "P_")  # P_: plot text (wslab.ui.fonts)
 
 
 @dataclass(frozen=True)
