@@ -5,8 +5,9 @@ Rules:
 - English plots are drawn exactly as before: nothing here changes them.
 - In Chinese, plot text (titles, axes, legends) comes from the catalogue and matplotlib draws
   the Chinese characters with a CJK font found on this machine (Debian's ``fonts-noto-cjk``,
-  Source Han, WenQuanYi, the common Windows and macOS ones); the font is added after
-  matplotlib's own sans-serif fonts, so Latin letters and digits keep their look.
+  Source Han, WenQuanYi, the common Windows and macOS ones) as the fallback family after
+  matplotlib's sans-serif, so Latin letters and digits keep their look.  Text takes its
+  font when it is created: a plot calls :func:`plot_language` before making its figure.
 - A CJK font installed after matplotlib built its font cache is found by file name and added.
 - With no CJK font at all, plot text stays English and one note (once per process) says why
   and what to install: never boxes in place of characters.
@@ -71,16 +72,26 @@ def plot_language() -> str:
     """The language plots are labelled in: the learner's, when a font can draw it."""
     lang = language()
     if lang == "en":
+        if _found and _found[0]:
+            _use(None)  # back to English after Chinese: matplotlib's own fonts only
         return lang
     family = cjk_family()
     if family is None:
         _note_english()
         return "en"
-    import matplotlib
-    fonts = list(matplotlib.rcParams["font.sans-serif"])
-    if family not in fonts:
-        matplotlib.rcParams["font.sans-serif"] = [*fonts, family]
+    _use(family)
     return lang
+
+
+def _use(family: str | None) -> None:
+    """Draw text with matplotlib's sans-serif font, falling back to ``family`` for the
+    characters it lacks (None: as matplotlib was).  Text takes its font family when it is
+    created, so plots call :func:`plot_language` before making their figure."""
+    import matplotlib
+    want = ["sans-serif", family] if family else ["sans-serif"]
+    have = list(matplotlib.rcParams["font.family"])
+    if have[:1] == ["sans-serif"] and have != want:  # a family the user chose is left alone
+        matplotlib.rcParams["font.family"] = want
 
 
 def plot_text(message: str) -> str:

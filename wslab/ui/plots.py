@@ -19,7 +19,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 
 from ..i18n import N_
 from ..labs.stats import percentile
-from .fonts import P_, plot_text
+from .fonts import P_, plot_language, plot_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,7 +57,9 @@ def _check(samples: Sequence[float]) -> list[float]:
 
 def _figure(height: float = HEIGHT, ncols: int = 1, nrows: int = 1, **kw: object
             ) -> tuple[Figure, list]:
-    """A WIDTH-wide figure and its axes (row by row); ``kw`` goes to ``Figure.subplots``."""
+    """A WIDTH-wide figure and its axes (row by row); ``kw`` goes to ``Figure.subplots``.
+    Its text is in the learner's language when a font can draw it (:mod:`.fonts`)."""
+    plot_language()
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, [ax for row in axes for ax in row]
@@ -335,6 +337,7 @@ def thundering_herd(results: Sequence, *, bin_s: float = 0.1,
     """Attempts per ``bin_s`` seconds for each jitter setting, one panel each, same axes."""
     if not results:
         raise ValueError("thundering_herd takes a list of herd_experiment() results")
+    plot_language()
     fig = Figure(figsize=(WIDTH, 1.9 * len(results) + 0.6), layout="constrained")
     axes = fig.subplots(len(results), 1, sharex=True, squeeze=False)[:, 0]
     top = max(max(r.attempts, default=0) for r in results)

@@ -8,12 +8,13 @@ from matplotlib.figure import Figure
 
 from ..labs.scaling import LatencyRecord, RollingRestart
 from ..labs.stats import percentile
-from .fonts import P_
+from .fonts import P_, plot_language
 from .plots import MIN_PT, WIDTH, log_axis
 
 
 def latency_figure(records: Sequence[LatencyRecord]) -> Figure:
     """p50 and p99 per setup; for two processes, local clients and those reached through Redis."""
+    plot_language()
     fig = Figure(figsize=(WIDTH, 3.4), layout="constrained")
     ax = fig.subplots()
     rows: list[tuple[str, list[float]]] = []
@@ -35,6 +36,7 @@ def latency_figure(records: Sequence[LatencyRecord]) -> Figure:
 
 def timeline_figure(rr: RollingRestart) -> Figure:
     """Each event's latency over time; restarts and the client's disconnects marked."""
+    plot_language()
     fig = Figure(figsize=(WIDTH, 3.2), layout="constrained")
     ax = fig.subplots()
     t = [p - rr.t0 for p in rr.published_at]
