@@ -76,3 +76,23 @@ def test_a_cjk_font_installed_after_matplotlib_cached_its_fonts_is_found(monkeyp
                         lambda: {"DejaVu Sans", *(["Noto Sans CJK SC"] if added else [])})
     monkeypatch.setattr(fonts, "_add_files_on_disk", lambda: added.append(True))
     assert fonts.cjk_family() == "Noto Sans CJK SC" and added == [True]
+
+
+def _screen():
+    from tests import test_screen_plots
+    return test_screen_plots
+
+
+@pytest.mark.parametrize("name", list(_screen().FIGURES))
+def test_every_figure_in_chinese_fits_and_has_no_missing_glyphs(name):
+    """The screen checks of tests/test_screen_plots.py, on the zh-CN figures: no two texts
+    overlap, none is cut off, every character has a glyph."""
+    if fonts.cjk_family() is None:
+        pytest.skip("no CJK font here (apt-get install fonts-noto-cjk; tests/sysdeps.py)")
+    screen = _screen()
+    i18n.set_language("zh-CN")
+    fig = screen.FIGURES[name]()
+    _draw_without_missing_glyphs(fig)
+    screen.render(fig)
+    assert screen.text_overlaps(fig) == []
+    assert screen.texts_cut_off(fig) == []
