@@ -46,7 +46,8 @@ def test_runtime_dependencies_have_lower_bounds():
 
 
 def test_notebooks_are_committed_clean_with_a_kernelspec():
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in sorted([*(ROOT / "notebooks").glob("*.ipynb"),
+                         *(ROOT / "notebooks" / "zh-CN").glob("*.ipynb")]):
         nb = json.loads(path.read_text())
         assert "kernelspec" in nb["metadata"], f"{path.name}: no kernelspec"
         for cell in nb["cells"]:
@@ -59,7 +60,8 @@ def test_notebook_code_fits_a_projector():
     """At 1024 px with the side bar collapsed a code cell shows about 104 characters; a longer
     line is cut off on the classroom screen (JupyterLab scrolls it sideways)."""
     long = []
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in sorted([*(ROOT / "notebooks").glob("*.ipynb"),
+                         *(ROOT / "notebooks" / "zh-CN").glob("*.ipynb")]):
         for i, cell in enumerate(json.loads(path.read_text())["cells"]):
             if cell["cell_type"] == "code":
                 long += [f"{path.name} cell {i}: {len(line)} chars"
