@@ -37,6 +37,16 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     assert listed == wanted
 
 
+def test_the_zh_extra_is_jupyterlabs_language_pack_in_environment_yml_too():
+    """`pip install 'wslab[zh]'` (and the conda environment) make JupyterLab itself Chinese."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    zh = project["optional-dependencies"]["zh"]
+    assert [_name_and_bound(r) for r in zh] == [("jupyterlab-language-pack-zh-cn", ">=4.0,<5")]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert sorted(pip) == sorted(zh)
+
+
 def test_runtime_dependencies_have_lower_bounds():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for req in project["dependencies"] + project["optional-dependencies"]["test"]:
