@@ -52,8 +52,9 @@ def test_messages_are_literals_never_f_strings():
 
 def test_translations_keep_the_placeholders_of_the_english_message():
     assert catalogue.placeholder_mismatches(po.read(ZH_PO)) == []
-    wrong = [po.Entry("{n} frames", "{m} 个帧")]
-    assert catalogue.placeholder_mismatches(wrong) == ["{n} frames"]
+    wrong = [po.Entry("{n} frames", "{m} 个帧"), po.Entry("{n:,} bytes", "{n} 字节"),
+             po.Entry("{x!r} sent", "已发送 {x}"), po.Entry("{a} and {b}", "{b} 和 {a}")]
+    assert catalogue.placeholder_mismatches(wrong) == ["{n} frames", "{n:,} bytes", "{x!r} sent"]
 
 
 def test_the_committed_mo_is_compiled_from_the_po():
@@ -138,3 +139,22 @@ def test_the_i18n_layer_imports_the_standard_library_and_protocol_errors_only():
                     else [node.module or ""]
                 for name in names:
                     assert name.split(".")[0] in sys.stdlib_module_names, (path.name, name)
+
+
+def test_zh_cn_check_feedback_reads_in_chinese_and_english_stays_as_written():
+    from wslab.exercises import ex00, ex01
+
+    def off_by_four(size, from_client):
+        return ex00.real_header_bytes(size, from_client) + (4 if not from_client else 0)
+
+    english = str(ex00.check_header_bytes(off_by_four))
+    assert english.startswith("Exercise 2 (header bytes): [NOT YET] header_bytes(0, False) "
+                              "returned 6; a server frame with a 0-byte payload has 2 header "
+                              "bytes:")
+    assert english.endswith("only clients mask (5.1).")
+    wslab.set_language("zh-CN")
+    chinese = str(ex00.check_header_bytes(off_by_four))
+    assert chinese.startswith("练习 2(帧头字节数): [还差一点] header_bytes(0, False) 返回了 6")
+    assert "只有客户端才加掩码" in chinese
+    lower = str(ex01.check_accept_key(lambda key: ex01._b64_sha1(key + ex01.hs.GUID.lower())))
+    assert "GUID 写成了小写" in lower and ex01.hs.GUID in lower

@@ -7,7 +7,8 @@ apply them to every module of wslab):
 - the argument of ``_()``/``N_()`` is one literal (never an f-string or a variable: the
   catalogue could not hold it); values go in through named placeholders and ``.format``;
 - every message has a non-empty, non-fuzzy entry in each language's catalogue;
-- a translation uses exactly the placeholders of its English message.
+- a translation uses exactly the placeholders of its English message (names, format specs
+  and conversions: ``{n:,}`` stays ``{n:,}``).
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ def missing(messages: Iterable[Message], entries: Iterable[Entry]) -> list[Messa
 
 
 def _fields(text: str) -> set[str]:
+    """The placeholders of ``text`` with their format spec and conversion: ``{n:,}``."""
     try:
-        return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        return {f"{f}!{c or ''}:{spec}" for _, f, spec, c in string.Formatter().parse(text)
+                if f is not None}
     except ValueError:
         return {"<unbalanced braces>"}
 
