@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
+import re
 import shutil
 import sys
 
@@ -106,3 +107,25 @@ def test_the_zh_cn_notebooks_choose_chinese_in_their_first_code_cell():
                 assert cell["outputs"] == [] and cell["execution_count"] is None
         english = json.loads(path.read_text("utf-8"))
         assert [c["id"] for c in nb["cells"]] == [c["id"] for c in english["cells"]]
+
+
+def test_chinese_text_is_never_broken_between_two_characters():
+    """A line break inside a paragraph renders as a space: between two Chinese characters
+    that is a stray gap ("一条典型的 消息"), so Chinese paragraphs are not hard-wrapped."""
+    cjk = nz.CJK.pattern
+    broken = []
+    for path in TRANSLATED:
+        markdown = {c["id"] for c in json.loads(path.read_text("utf-8"))["cells"]
+                    if c["cell_type"] == "markdown"}
+        for cid, entry in nz.load(path.name)["cells"].items():
+            if cid not in markdown:
+                continue
+            text, fence = entry.get("zh") or "", False
+            lines = text.split("\n")
+            for a, b in zip(lines, lines[1:], strict=False):
+                fence ^= a.lstrip().startswith("```")
+                if fence or b.lstrip().startswith(("- ", "* ", "|", "#", ">", "```")):
+                    continue
+                if re.search(cjk + "$", a) and re.match(r"\s*" + cjk, b):
+                    broken.append(f"{path.name} {cid}: {a[-10:]!r} / {b[:10]!r}")
+    assert not broken, broken[:10]

@@ -43,7 +43,8 @@ COLOURS = {50: "#1a5fb4", 90: "#e66100", 99: "#c01c28"}
 #: are catalogue entries, so a plot shows them in the learner's language where it draws them.
 NOTEBOOK_TEXT = (N_("Loopback: TCP alone vs WebSocket"), N_("median round trip (ms)"),
                  N_("Round trip through a 1 MiB/s link: size dominates"),
-                 N_("Round trips while a cell computes"), N_("latency 40 ms on"), N_("off"))
+                 N_("Round trips while a cell computes"), N_("latency 40 ms on"), N_("off"),
+                 N_("short polling"), N_("long polling"))
 
 
 def summary_ms(samples: Sequence[float]) -> dict[str, float]:
@@ -249,8 +250,8 @@ def push_comparison(results: Sequence) -> Figure:
     if not results:
         raise ValueError("push_comparison takes the list compare_push() returns")
     fig, (left, right) = _figure(height=0.5 * len(results) + 1.2, ncols=2, sharey=True)
-    names = [r.method.replace(" ", "\n", 1) if len(r.method) > 12 else r.method
-             for r in results]
+    shown = [plot_text(r.method) for r in results]  # the polling methods have entries
+    names = [m.replace(" ", "\n", 1) if len(m) > 12 else m for m in shown]
     y = list(range(len(results)))[::-1]
     colours = ["#99c1f1", "#f9f06b", "#dc8add", "#8ff0a4"][:len(names)]
     over = [r.overhead_per_message for r in results]
