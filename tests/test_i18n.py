@@ -158,3 +158,29 @@ def test_zh_cn_check_feedback_reads_in_chinese_and_english_stays_as_written():
     assert "只有客户端才加掩码" in chinese
     lower = str(ex01.check_accept_key(lambda key: ex01._b64_sha1(key + ex01.hs.GUID.lower())))
     assert "GUID 写成了小写" in lower and ex01.hs.GUID in lower
+
+
+def _shadowing(text: str) -> list[int]:
+    """Lines of functions that both call ``_()`` and assign the name ``_`` (``x, _ = ...``,
+    ``for _ in ...``): there ``_`` is no longer the catalogue and the call fails."""
+    import ast
+    found = []
+    for fn in ast.walk(ast.parse(text)):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        nodes = list(ast.walk(fn))
+        calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_"
+                    for n in nodes)
+        stores = [n.lineno for n in nodes if isinstance(n, ast.Name) and n.id == "_"
+                  and isinstance(n.ctx, ast.Store)]
+        if calls and stores:
+            found += stores
+    return found
+
+
+def test_no_function_that_translates_rebinds_the_underscore():
+    bad = []
+    for path in sorted((ROOT / "wslab").rglob("*.py")):
+        bad += [f"{path.relative_to(ROOT)}:{n}" for n in _shadowing(path.read_text("utf-8"))]
+    assert not bad, bad
+    assert _shadowing("def f():\n    a, _ = g()\n    return _('x')\n") == [2]

@@ -82,7 +82,7 @@ def _accept_mistake(key: str, got: object) -> str:
 def check_accept_key(fn: object) -> Result:
     """Exercise 1: ``fn(key)`` returns Sec-WebSocket-Accept; RFC vector, then random keys."""
     name = N_("Exercise 1 (accept key)")
-    keys = [SAMPLE_KEY] + [hs.make_key() for _ in range(20)]
+    keys = [SAMPLE_KEY] + [hs.make_key() for _key in range(20)]
     try:
         takes(fn, 1, what="accept_key")
         for key in keys:
