@@ -135,9 +135,9 @@ def check_shout(fn: object) -> Result:
         one, _one = run.join(run.server.url)
         two, _two = run.join(run.server.url)
         sent: dict[int, str] = {}
-        for client, who, text in ((one, "client 1", "Hello WebSocket"),
-                                  (two, "client 2", "é is for écoute"),
-                                  (one, "client 1", "second message")):
+        for client, who, text in ((one, _("client 1"), "Hello WebSocket"),
+                                  (two, _("client 2"), "é is for écoute"),
+                                  (one, _("client 1"), "second message")):
             client.send(text)
             sent[id(client)] = text
             got = run.recv(client, _("{who} sent {text!r}").format(who=who, text=text))
