@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Sequence
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..net.client import connect
 from ..net.server import LabServer, serve
 from . import _predict
@@ -64,10 +64,10 @@ def check_rooms(on_message: object) -> Result:
         for c in users.values():
             c.stop()
         server.stop()
-    return passed(NAME, "3 real clients: joins answered with the right member counts (joining "
-                        "twice counts once), each 'said' reached exactly the room's members, "
-                        "the sender too, nobody after leaving; a member of another room and a "
-                        "client that left got an error, and nobody else heard them")
+    return passed(NAME, _("3 real clients: joins answered with the right member counts (joining "
+                          "twice counts once), each 'said' reached exactly the room's members, "
+                          "the sender too, nobody after leaving; a member of another room and a "
+                          "client that left got an error, and nobody else heard them"))
 
 
 class _Steps:
@@ -190,18 +190,21 @@ def lazy_client(server: LabServer, received: Sequence[int], *, sent: int = 120) 
     one, with which code."""
     events = list(server.events) if isinstance(server, LabServer) else []
     if not events:
-        return hint(LAZY, "pass the demo's server and the fast clients' counts "
-                          "(run the demo cell first)")
+        return hint(LAZY, _("pass the demo's server and the fast clients' counts (run the demo "
+                            "cell first)"))
     measured_at = min(e.t_ns for e in events) / 1e9
     errors = [e for e in events if e.kind == "error"]
     everyone = all(n == sent for n in received)
     outcome = "slow" if not everyone else ("drop" if errors else "pile")
 
     def judge(value: float | str) -> tuple[bool, str]:
-        fast = f"the {len(received)} fast clients received {list(received)} of {sent}"
-        lazy = (f"the server closed the lazy client with {errors[0].code} ({errors[0].reason})"
-                if errors else "the server did not close the lazy client")
-        text = f"measured: {fast}; {lazy}; you said {value!r}"
+        fast = _("the {n} fast clients received {value} of {sent}").format(
+                   n=len(received), value=list(received), sent=sent)
+        lazy = (_("the server closed the lazy client with {code} ({reason})").format(
+                    code=errors[0].code, reason=errors[0].reason)
+                if errors else _("the server did not close the lazy client"))
+        text = _("measured: {fast}; {lazy}; you said {value!r}").format(
+                   fast=fast, lazy=lazy, value=value)
         if outcome == "drop":
             text += (". Each client has its own send buffer: the fast ones never waited, and "
                      "the lazy one was dropped once its backlog passed send_buffer_max")

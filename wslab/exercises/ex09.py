@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..labs.hijack import AdmitWith, TokenPlaces, forged_handshake
 from ..net.client import connect
 from ..net.errors import ConnectionFailed
@@ -57,7 +57,7 @@ def table(secret: str, rng: random.Random) -> list[Case]:
     local = f"http://127.0.0.1:{port}"
     longer = f"{local}{rng.randrange(10)}"
     longer = longer if int(longer.rsplit(":", 1)[1]) <= 65535 else f"{local}0"
-    foreign = "the victim's cookie"
+    foreign = _("the victim's cookie")
     return [
         Case("the bank's own page, logged in", bank, secret, bank, 101),
         Case("a script with no Origin and the right token", None, secret, bank, 101,
@@ -98,8 +98,8 @@ def table(secret: str, rng: random.Random) -> list[Case]:
 
 def _status_hint(got: object) -> str | None:
     if isinstance(got, bool) or got not in STATUSES:
-        return (f"returned {got!r}; return one of the HTTP statuses {STATUSES} as an int "
-                "(101 accept, 401 no token, 403 refused)")
+        return (_("returned {got!r}; return one of the HTTP statuses {statuses} as an int (101 "
+                  "accept, 401 no token, 403 refused)").format(got=got, statuses=STATUSES))
     return None
 
 
@@ -108,7 +108,9 @@ def _ask_table(decide, secret: str) -> str | None:  # noqa: ANN001
         got = decide(case.origin, case.token, case.site)
         wrong = _status_hint(got)
         if wrong:
-            return f"{case.who}: admit({case.origin!r}, {case.token!r}, {case.site!r}) {wrong}"
+            return _("{who}: admit({origin!r}, {token!r}, {site!r}) {wrong}").format(
+                       who=case.who, origin=case.origin, token=case.token, site=case.site,
+                       wrong=wrong)
         if got != case.want:
             advice = _advice(case.want, got) if {case.want, got} == {401, 403} else ""
             return (f"{case.who}: admit({case.origin!r}, {case.token!r}, {case.site!r}) "
@@ -140,10 +142,10 @@ def check_admit(admit: object, *, secret: str = "s3cret") -> Result:
         return live
     slow = insecure(watch, admit, 1)  # type: ignore[arg-type]
     if slow is not None:
-        return hint(NAME, f"every answer was right, but {slow} compares the token with "
-                          "== or !=, which stops at the first character that differs: how long "
-                          "a refusal takes tells an attacker how much of a guess was right. "
-                          "Use hmac.compare_digest(token, SECRET)")
+        return hint(NAME, _("every answer was right, but {slow} compares the token with == or "
+                            "!=, which stops at the first character that differs: how long a "
+                            "refusal takes tells an attacker how much of a guess was right. Use "
+                            "hmac.compare_digest(token, SECRET)").format(slow=slow))
     return live
 
 
@@ -175,17 +177,19 @@ def _live(decide, secret: str) -> Result:  # noqa: ANN001, C901
                 stolen = hijacked.recv(timeout=5)
             if _why(guard) is not None:
                 return _why(guard)  # type: ignore[return-value]
-            return hint(NAME, f"the hijack worked: a page of {evil.origin} (another origin, the "
-                              f"same host as the bank {bank.origin}) with the victim's cookie "
-                              f"was accepted and read {stolen!r}: compare scheme, host and port "
-                              "of Origin with site")
+            return hint(NAME, _("the hijack worked: a page of {origin} (another origin, the same "
+                                "host as the bank {origin2}) with the victim's cookie was "
+                                "accepted and read {stolen!r}: compare scheme, host and port of "
+                                "Origin with site").format(
+                                  origin=evil.origin, origin2=bank.origin, stolen=stolen))
         except ConnectionFailed as exc:
             if _why(guard) is not None:
                 return _why(guard)  # type: ignore[return-value]
             if exc.status != 403:
                 return hint(NAME,
-                            f"the hijack (Origin {evil.origin}, the victim's cookie) got HTTP "
-                            f"{exc.status}; a foreign page is forbidden: 403")
+                            _("the hijack (Origin {origin}, the victim's cookie) got HTTP "
+                              "{status}; a foreign page is forbidden: 403").format(
+                                origin=evil.origin, status=exc.status))
         for who, origin, cookie, want in cases:
             got = forged_handshake(bank.url, origin=origin, cookie=cookie)
             if _why(guard) is not None:
@@ -198,10 +202,11 @@ def _live(decide, secret: str) -> Result:  # noqa: ANN001, C901
         bank.stop()
         evil.stop()
     return passed(NAME,
-                  f"every handshake of the table judged right; the hijack from {evil.origin} "
-                  f"got 403; {len(cases)} forged handshakes over raw sockets got the right "
-                  "101/401/403; the token compared in constant time. Origin stops foreign "
-                  "pages, the token stops everyone else (scripts can forge Origin)")
+                  _("every handshake of the table judged right; the hijack from {origin} got "
+                    "403; {n} forged handshakes over raw sockets got the right 101/401/403; the "
+                    "token compared in constant time. Origin stops foreign pages, the token stops "
+                    "everyone else (scripts can forge Origin)").format(
+                      origin=evil.origin, n=len(cases)))
 
 
 def _why(guard: AdmitWith) -> Result | None:
@@ -221,11 +226,12 @@ def _advice(want: int, got: object) -> str:
     if want == 403 and got == 101:
         return f": {WHOLE}"
     if want == 401 and got == 101:
-        return ": a matching Origin proves nothing by itself; any script can send it"
+        return _(": a matching Origin proves nothing by itself; any script can send it")
     if want == 101 and got == 403:
-        return ": non-browser clients often send no Origin at all; their token decides"
+        return _(": non-browser clients often send no Origin at all; their token decides")
     if {want, got} == {401, 403}:
-        return ": 401 means no token was sent (who are you?), 403 a wrong token or a foreign page"
+        return _(": 401 means no token was sent (who are you?), 403 a wrong token or a foreign "
+                 "page")
     return ""
 
 
@@ -245,14 +251,18 @@ def compare_browser_token(places: TokenPlaces) -> Result:
 
     def judge(value: float | str) -> tuple[bool, str]:
         if places.skipped:
-            return value == "header", (f"not measured here ({places.skipped}); the browser's "
-                                       "API decides it: new WebSocket(url, protocols) takes no "
-                                       "headers, so 'header' is the one a page cannot use")
+            return value == "header", (_("not measured here ({skipped}); the browser's API "
+                                         "decides it: new WebSocket(url, protocols) takes no "
+                                         "headers, so 'header' is the one a page cannot "
+                                         "use").format(
+                                           skipped=places.skipped))
         failed = [p for p in PLACES if not places.opened[p]]
-        measured = (f"measured in Chromium: {places.summary()}. A page's only inputs are "
-                    "the URL and the subprotocols; the browser adds the cookies itself")
+        measured = (_("measured in Chromium: {places}. A page's only inputs are the URL and the "
+                      "subprotocols; the browser adds the cookies itself").format(
+                        places=places.summary()))
         if value in failed:
-            return True, f"right: {measured}"
-        return False, f"you predicted {value!r}, but it worked; {measured}"
+            return True, _("right: {measured}").format(measured=measured)
+        return False, _("you predicted {value!r}, but it worked; {measured}").format(
+                          value=value, measured=measured)
 
     return _predict.compare(BROWSER, measured_at=places.measured_at, judge=judge)

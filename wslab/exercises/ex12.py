@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..net import ConnectionClosed, ConnectionFailed, FaultProxy, connect, serve
 from ..net.client import Client
 from ._constant_time import Watch, insecure
@@ -233,13 +233,14 @@ def _check_token_pure(verify_token: Callable[..., Any], watch: Watch) -> str | N
     for token, want, why in _token_cases():
         got = call(verify_token, watch.text(token), what="verify_token")
         if want is None and got is not None:
-            return (f"verify_token({token!r}) returned {got!r} for {why}; it must return None "
-                    "(a forged token gets in)")
+            return (_("verify_token({token!r}) returned {got!r} for {why}; it must return None "
+                      "(a forged token gets in)").format(token=token, got=got, why=why))
         if want is not None and got != want:
-            extra = (": the signature is the first 16 hex digits of HMAC-SHA256(ex12.SECRET, "
-                     "name)" if got is None else "")
-            return (f"verify_token({token!r}) returned {got!r} for {why}; expected "
-                    f"{want!r}{extra}")
+            extra = (_(": the signature is the first 16 hex digits of HMAC-SHA256(ex12.SECRET, "
+                       "name)") if got is None else "")
+            return (_("verify_token({token!r}) returned {got!r} for {why}; expected "
+                      "{want!r}{extra}").format(
+                        token=token, got=got, why=why, want=want, extra=extra))
     return None
 
 
@@ -267,8 +268,9 @@ def _scenario_token(parts: dict[str, Callable[..., Any]]) -> str:
         if reply is not None:
             raise _Fail(f"a hello with a forged token (alice's name, bob's signature) was "
                         f"answered with {reply}: it must be refused")
-        return (f"handshake without the class token: HTTP {gate}; alice signed in; "
-                f"a forged token was closed with {BAD_TOKEN_CODE}")
+        return (_("handshake without the class token: HTTP {gate}; alice signed in; a forged "
+                  "token was closed with {bad_token_code}").format(
+                    gate=gate, bad_token_code=BAD_TOKEN_CODE))
     except ConnectionClosed as exc:
         raise _closed(chat, exc) from None
     finally:
@@ -280,10 +282,10 @@ def _timing(watch: Watch, verify_token: Callable[..., Any]) -> str | None:
     slow = insecure(watch, verify_token, 0)
     if slow is None:
         return None
-    return (f"every token was judged right, but {slow} compares with == or !=, which stops at "
-            "the first character that differs: how long a refusal takes tells an attacker how "
-            "many leading digits of a forged signature were right, one digit at a time. "
-            "Compare signatures with hmac.compare_digest(a, b)")
+    return (_("every token was judged right, but {slow} compares with == or !=, which stops at "
+              "the first character that differs: how long a refusal takes tells an attacker how "
+              "many leading digits of a forged signature were right, one digit at a time. Compare "
+              "signatures with hmac.compare_digest(a, b)").format(slow=slow))
 
 
 def check_token(verify_token: Callable[..., Any]) -> Result:
@@ -299,8 +301,8 @@ def check_token(verify_token: Callable[..., Any]) -> Result:
         how = _scenario_token(_parts(verify_token=verify_token))
     except (StudentError, _Fail) as exc:
         return hint(name, str(exc))
-    return passed(name, f"every token judged right, signatures compared in constant time; "
-                        f"live: {how}")
+    return passed(name, _("every token judged right, signatures compared in constant time; live: "
+                          "{how}").format(how=how))
 
 
 # --- (b) rooms -----------------------------------------------------------------------------
@@ -322,7 +324,7 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
             _expect(_next(c, n, f"join {room}", chat), n, f"{n}'s join {room!r}",
                     type="joined", room=room)
         _send(alice, type="say", room="lobby", text="hi", **{"from": "bob"})
-        after = "alice said 'hi' in lobby (with a forged \"from\": \"bob\")"
+        after = _("alice said 'hi' in lobby (with a forged \"from\": \"bob\")")
         for c, n in ((alice, "alice"), (bob, "bob")):
             _expect(_next(c, n, after, chat), n, after, type="said", seq=1, room="lobby",
                     text="hi", **{"from": "alice"})
@@ -333,7 +335,7 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         _expect(got, "carol", "carol said 'yo' in games", type="said", seq=2, room="games",
                 **{"from": "carol"})
         _send(carol, type="say", room="lobby", text="let me in")
-        after = "carol said something in lobby without joining it"
+        after = _("carol said something in lobby without joining it")
         got = _next_or_none(carol, chat)
         if got is None or got.get("type") == "said":
             leaked = _next_or_none(alice, chat, wait=0.2)
@@ -380,9 +382,9 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
             raise _Fail(f"after four 'said' messages chat.history holds {kept} as (seq, room): "
                         "append every 'said' message to chat.history, in seq order (part d "
                         "replays from it)")
-        return ("join/leave answered, 'said' reached exactly the room's members with seq 1, 2, "
-                "3, 4 and went into chat.history, the sender's name came from the token (not "
-                "the message), a closed connection left its rooms")
+        return (_("join/leave answered, 'said' reached exactly the room's members with seq 1, 2, "
+                  "3, 4 and went into chat.history, the sender's name came from the token (not "
+                  "the message), a closed connection left its rooms"))
     except ConnectionClosed as exc:
         raise _closed(chat, exc) from None
     finally:
@@ -476,10 +478,12 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
                         "TimeoutError and return")
             raise _Fail(err)
         took = outcome["t"] - t0
-        return (f"quiet while the server answered ({beats} heartbeats in {healthy:g} s, "
-                f"interval {INTERVAL:g} s); dead peer noticed {took:.2f} s after the blackhole "
-                f"(worst case interval + timeout = {INTERVAL + TIMEOUT:g} s, {SLACK:g} s slack "
-                "allowed)")
+        return (_("quiet while the server answered ({beats} heartbeats in {healthy:g} s, "
+                  "interval {interval:g} s); dead peer noticed {took:.2f} s after the blackhole "
+                  "(worst case interval + timeout = {value:g} s, {slack:g} s slack "
+                  "allowed)").format(
+                    beats=beats, healthy=healthy, interval=INTERVAL, took=took,
+                    value=INTERVAL + TIMEOUT, slack=SLACK))
     finally:
         if thread.is_alive():
             proxy.reset_all()  # the next ping raises ConnectionClosed and ends the loop
@@ -587,7 +591,8 @@ def _compare_stream(seqs: list[Any], want: list[int], chat: Chat) -> str:
         raise _Fail(f"{len(missing)} lobby message(s) never reached the reader (seq {run}): "
                     "after a reconnect, send every message of its rooms with seq > last_seq "
                     "from chat.history")
-    return f"every lobby message arrived exactly once and in order (seq {want[0]}-{want[-1]})"
+    return _("every lobby message arrived exactly once and in order (seq {want}-{want2})").format(
+               want=want[0], want2=want[-1])
 
 
 def check_resume(resume: Callable[..., Any]) -> Result:
@@ -631,5 +636,5 @@ def check_chat(verify_token: Callable[..., Any], on_command: Callable[..., Any],
             part = label  # named in the hint if this scenario fails
             done.append(scenario())
     except (StudentError, _Fail) as exc:
-        return hint(name, f"{part}: {exc}")
+        return hint(name, _("{part}: {exc}").format(part=part, exc=exc))
     return passed(name, "your chat, live:\n- " + "\n- ".join(done))
