@@ -268,7 +268,7 @@ def _measured(trial: LoopTrial) -> str:
 
 # --- predict, then observe: pings on a busy connection ------------------------------------
 
-IDLE_PINGS = "Prediction (pings while busy)"
+IDLE_PINGS = N_("Prediction (pings while busy)")
 
 
 def predict_idle_pings(answer: object) -> Result:

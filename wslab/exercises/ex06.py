@@ -182,7 +182,7 @@ def _lag_note(late: float) -> str:
 
 # --- predict, then observe: which close ends retrying ---------------------------------------
 
-GIVE_UP = "Prediction (when to stop retrying)"
+GIVE_UP = N_("Prediction (when to stop retrying)")
 CODES = (1001, 1011, 1013, 1008)
 
 

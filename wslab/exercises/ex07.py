@@ -175,7 +175,7 @@ class _Steps:
 
 # --- predict, then observe: one client that never reads ---------------------------------------
 
-LAZY = "Prediction (a client that never reads)"
+LAZY = N_("Prediction (a client that never reads)")
 OUTCOMES = ("slow", "pile", "drop")
 
 

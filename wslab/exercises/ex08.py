@@ -143,7 +143,7 @@ def _header_from(head: bytes) -> str:
 
 # --- predict, then observe: what compresses ----------------------------------------------------
 
-NO_GAIN = "Prediction (what compresses)"
+NO_GAIN = N_("Prediction (what compresses)")
 
 
 def predict_no_gain(answer: object) -> Result:

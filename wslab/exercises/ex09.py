@@ -238,7 +238,7 @@ def _advice(want: int, got: object) -> str:
 # --- prediction: where can a page put its token? -------------------------------------------
 
 PLACES = ("query", "header", "cookie")
-BROWSER = "Prediction (browser tokens)"
+BROWSER = N_("Prediction (browser tokens)")
 
 
 def predict_browser_token(answer: object) -> Result:

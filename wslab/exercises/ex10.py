@@ -176,7 +176,7 @@ def _against_truth(got: list[float], truth: list[float], stall: float) -> Result
 
 # --- prediction: how much slower does a computing cell make the in-kernel server? -----------
 
-GIL = "Prediction (the GIL)"
+GIL = N_("Prediction (the GIL)")
 SLOWDOWNS = ("same", "few", "tens")  # under x2, x2 to x10, x10 or more
 BOUNDS = (2.0, 10.0)
 

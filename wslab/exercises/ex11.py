@@ -144,7 +144,7 @@ def check_ping_interval(ping_interval: object) -> Result:
 
 # --- prediction: what does crossing Redis cost a broadcast to 1,000 clients? ----------------
 
-HOP = "Prediction (the Redis hop)"
+HOP = N_("Prediction (the Redis hop)")
 GAPS = ("less", "more")  # than 1 ms later, at p50, for the clients reached through Redis
 
 
