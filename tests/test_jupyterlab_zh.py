@@ -97,3 +97,22 @@ def test_zh_notebook_renders_cleanly_in_jupyterlab(lab, name, tmp_path):
             shutil.copy(shot, artifact_dir() / shot.name)
         page.close()
         _shutdown_kernels(base)
+
+
+def test_widgets_of_notebook_03_in_chinese_at_1024_x_768(lab):
+    """The panels' buttons, boxes and status lines in Chinese (screenshot: zh_lab_03_panels.png)."""
+    base, ctx = lab
+    page = ctx.new_page()
+    page.set_viewport_size({"width": 1024, "height": 768})
+    try:
+        run_notebook(page, base, "03_echo_server_and_client.ipynb", skip_last=True)
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        panel = page.locator(".wslab-client-panel").first
+        panel.scroll_into_view_if_needed(timeout=30_000)
+        buttons = panel.locator("button").all_text_contents()
+        assert any("连接" in b for b in buttons) and any("发送" in b for b in buttons), buttons
+        assert "广播" in page.locator(".wslab-server-panel").first.inner_text()
+        page.screenshot(path=str(artifact_dir() / "zh_lab_03_panels.png"))
+    finally:
+        page.close()
+        _shutdown_kernels(base)

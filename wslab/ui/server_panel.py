@@ -46,8 +46,8 @@ class ServerPanel(W.VBox):
         self._listener = server.subscribe(lambda ev: self._redraw.poke())
         super().__init__([
             W.HTML("<div style='overflow-wrap:anywhere'>"
-                   f"<b>server {_html.esc(server.name)}</b> &nbsp; "
-                   f"<code>{_html.esc(server.url)}</code> &nbsp; page "
+                   f"<b>{_('server')} {_html.esc(server.name)}</b> &nbsp; "
+                   f"<code>{_html.esc(server.url)}</code> &nbsp; {_('page')} "
                    f"<a href='{_html.esc(server.page_url)}' target='_blank'>"
                    f"{_html.esc(server.page_url)}</a></div>"),
             self.clients_view,
