@@ -93,8 +93,8 @@ class ClientPanel(W.VBox):
         super().__init__([
             W.HTML(f"<b>{_html.esc(title)}</b>"),
             self.url_box,
-            W.HBox([self.connect_button, self.disconnect_button, W.HTML("&nbsp;" + _("state") + "&nbsp;"),
-                    self.state_badge], layout=W.Layout(align_items="center", flex_flow="row wrap")),
+            W.HBox([self.connect_button, self.disconnect_button,
+                    W.HTML("&nbsp;" + _("state") + "&nbsp;"), self.state_badge], layout=W.Layout(align_items="center", flex_flow="row wrap")),
             W.HBox([self.message_box, self.kind_toggle, self.send_button, self.ping_button],
                    layout=W.Layout(flex_flow="row wrap")),
             W.HBox([self.code_box, self.reason_box], layout=W.Layout(flex_flow="row wrap")),
