@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..i18n import N_, _
+from ..i18n import N_, _, translate
 from ..labs.hijack import AdmitWith, TokenPlaces, forged_handshake
 from ..net.client import connect
 from ..net.errors import ConnectionFailed
@@ -35,7 +35,7 @@ solution = solution_function("ex09")
 NAME = N_("Exercise 1 (origin and token)")
 STATUSES = (101, 401, 403)
 
-WHOLE = "compare the whole Origin with site (==), not a part of it"
+WHOLE = N_("compare the whole Origin with site (==), not a part of it")
 
 
 @dataclass(frozen=True)
@@ -59,40 +59,51 @@ def table(secret: str, rng: random.Random) -> list[Case]:
     longer = longer if int(longer.rsplit(":", 1)[1]) <= 65535 else f"{local}0"
     foreign = _("the victim's cookie")
     return [
-        Case("the bank's own page, logged in", bank, secret, bank, 101),
-        Case("a script with no Origin and the right token", None, secret, bank, 101,
-             "non-browser clients often send no Origin at all (None); their token decides"),
-        Case("a script with no Origin and no token", None, None, bank, 401),
-        Case("the bank's own page with a wrong token", bank, secret[::-1], bank, 403),
-        Case(f"a page of https://evil.example with {foreign}", "https://evil.example", secret,
-             bank, 403, "a page of another origin is refused (403) even with the victim's "
-                        "cookie: compare Origin with site"),
-        Case(f"the page {local} (the site itself), logged in", local, secret, local, 101),
-        Case(f"a page on port {longer.rsplit(':', 1)[1]} of the same host (its origin starts "
-             f"with {local}) with {foreign}", longer, secret, local, 403,
-             f"{WHOLE}: {longer} starts with {local} but is another origin"),
-        Case(f"a page of https://bank.example.evil.net (the attacker's domain, starting with "
-             f"the bank's name) with {foreign}", "https://bank.example.evil.net", secret, bank,
-             403, f"{WHOLE}: a prefix match lets bank.example.evil.net in"),
-        Case(f"a page of https://evilbank.example (its name ends with the bank's) with "
-             f"{foreign}", "https://evilbank.example", secret, bank, 403,
-             f"{WHOLE}: an ending or a substring match lets evilbank.example in"),
-        Case(f"a page with Origin: null (a sandboxed iframe, a file: or data: page) with "
-             f"{foreign}", "null", secret, bank, 403,
-             "'null' is the Origin of an opaque page (RFC 6454 section 7), another origin, "
-             "not a missing one; only a missing Origin (None) means a non-browser client"),
-        Case(f"the bank's host over plain http (another scheme) with {foreign}",
+        Case(_("the bank's own page, logged in"), bank, secret, bank, 101),
+        Case(_("a script with no Origin and the right token"), None, secret, bank, 101,
+             _("non-browser clients often send no Origin at all (None); their token decides")),
+        Case(_("a script with no Origin and no token"), None, None, bank, 401),
+        Case(_("the bank's own page with a wrong token"), bank, secret[::-1], bank, 403),
+        Case(_("a page of https://evil.example with {foreign}").format(foreign=foreign),
+             "https://evil.example", secret,
+             bank, 403, _("a page of another origin is refused (403) even with the victim's "
+                          "cookie: compare Origin with site")),
+        Case(_("the page {local} (the site itself), logged in").format(local=local), local,
+             secret, local, 101),
+        Case(_("a page on port {port} of the same host (its origin starts with {local}) with "
+               "{foreign}").format(port=longer.rsplit(":", 1)[1], local=local, foreign=foreign),
+             longer, secret, local, 403,
+             _("{whole}: {longer} starts with {local} but is another origin").format(
+                 whole=translate(WHOLE), longer=longer, local=local)),
+        Case(_("a page of https://bank.example.evil.net (the attacker's domain, starting with "
+               "the bank's name) with {foreign}").format(foreign=foreign),
+             "https://bank.example.evil.net", secret, bank,
+             403, _("{whole}: a prefix match lets bank.example.evil.net in").format(
+                 whole=translate(WHOLE))),
+        Case(_("a page of https://evilbank.example (its name ends with the bank's) with "
+               "{foreign}").format(foreign=foreign), "https://evilbank.example", secret, bank,
+             403, _("{whole}: an ending or a substring match lets evilbank.example in").format(
+                 whole=translate(WHOLE))),
+        Case(_("a page with Origin: null (a sandboxed iframe, a file: or data: page) with "
+               "{foreign}").format(foreign=foreign), "null", secret, bank, 403,
+             _("'null' is the Origin of an opaque page (RFC 6454 section 7), another origin, "
+               "not a missing one; only a missing Origin (None) means a non-browser client")),
+        Case(_("the bank's host over plain http (another scheme) with {foreign}").format(
+                 foreign=foreign),
              "http://bank.example", secret, bank, 403,
-             "scheme, host and port must all match (RFC 6454 section 5): http://bank.example "
-             "is another origin than https://bank.example"),
-        Case(f"the bank's own page with the token {secret[:3]!r} (the start of the secret)",
+             _("scheme, host and port must all match (RFC 6454 section 5): http://bank.example "
+               "is another origin than https://bank.example")),
+        Case(_("the bank's own page with the token {token!r} (the start of the secret)").format(
+                 token=secret[:3]),
              bank, secret[:3], bank, 403,
-             "compare the whole token; a prefix or substring match lets a guess in"),
-        Case(f"the bank's own page with the token {secret + '!'!r} (the secret and more)",
+             _("compare the whole token; a prefix or substring match lets a guess in")),
+        Case(_("the bank's own page with the token {token!r} (the secret and more)").format(
+                 token=secret + "!"),
              bank, secret + "!", bank, 403,
-             "compare the whole token; startswith or `in` lets a longer guess in"),
-        Case(f"the bank's own page with the token {secret.upper()!r}", bank, secret.upper(),
-             bank, 403, "tokens are case-sensitive; compare them exactly"),
+             _("compare the whole token; startswith or `in` lets a longer guess in")),
+        Case(_("the bank's own page with the token {token!r}").format(token=secret.upper()),
+             bank, secret.upper(),
+             bank, 403, _("tokens are case-sensitive; compare them exactly")),
     ]
 
 
@@ -113,8 +124,9 @@ def _ask_table(decide, secret: str) -> str | None:  # noqa: ANN001
                        wrong=wrong)
         if got != case.want:
             advice = _advice(case.want, got) if {case.want, got} == {401, 403} else ""
-            return (f"{case.who}: admit({case.origin!r}, {case.token!r}, {case.site!r}) "
-                    f"returned {got}, expected {case.want}"
+            return (_("{who}: admit({origin!r}, {token!r}, {site!r}) returned {got}, expected "
+                      "{want}").format(who=case.who, origin=case.origin, token=case.token,
+                                       site=case.site, got=got, want=case.want)
                     + (advice or (f": {case.why}" if case.why else _advice(case.want, got))))
     return None
 
@@ -161,14 +173,15 @@ def _live(decide, secret: str) -> Result:  # noqa: ANN001, C901
 
     good, bad = f"wslab_token={secret}", "wslab_token=guess"
     cases = [  # (who, Origin, Cookie, expected status)
-        ("the bank's own page, logged in", bank.origin, good, 101),
-        ("the bank's own page, not logged in", bank.origin, None, 401),
-        ("the bank's own page, wrong token", bank.origin, bad, 403),
-        ("a script (no Origin) with the right token", None, good, 101),
-        ("a script with no Origin and no token", None, None, 401),
-        ("a script forging the bank's Origin, no token", bank.origin, None, 401),
-        (f"a page of http://localhost:{bank.port} (the same server, another origin) with "
-         "the victim's cookie", f"http://localhost:{bank.port}", good, 403),
+        (_("the bank's own page, logged in"), bank.origin, good, 101),
+        (_("the bank's own page, not logged in"), bank.origin, None, 401),
+        (_("the bank's own page, wrong token"), bank.origin, bad, 403),
+        (_("a script (no Origin) with the right token"), None, good, 101),
+        (_("a script with no Origin and no token"), None, None, 401),
+        (_("a script forging the bank's Origin, no token"), bank.origin, None, 401),
+        (_("a page of http://localhost:{port} (the same server, another origin) with the "
+           "victim's cookie").format(port=bank.port), f"http://localhost:{bank.port}", good,
+         403),
     ]
     try:
         try:  # the hijack itself, as the victim's browser would send it
@@ -195,9 +208,10 @@ def _live(decide, secret: str) -> Result:  # noqa: ANN001, C901
             if _why(guard) is not None:
                 return _why(guard)  # type: ignore[return-value]
             if got != want:
-                return hint(NAME, f"{who}: your check answered {got}, expected {want} "
-                                  f"(Origin {origin!r}, token {_token(cookie)})"
-                                  + _advice(want, got))
+                return hint(NAME, _("{who}: your check answered {got}, expected {want} "
+                                    "(Origin {origin!r}, token {token})").format(
+                    who=who, got=got, want=want, origin=origin, token=_token(cookie))
+                    + _advice(want, got))
     finally:
         bank.stop()
         evil.stop()
@@ -218,13 +232,13 @@ def _why(guard: AdmitWith) -> Result | None:
 
 def _token(cookie: str | None) -> str:
     if cookie is None:
-        return "none"
+        return _("none")
     return repr(cookie.split("=", 1)[1])
 
 
 def _advice(want: int, got: object) -> str:
     if want == 403 and got == 101:
-        return f": {WHOLE}"
+        return f": {translate(WHOLE)}"
     if want == 401 and got == 101:
         return _(": a matching Origin proves nothing by itself; any script can send it")
     if want == 101 and got == 403:
