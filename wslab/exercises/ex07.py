@@ -130,44 +130,44 @@ class _Steps:
 
     def run(self) -> None:
         said = lambda room, text: {"op": "said", "room": room, "text": text}  # noqa: E731
-        self.case = "ann joins lab"
+        self.case = _("ann joins lab")
         self.send("ann", op="join", room="lab")
         self.expect("ann", {"op": "joined", "room": "lab", "members": 1})
-        self.case = "bob joins lab"
+        self.case = _("bob joins lab")
         self.send("bob", op="join", room="lab")
         self.expect("bob", {"op": "joined", "room": "lab", "members": 2})
-        self.case = "cy joins lobby"
+        self.case = _("cy joins lobby")
         self.send("cy", op="join", room="lobby")
         self.expect("cy", {"op": "joined", "room": "lobby", "members": 1})
-        self.case = "ann joins lab a second time (members: still ann and bob)"
+        self.case = _("ann joins lab a second time (members: still ann and bob)")
         self.send("ann", op="join", room="lab")
         self.expect("ann", {"op": "joined", "room": "lab", "members": 2})
-        self.case = "ann says 'hi' in lab (ann and bob get it once, cy nothing)"
+        self.case = _("ann says 'hi' in lab (ann and bob get it once, cy nothing)")
         self.send("ann", op="say", room="lab", text="hi")
         self.expect("ann", said("lab", "hi"))
         self.expect("bob", said("lab", "hi"))
         self.nothing("ann", "bob", "cy")
-        self.case = "cy (lobby only) says 'anyone?' in lobby"
+        self.case = _("cy (lobby only) says 'anyone?' in lobby")
         self.send("cy", op="say", room="lobby", text="anyone?")
         self.expect("cy", said("lobby", "anyone?"))
         self.nothing("ann", "bob")
-        self.case = ("cy, a member of lobby but not of lab, says 'psst' in lab (an error, to cy "
-                     "only)")
+        self.case = _("cy, a member of lobby but not of lab, says 'psst' in lab (an error, to "
+                      "cy only)")
         self.send("cy", op="say", room="lab", text="psst")
         self.expect("cy", {"op": "error", "reason": "not in room lab"})
         self.nothing("ann", "bob", "cy")
-        self.case = "bob leaves lab"
+        self.case = _("bob leaves lab")
         self.send("bob", op="leave", room="lab")
         self.expect("bob", {"op": "left", "room": "lab"})
-        self.case = "ann says 'bye' in lab after bob left (only ann gets it)"
+        self.case = _("ann says 'bye' in lab after bob left (only ann gets it)")
         self.send("ann", op="say", room="lab", text="bye")
         self.expect("ann", said("lab", "bye"))
         self.nothing("bob", "cy")
-        self.case = "bob, no longer in lab, says 'back?' in lab (an error, to bob only)"
+        self.case = _("bob, no longer in lab, says 'back?' in lab (an error, to bob only)")
         self.send("bob", op="say", room="lab", text="back?")
         self.expect("bob", {"op": "error", "reason": "not in room lab"})
         self.nothing("ann", "bob", "cy")
-        self.case = "ann says 'still here' in lab (ann only: bob's 'back?' reached nobody)"
+        self.case = _("ann says 'still here' in lab (ann only: bob's 'back?' reached nobody)")
         self.send("ann", op="say", room="lab", text="still here")
         self.expect("ann", said("lab", "still here"))
         self.nothing("ann", "bob", "cy")

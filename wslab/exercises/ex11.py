@@ -95,13 +95,13 @@ def _paths(rng: random.Random) -> dict[str, list[float]]:
     hops = [shortest, float(rng.randrange(60, 120)), float(rng.randrange(300, 400))]
     rng.shuffle(hops)
     return {
-        "nginx alone (proxy_read_timeout 60 s)": [60.0],
-        "a cloud load balancer (60 s) then nginx (60 s)": [60.0, 60.0],
-        "a router with a 55 s limit, a 350 s NAT and nginx": [55.0, 350.0, 60.0],
-        "a 350 s NAT, then a corporate proxy with 30 s, then nginx (60 s)":
+        _("nginx alone (proxy_read_timeout 60 s)"): [60.0],
+        _("a cloud load balancer (60 s) then nginx (60 s)"): [60.0, 60.0],
+        _("a router with a 55 s limit, a 350 s NAT and nginx"): [55.0, 350.0, 60.0],
+        _("a 350 s NAT, then a corporate proxy with 30 s, then nginx (60 s)"):
             [350.0, 30.0, 60.0],
-        f"a path with the idle timeouts {hops}": hops,
-        "a 2 s lab proxy": [2.0],
+        _("a path with the idle timeouts {hops}").format(hops=hops): hops,
+        _("a 2 s lab proxy"): [2.0],
     }
 
 
