@@ -89,16 +89,20 @@ class _Steps:
             except TimeoutError:
                 continue
             except Exception as exc:  # noqa: BLE001 - closed: say so
-                raise _Failed(f"{self.case}: {who}'s connection closed ({exc})") from None
+                raise _Failed(_("{case}: {who}'s connection closed ({error})").format(
+                    case=self.case, who=who, error=exc)) from None
         if got is None:
-            raise _Failed(f"{self.case}: {who} received nothing within {WAIT_S:g} s; "
-                          f"expected {json.dumps(want)}{self.meanwhile(who)}")
+            raise _Failed(_("{case}: {who} received nothing within {wait:g} s; expected "
+                            "{want}{meanwhile}").format(case=self.case, who=who, wait=WAIT_S,
+                                                         want=json.dumps(want),
+                                                         meanwhile=self.meanwhile(who)))
         try:
             data = json.loads(got)
         except (TypeError, ValueError):
             data = got
         if data != want:
-            raise _Failed(f"{self.case}: {who} received {got!r}; expected {json.dumps(want)}")
+            raise _Failed(_("{case}: {who} received {got!r}; expected {want}").format(
+                case=self.case, who=who, got=got, want=json.dumps(want)))
 
     def meanwhile(self, but: str) -> str:
         """What the other clients received instead, as the end of a hint."""
@@ -107,10 +111,11 @@ class _Steps:
             if name == but:
                 continue
             try:
-                seen.append(f"{name} received {client.recv(timeout=0.02)!r}")
+                seen.append(_("{name} received {got!r}").format(
+                    name=name, got=client.recv(timeout=0.02)))
             except Exception:  # noqa: BLE001 - nothing there (or closed): nothing to add
                 continue
-        return f" (meanwhile {' and '.join(seen)})" if seen else ""
+        return _(" (meanwhile {seen})").format(seen=_(" and ").join(seen)) if seen else ""
 
     def nothing(self, *who: str, wait: float = QUIET_S) -> None:
         """``who`` receive nothing more within ``wait`` seconds."""
@@ -125,8 +130,8 @@ class _Steps:
                     continue
                 except Exception:  # noqa: BLE001 - a closed connection is reported by expect()
                     continue
-                raise _Failed(f"{self.case}: {name} also received {got!r}, which was not for "
-                              f"{name}")
+                raise _Failed(_("{case}: {name} also received {got!r}, which was not for "
+                                "{name}").format(case=self.case, name=name, got=got))
 
     def run(self) -> None:
         said = lambda room, text: {"op": "said", "room": room, "text": text}  # noqa: E731
