@@ -15,14 +15,14 @@ solution = solution_function("ex02")
 
 #: RFC 6455 section 5.7's examples: (what, frame bytes).
 RFC_FRAMES = (
-    ("5.7: unmasked text 'Hello'", bytes.fromhex("810548656c6c6f")),
-    ("5.7: masked text 'Hello'", bytes.fromhex("818537fa213d7f9f4d5158")),
-    ("5.7: first fragment 'Hel'", bytes.fromhex("010348656c")),
-    ("5.7: last fragment 'lo'", bytes.fromhex("80026c6f")),
-    ("5.7: unmasked ping 'Hello'", bytes.fromhex("890548656c6c6f")),
-    ("5.7: masked pong 'Hello'", bytes.fromhex("8a8537fa213d7f9f4d5158")),
-    ("5.7: 256 bytes binary, 16-bit length", bytes.fromhex("827e0100") + bytes(256)),
-    ("5.7: 64 KiB binary, 64-bit length", bytes.fromhex("827f0000000000010000") + bytes(65536)),
+    (N_("5.7: unmasked text 'Hello'"), bytes.fromhex("810548656c6c6f")),
+    (N_("5.7: masked text 'Hello'"), bytes.fromhex("818537fa213d7f9f4d5158")),
+    (N_("5.7: first fragment 'Hel'"), bytes.fromhex("010348656c")),
+    (N_("5.7: last fragment 'lo'"), bytes.fromhex("80026c6f")),
+    (N_("5.7: unmasked ping 'Hello'"), bytes.fromhex("890548656c6c6f")),
+    (N_("5.7: masked pong 'Hello'"), bytes.fromhex("8a8537fa213d7f9f4d5158")),
+    (N_("5.7: 256 bytes binary, 16-bit length"), bytes.fromhex("827e0100") + bytes(256)),
+    (N_("5.7: 64 KiB binary, 64-bit length"), bytes.fromhex("827f0000000000010000") + bytes(65536)),
 )
 
 FIELDS = ("fin", "rsv1", "rsv2", "rsv3", "opcode", "masked", "length", "mask_key",
@@ -55,11 +55,11 @@ def flag_frames(rng: random.Random) -> list[Case]:
     """Each reserved bit alone, then FIN/RSV patterns a swapped or skipped bit cannot pass."""
     key = rng.randbytes(4)
     cases = [
-        _case("RSV2 alone set, masked text", fr.Frame(fr.Opcode.TEXT, b"rsv2", rsv2=True,
-                                                      mask_key=key)),
-        _case("RSV3 alone set, binary", fr.Frame(fr.Opcode.BINARY, b"rsv3", rsv3=True)),
-        _case("RSV1 alone set, text", fr.Frame(fr.Opcode.TEXT, b"rsv1", rsv1=True)),
-        _case("FIN clear, RSV2 and RSV3 set, continuation",
+        _case(_("RSV2 alone set, masked text"), fr.Frame(fr.Opcode.TEXT, b"rsv2", rsv2=True,
+                                                         mask_key=key)),
+        _case(_("RSV3 alone set, binary"), fr.Frame(fr.Opcode.BINARY, b"rsv3", rsv3=True)),
+        _case(_("RSV1 alone set, text"), fr.Frame(fr.Opcode.TEXT, b"rsv1", rsv1=True)),
+        _case(_("FIN clear, RSV2 and RSV3 set, continuation"),
               fr.Frame(fr.Opcode.CONTINUATION, b"...", fin=False, rsv2=True, rsv3=True)),
     ]
     for i in range(16):  # every combination of FIN, RSV1, RSV2, RSV3
@@ -78,8 +78,8 @@ def boundary_frames(rng: random.Random) -> list[Case]:
     for size in (0, 125, 126, 127, 65535, 65536):
         for key in (None, rng.randbytes(4)):
             frame = fr.Frame(fr.Opcode.BINARY, bytes(size), mask_key=key)
-            cases.append(_case(f"a {size:,}-byte payload, {'masked' if key else 'unmasked'}",
-                               frame))
+            cases.append(_case((_("a {size:,}-byte payload, masked") if key else
+                                _("a {size:,}-byte payload, unmasked")).format(size=size), frame))
     return cases
 
 
@@ -102,7 +102,7 @@ def random_frames(n: int, *, seed: int | None = None) -> list[Case]:
         else:
             frame = fr.Frame(opcode, rng.randbytes(size), mask_key=key,
                              fin=opcode.is_control or rng.random() < 0.7, **flags)
-        out.append(_case(f"random frame {i + 1}", frame))
+        out.append(_case(_("random frame {n}").format(n=i + 1), frame))
     return out
 
 
@@ -185,7 +185,7 @@ def check_parse_header(fn: object) -> Result:
     """Exercise 2: ``fn(data)`` returns the header fields of the frame starting at ``data``."""
     name = N_("Exercise 2 (frame header parser)")
     rng = random.Random()
-    cases = ([(what, data, expected_header(data)) for what, data in RFC_FRAMES]
+    cases = ([(translate(what), data, expected_header(data)) for what, data in RFC_FRAMES]
              + flag_frames(rng) + boundary_frames(rng) + random_frames(200))
     try:
         takes(fn, 1, what="parse_header")
@@ -226,10 +226,10 @@ def check_mask(fn: object) -> Result:
     """Exercise 1: ``fn(data, key)`` masks (and unmasks) like RFC 6455 section 5.3."""
     name = N_("Exercise 1 (masking)")
     rng = random.Random()
-    cases = [("5.7: 'Hello'", b"Hello", bytes.fromhex("37fa213d")),
-             ("an empty payload", b"", os.urandom(4))]
+    cases = [(_("5.7: 'Hello'"), b"Hello", bytes.fromhex("37fa213d")),
+             (_("an empty payload"), b"", os.urandom(4))]
     distinct = bytes(rng.sample(range(256), 4))  # four different key bytes
-    cases += [(f"a random {n}-byte payload", rng.randbytes(n), distinct if n == 9 else
+    cases += [(_("a random {n}-byte payload").format(n=n), rng.randbytes(n), distinct if n == 9 else
                rng.randbytes(4)) for n in (1, 3, 4, 5, 7, 9, 64, 125, 1000, 5000)]
     try:
         takes(fn, 2, what="mask")
