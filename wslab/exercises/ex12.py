@@ -214,18 +214,19 @@ def _token_cases() -> list[tuple[Any, str | None, str]]:
     alice, bob = make_token("alice"), make_token("bob")
     flipped = alice[:-1] + ("0" if alice[-1] != "0" else "1")
     return [
-        (alice, "alice", "alice's own token"),
-        (bob, "bob", "bob's own token"),
-        ("alice." + bob.split(".")[1], None, "alice's name with bob's signature"),
-        ("mallory." + "0" * 16, None, "a made-up signature"),
-        (flipped, None, "alice's token with its last hex digit changed"),
-        (alice.split(".")[0] + "." + alice.split(".")[1][:8], None, "a signature cut to 8 digits"),
-        ("alice", None, "a name without a signature"),
+        (alice, "alice", _("alice's own token")),
+        (bob, "bob", _("bob's own token")),
+        ("alice." + bob.split(".")[1], None, _("alice's name with bob's signature")),
+        ("mallory." + "0" * 16, None, _("a made-up signature")),
+        (flipped, None, _("alice's token with its last hex digit changed")),
+        (alice.split(".")[0] + "." + alice.split(".")[1][:8], None,
+         _("a signature cut to 8 digits")),
+        ("alice", None, _("a name without a signature")),
         ("." + hmac.new(SECRET, b"", hashlib.sha256).hexdigest()[:16], None,
-         "an empty name with its signature"),
-        (alice + "." + alice.split(".")[1], None, "alice's token with a second signature"),
-        ("", None, "an empty string"),
-        (None, None, "no token at all (None)"),
+         _("an empty name with its signature")),
+        (alice + "." + alice.split(".")[1], None, _("alice's token with a second signature")),
+        ("", None, _("an empty string")),
+        (None, None, _("no token at all (None)")),
     ]
 
 
@@ -617,17 +618,17 @@ def check_chat(verify_token: Callable[..., Any], on_command: Callable[..., Any],
     mine = {"verify_token": verify_token, "on_command": on_command, "on_gone": on_gone,
             "resume": resume}
     scenarios: list[tuple[str, Callable[[], str]]] = [
-        ("part (a) sign in", lambda: _scenario_token(mine)),
-        ("part (b) rooms", lambda: _scenario_rooms(mine)),
-        ("part (c) heartbeat", lambda: _scenario_heartbeat(watch)),
-        ("part (d) resume", lambda: _scenario_resume(mine)),
+        (_("part (a) sign in"), lambda: _scenario_token(mine)),
+        (_("part (b) rooms"), lambda: _scenario_rooms(mine)),
+        (_("part (c) heartbeat"), lambda: _scenario_heartbeat(watch)),
+        (_("part (d) resume"), lambda: _scenario_resume(mine)),
     ]
-    part = "the parts"
+    part = _("the parts")
     try:
         for fn, n in (("verify_token", 1), ("on_command", 4), ("on_gone", 2), ("resume", 4),
                       ("watch", 3)):
             takes({**mine, "watch": watch}[fn], n, what=fn)
-        part, stamp = "part (a) sign in", Watch()
+        part, stamp = _("part (a) sign in"), Watch()
         wrong = _check_token_pure(verify_token, stamp) or _timing(stamp, verify_token)
         if wrong:
             raise _Fail(wrong)
@@ -637,4 +638,4 @@ def check_chat(verify_token: Callable[..., Any], on_command: Callable[..., Any],
             done.append(scenario())
     except (StudentError, _Fail) as exc:
         return hint(name, _("{part}: {exc}").format(part=part, exc=exc))
-    return passed(name, "your chat, live:\n- " + "\n- ".join(done))
+    return passed(name, _("your chat, live:") + "\n- " + "\n- ".join(done))
