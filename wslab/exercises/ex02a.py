@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from ..i18n import N_, _
+from ..i18n import N_, _, translate
 from ..labs import conformance
 from ..labs.own_server import CLIENT_PIECES, Fail, OwnServer, talk
 from ..net import serve
@@ -326,39 +326,39 @@ def header(opcode: int, *, length: int = 5, fin: bool = True, rsv1: bool = False
 
 
 CHECK_CASES: tuple[tuple[str, dict[str, Any], int | None], ...] = (
-    ("a masked text frame", header(1), None),
-    ("a first fragment (FIN=0)", header(1, fin=False), None),
-    ("a continuation frame (opcode 0)", header(0), None),
-    ("a binary frame of 70,000 bytes", header(2, length=70_000), None),
-    ("a ping of 125 bytes", header(9, length=125), None),
-    ("a pong", header(10), None),
-    ("a close", header(8, length=2), None),
-    ("RSV1 set", header(1, rsv1=True), 1002),
-    ("RSV2 set", header(2, rsv2=True), 1002),
-    ("RSV3 set", header(9, rsv3=True), 1002),
-    ("opcode 3 (reserved)", header(3), 1002),
-    ("opcode 7 (reserved)", header(7), 1002),
-    ("opcode 11 (reserved)", header(11), 1002),
-    ("opcode 15 (reserved)", header(15), 1002),
-    ("an unmasked text frame", header(1, masked=False), 1002),
-    ("a ping of 126 bytes", header(9, length=126), 1002),
-    ("a close of 200 bytes", header(8, length=200), 1002),
-    ("a fragmented ping (FIN=0)", header(9, fin=False), 1002),
-    ("a fragmented close (FIN=0)", header(8, fin=False, length=2), 1002),
+    (N_("a masked text frame"), header(1), None),
+    (N_("a first fragment (FIN=0)"), header(1, fin=False), None),
+    (N_("a continuation frame (opcode 0)"), header(0), None),
+    (N_("a binary frame of 70,000 bytes"), header(2, length=70_000), None),
+    (N_("a ping of 125 bytes"), header(9, length=125), None),
+    (N_("a pong"), header(10), None),
+    (N_("a close"), header(8, length=2), None),
+    (N_("RSV1 set"), header(1, rsv1=True), 1002),
+    (N_("RSV2 set"), header(2, rsv2=True), 1002),
+    (N_("RSV3 set"), header(9, rsv3=True), 1002),
+    (N_("opcode 3 (reserved)"), header(3), 1002),
+    (N_("opcode 7 (reserved)"), header(7), 1002),
+    (N_("opcode 11 (reserved)"), header(11), 1002),
+    (N_("opcode 15 (reserved)"), header(15), 1002),
+    (N_("an unmasked text frame"), header(1, masked=False), 1002),
+    (N_("a ping of 126 bytes"), header(9, length=126), 1002),
+    (N_("a close of 200 bytes"), header(8, length=200), 1002),
+    (N_("a fragmented ping (FIN=0)"), header(9, fin=False), 1002),
+    (N_("a fragmented close (FIN=0)"), header(8, fin=False, length=2), 1002),
 )
 
 _CHECK_RULES = {
-    "RSV": "no extension was negotiated: RSV1-3 must be 0 (RFC 6455 5.2)",
-    "opcode": "opcodes 3-7 and 11-15 are reserved (RFC 6455 5.2)",
-    "unmasked": "a client masks every frame; a server fails the connection otherwise (5.1)",
-    "ping of 126": "control frames carry at most 125 bytes (RFC 6455 5.5)",
-    "close of 200": "control frames carry at most 125 bytes (RFC 6455 5.5)",
-    "fragmented": "control frames are never fragmented: FIN must be 1 (RFC 6455 5.5)",
+    "RSV": N_("no extension was negotiated: RSV1-3 must be 0 (RFC 6455 5.2)"),
+    "opcode": N_("opcodes 3-7 and 11-15 are reserved (RFC 6455 5.2)"),
+    "unmasked": N_("a client masks every frame; a server fails the connection otherwise (5.1)"),
+    "ping of 126": N_("control frames carry at most 125 bytes (RFC 6455 5.5)"),
+    "close of 200": N_("control frames carry at most 125 bytes (RFC 6455 5.5)"),
+    "fragmented": N_("control frames are never fragmented: FIN must be 1 (RFC 6455 5.5)"),
 }
 
 
 def _rule(what: str) -> str:
-    return next((v for k, v in _CHECK_RULES.items() if k in what), "")
+    return translate(next((v for k, v in _CHECK_RULES.items() if k in what), ""))
 
 
 def check_check_frame(fn: object) -> Result:
@@ -367,8 +367,9 @@ def check_check_frame(fn: object) -> Result:
     case = ""
     try:
         takes(fn, 1, what="check_frame")
-        for what, h, want in CHECK_CASES:
-            case = f"for {what}"
+        for label, h, want in CHECK_CASES:
+            what = translate(label)
+            case = _("for {what}").format(what=what)
             failed, got = _attempt(fn, dict(h), what="check_frame")
             if want is None and failed:
                 return hint(name, _("{what} is valid, but check_frame raised Fail({code}, "
@@ -376,7 +377,7 @@ def check_check_frame(fn: object) -> Result:
                                       what=what, code=got.code, reason=got.reason))
             if want is not None and not failed:
                 return hint(name, _("{what}: check_frame let it through; raise Fail(1002, ...): "
-                                    "{value}").format(what=what, value=_rule(what)))
+                                    "{value}").format(what=what, value=_rule(label)))
             if want is not None and got.code != want:
                 return hint(name, _("{what}: Fail({code}); a broken framing rule is a protocol "
                                     "error, 1002 (RFC 6455 7.4.1)").format(
