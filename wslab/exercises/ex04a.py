@@ -71,30 +71,31 @@ def _segment_mistakes(trace: Trace, f: WireFrame, n: int) -> list[tuple[int, str
     first, last = carrying[0].number, carrying[-1].number
     acks_between = sum(1 for p in c.sent_by("server") if first < p.number < last)
     out = [
-        (1, "one message is not one segment: TCP cuts the byte stream where it likes. Find "
-            "the client's packets from the one marked 'start of' to the one marked "
-            "'(frame ends)'"),
-        (n + echo_n, "you counted the server's echo too: the question is about the client's "
-                     "message, so count packets from client to server only"),
-        (sum(1 for p in sent if p.payload), "you counted every client packet with data, the "
-                                            "HTTP request and the Close frame too: count "
-                                            "only those carrying the message's frame"),
-        (len(sent), "you counted every packet the client sent, the ACKs with len 0 too: "
-                    "count packets that carry bytes of the frame"),
-        (len(c.packets), "that is every packet of the connection, both ways: count the "
-                         "client's packets that carry the frame"),
-        (n + acks_between, "you counted the server's ACKs in between as well: count packets "
-                           "from client to server only"),
+        (1, _("one message is not one segment: TCP cuts the byte stream where it likes. Find "
+              "the client's packets from the one marked 'start of' to the one marked "
+              "'(frame ends)'")),
+        (n + echo_n, _("you counted the server's echo too: the question is about the client's "
+                       "message, so count packets from client to server only")),
+        (sum(1 for p in sent if p.payload), _("you counted every client packet with data, the "
+                                              "HTTP request and the Close frame too: count "
+                                              "only those carrying the message's frame")),
+        (len(sent), _("you counted every packet the client sent, the ACKs with len 0 too: "
+                      "count packets that carry bytes of the frame")),
+        (len(c.packets), _("that is every packet of the connection, both ways: count the "
+                           "client's packets that carry the frame")),
+        (n + acks_between, _("you counted the server's ACKs in between as well: count packets "
+                             "from client to server only")),
     ]
     if syn_mss:
         out.append((math.ceil(len(f.raw) / syn_mss),
-                    f"that is how many MSS-sized segments it would take (the SYNs offer an MSS "
-                    f"of {syn_mss:,}); look at the len column: are the segments that big?"))
+                    _("that is how many MSS-sized segments it would take (the SYNs offer an "
+                      "MSS of {mss:,}); look at the len column: are the segments that "
+                      "big?").format(mss=syn_mss)))
     for mss in ETHERNET_MSS:
         out.append((math.ceil(len(f.raw) / mss),
-                    f"that is what an Ethernet path would need (MTU 1500, MSS about {mss}). "
-                    "This capture is on the loopback interface: read the MSS in the SYN and "
-                    "the len of each packet"))
+                    _("that is what an Ethernet path would need (MTU 1500, MSS about {mss}). "
+                      "This capture is on the loopback interface: read the MSS in the SYN and "
+                      "the len of each packet").format(mss=mss)))
     return out
 
 
@@ -142,18 +143,19 @@ def _segments_story(trace: Trace, f: WireFrame, carrying: list[TcpPacket]) -> st
                 header_size=f.header_size, value=', '.join(f'{s:,}' for s in sizes)))
     repeats = len(carrying) - len({c.offset(p) for p in carrying})
     if repeats:
-        text += f" ({repeats} of them retransmissions of bytes already sent.)"
+        text += _(" ({n} of them retransmissions of bytes already sent.)").format(n=repeats)
     mss = next((p.mss for p in c.packets if p.mss), None)
     if mss and max(sizes) < mss:
-        text += f" They are not MSS-sized: the SYNs offered an MSS of {mss:,}."
+        text += _(" They are not MSS-sized: the SYNs offered an MSS of {mss:,}.").format(mss=mss)
         offered = [trace.window(1, p) for p in c.sent_by("server")
                    if p.number < carrying[0].number]
         if offered and max(sizes) * 2 == max(offered):
-            text += (f" Each full segment is half the {max(offered):,}-byte window the server "
-                     "had offered: Linux sends no segment larger than half the largest window "
-                     "the receiver has offered (tcp_bound_to_half_wnd in include/net/tcp.h).")
-    text += (f" On an Ethernet path (MSS 1460) the same frame would need at least "
-             f"{math.ceil(len(f.raw) / 1460)} segments.")
+            text += _(" Each full segment is half the {window:,}-byte window the server had "
+                      "offered: Linux sends no segment larger than half the largest window the "
+                      "receiver has offered (tcp_bound_to_half_wnd in include/net/tcp.h).").format(
+                window=max(offered))
+    text += _(" On an Ethernet path (MSS 1460) the same frame would need at least {n} "
+              "segments.").format(n=math.ceil(len(f.raw) / 1460))
     return text
 
 
@@ -242,8 +244,8 @@ def check_closing(trace: object, answers: object) -> Result:
             why = (_("the end that closes first is the one that waits (RFC 9293 3.6: FIN-WAIT-1, "
                      "FIN-WAIT-2, then TIME-WAIT)"))
             if said_wait != said_fin:
-                why = (f"you said the {said_fin} sent the first FIN but the {said_wait} waits: "
-                       + why)
+                why = _("you said the {fin} sent the first FIN but the {wait} waits: "
+                        "{why}").format(fin=said_fin, wait=said_wait, why=why)
             return hint(name, _("{scenario!r}, TIME_WAIT: {why}; trace.sockets() shows the "
                                 "kernel's own table").format(scenario=scenario, why=why))
         facts.append(_closing_fact(trace, n, scenario, fin, holders))
@@ -262,12 +264,12 @@ def _closing_fact(trace: Trace, n: int, scenario: str, fin: TcpPacket,
               "{seen}.").format(
                 n=n, scenario=scenario, sender=sender, number=fin.number, seen=seen))
     if sender == "server":
-        text += " As RFC 6455 7.1.1 asks: the server closes TCP first and holds TIME_WAIT."
+        text += _(" As RFC 6455 7.1.1 asks: the server closes TCP first and holds TIME_WAIT.")
     else:
-        text += (" Not what RFC 6455 7.1.1 asks (the server should close first so that the "
-                 "client is not left in TIME_WAIT): this client closed as soon as both Close "
-                 "frames had passed, which 5.5.1 allows (the client SHOULD wait for the "
-                 "server, but MAY close).")
+        text += _(" Not what RFC 6455 7.1.1 asks (the server should close first so that the "
+                  "client is not left in TIME_WAIT): this client closed as soon as both Close "
+                  "frames had passed, which 5.5.1 allows (the client SHOULD wait for the "
+                  "server, but MAY close).")
     return text
 
 
@@ -374,19 +376,20 @@ def _reset_story(trace: Trace, n: int, rst: TcpPacket) -> str:
               for p in trace.conn(m).packets if p.has(RST)]
     for m, p in others:
         a, b = trace.who(m, p)
-        text += f" Packet {p.number} reset connection {m} too ({a} → {b})."
+        text += _(" Packet {number} reset connection {m} too ({a} → {b}).").format(
+            number=p.number, m=m, a=a, b=b)
     sent = [f for f in trace.frames(n, "client") if f.frame.opcode != fr.Opcode.CLOSE]
     if sent and others:
         m = others[0][0]
         passed_on = len([f for f in trace.frames(m, "client")
                          if f.frame.opcode != fr.Opcode.CLOSE])
         if passed_on < len(sent):
-            text += (f" The client sent {len(sent)} messages; only {passed_on} reached the "
-                     "server: the last one died in the proxy.")
+            text += _(" The client sent {n} messages; only {m} reached the server: the last "
+                      "one died in the proxy.").format(n=len(sent), m=passed_on)
     code = trace.notes.get("close_code")
     if code is not None:
-        text += (f" The client reported close code {code}"
-                 + (": abnormal closure, no Close frame (RFC 6455 7.1.5, 7.4.1)."
+        text += (_(" The client reported close code {code}").format(code=code)
+                 + (_(": abnormal closure, no Close frame (RFC 6455 7.1.5, 7.4.1).")
                     if code == 1006 else "."))
     return text
 
@@ -399,15 +402,16 @@ def _mistakes(f: WireFrame) -> list[tuple[bytes, str]]:
     key = f.frame.mask_key or b"\0\0\0\0"
     masked = raw[f.header_size:]
     out = [
-        (masked, "the payload is still masked: XOR byte i with mask_key[i % 4] (RFC 6455 5.3)"),
-        (raw, "your result is the whole frame, header included: the payload starts after "
-              "the 4-byte masking key"),
-        (raw[f.header_size - 4:], "your result starts with the masking key: the payload "
-                                  "starts after it"),
-        (fr.mask(masked, key[::-1]), "the key bytes are used in the wrong order: byte i is "
-                                     "XORed with mask_key[i % 4] (RFC 6455 5.3)"),
-        (fr.mask(masked, key[:1] * 4), "every byte was XORed with the key's first byte only: "
-                                       "byte i takes mask_key[i % 4] (RFC 6455 5.3)"),
+        (masked, _("the payload is still masked: XOR byte i with mask_key[i % 4] (RFC 6455 "
+                   "5.3)")),
+        (raw, _("your result is the whole frame, header included: the payload starts after "
+                "the 4-byte masking key")),
+        (raw[f.header_size - 4:], _("your result starts with the masking key: the payload "
+                                    "starts after it")),
+        (fr.mask(masked, key[::-1]), _("the key bytes are used in the wrong order: byte i is "
+                                       "XORed with mask_key[i % 4] (RFC 6455 5.3)")),
+        (fr.mask(masked, key[:1] * 4), _("every byte was XORed with the key's first byte "
+                                         "only: byte i takes mask_key[i % 4] (RFC 6455 5.3)")),
     ]
     if f.length_form != "7-bit":
         out.append((fr.mask(masked, raw[2:6]),
