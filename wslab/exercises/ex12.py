@@ -140,9 +140,10 @@ def _json(message: str | bytes) -> dict:
     try:
         msg = json.loads(message)
     except ValueError:
-        raise _Fail(f"the server sent {message!r}, which is not JSON") from None
+        raise _Fail(_("the server sent {message!r}, which is not JSON").format(
+            message=message)) from None
     if not isinstance(msg, dict):
-        raise _Fail(f"the server sent {message!r}, not a JSON object")
+        raise _Fail(_("the server sent {message!r}, not a JSON object").format(message=message))
     return msg
 
 
@@ -167,11 +168,13 @@ def _next(client: Client, who: str, after: str, chat: Chat) -> dict:
     try:
         return _json(client.recv(WAIT))
     except TimeoutError:
-        raise _Fail(f"{who} got nothing within {WAIT:g} s after {after}") from None
+        raise _Fail(_("{who} got nothing within {wait:g} s after {after}").format(
+                        who=who, wait=WAIT, after=after)) from None
     except ConnectionClosed as exc:
         if chat.errors:
             raise _Fail(chat.errors[0]) from None
-        raise _Fail(f"{who}'s connection was closed ({exc.code}) after {after}") from None
+        raise _Fail(_("{who}'s connection was closed ({code}) after {after}").format(
+                        who=who, code=exc.code, after=after)) from None
 
 
 def _next_or_none(client: Client, chat: Chat, *, wait: float = WAIT) -> dict | None:
@@ -192,14 +195,16 @@ def _expect(got: dict, who: str, after: str, **want: Any) -> None:
     wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
     if wrong:
         detail = ", ".join(f"{k} {g!r} instead of {w!r}" for k, (g, w) in wrong.items())
-        raise _Fail(f"after {after}, {who} got {got} ({detail})")
+        raise _Fail(_("after {after}, {who} got {got} ({detail})").format(
+                        after=after, who=who, got=got, detail=detail))
 
 
 def _closed(chat: Chat, exc: ConnectionClosed) -> _Fail:
     """A connection closed under a scenario: the student's error if there was one."""
     if chat.errors:
         return _Fail(chat.errors[0])
-    return _Fail(f"a connection closed unexpectedly (code {exc.code}): {exc}")
+    return _Fail(_("a connection closed unexpectedly (code {code}): {exc}").format(
+                     code=exc.code, exc=exc))
 
 
 def _stop(*things: Any) -> None:
@@ -251,7 +256,7 @@ def _scenario_token(parts: dict[str, Callable[..., Any]]) -> str:
     try:
         try:
             connect(server.chat_url).stop()
-            raise _Fail("the server let a client without the class token through the handshake")
+            raise _Fail(_("the server let a client without the class token through the handshake"))
         except ConnectionFailed as exc:
             gate = exc.status
         alice, welcome = sign_in(server.chat_url, make_token("alice"))
@@ -267,8 +272,8 @@ def _scenario_token(parts: dict[str, Callable[..., Any]]) -> str:
                 raise _Fail(chat.errors[0] if chat.errors else
                             f"a forged token was answered with close {exc.code}") from None
         if reply is not None:
-            raise _Fail(f"a hello with a forged token (alice's name, bob's signature) was "
-                        f"answered with {reply}: it must be refused")
+            raise _Fail(_("a hello with a forged token (alice's name, bob's signature) was "
+                          "answered with {reply}: it must be refused").format(reply=reply))
         return (_("handshake without the class token: HTTP {gate}; alice signed in; a forged "
                   "token was closed with {bad_token_code}").format(
                     gate=gate, bad_token_code=BAD_TOKEN_CODE))
@@ -332,7 +337,8 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         _send(carol, type="say", room="games", text="yo")
         got = _next(carol, "carol", "carol said 'yo' in games", chat)
         if got.get("room") == "lobby":
-            raise _Fail(f"carol, who is only in 'games', got alice's lobby message {got}")
+            raise _Fail(_("carol, who is only in 'games', got alice's lobby message {got}").format(
+                            got=got))
         _expect(got, "carol", "carol said 'yo' in games", type="said", seq=2, room="games",
                 **{"from": "carol"})
         _send(carol, type="say", room="lobby", text="let me in")
@@ -340,13 +346,14 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         got = _next_or_none(carol, chat)
         if got is None or got.get("type") == "said":
             leaked = _next_or_none(alice, chat, wait=0.2)
-            raise _Fail(f"after {after}, carol got {got} and alice (in lobby) got {leaked}: a "
-                        "say to a room the sender is not in is answered with an error to the "
-                        "sender, delivered to nobody and numbered with no seq")
+            raise _Fail(_("after {after}, carol got {got} and alice (in lobby) got {leaked}: a "
+                          "say to a room the sender is not in is answered with an error to the "
+                          "sender, delivered to nobody and numbered with no seq").format(
+                            after=after, got=got, leaked=leaked))
         _expect(got, "carol", after, type="error")
         if chat.seq != 2:
-            raise _Fail(f"a say from outside the room still took a seq (chat.seq is {chat.seq}, "
-                        "expected 2)")
+            raise _Fail(_("a say from outside the room still took a seq (chat.seq is {seq}, "
+                          "expected 2)").format(seq=chat.seq))
         _send(bob, type="leave", room="lobby")
         _expect(_next(bob, "bob", "his leave", chat), "bob", "bob's leave lobby", type="left",
                 room="lobby")
@@ -356,7 +363,7 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         _send(bob, type="say", room="lobby", text="me?")
         got = _next(bob, "bob", "bob (who left lobby) said something there", chat)
         if got.get("type") == "said":
-            raise _Fail(f"bob left lobby but still got {got}")
+            raise _Fail(_("bob left lobby but still got {got}").format(got=got))
         _expect(got, "bob", "bob (who left lobby) said something there", type="error")
         # a member who disconnects must leave every room
         _send(carol, type="join", room="lobby")
@@ -373,16 +380,18 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         stale = [room for room, members in chat.rooms.items()
                  if any(getattr(c, "id", None) == carol_id for c in members)]
         if stale:
-            raise _Fail(f"carol disconnected, but chat.rooms still has her connection in {stale}: "
-                        "on_gone must remove a closed connection from every room")
+            raise _Fail(_("carol disconnected, but chat.rooms still has her connection in "
+                          "{stale}: on_gone must remove a closed connection from every "
+                          "room").format(
+                            stale=stale))
         _send(alice, type="say", room="lobby", text="bye carol")
         _expect(_next(alice, "alice", "alice said 'bye carol' after carol left", chat), "alice",
                 "alice said 'bye carol'", type="said", seq=4)
         kept = [(m.get("seq"), m.get("room")) for m in chat.history if isinstance(m, dict)]
         if kept != [(1, "lobby"), (2, "games"), (3, "lobby"), (4, "lobby")]:
-            raise _Fail(f"after four 'said' messages chat.history holds {kept} as (seq, room): "
-                        "append every 'said' message to chat.history, in seq order (part d "
-                        "replays from it)")
+            raise _Fail(_("after four 'said' messages chat.history holds {kept} as (seq, room): "
+                          "append every 'said' message to chat.history, in seq order (part d "
+                          "replays from it)").format(kept=kept))
         return (_("join/leave answered, 'said' reached exactly the room's members with seq 1, 2, "
                   "3, 4 and went into chat.history, the sender's name came from the token (not "
                   "the message), a closed connection left its rooms"))
@@ -422,18 +431,20 @@ def _healthy(watch_outcome: dict[str, Any], beats: int, healthy: float) -> None:
         raise _Fail(watch_outcome["error"])
     most = round(healthy / INTERVAL) + 1
     if beats > most:  # first: a flood of pings is the error, whatever happened next
-        raise _Fail(f"watch sent {beats} heartbeats in {healthy:g} s, about one every "
-                    f"{healthy / beats:.2f} s; it should wait interval ({INTERVAL:g} s) between "
-                    f"them (at most {most}) and give each one timeout ({TIMEOUT:g} s) to be "
-                    "answered: sleep(interval), then ping(timeout=timeout)")
+        raise _Fail(_("watch sent {beats} heartbeats in {healthy:g} s, about one every "
+                      "{value:.2f} s; it should wait interval ({interval:g} s) between them (at "
+                      "most {most}) and give each one timeout ({timeout:g} s) to be answered: "
+                      "sleep(interval), then ping(timeout=timeout)").format(
+                        beats=beats, healthy=healthy, value=healthy / beats, interval=INTERVAL,
+                        most=most, timeout=TIMEOUT))
     if "t" in watch_outcome:
-        raise _Fail(f"watch returned {watch_outcome.get('value')!r} while the server was "
-                    f"answering (within {healthy:g} s): return only when a heartbeat goes "
-                    "unanswered")
+        raise _Fail(_("watch returned {watch_outcome!r} while the server was answering (within "
+                      "{healthy:g} s): return only when a heartbeat goes unanswered").format(
+                        watch_outcome=watch_outcome.get('value'), healthy=healthy))
     if beats == 0:
-        raise _Fail(f"watch sent nothing in {healthy:g} s: only a heartbeat that goes "
-                    "unanswered tells that the peer is gone (app_ping(timeout=timeout) or "
-                    "ping(timeout=timeout) every interval)")
+        raise _Fail(_("watch sent nothing in {healthy:g} s: only a heartbeat that goes "
+                      "unanswered tells that the peer is gone (app_ping(timeout=timeout) or "
+                      "ping(timeout=timeout) every interval)").format(healthy=healthy))
 
 
 def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
@@ -465,13 +476,16 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
         if thread.is_alive():
             unanswered = _heartbeats(client, dark)
             if unanswered >= 2:
-                raise _Fail(f"watch sent {unanswered} heartbeats in the {bound:g} s after the "
-                            "blackhole and none was answered, yet it kept going: return as "
-                            f"soon as one gets no answer within timeout ({TIMEOUT:g} s)")
-            raise _Fail(f"no detection within {bound:g} s of the blackhole (interval "
-                        f"{INTERVAL:g} s + timeout {TIMEOUT:g} s + {SLACK:g} s slack): TCP stays "
-                        "open under a blackhole, so only a ping that gets no pong within "
-                        "`timeout` tells (app_ping(timeout=timeout) or ping(timeout=timeout))")
+                raise _Fail(_("watch sent {unanswered} heartbeats in the {bound:g} s after the "
+                              "blackhole and none was answered, yet it kept going: return as soon "
+                              "as one gets no answer within timeout ({timeout:g} s)").format(
+                                unanswered=unanswered, bound=bound, timeout=TIMEOUT))
+            raise _Fail(_("no detection within {bound:g} s of the blackhole (interval "
+                          "{interval:g} s + timeout {timeout:g} s + {slack:g} s slack): TCP stays "
+                          "open under a blackhole, so only a ping that gets no pong within "
+                          "`timeout` tells (app_ping(timeout=timeout) or "
+                          "ping(timeout=timeout))").format(
+                            bound=bound, interval=INTERVAL, timeout=TIMEOUT, slack=SLACK))
         if "error" in outcome:
             err = outcome["error"]
             if outcome.get("timeout"):
@@ -575,23 +589,25 @@ def _compare_stream(seqs: list[Any], want: list[int], chat: Chat) -> str:
     seen: set[Any] = set()
     for i, s in enumerate(seqs):
         if s in seen:
-            raise _Fail(f"seq {s} reached the reader twice (once before a reset, again after "
-                        "it resumed): replay only messages with seq > last_seq")
+            raise _Fail(_("seq {s} reached the reader twice (once before a reset, again after it "
+                          "resumed): replay only messages with seq > last_seq").format(s=s))
         if rooms.get(s) != "lobby":
-            raise _Fail(f"seq {s} from room {rooms.get(s)!r} reached the reader, which rejoined "
-                        "only ['lobby']: replay only the rooms in msg['rooms']")
+            raise _Fail(_("seq {s} from room {rooms!r} reached the reader, which rejoined only "
+                          "['lobby']: replay only the rooms in msg['rooms']").format(
+                            s=s, rooms=rooms.get(s)))
         if i and seqs[i - 1] is not None and s is not None and s < seqs[i - 1]:
-            raise _Fail(f"seq {s} arrived after seq {seqs[i - 1]}: replay in seq order")
+            raise _Fail(_("seq {s} arrived after seq {seqs}: replay in seq order").format(
+                            s=s, seqs=seqs[i - 1]))
         seen.add(s)
     missing = [s for s in want if s not in seen]
     if not seqs:
-        raise _Fail("the reader (hello with rooms ['lobby']) got no 'said' at all: resume must "
-                    "add the connection to every room in msg['rooms']")
+        raise _Fail(_("the reader (hello with rooms ['lobby']) got no 'said' at all: resume must "
+                      "add the connection to every room in msg['rooms']"))
     if missing:
         run = f"{missing[0]}" + (f" ... {missing[-1]}" if len(missing) > 1 else "")
-        raise _Fail(f"{len(missing)} lobby message(s) never reached the reader (seq {run}): "
-                    "after a reconnect, send every message of its rooms with seq > last_seq "
-                    "from chat.history")
+        raise _Fail(_("{n} lobby message(s) never reached the reader (seq {run}): after a "
+                      "reconnect, send every message of its rooms with seq > last_seq from "
+                      "chat.history").format(n=len(missing), run=run))
     return _("every lobby message arrived exactly once and in order (seq {want}-{want2})").format(
                want=want[0], want2=want[-1])
 
