@@ -20,7 +20,7 @@ def chromium(executable: str) -> Iterator[object]:
     with tempfile.TemporaryDirectory(prefix="wslab-chromium-") as profile, sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1000, "height": 800})
+            viewport={"width": 1024, "height": 768})  # the classroom projector
         try:
             yield ctx
         finally:

@@ -58,6 +58,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (module in SLOW_MODULES or short in SLOW_TESTS
                 or item.get_closest_marker("browser") is not None):
             item.add_marker(pytest.mark.slow)
+        if "installed_wslab" in getattr(item, "fixturenames", ()):
+            # one wheel build per run: under pytest-xdist (--dist loadgroup) every test that
+            # uses the installed wheel runs in the same worker, so the session fixture is
+            # made once, not once per worker
+            item.add_marker(pytest.mark.xdist_group("installed_wslab"))
 
 
 def need(condition: bool, what: str) -> None:

@@ -67,6 +67,31 @@ def test_output_that_ends_raises_child_exited_with_its_stderr():
     assert child.stop(2) == 3
 
 
+def test_once_the_child_has_exited_its_whole_stderr_is_in_the_tail():
+    """The exit is seen (wait) before the draining thread may have read the last bytes;
+    the tail waits for it (each run: 64 KiB written just before exiting)."""
+    script = "import sys; sys.stderr.write('x' * 65000 + '\\nInvalid frame\\n'); sys.exit(1)"
+    for _ in range(5):
+        child = spawn([PY, "-c", script], what="the crashing child")
+        try:
+            assert child.wait(10) == 1
+            assert child.tail_lines(1) == ["Invalid frame"]
+        finally:
+            child.stop(2)
+
+
+def test_the_tail_does_not_wait_long_for_a_pipe_a_grandchild_holds():
+    child = spawn([PY, "-c", "import subprocess, sys; subprocess.Popen(['sleep', '30']); "
+                             "sys.stderr.write('parent done\\n')"], what="the parent child")
+    try:
+        child.wait(10)
+        t0 = time.monotonic()
+        assert "parent done" in child.stderr_tail
+        assert time.monotonic() - t0 < 3  # one bounded join, not until the grandchild ends
+    finally:
+        child.stop(2)
+
+
 def test_a_child_flooding_stderr_does_not_block_and_the_tail_is_bounded():
     # 4 MiB on stderr, far beyond a pipe's 64 KiB, then a line on stdout
     code = ("import sys\n"

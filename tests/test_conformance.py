@@ -15,10 +15,20 @@ from wslab.exercises.solutions import ex02 as m2
 from wslab.exercises.solutions import ex02a as m
 from wslab.labs import conformance, own_server
 from wslab.labs.conformance import FAILED, NON_STRICT, OK, run_conformance
-from wslab.labs.own_server import Fail
 from wslab.ui.conformance_table import conformance_table
 
 from .conftest import wait_until
+from .own_mistakes import (
+    assemble_no_reassembly,
+    assemble_per_fragment,
+    control_1005,
+    control_answers_pong,
+    control_any_code,
+    joined,
+    read_no_unmask,
+    read_with_length16,
+    strict_utf8,
+)
 
 MODEL = {p: getattr(m, p) for p in own_server.PIECES}
 
@@ -64,78 +74,12 @@ def test_the_model_solution_passes_every_case(own):
 
 # --- typical student mistakes: each is the model with one thing wrong -------------------------
 
-def _header(recv_exactly):
-    head = recv_exactly(2)
-    extra = {126: 2, 127: 8}.get(head[1] & 0x7F, 0)
-    return head + recv_exactly(extra + (4 if head[1] & 0x80 else 0))
-
-
-def read_no_unmask(recv_exactly):
-    h = m2.parse_header(_header(recv_exactly))
-    return h, recv_exactly(h["length"])
-
-
-def _read_length16(decode):
-    def read_frame(recv_exactly):
-        head = _header(recv_exactly)
-        h = m2.parse_header(head)
-        if head[1] & 0x7F == 126:
-            h["length"] = decode(head[2:4])
-        payload = recv_exactly(h["length"])
-        return h, m2.mask(payload, h["mask_key"]) if h["masked"] else payload
-    return read_frame
-
-
-def _message(state, h, payload, finish):
-    op = h["opcode"]
-    if (op == 0) != ("parts" in state):
-        raise Fail(1002, "fragments out of order")
-    if op != 0:
-        state.update(op=op, parts=[])
-    state["parts"].append(payload)
-    if not h["fin"]:
-        return None
-    data = b"".join(state.pop("parts"))
-    return finish(data) if state["op"] == 1 else data
-
-
-def _strict(data):
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Fail(1007, "text is not UTF-8") from None
-
-
-def assemble_no_reassembly(state, h, payload):
-    return payload.decode("utf-8") if h["opcode"] == 1 else payload
-
-
-def assemble_per_fragment(state, h, payload):
-    if h["opcode"] in (0, 1) and state.get("op", h["opcode"]) == 1:
-        _strict(payload)                        # each fragment decoded on its own
-    return m.assemble(state, h, payload)
-
-
 def control_no_pong(h, payload):
     return None if h["opcode"] == 9 else m.control(h, payload)
 
 
 def control_no_close_echo(h, payload):
     return None if h["opcode"] == 8 else m.control(h, payload)
-
-
-def control_any_code(h, payload):
-    return m.encode_frame(8, payload[:2]) if h["opcode"] == 8 else m.control(h, payload)
-
-
-def control_answers_pong(h, payload):
-    return m.encode_frame(10, payload) if h["opcode"] == 10 else m.control(h, payload)
-
-
-def control_1005(h, payload):
-    if h["opcode"] == 8 and not payload:
-        return m.encode_frame(8, (1005).to_bytes(2, "big"))
-    return m.control(h, payload)
 
 
 def encode_16_from_125(opcode, payload):
@@ -157,11 +101,11 @@ def encode_masked(opcode, payload):
 MISTAKES = {
     "no unmasking": ({"read_frame": read_no_unmask}, {
         "2.6": (FAILED, "still masked"), "2.10": (FAILED, "still masked"), "2.1": (OK, "")}),
-    "16-bit length read as signed": ({"read_frame": _read_length16(
+    "16-bit length read as signed": ({"read_frame": read_with_length16(
         lambda b: int.from_bytes(b, "big", signed=True))}, {
         "2.4": (FAILED, "read_frame raised ValueError: recv_exactly(-25536)"),
         "2.3": (OK, "")}),
-    "16-bit length in the wrong byte order": ({"read_frame": _read_length16(
+    "16-bit length in the wrong byte order": ({"read_frame": read_with_length16(
         lambda b: int.from_bytes(b, "little"))}, {
         "2.3": (FAILED, "nothing within"), "2.4": (FAILED, "16,540 bytes"),
         "2.2": (OK, "")}),
@@ -169,10 +113,10 @@ MISTAKES = {
         "3.1": (FAILED, "TEXT 'Hel'"), "3.5": (FAILED, "went on as if"), "2.3": (OK, "")}),
     "text decoded fragment by fragment": ({"assemble": assemble_per_fragment}, {
         "6.2": (FAILED, "Close 1007"), "6.1": (OK, "")}),
-    "UTF-8 checked only at the end": ({"assemble": lambda s, h, p: _message(s, h, p, _strict)}, {
+    "UTF-8 checked only at the end": ({"assemble": joined(strict_utf8)}, {
         "6.5": (NON_STRICT, "after the last fragment"), "6.3": (OK, "")}),
-    "invalid UTF-8 not rejected": ({"assemble": lambda s, h, p: _message(
-        s, h, p, lambda d: d.decode("utf-8", "replace"))}, {
+    "invalid UTF-8 not rejected": ({"assemble": joined(
+        lambda d: d.decode("utf-8", "replace"))}, {
         "6.3": (FAILED, "went on as if"), "6.6": (FAILED, "went on as if")}),
     "ping not answered": ({"control": control_no_pong}, {
         "4.1": (FAILED, "every Ping must be answered"), "3.2": (FAILED, "Pong")}),

@@ -24,6 +24,18 @@ from wslab.labs import own_server
 from wslab.labs.own_server import Fail
 from wslab.protocol import handshake as hs
 
+from .own_mistakes import (
+    assemble_no_reassembly,
+    assemble_per_fragment,
+    control_1005,
+    control_answers_pong,
+    control_any_code,
+    joined,
+    read_no_unmask,
+    read_with_length16,
+    strict_utf8,
+)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02a_your_own_server.ipynb"
 
@@ -134,28 +146,6 @@ def test_ex02a_handshake():
 
 # -- exercise 2: reading a frame -------------------------------------------------------------
 
-def _header_bytes(recv_exactly):
-    head = recv_exactly(2)
-    extra = {126: 2, 127: 8}.get(head[1] & 0x7F, 0)
-    return head + recv_exactly(extra + (4 if head[1] & 0x80 else 0))
-
-
-def read_no_unmask(recv_exactly):
-    h = m2.parse_header(_header_bytes(recv_exactly))
-    return h, recv_exactly(h["length"])
-
-
-def _read_with_length16(decode):
-    def read(recv_exactly):
-        head = _header_bytes(recv_exactly)
-        h = m2.parse_header(head)
-        if head[1] & 0x7F == 126:
-            h["length"] = decode(head[2:4])
-        payload = recv_exactly(h["length"])
-        return h, m2.mask(payload, h["mask_key"]) if h["masked"] else payload
-    return read
-
-
 def read_fixed_header(recv_exactly):
     head = recv_exactly(14)                     # the largest header, whatever the frame
     h = m2.parse_header(head)
@@ -177,9 +167,9 @@ def test_ex02a_read_frame():
     assert ok(ex02a.check_read_frame(m.read_frame))
     fails(ex02a.check_read_frame(stub), "not written yet")
     fails(ex02a.check_read_frame(read_no_unmask), "still masked", "5.3")
-    fails(ex02a.check_read_frame(_read_with_length16(
+    fails(ex02a.check_read_frame(read_with_length16(
         lambda b: int.from_bytes(b, "big", signed=True))), "40,000", "negative", "signed")
-    fails(ex02a.check_read_frame(_read_with_length16(lambda b: int.from_bytes(b, "little"))),
+    fails(ex02a.check_read_frame(read_with_length16(lambda b: int.from_bytes(b, "little"))),
           "h['length']", "256", "16-bit length")
     fails(ex02a.check_read_frame(read_fixed_header), "it read 14 bytes of a 7-byte frame",
           "exactly")
@@ -300,45 +290,6 @@ def test_ex02a_check_frame():
 
 # -- exercise 5: messages from fragments ------------------------------------------------------
 
-def assemble_no_reassembly(state, h, payload):
-    return payload.decode("utf-8") if h["opcode"] == 1 else payload
-
-
-def _joined(decode):
-    def assemble(state, h, payload):
-        op = h["opcode"]
-        if (op == 0) != ("parts" in state):
-            raise Fail(1002, "order")
-        if op != 0:
-            state.update(op=op, parts=[])
-        state["parts"].append(payload)
-        if not h["fin"]:
-            return None
-        data = b"".join(state.pop("parts"))
-        return decode(data) if state["op"] == 1 else data
-    return assemble
-
-
-def _strict_utf8(data):
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Fail(1007, "not UTF-8") from None
-
-
-def assemble_per_fragment(state, h, payload):
-    op = h["opcode"]
-    if (op == 0) != ("parts" in state):
-        raise Fail(1002, "order")
-    if op != 0:
-        state.update(op=op, parts=[])
-    state["parts"].append(_strict_utf8(payload) if state["op"] == 1 else payload)
-    if not h["fin"]:
-        return None
-    parts = state.pop("parts")
-    return "".join(parts) if state["op"] == 1 else b"".join(parts)
-
-
 def assemble_no_reset(state, h, payload):
     op = h["opcode"]
     if op != 0:
@@ -349,12 +300,12 @@ def assemble_no_reset(state, h, payload):
     if not h["fin"]:
         return None
     data = b"".join(state["parts"])
-    return _strict_utf8(data) if state["op"] == 1 else data
+    return strict_utf8(data) if state["op"] == 1 else data
 
 
 def assemble_binary_as_text(state, h, payload):
     got = m.assemble(state, h, payload)
-    return _strict_utf8(got) if isinstance(got, bytes) else got
+    return strict_utf8(got) if isinstance(got, bytes) else got
 
 
 def assemble_no_order_rules(state, h, payload):
@@ -374,8 +325,8 @@ def test_ex02a_assemble():
           "one text frame", "b'Hello'")
     fails(ex02a.check_assemble(assemble_binary_as_text), "not UTF-8", "only text is decoded")
     fails(ex02a.check_assemble(assemble_per_fragment), "split across fragments", "incremental")
-    fails(ex02a.check_assemble(_joined(_strict_utf8)), "first fragment", "as soon as")
-    fails(ex02a.check_assemble(_joined(lambda d: d.decode("utf-8", "replace"))), "0xff",
+    fails(ex02a.check_assemble(joined(strict_utf8)), "first fragment", "as soon as")
+    fails(ex02a.check_assemble(joined(lambda d: d.decode("utf-8", "replace"))), "0xff",
           "Fail(1007")
     fails(ex02a.check_assemble(assemble_no_reset), "two messages in a row", "start afresh")
     fails(ex02a.check_assemble(assemble_no_order_rules), "no message open", "Fail(1002")
@@ -391,14 +342,6 @@ def control_ping_back(h, payload):
     return m.encode_frame(9, payload) if h["opcode"] == 9 else m.control(h, payload)
 
 
-def control_answers_pong(h, payload):
-    return m.encode_frame(10, payload) if h["opcode"] == 10 else m.control(h, payload)
-
-
-def control_any_code(h, payload):
-    return m.encode_frame(8, payload[:2]) if h["opcode"] == 8 else m.control(h, payload)
-
-
 def control_no_private_codes(h, payload):
     if h["opcode"] == 8 and int.from_bytes(payload[:2], "big") >= 3000:
         raise Fail(1002, "unknown code")
@@ -408,12 +351,6 @@ def control_no_private_codes(h, payload):
 def control_reason_unchecked(h, payload):
     if h["opcode"] == 8 and len(payload) > 2:
         return m.control(h, payload[:2])
-    return m.control(h, payload)
-
-
-def control_1005(h, payload):
-    if h["opcode"] == 8 and not payload:
-        return m.encode_frame(8, (1005).to_bytes(2, "big"))
     return m.control(h, payload)
 
 

@@ -277,8 +277,11 @@ def test_make_check_and_make_test_split_the_tests_by_the_slow_marker():
     from tests import conftest
 
     make = (ROOT / "Makefile").read_text()
-    runs = re.findall(r"pytest (.*)\$\(PYTEST_ARGS\)", make)
-    assert sorted(r.strip() for r in runs) == ['-m "not slow"', "-m slow"], runs
+    runs = re.findall(r"pytest (-m (?:slow|\"not slow\"))\s(.*)\$\(PYTEST_ARGS\)", make)
+    assert sorted(marker for marker, _ in runs) == ['-m "not slow"', "-m slow"], runs
+    # the rest of each line only spreads the same selection over workers (pytest-xdist)
+    assert all(re.fullmatch(r"(-n \$\(\w+\)( --dist loadgroup)?\s*)?", rest)
+               for _, rest in runs), runs
     ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert any(m.startswith("slow:") for m in ini["markers"])
     for module in conftest.SLOW_MODULES:

@@ -79,27 +79,31 @@ def _long(value: object) -> bool:
     return isinstance(value, (str, bytes)) and len(value) >= MIN_LEN
 
 
-class Watched(str):
-    """A str that records ``==``/``!=`` against another long string."""
+class _Recording:
+    """``==``/``!=`` recorded against another long string or bytes (mixed into both)."""
 
     _watch: Watch
 
-    def __new__(cls, value: str, watch: Watch) -> Watched:
-        self = super().__new__(cls, value)
+    def __new__(cls, value: Any, watch: Watch) -> Any:
+        self = super().__new__(cls, value)  # type: ignore[call-arg]
         self._watch = watch
         return self
 
     def _seen(self, other: object) -> None:
         if _long(self) and _long(other):
-            self._watch.note(sys._getframe(2))
+            self._watch.note(sys._getframe(2))  # the frame that ran the comparison
 
     def __eq__(self, other: object) -> bool:
         self._seen(other)
-        return str.__eq__(self, other)
+        return super().__eq__(other)
 
     def __ne__(self, other: object) -> bool:
         self._seen(other)
-        return str.__ne__(self, other)
+        return super().__ne__(other)
+
+
+class Watched(_Recording, str):
+    """A str that records ``==``/``!=`` against another long string."""
 
     __hash__ = str.__hash__
 
@@ -139,27 +143,8 @@ class Watched(str):
         return self._w(str.encode(self, encoding, errors))
 
 
-class WatchedBytes(bytes):
+class WatchedBytes(_Recording, bytes):
     """Bytes that record ``==``/``!=`` against other long bytes or strings."""
-
-    _watch: Watch
-
-    def __new__(cls, value: bytes, watch: Watch) -> WatchedBytes:
-        self = super().__new__(cls, value)
-        self._watch = watch
-        return self
-
-    def _seen(self, other: object) -> None:
-        if _long(self) and _long(other):
-            self._watch.note(sys._getframe(2))
-
-    def __eq__(self, other: object) -> bool:
-        self._seen(other)
-        return bytes.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        self._seen(other)
-        return bytes.__ne__(self, other)
 
     __hash__ = bytes.__hash__
 

@@ -160,13 +160,13 @@ def check_backoff(backoff: object, *, clients: int = 40, seed: int = 0) -> Resul
     if herd.all_back_after is None or herd.all_back_after > limit:
         took = _("not within 20 s") if herd.all_back_after is None \
             else f"{herd.all_back_after:.2f} s"
-        return hint(NAME, _("the server was back after {restart_after:g} s but the last client "
+        return hint(NAME, _("the server was back after {restart_after:.2f} s but the last client "
                             "only after {took} (allowed {limit:.1f} s): is the cap "
                             "applied?").format(restart_after=herd.restart_after, took=took,
                                                limit=limit))
     return passed(NAME, f"{N_DRAWS} delays per attempt 0-9 spread from 0 to min({CAP:g}, "
                         f"{INITIAL:g} x {FACTOR:g}**attempt); {clients} real clients, server "
-                        f"down {herd.restart_after:g} s: {len(herd.attempts)} attempts; once it "
+                        f"down {herd.restart_after:.2f} s: {len(herd.attempts)} attempts; once it "
                         f"was back, at most {peak} within {SPIKE_WINDOW * 1e3:.0f} ms were due "
                         f"(allowed: {int(0.4 * clients)}); all back "
                         f"{herd.all_back_after:.2f} s after the outage began"

@@ -23,6 +23,8 @@ class HerdResult:
 
     jitter: str
     clients: int
+    # seconds from the stop to the server listening again, measured (the requested outage
+    # plus however long stopping and starting took on this machine)
     restart_after: float
     attempts: list[float]  # seconds after the server went down, every client's every attempt
     all_back_after: float | None  # seconds until every client was connected again
@@ -75,11 +77,12 @@ def herd_experiment(*, clients: int = 50, jitter: str = "full", restart_after: f
         server.stop()
         time.sleep(restart_after)  # the outage itself: nothing to wait for
         server = serve(name=f"herd-{jitter}", port=port)
+        listening = time.monotonic() - t0
         back = _wait(lambda: all(rc.state is State.OPEN and rc.stats.connects >= 2 for rc in rcs),
                      timeout)
         pairs = [(a - t0, d - t0) for rc in rcs
                  for a, d in zip(rc.stats.attempts, rc.stats.due, strict=False) if a > t0]
-        return HerdResult(label or jitter, clients, restart_after, sorted(a for a, _ in pairs),
+        return HerdResult(label or jitter, clients, listening, sorted(a for a, _ in pairs),
                           (back - t0) if back is not None else None,
                           due=[d for _, d in pairs],
                           max_late=max((a - d for a, d in pairs), default=0.0))

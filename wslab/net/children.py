@@ -202,7 +202,14 @@ class Child:
 
     @property
     def stderr_tail(self) -> str:
-        """The newest bytes the child wrote to stderr (at most ``tail_bytes``), as text."""
+        """The newest bytes the child wrote to stderr (at most ``tail_bytes``), as text.
+
+        Once the child has exited, everything it wrote is in it: the draining thread is
+        given up to a second to read the pipe to its end first."""
+        if self.proc.poll() is not None:
+            for t in self._threads:
+                if t.name.endswith(("-stderr", "-output")) and t is not threading.current_thread():
+                    t.join(1.0)
         with self._tail_lock:
             return self._tail.decode("utf-8", "replace")
 

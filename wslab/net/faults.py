@@ -312,7 +312,12 @@ class _Pipe:
                 # this rate, so N bytes take at least N / rate seconds.
                 now = loop.time()
                 if self._slot is None or self._slot[1:] != (rate, n):
-                    self._slot = (max(now, self.next_free) + n / rate, rate, n)
+                    # A wake-up less than two pieces late is the loop's lag (a busy machine),
+                    # not an idle link: the next piece follows the last one as on a wire, so
+                    # a long transfer keeps the rate; a longer gap is idle time, never credit.
+                    busy = now - self.next_free < 2 * PACE_SLICE_S
+                    start = self.next_free if busy else now
+                    self._slot = (start + n / rate, rate, n)
                 if now < self._slot[0]:
                     await self.board.settings.wait(self._slot[0] - now)
                     continue  # settings may have changed meanwhile
