@@ -336,9 +336,10 @@ def check_reset(trace: object, answers: object) -> Result:
     if port != rst.src[1]:
         return hint(name, _port_hint(trace, n, port))
     if close != bool(closes):
-        return hint(name, "look again at the what column of connection "
-                          f"{n} before the reset: " + ("is there a CLOSE frame?" if close else
-                                                        "a CLOSE frame did cross"))
+        return hint(name, _("look again at the what column of connection {n} before the "
+                            "reset: {question}").format(
+            n=n, question=_("is there a CLOSE frame?") if close else
+            _("a CLOSE frame did cross")))
     return passed(name, _reset_story(trace, n, rst))
 
 

@@ -164,13 +164,15 @@ def check_backoff(backoff: object, *, clients: int = 40, seed: int = 0) -> Resul
                             "only after {took} (allowed {limit:.1f} s): is the cap "
                             "applied?").format(restart_after=herd.restart_after, took=took,
                                                limit=limit))
-    return passed(NAME, f"{N_DRAWS} delays per attempt 0-9 spread from 0 to min({CAP:g}, "
-                        f"{INITIAL:g} x {FACTOR:g}**attempt); {clients} real clients, server "
-                        f"down {herd.restart_after:.2f} s: {len(herd.attempts)} attempts; once it "
-                        f"was back, at most {peak} within {SPIKE_WINDOW * 1e3:.0f} ms were due "
-                        f"(allowed: {int(0.4 * clients)}); all back "
-                        f"{herd.all_back_after:.2f} s after the outage began"
-                        + _lag_note(herd.max_late))
+    return passed(NAME, _("{n} delays per attempt 0-9 spread from 0 to min({cap:g}, {initial:g} "
+                          "x {factor:g}**attempt); {clients} real clients, server down "
+                          "{down:.2f} s: {attempts} attempts; once it was back, at most {peak} "
+                          "within {window:.0f} ms were due (allowed: {allowed}); all back "
+                          "{back:.2f} s after the outage began").format(
+        n=N_DRAWS, cap=CAP, initial=INITIAL, factor=FACTOR, clients=clients,
+        down=herd.restart_after, attempts=len(herd.attempts), peak=peak,
+        window=SPIKE_WINDOW * 1e3, allowed=int(0.4 * clients), back=herd.all_back_after)
+        + _lag_note(herd.max_late))
 
 
 def _lag_note(late: float) -> str:

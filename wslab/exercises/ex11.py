@@ -74,9 +74,10 @@ def check_deliver_once(deliver_once: object) -> Result:
             return hint(name, _("{label}: the first item is the list of data to deliver; got "
                                 "{out!r}").format(label=label, out=out))
         if list(out) != want[0]:
-            return hint(name, f"{label}: last_seen={last_seen}, incoming={incoming} -> you "
-                              f"delivered {list(out)!r}, expected {want[0]!r}"
-                              + _deliver_why(list(out), want[0], incoming, last_seen))
+            return hint(name, _("{label}: last_seen={last_seen}, incoming={incoming} -> you "
+                                "delivered {got!r}, expected {want!r}").format(
+                label=label, last_seen=last_seen, incoming=incoming, got=list(out),
+                want=want[0]) + _deliver_why(list(out), want[0], incoming, last_seen))
         if isinstance(seen, bool) or seen != want[1]:
             why = (_(" (the last number DELIVERED, not the last or largest one that arrived)")
                    if seen in [s for s, _d in incoming] else "")
