@@ -433,8 +433,8 @@ def coordinated_omission(result: OmissionResult, *,
     left.set_title(P_("Per message"))
     left.legend(loc="upper right", fontsize=MIN_PT)
     ps = [50, 90, 99, 99.9]
-    for xs, colour, label in ((result.naive_s, "#1a5fb4", "actual"),
-                              (result.intended_s, "#c01c28", "intended")):
+    for xs, colour, label in ((result.naive_s, "#1a5fb4", P_("actual")),
+                              (result.intended_s, "#c01c28", P_("intended"))):
         right.plot([str(p) for p in ps], [percentile(xs, p) * 1e3 for p in ps], "o-",
                    color=colour, label=label)
     log_axis(right)
