@@ -17,9 +17,17 @@ from setuptools.command.build_py import build_py
 COURSE = Path(__file__).resolve().parent / "notebooks"
 
 
+#: The course in other languages: ``notebooks/zh-CN/*.ipynb`` goes to ``wslab/_course/zh-CN/``.
+EDITIONS = ("zh-CN",)
+
+
 def course_files(folder: Path = COURSE) -> list[Path]:
-    """The files of the course: every visible file directly in ``notebooks/``."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """The files of the course: every visible file directly in ``notebooks/``, and the
+    notebooks of each edition's folder (not its translation sources)."""
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    for edition in EDITIONS:
+        files += (folder / edition).glob("*.ipynb")
+    return sorted(files)
 
 
 class BuildWithCourse(build_py):
@@ -33,7 +41,9 @@ class BuildWithCourse(build_py):
         shutil.rmtree(target, ignore_errors=True)  # no notebook left over from an older build
         target.mkdir(parents=True)
         for path in course_files():
-            shutil.copyfile(path, target / path.name)
+            copy = target / path.relative_to(COURSE)
+            copy.parent.mkdir(exist_ok=True)
+            shutil.copyfile(path, copy)
 
 
 setup(cmdclass={"build_py": BuildWithCourse})

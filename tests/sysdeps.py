@@ -54,6 +54,8 @@ _FINDERS = {
     "node": lambda: _program("node"),
     "npm": lambda: _program("npm"),
     "ws": lambda: (NODE_CACHE / "node_modules" / "ws" / "package.json").is_file(),
+    "fonts-noto-cjk": lambda: any(Path(d).glob("**/NotoSansCJK*")
+                                  for d in ("/usr/share/fonts", "/usr/local/share/fonts")),
     "configurable-http-proxy": lambda: os.access(
         NODE_CACHE / "node_modules" / ".bin" / "configurable-http-proxy", os.X_OK),
 }
@@ -65,6 +67,8 @@ NEEDS = (
          "the backplane, /ack store and cluster tests, notebook 11"),
     Need("nginx", "nginx", "the cluster and proxy-host tests, notebook 11"),
     Need("tshark", "tshark", "the pcap check in tests/test_tap_and_by_hand.py"),
+    Need("fonts-noto-cjk", "fonts-noto-cjk",
+         "Chinese plot text (tests/test_fonts_zh.py; the zh-CN notebooks' plots)"),
     Need("node", "nodejs", "the Node ws peer (tests/test_bench.py) and the JupyterHub test"),
     Need("npm", "npm", "installing ws and configurable-http-proxy into .cache/node"),
     Need("ws", None, "the Node ws peer (tests/test_bench.py)", npm="ws@8"),

@@ -50,6 +50,8 @@ def test_fresh_dest_gets_every_notebook_byte_for_byte(tmp_path):
     dest = tmp_path / "home" / "wslab"  # made, parents too
     report = deliver(dest)
     wanted = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    wanted += sorted(f"zh-CN/{p.name}" for p in (ROOT / "notebooks" / "zh-CN").glob("*.ipynb"))
+    assert "zh-CN/00_welcome.ipynb" in wanted  # the Chinese edition comes along
     assert report.added == wanted and not report.updated and not report.kept
     for name in wanted:
         assert (dest / name).read_bytes() == (ROOT / "notebooks" / name).read_bytes()
@@ -177,6 +179,7 @@ def test_the_command_reports_what_it_did(tmp_path):
     first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     count = len(list((ROOT / "notebooks").glob("*.ipynb")))
+    count += len(list((ROOT / "notebooks" / "zh-CN").glob("*.ipynb")))  # the zh-CN edition
     assert f": {count} added, 0 updated, 0 unchanged" in first.stdout, first.stdout
     assert "  added      03_echo_server_and_client.ipynb" in first.stdout
     mine = dest / "03_echo_server_and_client.ipynb"

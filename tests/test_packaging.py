@@ -23,6 +23,8 @@ from tests.jupyterlab import lab_env
 from tests.wheelenv import BUILD_TIMEOUT, ROOT, clean_env, run
 
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+#: The zh-CN edition, in the wheel as wslab/_course/zh-CN/ and delivered as DEST/zh-CN/.
+NOTEBOOKS_ZH = sorted(f"zh-CN/{p.name}" for p in (ROOT / "notebooks" / "zh-CN").glob("*.ipynb"))
 
 
 def _tracked(under: str) -> list[str]:
@@ -38,8 +40,8 @@ def test_the_wheel_carries_every_file_the_package_reads(installed_wslab):
     missing = [p for p in _tracked("wslab") if p not in names]
     assert missing == [], f"in git but not in the wheel: {missing}"
     assert sorted(n for n in names if n.startswith("wslab/_course/")) == \
-        [f"wslab/_course/{n}" for n in NOTEBOOKS]
-    for name in NOTEBOOKS:  # the course as committed, byte for byte
+        sorted(f"wslab/_course/{n}" for n in NOTEBOOKS + NOTEBOOKS_ZH)
+    for name in NOTEBOOKS + NOTEBOOKS_ZH:  # the course as committed, byte for byte
         with zipfile.ZipFile(installed_wslab.wheel) as wheel:
             assert wheel.read(f"wslab/_course/{name}") == (ROOT / "notebooks" / name).read_bytes()
     junk = [n for n in names if "__pycache__" in n or n.endswith(".pyc")
@@ -85,13 +87,14 @@ def _course(installed_wslab) -> pathlib.Path:
     if not dest.exists():
         proc = run([installed_wslab.python, "-m", "wslab", "notebooks", dest],
                    cwd=installed_wslab.root, timeout=120)
-        assert f"{len(NOTEBOOKS)} added" in proc.stdout, proc.stdout
+        assert f"{len(NOTEBOOKS) + len(NOTEBOOKS_ZH)} added" in proc.stdout, proc.stdout
     return dest
 
 
 def test_the_installed_command_delivers_the_packaged_course(installed_wslab):
     dest = _course(installed_wslab)
     assert sorted(p.name for p in dest.glob("*.ipynb")) == NOTEBOOKS
+    assert sorted(f"zh-CN/{p.name}" for p in (dest / "zh-CN").glob("*.ipynb")) == NOTEBOOKS_ZH
     where = run([installed_wslab.python, "-c", "from wslab.course import source; print(source())"],
                 cwd=installed_wslab.root, timeout=120).stdout.strip()
     assert where.endswith("site-packages/wslab/_course"), where

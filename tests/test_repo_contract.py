@@ -37,6 +37,16 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     assert listed == wanted
 
 
+def test_the_zh_extra_is_jupyterlabs_language_pack_in_environment_yml_too():
+    """`pip install 'wslab[zh]'` (and the conda environment) make JupyterLab itself Chinese."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    zh = project["optional-dependencies"]["zh"]
+    assert [_name_and_bound(r) for r in zh] == [("jupyterlab-language-pack-zh-cn", ">=4.0,<5")]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert sorted(pip) == sorted(zh)
+
+
 def test_runtime_dependencies_have_lower_bounds():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for req in project["dependencies"] + project["optional-dependencies"]["test"]:
@@ -46,7 +56,8 @@ def test_runtime_dependencies_have_lower_bounds():
 
 
 def test_notebooks_are_committed_clean_with_a_kernelspec():
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in sorted([*(ROOT / "notebooks").glob("*.ipynb"),
+                         *(ROOT / "notebooks" / "zh-CN").glob("*.ipynb")]):
         nb = json.loads(path.read_text())
         assert "kernelspec" in nb["metadata"], f"{path.name}: no kernelspec"
         for cell in nb["cells"]:
@@ -59,7 +70,8 @@ def test_notebook_code_fits_a_projector():
     """At 1024 px with the side bar collapsed a code cell shows about 104 characters; a longer
     line is cut off on the classroom screen (JupyterLab scrolls it sideways)."""
     long = []
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in sorted([*(ROOT / "notebooks").glob("*.ipynb"),
+                         *(ROOT / "notebooks" / "zh-CN").glob("*.ipynb")]):
         for i, cell in enumerate(json.loads(path.read_text())["cells"]):
             if cell["cell_type"] == "code":
                 long += [f"{path.name} cell {i}: {len(line)} chars"
@@ -84,7 +96,7 @@ def _imports(path: pathlib.Path) -> set[str]:
 
 # Layers (docs/ARCHITECTURE.md): imports point down only.  ui and exercises share
 # layer 4 but neither imports the other; classroom and the package root sit on top.
-LAYER = {"wslab.protocol": 1, "wslab.net": 2, "wslab.labs": 3, "wslab.ui": 4,
+LAYER = {"wslab.protocol": 1, "wslab.i18n": 1, "wslab.net": 2, "wslab.labs": 3, "wslab.ui": 4,
          "wslab.exercises": 4, "wslab.classroom": 5, "wslab.__main__": 5, "wslab.cli": 5,
          "wslab.course": 5}
 SIBLINGS = {("wslab.ui", "wslab.exercises"), ("wslab.exercises", "wslab.ui")}

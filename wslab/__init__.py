@@ -18,6 +18,7 @@ rules), ``wslab.net`` (the I/O library), ``wslab.labs`` (the experiments),
 try:
     from . import classroom
     from .classroom import Classroom
+    from .i18n import language, set_language
     from .labs import Transcript, handshake_by_hand
     from .net import (
         Client,
@@ -90,5 +91,5 @@ __all__ = [
     "ReconnectingClient",
     "ServerStartError", "State", "Tap", "Transcript", "WSLabError", "connect", "handshake_by_hand",
     "responsive", "serve",
-    "servers", "set_public_url", "stop_all",
+    "servers", "set_public_url", "stop_all", "set_language", "language",
 ]

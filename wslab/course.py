@@ -17,7 +17,8 @@ What was written is remembered in ``DEST/.wslab-course.json`` (file name -> SHA-
 bytes written), which is how an unchanged copy is told from the student's work.  Running it
 again changes nothing.  The course comes from the installed package (``wslab/_course``,
 copied from ``notebooks/`` when the wheel is built) or, in a checkout or an editable install,
-from the checkout's ``notebooks/`` folder itself.
+from the checkout's ``notebooks/`` folder itself.  The zh-CN edition comes along in
+``DEST/zh-CN/`` by the same rules.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from .protocol.errors import WSLabError
 __all__ = ["MANIFEST", "CourseError", "Delivery", "deliver", "source"]
 
 MANIFEST = ".wslab-course.json"
+#: Editions of the course in other languages: a sub-folder each, delivered as ``DEST/zh-CN/``.
+EDITIONS = ("zh-CN",)
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
 
@@ -56,10 +59,17 @@ def source() -> Traversable:
                       "(reinstall it from a wheel or with `pip install` of a checkout)")
 
 
-def _course_files(folder: Traversable) -> Iterator[Traversable]:
+def _course_files(folder: Traversable) -> Iterator[tuple[str, Traversable]]:
+    """(name in DEST, file): the course's files, then each edition's as ``EDITION/name``."""
     for item in sorted(folder.iterdir(), key=lambda t: t.name):
         if item.is_file() and not item.name.startswith("."):
-            yield item
+            yield item.name, item
+    for edition in EDITIONS:
+        sub = folder.joinpath(edition)
+        if sub.is_dir():
+            for item in sorted(sub.iterdir(), key=lambda t: t.name):
+                if item.is_file() and item.name.endswith(".ipynb"):
+                    yield f"{edition}/{item.name}", item
 
 
 def _digest(data: bytes) -> str:
@@ -202,8 +212,10 @@ def deliver(dest: str | os.PathLike[str], *, course: Traversable | None = None) 
     _prepare(path)
     folder, report = _Folder(path), Delivery(path)
     try:
-        for item in _course_files(source() if course is None else course):
-            _place(folder, item.name, item.read_bytes(), report)
+        for name, item in _course_files(source() if course is None else course):
+            if "/" in name:
+                (path / name).parent.mkdir(exist_ok=True)
+            _place(folder, name, item.read_bytes(), report)
         folder.save_manifest(__version__)
     except PermissionError as exc:
         raise CourseError(f"cannot write into {path}: permission denied "

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..i18n import _
 from ._result import Result, hint, passed
 
 MAX_TEXT = 200  # characters of a text guess kept
@@ -38,10 +39,12 @@ def _normalise(answer: object, *, choices: Sequence[str] | None,
     if choices is not None:
         if isinstance(answer, str) and answer.strip().lower() in choices:
             return answer.strip().lower()
-        raise ValueError("write one of " + ", ".join(repr(c) for c in choices))
+        raise ValueError(_("write one of {choices}").format(
+            choices=", ".join(repr(c) for c in choices)))
     number = isinstance(answer, (int, float)) and not isinstance(answer, bool)
     if not number or not math.isfinite(answer):  # type: ignore[arg-type]
-        raise ValueError(f"write a number{f' of {unit}' if unit else ''}")
+        raise ValueError(_("write a number of {unit}").format(unit=unit) if unit
+                         else _("write a number"))
     return float(answer)
 
 
@@ -54,19 +57,20 @@ def record(name: str, answer: object, *, choices: Sequence[str] | None = None,
     """
     if answer is None:
         _guesses.pop(name, None)
-        return hint(name, "write your prediction first (replace None), then run this cell "
-                          "and only then the demo below")
+        return hint(name, _("write your prediction first (replace None), then run this cell "
+                            "and only then the demo below"))
     try:
         value = _normalise(answer, choices=choices, unit=unit)
     except ValueError as exc:
         _guesses.pop(name, None)
-        return hint(name, f"{answer!r} is not a prediction here: {exc}")
+        return hint(name, _("{answer!r} is not a prediction here: {why}").format(
+            answer=answer, why=exc))
     if isinstance(value, str):
         value = value[:MAX_TEXT]
     _guesses[name] = Guess(value, time.monotonic())
     shown = f"{value:g}{f' {unit}' if unit else ''}" if isinstance(value, float) else repr(value)
-    return passed(name, f"prediction recorded: {shown}. Now run the demo; the cell after it "
-                        "compares your prediction with what is measured")
+    return passed(name, _("prediction recorded: {shown}. Now run the demo; the cell after it "
+                          "compares your prediction with what is measured").format(shown=shown))
 
 
 def guess(name: str) -> Guess | None:
@@ -84,11 +88,11 @@ def compare(name: str, *, measured_at: float,
     """
     g = _guesses.get(name)
     if g is None:
-        return hint(name, "no prediction recorded: write one in the prediction cell above and "
-                          "run it, then run the demo again")
+        return hint(name, _("no prediction recorded: write one in the prediction cell above "
+                            "and run it, then run the demo again"))
     if g.at > measured_at:
-        return hint(name, "your prediction was recorded after the demo had measured: predict "
-                          "first, then re-run the demo and this cell")
+        return hint(name, _("your prediction was recorded after the demo had measured: "
+                            "predict first, then re-run the demo and this cell"))
     right, text = judge(g.value)
     return passed(name, text) if right else hint(name, text)
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..i18n import _
+
 
 class StudentError(Exception):
     """Raised by :func:`call` when the student's code raised; ``hint`` says what and where."""
@@ -47,32 +49,37 @@ def where(exc: BaseException) -> str:
         return ""
     f = mine[-1]
     code = f" ({f.line.strip()})" if f.line else ""
-    return f" at line {f.lineno} of {f.name}(){code}"
+    return _(" at line {line} of {function}(){code}").format(line=f.lineno, function=f.name,
+                                                              code=code)
 
 
 def call(fn: Callable[..., Any], *args: Any, what: str = "your function", **kwargs: Any) -> Any:
     """Call the student's ``fn``; turn any exception into :class:`StudentError`."""
     if not callable(fn):
-        raise StudentError(f"{what} should be a function (def ...), got {type(fn).__name__}")
+        raise StudentError(_("{what} should be a function (def ...), got {type}").format(
+            what=what, type=type(fn).__name__))
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise StudentError(f"{what} is not written yet: replace `raise NotImplementedError` "
-                           "with your code") from None
+        raise StudentError(_("{what} is not written yet: replace `raise NotImplementedError` "
+                             "with your code").format(what=what)) from None
     except Exception as exc:  # noqa: BLE001 - any student error becomes a hint
         detail = f": {exc}" if str(exc) else ""
-        raise StudentError(f"{what} raised {type(exc).__name__}{detail}{where(exc)}") from None
+        raise StudentError(_("{what} raised {error}{detail}{where}").format(
+            what=what, error=type(exc).__name__, detail=detail, where=where(exc))) from None
 
 
 def takes(fn: Callable[..., Any], n: int, *, what: str) -> None:
     """Check ``fn`` accepts ``n`` positional arguments, with a clear message if not."""
     if not callable(fn):
-        raise StudentError(f"{what} should be a function (def ...), got {type(fn).__name__}")
+        raise StudentError(_("{what} should be a function (def ...), got {type}").format(
+            what=what, type=type(fn).__name__))
     try:
         inspect.signature(fn).bind(*range(n))
     except TypeError:
-        raise StudentError(f"{what} should take {n} argument(s); its signature is "
-                           f"{fn.__name__}{inspect.signature(fn)}") from None
+        raise StudentError(_("{what} should take {n} argument(s); its signature is "
+                             "{signature}").format(
+            what=what, n=n, signature=f"{fn.__name__}{inspect.signature(fn)}")) from None
     except ValueError:  # builtins without a signature: let the call decide
         return
 
@@ -81,9 +88,10 @@ def first_difference(got: bytes, want: bytes) -> str:
     """Where two byte strings first differ, as a learner-friendly sentence."""
     for i, (a, b) in enumerate(zip(got, want, strict=False)):
         if a != b:
-            return (f"byte {i} differs: yours is 0x{a:02x} ({a:08b}), "
-                    f"expected 0x{b:02x} ({b:08b})")
+            return _("byte {i} differs: yours is 0x{a:02x} ({a:08b}), "
+                     "expected 0x{b:02x} ({b:08b})").format(i=i, a=a, b=b)
     if len(got) != len(want):
-        return (f"the first {min(len(got), len(want))} bytes match, but yours has "
-                f"{len(got)} bytes and the right answer {len(want)}")
-    return "identical"
+        return _("the first {same} bytes match, but yours has {got} bytes and the right "
+                 "answer {want}").format(same=min(len(got), len(want)), got=len(got),
+                                         want=len(want))
+    return _("identical")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..i18n import N_, _
 from ..protocol import frames as fr
 from . import _predict
 from ._result import Result, hint, passed
@@ -14,7 +15,7 @@ solution = solution_function("ex00")
 
 #: Payload sizes at every boundary of the three length forms (RFC 6455 section 5.2).
 SIZES = (0, 5, 125, 126, 127, 1000, 65535, 65536, 70_000, 1 << 20)
-POLL_DELAY = "Exercise 1 (polling delay)"
+POLL_DELAY = N_("Exercise 1 (polling delay)")
 
 
 def real_header_bytes(payload_size: int, from_client: bool) -> int:
@@ -25,33 +26,33 @@ def real_header_bytes(payload_size: int, from_client: bool) -> int:
 
 
 def _why(size: int, from_client: bool) -> str:
-    form = ("the 7-bit length field holds it (up to 125)" if size <= 125 else
-            "the 7-bit field says 126 and 2 more bytes hold it (126-65,535)" if size <= 65535
-            else "the 7-bit field says 127 and 8 more bytes hold it (above 65,535)")
-    mask = "; a client frame adds the 4-byte masking key (5.3)" if from_client \
-        else "; a server frame has no masking key"
-    return f"{form}{mask} (RFC 6455 5.2)"
+    form = (_("the 7-bit length field holds it (up to 125)") if size <= 125 else
+            _("the 7-bit field says 126 and 2 more bytes hold it (126-65,535)") if size <= 65535
+            else _("the 7-bit field says 127 and 8 more bytes hold it (above 65,535)"))
+    mask = _("; a client frame adds the 4-byte masking key (5.3)") if from_client \
+        else _("; a server frame has no masking key")
+    return _("{form}{mask} (RFC 6455 5.2)").format(form=form, mask=mask)
 
 
 def _diagnosis(got: int, size: int, from_client: bool, want: int) -> str:
     """A likely cause of a wrong header size, when one fits (else "")."""
     plain = real_header_bytes(size, False)
     if from_client and got == plain:
-        return " Your count leaves out the masking key of client frames."
+        return _(" Your count leaves out the masking key of client frames.")
     if not from_client and got == plain + 4:
-        return " You added a masking key to a server frame: only clients mask (5.1)."
+        return _(" You added a masking key to a server frame: only clients mask (5.1).")
     if from_client and got == plain + 32:
-        return " The masking key is 4 bytes (32 bits): count bytes, not bits."
+        return _(" The masking key is 4 bytes (32 bits): count bytes, not bits.")
     if size > 65535 and got == want - 4:
-        return " The 64-bit extended length is 8 bytes, not 4."
+        return _(" The 64-bit extended length is 8 bytes, not 4.")
     if got - want in (14, 56):  # 16 or 64 added where 2 or 8 belong
-        return " Count the extended length in bytes (2 or 8), not in bits (16 or 64)."
+        return _(" Count the extended length in bytes (2 or 8), not in bits (16 or 64).")
     return ""
 
 
 def check_header_bytes(fn: object) -> Result:
     """Exercise 2: ``fn(payload_size, from_client)`` returns the frame's header size."""
-    name = "Exercise 2 (header bytes)"
+    name = N_("Exercise 2 (header bytes)")
     try:
         takes(fn, 2, what="header_bytes")
         for from_client in (False, True):
@@ -59,18 +60,23 @@ def check_header_bytes(fn: object) -> Result:
                 got = call(fn, size, from_client, what="header_bytes")
                 want = real_header_bytes(size, from_client)
                 if isinstance(got, bool) or not isinstance(got, int):
-                    return hint(name, f"header_bytes({size}, {from_client}) returned {got!r}; "
-                                      "return a whole number of bytes")
+                    return hint(name, _("header_bytes({size}, {from_client}) returned "
+                                        "{got!r}; return a whole number of bytes").format(
+                        size=size, from_client=from_client, got=got))
                 if got != want:
-                    side = "client" if from_client else "server"
-                    return hint(name, f"header_bytes({size}, {from_client}) returned {got}; a "
-                                      f"{side} frame with a {size:,}-byte payload has {want} "
-                                      f"header bytes: {_why(size, from_client)}."
-                                      f"{_diagnosis(got, size, from_client, want)}")
+                    frame = (_("a client frame with a {size:,}-byte payload") if from_client
+                             else _("a server frame with a {size:,}-byte payload"))
+                    return hint(name, _("header_bytes({size}, {from_client}) returned {got}; "
+                                        "{frame} has {want} header bytes: {why}.{diagnosis}"
+                                        ).format(
+                        size=size, from_client=from_client, got=got,
+                        frame=frame.format(size=size), want=want, why=_why(size, from_client),
+                        diagnosis=_diagnosis(got, size, from_client, want)))
     except StudentError as exc:
         return hint(name, exc.hint)
-    return passed(name, f"all {2 * len(SIZES)} sizes match the codec: server frames have 2-10 "
-                        "header bytes, client frames 6-14 (the 4-byte masking key)")
+    return passed(name, _("all {n} sizes match the codec: server frames have 2-10 header "
+                          "bytes, client frames 6-14 (the 4-byte masking key)").format(
+        n=2 * len(SIZES)))
 
 
 # -- Exercise 2: predict the delay of short polling, then measure it ----------------------
@@ -90,19 +96,25 @@ def _short_polling(results: Sequence[object]) -> object | None:
 def _judge_polling(p50: float, interval_ms: float) -> Callable[[float | str], tuple[bool, str]]:
     def judge(value: float | str) -> tuple[bool, str]:
         g = float(value)
-        measured = f"Short polling's measured median delay: {p50:.0f} ms; you predicted {g:g} ms."
+        measured = _("Short polling's measured median delay: {p50:.0f} ms; you predicted "
+                     "{guess:g} ms.").format(p50=p50, guess=g)
         if abs(g - p50) <= max(0.35 * p50, 25.0):
-            return True, (f"{measured} A message made at a random moment waits between 0 and "
-                          f"{interval_ms:.0f} ms for the next poll; the median message waited "
-                          f"{p50 / interval_ms:.0%} of the interval")
+            return True, _("{measured} A message made at a random moment waits between 0 and "
+                           "{interval:.0f} ms for the next poll; the median message waited "
+                           "{share:.0%} of the interval").format(
+                measured=measured, interval=interval_ms, share=p50 / interval_ms)
         if 0 < g < 5 and abs(g * 1e3 - p50) <= max(0.35 * p50, 25.0):
-            return False, f"{measured} That looks like seconds: the question asked for ms."
+            return False, _("{measured} That looks like seconds: the question asked for "
+                            "ms.").format(measured=measured)
         if abs(g - interval_ms) <= 0.1 * interval_ms:
-            return False, (f"{measured} {interval_ms:.0f} ms is the longest wait (a message "
-                           "made just after a poll); the median message waits less")
-        side = "less" if g > p50 else "more"
-        return False, (f"{measured} Messages waited {side} than you thought: each waits from "
-                       f"its creation to the next poll, between 0 and {interval_ms:.0f} ms")
+            return False, _("{measured} {interval:.0f} ms is the longest wait (a message "
+                            "made just after a poll); the median message waits less").format(
+                measured=measured, interval=interval_ms)
+        waited = (_("{measured} Messages waited less than you thought: each waits from its "
+                    "creation to the next poll, between 0 and {interval:.0f} ms") if g > p50
+                  else _("{measured} Messages waited more than you thought: each waits from "
+                         "its creation to the next poll, between 0 and {interval:.0f} ms"))
+        return False, waited.format(measured=measured, interval=interval_ms)
     return judge
 
 
@@ -112,7 +124,7 @@ def compare_polling_delay(results: Sequence[object], *, measured_at: float,
     r = _short_polling(results)
     p50 = getattr(r, "p50_ms", None)
     if not isinstance(p50, float) or p50 != p50:
-        return hint(POLL_DELAY, "no short-polling delay was measured: run the comparison "
-                                "cell (compare_push) again")
+        return hint(POLL_DELAY, _("no short-polling delay was measured: run the comparison "
+                                  "cell (compare_push) again"))
     return _predict.compare(POLL_DELAY, measured_at=measured_at,
                             judge=_judge_polling(p50, poll_interval * 1e3))

@@ -6,6 +6,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 
+from ..i18n import N_, _, translate
 from ..labs.wire import send_upgrade
 from ..net.server import LabServer
 from ..protocol import handshake as hs
@@ -27,60 +28,61 @@ def _b64_sha1(text: str) -> str:
 def _accept_mistake(key: str, got: object) -> str:
     """What a wrong Sec-WebSocket-Accept most likely did, or "" when no known mistake fits."""
     if isinstance(got, (bytes, bytearray)):
-        return "return a str (the header's text): .decode('ascii') the base64 bytes"
+        return _("return a str (the header's text): .decode('ascii') the base64 bytes")
     if not isinstance(got, str):
-        return f"return the base64 text as a str, not {type(got).__name__}"
+        return _("return the base64 text as a str, not {type}").format(type=type(got).__name__)
     right = key + hs.GUID
     digest = hashlib.sha1(right.encode()).digest()
     want = base64.b64encode(digest).decode()
     known = {
-        digest.hex(): "that is the SHA-1 in hex; base64-encode the 20 raw bytes (.digest()) "
-                      "instead",
+        digest.hex(): _("that is the SHA-1 in hex; base64-encode the 20 raw bytes (.digest()) "
+                        "instead"),
         base64.b64encode(digest.hex().encode()).decode():
-            "that is base64 of the hex digest (40 hex characters, so 56 base64 characters); "
-            "base64-encode the 20 raw bytes of .digest(), not .hexdigest()",
+            _("that is base64 of the hex digest (40 hex characters, so 56 base64 characters); "
+              "base64-encode the 20 raw bytes of .digest(), not .hexdigest()"),
         _b64_sha1(key + hs.GUID.lower()):
-            f"the GUID is in lower case; it is the fixed text {hs.GUID}, upper-case letters "
-            "included, and SHA-1 sees every letter's case",
-        _b64_sha1(hs.GUID + key): "the GUID comes after the key: hash key + GUID, not GUID + key",
+            _("the GUID is in lower case; it is the fixed text {guid}, upper-case letters "
+              "included, and SHA-1 sees every letter's case").format(guid=hs.GUID),
+        _b64_sha1(hs.GUID + key): _("the GUID comes after the key: hash key + GUID, not "
+                                    "GUID + key"),
         _b64_sha1(key + hs.GUID.replace("-", "")):
-            f"the GUID lost its dashes; use it exactly as written, {hs.GUID}",
-        _b64_sha1(key): f"the GUID {hs.GUID} is missing: hash key + GUID",
+            _("the GUID lost its dashes; use it exactly as written, {guid}").format(guid=hs.GUID),
+        _b64_sha1(key): _("the GUID {guid} is missing: hash key + GUID").format(guid=hs.GUID),
         _b64_sha1(key.rstrip("=") + hs.GUID):
-            "the key lost its '=' padding; append the GUID to the key exactly as received",
+            _("the key lost its '=' padding; append the GUID to the key exactly as received"),
         base64.b64encode(hashlib.sha1(base64.b64decode(key) + hs.GUID.encode()).digest())
-        .decode(): "you base64-decoded the key first; use the key exactly as the text it is",
+        .decode(): _("you base64-decoded the key first; use the key exactly as the text it is"),
         base64.b64encode(hashlib.sha256(right.encode()).digest()).decode():
-            "that is SHA-256 (32 bytes, 44 base64 characters); the handshake uses SHA-1 "
-            "(20 bytes, 28 characters)",
+            _("that is SHA-256 (32 bytes, 44 base64 characters); the handshake uses SHA-1 "
+              "(20 bytes, 28 characters)"),
         base64.urlsafe_b64encode(digest).decode():
-            "that is URL-safe base64 ('-' and '_'); the header uses standard base64, "
-            "with '+' and '/' (base64.b64encode)",
-        want.rstrip("="): "the '=' padding at the end is missing: base64 of 20 bytes ends "
-                          "in one '='",
+            _("that is URL-safe base64 ('-' and '_'); the header uses standard base64, "
+              "with '+' and '/' (base64.b64encode)"),
+        want.rstrip("="): _("the '=' padding at the end is missing: base64 of 20 bytes ends "
+                            "in one '='"),
     }
     if got in known:
         return known[got]
     if got.strip() == want:
-        return "there is whitespace around the value; return exactly the base64 text"
+        return _("there is whitespace around the value; return exactly the base64 text")
     if got == SAMPLE_ACCEPT:
-        return ("that is the RFC example's answer, for its sample key; compute it from the key "
-                "you are given")
+        return _("that is the RFC example's answer, for its sample key; compute it from the key "
+                 "you are given")
     try:
         raw = base64.b64decode(got.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError):
         return ""
     if len(raw) == 20:
-        return ("yours is a well-formed SHA-1 digest in base64, of different input: check the "
-                f"GUID character by character ({hs.GUID}) and that the key is used as the "
-                "text it is")
+        return _("yours is a well-formed SHA-1 digest in base64, of different input: check the "
+                 "GUID character by character ({guid}) and that the key is used as the "
+                 "text it is").format(guid=hs.GUID)
     return ""
 
 
 def check_accept_key(fn: object) -> Result:
     """Exercise 1: ``fn(key)`` returns Sec-WebSocket-Accept; RFC vector, then random keys."""
-    name = "Exercise 1 (accept key)"
-    keys = [SAMPLE_KEY] + [hs.make_key() for _ in range(20)]
+    name = N_("Exercise 1 (accept key)")
+    keys = [SAMPLE_KEY] + [hs.make_key() for _key in range(20)]
     try:
         takes(fn, 1, what="accept_key")
         for key in keys:
@@ -88,45 +90,49 @@ def check_accept_key(fn: object) -> Result:
             want = hs.accept_key(key)
             if got == want:
                 continue
-            case = "the RFC's sample key (section 1.3)" if key == SAMPLE_KEY else "a random key"
-            why = _accept_mistake(key, got) or (
-                f"{first_difference(str(got).encode(), want.encode())} (as text)")
+            case = _("the RFC's sample key (section 1.3)") if key == SAMPLE_KEY \
+                else _("a random key")
+            why = _accept_mistake(key, got) or _("{difference} (as text)").format(
+                difference=first_difference(str(got).encode(), want.encode()))
             why = why[0].upper() + why[1:]
-            return hint(name, f"accept_key({key!r}), {case}, returned {got!r}; expected "
-                              f"{want!r}. {why}")
+            return hint(name, _("accept_key({key!r}), {case}, returned {got!r}; expected "
+                                "{want!r}. {why}").format(
+                key=key, case=case, got=got, want=want, why=why))
     except StudentError as exc:
         return hint(name, exc.hint)
-    return passed(name, f"{SAMPLE_ACCEPT} for the RFC's key, and 20 random keys match the "
-                        "server's computation (RFC 6455 4.2.2)")
+    return passed(name, _("{accept} for the RFC's key, and 20 random keys match the "
+                          "server's computation (RFC 6455 4.2.2)").format(accept=SAMPLE_ACCEPT))
 
 
 def _request_problem(data: object, host: str, port: int, path: str, key: str) -> str:
     """What is wrong with ``data`` as the upgrade request for these arguments ("" if nothing)."""
     if isinstance(data, str):
-        return "return bytes: the wire carries bytes, so .encode('ascii') the text"
+        return _("return bytes: the wire carries bytes, so .encode('ascii') the text")
     if not isinstance(data, (bytes, bytearray)):
-        return f"return the request as bytes, not {type(data).__name__}"
+        return _("return the request as bytes, not {type}").format(type=type(data).__name__)
     data = bytes(data)
     if b"\n" in data and b"\r\n" not in data:
-        return ("each line of an HTTP request ends with CRLF, '\\r\\n', not only '\\n' "
-                "(RFC 9112 2.1)")
+        return _("each line of an HTTP request ends with CRLF, '\\r\\n', not only '\\n' "
+                 "(RFC 9112 2.1)")
     if not data.endswith(b"\r\n\r\n"):
-        return ("the request must end with an empty line: the last header's '\\r\\n' followed "
-                "by one more '\\r\\n' (RFC 9112 2.1)")
+        return _("the request must end with an empty line: the last header's '\\r\\n' "
+                 "followed by one more '\\r\\n' (RFC 9112 2.1)")
     try:
         request = hs.parse_request(data)
     except hs.HandshakeError as exc:
-        return f"a server would answer {exc.status}: {exc}"
+        return _("a server would answer {status}: {error}").format(status=exc.status, error=exc)
     except hs.NeedMoreData:
-        return "the header block never ends: end it with '\\r\\n\\r\\n'"
+        return _("the header block never ends: end it with '\\r\\n\\r\\n'")
     if request.key != key:
-        return f"Sec-WebSocket-Key is {request.key!r}; send the key you were given, {key!r}"
+        return _("Sec-WebSocket-Key is {got!r}; send the key you were given, {key!r}").format(
+            got=request.key, key=key)
     if request.path != path:
-        return f"the request line asks for {request.path!r}; use the path argument {path!r}"
+        return _("the request line asks for {got!r}; use the path argument {path!r}").format(
+            got=request.path, path=path)
     if request.host != f"{host}:{port}":
-        return (f"Host is {request.host!r}; it carries the host and the port, '{host}:{port}' "
-                "(RFC 6455 4.1 item 4: the port may be left out only when it is the default, "
-                "80 or 443; RFC 9112 3.2)")
+        return _("Host is {got!r}; it carries the host and the port, '{host}:{port}' "
+                 "(RFC 6455 4.1 item 4: the port may be left out only when it is the default, "
+                 "80 or 443; RFC 9112 3.2)").format(got=request.host, host=host, port=port)
     return ""
 
 
@@ -141,7 +147,7 @@ def check_upgrade_request(fn: object, server: LabServer) -> Result:
     only; then with the live ``server``'s, parsed as a server would (RFC 6455 4.2.1) and
     sent unchanged over a plain socket; the check reports the server's real answer.
     """
-    name = "Exercise 2 (upgrade request)"
+    name = N_("Exercise 2 (upgrade request)")
     dry_key, key = hs.make_key(), hs.make_key()
     host, port, path = server.host, server.port, "/echo"
     try:
@@ -160,74 +166,87 @@ def check_upgrade_request(fn: object, server: LabServer) -> Result:
     exchange = send_upgrade(server.url, bytes(data))
     if exchange.status != 101:
         body = exchange.body.decode("utf-8", "replace").strip()
-        return hint(name, f"the live server answered {exchange.status_line!r}"
-                          + (f": {body}" if body else ""))
+        return hint(name, _("the live server answered {status!r}").format(
+            status=exchange.status_line) + (f": {body}" if body else ""))
     try:
         hs.check_response(exchange.head, key)
     except hs.HandshakeError as exc:  # the server's fault, not the learner's
-        return hint(name, f"the server's 101 failed the client's checks: {exc}")
-    ending = ("; then Close frames with 1000 both ways and the server's FIN ended it cleanly"
+        return hint(name, _("the server's 101 failed the client's checks: {error}").format(
+            error=exc))
+    ending = (_("; then Close frames with 1000 both ways and the server's FIN ended it cleanly")
               if exchange.close_code == 1000 and exchange.tcp_closed_by_server else "")
-    return passed(name, f"the live server answered {exchange.status_line!r} with the right "
-                        f"Sec-WebSocket-Accept{ending} ({len(data)} request bytes, all yours; "
-                        f"a request for {DRY_RUN[0]}:{DRY_RUN[1]}{DRY_RUN[2]} was right too)")
+    return passed(name, _("the live server answered {status!r} with the right "
+                          "Sec-WebSocket-Accept{ending} ({n} request bytes, all yours; a request "
+                          "for {host}:{port}{path} was right too)").format(
+        status=exchange.status_line, ending=ending, n=len(data),
+        host=DRY_RUN[0], port=DRY_RUN[1], path=DRY_RUN[2]))
 
 
 # -- Exercise 3: predict what the live server answers to broken requests ---------------------
 
-REFUSALS = "Exercise 3 (refused handshakes)"
+REFUSALS = N_("Exercise 3 (refused handshakes)")
 Judge = Callable[[float | str], tuple[bool, str]]
 #: The broken requests of the notebook's demo (wslab.handshake_by_hand variants).
 VARIANTS = ("wrong_version", "missing_key", "bad_origin")
 _WHY = {
-    ("wrong_version", 426): "A version the server does not speak gets an error 'such as 426 "
-                            "Upgrade Required' with Sec-WebSocket-Version: 13, the versions it "
-                            "does speak (RFC 6455 4.2.2, 4.4)",
-    ("missing_key", 400): "A request without Sec-WebSocket-Key is not a valid WebSocket "
-                          "handshake: 400 Bad Request (RFC 6455 4.2.1, 4.2.2)",
-    ("bad_origin", 403): "The request is well-formed, but the server does not accept the "
-                         "page's origin: 403 Forbidden (RFC 6455 4.2.2, 10.2)",
+    ("wrong_version", 426): N_("A version the server does not speak gets an error 'such as 426 "
+                               "Upgrade Required' with Sec-WebSocket-Version: 13, the versions "
+                               "it does speak (RFC 6455 4.2.2, 4.4)"),
+    ("missing_key", 400): N_("A request without Sec-WebSocket-Key is not a valid WebSocket "
+                             "handshake: 400 Bad Request (RFC 6455 4.2.1, 4.2.2)"),
+    ("bad_origin", 403): N_("The request is well-formed, but the server does not accept the "
+                            "page's origin: 403 Forbidden (RFC 6455 4.2.2, 10.2)"),
 }
 
 
+_NAMES = {"wrong_version": N_("Exercise 3 (wrong version)"),
+          "missing_key": N_("Exercise 3 (missing key)"),
+          "bad_origin": N_("Exercise 3 (bad origin)")}
+
+
 def _name(variant: str) -> str:
-    return f"Exercise 3 ({variant.replace('_', ' ')})"
+    return _NAMES.get(variant) or f"Exercise 3 ({variant.replace('_', ' ')})"
 
 
 def predict_refusals(guess: object) -> Result:
     """Keep one predicted HTTP status per broken request, before the demo sends them."""
     if not isinstance(guess, dict) or set(guess) != set(VARIANTS):
-        return hint(REFUSALS, "keep the dict of the cell, one entry per variant: "
-                              + ", ".join(repr(v) for v in VARIANTS))
+        return hint(REFUSALS, _("keep the dict of the cell, one entry per variant: "
+                                "{variants}").format(
+            variants=", ".join(repr(v) for v in VARIANTS)))
     bad = [v for v in VARIANTS if isinstance(guess[v], bool) or not isinstance(guess[v], int)
            or not 100 <= guess[v] <= 599]
     if bad:
         for v in VARIANTS:
             _predict.forget(_name(v))
-        return hint(REFUSALS, "write your prediction first: an HTTP status code (100-599) for "
-                              f"{', '.join(bad)} (replace None), then run this cell and only "
-                              "then the demo below")
+        return hint(REFUSALS, _("write your prediction first: an HTTP status code (100-599) "
+                                "for {variants} (replace None), then run this cell and only "
+                                "then the demo below").format(variants=", ".join(bad)))
     for v in VARIANTS:
         _predict.record(_name(v), guess[v])
     shown = ", ".join(f"{v} {guess[v]}" for v in VARIANTS)
-    return passed(REFUSALS, f"predictions recorded: {shown}. Now run the demo; the cell after "
-                            "it compares them with the server's real answers")
+    return passed(REFUSALS, _("predictions recorded: {shown}. Now run the demo; the cell "
+                              "after it compares them with the server's real answers").format(
+        shown=shown))
 
 
 def _judge_status(variant: str, status: int | None, line: str) -> Judge:
     def judge(value: float | str) -> tuple[bool, str]:
-        said = f"{variant}: the server answered {line or status}; you predicted {value:g}"
-        why = _WHY.get((variant, status or 0), "")
+        said = _("{variant}: the server answered {answer}; you predicted {guess:g}").format(
+            variant=variant, answer=line or status, guess=value)
+        why = translate(_WHY.get((variant, status or 0), ""))
         if value == status:
-            return True, f"{said}. " + (why or "right")
+            return True, _("{said}. {why}").format(said=said, why=why or _("right"))
         if status == 426 and value == 400:
-            return False, (f"{said}. 400 is a fair guess: the RFC asks for 'an appropriate "
-                           "HTTP error code (such as 426 Upgrade Required)' (4.2.2); this "
-                           "server chose 426, with Sec-WebSocket-Version: 13, the version it "
-                           "speaks (4.4)")
+            return False, _("{said}. 400 is a fair guess: the RFC asks for 'an appropriate HTTP "
+                            "error code (such as 426 Upgrade Required)' (4.2.2); this server "
+                            "chose 426, with Sec-WebSocket-Version: 13, the version it speaks "
+                            "(4.4)").format(said=said)
         if value == 101:
-            return False, f"{said}. 101 would open a WebSocket; this request was refused: {why}"
-        return False, f"{said}. " + (why or "Compare with the status line above")
+            return False, _("{said}. 101 would open a WebSocket; this request was refused: "
+                            "{why}").format(said=said, why=why)
+        return False, _("{said}. {why}").format(
+            said=said, why=why or _("Compare with the status line above"))
     return judge
 
 
@@ -236,14 +255,15 @@ def compare_refusals(transcripts: object, *, measured_at: float) -> Result:
     got = {getattr(t, "variant", None): t for t in transcripts} \
         if isinstance(transcripts, (list, tuple)) else {}
     if set(got) != set(VARIANTS):
-        return hint(REFUSALS, "run the demo cell above first: it sends the three broken "
-                              "requests to the live server")
+        return hint(REFUSALS, _("run the demo cell above first: it sends the three broken "
+                                "requests to the live server"))
     lines, ok = [], True
     for v in VARIANTS:
         t = got[v]
         judge = _judge_status(v, t.status, t.status_line)
         r = _predict.compare(_name(v), measured_at=measured_at, judge=judge)
-        if r.message.startswith(("no prediction", "your prediction was recorded")):
+        g = _predict.guess(_name(v))
+        if g is None or g.at > measured_at:  # nothing predicted (in time): say so, once
             return hint(REFUSALS, r.message)
         ok = ok and r.ok
         lines.append(r.message)

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from ..i18n import N_, _, translate
 from ..labs import conformance
 from ..labs.own_server import CLIENT_PIECES, Fail, OwnServer, talk
 from ..net import serve
@@ -45,20 +46,21 @@ def earlier_models(*names: str) -> tuple[Callable[..., Any], ...]:
 def check_earlier(accept_key: object, parse_header: object, mask: object) -> Result:
     """Your pieces from notebooks 01 and 02 still pass their checks."""
     from . import ex01, ex02
-    name = "Your pieces from 01 and 02"
+    name = N_("Your pieces from 01 and 02")
     for result in (ex01.check_accept_key(accept_key), ex02.check_mask(mask),
                    ex02.check_parse_header(parse_header)):
         if not result.ok:
-            return hint(name, f"{result.exercise}: {result.message}")
-    return passed(name, "accept_key, mask and parse_header pass the checks of notebooks 01 "
-                        "and 02")
+            return hint(name, _("{exercise}: {message}").format(
+                                  exercise=result.exercise, message=result.message))
+    return passed(name, _("accept_key, mask and parse_header pass the checks of notebooks 01 and "
+                          "02"))
 
 
 def _failed(name: str, case: str, exc: StudentError) -> Result:
     """The learner's code raised (or is not written): say for which input."""
     if not case or "not written yet" in exc.hint:
         return hint(name, exc.hint)
-    return hint(name, f"{case}: {exc.hint}")
+    return hint(name, _("{case}: {hint}").format(case=case, hint=exc.hint))
 
 
 def _attempt(fn: object, *args: Any, what: str) -> tuple[bool, Any]:
@@ -93,14 +95,14 @@ def _request(key: str | None, *, version: int = 13, lower: bool = False,
 
 def _response_problem(resp: object) -> str:
     if isinstance(resp, str):
-        return "return bytes: .encode('ascii') the text of the response"
+        return _("return bytes: .encode('ascii') the text of the response")
     if not isinstance(resp, (bytes, bytearray)):
-        return f"return the response as bytes, not {type(resp).__name__}"
+        return _("return the response as bytes, not {name}").format(name=type(resp).__name__)
     if b"\n" in resp and b"\r\n" not in resp:
-        return "each line of an HTTP response ends with CRLF, '\\r\\n' (RFC 9112 2.1)"
+        return _("each line of an HTTP response ends with CRLF, '\\r\\n' (RFC 9112 2.1)")
     if not bytes(resp).endswith(b"\r\n\r\n"):
-        return ("the response must end with an empty line: the last header's '\\r\\n' and one "
-                "more '\\r\\n' (RFC 9112 2.1); without it the client waits for more headers")
+        return (_("the response must end with an empty line: the last header's '\\r\\n' and one "
+                  "more '\\r\\n' (RFC 9112 2.1); without it the client waits for more headers"))
     return ""
 
 
@@ -114,7 +116,7 @@ def _upgrade_cases() -> list[tuple[str, str]]:
 def check_handshake(fn: object) -> Result:
     """``fn(request)`` answers an upgrade request: 101 with the right Sec-WebSocket-Accept;
     426 naming version 13 for another version; a 4xx without a key (RFC 6455 4.2.2)."""
-    name = "Exercise 1 (the server's handshake)"
+    name = N_("Exercise 1 (the server's handshake)")
     case = ""
     try:
         takes(fn, 1, what="handshake")
@@ -127,20 +129,22 @@ def check_handshake(fn: object) -> Result:
                 try:
                     hs.check_response(bytes(resp), key)
                 except HandshakeError as exc:
-                    problem = f"a client refuses it: {exc}"
+                    problem = _("a client refuses it: {exc}").format(exc=exc)
             if problem:
-                return hint(name, f"for {what}: {problem}")
+                return hint(name, _("for {what}: {problem}").format(what=what, problem=problem))
         for req, want, rule in _refusals():
-            case = f"for a request with {rule}"
+            case = _("for a request with {rule}").format(rule=rule)
             resp = call(fn, req, what="handshake")
             problem = _response_problem(resp) or _refusal_problem(bytes(resp), want)
             if problem:
-                return hint(name, f"for a request with {rule}: {problem}")
+                return hint(name, _("for a request with {rule}: {problem}").format(
+                                      rule=rule, problem=problem))
     except StudentError as exc:
         return _failed(name, case, exc)
-    return passed(name, f"101 with the right Sec-WebSocket-Accept for {len(_upgrade_cases())} "
-                        "requests (the RFC's key, a browser's, lower-case names), 426 naming "
-                        "version 13 for version 12, and 400 without a key (RFC 6455 4.2.2)")
+    return passed(name, _("101 with the right Sec-WebSocket-Accept for {n} requests (the RFC's "
+                          "key, a browser's, lower-case names), 426 naming version 13 for version "
+                          "12, and 400 without a key (RFC 6455 4.2.2)").format(
+                            n=len(_upgrade_cases())))
 
 
 def _refusals() -> list[tuple[bytes, int, str]]:
@@ -152,16 +156,17 @@ def _refusal_problem(resp: bytes, want: int) -> str:
     status = hs.status_of(resp)
     if status is None:
         first = resp.split(b"\r\n", 1)[0]
-        return f"the status line {first!r} is not 'HTTP/1.1 NNN Reason'"
+        return _("the status line {first!r} is not 'HTTP/1.1 NNN Reason'").format(first=first)
     if status == 101:
-        return f"you answered 101; refuse it with {want} (RFC 6455 4.2.2)"
+        return _("you answered 101; refuse it with {want} (RFC 6455 4.2.2)").format(want=want)
     if not 400 <= status <= 499:
-        return f"you answered {status}; refuse it with {want}, a client error"
+        return _("you answered {status}; refuse it with {want}, a client error").format(
+                   status=status, want=want)
     if want == 426:
         fields = [ln.lower().replace(b" ", b"") for ln in resp.split(b"\r\n")]
         if b"sec-websocket-version:13" not in fields:
-            return ("the refusal MUST name the version you speak: a header "
-                    "'Sec-WebSocket-Version: 13' (RFC 6455 4.2.2 /version/, 4.4)")
+            return (_("the refusal MUST name the version you speak: a header "
+                      "'Sec-WebSocket-Version: 13' (RFC 6455 4.2.2 /version/, 4.4)"))
     return ""
 
 
@@ -207,36 +212,39 @@ def _read_cases() -> list[tuple[str, bytes, dict]]:
 
 def _read_problem(got: object, data: bytes, want: dict, stream: _Stream) -> str:
     if not (isinstance(got, tuple) and len(got) == 2):
-        return "return a pair: (h, payload), the header dict and the payload bytes"
+        return _("return a pair: (h, payload), the header dict and the payload bytes")
     h, payload = got
     if not isinstance(h, dict):
-        return f"the first item is the header dict of parse_header, not {type(h).__name__}"
+        return _("the first item is the header dict of parse_header, not {name}").format(
+                   name=type(h).__name__)
     used = want["header_size"] + want["length"]
     on_wire = data[want["header_size"]:used]
     key = want["mask_key"]
     unmasked = fr.mask(on_wire, key) if key is not None else on_wire
     for field in ("opcode", "fin", "length", "masked"):
         if h.get(field) != want[field]:
-            return f"h[{field!r}] is {h.get(field)!r}, the frame's is {want[field]!r}"
+            return _("h[{field!r}] is {h!r}, the frame's is {want!r}").format(
+                       field=field, h=h.get(field), want=want[field])
     if isinstance(payload, bytearray):
         payload = bytes(payload)
     if not isinstance(payload, bytes):
-        return f"the payload is bytes, not {type(payload).__name__}"
+        return _("the payload is bytes, not {name}").format(name=type(payload).__name__)
     if stream.pos != used:
-        return (f"it read {stream.pos} bytes of a {used}-byte frame: read exactly the header, "
-                "then exactly h['length'] payload bytes")
+        return (_("it read {pos} bytes of a {used}-byte frame: read exactly the header, then "
+                  "exactly h['length'] payload bytes").format(pos=stream.pos, used=used))
     if payload != unmasked:
         if key is not None and payload == on_wire:
-            return ("the payload is still masked: XOR byte i with mask_key[i % 4] "
-                    "(RFC 6455 5.3), your mask() does it")
-        return f"the payload differs from the frame's: {first_difference(payload, unmasked)}"
+            return (_("the payload is still masked: XOR byte i with mask_key[i % 4] (RFC 6455 "
+                      "5.3), your mask() does it"))
+        return _("the payload differs from the frame's: {value}").format(
+                   value=first_difference(payload, unmasked))
     return ""
 
 
 def check_read_frame(fn: object) -> Result:
     """``fn(recv_exactly)`` reads one frame: ``(h, payload)`` with the payload unmasked,
     taking exactly the frame's bytes from ``recv_exactly(n)``."""
-    name = "Exercise 2 (reading a frame)"
+    name = N_("Exercise 2 (reading a frame)")
     case = ""
     try:
         takes(fn, 1, what="read_frame")
@@ -247,30 +255,33 @@ def check_read_frame(fn: object) -> Result:
             problem = _read_problem(got, data, want, stream)
             if problem:
                 more = " ..." if len(data) > 14 else ""
-                return hint(name, f"{what}, frame {data[:14].hex(' ')}{more}: {problem}")
+                return hint(name, _("{what}, frame {data}{more}: {problem}").format(
+                                      what=what, data=data[:14].hex(' '), more=more,
+                                      problem=problem))
     except StudentError as exc:
         return _failed(name, case, exc)
-    return passed(name, f"{len(RFC_FRAMES)} frames of RFC 6455 5.7, frames of 0 to 65,536 bytes "
-                        "(all three length forms) and 60 random ones: each read to its last "
-                        "byte and no further, the payload unmasked")
+    return passed(name, _("{n} frames of RFC 6455 5.7, frames of 0 to 65,536 bytes (all three "
+                          "length forms) and 60 random ones: each read to its last byte and no "
+                          "further, the payload unmasked").format(n=len(RFC_FRAMES)))
 
 
 # --- encoding a frame --------------------------------------------------------------------------
 
 def _byte_name(i: int, n: int) -> str:
     if i == 0:
-        return "byte 0 (FIN, RSV1-3, opcode)"
+        return _("byte 0 (FIN, RSV1-3, opcode)")
     if i == 1:
-        return "byte 1 (MASK and Payload len)"
+        return _("byte 1 (MASK and Payload len)")
     ext = 0 if n <= 125 else 2 if n <= 0xFFFF else 8
     if i < 2 + ext:
-        return f"byte {i} (the {ext * 8}-bit extended length, big-endian)"
-    return f"byte {i} (the payload)"
+        return _("byte {i} (the {value}-bit extended length, big-endian)").format(
+                   i=i, value=ext * 8)
+    return _("byte {i} (the payload)").format(i=i)
 
 
 def check_encode_frame(fn: object) -> Result:
     """``fn(opcode, payload)`` builds a server frame: FIN=1, unmasked, shortest length form."""
-    name = "Exercise 3 (encoding a frame)"
+    name = N_("Exercise 3 (encoding a frame)")
     rng = random.Random()
     cases = [(op, rng.randbytes(n)) for op in (1, 2) for n in
              (0, 1, 125, 126, 127, 1000, 40_000, 65_535, 65_536, 70_000)]
@@ -285,19 +296,21 @@ def check_encode_frame(fn: object) -> Result:
             if isinstance(got, bytearray):
                 got = bytes(got)
             if not isinstance(got, bytes):
-                return hint(name, f"encode_frame returned {type(got).__name__}; return bytes")
+                return hint(name, _("encode_frame returned {name}; return bytes").format(
+                                      name=type(got).__name__))
             want = fr.encode_frame(fr.Frame(op, payload), strict=False)
             if got != want:
                 at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False))
                            if a != b),
                           min(len(got), len(want)))
-                return hint(name, f"encode_frame({op}, {len(payload):,} bytes): "
-                                  f"{first_difference(got, want)}, {_byte_name(at, len(payload))}"
-                                  f"; want {want[:10].hex(' ')}... (RFC 6455 5.2)")
+                return hint(name, _("encode_frame({op}, {n:,} bytes): {value}, {value2}; want "
+                                    "{want}... (RFC 6455 5.2)").format(
+                                      op=op, n=len(payload), value=first_difference(got, want),
+                                      value2=_byte_name(at, len(payload)), want=want[:10].hex(' ')))
     except StudentError as exc:
         return _failed(name, case, exc)
-    return passed(name, "81 05 48 65 6c 6c 6f for 'Hello' (RFC 6455 5.7), and every length form "
-                        "from 0 to 70,000 bytes for data and control opcodes")
+    return passed(name, _("81 05 48 65 6c 6c 6f for 'Hello' (RFC 6455 5.7), and every length "
+                          "form from 0 to 70,000 bytes for data and control opcodes"))
 
 
 # --- what to reject ------------------------------------------------------------------------------
@@ -313,65 +326,69 @@ def header(opcode: int, *, length: int = 5, fin: bool = True, rsv1: bool = False
 
 
 CHECK_CASES: tuple[tuple[str, dict[str, Any], int | None], ...] = (
-    ("a masked text frame", header(1), None),
-    ("a first fragment (FIN=0)", header(1, fin=False), None),
-    ("a continuation frame (opcode 0)", header(0), None),
-    ("a binary frame of 70,000 bytes", header(2, length=70_000), None),
-    ("a ping of 125 bytes", header(9, length=125), None),
-    ("a pong", header(10), None),
-    ("a close", header(8, length=2), None),
-    ("RSV1 set", header(1, rsv1=True), 1002),
-    ("RSV2 set", header(2, rsv2=True), 1002),
-    ("RSV3 set", header(9, rsv3=True), 1002),
-    ("opcode 3 (reserved)", header(3), 1002),
-    ("opcode 7 (reserved)", header(7), 1002),
-    ("opcode 11 (reserved)", header(11), 1002),
-    ("opcode 15 (reserved)", header(15), 1002),
-    ("an unmasked text frame", header(1, masked=False), 1002),
-    ("a ping of 126 bytes", header(9, length=126), 1002),
-    ("a close of 200 bytes", header(8, length=200), 1002),
-    ("a fragmented ping (FIN=0)", header(9, fin=False), 1002),
-    ("a fragmented close (FIN=0)", header(8, fin=False, length=2), 1002),
+    (N_("a masked text frame"), header(1), None),
+    (N_("a first fragment (FIN=0)"), header(1, fin=False), None),
+    (N_("a continuation frame (opcode 0)"), header(0), None),
+    (N_("a binary frame of 70,000 bytes"), header(2, length=70_000), None),
+    (N_("a ping of 125 bytes"), header(9, length=125), None),
+    (N_("a pong"), header(10), None),
+    (N_("a close"), header(8, length=2), None),
+    (N_("RSV1 set"), header(1, rsv1=True), 1002),
+    (N_("RSV2 set"), header(2, rsv2=True), 1002),
+    (N_("RSV3 set"), header(9, rsv3=True), 1002),
+    (N_("opcode 3 (reserved)"), header(3), 1002),
+    (N_("opcode 7 (reserved)"), header(7), 1002),
+    (N_("opcode 11 (reserved)"), header(11), 1002),
+    (N_("opcode 15 (reserved)"), header(15), 1002),
+    (N_("an unmasked text frame"), header(1, masked=False), 1002),
+    (N_("a ping of 126 bytes"), header(9, length=126), 1002),
+    (N_("a close of 200 bytes"), header(8, length=200), 1002),
+    (N_("a fragmented ping (FIN=0)"), header(9, fin=False), 1002),
+    (N_("a fragmented close (FIN=0)"), header(8, fin=False, length=2), 1002),
 )
 
 _CHECK_RULES = {
-    "RSV": "no extension was negotiated: RSV1-3 must be 0 (RFC 6455 5.2)",
-    "opcode": "opcodes 3-7 and 11-15 are reserved (RFC 6455 5.2)",
-    "unmasked": "a client masks every frame; a server fails the connection otherwise (5.1)",
-    "ping of 126": "control frames carry at most 125 bytes (RFC 6455 5.5)",
-    "close of 200": "control frames carry at most 125 bytes (RFC 6455 5.5)",
-    "fragmented": "control frames are never fragmented: FIN must be 1 (RFC 6455 5.5)",
+    "RSV": N_("no extension was negotiated: RSV1-3 must be 0 (RFC 6455 5.2)"),
+    "opcode": N_("opcodes 3-7 and 11-15 are reserved (RFC 6455 5.2)"),
+    "unmasked": N_("a client masks every frame; a server fails the connection otherwise (5.1)"),
+    "ping of 126": N_("control frames carry at most 125 bytes (RFC 6455 5.5)"),
+    "close of 200": N_("control frames carry at most 125 bytes (RFC 6455 5.5)"),
+    "fragmented": N_("control frames are never fragmented: FIN must be 1 (RFC 6455 5.5)"),
 }
 
 
 def _rule(what: str) -> str:
-    return next((v for k, v in _CHECK_RULES.items() if k in what), "")
+    return translate(next((v for k, v in _CHECK_RULES.items() if k in what), ""))
 
 
 def check_check_frame(fn: object) -> Result:
     """``fn(h)`` raises ``Fail(1002, reason)`` for a header RFC 6455 rejects, else returns."""
-    name = "Exercise 4 (what to reject)"
+    name = N_("Exercise 4 (what to reject)")
     case = ""
     try:
         takes(fn, 1, what="check_frame")
-        for what, h, want in CHECK_CASES:
-            case = f"for {what}"
+        for label, h, want in CHECK_CASES:
+            what = translate(label)
+            case = _("for {what}").format(what=what)
             failed, got = _attempt(fn, dict(h), what="check_frame")
             if want is None and failed:
-                return hint(name, f"{what} is valid, but check_frame raised Fail({got.code}, "
-                                  f"{got.reason!r})")
+                return hint(name, _("{what} is valid, but check_frame raised Fail({code}, "
+                                    "{reason!r})").format(
+                                      what=what, code=got.code, reason=got.reason))
             if want is not None and not failed:
-                return hint(name, f"{what}: check_frame let it through; raise Fail(1002, ...): "
-                                  f"{_rule(what)}")
+                return hint(name, _("{what}: check_frame let it through; raise Fail(1002, ...): "
+                                    "{value}").format(what=what, value=_rule(label)))
             if want is not None and got.code != want:
-                return hint(name, f"{what}: Fail({got.code}); a broken framing rule is a "
-                                  "protocol error, 1002 (RFC 6455 7.4.1)")
+                return hint(name, _("{what}: Fail({code}); a broken framing rule is a protocol "
+                                    "error, 1002 (RFC 6455 7.4.1)").format(
+                                      what=what, code=got.code))
     except StudentError as exc:
         return _failed(name, case, exc)
-    return passed(name, f"{sum(w is None for _, _, w in CHECK_CASES)} valid headers pass and "
-                        f"{sum(w is not None for _, _, w in CHECK_CASES)} broken ones raise "
-                        "Fail(1002): RSV bits, reserved opcodes, no mask, big or fragmented "
-                        "control frames")
+    return passed(name, _("{value} valid headers pass and {value2} broken ones raise Fail(1002): "
+                          "RSV bits, reserved opcodes, no mask, big or fragmented control "
+                          "frames").format(
+                            value=sum(w is None for _a, _b, w in CHECK_CASES),
+                            value2=sum(w is not None for _a, _b, w in CHECK_CASES)))
 
 
 # --- messages from fragments -------------------------------------------------------------------
@@ -419,17 +436,22 @@ def _assemble_problem(fn: object, steps: tuple[Any, ...]) -> str:
     state: dict[str, Any] = {}
     for i, ((h, payload), want) in enumerate(steps, 1):
         failed, got = _attempt(fn, state, dict(h), payload, what="assemble")
-        frame = f"frame {i} (opcode {h['opcode']}, FIN={int(h['fin'])}, {payload!r})"
+        frame = _("frame {i} (opcode {h}, FIN={value}, {payload!r})").format(
+                    i=i, h=h['opcode'], value=int(h['fin']), payload=payload)
         if isinstance(want, tuple):
             if not failed:
-                return f"{frame}: returned {got!r}; raise Fail({want[1]}, ...)"
+                return _("{frame}: returned {got!r}; raise Fail({want}, ...)").format(
+                           frame=frame, got=got, want=want[1])
             if got.code != want[1]:
-                return f"{frame}: Fail({got.code}); the code for this is {want[1]} (7.4.1)"
+                return _("{frame}: Fail({code}); the code for this is {want} (7.4.1)").format(
+                           frame=frame, code=got.code, want=want[1])
             return ""
         if failed:
-            return f"{frame}: raised Fail({got.code}, {got.reason!r}); it is valid"
+            return _("{frame}: raised Fail({code}, {reason!r}); it is valid").format(
+                       frame=frame, code=got.code, reason=got.reason)
         if type(got) is not type(want) or got != want:
-            return f"{frame}: returned {got!r}; expected {_show(want)}"
+            return _("{frame}: returned {got!r}; expected {value}").format(
+                       frame=frame, got=got, value=_show(want))
     return ""
 
 
@@ -452,7 +474,7 @@ _ASSEMBLE_WHY = {
 def check_assemble(fn: object) -> Result:
     """``fn(state, h, payload)`` turns data frames into messages: None until FIN, then str
     (text) or bytes (binary); ``Fail`` 1002 for broken fragment order, 1007 for bad UTF-8."""
-    name = "Exercise 5 (messages from fragments)"
+    name = N_("Exercise 5 (messages from fragments)")
     case = ""
     try:
         takes(fn, 3, what="assemble")
@@ -464,9 +486,10 @@ def check_assemble(fn: object) -> Result:
                 return hint(name, f"{what}: {problem}" + (f". {why}" if why else ""))
     except StudentError as exc:
         return _failed(name, case, exc)
-    return passed(name, f"{len(ASSEMBLE_CASES)} sequences: messages whole from their fragments, "
-                        "text as str and binary as bytes, 1002 for fragments out of order, 1007 "
-                        "for UTF-8 that breaks, even mid-message (RFC 6455 5.4, 8.1)")
+    return passed(name, _("{n} sequences: messages whole from their fragments, text as str and "
+                          "binary as bytes, 1002 for fragments out of order, 1007 for UTF-8 that "
+                          "breaks, even mid-message (RFC 6455 5.4, 8.1)").format(
+                            n=len(ASSEMBLE_CASES)))
 
 
 # --- control frames ------------------------------------------------------------------------------
@@ -503,37 +526,48 @@ def _control_problem(failed: bool, got: Any, want: tuple[str, Any]) -> str:
     kind, value = want
     if kind == "fail":
         if not failed:
-            return f"it was answered; raise Fail({value}, ...) (RFC 6455 5.5.1, 7.4)"
-        return "" if got.code == value else f"Fail({got.code}); the code for this is {value}"
+            return _("it was answered; raise Fail({value}, ...) (RFC 6455 5.5.1, 7.4)").format(
+                       value=value)
+        return "" if got.code == value else _("Fail({code}); the code for this is {value}").format(
+                                                code=got.code, value=value)
     if failed:
-        return f"raised Fail({got.code}, {got.reason!r}); it is valid"
+        return _("raised Fail({code}, {reason!r}); it is valid").format(
+                   code=got.code, reason=got.reason)
     if kind == "none":
-        return "" if got is None else f"returned {got!r}; a pong needs no answer (5.5.3)"
+        return "" if got is None else _("returned {got!r}; a pong needs no answer (5.5.3)").format(
+                                          got=got)
     if not isinstance(got, (bytes, bytearray)):
-        return f"returned {got!r}; return the frame to send, as bytes (encode_frame)"
+        return _("returned {got!r}; return the frame to send, as bytes (encode_frame)").format(
+                   got=got)
     try:
         frame, used = fr.decode_frame(bytes(got), require_mask=False)
     except (ProtocolError, NeedMoreData) as exc:
-        return f"the answer {bytes(got)[:12].hex(' ')} is not a valid server frame: {exc}"
+        return _("the answer {value} is not a valid server frame: {exc}").format(
+                   value=bytes(got)[:12].hex(' '), exc=exc)
     if used != len(got):
-        return f"the answer holds {len(got) - used} bytes more than one frame"
+        return _("the answer holds {value} bytes more than one frame").format(
+                   value=len(got) - used)
     if kind == "pong":
         if frame.opcode != fr.Opcode.PONG:
-            return f"answered with {frame}; a ping gets a PONG, opcode 10 (5.5.2)"
+            return _("answered with {frame}; a ping gets a PONG, opcode 10 (5.5.2)").format(
+                       frame=frame)
         return "" if frame.payload == value else (
-            f"the Pong carries {frame.payload[:20]!r}; it must carry the Ping's payload (5.5.3)")
+            _("the Pong carries {payload!r}; it must carry the Ping's payload (5.5.3)").format(
+                payload=frame.payload[:20]))
     if frame.opcode != fr.Opcode.CLOSE:
-        return f"answered with {frame}; a Close is answered with a CLOSE (5.5.1)"
+        return _("answered with {frame}; a Close is answered with a CLOSE (5.5.1)").format(
+                   frame=frame)
     code = frame.close_info()[0]
     if code != value and not (value is None and code == 1000):
-        return f"answered Close {code}; echo the code received, {value} (5.5.1)"
+        return _("answered Close {code}; echo the code received, {value} (5.5.1)").format(
+                   code=code, value=value)
     return ""
 
 
 def check_control(fn: object) -> Result:
     """``fn(h, payload)`` answers a control frame: a Pong for a Ping, None for a Pong, the
     Close answer for a Close, or ``Fail`` for a Close that breaks a rule."""
-    name = "Exercise 6 (ping, pong and close)"
+    name = N_("Exercise 6 (ping, pong and close)")
     case = ""
     try:
         takes(fn, 2, what="control")
@@ -543,14 +577,14 @@ def check_control(fn: object) -> Result:
                                    what="control")
             problem = _control_problem(failed, got, want)
             if problem:
-                return hint(name, f"{what}: {problem}")
+                return hint(name, _("{what}: {problem}").format(what=what, problem=problem))
     except StudentError as exc:
         return _failed(name, case, exc)
-    closes = sum(w[0] == "close" for *_, w in CONTROL_CASES)
-    wrong = sum(w[0] == "fail" for *_, w in CONTROL_CASES)
-    return passed(name, f"pings answered with their payload, a pong left alone, {closes} closes "
-                        f"answered with their code and {wrong} broken ones refused with 1002 or "
-                        "1007 (RFC 6455 5.5, 7.4)")
+    closes = sum(w[0] == "close" for *_rest, w in CONTROL_CASES)
+    wrong = sum(w[0] == "fail" for *_rest, w in CONTROL_CASES)
+    return passed(name, _("pings answered with their payload, a pong left alone, {closes} closes "
+                          "answered with their code and {wrong} broken ones refused with 1002 or "
+                          "1007 (RFC 6455 5.5, 7.4)").format(closes=closes, wrong=wrong))
 
 
 # --- the client part ---------------------------------------------------------------------------
@@ -581,33 +615,35 @@ def _responses(key: str) -> list[tuple[str, bytes, bool]]:
 
 def check_check_upgrade(fn: object) -> Result:
     """``fn(response, key)`` is True only for a 101 that proves the server read ``key``."""
-    name = "Exercise 7 (the client's check of the answer)"
+    name = N_("Exercise 7 (the client's check of the answer)")
     case = ""
     try:
         takes(fn, 2, what="check_upgrade")
-        for _ in range(3):
+        for _attempt in range(3):
             key = hs.make_key()
             for what, response, want in _responses(key):
                 case = f"for {what}"
                 got = call(fn, response, key, what="check_upgrade")
                 if not isinstance(got, bool):
-                    return hint(name, f"{what}: returned {got!r}; return True or False")
+                    return hint(name, _("{what}: returned {got!r}; return True or False").format(
+                                          what=what, got=got))
                 if got != want:
                     verdict = "accepted it" if got else "refused it"
-                    return hint(name, f"{what}: you {verdict}; a client must "
-                                      f"{'accept' if want else 'refuse'} it (RFC 6455 4.1, "
-                                      "the client's checks 1-4)")
+                    return hint(name, _("{what}: you {verdict}; a client must {value} it (RFC "
+                                        "6455 4.1, the client's checks 1-4)").format(
+                                          what=what, verdict=verdict,
+                                          value='accept' if want else 'refuse'))
     except StudentError as exc:
         return _failed(name, case, exc)
-    return passed(name, "valid answers accepted (header names in any case, Connection as a "
-                        "list), and 200, a missing Upgrade, Connection or Accept, and a wrong "
-                        "Accept refused (RFC 6455 4.1)")
+    return passed(name, _("valid answers accepted (header names in any case, Connection as a "
+                          "list), and 200, a missing Upgrade, Connection or Accept, and a wrong "
+                          "Accept refused (RFC 6455 4.1)"))
 
 
 def check_client_frame(fn: object) -> Result:
     """``fn(opcode, payload, key)`` builds a client frame: MASK=1, the key, the payload
     masked with it (RFC 6455 5.2, 5.3)."""
-    name = "Exercise 8 (a client's masked frame)"
+    name = N_("Exercise 8 (a client's masked frame)")
     rng = random.Random()
     cases = [(1, b"Hello", bytes.fromhex("37fa213d"))]
     cases += [(op, rng.randbytes(n), os.urandom(4)) for op in (1, 2)
@@ -617,12 +653,14 @@ def check_client_frame(fn: object) -> Result:
     try:
         takes(fn, 3, what="client_frame")
         for op, payload, key in cases:
-            case = f"client_frame({op}, {len(payload):,} bytes, key {key.hex(' ')})"
+            case = _("client_frame({op}, {n:,} bytes, key {key})").format(
+                       op=op, n=len(payload), key=key.hex(' '))
             got = call(fn, op, payload, key, what="client_frame")
             if isinstance(got, bytearray):
                 got = bytes(got)
             if not isinstance(got, bytes):
-                return hint(name, f"client_frame returned {type(got).__name__}; return bytes")
+                return hint(name, _("client_frame returned {name}; return bytes").format(
+                                      name=type(got).__name__))
             want = fr.encode_frame(fr.Frame(op, payload, mask_key=key), strict=False)
             if got != want:
                 head = len(want) - len(payload)
@@ -630,48 +668,53 @@ def check_client_frame(fn: object) -> Result:
                            if a != b), min(len(got), len(want)))
                 part = ("the header" if at < head - 4 else "the masking key"
                         if at < head else "the masked payload")
-                return hint(name, f"client_frame({op}, {len(payload):,} bytes, key "
-                                  f"{key.hex(' ')}): {first_difference(got, want)}, in {part}; "
-                                  f"want {want[:12].hex(' ')}... (RFC 6455 5.2, 5.3)")
+                return hint(name, _("client_frame({op}, {n:,} bytes, key {key}): {value}, in "
+                                    "{part}; want {want}... (RFC 6455 5.2, 5.3)").format(
+                                      op=op, n=len(payload), key=key.hex(' '),
+                                      value=first_difference(got, want), part=part,
+                                      want=want[:12].hex(' ')))
     except StudentError as exc:
         return _failed(name, case, exc)
-    return passed(name, "81 85 37 fa 21 3d 7f 9f 4d 51 58 for 'Hello' (RFC 6455 5.7), and every "
-                        "length form, masked with the key given")
+    return passed(name, _("81 85 37 fa 21 3d 7f 9f 4d 51 58 for 'Hello' (RFC 6455 5.7), and "
+                          "every length form, masked with the key given"))
 
 
 # --- the whole server and the whole client -------------------------------------------------------
 
 def check_server(server: object, *, timeout: float = 2.0) -> Result:
     """The conformance run against your running server: PASS when every case is OK."""
-    name = "Your server, graded"
+    name = N_("Your server, graded")
     if not isinstance(server, OwnServer):
-        return hint(name, "pass the server that own_server.start(...) returned")
+        return hint(name, _("pass the server that own_server.start(...) returned"))
     report = conformance.run_conformance(server.url, timeout=timeout)
     c = report.counts
     if report.ok:
-        return passed(name, f"all {len(report.results)} cases OK in {report.seconds:.1f} s "
-                            "(RFC 6455 4.2, 5, 7, 8)")
+        return passed(name, _("all {n} cases OK in {seconds:.1f} s (RFC 6455 4.2, 5, 7, 8)").format(
+                                n=len(report.results), seconds=report.seconds))
     crashes = "; ".join(dict.fromkeys(
         f"{e.piece} raised {type(e.error).__name__}" for e in server.errors))
-    own = f"\nYour server's own errors: {crashes}" if crashes else ""
+    own = _("\nYour server's own errors: {crashes}").format(crashes=crashes) if crashes else ""
     first = report.results[0]
     if first.id == "1.1" and not first.ok:
-        return hint(name, f"the opening handshake fails, so no other case can start: "
-                          f"{first.got}. Fix the handshake first (Exercise 1).{own}")
+        return hint(name, _("the opening handshake fails, so no other case can start: {got}. Fix "
+                            "the handshake first (Exercise 1).{own}").format(
+                              got=first.got, own=own))
     worst = report.not_ok()
     lines = "\n".join(r.line() for r in worst[:3])
-    more = f"\n... and {len(worst) - 3} more" if len(worst) > 3 else ""
-    return hint(name, f"{c['OK']} OK, {c['NON-STRICT']} NON-STRICT, {c['FAILED']} FAILED of "
-                      f"{len(report.results)} cases:\n{lines}{more}{own}")
+    more = _("\n... and {value} more").format(value=len(worst) - 3) if len(worst) > 3 else ""
+    return hint(name, _("{c} OK, {c2} NON-STRICT, {c3} FAILED of {n} "
+                        "cases:\n{lines}{more}{own}").format(
+                          c=c['OK'], c2=c['NON-STRICT'], c3=c['FAILED'], n=len(report.results),
+                          lines=lines, more=more, own=own))
 
 
 def check_client(**pieces: Callable[..., Any]) -> Result:
     """Your client (``upgrade_request``, ``check_upgrade``, ``client_frame``, ``read_frame``,
     ``assemble``) talks to wslab's server: two messages echoed, then a clean close."""
-    name = "Your client, talking to wslab's server"
+    name = N_("Your client, talking to wslab's server")
     missing = [p for p in CLIENT_PIECES if p not in pieces]
     if missing:
-        return hint(name, f"pass every piece: missing {', '.join(missing)}")
+        return hint(name, _("pass every piece: missing {value}").format(value=', '.join(missing)))
     server = serve(name="ex02a-client")
     try:
         messages = ["hello from a raw socket", bytes(range(200)), "é€𝄞" * 50]
@@ -679,12 +722,15 @@ def check_client(**pieces: Callable[..., Any]) -> Result:
     finally:
         server.stop()
     if result.error:
-        return hint(name, f"{result.error} (after: {'; '.join(result.lines[-3:]) or 'nothing'})")
+        return hint(name, _("{error} (after: {value})").format(
+                              error=result.error, value='; '.join(result.lines[-3:]) or 'nothing'))
     if result.received != messages:
         closed = [ln for ln in result.lines if ln.startswith("< CLOSE")]
-        why = f"; the server answered {closed[0][2:]}" if closed else ""
-        return hint(name, f"sent {len(messages)} messages, got back {result.received!r}{why}")
+        why = _("; the server answered {closed}").format(closed=closed[0][2:]) if closed else ""
+        return hint(name, _("sent {n} messages, got back {received!r}{why}").format(
+                              n=len(messages), received=result.received, why=why))
     if result.close_code != 1000:
-        return hint(name, f"the close ended with {result.close_code}, not 1000")
-    return passed(name, "the upgrade, three masked messages (text, 200 bytes of binary, 300 "
-                        "bytes of UTF-8) echoed, and a clean close 1000")
+        return hint(name, _("the close ended with {close_code}, not 1000").format(
+                              close_code=result.close_code))
+    return passed(name, _("the upgrade, three masked messages (text, 200 bytes of binary, 300 "
+                          "bytes of UTF-8) echoed, and a clean close 1000"))

@@ -14,6 +14,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
+from ..i18n import N_, _, translate
 from ..net.client import Client, connect
 from ..net.errors import WSLabError
 from ..net.server import LabServer, serve
@@ -36,16 +37,18 @@ def _handler_error(server: LabServer, what: str) -> str | None:
         return None
     e = errors[-1]
     if e.reason.startswith("NotImplementedError"):
-        return f"{what} is not written yet: replace `raise NotImplementedError` with your code"
+        return _("{what} is not written yet: replace `raise NotImplementedError` with your "
+                 "code").format(what=what)
     frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', str(e.data))
     mine = [f for f in frames if "/wslab/" not in f[0].replace("\\", "/")]
     where = ""
     if mine:
         file, line, func, code = mine[-1]
         code = "" if code.strip() == e.reason.strip() else f" ({code.strip()})"
-        where = f" at line {line} of {func}(){code}"
-    return (f"{what} raised {e.reason}{where}; the server closed that client with 1011 "
-            "(RFC 6455 7.4.1)")
+        where = _(" at line {line} of {function}(){code}").format(line=line, function=func,
+                                                                  code=code)
+    return _("{what} raised {error}{where}; the server closed that client with 1011 "
+             "(RFC 6455 7.4.1)").format(what=what, error=e.reason, where=where)
 
 
 def _wait(pred: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
@@ -96,13 +99,16 @@ class _Run:
             if error:
                 raise StudentError(error) from None
             if isinstance(exc, TimeoutError):
-                why = f". Rule: {rule}" if rule else ""
+                why = _(". Rule: {rule}").format(rule=translate(rule)) if rule else ""
                 if self.returned:
-                    why = (f": {self.what} returned {self.returned[-1]!r} but sent nothing. "
-                           "The server ignores what a handler returns; send with conn.send(...)")
-                raise StudentError(f"nothing arrived within {TIMEOUT:g} s after {after}"
-                                   f"{why}") from None
-            raise StudentError(f"the connection closed after {after}: {exc}") from None
+                    why = _(": {what} returned {value!r} but sent nothing. The server ignores "
+                            "what a handler returns; send with conn.send(...)").format(
+                        what=self.what, value=self.returned[-1])
+                raise StudentError(_("nothing arrived within {timeout:g} s after {after}"
+                                     "{why}").format(timeout=TIMEOUT, after=after,
+                                                     why=why)) from None
+            raise StudentError(_("the connection closed after {after}: {error}").format(
+                after=after, error=exc)) from None
 
     def stop(self) -> None:
         for c in self.clients:
@@ -113,48 +119,51 @@ class _Run:
 def _not_text(got: object) -> str:
     """A hint for a reply that is not a text message ("" when it is one)."""
     if isinstance(got, bytes):
-        return (f"arrived as a binary message, {got!r}: send a str to answer with a text "
-                "message (bytes become a binary frame, RFC 6455 5.6)")
+        return _("arrived as a binary message, {got!r}: send a str to answer with a text "
+                 "message (bytes become a binary frame, RFC 6455 5.6)").format(got=got)
     return ""
 
 
 def check_shout(fn: object) -> Result:
     """Exercise 1: ``fn(conn, message)`` answers every message in upper case, to its sender."""
-    name = "Exercise 1 (shout)"
+    name = N_("Exercise 1 (shout)")
     try:
         run = _Run(fn, "shout")
     except StudentError as exc:
         return hint(name, exc.hint)
     try:
-        one, _ = run.join(run.server.url)
-        two, _ = run.join(run.server.url)
+        one, _one = run.join(run.server.url)
+        two, _two = run.join(run.server.url)
         sent: dict[int, str] = {}
-        for client, who, text in ((one, "client 1", "Hello WebSocket"),
-                                  (two, "client 2", "é is for écoute"),
-                                  (one, "client 1", "second message")):
+        for client, who, text in ((one, _("client 1"), "Hello WebSocket"),
+                                  (two, _("client 2"), "é is for écoute"),
+                                  (one, _("client 1"), "second message")):
             client.send(text)
             sent[id(client)] = text
-            got = run.recv(client, f"{who} sent {text!r}")
+            got = run.recv(client, _("{who} sent {text!r}").format(who=who, text=text))
             others = [t.upper() for k, t in sent.items() if k != id(client)]
             if got in others:
-                return hint(name, f"{who} sent {text!r} and first received {got!r}, the answer "
-                                  "to the other client: conn.send() answers only the sender, "
-                                  "server.broadcast() would reach everyone")
+                return hint(name, _("{who} sent {text!r} and first received {got!r}, the "
+                                    "answer to the other client: conn.send() answers only the "
+                                    "sender, server.broadcast() would reach everyone").format(
+                    who=who, text=text, got=got))
             if _not_text(got):
-                return hint(name, f"{text!r} came back, but it {_not_text(got)}")
+                return hint(name, _("{text!r} came back, but it {why}").format(
+                    text=text, why=_not_text(got)))
             if got == text:
-                return hint(name, f"{who}'s {text!r} came back unchanged: reply with "
-                                  "message.upper()")
+                return hint(name, _("{who}'s {text!r} came back unchanged: reply with "
+                                    "message.upper()").format(who=who, text=text))
             if got != text.upper():
-                return hint(name, f"{who} sent {text!r} and received {got!r}; expected "
-                                  f"{text.upper()!r} (str.upper() also knows letters beyond "
-                                  "ASCII, like é)")
+                return hint(name, _("{who} sent {text!r} and received {got!r}; expected "
+                                    "{want!r} (str.upper() also knows letters beyond ASCII, "
+                                    "like é)").format(who=who, text=text, got=got,
+                                                      want=text.upper()))
     except StudentError as exc:
         return hint(name, exc.hint)
     finally:
         run.stop()
-    return passed(name, "two real clients each got their own messages back in upper case, "
-                        "é included")
+    return passed(name, _("two real clients each got their own messages back in upper case, "
+                          "é included"))
 
 
 # -- Exercise 2: the chat --------------------------------------------------------------------
@@ -194,41 +203,45 @@ class _Chat:
     def step(self, sender: str, text: str, expect: dict[str, str], rule: str) -> str:
         """Send ``text`` from ``sender``; "" when each receiver got its line, else a hint."""
         self.clients[sender].send(text)
-        said = f"{self.names[sender]} sent {text!r}"
+        said = _("{who} sent {text!r}").format(who=self.names[sender], text=text)
         for receiver, want in expect.items():
             got = self.run.recv(self.clients[receiver],
-                                f"{said} ({self.names[receiver]} was waiting)", rule)
+                                _("{said} ({who} was waiting)").format(
+                                    said=said, who=self.names[receiver]), rule)
             if got != want:
-                return (f"{said}; {self.names[receiver]} received {got!r}, expected {want!r}. "
-                        f"Rule: {rule}{self._why(got, want)}")
+                return _("{said}; {who} received {got!r}, expected {want!r}. Rule: {rule}"
+                         "{why}").format(said=said, who=self.names[receiver], got=got,
+                                         want=want, rule=translate(rule),
+                                         why=self._why(got, want))
         return ""
 
     def _why(self, got: object, want: str) -> str:
         if not isinstance(got, str) or not want.startswith("* online: "):
-            return _not_text(got) and f"; it {_not_text(got)}"
+            return _not_text(got) and _("; it {why}").format(why=_not_text(got))
         if not got.startswith("* online: "):
             return ""
         listed, right = got[len("* online: "):].split(", "), want[len("* online: "):].split(", ")
         if sorted(listed) == right:
-            return "; your names are right but not sorted (sorted(...))"
+            return _("; your names are right but not sorted (sorted(...))")
         notes = [self._extra(n) for n in listed if n not in right]
         missing = [n for n in right if n not in listed]
         if missing:
-            notes.append(f"{', '.join(missing)} is missing")
+            notes.append(_("{names} is missing").format(names=", ".join(missing)))
         return "; " + "; ".join(notes) if notes else ""
 
     def _extra(self, listed: str) -> str:
         """Why a name in a /who answer should not be there."""
         for who, cid in self.ids.items():
             if listed == f"guest{cid}" and self.names[who] != listed:
-                return (f"{listed} is called {self.names[who]} since its /nick: list the "
-                        "names the clients picked")
+                return _("{listed} is called {name} since its /nick: list the names the "
+                         "clients picked").format(listed=listed, name=self.names[who])
         if listed in self.gone:
-            return f"{listed} left: list only the clients connected now (conn.server.clients)"
+            return _("{listed} left: list only the clients connected now "
+                     "(conn.server.clients)").format(listed=listed)
         if listed == f"guest{self.bystander_id}":
-            return (f"{listed} is a client of /echo, not of the chat: keep only clients with "
-                    "c.path == '/chat'")
-        return f"{listed} should not be listed"
+            return _("{listed} is a client of /echo, not of the chat: keep only clients with "
+                     "c.path == '/chat'").format(listed=listed)
+        return _("{listed} should not be listed").format(listed=listed)
 
     def rename(self, who: str, new: str) -> None:
         self.names[who] = new
@@ -243,19 +256,21 @@ def _play(chat: _Chat) -> str:
     ga, gb = chat.names["a"], chat.names["b"]
     steps: list[tuple[str, str, dict[str, str], str, tuple[str, str] | None]] = [
         ("a", "hello", {"a": f"{ga}: hello", "b": f"{ga}: hello"},
-         "a plain message goes to everyone on /chat as 'NAME: text', NAME guest<id> at first",
+         N_("a plain message goes to everyone on /chat as 'NAME: text', NAME guest<id> at "
+            "first"),
          None),
         ("a", f"/nick {n['a']}", {"a": f"* {ga} is now {n['a']}", "b": f"* {ga} is now {n['a']}"},
-         "/nick NAME tells everyone on /chat '* OLD is now NAME'", ("a", n["a"])),
+         N_("/nick NAME tells everyone on /chat '* OLD is now NAME'"), ("a", n["a"])),
         ("b", "/who", {"b": _who([n["a"], gb])},
-         "/who answers only the sender: '* online: ' and the names on /chat, sorted", None),
+         N_("/who answers only the sender: '* online: ' and the names on /chat, sorted"),
+         None),
         ("b", f"/nick {n['b']}", {"a": f"* {gb} is now {n['b']}", "b": f"* {gb} is now {n['b']}"},
-         "/nick NAME tells everyone; /who's answer must not have gone to the others",
+         N_("/nick NAME tells everyone; /who's answer must not have gone to the others"),
          ("b", n["b"])),
         ("a", "hi there", {"a": f"{n['a']}: hi there", "b": f"{n['a']}: hi there"},
-         "after /nick, messages carry the new name", None),
+         N_("after /nick, messages carry the new name"), None),
         ("b", "/nick ", {"b": "* usage: /nick NAME"},
-         "an empty name is refused, to the sender only: '* usage: /nick NAME'", None),
+         N_("an empty name is refused, to the sender only: '* usage: /nick NAME'"), None),
     ]
     for sender, text, expect, rule, renamed in steps:
         problem = chat.step(sender, text, expect, rule)
@@ -267,11 +282,12 @@ def _play(chat: _Chat) -> str:
     gc = chat.names["c"]
     later = [
         ("c", "/who", {"c": _who([n["a"], n["b"], gc])},
-         "a newcomer is guest<id> until they pick a name; /who lists names sorted", None),
+         N_("a newcomer is guest<id> until they pick a name; /who lists names sorted"),
+         None),
         ("c", f"/nick {n['c']}", {w: f"* {gc} is now {n['c']}" for w in "abc"},
-         "/nick NAME tells everyone on /chat", ("c", n["c"])),
+         N_("/nick NAME tells everyone on /chat"), ("c", n["c"])),
         ("a", "/who", {"a": _who([n["a"], n["b"], n["c"]])},
-         "/who lists the names sorted, whatever order the clients joined in", None),
+         N_("/who lists the names sorted, whatever order the clients joined in"), None),
     ]
     for sender, text, expect, rule, renamed in later:
         problem = chat.step(sender, text, expect, rule)
@@ -294,7 +310,7 @@ def _bystander_saw(echo: Client) -> str:
 
 def check_chat(fn: object) -> Result:
     """Exercise 2: ``fn(conn, message)`` is a chat with /nick and /who (see the notebook)."""
-    name = "Exercise 2 (chat commands)"
+    name = N_("Exercise 2 (chat commands)")
     try:
         run = _Run(fn, "chat")
     except StudentError as exc:
@@ -306,15 +322,16 @@ def check_chat(fn: object) -> Result:
             return hint(name, problem)
         saw = _bystander_saw(chat.bystander) if chat.bystander else ""
         if saw:
-            return hint(name, f"a client of /echo, not of the chat, received {saw}: send chat "
-                              "lines only to /chat, conn.server.broadcast(text, path='/chat')")
+            return hint(name, _("a client of /echo, not of the chat, received {saw}: send "
+                                "chat lines only to /chat, conn.server.broadcast(text, "
+                                "path='/chat')").format(saw=saw))
         left = chat.names["a"]
         chat.gone.append(left)
         chat.clients["a"].close()
         _wait(lambda: len(run.server.clients) == 3)
         problem = chat.step("c", "/who", {"c": _who([chat.names["b"], chat.names["c"]])},
-                            f"after {left} left, /who lists only the clients connected now "
-                            "(conn.server.clients)")
+                            _("after {left} left, /who lists only the clients connected now "
+                              "(conn.server.clients)").format(left=left))
         if problem:
             return hint(name, problem)
     except StudentError as exc:
@@ -322,14 +339,14 @@ def check_chat(fn: object) -> Result:
     finally:
         run.stop()
     order = ", ".join(chat.nicks.values())
-    return passed(name, f"three real clients joined as {order}: broadcasts, /nick, /who "
-                        "(sorted, only /chat, only the asker), a refused empty name and a "
-                        "departure all behave")
+    return passed(name, _("three real clients joined as {order}: broadcasts, /nick, /who "
+                          "(sorted, only /chat, only the asker), a refused empty name and a "
+                          "departure all behave").format(order=order))
 
 
 # -- Exercise 3: predict the round trip, then measure it ---------------------------------------
 
-RTT = "Exercise 3 (round trips)"
+RTT = N_("Exercise 3 (round trips)")
 Judge = Callable[[float | str], tuple[bool, str]]
 
 
@@ -346,31 +363,38 @@ def predict_rtt(median_ms: object, mean: object) -> Result:
     if not (number and side):
         _predict.forget(_name("median"))
         _predict.forget(_name("mean"))
-        missing = ([] if number else ["median_guess: a number of milliseconds above 0"]) \
-            + ([] if side else ["mean_guess: 'above' or 'below'"])
-        return hint(RTT, "write your prediction first (replace None): "
-                         + "; ".join(missing) + ". Then run this cell, and only then the "
-                         "measurement below")
+        missing = ([] if number else [_("median_guess: a number of milliseconds above 0")]) \
+            + ([] if side else [_("mean_guess: 'above' or 'below'")])
+        return hint(RTT, _("write your prediction first (replace None): {missing}. Then run "
+                           "this cell, and only then the measurement below").format(
+            missing="; ".join(missing)))
     _predict.record(_name("median"), median_ms, unit="ms")
     _predict.record(_name("mean"), mean, choices=("above", "below"))
-    return passed(RTT, f"predictions recorded: median {median_ms:g} ms, mean "
-                       f"{str(mean).strip().lower()} the median. Now run the measurement; the "
-                       "cell after it compares them with what it measured")
+    above = str(mean).strip().lower() == "above"
+    recorded = (_("predictions recorded: median {median:g} ms, mean above the median. Now run "
+                  "the measurement; the cell after it compares them with what it measured")
+                if above else
+                _("predictions recorded: median {median:g} ms, mean below the median. Now run "
+                  "the measurement; the cell after it compares them with what it measured"))
+    return passed(RTT, recorded.format(median=median_ms))
 
 
 def _judge_median(median: float) -> Judge:
     def judge(value: float | str) -> tuple[bool, str]:
         g = float(value)
         ratio = g / median
-        said = f"measured median {median:.3f} ms; you predicted {g:g} ms"
+        said = _("measured median {median:.3f} ms; you predicted {guess:g} ms").format(
+            median=median, guess=g)
         if 1 / 3 <= ratio <= 3:
-            return True, f"{said}: the right order of magnitude"
+            return True, _("{said}: the right order of magnitude").format(said=said)
         if ratio > 3:
-            return False, (f"{said}, {ratio:.0f} times the real value. On loopback no byte "
-                           "crosses a wire: a round trip is two programs and the kernel's "
-                           "TCP stack, a fraction of a millisecond")
-        return False, (f"{said}, 1/{1 / ratio:.0f} of the real value: even on loopback each "
-                       "message passes through Python, Tornado and the kernel twice")
+            return False, _("{said}, {ratio:.0f} times the real value. On loopback no byte "
+                            "crosses a wire: a round trip is two programs and the kernel's "
+                            "TCP stack, a fraction of a millisecond").format(said=said,
+                                                                             ratio=ratio)
+        return False, _("{said}, 1/{ratio:.0f} of the real value: even on loopback each "
+                        "message passes through Python, Tornado and the kernel twice").format(
+            said=said, ratio=1 / ratio)
     return judge
 
 
@@ -378,26 +402,30 @@ def _judge_mean(mean: float, median: float, slowest: float, n: int) -> Judge:
     actual = "above" if mean > median else "below"
 
     def judge(value: float | str) -> tuple[bool, str]:
-        said = (f"the mean, {mean:.3f} ms, is {actual} the median; you predicted {value}. The "
-                f"slowest of the {n} round trips took {slowest:.3f} ms")
+        said = (_("the mean, {mean:.3f} ms, is above the median; you predicted {guess}. The "
+                  "slowest of the {n} round trips took {slowest:.3f} ms") if actual == "above"
+                else _("the mean, {mean:.3f} ms, is below the median; you predicted {guess}. "
+                       "The slowest of the {n} round trips took {slowest:.3f} ms")).format(
+            mean=mean, guess=value, n=n, slowest=slowest)
         if value == actual == "above":
-            return True, (f"{said}: a few slow round trips pull the mean up, and the median, "
-                          "the middle value, does not move")
+            return True, _("{said}: a few slow round trips pull the mean up, and the median, "
+                           "the middle value, does not move").format(said=said)
         if value == actual:
-            return True, f"{said}: in this sample no slow outliers pulled the mean up"
+            return True, _("{said}: in this sample no slow outliers pulled the mean up").format(
+                said=said)
         if actual == "above":
-            return False, (f"{said}: a round trip cannot be much faster than the usual one, "
-                           "but a few can be much slower, and those pull the mean up; the "
-                           "median, the middle value, does not move")
-        return False, (f"{said}: this time no slow outliers pulled the mean up; run the "
-                       "measurement again and compare")
+            return False, _("{said}: a round trip cannot be much faster than the usual one, "
+                            "but a few can be much slower, and those pull the mean up; the "
+                            "median, the middle value, does not move").format(said=said)
+        return False, _("{said}: this time no slow outliers pulled the mean up; run the "
+                        "measurement again and compare").format(said=said)
     return judge
 
 
 def compare_rtt(samples: Sequence[float], *, measured_at: float) -> Result:
     """Set the two guesses against the round trips measured (seconds each)."""
     if not samples or not all(isinstance(x, (int, float)) for x in samples):
-        return hint(RTT, "no round trips were measured: run the measurement cell first")
+        return hint(RTT, _("no round trips were measured: run the measurement cell first"))
     median = statistics.median(samples) * 1e3
     mean = statistics.mean(samples) * 1e3
     results = [_predict.compare(_name("median"), measured_at=measured_at,
@@ -405,8 +433,9 @@ def compare_rtt(samples: Sequence[float], *, measured_at: float) -> Result:
                _predict.compare(_name("mean"), measured_at=measured_at,
                                 judge=_judge_mean(mean, median, max(samples) * 1e3,
                                                   len(samples)))]
-    for r in results:
-        if r.message.startswith(("no prediction", "your prediction was recorded")):
+    for which, r in zip(("median", "mean"), results, strict=True):
+        g = _predict.guess(_name(which))
+        if g is None or g.at > measured_at:  # nothing predicted (in time): say so, once
             return hint(RTT, r.message)
     ok = all(r.ok for r in results)
     return (passed if ok else hint)(RTT, "\n".join(r.message for r in results))

@@ -22,6 +22,7 @@ import inspect
 import statistics
 from typing import Any
 
+from ..i18n import N_, _
 from ..labs.heartbeat import LoopTrial, PingModes, heartbeat_trial
 from ..net.client import Client
 from . import _predict
@@ -31,7 +32,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex05")
 
-NAME = "Exercise 1 (heartbeat loop)"
+NAME = N_("Exercise 1 (heartbeat loop)")
 SLACK_S = 0.2    # scheduling on a shared machine: the most added to `timeout` for a Close
 DETECT_SLACK_S = 0.3  # ... and to interval + timeout for the whole detection
 EARLY_S = 0.03   # a Close this much sooner than `timeout` after the ping gave up early
@@ -70,11 +71,13 @@ def _arguments(interval: object, timeout: object) -> str | None:
     """What is wrong with the check's own arguments, or None."""
     for name, value in (("interval", interval), ("timeout", timeout)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 5:
-            return f"check_heartbeat's {name} is a number of seconds 0.05-5, got {value!r}"
+            return _("check_heartbeat's {name} is a number of seconds 0.05-5, got "
+                     "{value!r}").format(name=name, value=value)
     if abs(interval - timeout) < MIN_APART:  # type: ignore[operator]
-        return (f"interval={interval:g} and timeout={timeout:g} are too close for the check to "
-                "tell which one your loop waits for: choose them at least "
-                f"{MIN_APART:g} s apart (e.g. interval=0.6, timeout=0.2)")
+        return (_("interval={interval:g} and timeout={timeout:g} are too close for the check to "
+                  "tell which one your loop waits for: choose them at least {min_apart:g} s apart "
+                  "(e.g. interval=0.6, timeout=0.2)").format(
+                    interval=interval, timeout=timeout, min_apart=MIN_APART))
     return None
 
 
@@ -107,9 +110,9 @@ def check_heartbeat(heartbeat: object, *, interval: float = 0.6, timeout: float 
 def _positional(calls: list) -> str | None:
     for args, _kwargs in calls:
         if args and isinstance(args[0], (int, float)) and not isinstance(args[0], bool):
-            return (f"your loop called client.ping({args[0]!r}): a positional argument is the "
-                    "ping's payload (bytes), and the timeout is keyword-only: "
-                    "client.ping(timeout=timeout)")
+            return (_("your loop called client.ping({args!r}): a positional argument is the "
+                      "ping's payload (bytes), and the timeout is keyword-only: "
+                      "client.ping(timeout=timeout)").format(args=args[0]))
     return None
 
 
@@ -122,27 +125,31 @@ def _crashed(trial: LoopTrial, calls: list) -> str | None:
     if "not written yet" in text:
         return text
     if trial.close_sent is not None and "ConnectionClosed" in text:
-        return (f"your loop sent its Close ({trial.close_sent!r}) and then went on: {text}. "
-                "Return right after closing")
+        return (_("your loop sent its Close ({close_sent!r}) and then went on: {text}. Return "
+                  "right after closing").format(close_sent=trial.close_sent, text=text))
     return _positional(calls) or text
 
 
 def _healthy(trial: LoopTrial, calls: list) -> str | None:
     interval, timeout = trial.interval, trial.timeout
     if trial.closed_healthy is not None:
-        return (f"your loop closed a HEALTHY connection ({trial.closed_healthy}) after "
-                f"{trial.pings_healthy} ping(s) whose pongs came back in "
-                f"{_ms(max(trial.rtts, default=0))} at most: close only when a pong is "
-                f"missing after `timeout` = {timeout:g} s")
+        return (_("your loop closed a HEALTHY connection ({closed_healthy}) after "
+                  "{pings_healthy} ping(s) whose pongs came back in {value} at most: close only "
+                  "when a pong is missing after `timeout` = {timeout:g} s").format(
+                    closed_healthy=trial.closed_healthy, pings_healthy=trial.pings_healthy,
+                    value=_ms(max(trial.rtts, default=0)), timeout=timeout))
     expected = trial.healthy_s / interval
     if trial.pings_healthy == 0:
-        return (f"your loop sent no ping in {trial.healthy_s:.2f} s of a healthy connection; "
-                f"expected about {expected:.0f} (client.ping(timeout=timeout))")
+        return (_("your loop sent no ping in {healthy_s:.2f} s of a healthy connection; expected "
+                  "about {expected:.0f} (client.ping(timeout=timeout))").format(
+                    healthy_s=trial.healthy_s, expected=expected))
     every = statistics.median(trial.gaps) if trial.gaps else trial.healthy_s
     if not 0.8 * interval <= every <= 1.25 * interval + 0.05:
-        return (f"your loop sent {trial.pings_healthy} ping(s) in {trial.healthy_s:.2f} s, "
-                f"one every {every:.2f} s (median); expected one every interval = "
-                f"{interval:g} s (about {expected:.0f})")
+        return (_("your loop sent {pings_healthy} ping(s) in {healthy_s:.2f} s, one every "
+                  "{every:.2f} s (median); expected one every interval = {interval:g} s (about "
+                  "{expected:.0f})").format(
+                    pings_healthy=trial.pings_healthy, healthy_s=trial.healthy_s, every=every,
+                    interval=interval, expected=expected))
     return None
 
 
@@ -154,26 +161,29 @@ def _no_close(trial: LoopTrial, calls: list) -> str | None:
     watch = 2 * (trial.interval + timeout) + 2
     bare = [kw for args, kw in calls if "timeout" not in kw and not args]
     if bare:
-        return (f"no Close within {watch:.1f} s of the blackhole: your loop called "
-                f"client.ping() without timeout=, so each ping waits {PING_DEFAULT:g} s (the "
-                f"default) for its pong. Pass timeout=timeout ({timeout:g} s here)")
+        return (_("no Close within {watch:.1f} s of the blackhole: your loop called "
+                  "client.ping() without timeout=, so each ping waits {ping_default:g} s (the "
+                  "default) for its pong. Pass timeout=timeout ({timeout:g} s here)").format(
+                    watch=watch, ping_default=PING_DEFAULT, timeout=timeout))
     if trial.unanswered >= 2:  # it went on after a miss
-        return (f"{trial.unanswered} pings went unanswered after the blackhole and your loop "
-                f"kept pinging, with no Close within {watch:.1f} s: after a missed pong "
-                "(TimeoutError from client.ping), close with 1011 and stop")
+        return (_("{unanswered} pings went unanswered after the blackhole and your loop kept "
+                  "pinging, with no Close within {watch:.1f} s: after a missed pong (TimeoutError "
+                  "from client.ping), close with 1011 and stop").format(
+                    unanswered=trial.unanswered, watch=watch))
     if trial.pending_s is not None and trial.pending_s > timeout + SLACK_S:
         waits = sorted({kw.get("timeout") for _a, kw in calls}, key=str)
-        return (f"no Close within {watch:.1f} s of the blackhole: your loop's only unanswered "
-                f"ping had waited {trial.pending_s:.2f} s for its pong (client.ping was given "
-                f"timeout={', '.join(map(repr, waits))}); wait timeout = {timeout:g} s, then "
-                "close")
+        return (_("no Close within {watch:.1f} s of the blackhole: your loop's only unanswered "
+                  "ping had waited {pending_s:.2f} s for its pong (client.ping was given "
+                  "timeout={value}); wait timeout = {timeout:g} s, then close").format(
+                    watch=watch, pending_s=trial.pending_s, value=', '.join(map(repr, waits)),
+                    timeout=timeout))
     if trial.returned_unclosed:
-        return ("the proxy blackholed the connection and your loop returned without sending "
-                "a Close: after a missed pong (TimeoutError from client.ping), close with "
-                "1011 and only then return")
-    return (f"the proxy blackholed the connection and your loop sent no Close within "
-            f"{watch:.1f} s: after a missed pong (TimeoutError from client.ping), close the "
-            "connection and stop")
+        return (_("the proxy blackholed the connection and your loop returned without sending a "
+                  "Close: after a missed pong (TimeoutError from client.ping), close with 1011 "
+                  "and only then return"))
+    return (_("the proxy blackholed the connection and your loop sent no Close within "
+              "{watch:.1f} s: after a missed pong (TimeoutError from client.ping), close the "
+              "connection and stop").format(watch=watch))
 
 
 def wait_slack(interval: float, timeout: float) -> float:
@@ -186,45 +196,53 @@ def _waited(trial: LoopTrial, calls: list) -> str | None:
     """How long the loop waited for the missing pong: the timeout, not more, not less."""
     interval, timeout, wait = trial.interval, trial.timeout, trial.pong_wait_s
     if wait is None:
-        return (f"your loop sent Close {trial.close_sent!r} {trial.detection_s:.3f} s after "
-                "the blackhole began, without a ping going unanswered first: close when a "
-                f"pong is missing after {timeout:g} s")
-    said = f"your loop sent its Close {wait:.3f} s after the ping whose pong never came"
+        return (_("your loop sent Close {close_sent!r} {detection_s:.3f} s after the blackhole "
+                  "began, without a ping going unanswered first: close when a pong is missing "
+                  "after {timeout:g} s").format(
+                    close_sent=trial.close_sent, detection_s=trial.detection_s, timeout=timeout))
+    said = _("your loop sent its Close {wait:.3f} s after the ping whose pong never came").format(
+               wait=wait)
     if wait < timeout - EARLY_S:
-        return f"{said}, before the timeout ({timeout:g} s) was over: wait `timeout` for the pong"
+        return _("{said}, before the timeout ({timeout:g} s) was over: wait `timeout` for the "
+                 "pong").format(said=said, timeout=timeout)
     if wait <= timeout + wait_slack(interval, timeout):
         return None
     near = min(0.1, abs(interval - timeout) / 2)
     if abs(wait - interval) <= near:
-        return (f"{said}: that is `interval` ({interval:g} s), not `timeout` ({timeout:g} s). "
-                "Wait `timeout` for the pong: client.ping(timeout=timeout)")
+        return (_("{said}: that is `interval` ({interval:g} s), not `timeout` ({timeout:g} s). "
+                  "Wait `timeout` for the pong: client.ping(timeout=timeout)").format(
+                    said=said, interval=interval, timeout=timeout))
     if abs(wait - (interval + timeout)) <= near:
-        return (f"{said}: the timeout ({timeout:g} s) plus another interval ({interval:g} s). "
-                "Close right after the TimeoutError; do not sleep again first")
-    return f"{said}; it should wait the timeout, {timeout:g} s, and then close"
+        return (_("{said}: the timeout ({timeout:g} s) plus another interval ({interval:g} s). "
+                  "Close right after the TimeoutError; do not sleep again first").format(
+                    said=said, timeout=timeout, interval=interval))
+    return _("{said}; it should wait the timeout, {timeout:g} s, and then close").format(
+               said=said, timeout=timeout)
 
 
 def _closed_badly(trial: LoopTrial, calls: list) -> str | None:
     bound = trial.interval + trial.timeout
     if trial.detection_s is not None and trial.detection_s > bound + DETECT_SLACK_S:
-        return (f"detected after {trial.detection_s:.3f} s; the worst case of a ping every "
-                f"{trial.interval:g} s with a {trial.timeout:g} s timeout is {bound:.2f} s "
-                "(one interval plus the timeout)")
+        return (_("detected after {detection_s:.3f} s; the worst case of a ping every "
+                  "{interval:g} s with a {timeout:g} s timeout is {bound:.2f} s (one interval "
+                  "plus the timeout)").format(
+                    detection_s=trial.detection_s, interval=trial.interval, timeout=trial.timeout,
+                    bound=bound))
     code = _close_code(trial.close_sent)
     if code == 1000:
-        return ("you closed with 1000 (normal closure: the purpose was fulfilled); a missing "
-                "pong is a failure: close with 1011 (unexpected condition, RFC 6455 7.4.1), "
-                "as the websockets library and wslab's keepalive do")
+        return (_("you closed with 1000 (normal closure: the purpose was fulfilled); a missing "
+                  "pong is a failure: close with 1011 (unexpected condition, RFC 6455 7.4.1), as "
+                  "the websockets library and wslab's keepalive do"))
     if code == 1001:
-        return ("you closed with 1001 (going away: this endpoint is leaving, a server shutting "
-                "down or a page navigated away); the peer stopped answering, an unexpected "
-                "condition: close with 1011 (RFC 6455 7.4.1)")
+        return (_("you closed with 1001 (going away: this endpoint is leaving, a server shutting "
+                  "down or a page navigated away); the peer stopped answering, an unexpected "
+                  "condition: close with 1011 (RFC 6455 7.4.1)"))
     if code != 1011:
-        return (f"you closed with {trial.close_sent!r}; use 1011 'keepalive timeout' "
-                "(RFC 6455 7.4.1)")
+        return _("you closed with {close_sent!r}; use 1011 'keepalive timeout' (RFC 6455 "
+                 "7.4.1)").format(close_sent=trial.close_sent)
     if trial.loop_running:
-        return ("the Close was sent in time, but your loop was still running after the "
-                "connection closed: return after closing")
+        return (_("the Close was sent in time, but your loop was still running after the "
+                  "connection closed: return after closing"))
     return None
 
 
@@ -234,21 +252,23 @@ def _measured(trial: LoopTrial) -> str:
     every = statistics.median(trial.gaps) if trial.gaps else trial.healthy_s
     detected = trial.detection_s or 0.0
     if detected <= bound:
-        versus = f"within interval + timeout = {bound:.2f} s"
+        versus = _("within interval + timeout = {bound:.2f} s").format(bound=bound)
     else:
-        versus = (f"interval + timeout = {bound:.2f} s plus {(detected - bound) * 1e3:.0f} ms "
-                  "this busy machine took to run the loop")
-    return (f"{trial.pings_healthy} pings in {trial.healthy_s:.2f} s while healthy, one every "
-            f"{every:.2f} s (pongs in {_ms(min(trial.rtts, default=0))} to "
-            f"{_ms(max(trial.rtts, default=0))}); blackholed, your loop sent Close "
-            f"{trial.close_sent!r} {trial.pong_wait_s:.3f} s after the unanswered ping "
-            f"(timeout = {trial.timeout:g} s) and {detected:.3f} s after the blackhole "
-            f"began, {versus}")
+        versus = (_("interval + timeout = {bound:.2f} s plus {value:.0f} ms this busy machine "
+                    "took to run the loop").format(bound=bound, value=(detected - bound) * 1e3))
+    return (_("{pings_healthy} pings in {healthy_s:.2f} s while healthy, one every {every:.2f} s "
+              "(pongs in {value} to {value2}); blackholed, your loop sent Close {close_sent!r} "
+              "{pong_wait_s:.3f} s after the unanswered ping (timeout = {timeout:g} s) and "
+              "{detected:.3f} s after the blackhole began, {versus}").format(
+                pings_healthy=trial.pings_healthy, healthy_s=trial.healthy_s, every=every,
+                value=_ms(min(trial.rtts, default=0)), value2=_ms(max(trial.rtts, default=0)),
+                close_sent=trial.close_sent, pong_wait_s=trial.pong_wait_s, timeout=trial.timeout,
+                detected=detected, versus=versus))
 
 
 # --- predict, then observe: pings on a busy connection ------------------------------------
 
-IDLE_PINGS = "Prediction (pings while busy)"
+IDLE_PINGS = N_("Prediction (pings while busy)")
 
 
 def predict_idle_pings(answer: object) -> Result:
@@ -259,19 +279,21 @@ def predict_idle_pings(answer: object) -> Result:
 def idle_pings(modes: PingModes) -> Result:
     """Compare the guess with the pings :func:`ping_modes_demo` counted."""
     if not isinstance(modes, PingModes):
-        return hint(IDLE_PINGS, "pass the result of ping_modes_demo(...) (run the demo cell)")
+        return hint(IDLE_PINGS, _("pass the result of ping_modes_demo(...) (run the demo cell)"))
 
     def judge(value: float | str) -> tuple[bool, str]:
         said = f"you predicted {value:g}" if isinstance(value, float) else f"you said {value!r}"
-        measured = (f"measured: in {modes.seconds:.2f} s with an echo every "
-                    f"{modes.seconds / modes.messages * 1e3:.0f} ms, the idle-mode client sent "
-                    f"{modes.idle_pings} ping(s) and the fixed-interval one "
-                    f"{modes.fixed_pings} (ping_interval = {modes.interval:g} s); {said}")
+        measured = (_("measured: in {seconds:.2f} s with an echo every {value:.0f} ms, the "
+                      "idle-mode client sent {idle_pings} ping(s) and the fixed-interval one "
+                      "{fixed_pings} (ping_interval = {interval:g} s); {said}").format(
+                        seconds=modes.seconds, value=modes.seconds / modes.messages * 1e3,
+                        idle_pings=modes.idle_pings, fixed_pings=modes.fixed_pings,
+                        interval=modes.interval, said=said))
         right = isinstance(value, float) and abs(value - modes.idle_pings) <= 1
-        why = ("Every message that arrives restarts the idle client's clock, so a busy "
-               "connection needs no ping" if modes.idle_pings == 0 else
-               "This machine paused the traffic longer than the interval, so the idle "
-               "client's clock ran out")
-        return right, f"{measured}. {why}"
+        why = (_("Every message that arrives restarts the idle client's clock, so a busy "
+                 "connection needs no ping") if modes.idle_pings == 0 else
+               _("This machine paused the traffic longer than the interval, so the idle client's "
+                 "clock ran out"))
+        return right, _("{measured}. {why}").format(measured=measured, why=why)
 
     return _predict.compare(IDLE_PINGS, measured_at=modes.started_at, judge=judge)

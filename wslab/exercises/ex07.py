@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Sequence
 
+from ..i18n import N_, _
 from ..net.client import connect
 from ..net.server import LabServer, serve
 from . import _predict
@@ -26,7 +27,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex07")
 
-NAME = "Exercise 1 (rooms)"
+NAME = N_("Exercise 1 (rooms)")
 WAIT_S = 3.0
 QUIET_S = 0.15  # a message that was not for a client would arrive within this
 
@@ -63,10 +64,10 @@ def check_rooms(on_message: object) -> Result:
         for c in users.values():
             c.stop()
         server.stop()
-    return passed(NAME, "3 real clients: joins answered with the right member counts (joining "
-                        "twice counts once), each 'said' reached exactly the room's members, "
-                        "the sender too, nobody after leaving; a member of another room and a "
-                        "client that left got an error, and nobody else heard them")
+    return passed(NAME, _("3 real clients: joins answered with the right member counts (joining "
+                          "twice counts once), each 'said' reached exactly the room's members, "
+                          "the sender too, nobody after leaving; a member of another room and a "
+                          "client that left got an error, and nobody else heard them"))
 
 
 class _Steps:
@@ -88,16 +89,20 @@ class _Steps:
             except TimeoutError:
                 continue
             except Exception as exc:  # noqa: BLE001 - closed: say so
-                raise _Failed(f"{self.case}: {who}'s connection closed ({exc})") from None
+                raise _Failed(_("{case}: {who}'s connection closed ({error})").format(
+                    case=self.case, who=who, error=exc)) from None
         if got is None:
-            raise _Failed(f"{self.case}: {who} received nothing within {WAIT_S:g} s; "
-                          f"expected {json.dumps(want)}{self.meanwhile(who)}")
+            raise _Failed(_("{case}: {who} received nothing within {wait:g} s; expected "
+                            "{want}{meanwhile}").format(case=self.case, who=who, wait=WAIT_S,
+                                                         want=json.dumps(want),
+                                                         meanwhile=self.meanwhile(who)))
         try:
             data = json.loads(got)
         except (TypeError, ValueError):
             data = got
         if data != want:
-            raise _Failed(f"{self.case}: {who} received {got!r}; expected {json.dumps(want)}")
+            raise _Failed(_("{case}: {who} received {got!r}; expected {want}").format(
+                case=self.case, who=who, got=got, want=json.dumps(want)))
 
     def meanwhile(self, but: str) -> str:
         """What the other clients received instead, as the end of a hint."""
@@ -106,10 +111,11 @@ class _Steps:
             if name == but:
                 continue
             try:
-                seen.append(f"{name} received {client.recv(timeout=0.02)!r}")
+                seen.append(_("{name} received {got!r}").format(
+                    name=name, got=client.recv(timeout=0.02)))
             except Exception:  # noqa: BLE001 - nothing there (or closed): nothing to add
                 continue
-        return f" (meanwhile {' and '.join(seen)})" if seen else ""
+        return _(" (meanwhile {seen})").format(seen=_(" and ").join(seen)) if seen else ""
 
     def nothing(self, *who: str, wait: float = QUIET_S) -> None:
         """``who`` receive nothing more within ``wait`` seconds."""
@@ -124,49 +130,49 @@ class _Steps:
                     continue
                 except Exception:  # noqa: BLE001 - a closed connection is reported by expect()
                     continue
-                raise _Failed(f"{self.case}: {name} also received {got!r}, which was not for "
-                              f"{name}")
+                raise _Failed(_("{case}: {name} also received {got!r}, which was not for "
+                                "{name}").format(case=self.case, name=name, got=got))
 
     def run(self) -> None:
         said = lambda room, text: {"op": "said", "room": room, "text": text}  # noqa: E731
-        self.case = "ann joins lab"
+        self.case = _("ann joins lab")
         self.send("ann", op="join", room="lab")
         self.expect("ann", {"op": "joined", "room": "lab", "members": 1})
-        self.case = "bob joins lab"
+        self.case = _("bob joins lab")
         self.send("bob", op="join", room="lab")
         self.expect("bob", {"op": "joined", "room": "lab", "members": 2})
-        self.case = "cy joins lobby"
+        self.case = _("cy joins lobby")
         self.send("cy", op="join", room="lobby")
         self.expect("cy", {"op": "joined", "room": "lobby", "members": 1})
-        self.case = "ann joins lab a second time (members: still ann and bob)"
+        self.case = _("ann joins lab a second time (members: still ann and bob)")
         self.send("ann", op="join", room="lab")
         self.expect("ann", {"op": "joined", "room": "lab", "members": 2})
-        self.case = "ann says 'hi' in lab (ann and bob get it once, cy nothing)"
+        self.case = _("ann says 'hi' in lab (ann and bob get it once, cy nothing)")
         self.send("ann", op="say", room="lab", text="hi")
         self.expect("ann", said("lab", "hi"))
         self.expect("bob", said("lab", "hi"))
         self.nothing("ann", "bob", "cy")
-        self.case = "cy (lobby only) says 'anyone?' in lobby"
+        self.case = _("cy (lobby only) says 'anyone?' in lobby")
         self.send("cy", op="say", room="lobby", text="anyone?")
         self.expect("cy", said("lobby", "anyone?"))
         self.nothing("ann", "bob")
-        self.case = ("cy, a member of lobby but not of lab, says 'psst' in lab (an error, to cy "
-                     "only)")
+        self.case = _("cy, a member of lobby but not of lab, says 'psst' in lab (an error, to "
+                      "cy only)")
         self.send("cy", op="say", room="lab", text="psst")
         self.expect("cy", {"op": "error", "reason": "not in room lab"})
         self.nothing("ann", "bob", "cy")
-        self.case = "bob leaves lab"
+        self.case = _("bob leaves lab")
         self.send("bob", op="leave", room="lab")
         self.expect("bob", {"op": "left", "room": "lab"})
-        self.case = "ann says 'bye' in lab after bob left (only ann gets it)"
+        self.case = _("ann says 'bye' in lab after bob left (only ann gets it)")
         self.send("ann", op="say", room="lab", text="bye")
         self.expect("ann", said("lab", "bye"))
         self.nothing("bob", "cy")
-        self.case = "bob, no longer in lab, says 'back?' in lab (an error, to bob only)"
+        self.case = _("bob, no longer in lab, says 'back?' in lab (an error, to bob only)")
         self.send("bob", op="say", room="lab", text="back?")
         self.expect("bob", {"op": "error", "reason": "not in room lab"})
         self.nothing("ann", "bob", "cy")
-        self.case = "ann says 'still here' in lab (ann only: bob's 'back?' reached nobody)"
+        self.case = _("ann says 'still here' in lab (ann only: bob's 'back?' reached nobody)")
         self.send("ann", op="say", room="lab", text="still here")
         self.expect("ann", said("lab", "still here"))
         self.nothing("ann", "bob", "cy")
@@ -174,7 +180,7 @@ class _Steps:
 
 # --- predict, then observe: one client that never reads ---------------------------------------
 
-LAZY = "Prediction (a client that never reads)"
+LAZY = N_("Prediction (a client that never reads)")
 OUTCOMES = ("slow", "pile", "drop")
 
 
@@ -189,18 +195,21 @@ def lazy_client(server: LabServer, received: Sequence[int], *, sent: int = 120) 
     one, with which code."""
     events = list(server.events) if isinstance(server, LabServer) else []
     if not events:
-        return hint(LAZY, "pass the demo's server and the fast clients' counts "
-                          "(run the demo cell first)")
+        return hint(LAZY, _("pass the demo's server and the fast clients' counts (run the demo "
+                            "cell first)"))
     measured_at = min(e.t_ns for e in events) / 1e9
     errors = [e for e in events if e.kind == "error"]
     everyone = all(n == sent for n in received)
     outcome = "slow" if not everyone else ("drop" if errors else "pile")
 
     def judge(value: float | str) -> tuple[bool, str]:
-        fast = f"the {len(received)} fast clients received {list(received)} of {sent}"
-        lazy = (f"the server closed the lazy client with {errors[0].code} ({errors[0].reason})"
-                if errors else "the server did not close the lazy client")
-        text = f"measured: {fast}; {lazy}; you said {value!r}"
+        fast = _("the {n} fast clients received {value} of {sent}").format(
+                   n=len(received), value=list(received), sent=sent)
+        lazy = (_("the server closed the lazy client with {code} ({reason})").format(
+                    code=errors[0].code, reason=errors[0].reason)
+                if errors else _("the server did not close the lazy client"))
+        text = _("measured: {fast}; {lazy}; you said {value!r}").format(
+                   fast=fast, lazy=lazy, value=value)
         if outcome == "drop":
             text += (". Each client has its own send buffer: the fast ones never waited, and "
                      "the lazy one was dropped once its backlog passed send_buffer_max")

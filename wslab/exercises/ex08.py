@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..i18n import N_, _
 from ..labs.compression import KINDS, CompressionRecord
 from ..labs.negotiation import SelectingServer, offer
 from . import _predict
@@ -26,7 +27,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex08")
 
-NAME = "Exercise 1 (subprotocol selection)"
+NAME = N_("Exercise 1 (subprotocol selection)")
 SUPPORTED = ["chat.json.v1", "chat.bin.v1"]
 CASES = [  # (what the client offers, what this server must choose)
     (["chat.json.v1"], "chat.json.v1"),
@@ -41,7 +42,8 @@ CASES = [  # (what the client offers, what this server must choose)
 
 
 def _header(name: str | None) -> str:
-    return "no Sec-WebSocket-Protocol header" if name is None else f"Sec-WebSocket-Protocol: {name}"
+    return _("no Sec-WebSocket-Protocol header") if name is None \
+        else f"Sec-WebSocket-Protocol: {name}"
 
 
 def _reversible(select: object) -> bool:
@@ -58,29 +60,34 @@ def _expected(offered: list[str], supported: list[str]) -> str | None:
 
 def _round(server: SelectingServer, supported: list[str], note: str) -> str | None:
     """Every case against the server's preference ``supported``: what went wrong, or None."""
-    for offered, _ in CASES:
+    for offered, _want in CASES:
         want = _expected(offered, supported)
         got = offer(server.url, offered)
         if server.errors:
             err = server.errors[0]
             return (err.hint if isinstance(err, StudentError) else
-                    f"select({offered!r}) returned something the handshake cannot send: {err}")
+                    _("select({offered!r}) returned something the handshake cannot send: "
+                      "{err}").format(offered=offered, err=err))
         if got.failed:
-            return (f"{note}the client offered {offered}; your server answered with "
-                    f"{_header_from(got.response_head)} and the client failed the "
-                    f"connection: {got.failed} (RFC 6455 4.1). Expected {_header(want)}")
+            return (_("{note}the client offered {offered}; your server answered with {value} and "
+                      "the client failed the connection: {failed} (RFC 6455 4.1). Expected "
+                      "{value2}").format(
+                        note=note, offered=offered, value=_header_from(got.response_head),
+                        failed=got.failed, value2=_header(want)))
         if got.chosen != want:
             if want is not None and got.chosen in supported:
-                why = ("the server's order of preference (SUPPORTED) decides, not the "
-                       "client's order, nor any other")
+                why = (_("the server's order of preference (SUPPORTED) decides, not the client's "
+                         "order, nor any other"))
             elif got.chosen is not None and got.chosen not in supported:
-                why = "answer only with a subprotocol this server speaks (SUPPORTED)"
+                why = _("answer only with a subprotocol this server speaks (SUPPORTED)")
             elif want is None:
-                why = "names match exactly"
+                why = _("names match exactly")
             else:
-                why = "pick one the client offered"
-            return (f"{note}the client offered {offered}; your server answered with "
-                    f"{_header(got.chosen)}; expected {_header(want)}: {why}")
+                why = _("pick one the client offered")
+            return (_("{note}the client offered {offered}; your server answered with {value}; "
+                      "expected {value2}: {why}").format(
+                        note=note, offered=offered, value=_header(got.chosen),
+                        value2=_header(want), why=why))
     return None
 
 
@@ -119,22 +126,24 @@ def check_select(select: object) -> Result:
             space["SUPPORTED"] = saved
         server.stop()
     runs = len(CASES) * len(rounds)
-    return passed(NAME, f"{runs} real handshakes: the server's favourite among the offers"
-                        f"{' (for both orders of SUPPORTED)' if len(rounds) == 2 else ''}, "
-                        "exact names only, and no header at all when nothing matches "
-                        "(RFC 6455 4.2.2); every client accepted the answer (4.1)")
+    return passed(NAME, _("{runs} real handshakes: the server's favourite among the "
+                          "offers{value}, exact names only, and no header at all when nothing "
+                          "matches (RFC 6455 4.2.2); every client accepted the answer "
+                          "(4.1)").format(
+                            runs=runs,
+                            value=' (for both orders of SUPPORTED)' if len(rounds) == 2 else ''))
 
 
 def _header_from(head: bytes) -> str:
     for line in head.decode("latin-1").split("\r\n"):
         if line.lower().startswith("sec-websocket-protocol:"):
             return line.strip()
-    return "no Sec-WebSocket-Protocol header"
+    return _("no Sec-WebSocket-Protocol header")
 
 
 # --- predict, then observe: what compresses ----------------------------------------------------
 
-NO_GAIN = "Prediction (what compresses)"
+NO_GAIN = N_("Prediction (what compresses)")
 
 
 def predict_no_gain(answer: object) -> Result:
@@ -147,8 +156,8 @@ def no_gain(records: Sequence[CompressionRecord]) -> Result:
     compressed messages took the most bytes on the wire per payload byte."""
     on = [r for r in records if isinstance(r, CompressionRecord) and r.compressed]
     if not on:
-        return hint(NO_GAIN, "pass the records of compression_experiment(...) "
-                             "(run the experiment cell first)")
+        return hint(NO_GAIN, _("pass the records of compression_experiment(...) (run the "
+                               "experiment cell first)"))
     biggest = max(r.size for r in on)
     at = {r.kind: r for r in on if r.size == biggest}
     off = {r.kind: r for r in records if not r.compressed and r.size == biggest}
@@ -158,8 +167,9 @@ def no_gain(records: Sequence[CompressionRecord]) -> Result:
         sizes = "; ".join(
             f"{k} {off[k].wire_bytes_up:,} -> {r.wire_bytes_up:,} bytes"
             if k in off else f"{k} ratio {r.ratio:.3f}" for k, r in sorted(at.items()))
-        text = (f"measured, {biggest:,}-byte messages from the client, bytes on the wire "
-                f"without -> with compression: {sizes}; you said {value!r}")
+        text = (_("measured, {biggest:,}-byte messages from the client, bytes on the wire "
+                  "without -> with compression: {sizes}; you said {value!r}").format(
+                    biggest=biggest, sizes=sizes, value=value))
         if worst.kind == "random":
             text += (". Random bytes have no repetition for DEFLATE to find (nor have images, "
                      "video or zip files: they are compressed already)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..i18n import N_, _
 from ..labs.latency import stall_trial
 from ..labs.stats import percentile
 from . import _predict
@@ -20,7 +21,7 @@ from ._student import StudentError, call, takes
 
 solution = solution_function("ex10")
 
-NAME = "Exercise 1 (coordinated omission)"
+NAME = N_("Exercise 1 (coordinated omission)")
 POINTS = (50, 90, 99, 100)
 
 
@@ -80,24 +81,28 @@ def _shape(got: list[float], truth: list[float], interval: float) -> str | None:
     ratio = _scale(got, truth)
     for factor, unit, fix in UNITS:
         if ratio is not None and factor / 3 <= ratio <= factor * 3:
-            return (f"your median is {percentile(got, 50):.4g} for a true median of "
-                    f"{percentile(truth, 50) * 1e3:.3g} ms: your latencies look like {unit}. "
-                    f"Return seconds: the difference of two time.perf_counter() values, {fix}")
+            return (_("your median is {value:.4g} for a true median of {value2:.3g} ms: your "
+                      "latencies look like {unit}. Return seconds: the difference of two "
+                      "time.perf_counter() values, {fix}").format(
+                        value=percentile(got, 50), value2=percentile(truth, 50) * 1e3, unit=unit,
+                        fix=fix))
     big = next((v for v in got if abs(v) > 1e5), None)
     if big is not None:
-        return (f"a latency of {big:.4g} s (over a day) comes from two clocks mixed: "
-                "time.time() counts from 1970, time.perf_counter() from an arbitrary point; "
-                "take every time from time.perf_counter()")
+        return (_("a latency of {big:.4g} s (over a day) comes from two clocks mixed: "
+                  "time.time() counts from 1970, time.perf_counter() from an arbitrary point; "
+                  "take every time from time.perf_counter()").format(big=big))
     low = min(range(len(got)), key=got.__getitem__)
     if got[low] < -BEHIND_MAX:
-        return (f"message {low} has a latency of {got[low] * 1e3:.2f} ms: a latency cannot be "
-                "negative. You subtract a time later than when the message was due; for "
-                "message i that is start + i * interval, the time you slept until")
+        return (_("message {low} has a latency of {value:.2f} ms: a latency cannot be negative. "
+                  "You subtract a time later than when the message was due; for message i that is "
+                  "start + i * interval, the time you slept until").format(
+                    low=low, value=got[low] * 1e3))
     slope = _slope(got, truth)
     if abs(slope - interval) <= 0.25 * interval:
-        return (f"your latencies grow by about {slope * 1e3:.2f} ms per message, the "
-                f"interval ({interval * 1e3:g} ms): you measure every reply from the start of "
-                "the run. Measure reply i from when message i was due, start + i * interval")
+        return (_("your latencies grow by about {value:.2f} ms per message, the interval "
+                  "({value2:g} ms): you measure every reply from the start of the run. Measure "
+                  "reply i from when message i was due, start + i * interval").format(
+                    value=slope * 1e3, value2=interval * 1e3))
     return None
 
 
@@ -112,8 +117,9 @@ def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
     def loop(client, k, i):  # noqa: ANN001, ANN202
         got = call(measure, client, k, i, what="measure()")
         if not isinstance(got, (list, tuple)):
-            raise StudentError(f"measure() returned {type(got).__name__} {got!r:.40}; return "
-                               f"a list of {k} latencies in seconds, one per message")
+            raise StudentError(_("measure() returned {name} {got!r:.40}; return a list of {k} "
+                                 "latencies in seconds, one per message").format(
+                                   name=type(got).__name__, got=got, k=k))
         return got
 
     t = stall_trial(loop, n=n, interval=interval, stall=stall)
@@ -122,14 +128,15 @@ def check_measure(measure: object, *, n: int = 200, interval: float = 0.005,
     got = list(t.reported_s)
     if len(got) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                 for v in got):
-        return hint(NAME, f"measure() returned {len(got)} value(s); return a list of {n} "
-                          "latencies in seconds, one per message")
+        return hint(NAME, _("measure() returned {n} value(s); return a list of {n2} latencies in "
+                            "seconds, one per message").format(n=len(got), n2=n))
     if len(t.truth_s) < n:
-        return hint(NAME, f"only {len(t.truth_s)} of {n} replies arrived: send one message and "
-                          "receive its echo per step")
+        return hint(NAME, _("only {n} of {n2} replies arrived: send one message and receive its "
+                            "echo per step").format(n=len(t.truth_s), n2=n))
     if t.early_s > max(EARLY_MAX, 4 * interval):
-        return hint(NAME, f"a message left {t.early_s * 1e3:.1f} ms before its due time: pace the "
-                          f"loop, one message every {interval * 1e3:g} ms from the start")
+        return hint(NAME, _("a message left {value:.1f} ms before its due time: pace the loop, "
+                            "one message every {value2:g} ms from the start").format(
+                              value=t.early_s * 1e3, value2=interval * 1e3))
     truth = t.truth_s[:n]
     wrong = _shape(got, truth, interval)
     if wrong:
@@ -143,12 +150,12 @@ def _against_truth(got: list[float], truth: list[float], stall: float) -> Result
         offset = 0.0  # not where a clock started: an error that grows (the check below names it)
     if offset > OFFSET_MAX or offset < -BEHIND_MAX:
         where = "before" if offset > 0 else "after"
-        return hint(NAME, f"your latencies are about {offset * 1e3:+.1f} ms off the truth for "
-                          f"most messages: your schedule starts {where} the first message. Take "
-                          "start just before the first message and measure each reply against "
-                          "start + i * interval")
+        return hint(NAME, _("your latencies are about {value:+.1f} ms off the truth for most "
+                            "messages: your schedule starts {where} the first message. Take start "
+                            "just before the first message and measure each reply against start + "
+                            "i * interval").format(value=offset * 1e3, where=where))
     got = [v - offset for v in got]
-    shift = (f" (yours less {offset * 1e3:.1f} ms, where your clock started)"
+    shift = (_(" (yours less {value:.1f} ms, where your clock started)").format(value=offset * 1e3)
              if abs(offset) > 5e-4 else "")
     table = "; ".join(f"p{p} yours {percentile(got, p) * 1e3:.1f} ms, truth "
                       f"{percentile(truth, p) * 1e3:.1f} ms" for p in POINTS)
@@ -157,16 +164,19 @@ def _against_truth(got: list[float], truth: list[float], stall: float) -> Result
         if not _close(mine, real):
             late = sum(1 for v in truth if v > stall / 4)
             seen = sum(1 for v in got if v > stall / 4)
-            return hint(NAME, f"the replies were held {stall * 1e3:.0f} ms once; {late} messages "
-                              f"were over {stall / 4 * 1e3:.0f} ms late for a user sending on "
-                              f"schedule, your loop reports {seen}. {table}{shift}. Measure "
-                              "each latency from when the message was due, not from when it left")
-    return passed(NAME, f"your loop saw the stall as the users did: {table}{shift}")
+            return hint(NAME, _("the replies were held {value:.0f} ms once; {late} messages were "
+                                "over {value2:.0f} ms late for a user sending on schedule, your "
+                                "loop reports {seen}. {table}{shift}. Measure each latency from "
+                                "when the message was due, not from when it left").format(
+                                  value=stall * 1e3, late=late, value2=stall / 4 * 1e3, seen=seen,
+                                  table=table, shift=shift))
+    return passed(NAME, _("your loop saw the stall as the users did: {table}{shift}").format(
+                            table=table, shift=shift))
 
 
 # --- prediction: how much slower does a computing cell make the in-kernel server? -----------
 
-GIL = "Prediction (the GIL)"
+GIL = N_("Prediction (the GIL)")
 SLOWDOWNS = ("same", "few", "tens")  # under x2, x2 to x10, x10 or more
 BOUNDS = (2.0, 10.0)
 
@@ -198,12 +208,16 @@ def compare_gil(records: Sequence) -> Result:
 
     def judge(value: float | str) -> tuple[bool, str]:
         right = value in _bucket(ratio)
-        measured = (f"measured x{ratio:.1f}: median {busy.p50_ms:.3f} ms while the cell computed, "
-                    f"{idle.p50_ms:.3f} ms while it was idle. Each round trip waits until the "
-                    "computing thread hands over the GIL, which it does only when the switch "
-                    f"interval ({busy.switch_interval * 1e3:g} ms) has passed")
+        measured = (_("measured x{ratio:.1f}: median {p50_ms:.3f} ms while the cell computed, "
+                      "{p50_ms2:.3f} ms while it was idle. Each round trip waits until the "
+                      "computing thread hands over the GIL, which it does only when the switch "
+                      "interval ({value:g} ms) has passed").format(
+                        ratio=ratio, p50_ms=busy.p50_ms, p50_ms2=idle.p50_ms,
+                        value=busy.switch_interval * 1e3))
         if right:
-            return True, f"right, {names[str(value)]}: {measured}"
-        return False, f"you predicted {names.get(str(value), value)}; {measured}"
+            return True, _("right, {names}: {measured}").format(
+                             names=names[str(value)], measured=measured)
+        return False, _("you predicted {names}; {measured}").format(
+                          names=names.get(str(value), value), measured=measured)
 
     return _predict.compare(GIL, measured_at=min(idle.at, busy.at), judge=judge)

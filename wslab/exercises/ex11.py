@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from ..i18n import N_, _
 from ..labs.stats import percentile
 from . import _predict
 from ._result import Result, hint, passed
@@ -35,25 +36,27 @@ def _deliver_cases() -> list[tuple[str, int, list[tuple[int, str]], tuple[list[s
 
 def _deliver_why(out: list, want: list, incoming: list, last_seen: int) -> str:
     """What the difference between ``out`` and ``want`` says about the rule."""
-    seqs = [s for s, _ in incoming]
+    seqs = [s for s, _d in incoming]
     if len(out) > len(want):
         if any(s <= last_seen for s in seqs):
-            return (f" (numbers up to last_seen={last_seen} were delivered already: skip every "
-                    "seq <= last_seen)")
-        return " (something was delivered twice, or past a gap: deliver seq == last_seen + 1 only)"
+            return (_(" (numbers up to last_seen={last_seen} were delivered already: skip every "
+                      "seq <= last_seen)").format(last_seen=last_seen))
+        return _(" (something was delivered twice, or past a gap: deliver seq == last_seen + 1 "
+                 "only)")
     if len(out) < len(want):
-        if len(set(out)) < len(out) or len(set(d for _, d in incoming)) < len(set(seqs)):
-            return (" (two events are two numbers even when their text is the same: decide by "
-                    "seq, not by data)")
-        return f" (seq {last_seen + 1} was the next one: it must be delivered)"
+        if len(set(out)) < len(out) or len(set(d for _s, d in incoming)) < len(set(seqs)):
+            return (_(" (two events are two numbers even when their text is the same: decide by "
+                      "seq, not by data)"))
+        return _(" (seq {value} was the next one: it must be delivered)").format(
+                   value=last_seen + 1)
     if sorted(out) == sorted(want):
-        return " (the right data, in the wrong order: deliver in seq order)"
-    return " (deliver a number only when it is last_seen + 1, then move last_seen on)"
+        return _(" (the right data, in the wrong order: deliver in seq order)")
+    return _(" (deliver a number only when it is last_seen + 1, then move last_seen on)")
 
 
 def check_deliver_once(deliver_once: object) -> Result:
     """Exercise 1: ``deliver_once(last_seen, incoming) -> (data to deliver, new last_seen)``."""
-    name = "Exercise 1 (exactly once)"
+    name = N_("Exercise 1 (exactly once)")
     try:
         takes(deliver_once, 2, what="deliver_once(last_seen, incoming)")
     except StudentError as exc:
@@ -62,26 +65,29 @@ def check_deliver_once(deliver_once: object) -> Result:
         try:
             got = call(deliver_once, last_seen, list(incoming), what="deliver_once()")
         except StudentError as exc:
-            return hint(name, f"{label}: {exc.hint}")
+            return hint(name, _("{label}: {hint}").format(label=label, hint=exc.hint))
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            return hint(name, f"{label}: return a pair (list of data, new last_seen); "
-                              f"got {got!r}")
+            return hint(name, _("{label}: return a pair (list of data, new last_seen); got "
+                                "{got!r}").format(label=label, got=got))
         out, seen = got
         if not isinstance(out, (list, tuple)):
-            return hint(name, f"{label}: the first item is the list of data to deliver; "
-                              f"got {out!r}")
+            return hint(name, _("{label}: the first item is the list of data to deliver; got "
+                                "{out!r}").format(label=label, out=out))
         if list(out) != want[0]:
-            return hint(name, f"{label}: last_seen={last_seen}, incoming={incoming} -> you "
-                              f"delivered {list(out)!r}, expected {want[0]!r}"
-                              + _deliver_why(list(out), want[0], incoming, last_seen))
+            return hint(name, _("{label}: last_seen={last_seen}, incoming={incoming} -> you "
+                                "delivered {got!r}, expected {want!r}").format(
+                label=label, last_seen=last_seen, incoming=incoming, got=list(out),
+                want=want[0]) + _deliver_why(list(out), want[0], incoming, last_seen))
         if isinstance(seen, bool) or seen != want[1]:
-            why = (" (the last number DELIVERED, not the last or largest one that arrived)"
-                   if seen in [s for s, _ in incoming] else "")
-            return hint(name, f"{label}: last_seen={last_seen}, incoming={incoming} -> the new "
-                              f"last_seen should be {want[1]}, you returned {seen!r}{why}")
-    return passed(name, "each number delivered once, in order, duplicates and replays "
-                        "skipped, and nothing delivered past a gap: what ReconnectingClient "
-                        "and each server's event pump do")
+            why = (_(" (the last number DELIVERED, not the last or largest one that arrived)")
+                   if seen in [s for s, _d in incoming] else "")
+            return hint(name, _("{label}: last_seen={last_seen}, incoming={incoming} -> the new "
+                                "last_seen should be {want}, you returned {seen!r}{why}").format(
+                                  label=label, last_seen=last_seen, incoming=incoming,
+                                  want=want[1], seen=seen, why=why))
+    return passed(name, _("each number delivered once, in order, duplicates and replays skipped, "
+                          "and nothing delivered past a gap: what ReconnectingClient and each "
+                          "server's event pump do"))
 
 
 def _paths(rng: random.Random) -> dict[str, list[float]]:
@@ -90,19 +96,19 @@ def _paths(rng: random.Random) -> dict[str, list[float]]:
     hops = [shortest, float(rng.randrange(60, 120)), float(rng.randrange(300, 400))]
     rng.shuffle(hops)
     return {
-        "nginx alone (proxy_read_timeout 60 s)": [60.0],
-        "a cloud load balancer (60 s) then nginx (60 s)": [60.0, 60.0],
-        "a router with a 55 s limit, a 350 s NAT and nginx": [55.0, 350.0, 60.0],
-        "a 350 s NAT, then a corporate proxy with 30 s, then nginx (60 s)":
+        _("nginx alone (proxy_read_timeout 60 s)"): [60.0],
+        _("a cloud load balancer (60 s) then nginx (60 s)"): [60.0, 60.0],
+        _("a router with a 55 s limit, a 350 s NAT and nginx"): [55.0, 350.0, 60.0],
+        _("a 350 s NAT, then a corporate proxy with 30 s, then nginx (60 s)"):
             [350.0, 30.0, 60.0],
-        f"a path with the idle timeouts {hops}": hops,
-        "a 2 s lab proxy": [2.0],
+        _("a path with the idle timeouts {hops}").format(hops=hops): hops,
+        _("a 2 s lab proxy"): [2.0],
     }
 
 
 def check_ping_interval(ping_interval: object) -> Result:
     """Exercise 2: a heartbeat interval for a path of proxies and balancers."""
-    name = "Exercise 2 (heartbeat interval)"
+    name = N_("Exercise 2 (heartbeat interval)")
     try:
         takes(ping_interval, 1, what="ping_interval(idle_timeouts)")
     except StudentError as exc:
@@ -111,30 +117,35 @@ def check_ping_interval(ping_interval: object) -> Result:
         try:
             got = call(ping_interval, list(timeouts), what="ping_interval()")
         except StudentError as exc:
-            return hint(name, f"{label}: {exc.hint}")
+            return hint(name, _("{label}: {hint}").format(label=label, hint=exc.hint))
         if isinstance(got, bool) or not isinstance(got, (int, float)):
-            return hint(name, f"{label}: return a number of seconds, got {got!r}")
+            return hint(name, _("{label}: return a number of seconds, got {got!r}").format(
+                                  label=label, got=got))
         low = min(timeouts)
         if got >= 100 * low:
-            return hint(name, f"{label}: {got:g} looks like milliseconds; the timeouts are in "
-                              f"seconds, and so is the answer (at most {low / 2:g} here)")
+            return hint(name, _("{label}: {got:g} looks like milliseconds; the timeouts are in "
+                                "seconds, and so is the answer (at most {value:g} here)").format(
+                                  label=label, got=got, value=low / 2))
         if got >= low:
-            return hint(name, f"{label}: {got:g} s is not below the shortest idle timeout "
-                              f"({low:g} s): the connection is cut before the first ping")
+            return hint(name, _("{label}: {got:g} s is not below the shortest idle timeout "
+                                "({low:g} s): the connection is cut before the first ping").format(
+                                  label=label, got=got, low=low))
         if got > low / 2:
-            return hint(name, f"{label}: {got:g} s works only if every ping arrives on time; "
-                              "leave room for one late or lost ping (at most half the shortest "
-                              f"timeout, {low / 2:g} s)")
+            return hint(name, _("{label}: {got:g} s works only if every ping arrives on time; "
+                                "leave room for one late or lost ping (at most half the shortest "
+                                "timeout, {value:g} s)").format(
+                                  label=label, got=got, value=low / 2))
         if got <= 0 or got < low / 20:
-            return hint(name, f"{label}: {got:g} s is safe but wasteful: thousands of clients "
-                              "pinging that often cost the server real work")
-    return passed(name, "below half the shortest idle timeout on the path, and not wastefully "
-                        "small: the timeout that matters is the smallest one, wherever it is")
+            return hint(name, _("{label}: {got:g} s is safe but wasteful: thousands of clients "
+                                "pinging that often cost the server real work").format(
+                                  label=label, got=got))
+    return passed(name, _("below half the shortest idle timeout on the path, and not wastefully "
+                          "small: the timeout that matters is the smallest one, wherever it is"))
 
 
 # --- prediction: what does crossing Redis cost a broadcast to 1,000 clients? ----------------
 
-HOP = "Prediction (the Redis hop)"
+HOP = N_("Prediction (the Redis hop)")
 GAPS = ("less", "more")  # than 1 ms later, at p50, for the clients reached through Redis
 
 
@@ -148,7 +159,7 @@ def compare_redis_hop(records: Sequence) -> Result:
     """The guess against the two-process record of ``broadcast_latency``."""
     two = [r for r in records if getattr(r, "remote_ms", None)]
     if not two:
-        return hint(HOP, "run the broadcast_latency cell first (it measures both setups)")
+        return hint(HOP, _("run the broadcast_latency cell first (it measures both setups)"))
     r = two[0]
     local, remote = percentile(r.local_ms, 50), percentile(r.remote_ms, 50)
     gap = remote - local
@@ -164,7 +175,9 @@ def compare_redis_hop(records: Sequence) -> Result:
                        if gap >= 1.0 else
                        "Little more than a Redis round trip: nothing queued behind it"))
         if value == truth:
-            return True, f"right, {value} than 1 ms: {measured}"
-        return False, f"you predicted {value} than 1 ms; {measured}"
+            return True, _("right, {value} than 1 ms: {measured}").format(
+                             value=value, measured=measured)
+        return False, _("you predicted {value} than 1 ms; {measured}").format(
+                          value=value, measured=measured)
 
     return _predict.compare(HOP, measured_at=r.at, judge=judge)

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import N_, _
 from ..net import ConnectionClosed, ConnectionFailed, FaultProxy, connect, serve
 from ..net.client import Client
 from ._constant_time import Watch, insecure
@@ -139,9 +140,10 @@ def _json(message: str | bytes) -> dict:
     try:
         msg = json.loads(message)
     except ValueError:
-        raise _Fail(f"the server sent {message!r}, which is not JSON") from None
+        raise _Fail(_("the server sent {message!r}, which is not JSON").format(
+            message=message)) from None
     if not isinstance(msg, dict):
-        raise _Fail(f"the server sent {message!r}, not a JSON object")
+        raise _Fail(_("the server sent {message!r}, not a JSON object").format(message=message))
     return msg
 
 
@@ -166,11 +168,13 @@ def _next(client: Client, who: str, after: str, chat: Chat) -> dict:
     try:
         return _json(client.recv(WAIT))
     except TimeoutError:
-        raise _Fail(f"{who} got nothing within {WAIT:g} s after {after}") from None
+        raise _Fail(_("{who} got nothing within {wait:g} s after {after}").format(
+                        who=who, wait=WAIT, after=after)) from None
     except ConnectionClosed as exc:
         if chat.errors:
             raise _Fail(chat.errors[0]) from None
-        raise _Fail(f"{who}'s connection was closed ({exc.code}) after {after}") from None
+        raise _Fail(_("{who}'s connection was closed ({code}) after {after}").format(
+                        who=who, code=exc.code, after=after)) from None
 
 
 def _next_or_none(client: Client, chat: Chat, *, wait: float = WAIT) -> dict | None:
@@ -191,14 +195,16 @@ def _expect(got: dict, who: str, after: str, **want: Any) -> None:
     wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
     if wrong:
         detail = ", ".join(f"{k} {g!r} instead of {w!r}" for k, (g, w) in wrong.items())
-        raise _Fail(f"after {after}, {who} got {got} ({detail})")
+        raise _Fail(_("after {after}, {who} got {got} ({detail})").format(
+                        after=after, who=who, got=got, detail=detail))
 
 
 def _closed(chat: Chat, exc: ConnectionClosed) -> _Fail:
     """A connection closed under a scenario: the student's error if there was one."""
     if chat.errors:
         return _Fail(chat.errors[0])
-    return _Fail(f"a connection closed unexpectedly (code {exc.code}): {exc}")
+    return _Fail(_("a connection closed unexpectedly (code {code}): {exc}").format(
+                     code=exc.code, exc=exc))
 
 
 def _stop(*things: Any) -> None:
@@ -213,18 +219,19 @@ def _token_cases() -> list[tuple[Any, str | None, str]]:
     alice, bob = make_token("alice"), make_token("bob")
     flipped = alice[:-1] + ("0" if alice[-1] != "0" else "1")
     return [
-        (alice, "alice", "alice's own token"),
-        (bob, "bob", "bob's own token"),
-        ("alice." + bob.split(".")[1], None, "alice's name with bob's signature"),
-        ("mallory." + "0" * 16, None, "a made-up signature"),
-        (flipped, None, "alice's token with its last hex digit changed"),
-        (alice.split(".")[0] + "." + alice.split(".")[1][:8], None, "a signature cut to 8 digits"),
-        ("alice", None, "a name without a signature"),
+        (alice, "alice", _("alice's own token")),
+        (bob, "bob", _("bob's own token")),
+        ("alice." + bob.split(".")[1], None, _("alice's name with bob's signature")),
+        ("mallory." + "0" * 16, None, _("a made-up signature")),
+        (flipped, None, _("alice's token with its last hex digit changed")),
+        (alice.split(".")[0] + "." + alice.split(".")[1][:8], None,
+         _("a signature cut to 8 digits")),
+        ("alice", None, _("a name without a signature")),
         ("." + hmac.new(SECRET, b"", hashlib.sha256).hexdigest()[:16], None,
-         "an empty name with its signature"),
-        (alice + "." + alice.split(".")[1], None, "alice's token with a second signature"),
-        ("", None, "an empty string"),
-        (None, None, "no token at all (None)"),
+         _("an empty name with its signature")),
+        (alice + "." + alice.split(".")[1], None, _("alice's token with a second signature")),
+        ("", None, _("an empty string")),
+        (None, None, _("no token at all (None)")),
     ]
 
 
@@ -232,13 +239,14 @@ def _check_token_pure(verify_token: Callable[..., Any], watch: Watch) -> str | N
     for token, want, why in _token_cases():
         got = call(verify_token, watch.text(token), what="verify_token")
         if want is None and got is not None:
-            return (f"verify_token({token!r}) returned {got!r} for {why}; it must return None "
-                    "(a forged token gets in)")
+            return (_("verify_token({token!r}) returned {got!r} for {why}; it must return None "
+                      "(a forged token gets in)").format(token=token, got=got, why=why))
         if want is not None and got != want:
-            extra = (": the signature is the first 16 hex digits of HMAC-SHA256(ex12.SECRET, "
-                     "name)" if got is None else "")
-            return (f"verify_token({token!r}) returned {got!r} for {why}; expected "
-                    f"{want!r}{extra}")
+            extra = (_(": the signature is the first 16 hex digits of HMAC-SHA256(ex12.SECRET, "
+                       "name)") if got is None else "")
+            return (_("verify_token({token!r}) returned {got!r} for {why}; expected "
+                      "{want!r}{extra}").format(
+                        token=token, got=got, why=why, want=want, extra=extra))
     return None
 
 
@@ -248,7 +256,7 @@ def _scenario_token(parts: dict[str, Callable[..., Any]]) -> str:
     try:
         try:
             connect(server.chat_url).stop()
-            raise _Fail("the server let a client without the class token through the handshake")
+            raise _Fail(_("the server let a client without the class token through the handshake"))
         except ConnectionFailed as exc:
             gate = exc.status
         alice, welcome = sign_in(server.chat_url, make_token("alice"))
@@ -264,10 +272,11 @@ def _scenario_token(parts: dict[str, Callable[..., Any]]) -> str:
                 raise _Fail(chat.errors[0] if chat.errors else
                             f"a forged token was answered with close {exc.code}") from None
         if reply is not None:
-            raise _Fail(f"a hello with a forged token (alice's name, bob's signature) was "
-                        f"answered with {reply}: it must be refused")
-        return (f"handshake without the class token: HTTP {gate}; alice signed in; "
-                f"a forged token was closed with {BAD_TOKEN_CODE}")
+            raise _Fail(_("a hello with a forged token (alice's name, bob's signature) was "
+                          "answered with {reply}: it must be refused").format(reply=reply))
+        return (_("handshake without the class token: HTTP {gate}; alice signed in; a forged "
+                  "token was closed with {bad_token_code}").format(
+                    gate=gate, bad_token_code=BAD_TOKEN_CODE))
     except ConnectionClosed as exc:
         raise _closed(chat, exc) from None
     finally:
@@ -279,16 +288,16 @@ def _timing(watch: Watch, verify_token: Callable[..., Any]) -> str | None:
     slow = insecure(watch, verify_token, 0)
     if slow is None:
         return None
-    return (f"every token was judged right, but {slow} compares with == or !=, which stops at "
-            "the first character that differs: how long a refusal takes tells an attacker how "
-            "many leading digits of a forged signature were right, one digit at a time. "
-            "Compare signatures with hmac.compare_digest(a, b)")
+    return (_("every token was judged right, but {slow} compares with == or !=, which stops at "
+              "the first character that differs: how long a refusal takes tells an attacker how "
+              "many leading digits of a forged signature were right, one digit at a time. Compare "
+              "signatures with hmac.compare_digest(a, b)").format(slow=slow))
 
 
 def check_token(verify_token: Callable[..., Any]) -> Result:
     """Part (a): verify_token accepts exactly the tokens the server signed, comparing
     signatures in constant time (security checks never pass the insecure version)."""
-    name = "Part (a) sign in"
+    name = N_("Part (a) sign in")
     watch = Watch()
     try:
         takes(verify_token, 1, what="verify_token")
@@ -298,8 +307,8 @@ def check_token(verify_token: Callable[..., Any]) -> Result:
         how = _scenario_token(_parts(verify_token=verify_token))
     except (StudentError, _Fail) as exc:
         return hint(name, str(exc))
-    return passed(name, f"every token judged right, signatures compared in constant time; "
-                        f"live: {how}")
+    return passed(name, _("every token judged right, signatures compared in constant time; live: "
+                          "{how}").format(how=how))
 
 
 # --- (b) rooms -----------------------------------------------------------------------------
@@ -321,28 +330,30 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
             _expect(_next(c, n, f"join {room}", chat), n, f"{n}'s join {room!r}",
                     type="joined", room=room)
         _send(alice, type="say", room="lobby", text="hi", **{"from": "bob"})
-        after = "alice said 'hi' in lobby (with a forged \"from\": \"bob\")"
+        after = _("alice said 'hi' in lobby (with a forged \"from\": \"bob\")")
         for c, n in ((alice, "alice"), (bob, "bob")):
             _expect(_next(c, n, after, chat), n, after, type="said", seq=1, room="lobby",
                     text="hi", **{"from": "alice"})
         _send(carol, type="say", room="games", text="yo")
         got = _next(carol, "carol", "carol said 'yo' in games", chat)
         if got.get("room") == "lobby":
-            raise _Fail(f"carol, who is only in 'games', got alice's lobby message {got}")
+            raise _Fail(_("carol, who is only in 'games', got alice's lobby message {got}").format(
+                            got=got))
         _expect(got, "carol", "carol said 'yo' in games", type="said", seq=2, room="games",
                 **{"from": "carol"})
         _send(carol, type="say", room="lobby", text="let me in")
-        after = "carol said something in lobby without joining it"
+        after = _("carol said something in lobby without joining it")
         got = _next_or_none(carol, chat)
         if got is None or got.get("type") == "said":
             leaked = _next_or_none(alice, chat, wait=0.2)
-            raise _Fail(f"after {after}, carol got {got} and alice (in lobby) got {leaked}: a "
-                        "say to a room the sender is not in is answered with an error to the "
-                        "sender, delivered to nobody and numbered with no seq")
+            raise _Fail(_("after {after}, carol got {got} and alice (in lobby) got {leaked}: a "
+                          "say to a room the sender is not in is answered with an error to the "
+                          "sender, delivered to nobody and numbered with no seq").format(
+                            after=after, got=got, leaked=leaked))
         _expect(got, "carol", after, type="error")
         if chat.seq != 2:
-            raise _Fail(f"a say from outside the room still took a seq (chat.seq is {chat.seq}, "
-                        "expected 2)")
+            raise _Fail(_("a say from outside the room still took a seq (chat.seq is {seq}, "
+                          "expected 2)").format(seq=chat.seq))
         _send(bob, type="leave", room="lobby")
         _expect(_next(bob, "bob", "his leave", chat), "bob", "bob's leave lobby", type="left",
                 room="lobby")
@@ -352,7 +363,7 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         _send(bob, type="say", room="lobby", text="me?")
         got = _next(bob, "bob", "bob (who left lobby) said something there", chat)
         if got.get("type") == "said":
-            raise _Fail(f"bob left lobby but still got {got}")
+            raise _Fail(_("bob left lobby but still got {got}").format(got=got))
         _expect(got, "bob", "bob (who left lobby) said something there", type="error")
         # a member who disconnects must leave every room
         _send(carol, type="join", room="lobby")
@@ -369,19 +380,21 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         stale = [room for room, members in chat.rooms.items()
                  if any(getattr(c, "id", None) == carol_id for c in members)]
         if stale:
-            raise _Fail(f"carol disconnected, but chat.rooms still has her connection in {stale}: "
-                        "on_gone must remove a closed connection from every room")
+            raise _Fail(_("carol disconnected, but chat.rooms still has her connection in "
+                          "{stale}: on_gone must remove a closed connection from every "
+                          "room").format(
+                            stale=stale))
         _send(alice, type="say", room="lobby", text="bye carol")
         _expect(_next(alice, "alice", "alice said 'bye carol' after carol left", chat), "alice",
                 "alice said 'bye carol'", type="said", seq=4)
         kept = [(m.get("seq"), m.get("room")) for m in chat.history if isinstance(m, dict)]
         if kept != [(1, "lobby"), (2, "games"), (3, "lobby"), (4, "lobby")]:
-            raise _Fail(f"after four 'said' messages chat.history holds {kept} as (seq, room): "
-                        "append every 'said' message to chat.history, in seq order (part d "
-                        "replays from it)")
-        return ("join/leave answered, 'said' reached exactly the room's members with seq 1, 2, "
-                "3, 4 and went into chat.history, the sender's name came from the token (not "
-                "the message), a closed connection left its rooms")
+            raise _Fail(_("after four 'said' messages chat.history holds {kept} as (seq, room): "
+                          "append every 'said' message to chat.history, in seq order (part d "
+                          "replays from it)").format(kept=kept))
+        return (_("join/leave answered, 'said' reached exactly the room's members with seq 1, 2, "
+                  "3, 4 and went into chat.history, the sender's name came from the token (not "
+                  "the message), a closed connection left its rooms"))
     except ConnectionClosed as exc:
         raise _closed(chat, exc) from None
     finally:
@@ -390,7 +403,7 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
 
 def check_rooms(on_command: Callable[..., Any], on_gone: Callable[..., Any]) -> Result:
     """Part (b): join / leave / say, numbered, and cleanup when a connection closes."""
-    name = "Part (b) rooms"
+    name = N_("Part (b) rooms")
     try:
         takes(on_command, 4, what="on_command")
         takes(on_gone, 2, what="on_gone")
@@ -418,18 +431,20 @@ def _healthy(watch_outcome: dict[str, Any], beats: int, healthy: float) -> None:
         raise _Fail(watch_outcome["error"])
     most = round(healthy / INTERVAL) + 1
     if beats > most:  # first: a flood of pings is the error, whatever happened next
-        raise _Fail(f"watch sent {beats} heartbeats in {healthy:g} s, about one every "
-                    f"{healthy / beats:.2f} s; it should wait interval ({INTERVAL:g} s) between "
-                    f"them (at most {most}) and give each one timeout ({TIMEOUT:g} s) to be "
-                    "answered: sleep(interval), then ping(timeout=timeout)")
+        raise _Fail(_("watch sent {beats} heartbeats in {healthy:g} s, about one every "
+                      "{value:.2f} s; it should wait interval ({interval:g} s) between them (at "
+                      "most {most}) and give each one timeout ({timeout:g} s) to be answered: "
+                      "sleep(interval), then ping(timeout=timeout)").format(
+                        beats=beats, healthy=healthy, value=healthy / beats, interval=INTERVAL,
+                        most=most, timeout=TIMEOUT))
     if "t" in watch_outcome:
-        raise _Fail(f"watch returned {watch_outcome.get('value')!r} while the server was "
-                    f"answering (within {healthy:g} s): return only when a heartbeat goes "
-                    "unanswered")
+        raise _Fail(_("watch returned {watch_outcome!r} while the server was answering (within "
+                      "{healthy:g} s): return only when a heartbeat goes unanswered").format(
+                        watch_outcome=watch_outcome.get('value'), healthy=healthy))
     if beats == 0:
-        raise _Fail(f"watch sent nothing in {healthy:g} s: only a heartbeat that goes "
-                    "unanswered tells that the peer is gone (app_ping(timeout=timeout) or "
-                    "ping(timeout=timeout) every interval)")
+        raise _Fail(_("watch sent nothing in {healthy:g} s: only a heartbeat that goes "
+                      "unanswered tells that the peer is gone (app_ping(timeout=timeout) or "
+                      "ping(timeout=timeout) every interval)").format(healthy=healthy))
 
 
 def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
@@ -461,13 +476,16 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
         if thread.is_alive():
             unanswered = _heartbeats(client, dark)
             if unanswered >= 2:
-                raise _Fail(f"watch sent {unanswered} heartbeats in the {bound:g} s after the "
-                            "blackhole and none was answered, yet it kept going: return as "
-                            f"soon as one gets no answer within timeout ({TIMEOUT:g} s)")
-            raise _Fail(f"no detection within {bound:g} s of the blackhole (interval "
-                        f"{INTERVAL:g} s + timeout {TIMEOUT:g} s + {SLACK:g} s slack): TCP stays "
-                        "open under a blackhole, so only a ping that gets no pong within "
-                        "`timeout` tells (app_ping(timeout=timeout) or ping(timeout=timeout))")
+                raise _Fail(_("watch sent {unanswered} heartbeats in the {bound:g} s after the "
+                              "blackhole and none was answered, yet it kept going: return as soon "
+                              "as one gets no answer within timeout ({timeout:g} s)").format(
+                                unanswered=unanswered, bound=bound, timeout=TIMEOUT))
+            raise _Fail(_("no detection within {bound:g} s of the blackhole (interval "
+                          "{interval:g} s + timeout {timeout:g} s + {slack:g} s slack): TCP stays "
+                          "open under a blackhole, so only a ping that gets no pong within "
+                          "`timeout` tells (app_ping(timeout=timeout) or "
+                          "ping(timeout=timeout))").format(
+                            bound=bound, interval=INTERVAL, timeout=TIMEOUT, slack=SLACK))
         if "error" in outcome:
             err = outcome["error"]
             if outcome.get("timeout"):
@@ -475,10 +493,12 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
                         "TimeoutError and return")
             raise _Fail(err)
         took = outcome["t"] - t0
-        return (f"quiet while the server answered ({beats} heartbeats in {healthy:g} s, "
-                f"interval {INTERVAL:g} s); dead peer noticed {took:.2f} s after the blackhole "
-                f"(worst case interval + timeout = {INTERVAL + TIMEOUT:g} s, {SLACK:g} s slack "
-                "allowed)")
+        return (_("quiet while the server answered ({beats} heartbeats in {healthy:g} s, "
+                  "interval {interval:g} s); dead peer noticed {took:.2f} s after the blackhole "
+                  "(worst case interval + timeout = {value:g} s, {slack:g} s slack "
+                  "allowed)").format(
+                    beats=beats, healthy=healthy, interval=INTERVAL, took=took,
+                    value=INTERVAL + TIMEOUT, slack=SLACK))
     finally:
         if thread.is_alive():
             proxy.reset_all()  # the next ping raises ConnectionClosed and ends the loop
@@ -488,7 +508,7 @@ def _scenario_heartbeat(watch: Callable[..., Any]) -> str:
 
 def check_heartbeat(watch: Callable[..., Any]) -> Result:
     """Part (c): a client-side heartbeat that notices a silent peer within interval + timeout."""
-    name = "Part (c) heartbeat"
+    name = N_("Part (c) heartbeat")
     try:
         takes(watch, 3, what="watch")
         how = _scenario_heartbeat(watch)
@@ -569,29 +589,32 @@ def _compare_stream(seqs: list[Any], want: list[int], chat: Chat) -> str:
     seen: set[Any] = set()
     for i, s in enumerate(seqs):
         if s in seen:
-            raise _Fail(f"seq {s} reached the reader twice (once before a reset, again after "
-                        "it resumed): replay only messages with seq > last_seq")
+            raise _Fail(_("seq {s} reached the reader twice (once before a reset, again after it "
+                          "resumed): replay only messages with seq > last_seq").format(s=s))
         if rooms.get(s) != "lobby":
-            raise _Fail(f"seq {s} from room {rooms.get(s)!r} reached the reader, which rejoined "
-                        "only ['lobby']: replay only the rooms in msg['rooms']")
+            raise _Fail(_("seq {s} from room {rooms!r} reached the reader, which rejoined only "
+                          "['lobby']: replay only the rooms in msg['rooms']").format(
+                            s=s, rooms=rooms.get(s)))
         if i and seqs[i - 1] is not None and s is not None and s < seqs[i - 1]:
-            raise _Fail(f"seq {s} arrived after seq {seqs[i - 1]}: replay in seq order")
+            raise _Fail(_("seq {s} arrived after seq {seqs}: replay in seq order").format(
+                            s=s, seqs=seqs[i - 1]))
         seen.add(s)
     missing = [s for s in want if s not in seen]
     if not seqs:
-        raise _Fail("the reader (hello with rooms ['lobby']) got no 'said' at all: resume must "
-                    "add the connection to every room in msg['rooms']")
+        raise _Fail(_("the reader (hello with rooms ['lobby']) got no 'said' at all: resume must "
+                      "add the connection to every room in msg['rooms']"))
     if missing:
         run = f"{missing[0]}" + (f" ... {missing[-1]}" if len(missing) > 1 else "")
-        raise _Fail(f"{len(missing)} lobby message(s) never reached the reader (seq {run}): "
-                    "after a reconnect, send every message of its rooms with seq > last_seq "
-                    "from chat.history")
-    return f"every lobby message arrived exactly once and in order (seq {want[0]}-{want[-1]})"
+        raise _Fail(_("{n} lobby message(s) never reached the reader (seq {run}): after a "
+                      "reconnect, send every message of its rooms with seq > last_seq from "
+                      "chat.history").format(n=len(missing), run=run))
+    return _("every lobby message arrived exactly once and in order (seq {want}-{want2})").format(
+               want=want[0], want2=want[-1])
 
 
 def check_resume(resume: Callable[..., Any]) -> Result:
     """Part (d): after a reconnect nothing is lost and nothing arrives twice."""
-    name = "Part (d) resume"
+    name = N_("Part (d) resume")
     try:
         takes(resume, 4, what="resume")
         how = _scenario_resume(_parts(resume=resume))
@@ -607,21 +630,21 @@ def check_chat(verify_token: Callable[..., Any], on_command: Callable[..., Any],
                resume: Callable[..., Any]) -> Result:
     """The whole chat with only the student's parts: every scenario above, live.  A
     failure names the part, (a) to (d), it came from."""
-    name = "Capstone (all parts yours)"
+    name = N_("Capstone (all parts yours)")
     mine = {"verify_token": verify_token, "on_command": on_command, "on_gone": on_gone,
             "resume": resume}
     scenarios: list[tuple[str, Callable[[], str]]] = [
-        ("part (a) sign in", lambda: _scenario_token(mine)),
-        ("part (b) rooms", lambda: _scenario_rooms(mine)),
-        ("part (c) heartbeat", lambda: _scenario_heartbeat(watch)),
-        ("part (d) resume", lambda: _scenario_resume(mine)),
+        (_("part (a) sign in"), lambda: _scenario_token(mine)),
+        (_("part (b) rooms"), lambda: _scenario_rooms(mine)),
+        (_("part (c) heartbeat"), lambda: _scenario_heartbeat(watch)),
+        (_("part (d) resume"), lambda: _scenario_resume(mine)),
     ]
-    part = "the parts"
+    part = _("the parts")
     try:
         for fn, n in (("verify_token", 1), ("on_command", 4), ("on_gone", 2), ("resume", 4),
                       ("watch", 3)):
             takes({**mine, "watch": watch}[fn], n, what=fn)
-        part, stamp = "part (a) sign in", Watch()
+        part, stamp = _("part (a) sign in"), Watch()
         wrong = _check_token_pure(verify_token, stamp) or _timing(stamp, verify_token)
         if wrong:
             raise _Fail(wrong)
@@ -630,5 +653,5 @@ def check_chat(verify_token: Callable[..., Any], on_command: Callable[..., Any],
             part = label  # named in the hint if this scenario fails
             done.append(scenario())
     except (StudentError, _Fail) as exc:
-        return hint(name, f"{part}: {exc}")
-    return passed(name, "your chat, live:\n- " + "\n- ".join(done))
+        return hint(name, _("{part}: {exc}").format(part=part, exc=exc))
+    return passed(name, _("your chat, live:") + "\n- " + "\n- ".join(done))

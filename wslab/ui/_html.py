@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from ..i18n import _
 from ..protocol.state import State
 
 STATE_COLOURS = {State.CONNECTING: "#f6d32d", State.OPEN: "#57e389", State.CLOSING: "#ffa348",
@@ -67,7 +68,7 @@ def sparkline(values_ms: Sequence[float], *, width: int = 260, height: int = 80)
         return (f"<svg width='{width}' height='{height}' role='img' "
                 "aria-label='no round trips yet'>"
                 f"<text x='{left}' y='{height / 2}' font-size='11' fill='#77767b'>"
-                f"round trips appear here</text></svg>")
+                f"{esc(_('round trips appear here'))}</text></svg>")
     ymax = max(values_ms) * 1.1 or 1.0
     n = len(values_ms)
     pts = " ".join(f"{left + (i / max(n - 1, 1)) * w:.1f},{top + h - v / ymax * h:.1f}"
@@ -81,6 +82,6 @@ def sparkline(values_ms: Sequence[float], *, width: int = 260, height: int = 80)
         f"<text x='{left - 3}' y='{top + h}' font-size='11' text-anchor='end'>0</text>"
         f"<text x='2' y='{top + h / 2 + 4}' font-size='11'>ms</text>"
         f"<text x='{left + w}' y='{height - 3}' font-size='11' text-anchor='end'>"
-        f"last {n} messages</text>"
+        f"{esc(_('last {n} messages').format(n=n))}</text>"
         f"<polyline points='{pts}' fill='none' stroke='#1a5fb4' stroke-width='1.5'/>"
         f"</svg>")

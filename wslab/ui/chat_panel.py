@@ -12,6 +12,7 @@ import json
 
 import ipywidgets as W
 
+from ..i18n import _
 from ..net.client import Client, LogEntry, connect
 from ..net.errors import WSLabError
 from . import _html
@@ -29,14 +30,14 @@ class ChatPanel(W.VBox):
         self.user = user
         self.rooms: list[str] = []
         self.lines: collections.deque[tuple[str, str, str]] = collections.deque(maxlen=500)
-        self.room_box = W.Text(value=room, description="room", layout=W.Layout(width="14em"),
+        self.room_box = W.Text(value=room, description=_("room"), layout=W.Layout(width="14em"),
                                style={"description_width": "3em"})
-        self.join_button = W.Button(description="Join", layout=W.Layout(width="6em"))
-        self.leave_button = W.Button(description="Leave", layout=W.Layout(width="6em"))
-        self.message_box = W.Text(placeholder="say something (Enter sends)",
+        self.join_button = W.Button(description=_("Join"), layout=W.Layout(width="6em"))
+        self.leave_button = W.Button(description=_("Leave"), layout=W.Layout(width="6em"))
+        self.message_box = W.Text(placeholder=_("say something (Enter sends)"),
                                   continuous_update=False,
                                   layout=W.Layout(flex="1 1 auto", width="auto"))
-        self.send_button = W.Button(description="Send", button_style="primary",
+        self.send_button = W.Button(description=_("Send"), button_style="primary",
                                     layout=W.Layout(width="6em"))
         self.header = W.HTML()
         self.log_view = W.HTML()
@@ -117,8 +118,8 @@ class ChatPanel(W.VBox):
         self.header.value = (f"<b>{_html.esc(self.user)}</b> · {state} · rooms: "
                              f"{_html.esc(', '.join(self.rooms) or 'none')}")
         rows = [(r, u, t) for r, u, t in list(self.lines)[-100:]][::-1]
-        self.log_view.value = _html.table(["room", "user", "message (newest first)"], rows,
-                                          css_class="wslab-chat-log", empty="no messages yet")
+        self.log_view.value = _html.table([_("room"), _("user"), _("message (newest first)")], rows,
+                                          css_class="wslab-chat-log", empty=_("no messages yet"))
 
     def stop(self) -> None:
         """Leave: close the connection (1001), keep the panel on screen showing CLOSED."""

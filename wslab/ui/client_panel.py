@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import ipywidgets as W
 
+from ..i18n import _
 from ..labs.stats import percentile
 from ..net.client import Client, LogEntry, connect
 from ..net.errors import ConnectionClosed, WSLabError
@@ -58,19 +59,22 @@ class ClientPanel(W.VBox):
 
         self.url_box = W.Text(value=url, description="URL", layout=W.Layout(width="98%"),
                               style={"description_width": "3em"})
-        self.connect_button = W.Button(description="Connect", button_style="success", icon="plug")
-        self.disconnect_button = W.Button(description="Disconnect", icon="times")
-        self.state_badge = W.HTML(_html.badge(State.CLOSED, "not connected"))
-        self.message_box = W.Text(placeholder="message (Enter sends)", continuous_update=False,
+        self.connect_button = W.Button(description=_("Connect"), button_style="success",
+                                       icon="plug")
+        self.disconnect_button = W.Button(description=_("Disconnect"), icon="times")
+        self.state_badge = W.HTML(_html.badge(State.CLOSED, _("not connected")))
+        self.message_box = W.Text(placeholder=_("message (Enter sends)"), continuous_update=False,
                                   layout=W.Layout(flex="1 1 auto", width="auto"))
-        self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.send_button = W.Button(description=_("Send"), button_style="primary",
+                                    icon="paper-plane")
         self.ping_button = W.Button(description="Ping", icon="exchange")
         self.kind_toggle = W.Dropdown(options=["text", "binary"], value="text",
                                       layout=W.Layout(width="6.5em"))
-        self.code_box = W.BoundedIntText(value=1000, min=1000, max=4999, description="close code",
+        self.code_box = W.BoundedIntText(value=1000, min=1000, max=4999,
+                                         description=_("close code"),
                                          layout=W.Layout(width="13em"),
                                          style={"description_width": "6em"})
-        self.reason_box = W.Text(value="", placeholder="close reason",
+        self.reason_box = W.Text(value="", placeholder=_("close reason"),
                                  layout=W.Layout(flex="1 1 auto", width="auto"))
         self.rtt_label = W.HTML(self._rtt_text())
         self.rtt_plot = W.HTML(_html.sparkline([]))
@@ -89,8 +93,9 @@ class ClientPanel(W.VBox):
         super().__init__([
             W.HTML(f"<b>{_html.esc(title)}</b>"),
             self.url_box,
-            W.HBox([self.connect_button, self.disconnect_button, W.HTML("&nbsp;state&nbsp;"),
-                    self.state_badge], layout=W.Layout(align_items="center", flex_flow="row wrap")),
+            W.HBox([self.connect_button, self.disconnect_button,
+                    W.HTML("&nbsp;" + _("state") + "&nbsp;"), self.state_badge],
+                   layout=W.Layout(align_items="center", flex_flow="row wrap")),
             W.HBox([self.message_box, self.kind_toggle, self.send_button, self.ping_button],
                    layout=W.Layout(flex_flow="row wrap")),
             W.HBox([self.code_box, self.reason_box], layout=W.Layout(flex_flow="row wrap")),
@@ -114,7 +119,7 @@ class ClientPanel(W.VBox):
             client = connect(url, subprotocols=self.subprotocols)
         except (WSLabError, ValueError) as exc:
             self._error(str(exc))
-            self.state_badge.value = _html.badge(State.CLOSED, "connection failed")
+            self.state_badge.value = _html.badge(State.CLOSED, _("connection failed"))
             return None
         self.client = client
         self._add(Row(self._ms(time.perf_counter_ns()), "", "state",
@@ -133,7 +138,8 @@ class ClientPanel(W.VBox):
             message = text.encode("utf-8") if self.kind_toggle.value == "binary" else text
             self.message_box.value = ""
         if self.client is None or self.client.state != State.OPEN:
-            self._error(f"not connected (state {self.state.name}): click Connect first")
+            self._error(_("not connected (state {state}): click Connect first").format(
+                state=self.state.name))
             return
         self._pending.append((message[:1024], time.perf_counter_ns()))
         try:
@@ -144,7 +150,8 @@ class ClientPanel(W.VBox):
     def ping(self) -> float | None:
         """Send a ping frame; returns the round trip to the pong (s)."""
         if self.client is None or self.client.state != State.OPEN:
-            self._error(f"not connected (state {self.state.name}): click Connect first")
+            self._error(_("not connected (state {state}): click Connect first").format(
+                state=self.state.name))
             return None
         try:
             return self.client.ping()
@@ -155,7 +162,7 @@ class ClientPanel(W.VBox):
     def disconnect(self, code: int | None = None, reason: str | None = None) -> None:
         """Start the closing handshake with the code and reason in the boxes."""
         if self.client is None or self.client.state == State.CLOSED:
-            self._error("already closed")
+            self._error(_("already closed"))
             return
         code = self.code_box.value if code is None else code
         reason = self.reason_box.value if reason is None else reason
@@ -209,7 +216,8 @@ class ClientPanel(W.VBox):
         note = ""
         if (self.client is not None and state == State.CLOSED
                 and self.client.close_code is not None):
-            note = f"code {self.client.close_code} {self.client.close_reason or ''}".strip()
+            note = _("code {code} {reason}").format(code=self.client.close_code,
+                                                 reason=self.client.close_reason or "").strip()
         self.state_badge.value = _html.badge(state, note)
         self.log_view.value = self._log_html()
         self.rtt_label.value = self._rtt_text()
@@ -217,16 +225,19 @@ class ClientPanel(W.VBox):
 
     def _log_html(self) -> str:
         rows = [r.cells() for r in list(self.message_log)[-ROWS_SHOWN:]][::-1]
-        return _html.table(["ms", "", "kind", "bytes", "content (newest first)"], rows,
-                           css_class="wslab-log", empty="no messages yet", right=(0, 3))
+        return _html.table(["ms", "", _("kind"), _("bytes"), _("content (newest first)")], rows,
+                           css_class="wslab-log", empty=_("no messages yet"), right=(0, 3))
 
     def _rtt_text(self) -> str:
         xs = self.rtt_samples
         if not xs:
-            return "<span class='wslab-rtt'>round trip: send a message to an echo URL</span>"
-        return (f"<span class='wslab-rtt' style='font-family:monospace'>round trip<br>"
-                f"last {xs[-1] * 1e3:.3f} ms<br>median {percentile(xs, 50) * 1e3:.3f} ms<br>"
-                f"p99 {percentile(xs, 99) * 1e3:.3f} ms<br>n = {len(xs)}</span>")
+            return ("<span class='wslab-rtt'>" + _("round trip: send a message to an echo URL")
+                    + "</span>")
+        return ("<span class='wslab-rtt' style='font-family:monospace'>"
+                + _("round trip<br>last {last:.3f} ms<br>median {median:.3f} ms<br>"
+                    "p99 {p99:.3f} ms<br>n = {n}").format(
+                    last=xs[-1] * 1e3, median=percentile(xs, 50) * 1e3,
+                    p99=percentile(xs, 99) * 1e3, n=len(xs)) + "</span>")
 
     def stop(self) -> None:
         """Close the connection (1000) if open; the panel stays on screen, showing CLOSED."""

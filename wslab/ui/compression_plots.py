@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from ..i18n import N_, _
+from .fonts import P_, plot_text
 from .plots import MIN_PT, _figure, log_axis, size_axis
 
 KIND_COLOURS = {"json": "#1a5fb4", "repetitive": "#26a269", "random": "#c01c28"}
@@ -39,7 +41,7 @@ def _series(recs: list, kind: str, compressed: bool) -> list:
 
 
 def compression_figure(records: Sequence, *,
-                       title: str = "permessage-deflate: bytes on the wire and round trip"
+                       title: str = N_("permessage-deflate: bytes on the wire and round trip")
                        ) -> Figure:
     """Two panels against payload size: wire bytes (top) and median round trip (below).
 
@@ -53,14 +55,15 @@ def compression_figure(records: Sequence, *,
     kinds = list(dict.fromkeys(r.kind for r in recs))
     fig, (top, bottom) = _figure(height=5.0, nrows=2, sharex=True)
     sizes = sorted({r.size for r in recs})
-    top.plot(sizes, sizes, ":", color="#9a9996", lw=1, label="wire = payload")
+    top.plot(sizes, sizes, ":", color="#9a9996", lw=1, label=P_("wire = payload"))
     for kind in kinds:
         colour = _colour(kind, kinds)
         for compressed, style in ((False, "--"), (True, "-")):
             series = _series(recs, kind, compressed)
             if not series:
                 continue
-            label = f"{kind}, deflate {'on' if compressed else 'off'}"
+            label = (P_("{kind}, deflate on") if compressed
+                     else P_("{kind}, deflate off")).format(kind=kind)
             xs = [r.size for r in series]
             top.plot(xs, [r.wire_bytes_down for r in series], style, marker="o", ms=3.5,
                      color=colour, label=label)
@@ -71,15 +74,15 @@ def compression_figure(records: Sequence, *,
         log_axis(ax)
         ax.grid(alpha=0.3, which="both")
     top.tick_params(labelbottom=True)
-    top.set_xlabel("payload size (log scale)")
-    top.set_ylabel("bytes per message\n(server → client)")
-    top.set_title("Size on the wire (log scales)", fontsize=10)
-    bottom.set_xlabel("payload size (log scale)")
-    bottom.set_ylabel("median echo\nround trip (ms)")
-    bottom.set_title("Echo round trip (log scales)", fontsize=10)
+    top.set_xlabel(P_("payload size (log scale)"))
+    top.set_ylabel(P_("bytes per message\n(server → client)"))
+    top.set_title(P_("Size on the wire (log scales)"), fontsize=10)
+    bottom.set_xlabel(P_("payload size (log scale)"))
+    bottom.set_ylabel(P_("median echo\nround trip (ms)"))
+    bottom.set_title(P_("Echo round trip (log scales)"), fontsize=10)
     fig.legend(*top.get_legend_handles_labels(), loc="outside lower center", ncol=3,
                fontsize=MIN_PT, handlelength=3, frameon=False)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(plot_text(title), fontsize=11)
     return fig
 
 
@@ -101,8 +104,8 @@ def compression_table_html(records: Sequence) -> str:
     cells: dict[tuple[str, int], dict[bool, object]] = {}
     for r in recs:
         cells.setdefault((r.kind, r.size), {})[bool(r.compressed)] = r
-    head = ("kind", "payload (B)", "wire off ↑/↓ (B)", "wire on ↑/↓ (B)", "ratio on",
-            "rtt off (ms)", "rtt on (ms)")
+    head = (_("kind"), _("payload (B)"), _("wire off ↑/↓ (B)"), _("wire on ↑/↓ (B)"),
+            _("ratio on"), _("rtt off (ms)"), _("rtt on (ms)"))
     rows = []
     for (kind, size), pair in cells.items():
         off, on = pair.get(False), pair.get(True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from ..i18n import _
 from ..labs.conformance import FAILED, NON_STRICT, OK, CaseResult, ConformanceReport
 
 COLOURS = {OK: ("#1a7f43", "#e7f7ec"), NON_STRICT: ("#8a5a00", "#fff4d6"),
@@ -53,8 +54,8 @@ def _group(name: str, rows: list[CaseResult]) -> str:
     bad = counts[NON_STRICT] + counts[FAILED]
     tally = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     head = "<tr>" + "".join(f"<th style='{_CELL}'>{h}</th>" for h in
-                            ("#", "case, and what RFC 6455 expects", "result", "what came back",
-                             "RFC 6455")) + "</tr>"
+                            ("#", _("case, and what RFC 6455 expects"), _("result"),
+                             _("what came back"), "RFC 6455")) + "</tr>"
     body = "".join(_row(r) for r in rows)
     return (f"<details {'open' if bad else ''} style='margin:2px 0'>"
             f"<summary style='cursor:pointer;font-weight:600'>{_esc(name)}: {_esc(tally)}"

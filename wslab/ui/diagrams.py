@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from ..i18n import _
 from ..protocol.state import TRANSITIONS, State, Transition
 from ._html import esc
 from .plots import MIN_PT, WIDTH
@@ -108,8 +109,8 @@ def state_table_html(rows: Iterable[Transition] = TRANSITIONS) -> str:
     body = "".join(
         f"<tr><td{_L}>{t.source.name}</td><td{_L}>{esc(t.event)}</td><td{_L}>{t.target.name}</td>"
         f"<td{_L}>{esc(t.rfc)}</td><td{_L}>{esc(t.note)}</td></tr>" for t in rows)
-    head = "".join(f"<th{_L}>{h}</th>" for h in ("from", "event", "to", "RFC 6455",
-                                                   "what happens"))
+    head = "".join(f"<th{_L}>{h}</th>" for h in (_("from"), _("event"), _("to"), "RFC 6455",
+                                                   _("what happens")))
     return (f"<table class='wslab-state-table'><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
 
@@ -120,12 +121,13 @@ def close_codes_html() -> str:
 
     rows = "".join(
         f"<tr><td{_L}>{int(c)}</td><td{_L}><code>{c.name}</code></td>"
-        f"<td{_L}>{'yes' if c.on_wire else '<b>never</b>'}</td>"
+        f"<td{_L}>{_('yes') if c.on_wire else '<b>' + _('never') + '</b>'}</td>"
         f"<td{_L}>{esc(c.meaning)}</td></tr>" for c in CloseCode)
     ranges = "".join(
         f"<tr><td{_L}>{lo}-{hi}</td><td colspan='2'></td><td{_L}>"
         f"{esc(describe_close_code(lo).split(': ', 1)[1])}</td></tr>"
         for lo, hi in ((0, 999), (1016, 2999), (3000, 3999), (4000, 4999)))
-    head = "".join(f"<th{_L}>{h}</th>" for h in ("code", "name", "sent on the wire?", "meaning"))
+    head = "".join(f"<th{_L}>{h}</th>"
+                   for h in (_("code"), _("name"), _("sent on the wire?"), _("meaning")))
     return (f"<table class='wslab-close-codes'><thead><tr>{head}</tr></thead>"
             f"<tbody>{rows}{ranges}</tbody></table>")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
+from ..i18n import _
 from ..labs.heartbeat import LiveProbe
 from ..net.faults import FAULTS, FaultProxy
 from . import _html
@@ -55,9 +56,9 @@ class FaultPanel(W.VBox):
                                    style={"description_width": "initial"})
             direction = W.Dropdown(options=["both", "upstream", "downstream"], value="both",
                                    layout=W.Layout(width="7.5em", flex="0 0 auto"))
-            set_b = W.Button(description="Set", button_style="warning",
+            set_b = W.Button(description=_("Set"), button_style="warning",
                              layout=W.Layout(width="4em", flex="0 0 auto"))
-            clear_b = W.Button(description="Clear", layout=W.Layout(width="4.5em",
+            clear_b = W.Button(description=_("Clear"), layout=W.Layout(width="4.5em",
                                                                   flex="0 0 auto"))
             set_b.on_click(lambda _, f=fault: self.apply(f))
             clear_b.on_click(lambda _, f=fault: self.remove(f))
@@ -72,9 +73,9 @@ class FaultPanel(W.VBox):
                                            layout=W.Layout(width="6.5em", flex="0 0 auto")),
                                     params, direction, set_b, clear_b],
                                    layout=W.Layout(width="100%", align_items="center")))
-        reset_b = W.Button(description="Reset all connections", button_style="danger",
+        reset_b = W.Button(description=_("Reset all connections"), button_style="danger",
                            layout=W.Layout(width="auto"))
-        clear_all = W.Button(description="Clear all faults", layout=W.Layout(width="auto"))
+        clear_all = W.Button(description=_("Clear all faults"), layout=W.Layout(width="auto"))
         reset_b.on_click(lambda _: self.reset_all())
         clear_all.on_click(lambda _: self.remove(None))
         children += [W.HBox([reset_b, clear_all]), self.status, self.stats_view]

@@ -11,6 +11,7 @@ import os
 
 import ipywidgets as W
 
+from ..i18n import _
 from ..protocol import explain
 from ..protocol import frames as fr
 from . import _html
@@ -36,23 +37,23 @@ class FrameBuilder(W.VBox):
                                  layout=W.Layout(width="16em"), style={"description_width": "4em"})
         self.mask = W.Checkbox(value=masked, description="MASK (client → server)", indent=False,
                                layout=W.Layout(width="13em"))
-        self.mask_key = W.Text(value="37fa213d", description="key (hex)",
+        self.mask_key = W.Text(value="37fa213d", description=_("key (hex)"),
                                layout=W.Layout(width="14em"), style={"description_width": "5em"})
-        self.new_key = W.Button(description="random key", layout=W.Layout(width="auto"))
+        self.new_key = W.Button(description=_("random key"), layout=W.Layout(width="auto"))
         # The payload and hex boxes take the row's free width (at most 34em), the controls
         # beside them keep theirs: nothing is pushed out of a narrow output.
-        self.payload = W.Textarea(value=payload, description="payload",
+        self.payload = W.Textarea(value=payload, description=_("payload"),
                                   layout=W.Layout(width="auto", flex="1 1 auto", max_width="34em",
                                                   height="4em"),
                                   style={"description_width": "4em"})
         self.payload_kind = W.Dropdown(options=["text (UTF-8)", "hex"], value="text (UTF-8)",
                                        layout=W.Layout(width="9em"))
-        self.repeat = W.BoundedIntText(value=1, min=1, max=100_000, description="× repeat",
+        self.repeat = W.BoundedIntText(value=1, min=1, max=100_000, description=_("× repeat"),
                                        layout=W.Layout(width="9.5em"),
                                        style={"description_width": "4.8em"})
         self.hex_in = W.Text(placeholder="hex bytes to decode, e.g. 81 05 48 65 6c 6c 6f",
                              layout=W.Layout(width="auto", flex="1 1 auto", max_width="34em"))
-        self.decode_button = W.Button(description="Decode", icon="search",
+        self.decode_button = W.Button(description=_("Decode"), icon="search",
                                       layout=W.Layout(width="auto"))
         self.bytes_view = W.HTML()
         self.diagram = W.HTML()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from ..labs.peers import EchoComparison
+from .fonts import P_
 from .plots import compare_bars
 
 
@@ -13,5 +14,5 @@ def echo_comparison_figure(cmp: EchoComparison) -> Figure:
     if not cmp.peers:
         raise ValueError("echo_comparison_figure takes what compare_echo() returns")
     values = {f"{p}\np99 {cmp.p99(p):.0f} us": cmp.p50(p) for p in cmp.peers}
-    return compare_bars(values, ylabel="median echo round trip (us)",
+    return compare_bars(values, ylabel=P_("median echo round trip (us)"),
                         title=f"{cmp.size}-byte echo, same loop, same client", fmt="{:.0f}")

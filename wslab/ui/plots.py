@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
+from ..i18n import N_
 from ..labs.stats import percentile
+from .fonts import P_, plot_language, plot_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -35,6 +37,14 @@ DPI = 132
 MIN_PT = 9     # legends, annotations, the smallest tick labels
 PERCENTILES = (50, 90, 99)
 COLOURS = {50: "#1a5fb4", 90: "#e66100", 99: "#c01c28"}
+
+
+#: Titles, labels and marks the notebooks pass in (in English, in both editions' code): they
+#: are catalogue entries, so a plot shows them in the learner's language where it draws them.
+NOTEBOOK_TEXT = (N_("Loopback: TCP alone vs WebSocket"), N_("median round trip (ms)"),
+                 N_("Round trip through a 1 MiB/s link: size dominates"),
+                 N_("Round trips while a cell computes"), N_("latency 40 ms on"), N_("off"),
+                 N_("short polling"), N_("long polling"))
 
 
 def summary_ms(samples: Sequence[float]) -> dict[str, float]:
@@ -55,7 +65,9 @@ def _check(samples: Sequence[float]) -> list[float]:
 
 def _figure(height: float = HEIGHT, ncols: int = 1, nrows: int = 1, **kw: object
             ) -> tuple[Figure, list]:
-    """A WIDTH-wide figure and its axes (row by row); ``kw`` goes to ``Figure.subplots``."""
+    """A WIDTH-wide figure and its axes (row by row); ``kw`` goes to ``Figure.subplots``.
+    Its text is in the learner's language when a font can draw it (:mod:`.fonts`)."""
+    plot_language()
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, [ax for row in axes for ax in row]
@@ -106,17 +118,17 @@ def size_axis(ax: Axes, sizes: Sequence[float], which: str = "x") -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def rtt_series(samples: Sequence[float], *, title: str = "Echo round trip, one message at a time"
-               ) -> Figure:
+def rtt_series(samples: Sequence[float], *,
+               title: str = N_("Echo round trip, one message at a time")) -> Figure:
     """Round trip of each message in order (ms), with the median as a line."""
     xs = [x * 1e3 for x in _check(samples)]
     fig, (ax,) = _figure()
-    ax.plot(range(1, len(xs) + 1), xs, ".", ms=3, color="#3d3846", alpha=0.7, label="message")
+    ax.plot(range(1, len(xs) + 1), xs, ".", ms=3, color="#3d3846", alpha=0.7, label=P_("message"))
     med = percentile(xs, 50)
-    ax.axhline(med, color=COLOURS[50], lw=1.2, label=f"median {med:.3f} ms")
-    ax.set_xlabel("message number")
-    ax.set_ylabel("round trip (ms)")
-    ax.set_title(title)
+    ax.axhline(med, color=COLOURS[50], lw=1.2, label=P_("median {ms:.3f} ms").format(ms=med))
+    ax.set_xlabel(P_("message number"))
+    ax.set_ylabel(P_("round trip (ms)"))
+    ax.set_title(plot_text(title))
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
@@ -142,7 +154,7 @@ def histogram_range(xs: Sequence[float]) -> tuple[float, float]:
 
 
 def rtt_histogram(samples: Sequence[float], *, bins: int = 50,
-                  title: str = "Round-trip distribution") -> Figure:
+                  title: str = N_("Round-trip distribution")) -> Figure:
     """Histogram (left axis) and cumulative distribution (right axis), p50/p90/p99 marked.
 
     The axis ends at :func:`histogram_range`; samples slower than that are counted in a note
@@ -155,31 +167,32 @@ def rtt_histogram(samples: Sequence[float], *, bins: int = 50,
     fig, (ax,) = _figure()
     ax.hist(shown, bins=bins, range=(lo, hi), color="#99c1f1", edgecolor="#1a5fb4",
             linewidth=0.4)
-    ax.set_xlabel("round trip (ms)")
-    ax.set_ylabel("messages")
+    ax.set_xlabel(P_("round trip (ms)"))
+    ax.set_ylabel(P_("messages"))
     cdf = ax.twinx()
     n = len(xs)
     cdf.plot(shown, [(i + 1) / n for i in range(len(shown))], color="#3d3846", lw=1.2,
-             label="CDF")
+             label=P_("CDF"))
     cdf.set_ylim(0, 1.02)
-    cdf.set_ylabel("fraction at or below")
+    cdf.set_ylabel(P_("fraction at or below"))
     for p in PERCENTILES:
         v = percentile(xs, p)
-        off = " (beyond the axis)" if v > hi else ""
-        ax.axvline(min(v, hi), color=COLOURS[p], ls="--", lw=1, label=f"p{p} {v:.3f} ms{off}")
+        off = P_(" (beyond the axis)") if v > hi else ""
+        ax.axvline(min(v, hi), color=COLOURS[p], ls="--", lw=1,
+                   label=P_("p{p} {ms:.3f} ms{off}").format(p=p, ms=v, off=off))
     ax.set_xlim(lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02)
     if beyond:
-        ax.annotate(f"{beyond} slower, up to {xs[-1]:.3g} ms →", xy=(1, 1.0),
+        ax.annotate(P_("{n} slower, up to {ms:.3g} ms →").format(n=beyond, ms=xs[-1]), xy=(1, 1.0),
                     xycoords="axes fraction", ha="right", va="bottom", fontsize=MIN_PT,
                     color="#c01c28")
-    ax.set_title(title, loc="left")
+    ax.set_title(plot_text(title), loc="left")
     ax.legend(loc="center right", fontsize=MIN_PT)
     ax.grid(alpha=0.3)
     return fig
 
 
 def rtt_vs_size(by_size: Mapping[int, Sequence[float]], *,
-                title: str = "Round trip against payload size") -> Figure:
+                title: str = N_("Round trip against payload size")) -> Figure:
     """Median round trip with p90 error bars against payload size (bytes, log scale)."""
     if not by_size:
         raise ValueError("rtt_vs_size takes {payload size in bytes: [round trips in s]}")
@@ -189,12 +202,12 @@ def rtt_vs_size(by_size: Mapping[int, Sequence[float]], *,
     fig, (ax,) = _figure()
     ax.errorbar(sizes, med, yerr=[[0] * len(sizes), [b - a for a, b in zip(med, p90, strict=True)]],
                 fmt="o-", color=COLOURS[50], ecolor="#9a9996", capsize=3,
-                label="median (bar up to p90)")
+                label=P_("median (bar up to p90)"))
     size_axis(ax, sizes)
-    ax.set_xlabel("payload size (log scale)")
-    ax.set_ylabel("round trip (ms)")
+    ax.set_xlabel(P_("payload size (log scale)"))
+    ax.set_ylabel(P_("round trip (ms)"))
     ax.set_ylim(bottom=0)
-    ax.set_title(title)
+    ax.set_title(plot_text(title))
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3, which="both")
     return fig
@@ -222,8 +235,8 @@ def compare_bars(values: Mapping[str, float], *, ylabel: str, title: str,
                     fontsize=MIN_PT)
     ax.set_yticks(y, ticks)
     ax.margins(x=0.15)  # room for the value after the longest bar
-    ax.set_xlabel(ylabel)
-    ax.set_title(title)
+    ax.set_xlabel(plot_text(ylabel))
+    ax.set_title(plot_text(title))
     ax.grid(alpha=0.3, axis="x")
     return fig
 
@@ -237,8 +250,8 @@ def push_comparison(results: Sequence) -> Figure:
     if not results:
         raise ValueError("push_comparison takes the list compare_push() returns")
     fig, (left, right) = _figure(height=0.5 * len(results) + 1.2, ncols=2, sharey=True)
-    names = [r.method.replace(" ", "\n", 1) if len(r.method) > 12 else r.method
-             for r in results]
+    shown = [plot_text(r.method) for r in results]  # the polling methods have entries
+    names = [m.replace(" ", "\n", 1) if len(m) > 12 else m for m in shown]
     y = list(range(len(results)))[::-1]
     colours = ["#99c1f1", "#f9f06b", "#dc8add", "#8ff0a4"][:len(names)]
     over = [r.overhead_per_message for r in results]
@@ -248,16 +261,16 @@ def push_comparison(results: Sequence) -> Figure:
                       fontsize=MIN_PT)
     left.set_yticks(y, names)
     left.margins(x=0.22)  # room for the number after the longest bar
-    left.set_xlabel("overhead bytes per message")
-    left.set_title("Wire cost beyond the message")
+    left.set_xlabel(P_("overhead bytes per message"))
+    left.set_title(P_("Wire cost beyond the message"))
     p50 = [r.p50_ms for r in results]
     p99 = [r.p99_ms for r in results]
     right.barh(y, p50, color=colours, edgecolor="#3d3846", linewidth=0.6,
                xerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99, strict=True)]],
-               capsize=4, label="p50, line up to p99")
+               capsize=4, label=P_("p50, line up to p99"))
     log_axis(right, "x")
-    right.set_xlabel("delivery latency (ms, log)")
-    right.set_title("From creation to arrival")
+    right.set_xlabel(P_("delivery latency (ms, log)"))
+    right.set_title(P_("From creation to arrival"))
     right.legend(loc="lower right", fontsize=MIN_PT)
     for ax in (left, right):
         ax.grid(alpha=0.3, axis="x")
@@ -291,8 +304,8 @@ TIMELINE_COLOURS = {"connecting": "#f6d32d", "open": "#57e389", "waiting": "#c0b
                     "gave-up": "#f66151", "stopped": "#9a9996"}
 
 
-def connection_timeline(events: Sequence, *, title: str = "Reconnecting client: states over time"
-                        ) -> Figure:
+def connection_timeline(events: Sequence, *,
+                        title: str = N_("Reconnecting client: states over time")) -> Figure:
     """States over time as coloured spans; each attempt a tick, each backoff labelled."""
     evs = list(events)
     if not evs:
@@ -314,44 +327,46 @@ def connection_timeline(events: Sequence, *, title: str = "Reconnecting client: 
         if e.kind == "closed":
             ax.plot([e.t - t0], [0], "x", color="#c01c28", ms=8)
     handles = [ax.barh(0, 0, color=c, label=k) for k, c in TIMELINE_COLOURS.items()]
-    ax.plot([], [], "v", color="#1a5fb4", label="attempt")
-    ax.plot([], [], "x", color="#c01c28", label="connection lost")
+    ax.plot([], [], "v", color="#1a5fb4", label=P_("attempt"))
+    ax.plot([], [], "x", color="#c01c28", label=P_("connection lost"))
     del handles
     ax.set_yticks([])
     ax.set_ylim(-0.6, 0.7)
     ax.set_xlim(left=-0.02 * max(end - t0, 0.1))  # the first attempt's mark whole
-    ax.set_xlabel("time (s)")
-    ax.set_title(title)
+    ax.set_xlabel(P_("time (s)"))
+    ax.set_title(plot_text(title))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=4, fontsize=MIN_PT,
               frameon=False)
     return fig
 
 
 def thundering_herd(results: Sequence, *, bin_s: float = 0.1,
-                    title: str = "Reconnection attempts after a server restart") -> Figure:
+                    title: str = N_("Reconnection attempts after a server restart")) -> Figure:
     """Attempts per ``bin_s`` seconds for each jitter setting, one panel each, same axes."""
     if not results:
         raise ValueError("thundering_herd takes a list of herd_experiment() results")
+    plot_language()
     fig = Figure(figsize=(WIDTH, 1.9 * len(results) + 0.6), layout="constrained")
     axes = fig.subplots(len(results), 1, sharex=True, squeeze=False)[:, 0]
     top = max(max(r.attempts, default=0) for r in results)
     bins = [i * bin_s for i in range(int(top / bin_s) + 2)]
     for ax, r in zip(axes, results, strict=True):
         ax.hist(r.attempts, bins=bins, color="#99c1f1", edgecolor="#1a5fb4", linewidth=0.4)
-        ax.axvline(r.restart_after, color="#26a269", ls="--", lw=1, label="server back")
-        back = f", all back after {r.all_back_after:.2f} s" if r.all_back_after else ""
-        ax.set_title(f"jitter = {r.jitter!r}: {len(r.attempts)} attempts by {r.clients} "
-                     f"clients{back}", fontsize=10)
-        ax.set_ylabel(f"attempts per {bin_s * 1e3:.0f} ms")
+        ax.axvline(r.restart_after, color="#26a269", ls="--", lw=1, label=P_("server back"))
+        back = P_(", all back after {s:.2f} s").format(s=r.all_back_after) \
+            if r.all_back_after else ""
+        ax.set_title(P_("jitter = {jitter!r}: {n} attempts by {clients} clients{back}").format(
+            jitter=r.jitter, n=len(r.attempts), clients=r.clients, back=back), fontsize=10)
+        ax.set_ylabel(P_("attempts per {ms:.0f} ms").format(ms=bin_s * 1e3))
         ax.legend(loc="upper right", fontsize=MIN_PT)
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("time since the server went down (s)")
-    fig.suptitle(title)
+    axes[-1].set_xlabel(P_("time since the server went down (s)"))
+    fig.suptitle(plot_text(title))
     return fig
 
 
 def pong_latency(samples: Sequence, *, marks: Sequence[tuple[float, str]] = (),
-                 title: str = "Round trip of each keepalive ping") -> Figure:
+                 title: str = N_("Round trip of each keepalive ping")) -> Figure:
     """Pong round trips over time (``client.keepalive.samples``), with labelled moments.
 
     ``marks``: (monotonic time, label) pairs, e.g. when the proxy's latency was switched on.
@@ -362,21 +377,21 @@ def pong_latency(samples: Sequence, *, marks: Sequence[tuple[float, str]] = (),
     t0 = pts[0].t
     fig, (ax,) = _figure()
     ax.plot([p.t - t0 for p in pts], [p.rtt * 1e3 for p in pts], "o-", ms=3, lw=1,
-            color="#1a5fb4", label="ping → pong")
+            color="#1a5fb4", label=P_("ping → pong"))
     for t, label in marks:
         ax.axvline(t - t0, color="#e66100", ls="--", lw=1)
-        ax.annotate(label, (t - t0, ax.get_ylim()[1] * 0.95), rotation=90, va="top",
+        ax.annotate(plot_text(label), (t - t0, ax.get_ylim()[1] * 0.95), rotation=90, va="top",
                     ha="right", fontsize=MIN_PT, color="#e66100")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("round trip (ms)")
+    ax.set_xlabel(P_("time (s)"))
+    ax.set_ylabel(P_("round trip (ms)"))
     ax.set_ylim(bottom=0)
-    ax.set_title(title)
+    ax.set_title(plot_text(title))
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     return fig
 
 
-def detection_times(records: Sequence, *, title: str = "Time to detect a dead connection"
+def detection_times(records: Sequence, *, title: str = N_("Time to detect a dead connection")
                     ) -> Figure:
     """Each trial's detection time against its bound (interval + timeout, +10 %)."""
     recs = [r for r in records if r.detection_s is not None]
@@ -387,64 +402,67 @@ def detection_times(records: Sequence, *, title: str = "Time to detect a dead co
     for i, key in enumerate(keys):
         xs = [r.detection_s for r in recs if (r.interval, r.timeout) == key]
         ax.plot([i] * len(xs), xs, "o", color="#1a5fb4", alpha=0.8,
-                label="measured" if i == 0 else None)
+                label=P_("measured") if i == 0 else None)
         bound = (key[0] + key[1]) * 1.1
         ax.hlines(bound, i - 0.3, i + 0.3, color="#c01c28",
-                  label="bound: interval + timeout + 10 %" if i == 0 else None)
+                  label=P_("bound: interval + timeout + 10 %") if i == 0 else None)
         ax.hlines(key[1], i - 0.3, i + 0.3, color="#26a269", ls=":",
-                  label="timeout alone" if i == 0 else None)
-    ax.set_xticks(range(len(keys)), [f"interval {a:g} s\ntimeout {b:g} s" for a, b in keys])
-    ax.set_ylabel("failure → detection (s)")
+                  label=P_("timeout alone") if i == 0 else None)
+    ax.set_xticks(range(len(keys)), [P_("interval {a:g} s\ntimeout {b:g} s").format(a=a, b=b)
+                                      for a, b in keys])
+    ax.set_ylabel(P_("failure → detection (s)"))
     ax.set_ylim(bottom=0)
-    ax.set_title(title)
+    ax.set_title(plot_text(title))
     ax.legend(loc="upper left", fontsize=MIN_PT)
     ax.grid(alpha=0.3, axis="y")
     return fig
 
 
 def coordinated_omission(result: OmissionResult, *,
-                         title: str = "One stall, two ways of counting") -> Figure:
+                         title: str = N_("One stall, two ways of counting")) -> Figure:
     """Latency of each message from its actual send time and from its intended send time."""
     fig, (left, right) = _figure(ncols=2)
     idx = range(1, len(result.naive_s) + 1)
     left.plot(idx, [x * 1e3 for x in result.intended_s], color="#c01c28", lw=1,
-              label="from intended send time")
+              label=P_("from intended send time"))
     left.plot(idx, [x * 1e3 for x in result.naive_s], color="#1a5fb4", lw=1,
-              label="from actual send time")
+              label=P_("from actual send time"))
     log_axis(left)
-    left.set_xlabel("message number")
-    left.set_ylabel("latency (ms, log scale)")
-    left.set_title("Per message")
+    left.set_xlabel(P_("message number"))
+    left.set_ylabel(P_("latency (ms, log scale)"))
+    left.set_title(P_("Per message"))
     left.legend(loc="upper right", fontsize=MIN_PT)
     ps = [50, 90, 99, 99.9]
-    for xs, colour, label in ((result.naive_s, "#1a5fb4", "actual"),
-                              (result.intended_s, "#c01c28", "intended")):
+    for xs, colour, label in ((result.naive_s, "#1a5fb4", P_("actual")),
+                              (result.intended_s, "#c01c28", P_("intended"))):
         right.plot([str(p) for p in ps], [percentile(xs, p) * 1e3 for p in ps], "o-",
                    color=colour, label=label)
     log_axis(right)
-    right.set_xlabel("percentile")
-    right.set_ylabel("latency (ms, log scale)")
-    right.set_title("Percentiles")
+    right.set_xlabel(P_("percentile"))
+    right.set_ylabel(P_("latency (ms, log scale)"))
+    right.set_title(P_("Percentiles"))
     right.legend(loc="upper left", fontsize=MIN_PT)
     for ax in (left, right):
         ax.grid(alpha=0.3, which="both")
-    fig.suptitle(f"{title}\na {result.stall_s * 1e3:.0f} ms server stall, "
-                 f"a message due every {result.interval_s * 1e3:g} ms")
+    fig.suptitle(plot_text(title) + "\n" + P_("a {stall:.0f} ms server stall, a message due "
+                                             "every {every:g} ms").format(
+        stall=result.stall_s * 1e3, every=result.interval_s * 1e3))
     return fig
 
 
 def injected_latency(by_delay: Mapping[float, Sequence[float]], *,
-                     title: str = "Round trip through a proxy adding latency each way") -> Figure:
+                     title: str = N_("Round trip through a proxy adding latency each way"),
+                     ) -> Figure:
     """Median round trip per injected one-way delay, against the expected 2 x delay."""
     delays = sorted(by_delay)
     fig, (ax,) = _figure()
     ax.plot(delays, [percentile(by_delay[d], 50) * 1e3 for d in delays], "o-",
-            color=COLOURS[50], label="measured median")
+            color=COLOURS[50], label=P_("measured median"))
     ax.plot(delays, [2 * d for d in delays], "--", color="#9a9996",
-            label="2 x injected delay (there and back)")
-    ax.set_xlabel("injected one-way delay (ms)")
-    ax.set_ylabel("round trip (ms)")
-    ax.set_title(title)
+            label=P_("2 x injected delay (there and back)"))
+    ax.set_xlabel(P_("injected one-way delay (ms)"))
+    ax.set_ylabel(P_("round trip (ms)"))
+    ax.set_title(plot_text(title))
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     return fig

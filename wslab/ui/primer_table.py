@@ -11,6 +11,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..i18n import _
 from ..labs.primer import Claim
 
 _CELL = "padding:3px 6px;vertical-align:top;text-align:left;overflow-wrap:anywhere"
@@ -35,7 +36,7 @@ class ClaimsTable:
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th style='{_CELL}'>{h}</th>" for h in
-                       ("the primer says", "node server.js (ws)", "wslab", "the RFC says"))
+                       (_("the primer says"), "node server.js (ws)", "wslab", _("the RFC says")))
         rows = "".join(
             f"<tr class='wslab-claim' style='border-top:1px solid #deddda'>"
             f"<td style='{_CELL}'><b>{_esc(c.claim)}</b><br><i>{_esc(c.where)}</i></td>"

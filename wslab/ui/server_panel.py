@@ -10,6 +10,7 @@ import time
 
 import ipywidgets as W
 
+from ..i18n import _
 from ..net.errors import WSLabError
 from ..net.server import LabServer
 from . import _html
@@ -27,15 +28,16 @@ class ServerPanel(W.VBox):
         self.clients_view = W.HTML("")
         self.events_view = W.HTML("")
         self.message_box = W.Text(placeholder="message to send", layout=W.Layout(width="18em"))
-        self.broadcast_button = W.Button(description="Broadcast", button_style="primary",
+        self.broadcast_button = W.Button(description=_("Broadcast"), button_style="primary",
                                          icon="bullhorn")
-        self.target = W.Dropdown(options=[], description="client", layout=W.Layout(width="12em"))
-        self.send_one_button = W.Button(description="Send to one", icon="user")
-        self.code_box = W.BoundedIntText(value=1000, min=1000, max=4999, description="close code",
+        self.target = W.Dropdown(options=[], description=_("client"), layout=W.Layout(width="12em"))
+        self.send_one_button = W.Button(description=_("Send to one"), icon="user")
+        self.code_box = W.BoundedIntText(value=1000, min=1000, max=4999,
+                                         description=_("close code"),
                                          layout=W.Layout(width="13em"),
                                          style={"description_width": "6em"})
         self.reason_box = W.Text(placeholder="reason", layout=W.Layout(width="12em"))
-        self.close_button = W.Button(description="Close client", button_style="danger",
+        self.close_button = W.Button(description=_("Close client"), button_style="danger",
                                      icon="times")
         self.broadcast_button.on_click(lambda _: self.broadcast())
         self.send_one_button.on_click(lambda _: self.send_to())
@@ -45,8 +47,8 @@ class ServerPanel(W.VBox):
                                           batch=True)
         super().__init__([
             W.HTML("<div style='overflow-wrap:anywhere'>"
-                   f"<b>server {_html.esc(server.name)}</b> &nbsp; "
-                   f"<code>{_html.esc(server.url)}</code> &nbsp; page "
+                   f"<b>{_('server')} {_html.esc(server.name)}</b> &nbsp; "
+                   f"<code>{_html.esc(server.url)}</code> &nbsp; {_('page')} "
                    f"<a href='{_html.esc(server.page_url)}' target='_blank'>"
                    f"{_html.esc(server.page_url)}</a></div>"),
             self.clients_view,
@@ -67,22 +69,22 @@ class ServerPanel(W.VBox):
         try:
             n = self.server.broadcast(text)
         except (WSLabError, ValueError) as exc:
-            return self._say(f"broadcast failed: {exc}", 0)
-        return self._say(f"broadcast to {n} client(s)", n)
+            return self._say(_("broadcast failed: {error}").format(error=exc), 0)
+        return self._say(_("broadcast to {n} client(s)").format(n=n), n)
 
     def send_to(self, client_id: int | None = None, message: str | None = None) -> None:
         """Send to one client (the dropdown's, by default)."""
         cid = self.target.value if client_id is None else client_id
         text = self.message_box.value if message is None else message
         if cid is None:
-            self._say("no client selected", None)
+            self._say(_("no client selected"), None)
             return
         try:
             self.server.send(cid, text)
         except (WSLabError, ValueError) as exc:
-            self._say(f"send failed: {exc}", None)
+            self._say(_("send failed: {error}").format(error=exc), None)
             return
-        self._say(f"sent to client {cid}", None)
+        self._say(_("sent to client {id}").format(id=cid), None)
 
     def close_client(self, client_id: int | None = None, code: int | None = None,
                      reason: str | None = None) -> None:
@@ -91,14 +93,15 @@ class ServerPanel(W.VBox):
         code = self.code_box.value if code is None else code
         reason = self.reason_box.value if reason is None else reason
         if cid is None:
-            self._say("no client selected", None)
+            self._say(_("no client selected"), None)
             return
         try:
             self.server.close_client(cid, code, reason)
         except (WSLabError, ValueError) as exc:
-            self._say(f"close failed: {exc}", None)
+            self._say(_("close failed: {error}").format(error=exc), None)
             return
-        self._say(f"closing client {cid} with {code} {reason}".rstrip(), None)
+        self._say(_("closing client {id} with {code} {reason}").format(
+            id=cid, code=code, reason=reason).rstrip(), None)
 
     def refresh(self) -> None:
         self._render()
@@ -114,12 +117,14 @@ class ServerPanel(W.VBox):
         infos = self.server.clients
         rows = [(c.id, c.remote, c.path, c.subprotocol or "-", f"{now - c.connected_since:.1f} s",
                  c.messages_in, c.messages_out) for c in infos]
-        state = "listening" if self.server.running else "stopped"
+        state = _("listening") if self.server.running else _("stopped")
         self.clients_view.value = (
-            f"<div class='wslab-client-count' data-count='{len(rows)}'>{len(rows)} client(s), "
-            f"server {state}</div>" + _html.table(
-                ["id", "remote", "path", "subprotocol", "connected", "in", "out"], rows,
-                css_class="wslab-clients", max_height="8em", empty="no clients connected",
+            f"<div class='wslab-client-count' data-count='{len(rows)}'>"
+            + _("{n} client(s), server {state}").format(n=len(rows), state=state) + "</div>"
+            + _html.table(
+                ["id", _("remote"), _("path"), _("subprotocol"), _("connected"), _("in"),
+                 _("out")], rows,
+                css_class="wslab-clients", max_height="8em", empty=_("no clients connected"),
                 right=(0, 4, 5, 6), wrap=None))
         ids = [c.id for c in infos]
         if list(self.target.options) != ids:
@@ -129,9 +134,9 @@ class ServerPanel(W.VBox):
         events = self.server.events[-EVENTS_SHOWN:]
         t0 = events[0].t_ns if events else 0
         self.events_view.value = _html.table(
-            ["ms", "event (newest first)"],
+            ["ms", _("event (newest first)")],
             [(f"{(e.t_ns - t0) / 1e6:9.1f}", str(e)) for e in reversed(events)],
-            css_class="wslab-events", empty="no events yet", right=(0,))
+            css_class="wslab-events", empty=_("no events yet"), right=(0,))
 
     def close(self) -> None:
         self.server.unsubscribe(self._listener)

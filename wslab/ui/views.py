@@ -10,10 +10,18 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..i18n import N_, _, translate
 from ..labs.by_hand import Transcript, show_bytes
 from ..labs.push_compare import PushComparison
 from ..net.tap import C2S, S2C, TapTable
 
+#: The measures of compare_push(), as PushResult.row() names them (shown translated).
+PUSH_MEASURES = (N_("delivered"), N_("requests"), N_("messages/response"), N_("bytes up"),
+                 N_("bytes down"), N_("bytes/message"), N_("overhead bytes/message"),
+                 N_("latency p50 ms"), N_("latency p99 ms"))
+#: The tap table's columns (TapTable.COLUMNS) that are words, not field names.
+TAP_COLUMNS = {"conn": N_("conn"), "dir": N_("dir"), "mask key": N_("mask key"),
+               "len": N_("len"), "wire": N_("wire"), "data": N_("data")}
 ARROW_COLOURS = {"→": "#1a5fb4", "←": "#26a269", "✓": "#26a269", "✗": "#c01c28"}
 # A check's result as a text badge: it reads the same with or without a symbol font.
 CHECK_MARKS = {"✓": "OK", "✗": "FAIL"}
@@ -29,9 +37,10 @@ def _bytes_html(data: bytes) -> str:
 def tap_table_html(table: TapTable) -> str:
     """The tap's records as a DevTools-like table: ↑ client to server, ↓ server to client."""
     if not table:
-        return "<i>nothing recorded yet</i>"
+        return "<i>" + _("nothing recorded yet") + "</i>"
     t0 = table[0].t_ns
-    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in TapTable.COLUMNS)
+    head = "".join(f"<th style='text-align:left'>{translate(TAP_COLUMNS.get(c, c))}</th>"
+                   for c in TapTable.COLUMNS)
     body = []
     for r in table:
         colour = {C2S: "#1a5fb4", S2C: "#26a269"}.get(r.direction, "#3d3846")
@@ -63,9 +72,10 @@ def transcript_html(t: Transcript) -> str:
             f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(s.note)}</td></tr>")
     return ("<table class='wslab-transcript' style='table-layout:fixed;width:100%'>"
             "<colgroup><col style='width:3.2em'><col style='width:22%'><col style='width:40%'>"
-            "<col></colgroup><thead><tr><th></th><th style='text-align:left'>step</th>"
-            "<th style='text-align:left'>exact bytes</th>"
-            "<th style='text-align:left'>what they mean</th></tr></thead><tbody>"
+            "<col></colgroup><thead><tr><th></th><th style='text-align:left'>" + _("step")
+            + "</th><th style='text-align:left'>" + _("exact bytes")
+            + "</th><th style='text-align:left'>" + _("what they mean")
+            + "</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
@@ -73,10 +83,10 @@ def push_table_html(results: PushComparison) -> str:
     """compare_push() results, one column per method and one row per measure (ten measures
     side by side would not fit a projector's 572 px; four methods do)."""
     rows = [r.row() for r in results]
-    head = "".join(f"<th style='text-align:right'>{html.escape(str(r['method']))}</th>"
+    head = "".join(f"<th style='text-align:right'>{html.escape(translate(str(r['method'])))}</th>"
                    for r in rows)
     body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(key)}</th>"
+        f"<tr><th style='text-align:left'>{html.escape(translate(key))}</th>"
         + "".join(f"<td style='text-align:right'>{html.escape(str(r[key]))}</td>" for r in rows)
         + "</tr>" for key in rows[0] if key != "method")
     return (f"<table class='wslab-push'><thead><tr><th></th>{head}</tr></thead>"

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...i18n import _
 from ...net import children, public_url
 from ...net import loop as lab
 from ...net.client import Client, connect
@@ -445,32 +446,33 @@ def claims(node: NodeServer, server: Any) -> list[Claim]:
     def on_node(measure: Callable[[], str]) -> str:
         return measure() if live else f"not measured: node server.js is not running " \
                                       f"({node.why or 'stopped'})"
-    out = [Claim("the server prints each message it receives: console.log('收到消息:', message)",
-                 "section 5", on_node(lambda: _node_log(node)), _wslab_log(server),
-                 "5.6, 6.2: a message is text (UTF-8) or binary; in ws 8 `message` is a "
-                 "Buffer (its bytes) with an isBinary flag, so console.log prints bytes; '+' "
-                 "converts it with toString()")]
+    out = [Claim(_("the server prints each message it receives: console.log('收到消息:', "
+                   "message)"),
+                 _("section 5"), on_node(lambda: _node_log(node)), _wslab_log(server),
+                 _("5.6, 6.2: a message is text (UTF-8) or binary; in ws 8 `message` is a "
+                   "Buffer (its bytes) with an isBinary flag, so console.log prints bytes; '+' "
+                   "converts it with toString()"))]
     spare = serve(name="primer-claims")
     try:
         out.append(Claim(
-            "WebSocket has automatic reconnection (断线重连)", "sections 1 and 4",
+            _("WebSocket has automatic reconnection (断线重连)"), _("sections 1 and 4"),
             on_node(lambda: _no_reconnect(url, node.restart)),
             _no_reconnect(spare.url, functools.partial(serve, name="primer-claims",
                                                        port=spare.port)),
-            "nothing in RFC 6455 reconnects; 7.2.3 asks a client that reconnects to back off "
-            "(notebook 06); the browser API does not either"))
+            _("nothing in RFC 6455 reconnects; 7.2.3 asks a client that reconnects to back "
+              "off (notebook 06); the browser API does not either")))
     finally:
         serve(name="primer-claims").stop()
-    out.append(Claim("compression with Gzip and Deflate (消息压缩)", "section 4",
+    out.append(Claim(_("compression with Gzip and Deflate (消息压缩)"), _("section 4"),
                      on_node(lambda: _compression(url)), _compression(server.url),
-                     "RFC 7692 defines permessage-deflate, negotiated per connection and off "
-                     "unless both sides agree; there is no gzip extension (notebook 08)"))
-    out.append(Claim("cross-origin: connects across any domains (支持跨域)", "section 1",
+                     _("RFC 7692 defines permessage-deflate, negotiated per connection and off "
+                       "unless both sides agree; there is no gzip extension (notebook 08)")))
+    out.append(Claim(_("cross-origin: connects across any domains (支持跨域)"), _("section 1"),
                      on_node(lambda: _origin(url)), _origin(server.url),
-                     "10.2: there is no CORS; a server checks Origin itself or any page may "
-                     "connect with the user's cookies (notebook 09)"))
-    out.append(Claim("server.js is a working server", "section 5",
+                     _("10.2: there is no CORS; a server checks Origin itself or any page may "
+                       "connect with the user's cookies (notebook 09)")))
+    out.append(Claim(_("server.js is a working server"), _("section 5"),
                      on_node(lambda: _one_bad_frame(node)), _wslab_bad_frame(server.url),
-                     "7.1.7: a broken frame fails that connection with 1002; ws 8 reports it "
-                     "as an 'error' event, which without a listener ends the process"))
+                     _("7.1.7: a broken frame fails that connection with 1002; ws 8 reports it "
+                       "as an 'error' event, which without a listener ends the process")))
     return out

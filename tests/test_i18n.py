@@ -1,0 +1,186 @@
+"""Languages: the catalogue is complete and compiled, English stays as written, and the
+language follows set_language() and then the environment."""
+
+from __future__ import annotations
+
+import gettext
+import pathlib
+
+import pytest
+
+import wslab
+import wslab.exercises
+from wslab import i18n
+from wslab.i18n import catalogue, po
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ZH_PO = ROOT / "wslab" / "locale" / "zh_CN" / "LC_MESSAGES" / "wslab.po"
+
+
+@pytest.fixture(autouse=True)
+def _english_after(monkeypatch):
+    for var in ("WSLAB_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(var, raising=False)
+    yield
+    i18n.set_language(None)
+
+
+def test_every_learner_facing_message_has_a_zh_cn_entry():
+    messages = catalogue.scan(ROOT / "wslab")
+    assert len({m.msgid for m in messages}) > 100, "the scan finds the wrapped messages"
+    lacking = catalogue.missing(messages, po.read(ZH_PO))
+    assert not lacking, "no zh-CN entry (run `python tools/i18n.py extract`, translate):\n" + \
+        "\n".join(f"  {m.where}: {m.msgid!r}" for m in lacking[:30])
+
+
+def test_a_changed_english_message_without_an_entry_fails():
+    source = 'from wslab.i18n import _\nx = _("PASS")\ny = _("NOT YET")\n'
+    entries = po.read(ZH_PO)
+    assert catalogue.missing(catalogue.scan_source(source, name="m.py"), entries) == []
+    changed = source.replace("NOT YET", "NOT YET!")
+    lacking = catalogue.missing(catalogue.scan_source(changed, name="m.py"), entries)
+    assert [(m.msgid, m.where) for m in lacking] == [("NOT YET!", "m.py:3")]
+
+
+def test_messages_are_literals_never_f_strings():
+    bad = []
+    for path in sorted((ROOT / "wslab").rglob("*.py")):
+        bad += catalogue.bad_calls(path.read_text("utf-8"), name=str(path.relative_to(ROOT)))
+    assert not bad, bad
+    assert catalogue.bad_calls('_(f"{x} frames")', name="m.py") == ["m.py:1"]
+
+
+def test_translations_keep_the_placeholders_of_the_english_message():
+    assert catalogue.placeholder_mismatches(po.read(ZH_PO)) == []
+    wrong = [po.Entry("{n} frames", "{m} 个帧"), po.Entry("{n:,} bytes", "{n} 字节"),
+             po.Entry("{x!r} sent", "已发送 {x}"), po.Entry("{a} and {b}", "{b} 和 {a}")]
+    assert catalogue.placeholder_mismatches(wrong) == ["{n} frames", "{n:,} bytes", "{x!r} sent"]
+
+
+def test_the_committed_mo_is_compiled_from_the_po():
+    """`python tools/i18n.py compile` after every .po edit: the .mo gettext reads is current."""
+    for path in (ROOT / "wslab" / "locale").glob("*/LC_MESSAGES/*.po"):
+        assert path.with_suffix(".mo").read_bytes() == po.compile_mo(po.read(path)), \
+            f"{path.with_suffix('.mo').name} is out of date: run `python tools/i18n.py compile`"
+
+
+def test_the_compiled_catalogue_reads_back_through_gettext(tmp_path):
+    entries = [po.Entry("", "Content-Type: text/plain; charset=UTF-8\n"),
+               po.Entry("frame", "帧"), po.Entry("mask", "掩码", ["#, fuzzy"]),
+               po.Entry("ping", "")]
+    mo = tmp_path / "x.mo"
+    mo.write_bytes(po.compile_mo(entries))
+    with mo.open("rb") as f:
+        t = gettext.GNUTranslations(f)
+    assert t.gettext("frame") == "帧"
+    assert t.gettext("mask") == "mask"  # fuzzy: not used
+    assert t.gettext("ping") == "ping"  # untranslated: English
+
+
+def test_the_po_reader_reads_continued_strings_and_escapes():
+    text = ('# c\nmsgid ""\nmsgstr "h"\n\n#, fuzzy\nmsgid "a \\"b\\"\\n"\n"c"\n'
+            'msgstr "甲"\n"乙"\n')
+    entries = po.parse_po(text)
+    assert [(e.msgid, e.msgstr, e.fuzzy) for e in entries] == \
+        [("", "h", False), ('a "b"\nc', "甲乙", True)]
+    with pytest.raises(po.PoError, match="x.po:1"):
+        po.parse_po('msgid_plural "x"\n', name="x.po")
+
+
+def test_english_is_the_default_and_prints_as_written():
+    assert i18n.language() == "en"
+    r = wslab.exercises.Result(False, "look again", "Exercise 1 (accept key)")
+    assert str(r) == "Exercise 1 (accept key): [NOT YET] look again"
+    assert "NOT YET" in r._repr_html_()
+
+
+def test_set_language_switches_marks_and_names():
+    assert wslab.set_language("zh-CN") == "zh-CN"
+    r = wslab.exercises.Result(True, "ok", "Exercise 1 (accept key)")
+    assert str(r) == f"{i18n._('Exercise 1 (accept key)')}: [{i18n._('PASS')}] ok"
+    assert i18n._("PASS") != "PASS" and "通过" in str(r)
+    assert wslab.set_language("en") == "en"
+    assert str(r) == "Exercise 1 (accept key): [PASS] ok"
+
+
+@pytest.mark.parametrize(("env", "want"), [
+    ({"WSLAB_LANG": "zh-CN"}, "zh-CN"),
+    ({"WSLAB_LANG": "en", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LANGUAGE": "zh_CN:en"}, "zh-CN"),
+    ({"LANG": "zh_CN.UTF-8"}, "zh-CN"),
+    ({"LANG": "de_DE.UTF-8"}, "en"),
+    ({"LANG": "C.UTF-8"}, "en"),
+    ({}, "en"),
+])
+def test_the_environment_chooses_when_the_notebook_does_not(monkeypatch, env, want):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert i18n.language() == want
+    wslab.set_language("en")
+    assert i18n.language() == "en"  # the notebook's choice wins
+
+
+def test_a_language_without_messages_is_refused():
+    with pytest.raises(i18n.LanguageError, match="zh-CN") as info:
+        wslab.set_language("fr")
+    assert isinstance(info.value, wslab.WSLabError)
+    assert i18n.normalise("zh-Hans") == i18n.normalise("zh") == "zh-CN"
+
+
+def test_the_i18n_layer_imports_the_standard_library_and_protocol_errors_only():
+    import ast
+    import sys
+    for path in (ROOT / "wslab" / "i18n").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.module in {"protocol.errors", "po", None}, (path.name, node.module)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) \
+                    else [node.module or ""]
+                for name in names:
+                    assert name.split(".")[0] in sys.stdlib_module_names, (path.name, name)
+
+
+def test_zh_cn_check_feedback_reads_in_chinese_and_english_stays_as_written():
+    from wslab.exercises import ex00, ex01
+
+    def off_by_four(size, from_client):
+        return ex00.real_header_bytes(size, from_client) + (4 if not from_client else 0)
+
+    english = str(ex00.check_header_bytes(off_by_four))
+    assert english.startswith("Exercise 2 (header bytes): [NOT YET] header_bytes(0, False) "
+                              "returned 6; a server frame with a 0-byte payload has 2 header "
+                              "bytes:")
+    assert english.endswith("only clients mask (5.1).")
+    wslab.set_language("zh-CN")
+    chinese = str(ex00.check_header_bytes(off_by_four))
+    assert chinese.startswith("练习 2(帧头字节数): [还差一点] header_bytes(0, False) 返回了 6")
+    assert "只有客户端才加掩码" in chinese
+    lower = str(ex01.check_accept_key(lambda key: ex01._b64_sha1(key + ex01.hs.GUID.lower())))
+    assert "GUID 写成了小写" in lower and ex01.hs.GUID in lower
+
+
+def _shadowing(text: str) -> list[int]:
+    """Lines of functions that both call ``_()`` and assign the name ``_`` (``x, _ = ...``,
+    ``for _ in ...``): there ``_`` is no longer the catalogue and the call fails."""
+    import ast
+    found = []
+    for fn in ast.walk(ast.parse(text)):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        nodes = list(ast.walk(fn))
+        calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_"
+                    for n in nodes)
+        stores = [n.lineno for n in nodes if isinstance(n, ast.Name) and n.id == "_"
+                  and isinstance(n.ctx, ast.Store)]
+        if calls and stores:
+            found += stores
+    return found
+
+
+def test_no_function_that_translates_rebinds_the_underscore():
+    bad = []
+    for path in sorted((ROOT / "wslab").rglob("*.py")):
+        bad += [f"{path.relative_to(ROOT)}:{n}" for n in _shadowing(path.read_text("utf-8"))]
+    assert not bad, bad
+    assert _shadowing("def f():\n    a, _ = g()\n    return _('x')\n") == [2]
