@@ -55,7 +55,6 @@ def test_notebook_00_in_chinese_at_1024_x_768(lab):
     shots = []
     try:
         run_notebook(page, base, "00_welcome.ipynb", skip_last=True)
-        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
         assert kernel_exec(page, "from wslab.ui import fonts\nprint(fonts.plot_language(),"
                                  " fonts.cjk_family())").split()[0] == "zh-CN"
         text = page.locator(".jp-Notebook").inner_text()
@@ -106,7 +105,6 @@ def test_widgets_of_notebook_03_in_chinese_at_1024_x_768(lab):
     page.set_viewport_size({"width": 1024, "height": 768})
     try:
         run_notebook(page, base, "03_echo_server_and_client.ipynb", skip_last=True)
-        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
         panel = page.locator(".wslab-client-panel").first
         panel.scroll_into_view_if_needed(timeout=30_000)
         buttons = panel.locator("button").all_text_contents()
