@@ -58,11 +58,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (module in SLOW_MODULES or short in SLOW_TESTS
                 or item.get_closest_marker("browser") is not None):
             item.add_marker(pytest.mark.slow)
-        if "installed_wslab" in getattr(item, "fixturenames", ()):
-            # one wheel build per run: under pytest-xdist (--dist loadgroup) every test that
-            # uses the installed wheel runs in the same worker, so the session fixture is
-            # made once, not once per worker
-            item.add_marker(pytest.mark.xdist_group("installed_wslab"))
 
 
 def need(condition: bool, what: str) -> None:
@@ -239,16 +234,29 @@ def pair(redis_server):
 
 
 @pytest.fixture(scope="session")
-def installed_wslab():
+def installed_wslab(tmp_path_factory):
     """wslab's wheel installed into a fresh venv outside the checkout (tests/wheelenv.py),
-    one per test run (tests/test_packaging.py and the JupyterHub test share it)."""
+    one per test run, shared by every pytest-xdist worker (tests/test_packaging.py and the
+    JupyterHub tests use it); the run's end removes it (pytest_sessionfinish)."""
     from tests.wheelenv import Installed
 
-    env = Installed.create()
-    yield env
+    env = Installed.shared(_run_folder(tmp_path_factory.getbasetemp()))
     (artifact_dir() / "packaging-seconds.json").write_text(
         json.dumps({k: round(v, 1) for k, v in env.seconds.items()}, indent=1))
-    env.remove()
+    return env
+
+
+def _run_folder(basetemp: pathlib.Path) -> pathlib.Path:
+    """The temporary folder of the whole run: a worker's basetemp sits inside it."""
+    return basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller (or a run without workers) removes the shared install
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None and factory._basetemp is not None:
+        shutil.rmtree(factory._basetemp / "installed", ignore_errors=True)
 
 
 def backplane_events(server: object, what: str) -> list:

@@ -13,6 +13,8 @@ run; ``hub_environment()`` adds JupyterHub to it for tests/test_hub.py, after th
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -21,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Seconds: the whole set-up stays under pytest's 600 s per test, in which it is counted
@@ -71,6 +74,20 @@ def build(out: pathlib.Path, *, work: pathlib.Path) -> tuple[pathlib.Path, pathl
     return sdist, wheel
 
 
+PATHS = ("root", "python", "sdist", "wheel")
+
+
+@contextlib.contextmanager
+def exclusive(lock: pathlib.Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock`` (between processes, e.g. xdist workers)."""
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @dataclass
 class Installed:
     """A venv outside the checkout with the wslab wheel installed (see the module doc)."""
@@ -89,8 +106,9 @@ class Installed:
         return self.python.parent
 
     @classmethod
-    def create(cls) -> Installed:
-        root = pathlib.Path(tempfile.mkdtemp(prefix="wslab-installed-"))
+    def create(cls, root: pathlib.Path | None = None) -> Installed:
+        root = root or pathlib.Path(tempfile.mkdtemp(prefix="wslab-installed-"))
+        root.mkdir(parents=True, exist_ok=True)
         seconds: dict[str, float] = {}
         t = time.monotonic()
         sdist, wheel = build(root / "dist", work=root)
@@ -108,16 +126,34 @@ class Installed:
         return cls(root=root, python=python, sdist=sdist, wheel=wheel,
                    modules=found["modules"], package_file=found["file"], seconds=seconds)
 
+    @classmethod
+    def shared(cls, folder: pathlib.Path) -> Installed:
+        """The one install of this test run in ``folder``, made by whichever process (a
+        pytest-xdist worker) asks first; the others wait for it and read its description."""
+        state = folder / "installed.json"
+        with exclusive(folder / "installed.lock"):
+            if state.is_file():
+                data = json.loads(state.read_text())
+                return cls(**{k: pathlib.Path(v) if k in PATHS else v for k, v in data.items()})
+            made = cls.create(folder / "installed")
+            state.write_text(json.dumps({k: str(v) if k in PATHS else v
+                                         for k, v in asdict(made).items()}))
+            return made
+
     def hub_environment(self) -> Installed:
-        """Add JupyterHub (the hub's own version: its jupyterhub-singleuser) to the venv."""
-        if not self.with_hub:
-            from importlib import metadata
-            t = time.monotonic()
-            run([self.python, "-m", "pip", "install", "--quiet",
-                 f"jupyterhub=={metadata.version('jupyterhub')}"], cwd=self.root,
-                timeout=INSTALL_TIMEOUT)
-            self.seconds["pip install jupyterhub"] = time.monotonic() - t
-            self.with_hub = True
+        """Add JupyterHub (the hub's own version: its jupyterhub-singleuser) to the venv,
+        once, whichever process asks (a marker in the venv says it is there)."""
+        marker = self.root / "with-hub"
+        with exclusive(self.root / "hub.lock"):
+            if not marker.exists():
+                from importlib import metadata
+                t = time.monotonic()
+                run([self.python, "-m", "pip", "install", "--quiet",
+                     f"jupyterhub=={metadata.version('jupyterhub')}"], cwd=self.root,
+                    timeout=INSTALL_TIMEOUT)
+                self.seconds["pip install jupyterhub"] = time.monotonic() - t
+                marker.write_text("jupyterhub installed\n")
+        self.with_hub = True
         return self
 
     def remove(self) -> None:
