@@ -21,7 +21,7 @@ PYOLDEST ?= $(call find_python,3.11)
 PYNEWEST ?= $(call find_python,3.13)
 
 .PHONY: lab test check fast-tests lint typecheck bench serve clean node-peers system-check \
-        test-versions test-newest test-floor
+        test-versions test-newest test-floor test-venvs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,9 @@ typecheck: $(VENV)/.installed-test
 # run-time `>=` floor of pyproject.toml, Tornado's among them), each in its own git-ignored
 # venv (made once, remade when pyproject.toml changes).
 test-versions: test-newest test-floor
+
+# The two version venvs alone (.ci/run builds them while `make test` runs).
+test-venvs: .venv-py313/.installed .venv-floor/.installed
 
 # $(1) venv, $(2) its Python, $(3) what it is, $(4) extra pip arguments
 define versioned_venv
