@@ -184,3 +184,37 @@ def test_no_function_that_translates_rebinds_the_underscore():
         bad += [f"{path.relative_to(ROOT)}:{n}" for n in _shadowing(path.read_text("utf-8"))]
     assert not bad, bad
     assert _shadowing("def f():\n    a, _ = g()\n    return _('x')\n") == [2]
+
+
+def test_the_state_diagram_reads_every_protocol_event_and_note_through_the_catalogue():
+    """The protocol's state table stays English; wslab.ui.diagrams marks each of its events
+    and notes for the catalogue, so a new row without a marked text fails here."""
+    from wslab.protocol.state import TRANSITIONS
+    from wslab.ui import diagrams
+    assert set(diagrams.EVENTS) == {t.event for t in TRANSITIONS}
+    assert all(k == v for k, v in diagrams.EVENTS.items())
+    assert set(diagrams.NOTES) == {t.note for t in TRANSITIONS}
+    english = diagrams.state_table_html()
+    assert "close frame received" in english and ">OPEN<" in english
+    wslab.set_language("zh-CN")
+    chinese = diagrams.state_table_html()
+    assert "已收到 Close 帧" in chinese and ">OPEN<" in chinese and ">CLOSING<" in chinese
+    assert "close frame received" not in chinese
+
+
+def test_conformance_cases_read_in_chinese_and_stay_english_as_data():
+    from wslab.i18n import Later, shown
+    from wslab.labs import conformance
+    case = next(c for c in conformance.CASES if c.id == "7.6.1")
+    assert case.title == "close code 1001 (valid)" and isinstance(case.title, Later)
+    titles = {c.id: c.title for c in conformance.CASES}
+    wslab.set_language("zh-CN")
+    assert shown(case.title) == "关闭码 1001(有效)"
+    assert shown(titles["2.3"]) == "文本,126 字节(16 位长度形式)"
+    assert shown(titles["3.1"]) == "文本分成 3 个分片"
+    assert case.title == "close code 1001 (valid)"  # the data stays English
+    untranslated = [c.id for c in conformance.CASES
+                    for text in (c.title, c.expected, c.hint, c.group)
+                    if shown(text) == text and not text.startswith(("Close 10", "Sec-", "UTF-8",
+                                                                  "close 1000"))]
+    assert not untranslated, untranslated
