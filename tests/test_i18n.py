@@ -218,3 +218,17 @@ def test_conformance_cases_read_in_chinese_and_stay_english_as_data():
                     if shown(text) == text and not text.startswith(("Close 10", "Sec-", "UTF-8",
                                                                   "close 1000"))]
     assert not untranslated, untranslated
+
+
+def test_meeting_and_talk_lines_read_in_chinese_and_print_as_written_in_english():
+    from wslab.i18n import later
+    from wslab.labs.own_server import Meeting, Talk
+    what = later(i18n.N_("echoed {text!r} and {data!r}, ping not answered, closed with {code}"),
+                 text="hi", data=b"\x00", code=1000)
+    m, t = Meeting("wslab.connect", False, what), Talk("ws://x/", ["> TEXT"], [], 1000)
+    english = (str(m), str(t))
+    assert english == ("wslab.connect          NOT YET  echoed 'hi' and b'\\x00', ping not "
+                       "answered, closed with 1000", "ws://x/\n  > TEXT\n  closed with 1000")
+    wslab.set_language("zh-CN")
+    assert "还差一点" in str(m) and "ping 没有得到回应" in str(m) and "'hi'" in str(m)
+    assert str(t).endswith("以 1000 关闭")
