@@ -232,3 +232,24 @@ def test_meeting_and_talk_lines_read_in_chinese_and_print_as_written_in_english(
     wslab.set_language("zh-CN")
     assert "还差一点" in str(m) and "ping 没有得到回应" in str(m) and "'hi'" in str(m)
     assert str(t).endswith("以 1000 关闭")
+
+
+def test_every_text_the_browser_client_page_shows_is_marked_and_sent_translated():
+    """browser_client.js shows the learner only texts it looks up with tr("..."): each is in
+    BrowserClient.JS_TEXTS (so in the catalogue), and the widget carries them translated."""
+    import re
+
+    from wslab.ui import browser_client
+    js = (ROOT / "wslab" / "ui" / "browser_client.js").read_text("utf-8")
+    looked_up = set(re.findall(r'\btr\("((?:[^"\\]|\\.)*)"', js))
+    assert len(looked_up) >= 15
+    assert looked_up == set(browser_client.JS_TEXTS)
+    # no learner-facing literal left outside tr(): button labels, placeholders, details
+    assert not re.findall(r'(?:textContent|placeholder|title|ariaLabel|detail): "', js)
+    english = browser_client.BrowserClient("ws://127.0.0.1:1/echo")
+    assert english.texts == {m: m for m in browser_client.JS_TEXTS}
+    wslab.set_language("zh-CN")
+    chinese = browser_client.BrowserClient("ws://127.0.0.1:1/echo")
+    assert chinese.texts["Connect"] == "连接" and chinese.texts["Close"] == "关闭"
+    assert all(v and "{" not in v or k.count("{") == v.count("{")
+               for k, v in chinese.texts.items())
