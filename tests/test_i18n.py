@@ -253,3 +253,27 @@ def test_every_text_the_browser_client_page_shows_is_marked_and_sent_translated(
     assert chinese.texts["Connect"] == "连接" and chinese.texts["Close"] == "关闭"
     assert all(v and "{" not in v or k.count("{") == v.count("{")
                for k, v in chinese.texts.items())
+
+
+def test_lab_printouts_read_in_chinese_and_print_as_written_in_english():
+    from wslab.i18n import N_, later
+    from wslab.labs.retry_codes import CloseOutcome
+    from wslab.labs.wire import WireExchange
+    outcomes = [CloseOutcome(1001, 0.25, None), CloseOutcome(1008, None, "policy: no"),
+                CloseOutcome(4000, None, None)]
+    ex = WireExchange(head=b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                      steps=[(">", b"\x88\x82", N_("Close 1000 'bye': a clean goodbye")),
+                             (">", b"\x81", later(N_("(breaks a rule: {error})"), error="x"))],
+                      tcp_closed_by_server=True)
+    english = [str(o) for o in outcomes] + [str(ex)]
+    assert english[:3] == ["1001: connected again after 250 ms", "1008: gave up (policy)",
+                           "4000: neither connected again nor gave up in time"]
+    assert english[3].splitlines()[::2] == [
+        "server answered: HTTP/1.1 101 Switching Protocols",
+        "    Close 1000 'bye': a clean goodbye", "    (breaks a rule: x)"]
+    assert english[3].endswith("server closed the TCP connection")
+    wslab.set_language("zh-CN")
+    chinese = [str(o) for o in outcomes] + [str(ex)]
+    assert chinese[0] == "1001:250 ms 后重连成功" and "放弃了(policy)" in chinese[1]
+    assert "服务器的回答:HTTP/1.1 101" in chinese[3] and "(违反了规则:x)" in chinese[3]
+    assert "客户端 -> 服务器" in chinese[3] and chinese[3].endswith("服务器关闭了 TCP 连接")
