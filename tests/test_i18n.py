@@ -277,3 +277,21 @@ def test_lab_printouts_read_in_chinese_and_print_as_written_in_english():
     assert chinese[0] == "1001:250 ms 后重连成功" and "放弃了(policy)" in chinese[1]
     assert "服务器的回答:HTTP/1.1 101" in chinese[3] and "(违反了规则:x)" in chinese[3]
     assert "客户端 -> 服务器" in chinese[3] and chinese[3].endswith("服务器关闭了 TCP 连接")
+
+
+def test_the_handshake_transcript_reads_in_chinese_and_keeps_english_data():
+    from wslab.i18n import N_, later
+    from wslab.labs.by_hand import VARIANTS, Transcript
+    from wslab.ui.views import transcript_html
+    t = Transcript("ws://x/echo", "missing_key")
+    t.add("→", N_("upgrade request"), b"GET", later(
+        N_("an ordinary HTTP/1.1 GET asking to switch protocols; the key is 16 random bytes in "
+           "base64; variant: {variant}"), variant=later(VARIANTS["missing_key"])), "4.1")
+    t.add("←", later(N_("HTTP answer {status}"), status=400), b"HTTP/1.1 400")
+    english = str(t)
+    assert "→ upgrade request  [RFC 6455 4.1]" in english and "← HTTP answer 400" in english
+    assert "variant: no Sec-WebSocket-Key (a malformed request" in english
+    wslab.set_language("zh-CN")
+    assert t.request == b"GET"  # found by its English title
+    html = transcript_html(t)
+    assert "升级请求" in html and "HTTP 回答 400" in html and "变体:没有 Sec-WebSocket-Key" in html
