@@ -295,3 +295,18 @@ def test_the_handshake_transcript_reads_in_chinese_and_keeps_english_data():
     assert t.request == b"GET"  # found by its English title
     html = transcript_html(t)
     assert "升级请求" in html and "HTTP 回答 400" in html and "变体:没有 Sec-WebSocket-Key" in html
+
+
+def test_what_came_back_in_a_conformance_case_reads_in_chinese():
+    from wslab.i18n import shown
+    from wslab.labs import conformance as c
+    from wslab.protocol.receiver import PongReceived
+    events = [PongReceived(b"x"), c._TcpClosed()]
+    verdict = c.judge_fail(events, 1002)
+    assert verdict.got == "Pong b'x', then TCP closed without a Close frame"
+    assert c._story([]) == "nothing" and c._size(b"a") == "1 byte"
+    braces = c.judge_fail([c._TcpClosed("reset {x}")], 1002).got  # a peer's words: as they are
+    wslab.set_language("zh-CN")
+    assert shown(verdict.got) == "Pong b'x',然后 TCP 已关闭,没有 Close 帧"
+    assert shown(verdict.note) == "服务器把这个帧当作有效帧继续处理;它必须使连接失败(7.1.7)"
+    assert shown(braces) == "TCP reset {x},没有 Close 帧"

@@ -120,8 +120,9 @@ class Later(str):
 
 def later(message: str, **values: object) -> Later:
     """``message.format(**values)`` in English, translatable later by :func:`shown`
-    (``message`` is marked with :func:`N_` where it is written)."""
-    text = Later(message.format(**values))
+    (``message`` is marked with :func:`N_` where it is written).  Without values nothing is
+    formatted: ``later(text)`` also wraps a peer's own words, braces and all, as a value."""
+    text = Later(message.format(**values) if values else message)
     text.msgid = message
     text.values = values
     return text
@@ -132,6 +133,8 @@ def shown(text: str) -> str:
     :class:`Later` too, translated), a message marked with :func:`N_` through the
     catalogue, anything else (a server's own words) as it is."""
     if isinstance(text, Later):
+        if not text.values:
+            return translate(text.msgid)
         values = {k: shown(v) if isinstance(v, Later) else v for k, v in text.values.items()}
         return translate(text.msgid).format(**values)
     return translate(text)

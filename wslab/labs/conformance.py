@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from ..i18n import N_, later
+from ..i18n import N_, Later, later
 from ..net import loop as lab
 from ..net.errors import ConnectionFailed, LabTimeout
 from ..net.raw import RawConnection, open_websocket
@@ -63,7 +63,7 @@ Op = fr.Opcode
 class _TcpClosed:
     """The server ended the TCP connection (FIN or RST)."""
 
-    how: str = "closed"
+    how: str = later(N_("closed"))
 
 
 @dataclass(frozen=True)
@@ -100,15 +100,16 @@ def _short(data: str | bytes, limit: int = 24) -> str:
 
 def _size(data: str | bytes) -> str:
     n = len(data.encode("utf-8") if isinstance(data, str) else data)
-    return f"{n:,} byte{'' if n == 1 else 's'}"
+    return later(N_("{n:,} byte"), n=n) if n == 1 else later(N_("{n:,} bytes"), n=n)
 
 
 def _data(opcode: int, data: str | bytes) -> str:
     """'TEXT 'abc' (3 bytes)', or 'BINARY of 40,000 bytes' for a long one."""
     name = Op(opcode).name if opcode in (1, 2) else f"opcode {opcode}"
     if len(data) <= 24:
-        return f"{name} {_short(data)} ({_size(data)})"
-    return f"{name} of {_size(data)} ({_short(data, 12)})"
+        return later(N_("{name} {data} ({size})"), name=name, data=_short(data), size=_size(data))
+    return later(N_("{name} of {size} ({data})"), name=name, size=_size(data),
+                 data=_short(data, 12))
 
 
 def describe(event: _Event) -> str:
@@ -121,19 +122,31 @@ def describe(event: _Event) -> str:
         return f"Pong {_short(event.payload)}"
     if isinstance(event, CloseReceived):
         if event.code is None:
-            return "Close without a code"
+            return N_("Close without a code")
         return f"Close {event.code}" + (f" {_short(event.reason, 90)}" if event.reason else "")
     if isinstance(event, ProtocolViolation):
-        return f"a frame that breaks a rule: {event.detail}"
+        return later(N_("a frame that breaks a rule: {detail}"), detail=event.detail)
     if isinstance(event, _BadFrame):
-        return f"bytes that are not a valid frame: {event.error}"
+        return later(N_("bytes that are not a valid frame: {error}"), error=event.error)
     if isinstance(event, _TcpClosed):
-        return f"TCP {event.how} without a Close frame"
-    return f"nothing within {event.seconds:.1f} s"
+        how = event.how if isinstance(event.how, Later) else later(event.how)
+        return later(N_("TCP {how} without a Close frame"), how=how)
+    return later(N_("nothing within {seconds:.1f} s"), seconds=event.seconds)
+
+
+def _phrase(text: str) -> Later:
+    """``text`` as a value of a message: a :class:`Later` (translated when shown)."""
+    return text if isinstance(text, Later) else later(text)
 
 
 def _story(events: Sequence[_Event]) -> str:
-    return ", then ".join(describe(e) for e in events) if events else "nothing"
+    """'Pong b'', then TEXT 'abc' (3 bytes)': each event, in order (read in any language)."""
+    if not events:
+        return later(N_("nothing"))
+    story = _phrase(describe(events[0]))
+    for e in events[1:]:
+        story = later(N_("{before}, then {after}"), before=story, after=_phrase(describe(e)))
+    return story
 
 
 # --- one connection under test -----------------------------------------------------------------
@@ -394,12 +407,14 @@ def _mismatch(event: _Event, opcode: int, data: str | bytes) -> str:
     if not isinstance(event, Message):
         return ""
     if event.opcode != opcode:
-        return f"the echo is {Op(event.opcode).name}, the message was {Op(opcode).name} (5.6)"
+        return later(N_("the echo is {got}, the message was {sent} (5.6)"),
+                     got=Op(event.opcode).name, sent=Op(opcode).name)
     got, want = event.data, data
     if len(got) != len(want):
-        return f"the echo has {_size(got)}, the message {_size(want)}"
+        return later(N_("the echo has {got}, the message {sent}"), got=_size(got),
+                     sent=_size(want))
     at = next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
-    return f"the echo differs from the message at position {at}"
+    return later(N_("the echo differs from the message at position {at}"), at=at)
 
 
 def judge_echo(probe: _Probe, events: list[_Event], want: list[tuple[int, str | bytes]],
@@ -412,7 +427,7 @@ def judge_echo(probe: _Probe, events: list[_Event], want: list[tuple[int, str | 
         if i >= len(messages) or not _same(messages[i], opcode, data):
             why = _mismatch(messages[i], opcode, data) if i < len(messages) else ""
             if probe.masked_echo():
-                why = "the payload came back still masked: unmask it with the key (5.3)"
+                why = N_("the payload came back still masked: unmask it with the key (5.3)")
             return Verdict(FAILED, story, why)
     if list(got_pongs[:len(pongs)]) != list(pongs):
         if len(got_pongs) < len(pongs):
@@ -486,9 +501,9 @@ async def judge_close_answer(probe: _Probe, events: list[_Event], sent_code: int
         note = later(N_("it typically echoes the code it received, {code} (5.5.1)"),
                      code=sent_code)
     if not await probe.wait_tcp_close(probe.timeout):
-        return Verdict(NON_STRICT, story + ", TCP left open",
+        return Verdict(NON_STRICT, later(N_("{story}, TCP left open"), story=story),
                        N_("after the closing handshake the server SHOULD close TCP first (7.1.1)"))
-    return Verdict(OK, story + ", then TCP closed", note)
+    return Verdict(OK, later(N_("{story}, then TCP closed"), story=story), note)
 
 
 # --- the cases ---------------------------------------------------------------------------------
@@ -557,8 +572,9 @@ async def _fail_fast_utf8(url: str, timeout: float) -> Verdict:
             after = judge_fail(await probe.until_end(), 1007)
             if after.outcome == FAILED:
                 return after
-            return Verdict(NON_STRICT, f"nothing within {timeout:.1f} s, then {after.got} "
-                                       "after the last fragment",
+            return Verdict(NON_STRICT, later(N_("nothing within {seconds:.1f} s, then {got} "
+                                                "after the last fragment"),
+                                             seconds=timeout, got=_phrase(after.got)),
                            N_("invalid UTF-8 MUST fail the connection once it is seen (8.1); "
                            "waiting for the whole message lets a peer stream garbage"))
         return judge_fail(events, 1007)
@@ -569,12 +585,13 @@ async def _fail_fast_utf8(url: str, timeout: float) -> Verdict:
 async def _handshake_ok(url: str, timeout: float) -> Verdict:
     conn, _req, head, key = await open_websocket(url, timeout=timeout)
     try:
-        status_line = head.split(b"\r\n", 1)[0].decode("latin-1") or "no answer"
+        status_line = head.split(b"\r\n", 1)[0].decode("latin-1") or N_("no answer")
         try:
             hs.check_response(head, key)
         except (HandshakeError, NeedMoreData) as exc:
             return Verdict(FAILED, status_line, str(exc))
-        return Verdict(OK, f"{status_line}, Sec-WebSocket-Accept matches the key")
+        return Verdict(OK, later(N_("{status}, Sec-WebSocket-Accept matches the key"),
+                                 status=status_line))
     finally:
         await conn.close()
 
@@ -591,7 +608,8 @@ def _refused(*, version: int | None = 13, with_key: bool = True, status: int,
             try:
                 head = await conn.read_head(timeout=timeout)
             except LabTimeout:
-                return Verdict(FAILED, f"no answer within {timeout:g} s",
+                return Verdict(FAILED, later(N_("no answer within {seconds:g} s"),
+                                             seconds=timeout),
                                N_("a server answers every request"))
             except OSError:
                 head = b""
@@ -603,7 +621,8 @@ def _refused(*, version: int | None = 13, with_key: bool = True, status: int,
 
 def _judge_refusal(head: bytes, status: int, header: tuple[str, str] | None) -> Verdict:
     got = hs.status_of(head)
-    line = head.split(b"\r\n", 1)[0].decode("latin-1") if head else "TCP closed, no answer"
+    line = (head.split(b"\r\n", 1)[0].decode("latin-1") if head
+            else N_("TCP closed, no answer"))
     if got is None or got == 101 or got < 400:
         return Verdict(FAILED, line, N_("the handshake MUST be refused with an HTTP error"))
     if got >= 500:
@@ -614,7 +633,7 @@ def _judge_refusal(head: bytes, status: int, header: tuple[str, str] | None) -> 
         have = [ln.partition(b":")[2].strip().decode("latin-1") for ln in head.split(b"\r\n")
                 if ln.partition(b":")[0].strip().lower() == name.lower().encode()]
         if value not in have:
-            return Verdict(FAILED, f"{line}, no {name}",
+            return Verdict(FAILED, later(N_("{line}, no {name}"), line=_phrase(line), name=name),
                            later(N_("the refusal MUST carry {name}: {value}, the version the "
                                     "server speaks (4.2.2 /version/)"), name=name, value=value))
     note = "" if got == status else later(N_("{status} is the status the RFC suggests"),
@@ -877,7 +896,7 @@ async def _run_one(case: Case, url: str, timeout: float) -> CaseResult:
     except (asyncio.TimeoutError, LabTimeout):
         verdict = Verdict(FAILED, N_("the case did not finish in time"))
     except OSError as exc:
-        verdict = Verdict(FAILED, f"the connection failed: {exc}")
+        verdict = Verdict(FAILED, later(N_("the connection failed: {error}"), error=exc))
     return CaseResult(case.id, case.group, case.title, verdict.outcome, case.expected,
                       verdict.got, case.rfc, verdict.note, case.hint, time.monotonic() - t0)
 
@@ -894,8 +913,8 @@ async def _run_all(url: str, cases: list[Case], timeout: float) -> list[CaseResu
         result = await _run_one(case, url, timeout)
         results.append(result)
         if _refused_tcp(result) and i > 0 and not _refused_tcp(results[0]):
-            why = (f"not run: the server stopped accepting connections during or after case "
-                   f"{cases[i - 1].id}")
+            why = later(N_("not run: the server stopped accepting connections during or after "
+                           "case {case}"), case=cases[i - 1].id)
             results[-1] = CaseResult(case.id, case.group, case.title, FAILED, case.expected,
                                      why, case.rfc, "", case.hint)
             results += [CaseResult(c.id, c.group, c.title, FAILED, c.expected, why, c.rfc,
