@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from ..i18n import N_, Later, later
+from ..i18n import N_, Later, _, later, shown
 from ..net import loop as lab
 from ..net.errors import ConnectionFailed, LabTimeout
 from ..net.raw import RawConnection, open_websocket
@@ -348,12 +348,13 @@ class CaseResult:
 
     def line(self) -> str:
         """One line: the case, the outcome, the expectation, what came back, the section."""
-        text = (f"{self.id} {self.title}: {self.outcome}: expected {self.expected}; got "
-                f"{self.got} (RFC 6455 {self.rfc})")
+        text = _("{id} {title}: {outcome}: expected {expected}; got {got} (RFC 6455 {rfc})").format(
+            id=self.id, title=shown(self.title), outcome=self.outcome,
+            expected=shown(self.expected), got=shown(self.got), rfc=self.rfc)
         if self.note:
-            text += f"; {self.note}"
+            text += f"; {shown(self.note)}"
         if self.outcome != OK and self.hint:
-            text += f". Look at: {self.hint}"
+            text += _(". Look at: {hint}").format(hint=shown(self.hint))
         return text
 
 
@@ -386,8 +387,10 @@ class ConformanceReport:
 
     def summary(self) -> str:
         c = self.counts
-        return (f"{self.url}: {c[OK]} OK, {c[NON_STRICT]} NON-STRICT, {c[FAILED]} FAILED "
-                f"of {len(self.results)} cases in {self.seconds:.1f} s")
+        return _("{url}: {ok} OK, {non_strict} NON-STRICT, {failed} FAILED of {n} cases in "
+                 "{seconds:.1f} s").format(url=self.url, ok=c[OK], non_strict=c[NON_STRICT],
+                                           failed=c[FAILED], n=len(self.results),
+                                           seconds=self.seconds)
 
     def __str__(self) -> str:
         return "\n".join([self.summary(), *(r.line() for r in self.results)])
