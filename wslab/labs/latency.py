@@ -90,7 +90,7 @@ def cold_summary(runs: list[ColdPath]) -> str:
         lines.append(f"{name:<8}{hs:7.2f} {hs2:7.2f} {hs / hs2:5.1f}x  {rtt:7.2f} {rtt2:7.2f} "
                      f"{rtt / rtt2:5.1f}x")
     steady = med(med(r.later_rtt_s) for r in runs) * 1e3
-    lines.append(f"steady state: a median round trip of {steady:.2f} ms")
+    lines.append(_("steady state: a median round trip of {ms:.2f} ms").format(ms=steady))
     return "\n".join(lines)
 
 
