@@ -184,3 +184,129 @@ def test_no_function_that_translates_rebinds_the_underscore():
         bad += [f"{path.relative_to(ROOT)}:{n}" for n in _shadowing(path.read_text("utf-8"))]
     assert not bad, bad
     assert _shadowing("def f():\n    a, _ = g()\n    return _('x')\n") == [2]
+
+
+def test_the_state_diagram_reads_every_protocol_event_and_note_through_the_catalogue():
+    """The protocol's state table stays English; wslab.ui.diagrams marks each of its events
+    and notes for the catalogue, so a new row without a marked text fails here."""
+    from wslab.protocol.state import TRANSITIONS
+    from wslab.ui import diagrams
+    assert set(diagrams.EVENTS) == {t.event for t in TRANSITIONS}
+    assert all(k == v for k, v in diagrams.EVENTS.items())
+    assert set(diagrams.NOTES) == {t.note for t in TRANSITIONS}
+    english = diagrams.state_table_html()
+    assert "close frame received" in english and ">OPEN<" in english
+    wslab.set_language("zh-CN")
+    chinese = diagrams.state_table_html()
+    assert "已收到 Close 帧" in chinese and ">OPEN<" in chinese and ">CLOSING<" in chinese
+    assert "close frame received" not in chinese
+
+
+def test_conformance_cases_read_in_chinese_and_stay_english_as_data():
+    from wslab.i18n import Later, shown
+    from wslab.labs import conformance
+    case = next(c for c in conformance.CASES if c.id == "7.6.1")
+    assert case.title == "close code 1001 (valid)" and isinstance(case.title, Later)
+    titles = {c.id: c.title for c in conformance.CASES}
+    wslab.set_language("zh-CN")
+    assert shown(case.title) == "关闭码 1001(有效)"
+    assert shown(titles["2.3"]) == "文本,126 字节(16 位长度形式)"
+    assert shown(titles["3.1"]) == "文本分成 3 个分片"
+    assert case.title == "close code 1001 (valid)"  # the data stays English
+    untranslated = [c.id for c in conformance.CASES
+                    for text in (c.title, c.expected, c.hint, c.group)
+                    if shown(text) == text and not text.startswith(("Close 10", "Sec-", "UTF-8",
+                                                                  "close 1000"))]
+    assert not untranslated, untranslated
+
+
+def test_meeting_and_talk_lines_read_in_chinese_and_print_as_written_in_english():
+    from wslab.i18n import later
+    from wslab.labs.own_server import Meeting, Talk
+    what = later(i18n.N_("echoed {text!r} and {data!r}, ping not answered, closed with {code}"),
+                 text="hi", data=b"\x00", code=1000)
+    m, t = Meeting("wslab.connect", False, what), Talk("ws://x/", ["> TEXT"], [], 1000)
+    english = (str(m), str(t))
+    assert english == ("wslab.connect          NOT YET  echoed 'hi' and b'\\x00', ping not "
+                       "answered, closed with 1000", "ws://x/\n  > TEXT\n  closed with 1000")
+    wslab.set_language("zh-CN")
+    assert "还差一点" in str(m) and "ping 没有得到回应" in str(m) and "'hi'" in str(m)
+    assert str(t).endswith("以 1000 关闭")
+
+
+def test_every_text_the_browser_client_page_shows_is_marked_and_sent_translated():
+    """browser_client.js shows the learner only texts it looks up with tr("..."): each is in
+    BrowserClient.JS_TEXTS (so in the catalogue), and the widget carries them translated."""
+    import re
+
+    from wslab.ui import browser_client
+    js = (ROOT / "wslab" / "ui" / "browser_client.js").read_text("utf-8")
+    looked_up = set(re.findall(r'\btr\("((?:[^"\\]|\\.)*)"', js))
+    assert len(looked_up) >= 15
+    assert looked_up == set(browser_client.JS_TEXTS)
+    # no learner-facing literal left outside tr(): button labels, placeholders, details
+    assert not re.findall(r'(?:textContent|placeholder|title|ariaLabel|detail): "', js)
+    english = browser_client.BrowserClient("ws://127.0.0.1:1/echo")
+    assert english.texts == {m: m for m in browser_client.JS_TEXTS}
+    wslab.set_language("zh-CN")
+    chinese = browser_client.BrowserClient("ws://127.0.0.1:1/echo")
+    assert chinese.texts["Connect"] == "连接" and chinese.texts["Close"] == "关闭"
+    assert all(v and "{" not in v or k.count("{") == v.count("{")
+               for k, v in chinese.texts.items())
+
+
+def test_lab_printouts_read_in_chinese_and_print_as_written_in_english():
+    from wslab.i18n import N_, later
+    from wslab.labs.retry_codes import CloseOutcome
+    from wslab.labs.wire import WireExchange
+    outcomes = [CloseOutcome(1001, 0.25, None), CloseOutcome(1008, None, "policy: no"),
+                CloseOutcome(4000, None, None)]
+    ex = WireExchange(head=b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                      steps=[(">", b"\x88\x82", N_("Close 1000 'bye': a clean goodbye")),
+                             (">", b"\x81", later(N_("(breaks a rule: {error})"), error="x"))],
+                      tcp_closed_by_server=True)
+    english = [str(o) for o in outcomes] + [str(ex)]
+    assert english[:3] == ["1001: connected again after 250 ms", "1008: gave up (policy)",
+                           "4000: neither connected again nor gave up in time"]
+    assert english[3].splitlines()[::2] == [
+        "server answered: HTTP/1.1 101 Switching Protocols",
+        "    Close 1000 'bye': a clean goodbye", "    (breaks a rule: x)"]
+    assert english[3].endswith("server closed the TCP connection")
+    wslab.set_language("zh-CN")
+    chinese = [str(o) for o in outcomes] + [str(ex)]
+    assert chinese[0] == "1001:250 ms 后重连成功" and "放弃了(policy)" in chinese[1]
+    assert "服务器的回答:HTTP/1.1 101" in chinese[3] and "(违反了规则:x)" in chinese[3]
+    assert "客户端 -> 服务器" in chinese[3] and chinese[3].endswith("服务器关闭了 TCP 连接")
+
+
+def test_the_handshake_transcript_reads_in_chinese_and_keeps_english_data():
+    from wslab.i18n import N_, later
+    from wslab.labs.by_hand import VARIANTS, Transcript
+    from wslab.ui.views import transcript_html
+    t = Transcript("ws://x/echo", "missing_key")
+    t.add("→", N_("upgrade request"), b"GET", later(
+        N_("an ordinary HTTP/1.1 GET asking to switch protocols; the key is 16 random bytes in "
+           "base64; variant: {variant}"), variant=later(VARIANTS["missing_key"])), "4.1")
+    t.add("←", later(N_("HTTP answer {status}"), status=400), b"HTTP/1.1 400")
+    english = str(t)
+    assert "→ upgrade request  [RFC 6455 4.1]" in english and "← HTTP answer 400" in english
+    assert "variant: no Sec-WebSocket-Key (a malformed request" in english
+    wslab.set_language("zh-CN")
+    assert t.request == b"GET"  # found by its English title
+    html = transcript_html(t)
+    assert "升级请求" in html and "HTTP 回答 400" in html and "变体:没有 Sec-WebSocket-Key" in html
+
+
+def test_what_came_back_in_a_conformance_case_reads_in_chinese():
+    from wslab.i18n import shown
+    from wslab.labs import conformance as c
+    from wslab.protocol.receiver import PongReceived
+    events = [PongReceived(b"x"), c._TcpClosed()]
+    verdict = c.judge_fail(events, 1002)
+    assert verdict.got == "Pong b'x', then TCP closed without a Close frame"
+    assert c._story([]) == "nothing" and c._size(b"a") == "1 byte"
+    braces = c.judge_fail([c._TcpClosed("reset {x}")], 1002).got  # a peer's words: as they are
+    wslab.set_language("zh-CN")
+    assert shown(verdict.got) == "Pong b'x',然后 TCP 已关闭,没有 Close 帧"
+    assert shown(verdict.note) == "服务器把这个帧当作有效帧继续处理;它必须使连接失败(7.1.7)"
+    assert shown(braces) == "TCP reset {x},没有 Close 帧"

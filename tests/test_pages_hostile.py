@@ -130,7 +130,8 @@ HARNESS = """async ([js, state]) => {
 }"""
 
 
-def _widget_page(ctx, server, bc: BrowserClient, *, binary_type: str = "blob"):
+def _widget_page(ctx, server, bc: BrowserClient, *, binary_type: str = "blob",
+                 texts: dict | None = None):
     page = ctx.new_page()
     page.goto(server.page_url + "?autoconnect=0")  # same origin as the server: accepted
     def to_kernel(text: str) -> None:
@@ -140,6 +141,8 @@ def _widget_page(ctx, server, bc: BrowserClient, *, binary_type: str = "blob"):
     page.expose_function("toKernel", to_kernel)
     state = {"_instance": bc._instance, "url": bc.url, "protocols": [], "binary_type": binary_type,
              "onopen": "", "onmessage": "", "onerror": "", "onclose": ""}
+    if texts is not None:
+        state["texts"] = texts
     page.evaluate(HARNESS, [BrowserClient.javascript(), state])
     page.evaluate("window.command({cmd: 'connect'})")
     page.wait_for_function("window.reports.some(r => r.event.type === 'open')", timeout=10_000)
@@ -214,3 +217,31 @@ def test_widget_log_bounded_and_kernel_side_rate_limited_under_a_flood(server, c
         assert len(bc.events) <= bcmod.EVENTS_MAX
         assert stats["kept_bytes"] <= bcmod.EVENTS_MAX_BYTES
         assert bc.events[:2] and bc.events[0]["type"] == "connect"
+
+
+def test_widget_page_reads_in_the_learners_language(server, chromium_path):
+    """The page's words come from the kernel in the learner's language (the widget's texts);
+    identifiers (readyState, OPEN, protocol) stay as they are."""
+    import wslab
+    wslab.set_language("zh-CN")
+    try:
+        bc = BrowserClient(server)
+    finally:
+        wslab.set_language(None)
+    with chromium(chromium_path) as ctx:
+        page = _widget_page(ctx, server, bc, texts=bc.texts)
+        assert page.text_content(".wslab-bc-connect") == "连接"
+        assert page.text_content(".wslab-bc-close") == "关闭"
+        assert page.get_attribute(".wslab-bc-message", "placeholder") == "消息(回车发送)"
+        page.evaluate("window.command({cmd: 'close', code: 1000, reason: 'bye'})")
+        page.wait_for_function("window.reports.some(r => r.event.type === 'close')",
+                               timeout=10_000)
+        page.evaluate("window.command({cmd: 'app_ping'})")
+        page.wait_for_function("window.reports.some(r => r.event.type === 'error')",
+                               timeout=10_000)
+        (error,) = _reported(page, "error")
+        assert error["detail"] == "不是 OPEN"
+        page.wait_for_function(
+            "document.querySelector('.wslab-bc-log').textContent.includes('不是 OPEN')",
+            timeout=10_000)
+        assert "readyState 3 CLOSED" in page.text_content(".wslab-bc-state")

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from ..i18n import N_, _, translate
+from ..i18n import N_, _, shown, translate
 from ..labs import conformance
 from ..labs.own_server import CLIENT_PIECES, Fail, OwnServer, talk
 from ..net import serve
@@ -698,7 +698,7 @@ def check_server(server: object, *, timeout: float = 2.0) -> Result:
     if first.id == "1.1" and not first.ok:
         return hint(name, _("the opening handshake fails, so no other case can start: {got}. Fix "
                             "the handshake first (Exercise 1).{own}").format(
-                              got=first.got, own=own))
+                              got=shown(first.got), own=own))
     worst = report.not_ok()
     lines = "\n".join(r.line() for r in worst[:3])
     more = _("\n... and {value} more").format(value=len(worst) - 3) if len(worst) > 3 else ""

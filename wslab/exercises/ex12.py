@@ -261,7 +261,7 @@ def _scenario_token(parts: dict[str, Callable[..., Any]]) -> str:
             gate = exc.status
         alice, welcome = sign_in(server.chat_url, make_token("alice"))
         clients.append(alice)
-        _expect(welcome, "alice", "her hello with a valid token", type="welcome", user="alice")
+        _expect(welcome, "alice", _("her hello with a valid token"), type="welcome", user="alice")
         forged = "alice." + make_token("bob").split(".")[1]
         mallory, reply = None, None
         try:
@@ -320,26 +320,26 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
         def user(n: str) -> Client:
             c, welcome = sign_in(server.chat_url, make_token(n))
             clients.append(c)
-            _expect(welcome, n, "the hello", type="welcome")
+            _expect(welcome, n, _("the hello"), type="welcome")
             return c
 
         alice, bob, carol = user("alice"), user("bob"), user("carol")
         for c, n, room in ((alice, "alice", "lobby"), (bob, "bob", "lobby"),
                            (carol, "carol", "games")):
             _send(c, type="join", room=room)
-            _expect(_next(c, n, f"join {room}", chat), n, f"{n}'s join {room!r}",
-                    type="joined", room=room)
+            _expect(_next(c, n, _("join {room}").format(room=room), chat), n,
+                    _("{who}'s join {room!r}").format(who=n, room=room), type="joined", room=room)
         _send(alice, type="say", room="lobby", text="hi", **{"from": "bob"})
         after = _("alice said 'hi' in lobby (with a forged \"from\": \"bob\")")
         for c, n in ((alice, "alice"), (bob, "bob")):
             _expect(_next(c, n, after, chat), n, after, type="said", seq=1, room="lobby",
                     text="hi", **{"from": "alice"})
         _send(carol, type="say", room="games", text="yo")
-        got = _next(carol, "carol", "carol said 'yo' in games", chat)
+        got = _next(carol, "carol", _("carol said 'yo' in games"), chat)
         if got.get("room") == "lobby":
             raise _Fail(_("carol, who is only in 'games', got alice's lobby message {got}").format(
                             got=got))
-        _expect(got, "carol", "carol said 'yo' in games", type="said", seq=2, room="games",
+        _expect(got, "carol", _("carol said 'yo' in games"), type="said", seq=2, room="games",
                 **{"from": "carol"})
         _send(carol, type="say", room="lobby", text="let me in")
         after = _("carol said something in lobby without joining it")
@@ -355,19 +355,19 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
             raise _Fail(_("a say from outside the room still took a seq (chat.seq is {seq}, "
                           "expected 2)").format(seq=chat.seq))
         _send(bob, type="leave", room="lobby")
-        _expect(_next(bob, "bob", "his leave", chat), "bob", "bob's leave lobby", type="left",
+        _expect(_next(bob, "bob", _("his leave"), chat), "bob", _("bob's leave lobby"), type="left",
                 room="lobby")
         _send(alice, type="say", room="lobby", text="still there?")
-        _expect(_next(alice, "alice", "alice said 'still there?'", chat), "alice",
-                "alice said 'still there?'", type="said", seq=3)
+        _expect(_next(alice, "alice", _("alice said 'still there?'"), chat), "alice",
+                _("alice said 'still there?'"), type="said", seq=3)
         _send(bob, type="say", room="lobby", text="me?")
-        got = _next(bob, "bob", "bob (who left lobby) said something there", chat)
+        got = _next(bob, "bob", _("bob (who left lobby) said something there"), chat)
         if got.get("type") == "said":
             raise _Fail(_("bob left lobby but still got {got}").format(got=got))
-        _expect(got, "bob", "bob (who left lobby) said something there", type="error")
+        _expect(got, "bob", _("bob (who left lobby) said something there"), type="error")
         # a member who disconnects must leave every room
         _send(carol, type="join", room="lobby")
-        _expect(_next(carol, "carol", "join lobby", chat), "carol", "carol's join lobby",
+        _expect(_next(carol, "carol", _("join lobby"), chat), "carol", _("carol's join lobby"),
                 type="joined")
         carol_id = next(cid for cid, u in chat.users.items() if u == "carol")
         carol.close()
@@ -385,8 +385,8 @@ def _scenario_rooms(parts: dict[str, Callable[..., Any]]) -> str:
                           "room").format(
                             stale=stale))
         _send(alice, type="say", room="lobby", text="bye carol")
-        _expect(_next(alice, "alice", "alice said 'bye carol' after carol left", chat), "alice",
-                "alice said 'bye carol'", type="said", seq=4)
+        _expect(_next(alice, "alice", _("alice said 'bye carol' after carol left"), chat), "alice",
+                _("alice said 'bye carol'"), type="said", seq=4)
         kept = [(m.get("seq"), m.get("room")) for m in chat.history if isinstance(m, dict)]
         if kept != [(1, "lobby"), (2, "games"), (3, "lobby"), (4, "lobby")]:
             raise _Fail(_("after four 'said' messages chat.history holds {kept} as (seq, room): "
@@ -539,14 +539,15 @@ def _scenario_resume(parts: dict[str, Callable[..., Any]]) -> str:
     proxy = FaultProxy(server.chat_url)
     writer = reader = None
     got: list[dict] = []
-    away = [random.randint(*AWAY) for _ in range(ROUNDS)]
+    away = [random.randint(*AWAY) for _round in range(ROUNDS)]
     try:
-        writer, _ = sign_in(server.chat_url, make_token("writer"), rooms=["lobby", "other"])
+        writer, _welcome = sign_in(server.chat_url, make_token("writer"),
+                                   rooms=["lobby", "other"])
         n = 0
 
         def say(k: int) -> None:
             nonlocal n
-            for _ in range(k):
+            for _i in range(k):
                 n += 1
                 _send(writer, type="say", room="other" if n % 3 == 0 else "lobby", text=f"m{n}")
 
@@ -554,7 +555,7 @@ def _scenario_resume(parts: dict[str, Callable[..., Any]]) -> str:
             last = max((m.get("seq", 0) for m in got), default=0)
             reader, welcome = sign_in(proxy.url, make_token("reader"), rooms=["lobby"],
                                       last_seq=last)
-            _expect(welcome, "the reader", "its hello", type="welcome")
+            _expect(welcome, _("the reader"), _("its hello"), type="welcome")
             say(BEFORE)
             proxy.reset_all()          # mid-stream: some frames are still on their way
             say(away[k])               # said while the reader is away
@@ -563,7 +564,8 @@ def _scenario_resume(parts: dict[str, Callable[..., Any]]) -> str:
             if chat.errors:
                 raise _Fail(chat.errors[0])
         last = max((m.get("seq", 0) for m in got), default=0)
-        reader, _ = sign_in(proxy.url, make_token("reader"), rooms=["lobby"], last_seq=last)
+        reader, _welcome = sign_in(proxy.url, make_token("reader"), rooms=["lobby"],
+                                   last_seq=last)
         _send(writer, type="say", room="lobby", text="end")
         while not any(m.get("text") == "end" for m in got):
             try:

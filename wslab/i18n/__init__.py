@@ -23,8 +23,8 @@ from pathlib import Path
 
 from ..protocol.errors import WSLabError
 
-__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "LanguageError", "N_", "_", "gettext_for",
-           "language", "set_language", "translate"]
+__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "LanguageError", "Later", "N_", "_",
+           "gettext_for", "language", "later", "set_language", "shown", "translate"]
 
 DOMAIN = "wslab"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
@@ -107,3 +107,34 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker nam
     """Mark ``message`` for the catalogue without translating it here (it is translated where
     it is shown, with :func:`_`)."""
     return message
+
+
+class Later(str):
+    """English text, as written, that keeps its catalogue message and values: a lab builds it
+    where the values are known (``later(N_("close code {code}"), code=1000)``), and the
+    display translates it with :func:`shown` when the learner reads it."""
+
+    msgid: str
+    values: dict[str, object]
+
+
+def later(message: str, **values: object) -> Later:
+    """``message.format(**values)`` in English, translatable later by :func:`shown`
+    (``message`` is marked with :func:`N_` where it is written).  Without values nothing is
+    formatted: ``later(text)`` also wraps a peer's own words, braces and all, as a value."""
+    text = Later(message.format(**values) if values else message)
+    text.msgid = message
+    text.values = values
+    return text
+
+
+def shown(text: str) -> str:
+    """``text`` in the language in use: a :class:`Later` with its values (those that are
+    :class:`Later` too, translated), a message marked with :func:`N_` through the
+    catalogue, anything else (a server's own words) as it is."""
+    if isinstance(text, Later):
+        if not text.values:
+            return translate(text.msgid)
+        values = {k: shown(v) if isinstance(v, Later) else v for k, v in text.values.items()}
+        return translate(text.msgid).format(**values)
+    return translate(text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..i18n import N_, later, shown
 from ..net import loop as lab
 from ..net.raw import RawConnection, open_websocket
 from ..protocol import frames as fr
@@ -19,12 +20,12 @@ from ..protocol import handshake as hs
 from ..protocol.errors import HandshakeError, NeedMoreData, ProtocolError
 
 VARIANTS = {
-    None: "a correct handshake, one text message, a clean close",
-    "wrong_version": "Sec-WebSocket-Version: 8 (the server answers with an error such as 426 "
-                     "and names 13 in Sec-WebSocket-Version, RFC 6455 4.2.2)",
-    "missing_key": "no Sec-WebSocket-Key (a malformed request: 400, RFC 6455 4.2.1)",
-    "bad_origin": "Origin: http://evil.example (a server checking origins answers 403, "
-                  "RFC 6455 10.2)",
+    None: N_("a correct handshake, one text message, a clean close"),
+    "wrong_version": N_("Sec-WebSocket-Version: 8 (the server answers with an error such as 426 "
+                        "and names 13 in Sec-WebSocket-Version, RFC 6455 4.2.2)"),
+    "missing_key": N_("no Sec-WebSocket-Key (a malformed request: 400, RFC 6455 4.2.1)"),
+    "bad_origin": N_("Origin: http://evil.example (a server checking origins answers 403, "
+                     "RFC 6455 10.2)"),
 }
 
 
@@ -72,11 +73,12 @@ class Transcript:
     def __str__(self) -> str:
         lines = [f"handshake_by_hand({self.url!r}, variant={self.variant!r})"]
         for s in self.steps:
-            lines.append(f"{s.direction} {s.title}" + (f"  [RFC 6455 {s.rfc}]" if s.rfc else ""))
+            lines.append(f"{s.direction} {shown(s.title)}"
+                         + (f"  [RFC 6455 {s.rfc}]" if s.rfc else ""))
             if s.data:
                 lines.append(show_bytes(s.data, indent="    "))
             if s.note:
-                lines.append(f"    {s.note}")
+                lines.append(f"    {shown(s.note)}")
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle) -> None:  # noqa: ANN001
@@ -99,9 +101,12 @@ async def _run(url: str, variant: str | None, message: str, origin: str | None,
         kwargs["origin"] = "http://evil.example"
     conn, request, head, key = await _open(url, variant, kwargs, timeout)
     t.key = key
-    t.add("→", "upgrade request", request,
-          "an ordinary HTTP/1.1 GET asking to switch protocols; the key is 16 random bytes "
-          "in base64" + (f"; variant: {VARIANTS[variant]}" if variant else ""), "4.1")
+    t.add("→", N_("upgrade request"), request,
+          later(N_("an ordinary HTTP/1.1 GET asking to switch protocols; the key is 16 random "
+                   "bytes in base64; variant: {variant}"), variant=later(VARIANTS[variant]))
+          if variant else
+          N_("an ordinary HTTP/1.1 GET asking to switch protocols; the key is 16 random bytes "
+             "in base64"), "4.1")
     try:
         status = t.status = hs.status_of(head)
         body = b""
@@ -111,42 +116,46 @@ async def _run(url: str, variant: str | None, message: str, origin: str | None,
             except HandshakeError:
                 length = 0  # a malformed Content-Length: show the head alone
             body = await conn.read_exactly(min(length, 4096), timeout=timeout)
-        t.add("←", f"HTTP answer {status}", head + body,
-              "101 Switching Protocols: from here on the TCP connection carries frames"
-              if status == 101 else "the server refused the upgrade; no WebSocket connection "
-              "exists and the browser would report close code 1006", "4.2.2")
+        t.add("←", later(N_("HTTP answer {status}"), status=status), head + body,
+              N_("101 Switching Protocols: from here on the TCP connection carries frames")
+              if status == 101 else N_("the server refused the upgrade; no WebSocket connection "
+                                       "exists and the browser would report close code 1006"),
+              "4.2.2")
         expected = hs.accept_key(key) if key else ""
         try:
             hs.check_response(head, key or "")
         except HandshakeError as exc:
-            t.add("✗", "check the answer", note=f"{exc.rule}", rfc="4.1")
+            t.add("✗", N_("check the answer"), note=f"{exc.rule}", rfc="4.1")
             return t
         except NeedMoreData:
-            t.add("✗", "check the answer", note="the answer ended before its blank line")
+            t.add("✗", N_("check the answer"), note=N_("the answer ended before its blank line"))
             return t
         t.accepted = True
-        t.add("✓", "check Sec-WebSocket-Accept",
-              note=f"base64(SHA-1(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')) = {expected}: "
-                   "it matches, so this server really speaks WebSocket", rfc="1.3, 4.2.2")
+        t.add("✓", N_("check Sec-WebSocket-Accept"),
+              note=later(N_("base64(SHA-1(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')) = "
+                            "{expected}: it matches, so this server really speaks WebSocket"),
+                         expected=expected), rfc="1.3, 4.2.2")
         mask_key = os.urandom(4)
         frame = fr.Frame(fr.Opcode.TEXT, message.encode(), mask_key=mask_key)
         data = fr.encode_frame(frame)
         await conn.send(data)
-        t.add("→", "masked text frame", data,
-              f"FIN=1 opcode=1 (text), MASK=1 key {mask_key.hex()}, length {len(frame.payload)}: "
-              "the payload bytes are XORed with the key, so they are unreadable on the wire",
+        t.add("→", N_("masked text frame"), data,
+              later(N_("FIN=1 opcode=1 (text), MASK=1 key {key}, length {n}: the payload bytes "
+                       "are XORed with the key, so they are unreadable on the wire"),
+                    key=mask_key.hex(), n=len(frame.payload)),
               "5.2, 5.3")
         got = await conn.read_frame(require_mask=False, timeout=timeout)
         if got is None:
-            t.add("✗", "no echo", note="the server closed the TCP connection")
+            t.add("✗", N_("no echo"), note=N_("the server closed the TCP connection"))
             return t
         echo, raw = got
         t.echo = echo.payload.decode("utf-8", "replace")
-        t.add("←", "the echo", raw, f"{echo}: server frames are never masked (5.1)", "5.2")
+        t.add("←", N_("the echo"), raw,
+              later(N_("{frame}: server frames are never masked (5.1)"), frame=f"{echo}"), "5.2")
         close = fr.encode_frame(fr.Frame.close(1000, "bye", mask_key=os.urandom(4)))
         await conn.send(close)
-        t.add("→", "close frame", close, "opcode 8, code 1000 (normal closure), reason 'bye'",
-              "5.5.1, 7.1.2")
+        t.add("→", N_("close frame"), close,
+              N_("opcode 8, code 1000 (normal closure), reason 'bye'"), "5.5.1, 7.1.2")
         got = await conn.read_frame(require_mask=False, timeout=timeout)
         if got is not None:
             reply, raw = got
@@ -155,12 +164,13 @@ async def _run(url: str, variant: str | None, message: str, origin: str | None,
             except ProtocolError as exc:
                 code, reason = None, str(exc)
             t.close_code = code
-            t.add("←", "close frame", raw, f"the server answers with code {code} "
-                                              f"{reason!r}".rstrip(), "5.5.1")
+            t.add("←", N_("close frame"), raw,
+                  later(N_("the server answers with code {code} {reason!r}"), code=code,
+                        reason=reason), "5.5.1")
         tail = await conn.read_exactly(1, timeout=timeout)
-        t.add("←", "TCP closed" if not tail else "unexpected bytes", tail,
-              "the server closes the TCP connection first (7.1.1): the conversation is over"
-              if not tail else "bytes after the close frame")
+        t.add("←", N_("TCP closed") if not tail else N_("unexpected bytes"), tail,
+              N_("the server closes the TCP connection first (7.1.1): the conversation is over")
+              if not tail else N_("bytes after the close frame"))
     finally:
         await conn.close()
     return t

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from ..i18n import N_, Later, _, later, shown
 from ..net import loop as lab
 from ..net.errors import ConnectionFailed, LabTimeout
 from ..net.raw import RawConnection, open_websocket
@@ -62,7 +63,7 @@ Op = fr.Opcode
 class _TcpClosed:
     """The server ended the TCP connection (FIN or RST)."""
 
-    how: str = "closed"
+    how: str = later(N_("closed"))
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,16 @@ def _short(data: str | bytes, limit: int = 24) -> str:
 
 def _size(data: str | bytes) -> str:
     n = len(data.encode("utf-8") if isinstance(data, str) else data)
-    return f"{n:,} byte{'' if n == 1 else 's'}"
+    return later(N_("{n:,} byte"), n=n) if n == 1 else later(N_("{n:,} bytes"), n=n)
 
 
 def _data(opcode: int, data: str | bytes) -> str:
     """'TEXT 'abc' (3 bytes)', or 'BINARY of 40,000 bytes' for a long one."""
     name = Op(opcode).name if opcode in (1, 2) else f"opcode {opcode}"
     if len(data) <= 24:
-        return f"{name} {_short(data)} ({_size(data)})"
-    return f"{name} of {_size(data)} ({_short(data, 12)})"
+        return later(N_("{name} {data} ({size})"), name=name, data=_short(data), size=_size(data))
+    return later(N_("{name} of {size} ({data})"), name=name, size=_size(data),
+                 data=_short(data, 12))
 
 
 def describe(event: _Event) -> str:
@@ -120,19 +122,31 @@ def describe(event: _Event) -> str:
         return f"Pong {_short(event.payload)}"
     if isinstance(event, CloseReceived):
         if event.code is None:
-            return "Close without a code"
+            return N_("Close without a code")
         return f"Close {event.code}" + (f" {_short(event.reason, 90)}" if event.reason else "")
     if isinstance(event, ProtocolViolation):
-        return f"a frame that breaks a rule: {event.detail}"
+        return later(N_("a frame that breaks a rule: {detail}"), detail=event.detail)
     if isinstance(event, _BadFrame):
-        return f"bytes that are not a valid frame: {event.error}"
+        return later(N_("bytes that are not a valid frame: {error}"), error=event.error)
     if isinstance(event, _TcpClosed):
-        return f"TCP {event.how} without a Close frame"
-    return f"nothing within {event.seconds:.1f} s"
+        how = event.how if isinstance(event.how, Later) else later(event.how)
+        return later(N_("TCP {how} without a Close frame"), how=how)
+    return later(N_("nothing within {seconds:.1f} s"), seconds=event.seconds)
+
+
+def _phrase(text: str) -> Later:
+    """``text`` as a value of a message: a :class:`Later` (translated when shown)."""
+    return text if isinstance(text, Later) else later(text)
 
 
 def _story(events: Sequence[_Event]) -> str:
-    return ", then ".join(describe(e) for e in events) if events else "nothing"
+    """'Pong b'', then TEXT 'abc' (3 bytes)': each event, in order (read in any language)."""
+    if not events:
+        return later(N_("nothing"))
+    story = _phrase(describe(events[0]))
+    for e in events[1:]:
+        story = later(N_("{before}, then {after}"), before=story, after=_phrase(describe(e)))
+    return story
 
 
 # --- one connection under test -----------------------------------------------------------------
@@ -334,12 +348,13 @@ class CaseResult:
 
     def line(self) -> str:
         """One line: the case, the outcome, the expectation, what came back, the section."""
-        text = (f"{self.id} {self.title}: {self.outcome}: expected {self.expected}; got "
-                f"{self.got} (RFC 6455 {self.rfc})")
+        text = _("{id} {title}: {outcome}: expected {expected}; got {got} (RFC 6455 {rfc})").format(
+            id=self.id, title=shown(self.title), outcome=self.outcome,
+            expected=shown(self.expected), got=shown(self.got), rfc=self.rfc)
         if self.note:
-            text += f"; {self.note}"
+            text += f"; {shown(self.note)}"
         if self.outcome != OK and self.hint:
-            text += f". Look at: {self.hint}"
+            text += _(". Look at: {hint}").format(hint=shown(self.hint))
         return text
 
 
@@ -372,8 +387,10 @@ class ConformanceReport:
 
     def summary(self) -> str:
         c = self.counts
-        return (f"{self.url}: {c[OK]} OK, {c[NON_STRICT]} NON-STRICT, {c[FAILED]} FAILED "
-                f"of {len(self.results)} cases in {self.seconds:.1f} s")
+        return _("{url}: {ok} OK, {non_strict} NON-STRICT, {failed} FAILED of {n} cases in "
+                 "{seconds:.1f} s").format(url=self.url, ok=c[OK], non_strict=c[NON_STRICT],
+                                           failed=c[FAILED], n=len(self.results),
+                                           seconds=self.seconds)
 
     def __str__(self) -> str:
         return "\n".join([self.summary(), *(r.line() for r in self.results)])
@@ -393,12 +410,14 @@ def _mismatch(event: _Event, opcode: int, data: str | bytes) -> str:
     if not isinstance(event, Message):
         return ""
     if event.opcode != opcode:
-        return f"the echo is {Op(event.opcode).name}, the message was {Op(opcode).name} (5.6)"
+        return later(N_("the echo is {got}, the message was {sent} (5.6)"),
+                     got=Op(event.opcode).name, sent=Op(opcode).name)
     got, want = event.data, data
     if len(got) != len(want):
-        return f"the echo has {_size(got)}, the message {_size(want)}"
+        return later(N_("the echo has {got}, the message {sent}"), got=_size(got),
+                     sent=_size(want))
     at = next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
-    return f"the echo differs from the message at position {at}"
+    return later(N_("the echo differs from the message at position {at}"), at=at)
 
 
 def judge_echo(probe: _Probe, events: list[_Event], want: list[tuple[int, str | bytes]],
@@ -411,24 +430,25 @@ def judge_echo(probe: _Probe, events: list[_Event], want: list[tuple[int, str | 
         if i >= len(messages) or not _same(messages[i], opcode, data):
             why = _mismatch(messages[i], opcode, data) if i < len(messages) else ""
             if probe.masked_echo():
-                why = "the payload came back still masked: unmask it with the key (5.3)"
+                why = N_("the payload came back still masked: unmask it with the key (5.3)")
             return Verdict(FAILED, story, why)
     if list(got_pongs[:len(pongs)]) != list(pongs):
         if len(got_pongs) < len(pongs):
-            return Verdict(FAILED, story, "every Ping must be answered with a Pong (5.5.2)")
-        return Verdict(FAILED, story, "a Pong carries the Ping's payload (5.5.3)")
+            return Verdict(FAILED, story, N_("every Ping must be answered with a Pong (5.5.2)"))
+        return Verdict(FAILED, story, N_("a Pong carries the Ping's payload (5.5.3)"))
     extra = len(messages) - len(want)
     if extra > 0:
-        return Verdict(FAILED, story, f"{extra} message(s) more than were sent")
+        return Verdict(FAILED, story, later(N_("{extra} message(s) more than were sent"),
+                                            extra=extra))
     if pongs_first and pongs:
         last_pong = max(i for i, e in enumerate(events) if isinstance(e, PongReceived))
         first_message = min(i for i, e in enumerate(events) if isinstance(e, Message))
         if last_pong > first_message:
-            return Verdict(NON_STRICT, story, "a Pong SHOULD be sent as soon as practical, "
-                                              "before the rest of the message arrives (5.5.2)")
+            return Verdict(NON_STRICT, story, N_("a Pong SHOULD be sent as soon as practical, "
+                                              "before the rest of the message arrives (5.5.2)"))
     if len(got_pongs) > len(pongs):
-        return Verdict(NON_STRICT, story, "a Pong nobody asked for: an unsolicited Pong "
-                                          "expects no answer (5.5.3)")
+        return Verdict(NON_STRICT, story, N_("a Pong nobody asked for: an unsolicited Pong "
+                                          "expects no answer (5.5.3)"))
     return Verdict(OK, story)
 
 
@@ -441,23 +461,29 @@ def judge_fail(events: list[_Event], code: int) -> Verdict:
     end = events[-1] if events else _Silent(0)
     data = [e for e in events if isinstance(e, (Message, PongReceived))]
     if data:
-        return Verdict(FAILED, story, "the server went on as if the frame were valid; it must "
-                                      "fail the connection (7.1.7)")
+        return Verdict(FAILED, story, N_("the server went on as if the frame were valid; it must "
+                                      "fail the connection (7.1.7)"))
     if isinstance(end, CloseReceived):
         if end.code == code:
             return Verdict(OK, story)
         if end.code in _FAILURE_CODES:
-            return Verdict(NON_STRICT, story, f"the connection was failed, but with {end.code} "
-                                              f"where the RFC names {code} (7.4.1)")
-        said = "without a code" if end.code is None else str(end.code)
-        return Verdict(FAILED, story, f"a Close {said} does not say the client broke a rule; "
-                                      f"{code} does (7.4.1)")
+            return Verdict(NON_STRICT, story, later(
+                N_("the connection was failed, but with {got} where the RFC names {code} "
+                   "(7.4.1)"), got=end.code, code=code))
+        if end.code is None:
+            return Verdict(FAILED, story, later(N_("a Close without a code does not say the "
+                                                   "client broke a rule; {code} does (7.4.1)"),
+                                                code=code))
+        return Verdict(FAILED, story, later(N_("a Close {got} does not say the client broke a "
+                                               "rule; {code} does (7.4.1)"),
+                                            got=end.code, code=code))
     if isinstance(end, _TcpClosed):
-        return Verdict(NON_STRICT, story, f"the connection was dropped; it SHOULD first send a "
-                                          f"Close with {code} (7.1.7)")
+        return Verdict(NON_STRICT, story, later(N_("the connection was dropped; it SHOULD first "
+                                                    "send a Close with {code} (7.1.7)"),
+                                                 code=code))
     if isinstance(end, (ProtocolViolation, _BadFrame)):
-        return Verdict(FAILED, story, "the server's own frame breaks a rule")
-    return Verdict(FAILED, story, "the server did not fail the connection (7.1.7)")
+        return Verdict(FAILED, story, N_("the server's own frame breaks a rule"))
+    return Verdict(FAILED, story, N_("the server did not fail the connection (7.1.7)"))
 
 
 async def judge_close_answer(probe: _Probe, events: list[_Event], sent_code: int | None
@@ -466,8 +492,8 @@ async def judge_close_answer(probe: _Probe, events: list[_Event], sent_code: int
     story = _story(events)
     end = events[-1] if events else _Silent(0)
     if any(isinstance(e, (Message, PongReceived)) for e in events):
-        return Verdict(FAILED, story, "nothing but a Close may answer a Close; a message "
-                                      "sent after the Close frame is not processed (5.5.1)")
+        return Verdict(FAILED, story, N_("nothing but a Close may answer a Close; a message "
+                                      "sent after the Close frame is not processed (5.5.1)"))
     if not isinstance(end, CloseReceived):
         why = ("the server's own frame breaks a rule"
                if isinstance(end, (ProtocolViolation, _BadFrame))
@@ -475,11 +501,12 @@ async def judge_close_answer(probe: _Probe, events: list[_Event], sent_code: int
         return Verdict(FAILED, story, why)
     note = ""
     if sent_code is not None and end.code not in (sent_code, None, 1000):
-        note = f"it typically echoes the code it received, {sent_code} (5.5.1)"
+        note = later(N_("it typically echoes the code it received, {code} (5.5.1)"),
+                     code=sent_code)
     if not await probe.wait_tcp_close(probe.timeout):
-        return Verdict(NON_STRICT, story + ", TCP left open",
-                       "after the closing handshake the server SHOULD close TCP first (7.1.1)")
-    return Verdict(OK, story + ", then TCP closed", note)
+        return Verdict(NON_STRICT, later(N_("{story}, TCP left open"), story=story),
+                       N_("after the closing handshake the server SHOULD close TCP first (7.1.1)"))
+    return Verdict(OK, later(N_("{story}, then TCP closed"), story=story), note)
 
 
 # --- the cases ---------------------------------------------------------------------------------
@@ -545,13 +572,14 @@ async def _fail_fast_utf8(url: str, timeout: float) -> Verdict:
         if isinstance(events[-1], _Silent):  # not yet: send the rest, see if it fails then
             probe.resume()
             await probe.send(frame(Op.CONTINUATION, b" au lait"))
-            later = judge_fail(await probe.until_end(), 1007)
-            if later.outcome == FAILED:
-                return later
-            return Verdict(NON_STRICT, f"nothing within {timeout:.1f} s, then {later.got} "
-                                       "after the last fragment",
-                           "invalid UTF-8 MUST fail the connection once it is seen (8.1); "
-                           "waiting for the whole message lets a peer stream garbage")
+            after = judge_fail(await probe.until_end(), 1007)
+            if after.outcome == FAILED:
+                return after
+            return Verdict(NON_STRICT, later(N_("nothing within {seconds:.1f} s, then {got} "
+                                                "after the last fragment"),
+                                             seconds=timeout, got=_phrase(after.got)),
+                           N_("invalid UTF-8 MUST fail the connection once it is seen (8.1); "
+                           "waiting for the whole message lets a peer stream garbage"))
         return judge_fail(events, 1007)
     finally:
         await probe.finish()
@@ -560,12 +588,13 @@ async def _fail_fast_utf8(url: str, timeout: float) -> Verdict:
 async def _handshake_ok(url: str, timeout: float) -> Verdict:
     conn, _req, head, key = await open_websocket(url, timeout=timeout)
     try:
-        status_line = head.split(b"\r\n", 1)[0].decode("latin-1") or "no answer"
+        status_line = head.split(b"\r\n", 1)[0].decode("latin-1") or N_("no answer")
         try:
             hs.check_response(head, key)
         except (HandshakeError, NeedMoreData) as exc:
             return Verdict(FAILED, status_line, str(exc))
-        return Verdict(OK, f"{status_line}, Sec-WebSocket-Accept matches the key")
+        return Verdict(OK, later(N_("{status}, Sec-WebSocket-Accept matches the key"),
+                                 status=status_line))
     finally:
         await conn.close()
 
@@ -582,8 +611,9 @@ def _refused(*, version: int | None = 13, with_key: bool = True, status: int,
             try:
                 head = await conn.read_head(timeout=timeout)
             except LabTimeout:
-                return Verdict(FAILED, f"no answer within {timeout:g} s",
-                               "a server answers every request")
+                return Verdict(FAILED, later(N_("no answer within {seconds:g} s"),
+                                             seconds=timeout),
+                               N_("a server answers every request"))
             except OSError:
                 head = b""
             return _judge_refusal(head, status, header)
@@ -594,21 +624,23 @@ def _refused(*, version: int | None = 13, with_key: bool = True, status: int,
 
 def _judge_refusal(head: bytes, status: int, header: tuple[str, str] | None) -> Verdict:
     got = hs.status_of(head)
-    line = head.split(b"\r\n", 1)[0].decode("latin-1") if head else "TCP closed, no answer"
+    line = (head.split(b"\r\n", 1)[0].decode("latin-1") if head
+            else N_("TCP closed, no answer"))
     if got is None or got == 101 or got < 400:
-        return Verdict(FAILED, line, "the handshake MUST be refused with an HTTP error")
+        return Verdict(FAILED, line, N_("the handshake MUST be refused with an HTTP error"))
     if got >= 500:
-        return Verdict(FAILED, line, "a 5xx says the server failed; the request is at fault: "
-                                     "answer with a 4xx")
+        return Verdict(FAILED, line, N_("a 5xx says the server failed; the request is at fault: "
+                                     "answer with a 4xx"))
     if header is not None:
         name, value = header
         have = [ln.partition(b":")[2].strip().decode("latin-1") for ln in head.split(b"\r\n")
                 if ln.partition(b":")[0].strip().lower() == name.lower().encode()]
         if value not in have:
-            return Verdict(FAILED, f"{line}, no {name}",
-                           f"the refusal MUST carry {name}: {value}, the version the server "
-                           "speaks (4.2.2 /version/)")
-    note = "" if got == status else f"{status} is the status the RFC suggests"
+            return Verdict(FAILED, later(N_("{line}, no {name}"), line=_phrase(line), name=name),
+                           later(N_("the refusal MUST carry {name}: {value}, the version the "
+                                    "server speaks (4.2.2 /version/)"), name=name, value=value))
+    note = "" if got == status else later(N_("{status} is the status the RFC suggests"),
+                                          status=status)
     return Verdict(OK, line, note)
 
 
@@ -620,13 +652,16 @@ def _binary(n: int) -> bytes:
     return (bytes(range(256)) * (n // 256 + 1))[:n]
 
 
+_C1002, _C1007 = N_("Close 1002"), N_("Close 1007")  # what a case expects
+
 _LENGTH_HINT = {
-    "7": "a payload of 0-125 bytes is announced in the 7-bit Payload len field",
-    "16": ("Payload len 126: the next 2 bytes are the length, unsigned and big-endian "
-           "(40,000 = 0x9c40 has its top bit set: read as signed it is negative); a server "
-           "also answers with the shortest length form"),
-    "64": ("Payload len 127: the next 8 bytes are the length, big-endian; and an answer of "
-           "65,536 bytes or more needs the 64-bit form"),
+    "7": N_("a payload of 0-125 bytes is announced in the 7-bit Payload len field; unmask the "
+            "payload (5.3)"),
+    "16": N_("Payload len 126: the next 2 bytes are the length, unsigned and big-endian "
+             "(40,000 = 0x9c40 has its top bit set: read as signed it is negative); a server "
+             "also answers with the shortest length form; unmask the payload (5.3)"),
+    "64": N_("Payload len 127: the next 8 bytes are the length, big-endian; and an answer of "
+             "65,536 bytes or more needs the 64-bit form; unmask the payload (5.3)"),
 }
 
 
@@ -635,6 +670,7 @@ def _frames_of(opcode: int, payload: str | bytes) -> list[fr.Frame | bytes]:
 
 
 def _length_cases() -> list[Case]:
+    group = N_("length forms")
     cases = []
     sizes = [(Op.TEXT, 0, "7"), (Op.TEXT, 125, "7"), (Op.TEXT, 126, "16"),
              (Op.TEXT, 40_000, "16"), (Op.TEXT, 65_536, "64"), (Op.BINARY, 125, "7"),
@@ -642,130 +678,136 @@ def _length_cases() -> list[Case]:
              (Op.BINARY, 100_000, "64")]
     for i, (op, n, form) in enumerate(sizes, 1):
         data: str | bytes = _text(n) if op == Op.TEXT else _binary(n)
-        name = "text" if op == Op.TEXT else "binary"
+        name = later(N_("text")) if op == Op.TEXT else later(N_("binary"))
         cases.append(Case(
-            f"2.{i}", "length forms", f"{name}, {n:,} bytes ({form}-bit length)",
-            f"the same {name} message back", "5.2, 5.6",
-            _LENGTH_HINT[form] + "; unmask the payload (5.3)",
+            f"2.{i}", group,
+            later(N_("{name}, {n:,} bytes ({form}-bit length)"), name=name, n=n, form=form),
+            later(N_("the same {name} message back"), name=name), "5.2, 5.6",
+            _LENGTH_HINT[form],
             _echo(functools.partial(_frames_of, op, data), [(op, data)])))
     return cases
 
 
 def _fragment_cases() -> list[Case]:
+    group = N_("fragmentation")
     ping1, ping2 = b"between fragments 1", b"between fragments 2"
     bin_msg = _binary(300)
-    frag = "reassemble: a message is its first frame's opcode with FIN=0, CONTINUATION frames, "
+    frag = N_("reassemble: a message is its first frame's opcode with FIN=0, CONTINUATION "
+              "frames, the last one has FIN=1 (5.4)")
     return [
-        Case("3.1", "fragmentation", "text in 3 fragments", "one text message 'Hello, world'",
-             "5.4", frag + "the last one has FIN=1 (5.4)",
+        Case("3.1", group, N_("text in 3 fragments"), N_("one text message 'Hello, world'"),
+             "5.4", frag,
              _echo(lambda: [frame(Op.TEXT, "Hel", fin=False),
                             frame(Op.CONTINUATION, "lo, ", fin=False),
                             frame(Op.CONTINUATION, "world")], [(Op.TEXT, "Hello, world")])),
-        Case("3.2", "fragmentation", "binary in 2 fragments, a ping between them",
-             "a Pong with the ping's payload, then the binary message", "5.4, 5.5.2",
-             "control frames may come between fragments: answer the ping at once and keep "
-             "the fragments (5.4)",
+        Case("3.2", group, N_("binary in 2 fragments, a ping between them"),
+             N_("a Pong with the ping's payload, then the binary message"), "5.4, 5.5.2",
+             N_("control frames may come between fragments: answer the ping at once and keep "
+             "the fragments (5.4)"),
              _echo(lambda: [frame(Op.BINARY, bin_msg[:100], fin=False), frame(Op.PING, ping1),
                             frame(Op.CONTINUATION, bin_msg[100:])],
                    [(Op.BINARY, bin_msg)], [ping1], pongs_first=True)),
-        Case("3.3", "fragmentation", "text in 3 fragments, a ping after each of the first two",
-             "two Pongs, then 'fragments and pings'", "5.4, 5.5.2",
-             "answer each ping with a Pong carrying its payload, between fragments too",
+        Case("3.3", group, N_("text in 3 fragments, a ping after each of the first two"),
+             N_("two Pongs, then 'fragments and pings'"), "5.4, 5.5.2",
+             N_("answer each ping with a Pong carrying its payload, between fragments too"),
              _echo(lambda: [frame(Op.TEXT, "fragments ", fin=False), frame(Op.PING, ping1),
                             frame(Op.CONTINUATION, "and ", fin=False), frame(Op.PING, ping2),
                             frame(Op.CONTINUATION, "pings")],
                    [(Op.TEXT, "fragments and pings")], [ping1, ping2], pongs_first=True)),
-        Case("3.4", "fragmentation", "empty fragments (first and last)", "one text message "
-             "'abc'", "5.4", "a fragment may be empty; FIN on the last one ends the message",
+        Case("3.4", group, N_("empty fragments (first and last)"), N_("one text message "
+             "'abc'"), "5.4", N_("a fragment may be empty; FIN on the last one ends the message"),
              _echo(lambda: [frame(Op.TEXT, "", fin=False),
                             frame(Op.CONTINUATION, "abc", fin=False),
                             frame(Op.CONTINUATION, "")], [(Op.TEXT, "abc")])),
-        Case("3.5", "fragmentation", "a continuation frame with no message to continue",
-             "Close 1002", "5.4, 7.4.1", "opcode 0 is valid only inside a fragmented message",
+        Case("3.5", group, N_("a continuation frame with no message to continue"),
+             _C1002, "5.4, 7.4.1", N_("opcode 0 is valid only inside a fragmented message"),
              _fail(lambda: [frame(Op.CONTINUATION, "orphan")], 1002)),
-        Case("3.6", "fragmentation", "a new text frame inside a fragmented message",
-             "Close 1002", "5.4, 7.4.1",
-             "until FIN, the next data frame of a message must be a CONTINUATION",
+        Case("3.6", group, N_("a new text frame inside a fragmented message"),
+             _C1002, "5.4, 7.4.1",
+             N_("until FIN, the next data frame of a message must be a CONTINUATION"),
              _fail(lambda: [frame(Op.TEXT, "first ", fin=False), frame(Op.TEXT, "second")],
                    1002)),
-        Case("3.7", "fragmentation", "a fragmented ping (FIN=0)", "Close 1002", "5.5, 7.4.1",
-             "control frames MUST NOT be fragmented: FIN must be 1",
+        Case("3.7", group, N_("a fragmented ping (FIN=0)"), _C1002, "5.5, 7.4.1",
+             N_("control frames MUST NOT be fragmented: FIN must be 1"),
              _fail(lambda: [frame(Op.PING, b"half", fin=False)], 1002)),
     ]
 
 
 def _control_cases() -> list[Case]:
+    group = N_("control frames")
     big = _binary(125)
     return [
-        Case("4.1", "control frames", "ping, empty", "a Pong, empty", "5.5.2, 5.5.3",
-             "answer a Ping (opcode 9) with a Pong (opcode 10) carrying the same payload",
+        Case("4.1", group, N_("ping, empty"), N_("a Pong, empty"), "5.5.2, 5.5.3",
+             N_("answer a Ping (opcode 9) with a Pong (opcode 10) carrying the same payload"),
              _echo(lambda: [frame(Op.PING)], [], [b""])),
-        Case("4.2", "control frames", "ping of 125 bytes (the most a control frame holds)",
-             "a Pong with the same 125 bytes", "5.5, 5.5.2, 5.5.3",
-             "the Pong's payload is exactly the Ping's (application data)",
+        Case("4.2", group, N_("ping of 125 bytes (the most a control frame holds)"),
+             N_("a Pong with the same 125 bytes"), "5.5, 5.5.2, 5.5.3",
+             N_("the Pong's payload is exactly the Ping's (application data)"),
              _echo(lambda: [frame(Op.PING, big)], [], [big])),
-        Case("4.3", "control frames", "ping of 126 bytes", "Close 1002", "5.5, 7.4.1",
-             "control frames carry at most 125 bytes: Payload len 126 or 127 is a protocol "
-             "error",
+        Case("4.3", group, N_("ping of 126 bytes"), _C1002, "5.5, 7.4.1",
+             N_("control frames carry at most 125 bytes: Payload len 126 or 127 is a protocol "
+             "error"),
              _fail(lambda: [frame(Op.PING, _binary(126))], 1002)),
-        Case("4.4", "control frames", "close with a 126-byte body", "Close 1002", "5.5, 7.4.1",
-             "a Close frame is a control frame: at most 125 bytes",
+        Case("4.4", group, N_("close with a 126-byte body"), _C1002, "5.5, 7.4.1",
+             N_("a Close frame is a control frame: at most 125 bytes"),
              _fail(lambda: [frame(Op.CLOSE, b"\x03\xe8" + b"x" * 124)], 1002)),
-        Case("4.5", "control frames", "an unsolicited pong, then text",
-             "only the text back, no answer to the pong", "5.5.3",
-             "a Pong nobody asked for needs no answer; the connection goes on",
+        Case("4.5", group, N_("an unsolicited pong, then text"),
+             N_("only the text back, no answer to the pong"), "5.5.3",
+             N_("a Pong nobody asked for needs no answer; the connection goes on"),
              _echo(lambda: [frame(Op.PONG, b"unasked"), frame(Op.TEXT, "still here")],
                    [(Op.TEXT, "still here")])),
     ]
 
 
 def _reserved_cases() -> list[Case]:
-    rsv = "no extension was negotiated, so RSV1-3 must be 0 (5.2)"
+    group = N_("reserved bits and opcodes")
+    rsv = N_("no extension was negotiated, so RSV1-3 must be 0 (5.2)")
     return [
-        Case("5.1", "reserved bits and opcodes", "RSV1 set on a text frame", "Close 1002",
+        Case("5.1", group, N_("RSV1 set on a text frame"), _C1002,
              "5.2", rsv, _fail(lambda: [frame(Op.TEXT, "rsv1", rsv1=True)], 1002)),
-        Case("5.2", "reserved bits and opcodes", "RSV2 set on a binary frame", "Close 1002",
+        Case("5.2", group, N_("RSV2 set on a binary frame"), _C1002,
              "5.2", rsv, _fail(lambda: [frame(Op.BINARY, b"rsv2", rsv2=True)], 1002)),
-        Case("5.3", "reserved bits and opcodes", "RSV3 set on a ping", "Close 1002", "5.2",
+        Case("5.3", group, N_("RSV3 set on a ping"), _C1002, "5.2",
              rsv, _fail(lambda: [frame(Op.PING, b"rsv3", rsv3=True)], 1002)),
-        Case("5.4", "reserved bits and opcodes", "opcode 0x3 (reserved data opcode)",
-             "Close 1002", "5.2", "opcodes 3-7 and 11-15 are reserved: fail the connection",
+        Case("5.4", group, N_("opcode 0x3 (reserved data opcode)"),
+             _C1002, "5.2", N_("opcodes 3-7 and 11-15 are reserved: fail the connection"),
              _fail(lambda: [frame(3, b"reserved")], 1002)),
-        Case("5.5", "reserved bits and opcodes", "opcode 0xB (reserved control opcode)",
-             "Close 1002", "5.2", "opcodes 3-7 and 11-15 are reserved: fail the connection",
+        Case("5.5", group, N_("opcode 0xB (reserved control opcode)"),
+             _C1002, "5.2", N_("opcodes 3-7 and 11-15 are reserved: fail the connection"),
              _fail(lambda: [frame(0xB)], 1002)),
-        Case("5.6", "reserved bits and opcodes", "an unmasked frame from the client",
-             "Close 1002", "5.1", "a server MUST fail the connection on an unmasked frame",
+        Case("5.6", group, N_("an unmasked frame from the client"),
+             _C1002, "5.1", N_("a server MUST fail the connection on an unmasked frame"),
              _fail(lambda: [frame(Op.TEXT, "no mask", masked=False)], 1002)),
     ]
 
 
 def _utf8_cases() -> list[Case]:
+    group = N_("UTF-8")
     mixed = "A é € 𝄞 (1, 2, 3 and 4 bytes)"
     clef = "𝄞".encode()
     return [
-        Case("6.1", "UTF-8", "text with 1- to 4-byte characters", "the same text back",
-             "5.6, 8.1", "decode the whole message as UTF-8, encode the echo as UTF-8",
+        Case("6.1", group, N_("text with 1- to 4-byte characters"), N_("the same text back"),
+             "5.6, 8.1", N_("decode the whole message as UTF-8, encode the echo as UTF-8"),
              _echo(lambda: [frame(Op.TEXT, mixed)], [(Op.TEXT, mixed)])),
-        Case("6.2", "UTF-8", "a 4-byte character split across two fragments",
-             "the text back: U+1D11E, then ' split'", "5.4, 8.1",
-             "UTF-8 is checked across fragment boundaries: a character may start in one "
-             "fragment and end in the next",
+        Case("6.2", group, N_("a 4-byte character split across two fragments"),
+             N_("the text back: U+1D11E, then ' split'"), "5.4, 8.1",
+             N_("UTF-8 is checked across fragment boundaries: a character may start in one "
+             "fragment and end in the next"),
              _echo(lambda: [frame(Op.TEXT, clef[:2], fin=False),
                             frame(Op.CONTINUATION, clef[2:] + b" split")],
                    [(Op.TEXT, "𝄞 split")])),
-        Case("6.3", "UTF-8", "a text frame with the byte 0xff", "Close 1007", "8.1, 7.4.1",
-             "text MUST be valid UTF-8; 1007 is the code for it",
+        Case("6.3", group, N_("a text frame with the byte 0xff"), _C1007, "8.1, 7.4.1",
+             N_("text MUST be valid UTF-8; 1007 is the code for it"),
              _fail(lambda: [frame(Op.TEXT, b"not \xff UTF-8")], 1007)),
-        Case("6.4", "UTF-8", "a text frame with an encoded surrogate (ed a0 80)", "Close 1007",
-             "8.1, 7.4.1", "UTF-8 never encodes U+D800-U+DFFF (RFC 3629 3)",
+        Case("6.4", group, N_("a text frame with an encoded surrogate (ed a0 80)"), _C1007,
+             "8.1, 7.4.1", N_("UTF-8 never encodes U+D800-U+DFFF (RFC 3629 3)"),
              _fail(lambda: [frame(Op.TEXT, b"\xed\xa0\x80")], 1007)),
-        Case("6.5", "UTF-8", "invalid UTF-8 in the first fragment, the rest held back",
-             "Close 1007 before the last fragment", "8.1, 7.4.1",
-             "check each fragment as it arrives (an incremental decoder): 'caf' + c3 + '(' "
-             "can never become valid", _fail_fast_utf8),
-        Case("6.6", "UTF-8", "invalid UTF-8 in the last fragment", "Close 1007", "8.1, 7.4.1",
-             "the whole message must be valid UTF-8, every fragment of it",
+        Case("6.5", group, N_("invalid UTF-8 in the first fragment, the rest held back"),
+             N_("Close 1007 before the last fragment"), "8.1, 7.4.1",
+             N_("check each fragment as it arrives (an incremental decoder): 'caf' + c3 + '(' "
+             "can never become valid"), _fail_fast_utf8),
+        Case("6.6", group, N_("invalid UTF-8 in the last fragment"), _C1007, "8.1, 7.4.1",
+             N_("the whole message must be valid UTF-8, every fragment of it"),
              _fail(lambda: [frame(Op.TEXT, "valid start, ", fin=False),
                             frame(Op.CONTINUATION, b"then \xc0\xaf")], 1007)),
     ]
@@ -776,47 +818,51 @@ def _code(code: int, reason: bytes = b"") -> bytes:
 
 
 def _close_cases() -> list[Case]:
-    answer = ("answer a Close with a Close (echo its code), then close TCP; never send 1005 "
+    group = N_("closing")
+    answer = N_("answer a Close with a Close (echo its code), then close TCP; never send 1005 "
               "or another code reserved for local use")
     cases = [
-        Case("7.1", "closing", "close 1000 'bye'", "a Close back, then the server closes TCP",
+        Case("7.1", group, N_("close 1000 'bye'"), N_("a Close back, then the server closes TCP"),
              "5.5.1, 7.1.1", answer, _close(_code(1000, b"bye"))),
-        Case("7.2", "closing", "close without a code (empty body)",
-             "a Close back (empty or 1000, never 1005 on the wire)", "5.5.1, 7.1.5, 7.4.1",
+        Case("7.2", group, N_("close without a code (empty body)"),
+             N_("a Close back (empty or 1000, never 1005 on the wire)"), "5.5.1, 7.1.5, 7.4.1",
              answer, _close(b"")),
-        Case("7.3", "closing", "close with a 1-byte body", "Close 1002", "5.5.1, 7.4.1",
-             "a Close body is empty or starts with a 2-byte code",
+        Case("7.3", group, N_("close with a 1-byte body"), _C1002, "5.5.1, 7.4.1",
+             N_("a Close body is empty or starts with a 2-byte code"),
              _fail(lambda: [frame(Op.CLOSE, b"\x03")], 1002)),
-        Case("7.4", "closing", "close reason that is not UTF-8", "Close 1007", "5.5.1, 8.1",
-             "the reason after the code is UTF-8 text",
+        Case("7.4", group, N_("close reason that is not UTF-8"), _C1007, "5.5.1, 8.1",
+             N_("the reason after the code is UTF-8 text"),
              _fail(lambda: [frame(Op.CLOSE, _code(1000, b"\xff\xfe"))], 1007)),
-        Case("7.5", "closing", "close, then a text frame", "a Close back and no echo",
-             "5.5.1, 1.4", "after a Close, read nothing more: the connection is closing",
+        Case("7.5", group, N_("close, then a text frame"), N_("a Close back and no echo"),
+             "5.5.1, 1.4", N_("after a Close, read nothing more: the connection is closing"),
              _close(_code(1000), then=[frame(Op.TEXT, "after close")])),
     ]
     for i, code in enumerate((1001, 1003, 1007, 1011, 3000, 4999), 1):
-        cases.append(Case(f"7.6.{i}", "closing", f"close code {code} (valid)",
-                          "a Close back", "7.4.1, 7.4.2", answer, _close(_code(code))))
-    invalid = "codes below 1000, 1004-1006, 1015, 1016-2999 and 5000 and up are never sent"
+        cases.append(Case(f"7.6.{i}", group, later(N_("close code {code} (valid)"), code=code),
+                          N_("a Close back"), "7.4.1, 7.4.2", answer, _close(_code(code))))
+    invalid = N_("codes below 1000, 1004-1006, 1015, 1016-2999 and 5000 and up are never "
+                 "sent")
     for i, code in enumerate((999, 1004, 1005, 1006, 1015, 2999, 5000), 1):
-        cases.append(Case(f"7.7.{i}", "closing", f"close code {code} (invalid on the wire)",
-                          "Close 1002", "7.4.1, 7.4.2", invalid,
+        cases.append(Case(f"7.7.{i}", group, later(N_("close code {code} (invalid on the wire)"),
+                                                      code=code),
+                          _C1002, "7.4.1, 7.4.2", invalid,
                           _fail(functools.partial(_frames_of, Op.CLOSE, _code(code)), 1002)))
     return cases
 
 
 def _handshake_cases() -> list[Case]:
+    group = N_("handshake")
     return [
-        Case("1.1", "handshake", "a valid upgrade request",
-             "101 Switching Protocols with the right Sec-WebSocket-Accept", "4.2.2",
-             "Sec-WebSocket-Accept = base64(SHA-1(key + GUID)), with Upgrade and Connection",
+        Case("1.1", group, N_("a valid upgrade request"),
+             N_("101 Switching Protocols with the right Sec-WebSocket-Accept"), "4.2.2",
+             N_("Sec-WebSocket-Accept = base64(SHA-1(key + GUID)), with Upgrade and Connection"),
              _handshake_ok),
-        Case("1.2", "handshake", "Sec-WebSocket-Version: 12",
-             "an HTTP error (426) naming Sec-WebSocket-Version: 13", "4.2.2, 4.4",
-             "only version 13 is RFC 6455: refuse others and say which version you speak",
+        Case("1.2", group, N_("Sec-WebSocket-Version: 12"),
+             N_("an HTTP error (426) naming Sec-WebSocket-Version: 13"), "4.2.2, 4.4",
+             N_("only version 13 is RFC 6455: refuse others and say which version you speak"),
              _refused(version=12, status=426, header=("Sec-WebSocket-Version", "13"))),
-        Case("1.3", "handshake", "no Sec-WebSocket-Key", "an HTTP error (400), no 101",
-             "4.2.1, 4.2.2", "without a key there is nothing to prove: refuse the request",
+        Case("1.3", group, N_("no Sec-WebSocket-Key"), N_("an HTTP error (400), no 101"),
+             "4.2.1, 4.2.2", N_("without a key there is nothing to prove: refuse the request"),
              _refused(with_key=False, status=400)),
     ]
 
@@ -851,9 +897,9 @@ async def _run_one(case: Case, url: str, timeout: float) -> CaseResult:
     except ConnectionFailed as exc:
         verdict = Verdict(FAILED, exc.cause)
     except (asyncio.TimeoutError, LabTimeout):
-        verdict = Verdict(FAILED, "the case did not finish in time")
+        verdict = Verdict(FAILED, N_("the case did not finish in time"))
     except OSError as exc:
-        verdict = Verdict(FAILED, f"the connection failed: {exc}")
+        verdict = Verdict(FAILED, later(N_("the connection failed: {error}"), error=exc))
     return CaseResult(case.id, case.group, case.title, verdict.outcome, case.expected,
                       verdict.got, case.rfc, verdict.note, case.hint, time.monotonic() - t0)
 
@@ -870,8 +916,8 @@ async def _run_all(url: str, cases: list[Case], timeout: float) -> list[CaseResu
         result = await _run_one(case, url, timeout)
         results.append(result)
         if _refused_tcp(result) and i > 0 and not _refused_tcp(results[0]):
-            why = (f"not run: the server stopped accepting connections during or after case "
-                   f"{cases[i - 1].id}")
+            why = later(N_("not run: the server stopped accepting connections during or after "
+                           "case {case}"), case=cases[i - 1].id)
             results[-1] = CaseResult(case.id, case.group, case.title, FAILED, case.expected,
                                      why, case.rfc, "", case.hint)
             results += [CaseResult(c.id, c.group, c.title, FAILED, c.expected, why, c.rfc,

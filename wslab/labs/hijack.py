@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import _
 from ..net import loop as lab
 from ..net.raw import open_websocket
 from ..net.server import serve
@@ -89,8 +90,9 @@ class TokenPlaces:
 
     def summary(self) -> str:
         if self.skipped:
-            return f"not measured: {self.skipped}"
-        return "; ".join(f"{p}: " + ("opened" if ok else f"refused ({self.refused.get(p, '?')})")
+            return _("not measured: {why}").format(why=self.skipped)
+        return "; ".join(f"{p}: " + (_("opened") if ok else _("refused ({why})").format(
+                             why=self.refused.get(p, "?")))
                          for p, ok in self.opened.items())
 
     def __str__(self) -> str:

@@ -15,6 +15,7 @@ import timeit
 from dataclasses import dataclass
 from typing import Any
 
+from ..i18n import _
 from ..net import loop as lab
 from ..net.client import connect
 from ..net.faults import FaultProxy
@@ -40,8 +41,9 @@ class ColdPath:
 
     def __str__(self) -> str:
         hs, hs2, rtt, rtt2 = self.row()
-        return (f"handshake {hs:.2f} ms then {hs2:.2f} ms; first round trip {rtt:.2f} ms "
-                f"then {rtt2:.2f} ms; started in {self.start_s * 1e3:.0f} ms")
+        return _("handshake {hs:.2f} ms then {hs2:.2f} ms; first round trip {rtt:.2f} ms "
+                 "then {rtt2:.2f} ms; started in {start:.0f} ms").format(
+                     hs=hs, hs2=hs2, rtt=rtt, rtt2=rtt2, start=self.start_s * 1e3)
 
 
 def cold_path(*, processes: int = 3, n: int = 30, later: int = 3) -> list[ColdPath]:
@@ -88,7 +90,7 @@ def cold_summary(runs: list[ColdPath]) -> str:
         lines.append(f"{name:<8}{hs:7.2f} {hs2:7.2f} {hs / hs2:5.1f}x  {rtt:7.2f} {rtt2:7.2f} "
                      f"{rtt / rtt2:5.1f}x")
     steady = med(med(r.later_rtt_s) for r in runs) * 1e3
-    lines.append(f"steady state: a median round trip of {steady:.2f} ms")
+    lines.append(_("steady state: a median round trip of {ms:.2f} ms").format(ms=steady))
     return "\n".join(lines)
 
 

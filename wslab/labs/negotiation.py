@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..i18n import _
 from ..net import loop as lab
 from ..net import public_url
 from ..net.raw import open_websocket
@@ -176,10 +177,11 @@ class BrowserOutcome:
     console: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        how = (f"open, ws.protocol = {self.protocol!r}" if self.opened
-               else "failed: never opened")
-        err = ", error event" if self.error_event else ""
-        return f"offered {list(self.protocols)}: {how}{err}, close code {self.close_code}"
+        how = (_("open, ws.protocol = {protocol!r}").format(protocol=self.protocol)
+               if self.opened else _("failed: never opened"))
+        err = _(", error event") if self.error_event else ""
+        return _("offered {offered}: {how}{err}, close code {code}").format(
+            offered=list(self.protocols), how=how, err=err, code=self.close_code)
 
 
 def chromium_available() -> str | None:

@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ..i18n import N_, _, later, shown
 from ..net import loop as lab
 from ..net.errors import ConnectionFailed, ServerStartError
 from ..protocol import frames as fr
@@ -563,7 +564,8 @@ class Talk:
         return not self.error and self.close_code is not None
 
     def __str__(self) -> str:
-        end = (f"error: {self.error}" if self.error else f"closed with {self.close_code}")
+        end = (_("error: {error}").format(error=shown(self.error)) if self.error
+               else _("closed with {code}").format(code=self.close_code))
         return "\n".join([f"{self.url}", *(f"  {ln}" for ln in self.lines), f"  {end}"])
 
     def _repr_pretty_(self, p, cycle) -> None:  # noqa: ANN001
@@ -578,7 +580,7 @@ def talk(url: str, pieces: dict[str, Callable[..., Any]],
     received: list[str | bytes] = []
     client = None
     if not isinstance(url, str) or not url:
-        return Talk(str(url), [], [], None, "no server to talk to (is it running?)")
+        return Talk(str(url), [], [], None, N_("no server to talk to (is it running?)"))
     try:
         client = OwnClient(url, pieces, timeout=timeout)
         for m in messages:
@@ -606,7 +608,8 @@ class Meeting:
     what: str
 
     def __str__(self) -> str:
-        return f"{self.client:<22} {'OK' if self.ok else 'NOT YET':<8} {self.what}"
+        mark = "OK" if self.ok else _("NOT YET")
+        return f"{self.client:<22} {mark:<8} {shown(self.what)}"
 
 
 class Meetings(list[Meeting]):
@@ -637,8 +640,9 @@ def _meet_wslab(url: str, timeout: float) -> Meeting:
         client.stop()
         return Meeting(name, False, f"{type(exc).__name__}: {exc}")
     ok = text == "hello from wslab" and data == b"\x00\x01\xff" and client.close_code == 1000
-    return Meeting(name, ok, f"echoed {text!r} and {data!r}, ping answered in "
-                             f"{rtt * 1000:.1f} ms, closed with {client.close_code}")
+    return Meeting(name, ok, later(N_("echoed {text!r} and {data!r}, ping answered in "
+                                      "{ms:.1f} ms, closed with {code}"),
+                                   text=text, data=data, ms=rtt * 1000, code=client.close_code))
 
 
 def _meet_websockets(url: str, timeout: float) -> Meeting:
@@ -646,8 +650,8 @@ def _meet_websockets(url: str, timeout: float) -> Meeting:
         import websockets
         from websockets.sync.client import connect as ws_connect
     except ImportError:
-        return Meeting("websockets", False, "the websockets library is not installed "
-                                            "(pip install websockets)")
+        return Meeting("websockets", False, N_("the websockets library is not installed "
+                                               "(pip install websockets)"))
     name = f"websockets {websockets.__version__}"
     try:
         with ws_connect(url, open_timeout=timeout, close_timeout=timeout) as ws:
@@ -662,9 +666,12 @@ def _meet_websockets(url: str, timeout: float) -> Meeting:
     except Exception as exc:  # noqa: BLE001 - the library's errors, reported as a line
         return Meeting(name, False, f"{type(exc).__name__}: {exc}")
     ok = text == "hello from websockets" and data == b"\x00\x01\xff" and answered
-    ping = f"answered in {rtt * 1000:.1f} ms" if answered else "not answered"
-    return Meeting(name, ok and code == 1000,
-                   f"echoed {text!r} and {data!r}, ping {ping}, closed with {code}")
+    what = (later(N_("echoed {text!r} and {data!r}, ping answered in {ms:.1f} ms, closed "
+                     "with {code}"), text=text, data=data, ms=rtt * 1000, code=code)
+            if answered else
+            later(N_("echoed {text!r} and {data!r}, ping not answered, closed with {code}"),
+                  text=text, data=data, code=code))
+    return Meeting(name, ok and code == 1000, what)
 
 
 def meet_clients(url: str, *, timeout: float = 5.0) -> Meetings:

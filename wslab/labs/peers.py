@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import _
 from ..net import loop as lab
 from ..net.client import connect
 from ..net.server import serve
@@ -170,9 +171,11 @@ class EchoComparison:
             r = self.ratio(p)
             lines.append(f"{p:<12}{self.p50(p):>10.1f}{self.p99(p):>10.1f}"
                          f"{'-' if r is None else f'{r:.2f}':>11}")
-        lines.append(f"{len(next(iter(self.round_p50.values()), []))} interleaved rounds of "
-                     f"{self.n} round trips, {self.size} B, one client on the lab loop")
-        lines += [f"skipped {p}: {why}" for p, why in self.skipped.items()]
+        lines.append(_("{rounds} interleaved rounds of {n} round trips, {size} B, one client on "
+                       "the lab loop").format(rounds=len(next(iter(self.round_p50.values()), [])),
+                                              n=self.n, size=self.size))
+        lines += [_("skipped {peer}: {why}").format(peer=p, why=why)
+                  for p, why in self.skipped.items()]
         return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..i18n import _
 from ..net.reconnect import ReconnectingClient
 from ..net.server import LabServer
 from ..protocol.state import State
@@ -35,10 +36,12 @@ class CloseOutcome:
 
     def __str__(self) -> str:
         if self.gave_up:  # its reason without the moral ("...: retrying cannot help")
-            return f"{self.code}: gave up ({self.gave_up.split(': ')[0]})"
+            return _("{code}: gave up ({why})").format(code=self.code,
+                                                       why=self.gave_up.split(": ")[0])
         if self.reconnected_after is not None:
-            return f"{self.code}: connected again after {self.reconnected_after * 1e3:.0f} ms"
-        return f"{self.code}: neither connected again nor gave up in time"
+            return _("{code}: connected again after {ms:.0f} ms").format(
+                code=self.code, ms=self.reconnected_after * 1e3)
+        return _("{code}: neither connected again nor gave up in time").format(code=self.code)
 
 
 @dataclass(frozen=True)

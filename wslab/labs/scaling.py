@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import _
 from ..net import loop as lab
 from ..net.children import Child, python_argv, spawn
 from ..net.client import connect
@@ -54,7 +55,7 @@ class RedisTrace:
         return [line for line in self.lines if line.startswith("PUBLISH")]
 
     def __str__(self) -> str:
-        return "\n".join(self.lines) or "(Redis executed nothing)"
+        return "\n".join(self.lines) or _("(Redis executed nothing)")
 
 
 async def _amonitor(url: str, trace: RedisTrace, started: asyncio.Event,
@@ -120,11 +121,11 @@ class CrossProcess:
     trace: RedisTrace
 
     def __str__(self) -> str:
-        rows = [f"broadcast {self.message!r} from process 0:"]
-        rows += [f"  {who:<34} received it after {ms:7.3f} ms"
+        rows = [_("broadcast {message!r} from process 0:").format(message=self.message)]
+        rows += ["  " + _("{who:<34} received it after {ms:7.3f} ms").format(who=who, ms=ms)
                  for who, ms in self.arrivals_ms.items()]
-        rows.append("what Redis executed meanwhile (MONITOR):")
-        rows += [f"  {line[:150]}" for line in self.trace.lines] or ["  (nothing)"]
+        rows.append(_("what Redis executed meanwhile (MONITOR):"))
+        rows += [f"  {line[:150]}" for line in self.trace.lines] or ["  " + _("(nothing)")]
         return "\n".join(rows)
 
 
@@ -175,11 +176,12 @@ class LatencyRecord:
         return percentile(self.samples_ms, 99)
 
     def __str__(self) -> str:
-        s = (f"{self.label:<34} {self.clients} clients x {self.rounds} broadcasts: "
-             f"p50 {self.p50_ms:7.3f} ms  p99 {self.p99_ms:7.3f} ms")
+        s = f"{self.label:<34} " + _("{clients} clients x {rounds} broadcasts: p50 {p50:7.3f} "
+                                     "ms  p99 {p99:7.3f} ms").format(
+            clients=self.clients, rounds=self.rounds, p50=self.p50_ms, p99=self.p99_ms)
         if self.remote_ms:
-            s += (f"   (local p50 {percentile(self.local_ms, 50):.3f} ms, through Redis p50 "
-                  f"{percentile(self.remote_ms, 50):.3f} ms)")
+            s += "   " + _("(local p50 {local:.3f} ms, through Redis p50 {remote:.3f} ms)").format(
+                local=percentile(self.local_ms, 50), remote=percentile(self.remote_ms, 50))
         return s
 
 
@@ -260,10 +262,11 @@ class HopCosts:
         return self.nginx_rtt_ms - self.direct_rtt_ms
 
     def __str__(self) -> str:
-        return (f"echo round trip, direct to a server process : {self.direct_rtt_ms:.3f} ms\n"
-                f"echo round trip, through nginx              : {self.nginx_rtt_ms:.3f} ms "
-                f"(+{self.nginx_hop_ms:.3f} ms)\n"
-                f"Redis round trip (PING)                     : {self.redis_rtt_ms:.3f} ms")
+        return _("echo round trip, direct to a server process : {direct:.3f} ms\n"
+                 "echo round trip, through nginx              : {nginx:.3f} ms (+{hop:.3f} ms)\n"
+                 "Redis round trip (PING)                     : {redis:.3f} ms").format(
+            direct=self.direct_rtt_ms, nginx=self.nginx_rtt_ms, hop=self.nginx_hop_ms,
+            redis=self.redis_rtt_ms)
 
 
 def hop_costs(cl: Cluster, *, n: int = 300) -> HopCosts:
@@ -306,12 +309,14 @@ class IdleResult:
     heartbeat_state: str
 
     def __str__(self) -> str:
-        cut = (f"cut after {self.silent_closed_after_s:.2f} s with code {self.silent_code}"
-               if self.silent_closed_after_s is not None else "still open")
-        return (f"nginx proxy_read_timeout {self.proxy_read_timeout:g} s\n"
-                f"  silent client                    : {cut}\n"
-                f"  client pinging every {self.ping_interval:g} s     : "
-                f"{self.heartbeat_state} after {self.heartbeat_open_after_s:.2f} s")
+        cut = (_("cut after {s:.2f} s with code {code}").format(
+                   s=self.silent_closed_after_s, code=self.silent_code)
+               if self.silent_closed_after_s is not None else _("still open"))
+        return _("nginx proxy_read_timeout {timeout:g} s\n"
+                 "  silent client                    : {cut}\n"
+                 "  client pinging every {every:g} s     : {state} after {after:.2f} s").format(
+            timeout=self.proxy_read_timeout, cut=cut, every=self.ping_interval,
+            state=self.heartbeat_state, after=self.heartbeat_open_after_s)
 
 
 def idle_timeout(*, proxy_read_timeout: float = 2.0, ping_interval: float = 0.5,
@@ -373,12 +378,15 @@ class RollingRestart:
 
     def __str__(self) -> str:
         lat = self.latency_ms
-        return (f"{self.sent} events published, {len(self.received)} received, "
-                f"{'each once and in order' if self.in_order_once else 'NOT each once in order'}; "
-                f"{len(self.restarts)} restarts, {len(self.disconnects)} disconnects "
-                f"(codes {sorted({c for _, c in self.disconnects if c is not None})}), "
-                f"duplicates dropped by the client {self.duplicates}, lost {self.lost}; "
-                f"latency p50 {percentile(lat, 50):.2f} ms, max {max(lat):.1f} ms")
+        order = (_("each once and in order") if self.in_order_once
+                 else _("NOT each once in order"))
+        return _("{sent} events published, {received} received, {order}; {restarts} restarts, "
+                 "{disconnects} disconnects (codes {codes}), duplicates dropped by the client "
+                 "{duplicates}, lost {lost}; latency p50 {p50:.2f} ms, max {max:.1f} ms").format(
+            sent=self.sent, received=len(self.received), order=order,
+            restarts=len(self.restarts), disconnects=len(self.disconnects),
+            codes=sorted({c for _at, c in self.disconnects if c is not None}),
+            duplicates=self.duplicates, lost=self.lost, p50=percentile(lat, 50), max=max(lat))
 
 
 def _collect(rc: ReconnectingClient, events: int, timeout: float, errors: list[BaseException],
@@ -489,10 +497,12 @@ class Drain:
 
     def __str__(self) -> str:
         back = ", ".join(f"{ms:.0f}" for ms in sorted(self.back_after_ms))
-        return (f"clients per server before: {self.before}, after draining server 0 with "
-                f"{self.code}: {self.after}\n"
-                f"close codes the moved clients saw: {self.close_codes}\n"
-                f"reconnected after (ms, sorted; random jitter spreads them): {back}")
+        return _("clients per server before: {before}, after draining server 0 with {code}: "
+                 "{after}\n"
+                 "close codes the moved clients saw: {codes}\n"
+                 "reconnected after (ms, sorted; random jitter spreads them): {back}").format(
+            before=self.before, code=self.code, after=self.after, codes=self.close_codes,
+            back=back)
 
 
 def drain(cl: Cluster, *, clients: int = 6, code: int = 1012, timeout: float = 15.0) -> Drain:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..i18n import N_, _, later, shown
 from ..net import loop as lab
 from ..net.raw import RawConnection, open_websocket
 from ..protocol import frames as fr
@@ -52,13 +53,13 @@ class WireExchange:
         return None
 
     def __str__(self) -> str:
-        lines = [f"server answered: {self.status_line}"]
+        lines = [_("server answered: {status}").format(status=self.status_line)]
         for direction, raw, note in self.steps:
-            arrow = "client -> server" if direction == ">" else "server -> client"
+            arrow = _("client -> server") if direction == ">" else _("server -> client")
             lines.append(f"{arrow}  {raw[:16].hex(' ')}{' ...' if len(raw) > 16 else ''}")
-            lines.append(f"    {note}")
+            lines.append(f"    {shown(note)}")
         if self.tcp_closed_by_server:
-            lines.append("server closed the TCP connection")
+            lines.append(_("server closed the TCP connection"))
         return "\n".join(lines)
 
 
@@ -83,7 +84,7 @@ async def _upgrade(url: str, request: bytes, timeout: float) -> WireExchange:
             ex.body = await conn.read_exactly(min(hs.content_length(ex.head), 4096),
                                               timeout=timeout)
             return ex
-        await _goodbye(conn, ex, timeout, "Close 1000 'bye': a clean goodbye")
+        await _goodbye(conn, ex, timeout, N_("Close 1000 'bye': a clean goodbye"))
     finally:
         await conn.close()
     return ex
@@ -115,7 +116,7 @@ async def _frames(url: str, frames: Sequence[bytes], replies: int, timeout: floa
             try:
                 note = str(fr.decode_frame(data)[0])
             except (ProtocolError, NeedMoreData) as exc:
-                note = f"(breaks a rule: {exc})"
+                note = later(N_("(breaks a rule: {error})"), error=exc)
             ex.steps.append((">", data, note))
         got_data = 0
         while got_data < replies:
@@ -131,12 +132,12 @@ async def _frames(url: str, frames: Sequence[bytes], replies: int, timeout: floa
                                                         not in (1005, 1006, 1015) else 1000,
                                                         mask_key=os.urandom(4)))
                 await conn.send(answer)
-                ex.steps.append((">", answer, "the client answers the Close (RFC 6455 5.5.1)"))
+                ex.steps.append((">", answer, N_("the client answers the Close (RFC 6455 5.5.1)")))
                 ex.tcp_closed_by_server = not await conn.read_exactly(1, timeout=timeout)
                 return ex
             if frame.opcode.is_data:
                 got_data += 1
-        await _goodbye(conn, ex, timeout, "Close 1000 'bye'")
+        await _goodbye(conn, ex, timeout, N_("Close 1000 'bye'"))
     finally:
         await conn.close()
     return ex

@@ -31,6 +31,16 @@ function resolveURL(url) {
 
 const UTF8 = new TextEncoder();
 
+// What the learner reads comes from the kernel already in the learner's language (wslab's
+// gettext catalogue, the widget's `texts`): the English text is the key, and is shown itself
+// when no translation came.  Values fill the {name} placeholders.
+function translated(model, text, values) {
+  const texts = model.get("texts") || {};
+  let out = Object.prototype.hasOwnProperty.call(texts, text) ? texts[text] : text;
+  for (const [k, v] of Object.entries(values || {})) out = out.split("{" + k + "}").join(String(v));
+  return out;
+}
+
 function describe(data) {
   if (typeof data === "string") return { kind: "text", size: UTF8.encode(data).length, data: data.slice(0, 2000) };
   const bytes = new Uint8Array(data);  // binaryType "arraybuffer"
@@ -45,6 +55,7 @@ function compile(code) {
 }
 
 function initialize({ model }) {
+  const tr = (text, values) => translated(model, text, values);
   let socket = null;
   let t0 = performance.now();
   // our pending app pings, by random id (a Map: a peer's "constructor" is no key of it)
@@ -111,7 +122,7 @@ function initialize({ model }) {
   function connect() {
     if (socket && socket.readyState < 2) socket.close(1000, "reconnecting");
     const url = model.get("url");
-    if (!url) { report({ type: "error", detail: "no URL: give BrowserClient(url) or a server" }); return; }
+    if (!url) { report({ type: "error", detail: tr("no URL: give BrowserClient(url) or a server") }); return; }
     let target;
     try {
       target = resolveURL(url);
@@ -151,13 +162,13 @@ function initialize({ model }) {
     // first.  Chaining every message after the previous one keeps arrival order.
     socket.onmessage = (event) => {
       inbox = inbox.then(() => onMessage(event)).catch((err) => {
-        report({ type: "error", detail: "reading a message failed: " + String(err) });
+        report({ type: "error", detail: tr("reading a message failed: {error}", { error: String(err) }) });
       });
     };
     socket.onerror = (event) => {
       if (mine !== socket) return;
       // The browser hides why on purpose (no status code, no headers): see the close event.
-      report({ type: "error", detail: "the browser reports an error; pages are never told why" });
+      report({ type: "error", detail: tr("the browser reports an error; pages are never told why") });
       runHandler("onerror", event);
     };
     socket.onclose = (event) => {
@@ -171,7 +182,7 @@ function initialize({ model }) {
     if (!socket || socket.readyState !== 1) {
       // The browser API would throw InvalidStateError while CONNECTING and silently drop
       // data after CLOSING; wslab says so instead of guessing.
-      report({ type: "error", detail: "not OPEN: readyState is " + NAMES[socket ? socket.readyState : 3] });
+      report({ type: "error", detail: tr("not OPEN: readyState is {state}", { state: NAMES[socket ? socket.readyState : 3] }) });
       return;
     }
     if (buffers && buffers.length) {
@@ -186,7 +197,7 @@ function initialize({ model }) {
   }
 
   function appPing() {
-    if (!socket || socket.readyState !== 1) { report({ type: "error", detail: "not OPEN" }); return; }
+    if (!socket || socket.readyState !== 1) { report({ type: "error", detail: tr("not OPEN") }); return; }
     const t = randomId();
     if (pendingPings.size >= 100) pendingPings.delete(pendingPings.keys().next().value);
     pendingPings.set(t, performance.now());
@@ -195,7 +206,7 @@ function initialize({ model }) {
   }
 
   function close(code, reason) {
-    if (!socket) { report({ type: "error", detail: "no socket to close" }); return; }
+    if (!socket) { report({ type: "error", detail: tr("no socket to close") }); return; }
     try {
       if (code === null || code === undefined) socket.close(); else socket.close(code, reason || "");
     } catch (err) {
@@ -238,13 +249,14 @@ function el(tag, attrs, ...children) {
 
 function render({ model, el: root }) {
   const bc = STATE.get(model.get("_instance"));
-  const url = el("input", { type: "text", className: "wslab-bc-url", value: model.get("url"), ariaLabel: "WebSocket URL" });
+  const tr = (text, values) => translated(model, text, values);
+  const url = el("input", { type: "text", className: "wslab-bc-url", value: model.get("url"), ariaLabel: tr("WebSocket URL") });
   url.addEventListener("change", () => { model.set("url", url.value); model.save_changes(); });
-  const connectBtn = el("button", { textContent: "Connect", className: "wslab-bc-connect" });
-  const closeBtn = el("button", { textContent: "Close", className: "wslab-bc-close" });
-  const message = el("input", { type: "text", placeholder: "message (Enter sends)", ariaLabel: "message", className: "wslab-bc-message" });
-  const sendBtn = el("button", { textContent: "Send", className: "wslab-bc-send" });
-  const pingBtn = el("button", { textContent: "App ping", title: "a JSON heartbeat: the browser API has no ping()", className: "wslab-bc-ping" });
+  const connectBtn = el("button", { textContent: tr("Connect"), className: "wslab-bc-connect" });
+  const closeBtn = el("button", { textContent: tr("Close"), className: "wslab-bc-close" });
+  const message = el("input", { type: "text", placeholder: tr("message (Enter sends)"), ariaLabel: tr("message"), className: "wslab-bc-message" });
+  const sendBtn = el("button", { textContent: tr("Send"), className: "wslab-bc-send" });
+  const pingBtn = el("button", { textContent: tr("App ping"), title: tr("a JSON heartbeat: the browser API has no ping()"), className: "wslab-bc-ping" });
   const state = el("span", { className: "wslab-bc-state" });
   const facts = el("div", { className: "wslab-bc-facts" });
   const dropped = el("div", { className: "wslab-bc-dropped" });
@@ -263,9 +275,9 @@ function render({ model, el: root }) {
     else if (ev.type === "open") text += " protocol='" + ev.protocol + "' extensions='" + ev.extensions + "'";
     else if (ev.type === "close") text += " code " + ev.code + " reason '" + ev.reason + "' wasClean " + ev.wasClean;
     else if (ev.type === "connect") text += " " + ev.url;
-    else if (ev.type === "app-pong") text += " round trip " + ev.rtt_ms.toFixed(2) + " ms";
-    else if (ev.type === "show") text = "[your " + ev.handler + "] " + ev.text;
-    else if (ev.type === "handler-error") text = "[your " + ev.handler + " threw] " + ev.error;
+    else if (ev.type === "app-pong") text += " " + tr("round trip {ms} ms", { ms: ev.rtt_ms.toFixed(2) });
+    else if (ev.type === "show") text = tr("[your {handler}]", { handler: ev.handler }) + " " + ev.text;
+    else if (ev.type === "handler-error") text = tr("[your {handler} threw]", { handler: ev.handler }) + " " + ev.error;
     else if (ev.detail) text += ": " + ev.detail;
     return el("li", { className: "wslab-bc-ev-" + ev.type, textContent: ev.t_ms.toFixed(1).padStart(9) + " ms  " + text });
   }
@@ -286,7 +298,7 @@ function render({ model, el: root }) {
       while (list.childElementCount > LINES_MAX) list.firstElementChild.remove();
       shown = total;
       const hidden = total - list.childElementCount;
-      dropped.textContent = hidden ? hidden.toLocaleString("en-US") + " earlier lines not shown" : "";
+      dropped.textContent = hidden ? tr("{n} earlier lines not shown", { n: hidden.toLocaleString("en-US") }) : "";
       list.scrollTop = list.scrollHeight;
     }
   }

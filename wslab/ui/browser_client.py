@@ -26,6 +26,7 @@ from typing import Any
 import anywidget
 import traitlets as T
 
+from ..i18n import N_, translate
 from ..net import public_url
 from .intake import Intake
 
@@ -50,6 +51,17 @@ _CSS = """
 .wslab-bc-ev-open, .wslab-bc-ev-close { color: #613583; }
 .wslab-bc-ev-error, .wslab-bc-ev-handler-error { color: #c01c28; }
 """
+#: every text browser_client.js shows the learner (its ``tr("...")`` calls), marked for the
+#: catalogue: the widget's ``texts`` carries them to the page in the learner's language
+JS_TEXTS = (
+    N_("WebSocket URL"), N_("Connect"), N_("Close"), N_("message (Enter sends)"), N_("message"),
+    N_("Send"), N_("App ping"), N_("a JSON heartbeat: the browser API has no ping()"),
+    N_("round trip {ms} ms"), N_("[your {handler}]"), N_("[your {handler} threw]"),
+    N_("{n} earlier lines not shown"), N_("no URL: give BrowserClient(url) or a server"),
+    N_("reading a message failed: {error}"),
+    N_("the browser reports an error; pages are never told why"),
+    N_("not OPEN: readyState is {state}"), N_("not OPEN"), N_("no socket to close"),
+)
 _BINARY_TYPES = ("blob", "arraybuffer")
 #: bounds on what the kernel keeps of the page's reports (see :class:`wslab.ui.intake.Intake`)
 EVENTS_MAX = 1000
@@ -112,6 +124,8 @@ class BrowserClient(anywidget.AnyWidget):
     extensions = T.Unicode("").tag(sync=True)
     socket_url = T.Unicode("").tag(sync=True)
     api = T.List(T.Unicode()).tag(sync=True)
+    # the page's words in the learner's language (English text -> shown text), see JS_TEXTS
+    texts = T.Dict().tag(sync=True)
 
     def __init__(self, target: Any, *, path: str = "/echo", protocols: list[str] | tuple = (),
                  binary_type: str = "blob", onopen: str = "", onmessage: str = "",
@@ -133,7 +147,8 @@ class BrowserClient(anywidget.AnyWidget):
                              bytes_per_s=bytes_per_s, always=_LIFECYCLE)
         super().__init__(_instance=uuid.uuid4().hex, url=browser_url, protocols=list(protocols),
                          binary_type=binary_type, onopen=onopen, onmessage=onmessage,
-                         onerror=onerror, onclose=onclose, **kwargs)
+                         onerror=onerror, onclose=onclose,
+                         texts={m: translate(m) for m in JS_TEXTS}, **kwargs)
         self.on_msg(self._on_browser_message)
 
     # --- reports from the browser ---------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from ..i18n import _
+from ..i18n import _, shown
 from ..labs.conformance import FAILED, NON_STRICT, OK, CaseResult, ConformanceReport
 
 COLOURS = {OK: ("#1a7f43", "#e7f7ec"), NON_STRICT: ("#8a5a00", "#fff4d6"),
@@ -34,17 +34,19 @@ def _badge(outcome: str) -> str:
 
 def _row(r: CaseResult) -> str:
     _fg, bg = COLOURS[r.outcome]
-    got = _esc(r.got)
+    got = _esc(shown(r.got))
     if r.note:
-        got += f"<br><i>{_esc(r.note)}</i>"
+        got += f"<br><i>{_esc(shown(r.note))}</i>"
     if not r.ok and r.hint:
-        got += f"<br><span style='color:#5e5c64'>look at: {_esc(r.hint)}</span>"
+        got += (f"<br><span style='color:#5e5c64'>"
+                f"{_esc(_('look at: {hint}').format(hint=shown(r.hint)))}</span>")
     return (f"<tr class='wslab-case' data-case='{_esc(r.id)}' data-outcome='{_esc(r.outcome)}' "
             f"style='background:{bg if not r.ok else 'transparent'};"
             f"border-top:1px solid #f0efee'>"
             f"<td style='{_CELL};white-space:nowrap'>{_esc(r.id)}</td>"
-            f"<td style='{_CELL}'>{_esc(r.title)}<br><span style='color:#5e5c64'>expected: "
-            f"{_esc(r.expected)}</span></td><td style='{_CELL}'>{_badge(r.outcome)}</td>"
+            f"<td style='{_CELL}'>{_esc(shown(r.title))}<br><span style='color:#5e5c64'>"
+            f"{_esc(_('expected: {what}').format(what=shown(r.expected)))}</span></td>"
+            f"<td style='{_CELL}'>{_badge(r.outcome)}</td>"
             f"<td style='{_CELL};overflow-wrap:anywhere'>{got}</td>"
             f"<td style='{_CELL}'>{_esc(r.rfc)}</td></tr>")
 
@@ -58,7 +60,7 @@ def _group(name: str, rows: list[CaseResult]) -> str:
                              _("what came back"), "RFC 6455")) + "</tr>"
     body = "".join(_row(r) for r in rows)
     return (f"<details {'open' if bad else ''} style='margin:2px 0'>"
-            f"<summary style='cursor:pointer;font-weight:600'>{_esc(name)}: {_esc(tally)}"
+            f"<summary style='cursor:pointer;font-weight:600'>{_esc(shown(name))}: {_esc(tally)}"
             f"</summary><table style='border-collapse:collapse;width:100%;table-layout:fixed'>"
             f"<colgroup><col style='width:3.2em'><col style='width:31%'><col style='width:6.6em'>"
             f"<col><col style='width:4.9em'></colgroup>"
@@ -82,26 +84,29 @@ class ConformanceTable:
         c = report.counts
         summary = (f"<div style='margin-bottom:4px'><b>{_esc(report.url)}</b>: "
                    f"{_badge(OK)} {c[OK]} &nbsp;{_badge(NON_STRICT)} {c[NON_STRICT]} "
-                   f"&nbsp;{_badge(FAILED)} {c[FAILED]} &nbsp;of {len(report.results)} cases "
-                   f"in {report.seconds:.1f} s</div>")
+                   f"&nbsp;{_badge(FAILED)} {c[FAILED]} &nbsp;"
+                   + _esc(_("of {n} cases in {seconds:.1f} s").format(
+                       n=len(report.results), seconds=report.seconds)) + "</div>")
         results = report.results
         if len(results) > 1 and len({(r.outcome, r.got) for r in results}) == 1:
             first = results[0]
-            body = (f"<div>every case: {_badge(first.outcome)} {_esc(first.got)}"
-                    f"{'<br><i>' + _esc(first.note) + '</i>' if first.note else ''}</div>")
+            body = (f"<div>{_esc(_('every case:'))} {_badge(first.outcome)} "
+                    f"{_esc(shown(first.got))}"
+                    f"{'<br><i>' + _esc(shown(first.note)) + '</i>' if first.note else ''}</div>")
             return self._wrap(summary, body)
-        shown = [r for r in results if r.group == "handshake"]
+        visible = [r for r in results if r.group == "handshake"]
         blocked = [r for r in results if r.group != "handshake"]
-        if not (shown and blocked and all(r.got.startswith(BLOCKED) for r in blocked)):
-            shown, blocked = results, []
+        if not (visible and blocked and all(r.got.startswith(BLOCKED) for r in blocked)):
+            visible, blocked = results, []
         groups: dict[str, list[CaseResult]] = {}
-        for r in shown:
+        for r in visible:
             groups.setdefault(r.group, []).append(r)
         body = "".join(_group(name, rows) for name, rows in groups.items())
         if blocked:
-            body += (f"<div style='margin-top:4px'>{_badge(FAILED)} the other "
-                     f"{len(blocked)} cases could not start: {_esc(blocked[0].got)}. "
-                     "Fix the handshake first.</div>")
+            body += (f"<div style='margin-top:4px'>{_badge(FAILED)} "
+                     + _esc(_("the other {n} cases could not start: {why}. Fix the handshake "
+                              "first.").format(n=len(blocked), why=shown(blocked[0].got)))
+                     + "</div>")
         return self._wrap(summary, body)
 
     @staticmethod

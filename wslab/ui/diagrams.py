@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from ..i18n import _
+from ..i18n import N_, _, translate
+from ..protocol import state as st
 from ..protocol.state import TRANSITIONS, State, Transition
 from ._html import esc
+from .fonts import P_, plot_text
 from .plots import MIN_PT, WIDTH
 
 # Coordinates in inches on a WIDTH x HEIGHT figure: the layout is planned at the size it is
@@ -34,6 +36,35 @@ LABELS = {(State.CONNECTING, State.OPEN): (1.95, 3.72, "center", "bottom", True)
           (State.CLOSING, State.CLOSED): (6.15, 0.7, "right", "center", False)}
 
 HALF_W, HALF_H = 0.72, 0.2
+
+# The protocol's events and notes are English facts (its tests read them); the learner reads
+# them through the catalogue.  State names (OPEN, CLOSING, ...) are identifiers: never translated.
+EVENTS = {st.HANDSHAKE_SUCCEEDED: N_("101 received/sent"),
+          st.HANDSHAKE_FAILED: N_("handshake failed"),
+          st.CLOSE_SENT: N_("close frame sent"),
+          st.CLOSE_RECEIVED: N_("close frame received"),
+          st.PROTOCOL_ERROR: N_("protocol error detected"),
+          st.TCP_CLOSED: N_("TCP connection closed"),
+          st.TCP_LOST: N_("TCP connection lost"),
+          st.CLOSE_TIMEOUT: N_("close timeout")}
+NOTES = (
+    N_("the client received a valid 101 / the server sent its 101: the connection is "
+       "established and frames may flow"),
+    N_("a non-101 answer, a wrong Sec-WebSocket-Accept or a refused request: "
+       "fail the WebSocket connection (close code 1006 reported locally)"),
+    N_("the TCP connection dropped before the handshake finished (1006)"),
+    N_("start the closing handshake: send a Close frame, then send no more data"),
+    N_("the peer started the closing handshake: reply with a Close frame "
+       "(usually echoing its code)"),
+    N_("fail the connection: send a Close frame with 1002, 1007 or 1009, then close TCP"),
+    N_("the TCP connection dropped without a closing handshake: close code 1006"),
+    N_("our Close was answered: both sides are done; CLOSED once TCP is closed "
+       "(the server closes TCP first)"),
+    N_("we answered the peer's Close: both sides are done; CLOSED once TCP is closed"),
+    N_("the TCP connection closed during the closing handshake"),
+    N_("the TCP connection dropped before the Close frames were exchanged: 1006"),
+    N_("the peer never answered our Close in time: drop the TCP connection (1006)"),
+)
 
 # Sized for a projector like every figure (see wslab.ui.plots): WIDTH wide, shown as a PNG
 # of plots.DPI, so a label of MIN_PT is 11.9 px tall even with JupyterLab's side bar open.
@@ -61,20 +92,22 @@ def _edges(rows: Iterable[Transition]) -> dict[tuple[State, State], list[Transit
     return edges
 
 
-def state_diagram(*, taken: Iterable[Transition] = (), title: str = "WebSocket connection states"
-                  ) -> Figure:
+def state_diagram(*, taken: Iterable[Transition] = (), title: str | None = None) -> Figure:
     """Boxes for states, arrows for the table's transitions (RFC section on each label).
 
     ``taken``: transitions a real connection went through (e.g. a
-    ``ConnectionStateMachine.history``); their arrows are drawn thick and blue.
+    ``ConnectionStateMachine.history``); their arrows are drawn thick and blue.  ``title``:
+    "WebSocket connection states" in the learner's language unless given.
     """
     taken = list(taken)
+    title = P_("WebSocket connection states") if title is None else title
     fig = Figure(figsize=(WIDTH, HEIGHT))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, WIDTH)
     ax.set_ylim(0, HEIGHT)
     ax.axis("off")
-    ax.text(WIDTH / 2, HEIGHT - 0.08, title + "  (numbers as in the browser's readyState)",
+    ax.text(WIDTH / 2, HEIGHT - 0.08,
+            P_("{title}  (numbers as in the browser's readyState)").format(title=title),
             ha="center", va="top", fontsize=TITLE_PT)
     for state, (x, y) in POSITIONS.items():
         ax.add_patch(FancyBboxPatch((x - HALF_W, y - HALF_H), 2 * HALF_W, 2 * HALF_H,
@@ -94,11 +127,18 @@ def state_diagram(*, taken: Iterable[Transition] = (), title: str = "WebSocket c
         # in front of its event, and the label in the arrow's blue.
         x, y, ha, va, wrap = LABELS[(src, dst)]
         label = "\n".join(
-            f"{'→ ' if (src, dst, t.event) in used else ''}{t.event}{sep}[{t.rfc}]"
+            f"{'→ ' if (src, dst, t.event) in used else ''}{_event(t.event, plot=True)}{sep}"
+            f"[{t.rfc}]"
             for t in rows for sep in (("\n" if wrap else "  "),))
         ax.text(x, y, label, ha=ha, va=va, multialignment=ha if ha != "center" else "center",
                 fontsize=LABEL_PT, color=TAKEN if hit else "#241f31")
     return fig
+
+
+def _event(event: str, *, plot: bool = False) -> str:
+    """A protocol event as the learner reads it (on a plot: only where a font draws it)."""
+    message = EVENTS.get(event, event)
+    return plot_text(message) if plot else translate(message)
 
 
 _L = " style='text-align:left'"  # JupyterLab right-aligns table cells: words read from the left
@@ -107,8 +147,9 @@ _L = " style='text-align:left'"  # JupyterLab right-aligns table cells: words re
 def state_table_html(rows: Iterable[Transition] = TRANSITIONS) -> str:
     """The same table as HTML: from, event, to, RFC 6455 section, what happens."""
     body = "".join(
-        f"<tr><td{_L}>{t.source.name}</td><td{_L}>{esc(t.event)}</td><td{_L}>{t.target.name}</td>"
-        f"<td{_L}>{esc(t.rfc)}</td><td{_L}>{esc(t.note)}</td></tr>" for t in rows)
+        f"<tr><td{_L}>{t.source.name}</td><td{_L}>{esc(_event(t.event))}</td>"
+        f"<td{_L}>{t.target.name}</td><td{_L}>{esc(t.rfc)}</td>"
+        f"<td{_L}>{esc(translate(t.note))}</td></tr>" for t in rows)
     head = "".join(f"<th{_L}>{h}</th>" for h in (_("from"), _("event"), _("to"), "RFC 6455",
                                                    _("what happens")))
     return (f"<table class='wslab-state-table'><thead><tr>{head}</tr></thead>"

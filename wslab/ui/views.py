@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..i18n import N_, _, translate
+from ..i18n import N_, _, shown, translate
 from ..labs.by_hand import Transcript, show_bytes
 from ..labs.push_compare import PushComparison
 from ..net.tap import C2S, S2C, TapTable
@@ -67,9 +67,10 @@ def transcript_html(t: Transcript) -> str:
                 f"font:600 11px sans-serif'>{mark}</span>" if mark else html.escape(s.direction))
         rows.append(
             f"<tr><td style='color:{colour};font-size:16px;text-align:center'>{head}</td>"
-            f"<td style='text-align:left'><b>{html.escape(s.title)}</b>{rfc}</td>"
+            f"<td style='text-align:left'><b>{html.escape(shown(s.title))}</b>{rfc}</td>"
             f"<td style='text-align:left;font-family:monospace;font-size:12px'>{body}</td>"
-            f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(s.note)}</td></tr>")
+            f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(shown(s.note))}"
+            "</td></tr>")
     return ("<table class='wslab-transcript' style='table-layout:fixed;width:100%'>"
             "<colgroup><col style='width:3.2em'><col style='width:22%'><col style='width:40%'>"
             "<col></colgroup><thead><tr><th></th><th style='text-align:left'>" + _("step")

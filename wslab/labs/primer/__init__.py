@@ -284,13 +284,15 @@ def side_by_side(node: NodeServer, cli: WslabServe, message: str = "hello") -> s
     for name, server in (("node server.js", node), ("python -m wslab serve", cli)):
         url = server.url if server else None
         if not url:
-            out.append(f"{name}: not running ({getattr(server, 'why', '')})")
+            out.append(_("{name}: not running ({why})").format(
+                name=name, why=getattr(server, "why", "")))
             continue
         server.log(0.05)  # what it printed before: not this conversation's
         client = connect(url)
         try:
             client.send(message)
-            out.append(f"{name} at {url} answered {client.recv(timeout=5)!r}, and printed:")
+            out.append(_("{name} at {url} answered {answer!r}, and printed:").format(
+                name=name, url=url, answer=client.recv(timeout=5)))
         finally:
             client.close()
         printed: list[str] = []
@@ -309,7 +311,7 @@ def conversation(target: Any, messages: tuple[str | bytes, ...] = ("hello", b"\x
     tap's table of every frame both ways (a sentence when the server is not running)."""
     url = target if isinstance(target, str) else getattr(target, "url", None)
     if not url:
-        return f"not running: {getattr(target, 'why', '') or 'no URL'}"
+        return _("not running: {why}").format(why=getattr(target, "why", "") or _("no URL"))
     tap = Tap(url)
     try:
         client = connect(tap.url)
