@@ -63,7 +63,10 @@ def test_make_installs_the_npm_packages_and_ci_only_adds_root():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "npm install" not in ci  # moved into the Makefile: `make test` does it itself
     assert "tests/sysdeps.py --apt" in ci and "apt-get install" in ci
-    assert re.search(r"^make test$", ci, re.M) and re.search(r"^make test-versions$", ci, re.M)
+    assert re.search(r"^make test$", ci, re.M)
+    # the version runs: their venvs built while make test runs, then both fast runs
+    assert re.search(r"^make test-venvs .*&$", ci, re.M)
+    assert re.search(r"^make -j2 --output-sync=target test-newest test-floor", ci, re.M)
 
 
 def test_floors_are_the_lower_bounds_of_every_runtime_dependency():
