@@ -163,3 +163,35 @@ def kernel_exec(page, code: str) -> str:
     if "KERNEL ERROR" in out:
         raise AssertionError(f"the kernel raised while running {code!r}: {out}")
     return out
+
+
+def shutdown_kernels(base: str) -> None:
+    """Stop every kernel of the JupyterLab at ``base`` (a notebook's servers die with it)."""
+    with urllib.request.urlopen(f"{base}/api/kernels", timeout=10) as r:
+        kernels = json.load(r)
+    for k in kernels:
+        req = urllib.request.Request(f"{base}/api/kernels/{k['id']}", method="DELETE")
+        urllib.request.urlopen(req, timeout=30).close()
+
+
+def renders_cleanly(lab: tuple, name: str, shot: pathlib.Path, artifacts: pathlib.Path) -> None:
+    """Run notebook ``name`` top to bottom in the JupyterLab of ``lab`` (base URL, browser
+    context): every widget renders, no cell raises or prints to stderr; the last screen is
+    saved as ``shot`` and copied into ``artifacts``; the kernel is stopped afterwards."""
+    base, ctx = lab
+    page = ctx.new_page()
+    try:
+        run_notebook(page, base, name)
+        errors = page.locator(".jp-OutputArea-output[data-mime-type="
+                              "'application/vnd.jupyter.stderr']").all_text_contents()
+        tracebacks = page.locator(".jp-OutputArea-output[data-mime-type="
+                                  "'application/vnd.jupyter.error']").count()
+        page.screenshot(path=str(shot))
+        assert "Error displaying widget" not in page.content()
+        assert tracebacks == 0, f"{tracebacks} cell(s) raised; screenshot: {shot}"
+        assert not errors, f"stderr in {name}: {errors[:3]}; screenshot: {shot}"
+    finally:
+        if shot.exists():
+            shutil.copy(shot, artifacts / shot.name)
+        page.close()
+        shutdown_kernels(base)

@@ -11,14 +11,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
-import shutil
-import urllib.request
 
 import pytest
 
 from tests.browser import chromium
 from tests.conftest import CHROMIUM, artifact_dir, need
-from tests.jupyterlab import jupyterlab, kernel_exec, run_notebook
+from tests.jupyterlab import (
+    jupyterlab,
+    kernel_exec,
+    renders_cleanly,
+    run_notebook,
+    shutdown_kernels,
+)
 
 pytestmark = pytest.mark.browser
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -38,14 +42,6 @@ def lab(tmp_path_factory):
     files = [EDITION / name for name in NOTEBOOKS]
     with jupyterlab(tmp, [], extra_files=files) as base, chromium(CHROMIUM) as ctx:
         yield base, ctx
-
-
-def _shutdown_kernels(base: str) -> None:
-    with urllib.request.urlopen(f"{base}/api/kernels", timeout=10) as r:
-        kernels = json.load(r)
-    for k in kernels:
-        req = urllib.request.Request(f"{base}/api/kernels/{k['id']}", method="DELETE")
-        urllib.request.urlopen(req, timeout=30).close()
 
 
 def test_notebook_00_in_chinese_at_1024_x_768(lab):
@@ -72,30 +68,13 @@ def test_notebook_00_in_chinese_at_1024_x_768(lab):
         assert page.locator(".jp-OutputArea-output img").count() >= 1
     finally:
         page.close()
-        _shutdown_kernels(base)
+        shutdown_kernels(base)
     assert all(s.stat().st_size > 10_000 for s in shots)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_zh_notebook_renders_cleanly_in_jupyterlab(lab, name, tmp_path):
-    base, ctx = lab
-    page = ctx.new_page()
-    shot = tmp_path / f"zh_lab_{name}.png"
-    try:
-        run_notebook(page, base, name)
-        errors = page.locator(".jp-OutputArea-output[data-mime-type="
-                              "'application/vnd.jupyter.stderr']").all_text_contents()
-        tracebacks = page.locator(".jp-OutputArea-output[data-mime-type="
-                                  "'application/vnd.jupyter.error']").count()
-        page.screenshot(path=str(shot))
-        assert "Error displaying widget" not in page.content()
-        assert tracebacks == 0, f"{tracebacks} cell(s) raised; screenshot: {shot}"
-        assert not errors, f"stderr in zh-CN/{name}: {errors[:3]}; screenshot: {shot}"
-    finally:
-        if shot.exists():
-            shutil.copy(shot, artifact_dir() / shot.name)
-        page.close()
-        _shutdown_kernels(base)
+    renders_cleanly(lab, name, tmp_path / f"zh_lab_{name}.png", artifact_dir())
 
 
 def test_widgets_of_notebook_03_in_chinese_at_1024_x_768(lab):
@@ -113,4 +92,4 @@ def test_widgets_of_notebook_03_in_chinese_at_1024_x_768(lab):
         page.screenshot(path=str(artifact_dir() / "zh_lab_03_panels.png"))
     finally:
         page.close()
-        _shutdown_kernels(base)
+        shutdown_kernels(base)
