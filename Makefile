@@ -43,7 +43,7 @@ lab: $(VENV)/.installed-run
 # soak, bench, packaging).  What cannot be installed without root is reported first, with the
 # apt line that brings it; under CI=true a missing program fails the run there.
 test: system-check check
-	$(BIN)/python -m pytest -m slow -n $(SLOW_JOBS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow -n $(SLOW_JOBS) --durations=15 $(PYTEST_ARGS)
 
 # The npm packages, when npm exists (no root needed); a failure is reported by system-check.
 node-peers:

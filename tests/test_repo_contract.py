@@ -280,7 +280,8 @@ def test_make_check_and_make_test_split_the_tests_by_the_slow_marker():
     runs = re.findall(r"pytest (-m (?:slow|\"not slow\"))\s(.*)\$\(PYTEST_ARGS\)", make)
     assert sorted(marker for marker, _ in runs) == ['-m "not slow"', "-m slow"], runs
     # the rest of each line only spreads the same selection over workers (pytest-xdist)
-    assert all(re.fullmatch(r"(-n \$\(\w+\)( --dist loadgroup)?\s*)?", rest)
+    # and reports the slowest tests
+    assert all(re.fullmatch(r"(-n \$\(\w+\)( --durations=\d+)?\s*)?", rest)
                for _, rest in runs), runs
     ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert any(m.startswith("slow:") for m in ini["markers"])
