@@ -80,11 +80,23 @@ def _tokens(code: str) -> list[tuple[int, str]]:
     lines = [line for line in code.splitlines(keepends=True)
              if not line.lstrip().startswith(("%", "!"))]  # IPython magics: not Python
     toks = tokenize.generate_tokens(io.StringIO("".join(lines)).readline)
-    return [(t.type, t.string) for t in toks if t.type not in skip]
+    out: list[tuple[int, str]] = []
+    depth, parts = 0, []  # Python 3.12+ splits an f-string into tokens: join it again
+    for t in toks:
+        name = tokenize.tok_name.get(t.type, "")
+        if name == "FSTRING_START" or depth:
+            depth += (name == "FSTRING_START") - (name == "FSTRING_END")
+            parts.append(t.string)
+            if not depth:
+                out.append((tokenize.STRING, "".join(parts)))
+                parts = []
+        elif t.type not in skip:
+            out.append((t.type, t.string))
+    return out
 
 
 def _is_text(kind: int) -> bool:
-    return kind == tokenize.STRING or tokenize.tok_name.get(kind) == "FSTRING_MIDDLE"
+    return kind == tokenize.STRING
 
 
 def code_differences(english: str, chinese: str) -> str:
