@@ -16,24 +16,17 @@ import wslab
 from wslab.net import loop as lab
 from wslab.net.server.connection import Connection
 from wslab.protocol.frames import Frame, FrameParser, Opcode, encode_frame
-from wslab.protocol.handshake import build_request, make_key
 
 from .conftest import wait_until
+from .raw_upgrade import upgraded
 
 BURST = 50
 _SEGS_OUT = 136  # offset of tcpi_segs_out in struct tcp_info (Linux 4.2 and later)
 
 
 def _open(port: int, path: str = "/echo") -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(build_request(host=f"127.0.0.1:{port}", path=path, key=make_key()))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        assert chunk, "the server closed during the handshake"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101 ") and head.endswith(b"\r\n\r\n")
+    sock, head = upgraded(port, path, nodelay=True)
+    assert head.endswith(b"\r\n\r\n")
     return sock
 
 

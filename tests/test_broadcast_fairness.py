@@ -20,23 +20,16 @@ import wslab
 from wslab.net import loop as lab
 from wslab.net.server import connection as connection_module
 from wslab.protocol.frames import Frame, FrameParser, Opcode, encode_frame
-from wslab.protocol.handshake import build_request, make_key
 
 from .conftest import wait_until
+from .raw_upgrade import upgraded
 
 RECIPIENTS = 400
 SLICE = 16
 
 
 def _open(port: int, path: str) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(build_request(host=f"127.0.0.1:{port}", path=path, key=make_key()))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        assert chunk, "the server closed during the handshake"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101 ")
+    sock, head = upgraded(port, path)
     assert head.endswith(b"\r\n\r\n"), "no frame may arrive before we ask"
     return sock
 

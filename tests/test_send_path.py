@@ -17,23 +17,16 @@ import pytest
 
 import wslab
 from wslab.net import loop as lab
-from wslab.protocol.handshake import build_request, make_key
 
 from .conftest import wait_until
+from .raw_upgrade import upgraded
 
 ROUNDS = 20  # each round hits the window deterministically; repeated for the timing variants
 
 
 def _raw_client(port: int, *, compression: bool) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(build_request(host=f"127.0.0.1:{port}", path="/echo", key=make_key(),
-                               extensions=["permessage-deflate"] if compression else ()))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        assert chunk, "the server closed during the handshake"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101 ")
+    sock, head = upgraded(port, extensions=["permessage-deflate"] if compression else (),
+                          timeout=5)
     assert (b"permessage-deflate" in head) == compression
     return sock
 

@@ -151,19 +151,20 @@ class Child:
         self._threads: list[threading.Thread] = []
         assert self.proc.stdout is not None
         if merge_stderr:  # everything it prints is its log
-            self._thread(self._drain, self.proc.stdout, "output")
+            self._drainer = self._thread(self._drain, self.proc.stdout, "output")
             self._lines.put(None)
         else:
             self._thread(self._read_lines, self.proc.stdout, "stdout")
             assert self.proc.stderr is not None
-            self._thread(self._drain, self.proc.stderr, "stderr")
+            self._drainer = self._thread(self._drain, self.proc.stderr, "stderr")
 
     def _thread(self, target: Callable[[IO[bytes]], None], stream: IO[bytes],
-                label: str) -> None:
+                label: str) -> threading.Thread:
         t = threading.Thread(target=target, args=(stream,), daemon=True,
                              name=f"wslab-child-{self.pid}-{label}")
         t.start()
         self._threads.append(t)
+        return t
 
     # --- reading -------------------------------------------------------------------
     def _read_lines(self, stream: IO[bytes]) -> None:
@@ -206,10 +207,8 @@ class Child:
 
         Once the child has exited, everything it wrote is in it: the draining thread is
         given up to a second to read the pipe to its end first."""
-        if self.proc.poll() is not None:
-            for t in self._threads:
-                if t.name.endswith(("-stderr", "-output")) and t is not threading.current_thread():
-                    t.join(1.0)
+        if self.proc.poll() is not None and self._drainer is not threading.current_thread():
+            self._drainer.join(1.0)
         with self._tail_lock:
             return self._tail.decode("utf-8", "replace")
 
