@@ -123,8 +123,8 @@ def jupyterhub(tmp: pathlib.Path, notebooks: list[str], *, installed: Installed,
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                log = (tmp / "jupyterhub.log").read_text()[-3000:]
-                raise RuntimeError(f"JupyterHub exited: {log}")
+                tail = (tmp / "jupyterhub.log").read_text()[-3000:]
+                raise RuntimeError(f"JupyterHub exited: {tail}")
             try:
                 with urllib.request.urlopen(f"{base}/hub/api/", timeout=2) as r:
                     if r.status == 200:

@@ -7,20 +7,20 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 
+from wslab.net.services import free_port
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port for a child server to bind next (outside the ephemeral range)."""
+    return free_port()
 
 
 def lab_env(tmp: pathlib.Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ import pytest
 
 import wslab
 from wslab.net import loop as lab
+from wslab.net import services
 from wslab.net.faults import FAULTS, FaultEvent, FaultProxy
 
 
@@ -44,9 +45,7 @@ def connect(proxy):
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return services.free_port()
 
 
 # --- plumbing ---------------------------------------------------------------------------------

@@ -62,11 +62,45 @@ def find_program(name: str, *, package: str,
     return path
 
 
+#: where :func:`free_port` looks when the kernel's ephemeral range cannot be read
+_FALLBACK_EPHEMERAL_LOW = 32768
+_PICK_SPAN = 12000  # ports below the ephemeral range to pick from
+_PICK_TRIES = 200
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _FALLBACK_EPHEMERAL_LOW
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host`` (the child binds it next)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A TCP port that is free on ``host`` now, for a child to bind next.
+
+    The port is picked below the kernel's ephemeral range (``ip_local_port_range``), never
+    inside it: every outgoing connection and every ``bind(port 0)`` takes its port from that
+    range, so a port found free there can be taken again before the child binds it (a busy
+    machine with many clients does, and the child then fails with "Address already in use").
+    Below the range only another explicit choice can take it.
+    """
+    low = _ephemeral_low()
+    first = max(1024, low - _PICK_SPAN)
+    rng = secrets.SystemRandom()
+    for _ in range(_PICK_TRIES):
+        port = rng.randrange(first, low)
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                           socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                       socket.SOCK_STREAM) as s:  # everything below is taken: any free one
         s.bind((host, 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:

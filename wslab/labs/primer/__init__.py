@@ -35,6 +35,7 @@ from ...net import loop as lab
 from ...net.client import Client, connect
 from ...net.errors import LabTimeout, ServerStartError
 from ...net.raw import open_websocket
+from ...net.services import free_port
 from ...net.tap import Tap, TapTable
 from ...protocol import frames as fr
 from ...protocol import handshake as hs
@@ -94,12 +95,6 @@ def node_setup() -> NodeSetup | str:
                 f"{MODULES_ENV} to a node_modules folder that holds it")
     match = re.search(r'"version"\s*:\s*"([^"]+)"', package.read_text("utf-8"))
     return NodeSetup(node, str(modules), match.group(1) if match else "?")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_listening(port: int, child: children.Child, timeout: float) -> None:
@@ -163,7 +158,7 @@ class NodeServer(_Printing):
         folder = pathlib.Path(children.work_dir("primer"))
         env = {**os.environ, "NODE_PATH": setup.modules}
         if self.script == "server.js":
-            self.port = port or _free_port()
+            self.port = port or free_port()
             code = source("server.js")
             if PRIMER_LISTEN not in code:
                 raise ValueError(f"server.js no longer holds {PRIMER_LISTEN!r}")
