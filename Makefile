@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 PORT   ?= 8888
 # Tests run in parallel worker processes (pytest-xdist): most tests wait on sockets, timers
 # and child processes, not the CPU, so more workers than cores pays (measured on 2 cores:
-# the fast tests 380 s serially, 160 s with 4 workers).  JOBS=0 runs them in this process.
+# the fast tests 380 s serially, 160 s with 4 workers).  JOBS=0 runs them in this process.  The slow run
+# keeps an `xdist_group` (tests sharing one JupyterHub) on one worker.
 JOBS      ?= 4
 SLOW_JOBS ?= 3
 # JupyterLab refuses to run as root unless told; containers often are root.
@@ -43,7 +44,7 @@ lab: $(VENV)/.installed-run
 # soak, bench, packaging).  What cannot be installed without root is reported first, with the
 # apt line that brings it; under CI=true a missing program fails the run there.
 test: system-check check
-	$(BIN)/python -m pytest -m slow -n $(SLOW_JOBS) --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow -n $(SLOW_JOBS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 # The npm packages, when npm exists (no root needed); a failure is reported by system-check.
 node-peers:

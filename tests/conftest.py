@@ -30,7 +30,6 @@ SLOW_MODULES = {
     "test_cluster.py": "nginx, redis-server and process servers per test; a soak",
     "test_protocol_fuzz.py": "hypothesis fuzzing: 4-17 s per test on a loaded machine",
     "test_children_kernel.py": "a real kernel started, given children, then killed (~14 s each)",
-    "test_exercises_00_04_notebooks.py": "notebooks 00-04 in a kernel, stopped by their last cell",
     "test_screen_lab.py": "every view in a real JupyterLab, side bar open and closed",
     "test_packaging.py": "builds the wheel and installs it into a fresh venv (~2 min)",
     "test_hop_jupyter.py": "a Jupyter server with wslab's hop and a kernel (~10 s)",
@@ -42,7 +41,6 @@ SLOW_TESTS = {  # measured over 11 s with --durations (2 cores, shared with othe
     "test_exercises_05_10.py::test_ex05_heartbeat_loop": "13 s",
     "test_traces.py::test_notebook_with_model_solutions_and_no_tshark_passes_every_check":
         "notebook 04a in a kernel, 23 s",
-    "test_traces.py::test_notebook_with_stubs_reveals_no_solution": "notebook 04a, 30 s",
     "test_traces.py::test_notebook_without_permission_to_capture_runs_and_says_why":
         "notebook 04a, 24 s",
     "test_exercises_02a.py::test_notebook_with_model_solutions":

@@ -13,6 +13,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
+import nbformat
+
+from tests.notebook_checks import LIVE_PROBE, assert_live
 from wslab.net.services import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -174,10 +177,12 @@ def shutdown_kernels(base: str) -> None:
         urllib.request.urlopen(req, timeout=30).close()
 
 
-def renders_cleanly(lab: tuple, name: str, shot: pathlib.Path, artifacts: pathlib.Path) -> None:
+def renders_cleanly(lab: tuple, name: str, shot: pathlib.Path, artifacts: pathlib.Path, *,
+                    notebook_path: pathlib.Path) -> None:
     """Run notebook ``name`` top to bottom in the JupyterLab of ``lab`` (base URL, browser
-    context): every widget renders, no cell raises or prints to stderr; the last screen is
-    saved as ``shot`` and copied into ``artifacts``; the kernel is stopped afterwards."""
+    context): every widget renders, no cell raises or prints to stderr, and the servers
+    it started (its file: ``notebook_path``) still run; the last screen is saved as ``shot``
+    and copied into ``artifacts``; the kernel is stopped afterwards."""
     base, ctx = lab
     page = ctx.new_page()
     try:
@@ -190,6 +195,8 @@ def renders_cleanly(lab: tuple, name: str, shot: pathlib.Path, artifacts: pathli
         assert "Error displaying widget" not in page.content()
         assert tracebacks == 0, f"{tracebacks} cell(s) raised; screenshot: {shot}"
         assert not errors, f"stderr in {name}: {errors[:3]}; screenshot: {shot}"
+        assert_live(name, nbformat.read(notebook_path, as_version=4),
+                    kernel_exec(page, LIVE_PROBE))
     finally:
         if shot.exists():
             shutil.copy(shot, artifacts / shot.name)

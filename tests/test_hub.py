@@ -1,9 +1,15 @@
-"""A real JupyterHub: a student logs in with Chromium, opens notebook 03, and the notebook's
-BrowserClient echoes through the hub's proxy, the single-user server and wslab's hop (the
-Jupyter server extension a plain install enables).
+"""A real JupyterHub, one per run of this module: a student logs in with Chromium.
+
+- Notebook 03's BrowserClient echoes through the hub's proxy, the single-user server and
+  wslab's hop (the Jupyter server extension a plain install enables by its own
+  jupyter-config file: nothing here switches it on).
+- Close codes, the subprotocol and permessage-deflate survive the hop behind the hub's proxy
+  (Chromium -> configurable-http-proxy -> the hop -> the kernel's server, and back), the same
+  rounds as tests/test_hop_browser.py (JupyterLab alone); jupyter-server-proxy loses them.
 
 The single-user server runs from wslab's wheel installed in a fresh venv (tests/wheelenv.py),
 and README's ``Spawner.cmd`` put the course into the student's ``~/wslab`` as it started.
+Both tests share one hub and one student server (``xdist_group``: the same worker).
 
 Chromium may reach the hub's public address only (Playwright refuses everything else), as a
 student's laptop reaches a hub and nothing behind it.
@@ -12,94 +18,148 @@ student's laptop reaches a hub and nothing behind it.
 from __future__ import annotations
 
 import json
+import pathlib
 import shutil
 
 import pytest
 
 from tests.browser import chromium
-from tests.conftest import artifact_dir, need, wait_until
+from tests.conftest import CHROMIUM, artifact_dir, need, wait_until
 from tests.hub import hub_binary, jupyterhub, log_in, proxy_command
 from tests.jupyterlab import kernel_exec, run_notebook
+from tests.test_hop_browser import NOTEBOOK as HOP_NOTEBOOK
+from tests.test_hop_browser import browser_round, write_notebook
 from tests.test_jupyter_base_url import Refusals
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyterhub")]
 NOTEBOOK = "03_echo_server_and_client.ipynb"
 USER = "alice"
 
 
-def test_browser_client_echoes_through_a_real_jupyterhub(tmp_path, chromium_path,
-                                                          installed_wslab):
+@pytest.fixture(scope="module")
+def student(tmp_path_factory, installed_wslab):
+    """(hub URL, Chromium context, the hub's folder, the installed environment)."""
+    need(pathlib.Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
     need(hub_binary() is not None, "jupyterhub (pip install -e '.[test]')")
     need(proxy_command() is not None,
          "configurable-http-proxy (make test installs it into .cache/node with npm)")
-    shot = tmp_path / "jupyterhub_03.png"
+    tmp = tmp_path_factory.mktemp("hub")
+    write_notebook(tmp)
     installed = installed_wslab.hub_environment()
-    with jupyterhub(tmp_path, [], users=[USER], installed=installed) as hub, \
-            chromium(chromium_path) as ctx:
-        refusals = Refusals(ctx, hub)
-        page = ctx.new_page()
-        try:
-            log_in(page, hub, USER)
-            run_notebook(page, f"{hub}/user/{USER}", f"wslab/{NOTEBOOK}", skip_last=True,
-                         timeout_ms=180_000)
-            facts = json.loads(kernel_exec(page, (
-                "import json, os, sys\n"
-                "print(json.dumps({'prefix': os.environ.get('JUPYTERHUB_SERVICE_PREFIX'),"
-                " 'url': browser.url, 'port': server.port, 'page': server.page_url,"
-                " 'python': sys.executable, 'wslab': wslab.__file__,"
-                " 'course': sorted(os.listdir(os.path.expanduser('~/wslab')))}))")))
-            assert facts["prefix"] == f"/user/{USER}/"
-            # the plain install, not the checkout; the course delivered at the server's start
-            assert facts["python"].startswith(str(installed.root))
-            assert facts["wslab"].startswith(str(installed.root)), facts["wslab"]
-            assert NOTEBOOK in facts["course"] and ".wslab-course.json" in facts["course"]
-            assert facts["url"] == f"/user/{USER}/wslab/{facts['port']}/echo"
-            assert facts["page"] == f"/user/{USER}/wslab/{facts['port']}/"
-            widget = page.locator(".wslab-bc").first
-            widget.wait_for(timeout=30_000)
-            widget.scroll_into_view_if_needed()
-            widget.locator(".wslab-bc-connect").click()
-            widget.locator(".wslab-bc-state[data-state='1']").wait_for(timeout=30_000)
-            widget.locator(".wslab-bc-message").fill("hello through the hub")
-            widget.locator(".wslab-bc-send").click()
-            widget.locator("li.wslab-bc-ev-message", has_text="hello through the hub").wait_for(
-                timeout=30_000)
-            # the events reached the kernel, and the echo went through the kernel's server
-            wait_until(lambda: "hello through the hub" in kernel_exec(
-                page, "print(browser.received)"), 30, what="the echo in browser.received")
-            opened = json.loads(kernel_exec(
-                page, "import json; print(json.dumps(browser.of('open')[-1]))"))
-            assert opened["url"] == (f"{hub.replace('http', 'ws', 1)}/user/{USER}/wslab/"
-                                     f"{facts['port']}/echo")
-            origins = json.loads(kernel_exec(
-                page, "print(json.dumps([e.extra.get('origin') for e in server.events.of('open')"
-                      " if e.extra.get('path') == '/echo']))"))
-            assert hub in origins, origins
-            # the client page, through the hub
-            client = ctx.new_page()
-            client.goto(hub + facts["page"], timeout=60_000)
-            client.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
-            client.locator("#messageInput").fill("page through the hub")
-            client.locator("#sendButton").click()
-            client.locator("#log li[data-kind=received]", has_text="page through the hub") \
-                .wait_for(timeout=30_000)
-            # classroom(host="jupyter"): the join link goes through the hub
-            join = kernel_exec(page, "room = wslab.classroom(host='jupyter', port=0)\n"
-                                     "print(room.join_url)").strip()
-            assert join.startswith(f"/user/{USER}/wslab/") and "wslab_token=" in join
-            student = ctx.new_page()
-            student.goto(hub + join, timeout=60_000)
-            student.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
-            student.locator("#messageInput").fill("a student says hi")
-            student.locator("#sendButton").click()
-            student.locator("#log li[data-kind=received]", has_text="a student says hi") \
-                .wait_for(timeout=30_000)
-            assert refusals.refused == [], refusals.refused
-            page.screenshot(path=str(shot))
-            kernel_exec(page, "wslab.stop_all()")
-        except Exception as exc:
-            page.screenshot(path=str(shot))
-            log = (tmp_path / "jupyterhub.log").read_text()[-3000:]
-            raise AssertionError(f"{exc}\nscreenshot: {shot}\nhub log tail:\n{log}") from exc
-        finally:
-            shutil.copy(shot, artifact_dir() / shot.name) if shot.exists() else None
+    with jupyterhub(tmp, [], users=[USER], extra_files=[tmp / HOP_NOTEBOOK],
+                    installed=installed) as hub, chromium(CHROMIUM) as ctx:
+        yield hub, ctx, tmp, installed
+
+
+def _failed(exc: Exception, page, shot: pathlib.Path, tmp: pathlib.Path) -> AssertionError:
+    page.screenshot(path=str(shot))
+    log = (tmp / "jupyterhub.log").read_text()[-3000:]
+    return AssertionError(f"{exc}\nscreenshot: {shot}\nhub log tail:\n{log}")
+
+
+def test_browser_client_echoes_through_a_real_jupyterhub(student, tmp_path):
+    hub, ctx, tmp, installed = student
+    shot = tmp_path / "jupyterhub_03.png"
+    refusals = Refusals(ctx, hub)
+    page = ctx.new_page()
+    try:
+        log_in(page, hub, USER)
+        run_notebook(page, f"{hub}/user/{USER}", f"wslab/{NOTEBOOK}", skip_last=True,
+                     timeout_ms=180_000)
+        facts = json.loads(kernel_exec(page, (
+            "import json, os, sys\n"
+            "print(json.dumps({'prefix': os.environ.get('JUPYTERHUB_SERVICE_PREFIX'),"
+            " 'url': browser.url, 'port': server.port, 'page': server.page_url,"
+            " 'python': sys.executable, 'wslab': wslab.__file__,"
+            " 'course': sorted(os.listdir(os.path.expanduser('~/wslab')))}))")))
+        assert facts["prefix"] == f"/user/{USER}/"
+        # the plain install, not the checkout; the course delivered at the server's start
+        assert facts["python"].startswith(str(installed.root))
+        assert facts["wslab"].startswith(str(installed.root)), facts["wslab"]
+        assert NOTEBOOK in facts["course"] and ".wslab-course.json" in facts["course"]
+        assert facts["url"] == f"/user/{USER}/wslab/{facts['port']}/echo"
+        assert facts["page"] == f"/user/{USER}/wslab/{facts['port']}/"
+        widget = page.locator(".wslab-bc").first
+        widget.wait_for(timeout=30_000)
+        widget.scroll_into_view_if_needed()
+        widget.locator(".wslab-bc-connect").click()
+        widget.locator(".wslab-bc-state[data-state='1']").wait_for(timeout=30_000)
+        widget.locator(".wslab-bc-message").fill("hello through the hub")
+        widget.locator(".wslab-bc-send").click()
+        widget.locator("li.wslab-bc-ev-message", has_text="hello through the hub").wait_for(
+            timeout=30_000)
+        # the events reached the kernel, and the echo went through the kernel's server
+        wait_until(lambda: "hello through the hub" in kernel_exec(
+            page, "print(browser.received)"), 30, what="the echo in browser.received")
+        opened = json.loads(kernel_exec(
+            page, "import json; print(json.dumps(browser.of('open')[-1]))"))
+        assert opened["url"] == (f"{hub.replace('http', 'ws', 1)}/user/{USER}/wslab/"
+                                 f"{facts['port']}/echo")
+        origins = json.loads(kernel_exec(
+            page, "print(json.dumps([e.extra.get('origin') for e in server.events.of('open')"
+                  " if e.extra.get('path') == '/echo']))"))
+        assert hub in origins, origins
+        # the client page, through the hub
+        client = ctx.new_page()
+        client.goto(hub + facts["page"], timeout=60_000)
+        client.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
+        client.locator("#messageInput").fill("page through the hub")
+        client.locator("#sendButton").click()
+        client.locator("#log li[data-kind=received]", has_text="page through the hub") \
+            .wait_for(timeout=30_000)
+        # classroom(host="jupyter"): the join link goes through the hub
+        join = kernel_exec(page, "room = wslab.classroom(host='jupyter', port=0)\n"
+                                 "print(room.join_url)").strip()
+        assert join.startswith(f"/user/{USER}/wslab/") and "wslab_token=" in join
+        student = ctx.new_page()
+        student.goto(hub + join, timeout=60_000)
+        student.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
+        student.locator("#messageInput").fill("a student says hi")
+        student.locator("#sendButton").click()
+        student.locator("#log li[data-kind=received]", has_text="a student says hi") \
+            .wait_for(timeout=30_000)
+        assert refusals.refused == [], refusals.refused
+        page.screenshot(path=str(shot))
+        kernel_exec(page, "wslab.stop_all()")
+    except Exception as exc:
+        raise _failed(exc, page, shot, tmp) from exc
+    finally:
+        shutil.copy(shot, artifact_dir() / shot.name) if shot.exists() else None
+
+
+def test_close_codes_and_the_subprotocol_survive_a_real_jupyterhub(student, tmp_path):
+    hub, ctx, tmp, _installed = student
+    shot = tmp_path / "hop_hub.png"
+    refusals = Refusals(ctx, hub)
+    page = ctx.new_page()
+    try:
+        log_in(page, hub, USER)
+        run_notebook(page, f"{hub}/user/{USER}", HOP_NOTEBOOK, timeout_ms=180_000)
+        via, port = kernel_exec(page, "print(public_url.route().via, server.port)").split()
+        assert via == "wslab"
+        proxy = browser_round(page, "jsp", "public_url.for_browser(server.url, "
+                                           "via='jupyter-server-proxy')")
+        hop = browser_round(page, "hop", "server")
+        (artifact_dir() / "hop_hub.json").write_text(
+            json.dumps({"jupyter-server-proxy": proxy, "wslab hop": hop}, indent=1))
+        # behind the hub too, jupyter-server-proxy loses what the hop keeps
+        assert proxy["server_saw_close"] == proxy["browser_saw_close"] == [1005, ""], proxy
+        assert (proxy["protocol"], proxy["server_chose"], proxy["extensions"]) == \
+            ("a.v1", "b.v1", ""), proxy
+        assert hop["url"] == f"/user/{USER}/wslab/{port}/echo"
+        assert hop["server_saw_close"] == [4002, "bye"], hop
+        assert hop["browser_saw_close"] == [4001, "custom reason"], hop
+        assert (hop["protocol"], hop["server_chose"]) == ("b.v1", "b.v1"), hop
+        assert hop["extensions"].startswith("permessage-deflate"), hop
+        # the kernel's server saw the hub's origin, through the hop
+        origins = json.loads(kernel_exec(
+            page, "print(json.dumps([e.extra.get('origin') for e in "
+                  "server.events.of('open')]))"))
+        assert origins and set(origins) == {hub}, origins
+        assert refusals.refused == [], refusals.refused
+        kernel_exec(page, "wslab.stop_all()")
+        page.screenshot(path=str(shot))
+    except Exception as exc:
+        raise _failed(exc, page, shot, tmp) from exc
+    finally:
+        shutil.copy(shot, artifact_dir() / shot.name) if shot.exists() else None

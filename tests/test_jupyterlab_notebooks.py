@@ -27,4 +27,5 @@ def lab(tmp_path_factory):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_renders_cleanly_in_jupyterlab(lab, name, tmp_path):
-    renders_cleanly(lab, name, tmp_path / f"lab_{name}.png", artifact_dir())
+    renders_cleanly(lab, name, tmp_path / f"lab_{name}.png", artifact_dir(),
+                    notebook_path=ROOT / "notebooks" / name)

@@ -74,7 +74,8 @@ def test_notebook_00_in_chinese_at_1024_x_768(lab):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_zh_notebook_renders_cleanly_in_jupyterlab(lab, name, tmp_path):
-    renders_cleanly(lab, name, tmp_path / f"zh_lab_{name}.png", artifact_dir())
+    renders_cleanly(lab, name, tmp_path / f"zh_lab_{name}.png", artifact_dir(),
+                    notebook_path=EDITION / name)
 
 
 def test_widgets_of_notebook_03_in_chinese_at_1024_x_768(lab):
