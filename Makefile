@@ -3,11 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8888
-# Tests run in parallel worker processes (pytest-xdist): most tests wait on sockets, timers
-# and child processes, not the CPU, so more workers than cores pays (measured on 2 cores:
-# the fast tests 380 s serially, 160 s with 4 workers).  JOBS=0 runs them in this process.  The slow run
-# keeps an `xdist_group` (tests sharing one JupyterHub) on one worker.
-JOBS      ?= 4
+# Tests run in parallel worker processes (pytest-xdist): most fast tests wait on sockets,
+# timers and child processes, not the CPU, so more workers than cores pays (measured on 2
+# cores: the fast tests 380 s serially, 167 s with 4 workers, 123 s with 6, the CPU then
+# busy).  The slow ones (notebooks, JupyterLab, Chromium) keep 2 cores busy with 3 workers.
+# JOBS=0 runs them in this process.  The slow run keeps an `xdist_group` (tests sharing one
+# JupyterHub) on one worker.
+JOBS      ?= 6
 SLOW_JOBS ?= 3
 # JupyterLab refuses to run as root unless told; containers often are root.
 ROOTFLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)

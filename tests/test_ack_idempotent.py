@@ -108,9 +108,10 @@ def test_a_call_that_failed_in_a_stall_is_retried_once(redis_server):
 
 
 def test_closed_ack_connections_are_forgotten_at_once():
-    """3,000 /ack connections, each a hello and a message, then closed: the route holds
+    """1,000 /ack connections, each a hello and a message, then closed: the route holds
     none of them, the sessions stay within sessions_max, and traced memory grows by a
-    bounded amount (sessions and the bounded event log, not the connections)."""
+    bounded amount (sessions and the bounded event log, not the connections: keeping the
+    closed connections grew it by 11.5 MB per 1,000)."""
     import gc
     import json
     import tracemalloc
@@ -131,14 +132,14 @@ def test_closed_ack_connections_are_forgotten_at_once():
         gc.collect()
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
-        cycle(3000, "m")
+        cycle(1000, "m")
         wait_until(lambda: server.ack_route.connection_count == 0,
                    what="every closed /ack connection forgotten")
         gc.collect()
         grown = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
-        print(f"traced memory after 3,000 closed /ack connections: +{grown / 1e6:.1f} MB")
-        assert grown < 12e6
+        print(f"traced memory after 1,000 closed /ack connections: +{grown / 1e6:.1f} MB")
+        assert grown < 5e6
         assert len(server.ack_route.store.sessions) <= server.ack_route.store.limits.sessions_max
     finally:
         server.stop()

@@ -80,16 +80,24 @@ def test_once_the_child_has_exited_its_whole_stderr_is_in_the_tail():
             child.stop(2)
 
 
-def test_the_tail_does_not_wait_long_for_a_pipe_a_grandchild_holds():
-    child = spawn([PY, "-c", "import subprocess, sys; subprocess.Popen(['sleep', '30']); "
-                             "sys.stderr.write('parent done\\n')"], what="the parent child")
+def test_a_grandchild_holding_the_pipes_neither_delays_the_tail_nor_outlives_stop():
+    child = spawn([PY, "-c", "import subprocess, sys; "
+                             "p = subprocess.Popen(['sleep', '30']); "
+                             "print(p.pid, flush=True); sys.stderr.write('parent done\\n')"],
+                  what="the parent child")
     try:
+        grandchild = int(child.readline(10))
         child.wait(10)
         t0 = time.monotonic()
         assert "parent done" in child.stderr_tail
         assert time.monotonic() - t0 < 3  # one bounded join, not until the grandchild ends
+        assert not _gone(grandchild)
     finally:
+        t0 = time.monotonic()
         child.stop(2)
+        stopped_in = time.monotonic() - t0
+    assert stopped_in < 6, f"stop(2) took {stopped_in:.1f} s"  # was 30 s: the sleep's end
+    assert _wait_gone(grandchild, 5), "the grandchild outlived stop()"
 
 
 def test_a_child_flooding_stderr_does_not_block_and_the_tail_is_bounded():

@@ -149,6 +149,7 @@ class Child:
             raise ServerStartError(f"cannot start {what} ({self.argv[0]}): {exc}") from exc
         self.pid = self.proc.pid
         self._threads: list[threading.Thread] = []
+        self._streams: list[IO[bytes]] = []  # the one each thread reads
         assert self.proc.stdout is not None
         if merge_stderr:  # everything it prints is its log
             self._drainer = self._thread(self._drain, self.proc.stdout, "output")
@@ -164,6 +165,7 @@ class Child:
                              name=f"wslab-child-{self.pid}-{label}")
         t.start()
         self._threads.append(t)
+        self._streams.append(stream)
         return t
 
     # --- reading -------------------------------------------------------------------
@@ -287,13 +289,18 @@ class Child:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
         code = self.wait(timeout)  # SIGKILL cannot be refused; ChildTimeout if it hangs
+        # What the child started in its process group (nginx's workers, a forgotten
+        # `sleep`) ends with it: such a grandchild holds the pipes open, and nothing of a
+        # stopped child may outlive it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self._stopping.set()
         self._close_stdin()
-        for t in self._threads:  # they end at EOF, now that the child is gone
+        for t, stream in zip(self._threads, self._streams, strict=True):
             if t is not threading.current_thread():
-                t.join(timeout)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
+                t.join(timeout)  # it ends at EOF, now that the group is gone
+            # closing a stream another thread still reads would wait for that read
+            if not t.is_alive():
                 with contextlib.suppress(OSError):
                     stream.close()
         return code
