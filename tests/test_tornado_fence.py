@@ -23,6 +23,7 @@ import sys
 
 import pytest
 import tornado
+import tornado.http1connection
 import tornado.httpserver
 import tornado.iostream
 import tornado.tcpserver
@@ -180,6 +181,7 @@ def test_private_names_table_is_complete_and_true():
             live = {tornado.websocket.WebSocketProtocol13: proto,
                     tornado.websocket.WebSocketProtocol: proto,
                     tornado.iostream.IOStream: stream,
+                    tornado.http1connection.HTTP1Connection: proto.handler.request.connection,
                     tornado.tcpserver.TCPServer: tornado.tcpserver.TCPServer()}.get(obj)
             for name in names:
                 listed.add(name)

@@ -40,7 +40,7 @@ from ...protocol.app_ping import build_app_pong, maybe_app_ping
 from ...protocol.deflate import EXTENSION_NAME, PerMessageDeflate, parse_extension_offer
 from ...protocol.errors import HandshakeError
 from ...protocol.handshake import parse_request, split_header_list
-from .._tornado import WebSocketParams
+from .._tornado import WebSocketParams, forget_request_headers
 from ..keepalive import Keepalive
 from .connection import Connection
 from .context import ServerContext
@@ -151,7 +151,16 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             return self.finish(reason)
         if self.lab.compression:
             self._choose_deflate_offer()
-        return super().get(*args, **kwargs)
+        # What Tornado's own get() checks (Upgrade, Connection, Origin) was checked above by
+        # wslab's rules; its get() would also keep the request's headers in a local for the
+        # connection's whole life.
+        self.open_args, self.open_kwargs = args, kwargs
+        protocol = self.ws_connection = self.get_websocket_protocol()
+        if protocol is None:  # not version 13 (refused above already): as Tornado answers
+            self.set_status(426, "Upgrade Required")
+            self.set_header("Sec-WebSocket-Version", "13")
+            return self.finish()
+        return protocol.accept_connection(self)
 
     def _check_request(self) -> tuple[Any, ...] | None:
         """RFC 6455 4.2.1 by :mod:`wslab.protocol.handshake`, then the Host rule; None if fine.
@@ -239,6 +248,7 @@ class LabSocket(tornado.websocket.WebSocketHandler):
         self.conn = self.lab.attach(self)
         self.lab.event_log.record_open(self.conn.id, self.conn.info)
         self.lab.run_open_hook(self.conn)
+        forget_request_headers(self.request)  # what a handler needs is in conn.info now
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         conn = self.conn
