@@ -25,3 +25,15 @@ def chromium(executable: str) -> Iterator[object]:
             yield ctx
         finally:
             ctx.close()
+
+
+def client_page_echoes(ctx, url: str, text: str, *, timeout_ms: int = 30_000):  # noqa: ANN001
+    """Open wslab's client page at ``url`` in a new tab of ``ctx``, wait until its WebSocket
+    is OPEN, send ``text`` and wait for it to come back; return the page (still open)."""
+    page = ctx.new_page()
+    page.goto(url, timeout=max(timeout_ms, 60_000))
+    page.locator("#readyState[data-state='1']").wait_for(timeout=timeout_ms)
+    page.locator("#messageInput").fill(text)
+    page.locator("#sendButton").click()
+    page.locator("#log li[data-kind=received]", has_text=text).wait_for(timeout=timeout_ms)
+    return page

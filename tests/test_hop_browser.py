@@ -24,7 +24,7 @@ import shutil
 import nbformat
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, client_page_echoes
 from tests.conftest import artifact_dir, wait_until
 from tests.jupyterlab import HOP_EXTENSION, jupyterlab, kernel_exec, run_notebook
 from tests.test_jupyter_base_url import Refusals
@@ -63,6 +63,17 @@ def server_closes(page) -> list[list]:
     return json.loads(kernel_exec(page, "print(json.dumps([[e.code, e.reason] for e in "
                                         "server.events.of('close') if e.extra.get('clean') "
                                         "is not None]))"))
+
+
+def both_rounds(page, artifact: str) -> tuple[dict, dict]:  # noqa: ANN001
+    """The same round through jupyter-server-proxy and through wslab's hop; both kept as
+    ``artifact`` (JSON) in the test artifacts."""
+    proxy = browser_round(page, "jsp", "public_url.for_browser(server.url, "
+                                       "via='jupyter-server-proxy')")
+    hop = browser_round(page, "hop", "server")
+    (artifact_dir() / artifact).write_text(
+        json.dumps({"jupyter-server-proxy": proxy, "wslab hop": hop}, indent=1))
+    return proxy, hop
 
 
 def browser_round(page, name: str, url_expr: str) -> dict:
@@ -105,11 +116,7 @@ def test_the_hop_is_transparent_where_jupyter_server_proxy_is_not(tmp_path, chro
             route = kernel_exec(page, "print(public_url.route().via, server.port, tap.port)")
             via, port, tap_port = route.split()
             assert via == "wslab"
-            proxy = browser_round(page, "jsp", "public_url.for_browser(server.url, "
-                                               "via='jupyter-server-proxy')")
-            hop = browser_round(page, "hop", "server")
-            (artifact_dir() / "hop_vs_proxy.json").write_text(
-                json.dumps({"jupyter-server-proxy": proxy, "wslab hop": hop}, indent=1))
+            proxy, hop = both_rounds(page, "hop_vs_proxy.json")
             # jupyter-server-proxy: the three faults, reproduced
             assert proxy["url"].endswith(f"{BASE_URL}proxy/{port}/echo")
             assert proxy["server_saw_close"] == [1005, ""], proxy
@@ -126,13 +133,7 @@ def test_the_hop_is_transparent_where_jupyter_server_proxy_is_not(tmp_path, chro
             # the client page through the hop: its WebSocket URL is relative to the page
             page_url = kernel_exec(page, "print(server.page_url)").strip()
             assert page_url == f"{BASE_URL}wslab/{port}/"
-            client = ctx.new_page()
-            client.goto(origin + page_url, timeout=30_000)
-            client.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
-            client.locator("#messageInput").fill("from the client page")
-            client.locator("#sendButton").click()
-            client.locator("#log li[data-kind=received]", has_text="from the client page") \
-                .wait_for(timeout=30_000)
+            client = client_page_echoes(ctx, origin + page_url, "from the client page")
             client.close()
 
             # Chromium's own frames, as they arrive in the kernel (through the hop, a Tap)

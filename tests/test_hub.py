@@ -23,12 +23,12 @@ import shutil
 
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, client_page_echoes
 from tests.conftest import CHROMIUM, artifact_dir, need, wait_until
 from tests.hub import hub_binary, jupyterhub, log_in, proxy_command
 from tests.jupyterlab import kernel_exec, run_notebook
 from tests.test_hop_browser import NOTEBOOK as HOP_NOTEBOOK
-from tests.test_hop_browser import browser_round, write_notebook
+from tests.test_hop_browser import both_rounds, write_notebook
 from tests.test_jupyter_base_url import Refusals
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyterhub")]
@@ -51,6 +51,12 @@ def student(tmp_path_factory, installed_wslab):
         yield hub, ctx, tmp, installed
 
 
+def _log_in_and_run(page, hub: str, notebook: str, *, skip_last: bool = False) -> None:  # noqa: ANN001
+    """The student logs in (or is already) and runs ``notebook`` in their JupyterLab."""
+    log_in(page, hub, USER)
+    run_notebook(page, f"{hub}/user/{USER}", notebook, skip_last=skip_last, timeout_ms=180_000)
+
+
 def _failed(exc: Exception, page, shot: pathlib.Path, tmp: pathlib.Path) -> AssertionError:
     page.screenshot(path=str(shot))
     log = (tmp / "jupyterhub.log").read_text()[-3000:]
@@ -63,9 +69,7 @@ def test_browser_client_echoes_through_a_real_jupyterhub(student, tmp_path):
     refusals = Refusals(ctx, hub)
     page = ctx.new_page()
     try:
-        log_in(page, hub, USER)
-        run_notebook(page, f"{hub}/user/{USER}", f"wslab/{NOTEBOOK}", skip_last=True,
-                     timeout_ms=180_000)
+        _log_in_and_run(page, hub, f"wslab/{NOTEBOOK}", skip_last=True)
         facts = json.loads(kernel_exec(page, (
             "import json, os, sys\n"
             "print(json.dumps({'prefix': os.environ.get('JUPYTERHUB_SERVICE_PREFIX'),"
@@ -100,24 +104,12 @@ def test_browser_client_echoes_through_a_real_jupyterhub(student, tmp_path):
                   " if e.extra.get('path') == '/echo']))"))
         assert hub in origins, origins
         # the client page, through the hub
-        client = ctx.new_page()
-        client.goto(hub + facts["page"], timeout=60_000)
-        client.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
-        client.locator("#messageInput").fill("page through the hub")
-        client.locator("#sendButton").click()
-        client.locator("#log li[data-kind=received]", has_text="page through the hub") \
-            .wait_for(timeout=30_000)
+        client_page_echoes(ctx, hub + facts["page"], "page through the hub")
         # classroom(host="jupyter"): the join link goes through the hub
         join = kernel_exec(page, "room = wslab.classroom(host='jupyter', port=0)\n"
                                  "print(room.join_url)").strip()
         assert join.startswith(f"/user/{USER}/wslab/") and "wslab_token=" in join
-        student = ctx.new_page()
-        student.goto(hub + join, timeout=60_000)
-        student.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
-        student.locator("#messageInput").fill("a student says hi")
-        student.locator("#sendButton").click()
-        student.locator("#log li[data-kind=received]", has_text="a student says hi") \
-            .wait_for(timeout=30_000)
+        client_page_echoes(ctx, hub + join, "a student says hi")
         assert refusals.refused == [], refusals.refused
         page.screenshot(path=str(shot))
         kernel_exec(page, "wslab.stop_all()")
@@ -133,15 +125,10 @@ def test_close_codes_and_the_subprotocol_survive_a_real_jupyterhub(student, tmp_
     refusals = Refusals(ctx, hub)
     page = ctx.new_page()
     try:
-        log_in(page, hub, USER)
-        run_notebook(page, f"{hub}/user/{USER}", HOP_NOTEBOOK, timeout_ms=180_000)
+        _log_in_and_run(page, hub, HOP_NOTEBOOK)
         via, port = kernel_exec(page, "print(public_url.route().via, server.port)").split()
         assert via == "wslab"
-        proxy = browser_round(page, "jsp", "public_url.for_browser(server.url, "
-                                           "via='jupyter-server-proxy')")
-        hop = browser_round(page, "hop", "server")
-        (artifact_dir() / "hop_hub.json").write_text(
-            json.dumps({"jupyter-server-proxy": proxy, "wslab hop": hop}, indent=1))
+        proxy, hop = both_rounds(page, "hop_hub.json")
         # behind the hub too, jupyter-server-proxy loses what the hop keeps
         assert proxy["server_saw_close"] == proxy["browser_saw_close"] == [1005, ""], proxy
         assert (proxy["protocol"], proxy["server_chose"], proxy["extensions"]) == \

@@ -17,7 +17,7 @@ import shutil
 import nbformat
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, client_page_echoes
 from tests.conftest import artifact_dir, wait_until
 from tests.jupyterlab import HOP_EXTENSION, jupyterlab, kernel_exec, run_notebook
 
@@ -123,15 +123,9 @@ def test_browser_features_work_through_a_base_url_jupyter_server(tmp_path, chrom
             assert closes and closes[0]["code"] == 1000 and closes[0]["wasClean"] is True
 
             # The client page, its app heartbeat, and the chat, each through the proxy
-            client = ctx.new_page()
-            client.goto(origin + page_url, timeout=30_000)
-            client.locator("#readyState[data-state='1']").wait_for(timeout=30_000)
+            client = client_page_echoes(ctx, origin + page_url, "from the client page")
             assert client.locator("#url").input_value() == \
                 f"{origin.replace('http', 'ws', 1)}{page_url}echo"
-            client.locator("#messageInput").fill("from the client page")
-            client.locator("#sendButton").click()
-            client.locator("#log li[data-kind=received]", has_text="from the client page") \
-                .wait_for(timeout=30_000)
             client.locator("#appPingButton").click()
             client.locator("#log li[data-kind=pong]", has_text="round trip").wait_for(
                 timeout=30_000)
