@@ -7,8 +7,7 @@ PORT   ?= 8888
 # timers and child processes, not the CPU, so more workers than cores pays (measured on 2
 # cores: the fast tests 380 s serially, 167 s with 4 workers, 123 s with 6, the CPU then
 # busy).  The slow ones (notebooks, JupyterLab, Chromium) keep 2 cores busy with 3 workers.
-# JOBS=0 runs them in this process.  The slow run keeps an `xdist_group` (tests sharing one
-# JupyterHub) on one worker.
+# JOBS=0 runs them in this process.
 JOBS      ?= 6
 SLOW_JOBS ?= 3
 # JupyterLab refuses to run as root unless told; containers often are root.
@@ -46,7 +45,7 @@ lab: $(VENV)/.installed-run
 # soak, bench, packaging).  What cannot be installed without root is reported first, with the
 # apt line that brings it; under CI=true a missing program fails the run there.
 test: system-check check
-	$(BIN)/python -m pytest -m slow -n $(SLOW_JOBS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow -n $(SLOW_JOBS) --durations=15 $(PYTEST_ARGS)
 
 # The npm packages, when npm exists (no root needed); a failure is reported by system-check.
 node-peers:

@@ -9,7 +9,9 @@
 
 The single-user server runs from wslab's wheel installed in a fresh venv (tests/wheelenv.py),
 and README's ``Spawner.cmd`` put the course into the student's ``~/wslab`` as it started.
-Both tests share one hub and one student server (``xdist_group``: the same worker).
+One test, one hub and one student server for both parts (a JupyterHub and a single-user
+server take about 100 s to start on 2 cores; pytest-xdist's ``loadgroup`` no longer keeps
+two tests on one worker with pytest 9.2, pytest-xdist issue #1386).
 
 Chromium may reach the hub's public address only (Playwright refuses everything else), as a
 student's laptop reaches a hub and nothing behind it.
@@ -31,12 +33,12 @@ from tests.test_hop_browser import NOTEBOOK as HOP_NOTEBOOK
 from tests.test_hop_browser import both_rounds, write_notebook
 from tests.test_jupyter_base_url import Refusals
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyterhub")]
+pytestmark = pytest.mark.browser
 NOTEBOOK = "03_echo_server_and_client.ipynb"
 USER = "alice"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def student(tmp_path_factory, installed_wslab):
     """(hub URL, Chromium context, the hub's folder, the installed environment)."""
     need(pathlib.Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
@@ -63,7 +65,14 @@ def _failed(exc: Exception, page, shot: pathlib.Path, tmp: pathlib.Path) -> Asse
     return AssertionError(f"{exc}\nscreenshot: {shot}\nhub log tail:\n{log}")
 
 
-def test_browser_client_echoes_through_a_real_jupyterhub(student, tmp_path):
+@pytest.mark.timeout(1200)  # setting up took 414 s with two CPU hogs (the wheel and its venvs)
+def test_a_student_on_a_real_jupyterhub(student, tmp_path):
+    """Both parts below, in this order, on one hub."""
+    _browser_client_echoes(student, tmp_path)
+    _close_codes_and_the_subprotocol_survive(student, tmp_path)
+
+
+def _browser_client_echoes(student, tmp_path: pathlib.Path) -> None:  # noqa: ANN001
     hub, ctx, tmp, installed = student
     shot = tmp_path / "jupyterhub_03.png"
     refusals = Refusals(ctx, hub)
@@ -119,7 +128,7 @@ def test_browser_client_echoes_through_a_real_jupyterhub(student, tmp_path):
         shutil.copy(shot, artifact_dir() / shot.name) if shot.exists() else None
 
 
-def test_close_codes_and_the_subprotocol_survive_a_real_jupyterhub(student, tmp_path):
+def _close_codes_and_the_subprotocol_survive(student, tmp_path: pathlib.Path) -> None:  # noqa: ANN001
     hub, ctx, tmp, _installed = student
     shot = tmp_path / "hop_hub.png"
     refusals = Refusals(ctx, hub)
