@@ -19,9 +19,12 @@ student's laptop reaches a hub and nothing behind it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import shutil
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -53,16 +56,29 @@ def student(tmp_path_factory, installed_wslab):
         yield hub, ctx, tmp, installed
 
 
-def _log_in_and_run(page, hub: str, notebook: str, *, skip_last: bool = False) -> None:  # noqa: ANN001
-    """The student logs in (or is already) and runs ``notebook`` in their JupyterLab."""
-    log_in(page, hub, USER)
-    run_notebook(page, f"{hub}/user/{USER}", notebook, skip_last=skip_last, timeout_ms=180_000)
-
-
-def _failed(exc: Exception, page, shot: pathlib.Path, tmp: pathlib.Path) -> AssertionError:
-    page.screenshot(path=str(shot))
-    log = (tmp / "jupyterhub.log").read_text()[-3000:]
-    return AssertionError(f"{exc}\nscreenshot: {shot}\nhub log tail:\n{log}")
+@contextlib.contextmanager
+def _as_student(student, shot: pathlib.Path, notebook: str, *,  # noqa: ANN001
+                skip_last: bool = False) -> Iterator[Any]:
+    """A page on which the student is logged in (or already was) and has run ``notebook``;
+    at the end no request went anywhere but the hub, the screen is saved as ``shot`` and what
+    the notebook started is stopped.  A failure says where, with the hub's log."""
+    hub, ctx, tmp, _installed = student
+    refusals = Refusals(ctx, hub)
+    page = ctx.new_page()
+    try:
+        log_in(page, hub, USER)
+        run_notebook(page, f"{hub}/user/{USER}", notebook, skip_last=skip_last,
+                     timeout_ms=180_000)
+        yield page
+        assert refusals.refused == [], refusals.refused
+        page.screenshot(path=str(shot))
+        kernel_exec(page, "wslab.stop_all()")
+    except Exception as exc:
+        page.screenshot(path=str(shot))
+        log = (tmp / "jupyterhub.log").read_text()[-3000:]
+        raise AssertionError(f"{exc}\nscreenshot: {shot}\nhub log tail:\n{log}") from exc
+    finally:
+        shutil.copy(shot, artifact_dir() / shot.name) if shot.exists() else None
 
 
 @pytest.mark.timeout(1200)  # setting up took 414 s with two CPU hogs (the wheel and its venvs)
@@ -73,12 +89,9 @@ def test_a_student_on_a_real_jupyterhub(student, tmp_path):
 
 
 def _browser_client_echoes(student, tmp_path: pathlib.Path) -> None:  # noqa: ANN001
-    hub, ctx, tmp, installed = student
-    shot = tmp_path / "jupyterhub_03.png"
-    refusals = Refusals(ctx, hub)
-    page = ctx.new_page()
-    try:
-        _log_in_and_run(page, hub, f"wslab/{NOTEBOOK}", skip_last=True)
+    hub, ctx, _tmp, installed = student
+    with _as_student(student, tmp_path / "jupyterhub_03.png", f"wslab/{NOTEBOOK}",
+                     skip_last=True) as page:
         facts = json.loads(kernel_exec(page, (
             "import json, os, sys\n"
             "print(json.dumps({'prefix': os.environ.get('JUPYTERHUB_SERVICE_PREFIX'),"
@@ -119,22 +132,11 @@ def _browser_client_echoes(student, tmp_path: pathlib.Path) -> None:  # noqa: AN
                                  "print(room.join_url)").strip()
         assert join.startswith(f"/user/{USER}/wslab/") and "wslab_token=" in join
         client_page_echoes(ctx, hub + join, "a student says hi")
-        assert refusals.refused == [], refusals.refused
-        page.screenshot(path=str(shot))
-        kernel_exec(page, "wslab.stop_all()")
-    except Exception as exc:
-        raise _failed(exc, page, shot, tmp) from exc
-    finally:
-        shutil.copy(shot, artifact_dir() / shot.name) if shot.exists() else None
 
 
 def _close_codes_and_the_subprotocol_survive(student, tmp_path: pathlib.Path) -> None:  # noqa: ANN001
-    hub, ctx, tmp, _installed = student
-    shot = tmp_path / "hop_hub.png"
-    refusals = Refusals(ctx, hub)
-    page = ctx.new_page()
-    try:
-        _log_in_and_run(page, hub, HOP_NOTEBOOK)
+    hub = student[0]
+    with _as_student(student, tmp_path / "hop_hub.png", HOP_NOTEBOOK) as page:
         via, port = kernel_exec(page, "print(public_url.route().via, server.port)").split()
         assert via == "wslab"
         proxy, hop = both_rounds(page, "hop_hub.json")
@@ -152,10 +154,3 @@ def _close_codes_and_the_subprotocol_survive(student, tmp_path: pathlib.Path) ->
             page, "print(json.dumps([e.extra.get('origin') for e in "
                   "server.events.of('open')]))"))
         assert origins and set(origins) == {hub}, origins
-        assert refusals.refused == [], refusals.refused
-        kernel_exec(page, "wslab.stop_all()")
-        page.screenshot(path=str(shot))
-    except Exception as exc:
-        raise _failed(exc, page, shot, tmp) from exc
-    finally:
-        shutil.copy(shot, artifact_dir() / shot.name) if shot.exists() else None

@@ -64,15 +64,17 @@ def test_churn_2000_connect_disconnect_cycles_returns_to_baseline():
             warm.send("w")
             warm.recv()
         wait_until(lambda: not server.clients)
-        fds, threads, tasks = _fds(), threading.active_count(), _tasks()
+        fds, threads, tasks = _fds(), set(threading.enumerate()), _tasks()
         for i in range(2000):
             c = wslab.connect(server.url)
             if i % 100 == 0:
                 c.send("x")
                 assert c.recv() == "x"
             c.close()
-        wait_until(lambda: not server.clients and _fds() <= fds and _tasks() <= tasks)
-        assert threading.active_count() == threads
+        wait_until(lambda: not server.clients and _fds() <= fds and _tasks() <= tasks, 30,
+                   what=f"clients gone, at most {fds} descriptors and {tasks} tasks")
+        # no thread the churn started is left (a thread of an earlier test may end meanwhile)
+        assert set(threading.enumerate()) - threads == set()
         assert len(server.events.of("open")) == 2000 or server.event_log.total > 4000
     finally:
         server.stop()

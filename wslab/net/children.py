@@ -148,8 +148,7 @@ class Child:
         except OSError as exc:
             raise ServerStartError(f"cannot start {what} ({self.argv[0]}): {exc}") from exc
         self.pid = self.proc.pid
-        self._threads: list[threading.Thread] = []
-        self._streams: list[IO[bytes]] = []  # the one each thread reads
+        self._readers: list[tuple[threading.Thread, IO[bytes]]] = []  # each with its pipe
         assert self.proc.stdout is not None
         if merge_stderr:  # everything it prints is its log
             self._drainer = self._thread(self._drain, self.proc.stdout, "output")
@@ -164,8 +163,7 @@ class Child:
         t = threading.Thread(target=target, args=(stream,), daemon=True,
                              name=f"wslab-child-{self.pid}-{label}")
         t.start()
-        self._threads.append(t)
-        self._streams.append(stream)
+        self._readers.append((t, stream))
         return t
 
     # --- reading -------------------------------------------------------------------
@@ -296,7 +294,7 @@ class Child:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self._stopping.set()
         self._close_stdin()
-        for t, stream in zip(self._threads, self._streams, strict=True):
+        for t, stream in self._readers:
             if t is not threading.current_thread():
                 t.join(timeout)  # it ends at EOF, now that the group is gone
             # closing a stream another thread still reads would wait for that read

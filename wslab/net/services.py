@@ -85,20 +85,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     machine with many clients does, and the child then fails with "Address already in use").
     Below the range only another explicit choice can take it.
     """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     low = _ephemeral_low()
     first = max(1024, low - _PICK_SPAN)
     rng = secrets.SystemRandom()
     for _ in range(_PICK_TRIES):
         port = rng.randrange(first, low)
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                           socket.SOCK_STREAM) as s:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
             return port
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                       socket.SOCK_STREAM) as s:  # everything below is taken: any free one
+    with socket.socket(family, socket.SOCK_STREAM) as s:  # everything below is taken
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

@@ -151,15 +151,11 @@ class LabSocket(tornado.websocket.WebSocketHandler):
             return self.finish(reason)
         if self.lab.compression:
             self._choose_deflate_offer()
-        # What Tornado's own get() checks (Upgrade, Connection, Origin) was checked above by
-        # wslab's rules; its get() would also keep the request's headers in a local for the
-        # connection's whole life.
+        # What Tornado's own get() checks (Upgrade, Connection, Origin, the version) was
+        # checked above by wslab's rules; its get() would also keep the request's headers in
+        # a local for the connection's whole life.
         self.open_args, self.open_kwargs = args, kwargs
         protocol = self.ws_connection = self.get_websocket_protocol()
-        if protocol is None:  # not version 13 (refused above already): as Tornado answers
-            self.set_status(426, "Upgrade Required")
-            self.set_header("Sec-WebSocket-Version", "13")
-            return self.finish()
         return protocol.accept_connection(self)
 
     def _check_request(self) -> tuple[Any, ...] | None:
@@ -223,11 +219,10 @@ class LabSocket(tornado.websocket.WebSocketHandler):
     def get_compression_options(self) -> dict[str, Any] | None:
         return {} if self.lab.compression else None
 
-    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
-        if self.request.headers.get("Sec-WebSocket-Version") != "13":
-            return None  # Tornado answers 426 Upgrade Required with Sec-WebSocket-Version: 13
+    def get_websocket_protocol(self) -> LabProtocol:
+        # Version 13 only: a request for another was refused with 426 by _check_request.
         # One parameter object per set of values, shared by the connections (Tornado only
-        # reads it): an idle connection carries no copy of its own (issue 26, memory).
+        # reads it): an idle connection carries no copy of its own.
         key = (self.ping_interval, self.ping_timeout, self.max_message_size,
                self.lab.compression)
         params = _SHARED_PARAMS.get(key)
