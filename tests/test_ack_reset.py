@@ -6,6 +6,9 @@ restarts below a number already handed out, and missed events are reported ``los
 from __future__ import annotations
 
 import json
+import signal
+
+import pytest
 
 import wslab
 from tests.conftest import wait_until
@@ -76,8 +79,8 @@ def test_open_ack_connections_are_closed_with_1012_on_a_reset(redis_server):
             assert _welcome(client)["new"] is True
         redis_server.kill()
         redis_server.restart()
-        # the first command after the restart fails (its connection died: 1013); the next
-        # one finds the new Redis without our epoch: every /ack connection hears of it
+        # the first command after the restart (sent again on a fresh connection) finds the
+        # new Redis without our epoch: every /ack connection hears of it
         first.send(json.dumps({"op": "msg", "seq": 1, "data": "?"}))
         wait_until(lambda: second.close_code is not None, what="the other client is closed")
         assert (second.close_code, second.close_reason) == (1012, RESET_REASON)
@@ -85,6 +88,33 @@ def test_open_ack_connections_are_closed_with_1012_on_a_reset(redis_server):
     finally:
         first.close()
         second.close()
+        a.stop()
+
+
+def test_a_dead_connection_is_retried_once_and_a_stalled_command_never(redis_server):
+    """The same on every supported redis-py (5.0 retries nothing by default, 6+ retries
+    timeouts too): after a restart a pooled connection's command is sent again on a fresh
+    one; a command that timed out in a stall is not, or it would run twice."""
+    a = wslab.serve(name="xo-retry", backplane=redis_server.url)
+    try:
+        assert a.ack_broadcast({"n": 1}) == 1
+        redis_server.kill()
+        redis_server.restart()
+        with pytest.raises(ValueError, match="no /ack session"):   # not ConnectionError
+            a.backplane.session("nobody")
+        with pytest.raises(wslab.net.backplane.BackplaneUnavailable):
+            a.ack_broadcast({"n": "reset"})                   # the reset is loud, once
+        assert a.ack_broadcast({"n": 2}) == 2                 # numbering resumes above 1
+
+        redis_server.signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(wslab.net.backplane.BackplaneUnavailable):
+                a.ack_broadcast({"n": "stalled"})            # times out (socket_timeout)
+        finally:
+            redis_server.signal(signal.SIGCONT)
+        # the stalled script ran once when Redis woke, before this one: 3 is its number
+        assert a.ack_broadcast({"n": 4}) == 4
+    finally:
         a.stop()
 
 

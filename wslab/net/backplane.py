@@ -50,6 +50,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import redis.asyncio as aredis
+from redis import exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
 
 from ..protocol import bus
 from ..protocol.ack import AckLimits, AckStoreUnavailable, SessionView, event_message
@@ -150,14 +153,32 @@ class Backplane:
         self._subscribed = asyncio.Event()
         self._reported: dict[str, tuple[float, int]] = {}  # kind -> (last report, unreported)
 
-    def _client(self) -> aredis.Redis:
+    def _client(self, *, retry: bool) -> aredis.Redis:
+        """A Redis client; with ``retry``, a command is sent once more, and only after its
+        connection broke.
+
+        The retry is fixed here rather than left to redis-py, whose default changed (none
+        in 5.0, three on errors and timeouts in 6+).  The command client retries: after a
+        Redis restart the first command of each pooled connection meets a closed socket
+        and goes again on a fresh one.  A timeout is never retried: during a stall the
+        command may run later, and running a numbering script twice would deliver an event
+        twice.  The subscriber's client never retries: a subscription redis-py renewed on
+        its own would hide the gap in which publications were missed, which only
+        :meth:`_recover` fills.
+        """
+        if retry:
+            policy = Retry(ExponentialBackoff(cap=0.2, base=0.02), 1,
+                           supported_errors=(rexc.ConnectionError,))
+        else:
+            policy = Retry(NoBackoff(), 0)
         return aredis.Redis.from_url(self._redis_url, socket_connect_timeout=2,
-                                     socket_timeout=5)
+                                     socket_timeout=5, retry=policy,
+                                     retry_on_error=[rexc.ConnectionError] if retry else [])
 
     # --- life cycle (lab loop) ------------------------------------------------------------
     async def astart(self, timeout: float = 5.0) -> None:
         """Connect and subscribe; a Redis that cannot be reached is a clear error here."""
-        self._cmd = cmd = self._client()
+        self._cmd = cmd = self._client(retry=True)
         try:
             await asyncio.wait_for(cmd.ping(), timeout)
         except (*_ERRORS, asyncio.TimeoutError) as exc:
@@ -244,7 +265,7 @@ class Backplane:
     async def _subscriber(self) -> None:
         delay = 0.05
         while self.state != "stopped":
-            client = self._client()
+            client = self._client(retry=False)
             ps = client.pubsub()
             try:
                 await ps.subscribe(self.channel)

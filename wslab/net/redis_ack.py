@@ -253,6 +253,12 @@ redis.call('PUBLISH', KEYS[1], '{"k":"e","s":' .. seq .. ',"d":' .. ARGV[3] .. '
 return seq
 """
 
+# Read one session at once (no write, so no epoch guard).  ARGV: prefix, sid
+_SESSION_LUA = """
+return {redis.call('HGETALL', ARGV[1] .. 'session:' .. ARGV[2]),
+        redis.call('LRANGE', ARGV[1] .. 'delivered:' .. ARGV[2], 0, -1)}
+"""
+
 
 class RedisAckStore:
     """The ``/ack`` sessions and numbered events of every server on one Redis (lab loop).
@@ -288,6 +294,7 @@ class RedisAckStore:
         self._expire = cmd.register_script(_EXPIRE_LUA)
         self._event = cmd.register_script(_EVENT_LUA)
         self._epoch = cmd.register_script(_EPOCH_LUA)
+        self._read_session = cmd.register_script(_SESSION_LUA)
 
     @property
     def _ttl_ms(self) -> int:
@@ -375,10 +382,10 @@ class RedisAckStore:
         return int(await self.redis.get(self.prefix + "seq") or 0)
 
     async def session(self, sid: str) -> SessionView | None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hgetall(self.prefix + "session:" + sid)
-        pipe.lrange(self.prefix + "delivered:" + sid, 0, -1)
-        fields, delivered = await pipe.execute()
+        # one script, not a pipeline: one command, so a dead connection is retried (redis-py
+        # 5.0 never retries a pipeline)
+        flat, delivered = await self._read_session(args=[self.prefix, sid])
+        fields = dict(zip(flat[::2], flat[1::2]))
         if not fields:
             return None
         return SessionView(sid, int(fields.get(b"expected", 1)),
