@@ -385,7 +385,7 @@ class RedisAckStore:
         # one script, not a pipeline: one command, so a dead connection is retried (redis-py
         # 5.0 never retries a pipeline)
         flat, delivered = await self._read_session(args=[self.prefix, sid])
-        fields = dict(zip(flat[::2], flat[1::2]))
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         if not fields:
             return None
         return SessionView(sid, int(fields.get(b"expected", 1)),
