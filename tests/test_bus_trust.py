@@ -161,7 +161,8 @@ def test_a_task_that_ends_is_reported_and_restarted(redis_server):
         return 1
 
     host = RelayHost(name="sup", broadcast=lambda m, p: 0, publish=lambda c, d, s: 0,
-                     ack_event=ack_event, record=lambda what, extra: records.append((what, extra)))
+                     ack_event=ack_event, ack_missed=lambda first, last: 0,
+                     record=lambda what, extra: records.append((what, extra)))
     bp = Backplane(host, redis_server.url)
     lab.run(bp.astart())
     try:

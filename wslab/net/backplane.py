@@ -19,14 +19,16 @@ pub/sub *backplane*, and this module is that answer built on Redis:
   ANY process; numbered events are published on the bus by the script that numbers
   them.  Each server delivers events in number order and fills any gap from the
   replay stream, so exactly-once holds through a process restart and through a
-  lost subscription.
+  lost subscription; an event gone from the stream is reported lost to the clients
+  waiting for it, never skipped.
 
 The backplane is the server's :class:`~wslab.net.relay.Relay` and reaches
 the server only through its :class:`~wslab.net.relay.RelayHost`.
 
 Everything runs on the lab loop with ``redis.asyncio`` (never a blocking call);
 the ``redis`` package is imported only when a server is given a backplane.
-State changes (``connected``, ``lost``, ``recovered``, ``task_ended``) and dropped
+State changes (``connected``, ``lost``, ``recovered``, ``task_ended``), events gone
+from the stream before they were read (``missed``) and dropped
 bus messages (``rejected``, one per kind per :data:`REPORT_INTERVAL`) are
 ``backplane`` events in ``server.events``.  The bus is a trust boundary: every
 message is checked by :func:`wslab.protocol.bus.open_envelope` (a schema, and an
@@ -112,6 +114,7 @@ class BackplaneStats:
     own_skipped: int = 0    # our own messages coming back from the bus (ignored)
     events: int = 0         # numbered /ack events delivered to local clients' queue
     gap_filled: int = 0     # /ack events fetched from the stream after a gap
+    missed: int = 0         # /ack events gone from the stream before this server read them
     dropped: int = 0        # not relayed: Redis was away (or the outbox overflowed)
     lost: int = 0           # times the connection to Redis was lost
     recovered: int = 0      # times it came back
@@ -461,10 +464,25 @@ class Backplane:
             return
         first = self._ack_seen + 1
         for s, d in await self._range(first, target):
+            if s > self._ack_seen + 1:
+                self._missed(self._ack_seen + 1, s - 1)
             if s > self._ack_seen:
                 if s > first:
                     self.stats.gap_filled += 1
                 self._deliver_event(s, d)
+
+    def _missed(self, first: int, last: int) -> None:
+        """Events ``first``..``last`` are not in the stream, but a later one is: they are
+        gone (Redis restarted empty before this server read them, or the stream trimmed
+        them) and no server can deliver them now.  The clients waiting for them are told
+        (the host closes their ``/ack`` connections, and the welcome after the reconnect
+        counts them lost); never skipped in silence.  A number above the newest kept event
+        is not a gap: it may not exist yet (a hint is not proof)."""
+        self.stats.missed += last - first + 1
+        closed = self.host.ack_missed(first, last)
+        self._record("missed", first=first, last=last, closed=closed,
+                     effect="the /ack clients waiting for them reconnect and are told "
+                            "how many events they lost")
 
     async def _range(self, first: int, last: int) -> list[tuple[int, str]]:
         return await self.ack_store().events(first, last)

@@ -38,6 +38,7 @@ class RelayHost:
     broadcast: Callable[[str | bytes, str | None], int]
     publish: Callable[[str, Any, int | None], int]
     ack_event: Callable[[int, str], int]
+    ack_missed: Callable[[int, int], int]
     record: Callable[[str, dict[str, Any]], None]
 
 

@@ -19,7 +19,11 @@ server -> client
 Each session's messages are delivered exactly once and in order (a duplicate,
 resent after a reconnect, is acknowledged again but not delivered; a gap is not
 acknowledged); broadcasts a client missed are replayed from a bounded buffer and
-what fell out of it is reported as ``lost``, never silently skipped.
+what fell out of it is reported as ``lost``, never silently skipped.  A server that
+finds a numbered event it can no longer deliver live (it never reached it: gone from
+a shared store, say, before it was read) closes the connections still waiting for
+it with 1012 and :data:`GAP_REASON`; their hello after the reconnect gets the
+``welcome`` that counts it in ``lost``.
 
 This module holds every rule of the protocol: the parsing and validation of a
 client's messages, the bounds (:class:`AckLimits`), the replies, and which
@@ -39,7 +43,7 @@ from typing import Any, Protocol
 
 from .errors import WSLabError
 
-__all__ = ["RESET_REASON", "SESSION_ID_CHARS", "SEQ_MAX", "AckConnState", "AckError",
+__all__ = ["GAP_REASON", "RESET_REASON", "SESSION_ID_CHARS", "SEQ_MAX", "AckConnState", "AckError",
            "AckLimits", "AckProtocol", "AckStore", "AckStoreReset", "AckStoreUnavailable",
            "Delivery", "Hello", "Msg", "Opened", "SessionView", "SessionsFull", "ack_reply",
            "check_event_id", "error_reply", "event_message", "parse_message", "welcome_reply"]
@@ -67,6 +71,11 @@ class AckStoreUnavailable(WSLabError):
 #: the close reason (with code 1012) of every ``/ack`` connection of a server whose store
 #: was reset: its sessions and unreplayed events are gone, a client starts its session over
 RESET_REASON = "ack state reset: sessions and events lost"
+
+#: the close reason (with code 1012) of the ``/ack`` connections that still need an event
+#: this server cannot send live: the session stands, and the welcome after the reconnect
+#: says how many events were lost
+GAP_REASON = "events missed: reconnect to hear how many"
 
 
 class AckStoreReset(AckStoreUnavailable):
@@ -362,6 +371,13 @@ class AckProtocol:
                 out.append(text)
         state.last_event = last
         return out
+
+    @staticmethod
+    def waits_for(state: AckConnState, seq: int) -> bool:
+        """Whether the connection said (or is saying) hello and was not sent event ``seq``
+        or a later one: if ``seq`` cannot be sent live, only a new welcome can report it."""
+        return (state.syncing is not None or state.session is not None) \
+            and state.last_event < seq
 
     def event_for(self, state: AckConnState, seq: int, text: str) -> str | None:
         """The event message to send this connection now, or None: events go to

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ...protocol.ack import (
+    GAP_REASON,
     RESET_REASON,
     AckConnState,
     AckLimits,
@@ -324,6 +325,19 @@ class AckRoute:
         for peer, _ in conns:
             peer.close(1012, RESET_REASON)
         return True
+
+    def events_missed(self, first: int, last: int) -> int:
+        """Events ``first``..``last`` will never be sent live: close (1012,
+        :data:`~wslab.protocol.ack.GAP_REASON`) every connection still waiting for them, so
+        its client reconnects and the welcome counts what it lost; how many were closed."""
+        waiting = [peer for peer, state in self._conns.values()
+                   if self.protocol.waits_for(state, first)]
+        self._record("error", None, 1012, f"/ack: event(s) {first}-{last} cannot be sent "
+                     f"live; closing {len(waiting)} connection(s) waiting for them")
+        for peer in waiting:
+            self.forget(peer)  # no event is sent to it any more; its session stays
+            peer.close(1012, GAP_REASON)
+        return len(waiting)
 
     def forget(self, peer: AckPeer) -> None:
         """``peer`` closed: its session may expire (a store away now: it expires later)."""

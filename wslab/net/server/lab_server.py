@@ -258,7 +258,8 @@ class LabServer(ServerURLs):
             broadcast=lambda message, path: self._broadcast_now(message, path, relay=False),
             publish=lambda channel, data, sender: self.pubsub.publish(
                 channel, data, self._send_now_to, sender=sender, relay=False),
-            ack_event=self.ack_route.deliver_event, record=self._record_backplane)
+            ack_event=self.ack_route.deliver_event, ack_missed=self.ack_route.events_missed,
+            record=self._record_backplane)
         if self.backplane_url is None:
             return LocalRelay(host, self.ack)
         from ..backplane import Backplane  # imports redis: only for a server that uses it

@@ -1,0 +1,66 @@
+"""An /ack event a server can no longer deliver is reported lost, never skipped, with a
+real redis-server.
+
+Events reach a server through Redis' stream.  If a number is gone from it before the
+server read it (Redis restarted empty between another server's read and this one's, or
+the stream trimmed it), the server closes the ``/ack`` connections waiting for it with
+1012 and GAP_REASON; the client reconnects and its welcome counts the loss.  Here the gap
+is made directly: the counter is raised past a number that never enters the stream.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+import wslab
+from tests.conftest import backplane_events, wait_until
+from wslab.protocol.ack import GAP_REASON
+
+
+def _stats(server) -> dict:
+    bp = server.backplane
+    return bp if isinstance(bp, dict) else bp.snapshot()
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["in-kernel", "process"])
+def test_an_event_gone_from_the_stream_is_reported_lost(redis_server, process):
+    a = wslab.serve(name="gap", process=process, backplane=redis_server.url)
+    rc = wslab.ReconnectingClient(a.ack_url, initial_delay=0.05, max_delay=0.2, seed=7)
+    raw = redis.Redis.from_url(redis_server.url, socket_timeout=5)
+    try:
+        wait_until(lambda: rc.phase == "open", what="rc open")
+        assert [a.ack_broadcast({"n": i}) for i in (1, 2, 3)] == [1, 2, 3]
+        assert [rc.recv(5) for _ in range(3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+        rc.send("before")
+        rc.flush(10)
+
+        assert raw.incr("wslab:ack:seq") == 4      # number 4: taken, never in the stream
+        assert a.ack_broadcast({"n": 5}) == 5
+
+        wait_until(lambda: rc.stats.events_lost == 1, what="the client hears of event 4")
+        assert rc.recv(10) == {"n": 5}             # replayed in the welcome, once
+        closes = [e for e in rc.events if e.kind == "closed"]
+        assert [(e.code, e.detail) for e in closes] == [(1012, GAP_REASON)]
+        assert rc.stats.resets == 0 and rc.stats.duplicate_events == 0
+        stats = _stats(a)
+        assert stats["missed"] == 1 and stats["ack_seen"] == 5
+        missed = backplane_events(a, "missed")
+        assert len(missed) == 1
+        assert (missed[0].extra["first"], missed[0].extra["last"]) == (4, 4)
+        assert missed[0].extra["closed"] == 1
+
+        rc.send("after")                           # the session survived the close
+        rc.flush(10)
+        assert rc.stats.acked == 2 and rc.pending == 0
+
+        # A hint above the newest event is no proof of a gap: nothing is closed.
+        raw.publish("wslab:bus", b'{"k":"e","s":9}')
+        assert a.ack_broadcast({"n": 6}) == 6
+        assert rc.recv(10) == {"n": 6}
+        assert [e.kind for e in rc.events].count("closed") == 1
+        assert _stats(a)["missed"] == 1
+    finally:
+        raw.close()
+        rc.stop()
+        a.stop()
