@@ -15,7 +15,7 @@ import redis
 
 import wslab
 from tests.conftest import backplane_events, wait_until
-from wslab.protocol.ack import GAP_REASON
+from wslab.protocol.ack import GAP_REASON, AckConnState, AckProtocol
 
 
 def _stats(server) -> dict:
@@ -64,3 +64,45 @@ def test_an_event_gone_from_the_stream_is_reported_lost(redis_server, process):
         raw.close()
         rc.stop()
         a.stop()
+
+
+def test_numbers_delivered_before_a_redis_reset_are_not_missed_again(redis_server):
+    """A restarted Redis has no counter until a server adopts it, so a server that
+    resubscribes first reads 0 and lowers its mark; the numbers it delivered before are
+    not a gap, and nobody is closed for them."""
+    a = wslab.serve(name="gap-reset", backplane=redis_server.url)
+    rc = wslab.ReconnectingClient(a.ack_url, initial_delay=0.05, max_delay=0.2, seed=8)
+    try:
+        wait_until(lambda: rc.phase == "open", what="rc open")
+        assert [a.ack_broadcast({"n": i}) for i in (1, 2, 3)] == [1, 2, 3]
+        assert [rc.recv(5) for _ in range(3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+        redis_server.kill()
+        redis_server.restart()
+        wait_until(lambda: a.backplane.stats.recovered >= 1 and a.backplane.state == "connected",
+                   what="A resubscribes to the new Redis")
+        assert a.backplane.snapshot()["ack_seen"] == 0     # the mark went back
+        numbers = []
+        for _ in range(2):                                 # the first may meet the reset
+            try:
+                numbers.append(a.ack_broadcast({"n": "after"}, id="after"))
+                break
+            except wslab.net.backplane.BackplaneUnavailable:
+                continue
+        assert numbers == [4]                              # resumes above 3
+        assert rc.recv(10) == {"n": "after"}
+        assert a.backplane.stats.missed == 0 and rc.stats.events_lost == 0
+        assert backplane_events(a, "missed") == []
+        reasons = {e.detail for e in rc.events if e.kind == "closed"}
+        assert GAP_REASON not in reasons
+    finally:
+        rc.stop()
+        a.stop()
+
+
+def test_a_connection_waits_for_an_event_until_it_was_sent_it_or_a_later_one():
+    waits = AckProtocol.waits_for
+    assert not waits(AckConnState(), 5)                    # no hello: nothing to report
+    assert waits(AckConnState(syncing=[]), 5)              # saying hello now
+    hello = AckConnState(session="s", last_event=3)
+    assert waits(hello, 4) and waits(hello, 9)
+    assert not waits(hello, 3) and not waits(hello, 2)

@@ -152,6 +152,7 @@ class Backplane:
         self._tasks: list[asyncio.Task] = []
         self._lost_at: float | None = None
         self._ack_seen: int | None = None   # highest event number handed to local clients
+        self._delivered_high = 0  # the same, never lowered (a Redis reset lowers _ack_seen)
         self._events_q: asyncio.Queue[int] = asyncio.Queue()  # event numbers known to exist
         self._subscribed = asyncio.Event()
         self._reported: dict[str, tuple[float, int]] = {}  # kind -> (last report, unreported)
@@ -477,7 +478,11 @@ class Backplane:
         them) and no server can deliver them now.  The clients waiting for them are told
         (the host closes their ``/ack`` connections, and the welcome after the reconnect
         counts them lost); never skipped in silence.  A number above the newest kept event
-        is not a gap: it may not exist yet (a hint is not proof)."""
+        is not a gap: it may not exist yet (a hint is not proof).  Numbers this server
+        delivered before a Redis reset lowered its mark are not missed again."""
+        first = max(first, self._delivered_high + 1)
+        if first > last:
+            return
         self.stats.missed += last - first + 1
         closed = self.host.ack_missed(first, last)
         self._record("missed", first=first, last=last, closed=closed,
@@ -489,6 +494,7 @@ class Backplane:
 
     def _deliver_event(self, seq: int, data_text: str) -> None:
         self._ack_seen = seq
+        self._delivered_high = max(self._delivered_high, seq)
         self.ack_store().saw(seq)  # after a Redis reset, numbering resumes above it
         self.stats.events += 1
         self.host.ack_event(seq, event_message(seq, data_text))

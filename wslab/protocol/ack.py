@@ -373,11 +373,12 @@ class AckProtocol:
         return out
 
     @staticmethod
-    def waits_for(state: AckConnState, seq: int) -> bool:
-        """Whether the connection said (or is saying) hello and was not sent event ``seq``
-        or a later one: if ``seq`` cannot be sent live, only a new welcome can report it."""
+    def waits_for(state: AckConnState, last: int) -> bool:
+        """Whether the connection said (or is saying) hello and was not sent event ``last``
+        or a later one, so it still needs a number up to ``last`` (events go out in order):
+        if those cannot be sent live, only a new welcome can report them."""
         return (state.syncing is not None or state.session is not None) \
-            and state.last_event < seq
+            and state.last_event < last
 
     def event_for(self, state: AckConnState, seq: int, text: str) -> str | None:
         """The event message to send this connection now, or None: events go to

@@ -331,7 +331,7 @@ class AckRoute:
         :data:`~wslab.protocol.ack.GAP_REASON`) every connection still waiting for them, so
         its client reconnects and the welcome counts what it lost; how many were closed."""
         waiting = [peer for peer, state in self._conns.values()
-                   if self.protocol.waits_for(state, first)]
+                   if self.protocol.waits_for(state, last)]
         self._record("error", None, 1012, f"/ack: event(s) {first}-{last} cannot be sent "
                      f"live; closing {len(waiting)} connection(s) waiting for them")
         for peer in waiting:
