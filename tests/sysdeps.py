@@ -41,6 +41,14 @@ def _program(name: str, *dirs: str) -> bool:
     return any(os.access(os.path.join(d, name), os.X_OK) for d in dirs)
 
 
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
+
+
+def _any_file(pattern: str, dirs: tuple[str, ...]) -> bool:
+    """Whether a file matching ``pattern`` is anywhere below one of ``dirs``."""
+    return any(next(Path(d).glob(f"**/{pattern}"), None) is not None for d in dirs)
+
+
 def _chromium() -> bool:
     path = os.environ.get("WSLAB_CHROMIUM", "/usr/bin/chromium")
     return os.path.isfile(path) and os.access(path, os.X_OK)
@@ -54,8 +62,7 @@ _FINDERS = {
     "node": lambda: _program("node"),
     "npm": lambda: _program("npm"),
     "ws": lambda: (NODE_CACHE / "node_modules" / "ws" / "package.json").is_file(),
-    "fonts-noto-cjk": lambda: any(Path(d).glob("**/NotoSansCJK*")
-                                  for d in ("/usr/share/fonts", "/usr/local/share/fonts")),
+    "fonts-noto-cjk": lambda: _any_file("NotoSansCJK*", FONT_DIRS),
     "configurable-http-proxy": lambda: os.access(
         NODE_CACHE / "node_modules" / ".bin" / "configurable-http-proxy", os.X_OK),
 }

@@ -55,6 +55,17 @@ def test_every_program_a_test_asks_for_is_in_the_table():
     assert all(n.apt or n.npm for n in sysdeps.NEEDS)
 
 
+def test_a_file_finder_says_absent_when_nothing_matches(tmp_path):
+    """A font is found by file name below the font folders; a folder without one (or no
+    folder at all) is 'absent', so CI installs it instead of failing later in a notebook."""
+    empty, fonts = tmp_path / "empty", tmp_path / "fonts" / "opentype" / "noto"
+    empty.mkdir()
+    fonts.mkdir(parents=True)
+    assert not sysdeps._any_file("NotoSansCJK*", (str(empty), str(tmp_path / "gone")))
+    (fonts / "NotoSansCJK-Regular.ttc").write_bytes(b"")
+    assert sysdeps._any_file("NotoSansCJK*", (str(empty), str(tmp_path / "fonts")))
+
+
 def test_make_installs_the_npm_packages_and_ci_only_adds_root():
     make = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: system-check check$", make, re.M)
