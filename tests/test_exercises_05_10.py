@@ -11,9 +11,8 @@ import random
 import re
 import time
 
-import pytest
-
 import wslab
+from tests.conftest import need
 from wslab.exercises import Result, ex05, ex06, ex07, ex08, ex09, ex10
 from wslab.exercises import _solutions as sol
 
@@ -135,8 +134,7 @@ def test_ex08_select_in_real_handshakes():
 
 def test_chromium_fails_a_connection_when_no_subprotocol_is_selected():
     from wslab.labs.negotiation import chromium_available, chromium_offer
-    if chromium_available():
-        pytest.skip(chromium_available())
+    need(chromium_available() is None, f"headless Chromium ({chromium_available()})")
     chat = wslab.serve(name="pytest-chat", subprotocols=SUPPORTED)
     try:
         none, both = chromium_offer(chat.page_url, [(chat.url, ["mqtt"]),

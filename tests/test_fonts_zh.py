@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 
+from tests.conftest import need
 from wslab import i18n
 from wslab.ui import fonts, plots
 
@@ -40,8 +41,8 @@ def test_english_plots_are_unchanged_by_the_font_lookup(monkeypatch):
 
 
 def test_zh_cn_plots_use_a_cjk_font_when_one_is_installed(capsys):
-    if fonts.cjk_family() is None:
-        pytest.skip("no CJK font here (apt-get install fonts-noto-cjk; tests/sysdeps.py)")
+    need(fonts.cjk_family() is not None,
+         "a CJK font (apt-get install fonts-noto-cjk; tests/sysdeps.py)")
     i18n.set_language("zh-CN")
     fig = plots.rtt_series(SAMPLES)
     texts = _texts(fig)
@@ -87,8 +88,8 @@ def _screen():
 def test_every_figure_in_chinese_fits_and_has_no_missing_glyphs(name):
     """The screen checks of tests/test_screen_plots.py, on the zh-CN figures: no two texts
     overlap, none is cut off, every character has a glyph."""
-    if fonts.cjk_family() is None:
-        pytest.skip("no CJK font here (apt-get install fonts-noto-cjk; tests/sysdeps.py)")
+    need(fonts.cjk_family() is not None,
+         "a CJK font (apt-get install fonts-noto-cjk; tests/sysdeps.py)")
     screen = _screen()
     i18n.set_language("zh-CN")
     fig = screen.FIGURES[name]()
