@@ -162,7 +162,7 @@ class Backplane:
         connection broke.
 
         The retry is fixed here rather than left to redis-py, whose default changed (none
-        in 5.0, three on errors and timeouts in 6+).  The command client retries: after a
+        in 5.0; in 8.2 three, on errors and timeouts alike).  The command client retries: after a
         Redis restart the first command of each pooled connection meets a closed socket
         and goes again on a fresh one.  A timeout is never retried: during a stall the
         command may run later, and running a numbering script twice would deliver an event

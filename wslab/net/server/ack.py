@@ -332,8 +332,9 @@ class AckRoute:
         its client reconnects and the welcome counts what it lost; how many were closed."""
         waiting = [peer for peer, state in self._conns.values()
                    if self.protocol.waits_for(state, last)]
-        self._record("error", None, 1012, f"/ack: event(s) {first}-{last} cannot be sent "
-                     f"live; closing {len(waiting)} connection(s) waiting for them")
+        if waiting:
+            self._record("error", None, 1012, f"/ack: event(s) {first}-{last} cannot be sent "
+                         f"live; closing {len(waiting)} connection(s) waiting for them")
         for peer in waiting:
             self.forget(peer)  # no event is sent to it any more; its session stays
             peer.close(1012, GAP_REASON)
