@@ -66,6 +66,30 @@ def test_an_event_gone_from_the_stream_is_reported_lost(redis_server, process):
         a.stop()
 
 
+def test_the_newest_event_gone_is_reported_without_waiting_for_a_later_one(redis_server):
+    """The counter and the stream are read at one instant: a number up to the counter that
+    the stream lacks is gone, even with no later event to show the gap."""
+    a = wslab.serve(name="gap-last", backplane=redis_server.url)
+    rc = wslab.ReconnectingClient(a.ack_url, initial_delay=0.05, max_delay=0.2, seed=9)
+    raw = redis.Redis.from_url(redis_server.url, socket_timeout=5)
+    try:
+        wait_until(lambda: rc.phase == "open", what="rc open")
+        assert [a.ack_broadcast({"n": i}) for i in (1, 2, 3)] == [1, 2, 3]
+        assert [rc.recv(5) for _ in range(3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+        assert raw.incr("wslab:ack:seq") == 4      # number 4: taken, never in the stream
+        raw.publish("wslab:bus", b'{"k":"e","s":4}')   # the hint its script would send
+        wait_until(lambda: rc.stats.events_lost == 1, what="the client hears of event 4")
+        assert a.backplane.stats.missed == 1
+        assert a.ack_broadcast({"n": 5}) == 5      # no gap left behind: 4 is not re-counted
+        assert rc.recv(10) == {"n": 5}
+        assert a.backplane.stats.missed == 1 and rc.stats.events_lost == 1
+        assert [e.detail for e in rc.events if e.kind == "closed"] == [GAP_REASON]
+    finally:
+        raw.close()
+        rc.stop()
+        a.stop()
+
+
 def test_numbers_delivered_before_a_redis_reset_are_not_missed_again(redis_server):
     """A restarted Redis has no counter until a server adopts it, so a server that
     resubscribes first reads 0 and lowers its mark; the numbers it delivered before are

@@ -152,7 +152,7 @@ class Backplane:
         self._tasks: list[asyncio.Task] = []
         self._lost_at: float | None = None
         self._ack_seen: int | None = None   # highest event number handed to local clients
-        self._delivered_high = 0  # the same, never lowered (a Redis reset lowers _ack_seen)
+        self._handled_high = 0  # highest number delivered or reported missed, never lowered
         self._events_q: asyncio.Queue[int] = asyncio.Queue()  # event numbers known to exist
         self._subscribed = asyncio.Event()
         self._reported: dict[str, tuple[float, int]] = {}  # kind -> (last report, unreported)
@@ -464,37 +464,44 @@ class Backplane:
         if target <= self._ack_seen:
             return
         first = self._ack_seen + 1
-        for s, d in await self._range(first, target):
+        current, kept = await self._range(first, target)
+        for s, d in kept:
             if s > self._ack_seen + 1:
                 self._missed(self._ack_seen + 1, s - 1)
             if s > self._ack_seen:
                 if s > first:
                     self.stats.gap_filled += 1
                 self._deliver_event(s, d)
+        newest = min(target, current)  # a hint above the counter is no proof
+        if newest > self._ack_seen:    # numbered before that read, and not kept: gone
+            self._missed(self._ack_seen + 1, newest)
+            self._ack_seen = newest
 
     def _missed(self, first: int, last: int) -> None:
-        """Events ``first``..``last`` are not in the stream, but a later one is: they are
-        gone (Redis restarted empty before this server read them, or the stream trimmed
-        them) and no server can deliver them now.  The clients waiting for them are told
-        (the host closes their ``/ack`` connections, and the welcome after the reconnect
-        counts them lost); never skipped in silence.  A number above the newest kept event
-        is not a gap: it may not exist yet (a hint is not proof).  Numbers this server
-        delivered before a Redis reset lowered its mark are not missed again."""
-        first = max(first, self._delivered_high + 1)
+        """Events ``first``..``last`` were numbered (Redis' counter is past them) but are
+        not in the stream: they are gone (Redis restarted empty before this server read
+        them, the stream trimmed them, or one was too large to keep) and no server can
+        deliver them now.  The clients waiting for them are told (the host closes their
+        ``/ack`` connections, and the welcome after the reconnect counts them lost);
+        never skipped in silence.  A number above the counter is not a gap: a hint is not
+        proof.  Numbers this server handled before a Redis reset lowered its mark are not
+        missed again."""
+        first = max(first, self._handled_high + 1)
         if first > last:
             return
+        self._handled_high = last
         self.stats.missed += last - first + 1
         closed = self.host.ack_missed(first, last)
         self._record("missed", first=first, last=last, closed=closed,
                      effect="the /ack clients waiting for them reconnect and are told "
                             "how many events they lost")
 
-    async def _range(self, first: int, last: int) -> list[tuple[int, str]]:
+    async def _range(self, first: int, last: int) -> tuple[int, list[tuple[int, str]]]:
         return await self.ack_store().events(first, last)
 
     def _deliver_event(self, seq: int, data_text: str) -> None:
         self._ack_seen = seq
-        self._delivered_high = max(self._delivered_high, seq)
+        self._handled_high = max(self._handled_high, seq)
         self.ack_store().saw(seq)  # after a Redis reset, numbering resumes above it
         self.stats.events += 1
         self.host.ack_event(seq, event_message(seq, data_text))

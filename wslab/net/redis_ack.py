@@ -253,6 +253,13 @@ redis.call('PUBLISH', KEYS[1], '{"k":"e","s":' .. seq .. ',"d":' .. ARGV[3] .. '
 return seq
 """
 
+# The counter and a range of the stream at one instant (no write, no guard).
+# ARGV: prefix, first id, last id
+_EVENTS_LUA = """
+return {tonumber(redis.call('GET', ARGV[1] .. 'seq') or '0'),
+        redis.call('XRANGE', ARGV[1] .. 'events', ARGV[2], ARGV[3])}
+"""
+
 # Read one session at once (no write, so no epoch guard).  ARGV: prefix, sid
 _SESSION_LUA = """
 return {redis.call('HGETALL', ARGV[1] .. 'session:' .. ARGV[2]),
@@ -295,6 +302,7 @@ class RedisAckStore:
         self._event = cmd.register_script(_EVENT_LUA)
         self._epoch = cmd.register_script(_EPOCH_LUA)
         self._read_session = cmd.register_script(_SESSION_LUA)
+        self._read_events = cmd.register_script(_EVENTS_LUA)
 
     @property
     def _ttl_ms(self) -> int:
@@ -367,15 +375,22 @@ class RedisAckStore:
     async def expire(self, attached: Iterable[str] = ()) -> int:
         return int(await self._run(self._expire, "sweep", ITEM_COST, self._ttl_ms, *attached))
 
-    async def events(self, first: int, last: int) -> list[tuple[int, str]]:
-        """The kept events numbered ``first`` to ``last``, as ``(seq, data JSON text)``."""
+    async def events(self, first: int, last: int) -> tuple[int, list[tuple[int, str]]]:
+        """The newest event number and the kept events numbered ``first`` to ``last``, as
+        ``(seq, data JSON text)``, read at one instant.
+
+        A script numbers an event and keeps it at once, so a number up to the newest that
+        is not kept here is gone for good (trimmed, too large to keep, or lost with a
+        restarted Redis), not on its way.
+        """
         try:
-            entries: Any = await self.redis.xrange(self.prefix + "events", f"{first}-0",
-                                                   f"{last}-0")
+            got: Any = await self._read_events(args=[self.prefix, f"{first}-0", f"{last}-0"])
         except REDIS_ERRORS as exc:
             self._on_lost(exc)
             raise AckStoreUnavailable(f"the Redis backplane is unreachable: {exc}") from None
-        return [(int(eid.split(b"-")[0]), fields[b"d"].decode()) for eid, fields in entries]
+        current, entries = int(got[0]), got[1]
+        return current, [(int(eid.split(b"-")[0]), dict(zip(f[::2], f[1::2], strict=True))[b"d"]
+                          .decode()) for eid, f in entries]
 
     async def current(self) -> int:
         """The newest event number."""
