@@ -179,3 +179,42 @@ def test_a_task_that_ends_is_reported_and_restarted(redis_server):
     finally:
         lab.run(bp.astop())
     assert bp.state == "stopped"
+
+
+def test_stop_ends_every_task_even_one_that_swallows_a_cancellation(redis_server):
+    """redis-py reads under a timeout, and a cancellation that arrives as the timeout fires
+    can be lost: the stop must end the task anyway (its loop ends once stopped, and it is
+    cancelled again), never leave it running after the server stopped."""
+    import asyncio
+
+    from wslab.net import loop as lab
+    from wslab.net.backplane import Backplane
+    from wslab.net.relay import RelayHost
+
+    class Stubborn(Backplane):
+        swallowed = 0
+
+        async def _event_pump(self) -> None:
+            try:
+                await super()._event_pump()
+            except asyncio.CancelledError:  # taken for a timeout, as described above
+                self.swallowed += 1
+                await super()._event_pump()
+
+    def supervisors() -> list[asyncio.Task]:
+        """This backplane's running supervisors (other tests' servers may have their own)."""
+        frames = [(t, t.get_coro().cr_frame) for t in asyncio.all_tasks() if not t.done()]
+        return [t for t, f in frames if f is not None and f.f_code.co_name == "_supervise"
+                and f.f_locals.get("self") is bp]
+
+    records: list[tuple[str, dict]] = []
+    host = RelayHost(name="stop", broadcast=lambda m, p: 0, publish=lambda c, d, s: 0,
+                     ack_event=lambda seq, text: 1, ack_missed=lambda first, last: 0,
+                     record=lambda what, extra: records.append((what, extra)))
+    bp = Stubborn(host, redis_server.url)
+    lab.run(bp.astart())
+    assert len(lab.call(supervisors)) == 3
+    lab.run(bp.astop())
+    assert bp.swallowed == 1
+    assert lab.call(supervisors) == []
+    assert not [extra for what, extra in records if what == "task_ended"]

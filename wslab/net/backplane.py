@@ -205,11 +205,24 @@ class Backplane:
                                    f"within {timeout} s") from None
 
     async def astop(self) -> None:
+        """Stop the tasks (within :data:`STOP_TIMEOUT`) and close the Redis client.
+
+        Each task's loop ends once the state is ``stopped``, and a task is cancelled again
+        until it has ended: redis-py reads under a timeout, and a cancellation that
+        arrives as that timeout fires can be taken for the timeout and lost.
+        """
         self.state = "stopped"
-        for t in self._tasks:
-            t.cancel()
-        if self._tasks:  # a task that swallows its cancellation must not hang the stop
-            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+        self._wake.set()
+        self._events_q.put_nowait(0)
+        pending = set(self._tasks)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while pending and (left := deadline - time.monotonic()) > 0:
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=min(0.1, left))
+        if pending:  # a task that ignores every cancellation must not hang the stop
+            self._record("task_ended", task="stop", error=f"{len(pending)} task(s) still "
+                         f"running after {STOP_TIMEOUT} s", restart_in_s=None)
         self._tasks = []
         if self._cmd is not None:
             try:
@@ -274,10 +287,12 @@ class Backplane:
             try:
                 await ps.subscribe(self.channel)
                 # wait for Redis to confirm: from then on every publication reaches us
-                while True:
+                while self.state != "stopped":
                     msg = await ps.get_message(timeout=1.0)
                     if msg is not None and msg["type"] == "subscribe":
                         break
+                if self.state == "stopped":
+                    return
                 await self._recover()
                 self._subscribed.set()
                 delay = 0.05
@@ -294,7 +309,7 @@ class Backplane:
     async def _listen(self, ps: Any) -> None:
         """Hand every bus message to :meth:`_on_bus`; while lost, ask Redis if it is back."""
         probed = time.monotonic()
-        while True:
+        while self.state != "stopped":
             msg = await ps.get_message(timeout=PROBE_INTERVAL)
             if msg is not None and msg["type"] == "message":
                 self._on_bus(msg["data"])
@@ -396,7 +411,7 @@ class Backplane:
 
     async def _publisher(self) -> None:
         """Drain the outbox in order, many messages per round trip (a pipeline)."""
-        while True:
+        while self.state != "stopped":
             await self._wake.wait()
             self._wake.clear()
             while self._outbox:
@@ -449,7 +464,7 @@ class Backplane:
         stream Redis keeps, so a forged hint neither invents an event nor moves the
         count past a real one.
         """
-        while True:
+        while self.state != "stopped":
             target = await self._events_q.get()
             while not self._events_q.empty():  # many hints: one read
                 target = max(target, self._events_q.get_nowait())
