@@ -44,7 +44,7 @@ def _program(name: str, *dirs: str) -> bool:
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
 
 
-def _any_file(pattern: str, dirs: tuple[str, ...]) -> bool:
+def has_file(pattern: str, dirs: tuple[str, ...]) -> bool:
     """Whether a file matching ``pattern`` is anywhere below one of ``dirs``."""
     return any(next(Path(d).glob(f"**/{pattern}"), None) is not None for d in dirs)
 
@@ -62,7 +62,7 @@ _FINDERS = {
     "node": lambda: _program("node"),
     "npm": lambda: _program("npm"),
     "ws": lambda: (NODE_CACHE / "node_modules" / "ws" / "package.json").is_file(),
-    "fonts-noto-cjk": lambda: _any_file("NotoSansCJK*", FONT_DIRS),
+    "fonts-noto-cjk": lambda: has_file("NotoSansCJK*", FONT_DIRS),
     "configurable-http-proxy": lambda: os.access(
         NODE_CACHE / "node_modules" / ".bin" / "configurable-http-proxy", os.X_OK),
 }

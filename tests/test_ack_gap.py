@@ -10,12 +10,29 @@ is made directly: the counter is raised past a number that never enters the stre
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import redis
 
 import wslab
 from tests.conftest import backplane_events, wait_until
 from wslab.protocol.ack import GAP_REASON, AckConnState, AckProtocol
+
+
+@contextlib.contextmanager
+def _three_events(redis_url: str, *, seed: int, **options):
+    """A server on the backplane and a ReconnectingClient that received events 1-3."""
+    a = wslab.serve(backplane=redis_url, **options)
+    rc = wslab.ReconnectingClient(a.ack_url, initial_delay=0.05, max_delay=0.2, seed=seed)
+    try:
+        wait_until(lambda: rc.phase == "open", what="rc open")
+        assert [a.ack_broadcast({"n": i}) for i in (1, 2, 3)] == [1, 2, 3]
+        assert [rc.recv(5) for _ in range(3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+        yield a, rc
+    finally:
+        rc.stop()
+        a.stop()
 
 
 def _stats(server) -> dict:
@@ -25,13 +42,8 @@ def _stats(server) -> dict:
 
 @pytest.mark.parametrize("process", [False, True], ids=["in-kernel", "process"])
 def test_an_event_gone_from_the_stream_is_reported_lost(redis_server, process):
-    a = wslab.serve(name="gap", process=process, backplane=redis_server.url)
-    rc = wslab.ReconnectingClient(a.ack_url, initial_delay=0.05, max_delay=0.2, seed=7)
-    raw = redis.Redis.from_url(redis_server.url, socket_timeout=5)
-    try:
-        wait_until(lambda: rc.phase == "open", what="rc open")
-        assert [a.ack_broadcast({"n": i}) for i in (1, 2, 3)] == [1, 2, 3]
-        assert [rc.recv(5) for _ in range(3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    with _three_events(redis_server.url, seed=7, name="gap", process=process) as (a, rc), \
+            contextlib.closing(redis.Redis.from_url(redis_server.url, socket_timeout=5)) as raw:
         rc.send("before")
         rc.flush(10)
 
@@ -60,22 +72,13 @@ def test_an_event_gone_from_the_stream_is_reported_lost(redis_server, process):
         assert rc.recv(10) == {"n": 6}
         assert [e.kind for e in rc.events].count("closed") == 1
         assert _stats(a)["missed"] == 1
-    finally:
-        raw.close()
-        rc.stop()
-        a.stop()
 
 
 def test_the_newest_event_gone_is_reported_without_waiting_for_a_later_one(redis_server):
     """The counter and the stream are read at one instant: a number up to the counter that
     the stream lacks is gone, even with no later event to show the gap."""
-    a = wslab.serve(name="gap-last", backplane=redis_server.url)
-    rc = wslab.ReconnectingClient(a.ack_url, initial_delay=0.05, max_delay=0.2, seed=9)
-    raw = redis.Redis.from_url(redis_server.url, socket_timeout=5)
-    try:
-        wait_until(lambda: rc.phase == "open", what="rc open")
-        assert [a.ack_broadcast({"n": i}) for i in (1, 2, 3)] == [1, 2, 3]
-        assert [rc.recv(5) for _ in range(3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    with _three_events(redis_server.url, seed=9, name="gap-last") as (a, rc), \
+            contextlib.closing(redis.Redis.from_url(redis_server.url, socket_timeout=5)) as raw:
         assert raw.incr("wslab:ack:seq") == 4      # number 4: taken, never in the stream
         raw.publish("wslab:bus", b'{"k":"e","s":4}')   # the hint its script would send
         wait_until(lambda: rc.stats.events_lost == 1, what="the client hears of event 4")
@@ -84,22 +87,13 @@ def test_the_newest_event_gone_is_reported_without_waiting_for_a_later_one(redis
         assert rc.recv(10) == {"n": 5}
         assert a.backplane.stats.missed == 1 and rc.stats.events_lost == 1
         assert [e.detail for e in rc.events if e.kind == "closed"] == [GAP_REASON]
-    finally:
-        raw.close()
-        rc.stop()
-        a.stop()
 
 
 def test_numbers_delivered_before_a_redis_reset_are_not_missed_again(redis_server):
     """A restarted Redis has no counter until a server adopts it, so a server that
     resubscribes first reads 0 and lowers its mark; the numbers it delivered before are
     not a gap, and nobody is closed for them."""
-    a = wslab.serve(name="gap-reset", backplane=redis_server.url)
-    rc = wslab.ReconnectingClient(a.ack_url, initial_delay=0.05, max_delay=0.2, seed=8)
-    try:
-        wait_until(lambda: rc.phase == "open", what="rc open")
-        assert [a.ack_broadcast({"n": i}) for i in (1, 2, 3)] == [1, 2, 3]
-        assert [rc.recv(5) for _ in range(3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    with _three_events(redis_server.url, seed=8, name="gap-reset") as (a, rc):
         redis_server.kill()
         redis_server.restart()
         wait_until(lambda: a.backplane.stats.recovered >= 1 and a.backplane.state == "connected",
@@ -118,9 +112,6 @@ def test_numbers_delivered_before_a_redis_reset_are_not_missed_again(redis_serve
         assert backplane_events(a, "missed") == []
         reasons = {e.detail for e in rc.events if e.kind == "closed"}
         assert GAP_REASON not in reasons
-    finally:
-        rc.stop()
-        a.stop()
 
 
 def test_a_connection_waits_for_an_event_until_it_was_sent_it_or_a_later_one():

@@ -213,8 +213,10 @@ def test_stop_ends_every_task_even_one_that_swallows_a_cancellation(redis_server
                      record=lambda what, extra: records.append((what, extra)))
     bp = Stubborn(host, redis_server.url)
     lab.run(bp.astart())
-    assert len(lab.call(supervisors)) == 3
-    lab.run(bp.astop())
+    try:
+        assert len(lab.call(supervisors)) == 3
+    finally:
+        lab.run(bp.astop())
     assert bp.swallowed == 1
     assert lab.call(supervisors) == []
     assert not [extra for what, extra in records if what == "task_ended"]

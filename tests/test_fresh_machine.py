@@ -61,9 +61,9 @@ def test_a_file_finder_says_absent_when_nothing_matches(tmp_path):
     empty, fonts = tmp_path / "empty", tmp_path / "fonts" / "opentype" / "noto"
     empty.mkdir()
     fonts.mkdir(parents=True)
-    assert not sysdeps._any_file("NotoSansCJK*", (str(empty), str(tmp_path / "gone")))
+    assert not sysdeps.has_file("NotoSansCJK*", (str(empty), str(tmp_path / "gone")))
     (fonts / "NotoSansCJK-Regular.ttc").write_bytes(b"")
-    assert sysdeps._any_file("NotoSansCJK*", (str(empty), str(tmp_path / "fonts")))
+    assert sysdeps.has_file("NotoSansCJK*", (str(empty), str(tmp_path / "fonts")))
 
 
 def test_make_installs_the_npm_packages_and_ci_only_adds_root():

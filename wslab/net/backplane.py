@@ -222,7 +222,7 @@ class Backplane:
             _, pending = await asyncio.wait(pending, timeout=min(0.1, left))
         if pending:  # a task that ignores every cancellation must not hang the stop
             self._record("task_ended", task="stop", error=f"{len(pending)} task(s) still "
-                         f"running after {STOP_TIMEOUT} s", restart_in_s=None)
+                         f"running after {STOP_TIMEOUT} s")
         self._tasks = []
         if self._cmd is not None:
             try:

@@ -267,6 +267,11 @@ return {redis.call('HGETALL', ARGV[1] .. 'session:' .. ARGV[2]),
 """
 
 
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A hash or stream entry as a script returns it (name, value, name, value, ...)."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 class RedisAckStore:
     """The ``/ack`` sessions and numbered events of every server on one Redis (lab loop).
 
@@ -389,8 +394,8 @@ class RedisAckStore:
             self._on_lost(exc)
             raise AckStoreUnavailable(f"the Redis backplane is unreachable: {exc}") from None
         current, entries = int(got[0]), got[1]
-        return current, [(int(eid.split(b"-")[0]), dict(zip(f[::2], f[1::2], strict=True))[b"d"]
-                          .decode()) for eid, f in entries]
+        return current, [(int(eid.split(b"-")[0]), _fields(f)[b"d"].decode())
+                         for eid, f in entries]
 
     async def current(self) -> int:
         """The newest event number."""
@@ -400,7 +405,7 @@ class RedisAckStore:
         # one script, not a pipeline: one command, so a dead connection is retried (redis-py
         # 5.0 never retries a pipeline)
         flat, delivered = await self._read_session(args=[self.prefix, sid])
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        fields = _fields(flat)
         if not fields:
             return None
         return SessionView(sid, int(fields.get(b"expected", 1)),
